@@ -1,0 +1,2 @@
+"""clipzoo: CLIP-family models, open_clip-compatible."""
+__version__ = "0.1.0"

@@ -1,0 +1,17 @@
+"""Normalization constants and file names shared across clipzoo (pure data, no heavy imports)."""
+
+OPENAI_DATASET_MEAN = (0.48145466, 0.4578275, 0.40821073)
+OPENAI_DATASET_STD = (0.26862954, 0.26130258, 0.27577711)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+INCEPTION_MEAN = (0.5, 0.5, 0.5)
+INCEPTION_STD = (0.5, 0.5, 0.5)
+
+# File names used by open_clip-compatible Hub repos and exported folders.
+HF_WEIGHTS_NAME = "open_clip_pytorch_model.bin"
+HF_SAFE_WEIGHTS_NAME = "open_clip_model.safetensors"
+HF_CONFIG_NAME = "open_clip_config.json"
+
+DEFAULT_CONTEXT_LENGTH = 77
+EOT_TOKEN = "<end_of_text>"
+SOT_TOKEN = "<start_of_text>"
