@@ -1,2 +1,54 @@
-"""clipzoo: CLIP-family models, open_clip-compatible."""
+"""clipzoo: CLIP-family vision-language models (CLIP, SigLIP, CoCa), open_clip-compatible, lazy to import.
+
+``import clipzoo`` and the registry functions never import torch, torchvision, timm or transformers; every
+public name is resolved from its module on first access.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 __version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    # architecture registry
+    "list_models": "registry",
+    "get_model_config": "registry",
+    "add_model_config": "registry",
+    "UnknownModelError": "registry",
+    "ConfigError": "config",
+    # pretrained tags
+    "normalize_tag": "pretrained",
+    "list_pretrained": "pretrained",
+    "list_pretrained_tags_by_model": "pretrained",
+    "list_pretrained_models_by_tag": "pretrained",
+    "is_pretrained_cfg": "pretrained",
+    "get_pretrained_cfg": "pretrained",
+    "get_pretrained_url": "pretrained",
+    "add_pretrained_cfg": "pretrained",
+    "UnknownTagError": "pretrained",
+    # constants
+    "OPENAI_DATASET_MEAN": "constants",
+    "OPENAI_DATASET_STD": "constants",
+    "IMAGENET_MEAN": "constants",
+    "IMAGENET_STD": "constants",
+    "INCEPTION_MEAN": "constants",
+    "INCEPTION_STD": "constants",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'clipzoo' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

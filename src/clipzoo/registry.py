@@ -1,0 +1,151 @@
+"""Architecture registry: JSON configs in ``model_configs/`` read lazily, validated, listed in natural order."""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import json
+import re
+from pathlib import Path
+
+from .config import ConfigError, ModelCfg, parse_model_config
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def builtin_config_dir() -> Path:
+    """Where the shipped configs live: inside the package when installed, at the repo top when editable."""
+    for candidate in (_PACKAGE_DIR / "model_configs", _PACKAGE_DIR.parents[1] / "model_configs"):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(f"clipzoo's model_configs/ folder is missing next to {_PACKAGE_DIR}")
+
+
+def _natural_key(name: str) -> list:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name.lower())]
+
+
+class ModelRegistry:
+    """Architecture configs by name; reads the built-in folder on first use, extra folders on request."""
+
+    def __init__(self, builtin: bool = True) -> None:
+        self._raw: dict[str, dict] = {}
+        self._parsed: dict[str, ModelCfg] = {}
+        self._sources: dict[str, Path] = {}
+        self._pending: list[Path] = []
+        if builtin:
+            self._pending.append(builtin_config_dir())
+
+    def _load_pending(self) -> None:
+        while self._pending:
+            self._read(self._pending.pop(0))
+
+    def _read(self, path: Path) -> None:
+        files = sorted(path.glob("*.json")) if path.is_dir() else [path]
+        for file in files:
+            self.add_file(file)
+
+    def add_file(self, file: Path) -> str:
+        """Validate one JSON file and register it under its file stem; returns the name."""
+        try:
+            raw = json.loads(file.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as err:
+            raise ConfigError(
+                f"{file}: not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})"
+            ) from err
+        parsed = parse_model_config(raw, str(file))
+        self._raw[file.stem] = raw
+        self._parsed[file.stem] = parsed
+        self._sources[file.stem] = file
+        return file.stem
+
+    def add(self, path: str | Path) -> list[str]:
+        """Register a config file or every ``*.json`` in a folder; returns the names added."""
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"model config path {str(path)!r} does not exist")
+        self._load_pending()
+        if path.is_file():
+            return [self.add_file(path)]
+        return [self.add_file(f) for f in sorted(path.glob("*.json"))]
+
+    def names(self) -> list[str]:
+        """All registered architecture names, natural-sorted."""
+        self._load_pending()
+        return sorted(self._raw, key=_natural_key)
+
+    def raw(self, name: str) -> dict | None:
+        """A deep copy of the open_clip-format dict, or None when unknown."""
+        self._load_pending()
+        raw = self._raw.get(name)
+        return copy.deepcopy(raw) if raw is not None else None
+
+    def parsed(self, name: str) -> ModelCfg | None:
+        """The typed config (a deep copy), or None when unknown."""
+        self._load_pending()
+        cfg = self._parsed.get(name)
+        return copy.deepcopy(cfg) if cfg is not None else None
+
+    def source(self, name: str) -> Path | None:
+        """The file a config was read from."""
+        self._load_pending()
+        return self._sources.get(name)
+
+
+_REGISTRY = ModelRegistry()
+
+
+def reset_registry(builtin: bool = True) -> ModelRegistry:
+    """Start over with a fresh registry (for tests); returns it."""
+    global _REGISTRY
+    _REGISTRY = ModelRegistry(builtin=builtin)
+    return _REGISTRY
+
+
+def list_models() -> list[str]:
+    """Names of all known architectures, in natural sort order."""
+    return _REGISTRY.names()
+
+
+def get_model_config(model_name: str) -> dict | None:
+    """The architecture's open_clip-format config (a deep copy), or None when unknown."""
+    return _REGISTRY.raw(model_name)
+
+
+def get_model_cfg(model_name: str) -> ModelCfg:
+    """The typed, validated config; raises UnknownModelError with close matches when unknown."""
+    cfg = _REGISTRY.parsed(model_name)
+    if cfg is None:
+        raise UnknownModelError(model_name)
+    return cfg
+
+
+def get_config_source(model_name: str) -> Path | None:
+    """The JSON file an architecture was read from, or None when unknown."""
+    return _REGISTRY.source(model_name)
+
+
+def add_model_config(path: str | Path) -> None:
+    """Register a config file, or every ``*.json`` file in a folder (errors name the file and the problem)."""
+    _REGISTRY.add(path)
+
+
+def close_matches(name: str, choices: list[str], n: int = 5) -> list[str]:
+    """Up to n known names closest to ``name`` (case-insensitive)."""
+    lowered = {c.lower(): c for c in choices}
+    found = difflib.get_close_matches(name.lower(), list(lowered), n=n, cutoff=0.5)
+    return [lowered[f] for f in found]
+
+
+class UnknownModelError(KeyError, ValueError):
+    """An architecture name that is not registered; the message lists close matches."""
+
+    def __init__(self, model_name: str) -> None:
+        self.model_name = model_name
+        matches = close_matches(model_name, list_models())
+        hint = f"; close matches: {', '.join(matches)}" if matches else "; see `clipzoo models` for the list"
+        self.message = f"unknown model {model_name!r}{hint}"
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        return self.message

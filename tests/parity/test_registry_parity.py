@@ -1,0 +1,46 @@
+"""Registry parity with open_clip 3.3.0 (test-only peer): architectures and all 196 (model, tag) records."""
+
+import open_clip
+import open_clip.pretrained as oc_pretrained
+
+import clipzoo
+
+VL_FIELDS = ("url", "hf_hub", "mean", "std", "interpolation", "resize_mode", "quick_gelu")
+
+
+def test_same_architectures_in_same_order():
+    assert clipzoo.list_models() == open_clip.list_models()
+
+
+def test_same_configs():
+    for name in open_clip.list_models():
+        assert clipzoo.get_model_config(name) == open_clip.get_model_config(name), name
+
+
+def test_all_196_tags_identical():
+    theirs = open_clip.list_pretrained()
+    assert len(theirs) == 196
+    assert clipzoo.list_pretrained() == theirs
+    assert clipzoo.list_pretrained(as_str=True) == open_clip.list_pretrained(as_str=True)
+    identical = 0
+    for model, tag in theirs:
+        ours, peer = clipzoo.get_pretrained_cfg(model, tag), open_clip.get_pretrained_cfg(model, tag)
+        assert ours == peer, (model, tag)
+        assert all(ours.get(k) == peer.get(k) for k in VL_FIELDS)
+        assert clipzoo.get_pretrained_url(model, tag) == open_clip.get_pretrained_url(model, tag)
+        identical += 1
+    assert identical == 196
+
+
+def test_list_helpers_match():
+    for model in oc_pretrained._PRETRAINED:
+        assert clipzoo.list_pretrained_tags_by_model(model) == open_clip.list_pretrained_tags_by_model(model)
+    for tag in {t for _, t in open_clip.list_pretrained()}:
+        assert clipzoo.list_pretrained_models_by_tag(tag) == open_clip.list_pretrained_models_by_tag(tag)
+
+
+def test_normalization_fixes_the_documented_example():
+    assert open_clip.get_pretrained_cfg("ViT-B-32", "laion-400m-e32") == {}  # the peer's gap
+    assert clipzoo.get_pretrained_cfg("ViT-B-32", "laion-400m-e32") == open_clip.get_pretrained_cfg(
+        "ViT-B-32", "laion400m_e32"
+    )

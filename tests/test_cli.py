@@ -1,0 +1,89 @@
+"""The registry commands of the ``clipzoo`` CLI: output, --json and exit codes."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from clipzoo.cli import main
+
+
+def run(capsys, *argv):
+    status = main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_models_glob(capsys):
+    status, out, _ = run(capsys, "models", "vit-b-32*")
+    assert status == 0
+    assert out.split() == [
+        "ViT-B-32",
+        "ViT-B-32-256",
+        "ViT-B-32-plus-256",
+        "ViT-B-32-quickgelu",
+        "ViT-B-32-SigLIP2-256",
+    ]
+
+
+def test_models_json(capsys):
+    status, out, _ = run(capsys, "models", "--json")
+    names = json.loads(out)
+    assert status == 0 and "RN50" in names and len(names) >= 144
+
+
+def test_pretrained_all_and_filtered(capsys):
+    status, out, _ = run(capsys, "pretrained", "--json")
+    assert status == 0 and len(json.loads(out)) >= 196
+    status, out, _ = run(capsys, "pretrained", "ViT-B-32", "--tag", "LAION-400M-E32")
+    assert status == 0 and out.split() == ["ViT-B-32", "laion400m_e32"]
+    status, out, _ = run(capsys, "pretrained", "--tag", "OPENAI", "--json")
+    assert {"model": "RN50", "tag": "openai"} in json.loads(out)
+
+
+def test_info(capsys):
+    status, out, _ = run(capsys, "info", "ViT-B-32", "laion2b-s34b-b79k", "--json", "--no-params")
+    data = json.loads(out)
+    assert status == 0
+    assert data["config"]["embed_dim"] == 512
+    assert data["tag"] == "laion2b_s34b_b79k"
+    assert data["pretrained_cfg"]["hf_hub"] == "laion/CLIP-ViT-B-32-laion2B-s34B-b79K/"
+    status, out, _ = run(capsys, "info", "RN50", "--no-params")
+    assert status == 0 and "pretrained tags: openai, yfcc15m, cc12m" in out
+
+
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["info", "ViT-B-33"], "unknown model 'ViT-B-33'; close matches: ViT-B-32"),
+        (["pretrained", "ViT-B-33"], "unknown model 'ViT-B-33'; close matches: ViT-B-32"),
+        (
+            ["info", "ViT-B-32", "laion2b"],
+            "unknown pretrained tag 'laion2b' for ViT-B-32; known tags: laion2b_e16",
+        ),
+        (["pretrained", "ViT-B-32", "--tag", "webli"], "unknown pretrained tag 'webli' for ViT-B-32"),
+        (["pretrained", "--tag", "nonexistent"], "no model has pretrained tag 'nonexistent'"),
+    ],
+)
+def test_unknown_names_exit_2_with_one_line(capsys, argv, needle):
+    status, out, err = run(capsys, *argv)
+    assert status == 2 and out == ""
+    assert err.count("\n") == 1 and needle in err
+
+
+def test_console_entry_points():
+    for cmd in (
+        [sys.executable, "-m", "clipzoo"],
+        [str(__import__("pathlib").Path(sys.executable).parent / "clipzoo")],
+    ):
+        proc = subprocess.run([*cmd, "pretrained", "RN50"], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.split() == ["RN50", "openai", "RN50", "yfcc15m", "RN50", "cc12m"]
+    proc = subprocess.run([sys.executable, "-m", "clipzoo", "info", "nope"], capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.startswith("clipzoo: error: unknown model 'nope'")
+
+
+def test_usage_error_exits_2():
+    proc = subprocess.run([sys.executable, "-m", "clipzoo", "bogus"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "invalid choice" in proc.stderr
