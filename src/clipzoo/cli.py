@@ -139,13 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_info)
 
-    for add in _EXTRA_PARSERS:
-        add(sub)
+    from . import hub  # light: stdlib, filelock and tqdm only
+
+    hub.add_download_parser(sub)
     return parser
-
-
-# Subcommands whose implementation lives in heavier modules; each entry adds its parser.
-_EXTRA_PARSERS: list[Callable[[argparse._SubParsersAction], None]] = []
 
 
 def main(argv: Sequence[str] | None = None) -> int:

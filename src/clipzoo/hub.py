@@ -1,0 +1,775 @@
+"""All network access of clipzoo: Hub files, release URLs verified by SHA-256, the cache, offline mode.
+
+Where files go
+  - Hugging Face Hub files use the standard HF cache, shared with other tools: ``cache_dir`` when given, else
+    ``$HF_HUB_CACHE``, else ``$HF_HOME/hub``, else huggingface_hub's default (``~/.cache/huggingface/hub``).
+  - Files fetched from plain URLs go to the clipzoo cache: ``cache_dir`` when given, else ``$CLIPZOO_CACHE``,
+    else ``$XDG_CACHE_HOME/clipzoo``, else ``~/.cache/clipzoo``.
+
+Offline
+  ``offline=True``, or ``HF_HUB_OFFLINE=1`` in the environment when the call is made, uses cached files only and
+  makes no network call; a file that is not cached raises :class:`OfflineError` naming the command that fetches it.
+
+Integrity of URL files
+  A download streams into a temporary ``.<name>.*.part`` file beside the target, is checked against the
+  Content-Length and the SHA-256 the URL encodes (OpenAI: ``.../<sha256>/<name>.pt``; open_clip releases:
+  ``.../mlfoundations/...-<leading hex of sha256>.pt``), and only then renamed onto the target, so an interrupted or
+  corrupt transfer never leaves a file that a later run loads. ``<name>.lock`` serializes processes fetching the
+  same file; ``<name>.verified`` records the verified digest with the file's size and mtime so that a cache hit
+  does not hash the whole file again, while a file changed since then is hashed and, if wrong, fetched again.
+
+Tuning, from the environment at call time (arguments win)
+  ``CLIPZOO_DOWNLOAD_TIMEOUT``: seconds a socket may wait (default 30; for Hub files it bounds the metadata request,
+  the body follows ``HF_HUB_DOWNLOAD_TIMEOUT``); ``CLIPZOO_DOWNLOAD_RETRIES``: extra attempts after a 5xx, dropped
+  connection, timeout or short body (default 2); ``CLIPZOO_DOWNLOAD_BACKOFF``: seconds before the first retry,
+  doubled each time (default 0.5). Hub requests are already retried by huggingface_hub (5xx, connection errors,
+  timeouts: 5 retries, backoff up to 8 s); clipzoo adds its retries there only for bodies cut short, which
+  huggingface_hub leaves to the next call to resume.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import difflib
+import hashlib
+import http.client
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from filelock import FileLock
+from tqdm import tqdm
+
+from clipzoo.constants import HF_CONFIG_NAME, HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
+
+__all__ = [
+    "ChecksumError",
+    "DownloadError",
+    "DownloadTimeoutError",
+    "NotFoundError",
+    "OfflineError",
+    "default_cache_dir",
+    "download_pretrained",
+    "download_pretrained_from_hf",
+    "download_pretrained_from_url",
+    "expected_sha256_from_url",
+    "is_offline",
+]
+
+_CHUNK = 1 << 20
+_TRUE = {"1", "true", "yes", "on"}
+
+
+class DownloadError(RuntimeError):
+    """A file could not be fetched; the message says which file and what to do."""
+
+
+class OfflineError(DownloadError):
+    """Offline mode is on and the file is not in the cache."""
+
+
+class NotFoundError(DownloadError, FileNotFoundError):
+    """The server or Hub repo has no such file (or the local path does not exist): retrying will not help."""
+
+
+class ChecksumError(DownloadError):
+    """A downloaded file's SHA-256 does not match the one its source publishes."""
+
+
+class DownloadTimeoutError(DownloadError, TimeoutError):
+    """The server did not answer within the timeout on any attempt."""
+
+
+class _Transient(Exception):
+    """A failure worth another attempt: 5xx, dropped connection, timeout, short body."""
+
+    def __init__(self, reason: str, timed_out: bool = False):
+        super().__init__(reason)
+        self.timed_out = timed_out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Settings read at call time
+
+
+@dataclass(frozen=True)
+class _Policy:
+    timeout: float
+    retries: int
+    backoff: float
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (0-based)."""
+        return self.backoff * 2**attempt
+
+
+def _env_number(name: str, default: float, kind: type) -> Any:
+    """A number from the environment, or ``default`` when unset."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ValueError(
+            f"{name}={raw!r} is not a valid {kind.__name__}; unset it or set e.g. {default}"
+        ) from None
+
+
+def _policy(timeout: float | None, retries: int | None) -> _Policy:
+    """Timeout, retry count and backoff: explicit arguments, else environment, else defaults."""
+    policy = _Policy(
+        timeout=float(timeout)
+        if timeout is not None
+        else _env_number("CLIPZOO_DOWNLOAD_TIMEOUT", 30.0, float),
+        retries=int(retries) if retries is not None else _env_number("CLIPZOO_DOWNLOAD_RETRIES", 2, int),
+        backoff=_env_number("CLIPZOO_DOWNLOAD_BACKOFF", 0.5, float),
+    )
+    if policy.retries < 0 or policy.timeout <= 0 or policy.backoff < 0:
+        raise ValueError(
+            f"download settings out of range: {policy}; need retries >= 0, timeout > 0, backoff >= 0"
+        )
+    return policy
+
+
+def is_offline(offline: bool | None = None) -> bool:
+    """Whether to stay off the network: the explicit argument, else ``HF_HUB_OFFLINE`` as set right now."""
+    if offline is not None:
+        return bool(offline)
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE
+
+
+def default_cache_dir() -> str:
+    """Folder for URL downloads: ``$CLIPZOO_CACHE``, else ``$XDG_CACHE_HOME/clipzoo``, else ``~/.cache/clipzoo``."""
+    explicit = os.environ.get("CLIPZOO_CACHE")
+    if explicit:
+        return os.path.expanduser(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "clipzoo")
+
+
+def _hub_cache_dir(cache_dir: str | os.PathLike | None) -> str | None:
+    """HF cache folder honouring HF_HUB_CACHE / HF_HOME as set now (huggingface_hub reads them at import)."""
+    if cache_dir:
+        return os.fspath(cache_dir)
+    if os.environ.get("HF_HUB_CACHE"):
+        return os.path.expanduser(os.environ["HF_HUB_CACHE"])
+    if os.environ.get("HF_HOME"):
+        return os.path.join(os.path.expanduser(os.environ["HF_HOME"]), "hub")
+    return None
+
+
+def _user_agent() -> str:
+    from clipzoo import __version__
+
+    return f"clipzoo/{__version__} python/{sys.version_info.major}.{sys.version_info.minor}"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Messages
+
+
+def _label(model_name: str | None, tag: str | None, source: str) -> str:
+    """How messages name the weights: model and tag when known, else the source."""
+    if model_name and tag:
+        return f"{model_name} (pretrained tag '{tag}')"
+    return model_name or source
+
+
+def _download_hint(model_name: str | None, tag: str | None) -> str:
+    """The command that fills the cache for these weights."""
+    command = " ".join(part for part in ("clipzoo download", model_name or "MODEL", tag or "TAG") if part)
+    if model_name and model_name.startswith("hf-hub:") and not tag:
+        command = f"clipzoo download {model_name}"
+    return f"run `{command}` while online, or unset HF_HUB_OFFLINE"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Checksums and the verified-stamp beside each URL file
+
+
+def expected_sha256_from_url(url: str) -> str:
+    """The SHA-256 (or its leading hex digits) that a release URL encodes; '' when it encodes none."""
+    parts = urllib.parse.urlparse(url).path.split("/")
+    # OpenAI publishes .../clip/models/<sha256>/<name>.pt
+    if len(parts) >= 2 and _is_hex(parts[-2], 64):
+        return parts[-2].lower()
+    # open_clip's GitHub releases name files <stem>-<first 8 hex of sha256>.<ext>
+    if "mlfoundations" in parts:
+        stem = os.path.splitext(parts[-1])[0]
+        suffix = stem.rsplit("-", 1)[-1] if "-" in stem else ""
+        if 8 <= len(suffix) <= 64 and _is_hex(suffix, len(suffix)):
+            return suffix.lower()
+    return ""
+
+
+def _is_hex(text: str, length: int) -> bool:
+    return len(text) == length and all(c in "0123456789abcdefABCDEF" for c in text)
+
+
+def _stamp_path(target: str) -> str:
+    return target + ".verified"
+
+
+def _read_stamp(target: str) -> str | None:
+    """Digest recorded for ``target`` if the file is unchanged (size, mtime) since it was hashed."""
+    try:
+        stat = os.stat(target)
+        with open(_stamp_path(target)) as f:
+            record = json.load(f)
+    except FileNotFoundError:
+        return None
+    except json.JSONDecodeError:
+        return None  # a torn stamp only costs a re-hash; the file itself is checked next
+    if record.get("size") == stat.st_size and record.get("mtime_ns") == stat.st_mtime_ns:
+        return record.get("sha256")
+    return None
+
+
+def _write_stamp(target: str, digest: str, stat: os.stat_result) -> None:
+    """Record ``digest`` for the file whose stat (taken on the hashed descriptor) is ``stat``."""
+    record = {"sha256": digest, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".stamp.", suffix=".part")
+    with os.fdopen(fd, "w") as f:
+        json.dump(record, f)
+    os.replace(tmp, _stamp_path(target))
+
+
+def _cached_digest(target: str) -> str:
+    """SHA-256 of a cached file, read from its stamp when the file has not changed since it was hashed."""
+    digest = _read_stamp(target)
+    if digest is not None:
+        return digest
+    hasher = hashlib.sha256()
+    with open(target, "rb") as f:
+        for block in iter(lambda: f.read(_CHUNK), b""):
+            hasher.update(block)
+        stat = os.fstat(f.fileno())
+    digest = hasher.hexdigest()
+    if os.access(os.path.dirname(target) or ".", os.W_OK):  # a read-only shared cache is hashed on each hit
+        _write_stamp(target, digest, stat)
+    return digest
+
+
+def _cache_state(target: str, expected: str) -> str:
+    """'ok', 'missing' or 'corrupt' (exists but its SHA-256 does not match ``expected``)."""
+    if not os.path.isfile(target):
+        if os.path.lexists(target):
+            raise DownloadError(f"{target} exists but is not a regular file; remove it and try again")
+        return "missing"
+    if expected and not _cached_digest(target).startswith(expected):
+        return "corrupt"
+    return "ok"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Plain URLs
+
+
+def download_pretrained_from_url(
+    url: str,
+    cache_dir: str | os.PathLike | None = None,
+    expected_sha256: str | None = None,
+    *,
+    offline: bool | None = None,
+    progress: bool = True,
+    timeout: float | None = None,
+    retries: int | None = None,
+    model_name: str | None = None,
+    tag: str | None = None,
+) -> str:
+    """Local path of the file at ``url``, fetched once into the clipzoo cache and verified by SHA-256 when known."""
+    local = _local_path(url)
+    if local is not None:
+        return local
+    folder = os.fspath(cache_dir) if cache_dir else default_cache_dir()
+    target = os.path.join(folder, _url_file_name(url))
+    expected = (expected_sha256 or expected_sha256_from_url(url)).lower()
+    label = _label(model_name, tag, os.path.basename(target))
+    state = _cache_state(target, expected)
+    if state == "ok":
+        return target
+    if is_offline(offline):
+        why = "does not match its SHA-256" if state == "corrupt" else "is not in the cache"
+        raise OfflineError(
+            f"{label}: {target} {why} and offline mode is on (offline=True or HF_HUB_OFFLINE=1); "
+            f"{_download_hint(model_name, tag)}"
+        )
+    os.makedirs(folder, exist_ok=True)
+    with FileLock(target + ".lock"):
+        state = _cache_state(target, expected)  # another process may have finished it while we waited
+        if state == "ok":
+            return target
+        _clear_target(target, state, expected)
+        _fetch_url(url, target, expected, _policy(timeout, retries), progress, label)
+    return target
+
+
+def _local_path(url: str) -> str | None:
+    """The path a ``file://`` URL or bare path names (it must exist); None for network URLs."""
+    parsed = urllib.parse.urlparse(url)
+    if parsed.scheme in ("http", "https"):
+        return None
+    if parsed.scheme not in ("", "file") and len(parsed.scheme) > 1:  # one letter: a Windows drive
+        raise ValueError(
+            f"unsupported URL scheme {parsed.scheme!r} in {url!r}; use https://, file:// or a path"
+        )
+    return _existing_file(urllib.request.url2pathname(parsed.path) if parsed.scheme == "file" else url)
+
+
+def _existing_file(path: str) -> str:
+    """``path`` (with ~ expanded) if it is a file, else NotFoundError."""
+    path = os.path.expanduser(path)
+    if not os.path.isfile(path):
+        raise NotFoundError(f"weights file {path} does not exist")
+    return path
+
+
+def _url_file_name(url: str) -> str:
+    name = os.path.basename(urllib.parse.unquote(urllib.parse.urlparse(url).path))
+    if not name:
+        raise ValueError(f"URL {url!r} does not end in a file name")
+    return name
+
+
+def _clear_target(target: str, state: str, expected: str) -> None:
+    """Remove leftovers of dead downloads and, with a warning, a cached file whose checksum is wrong."""
+    folder, name = os.path.split(target)
+    for entry in os.listdir(folder):
+        if entry.startswith(f".{name}.") and entry.endswith(".part"):
+            os.unlink(os.path.join(folder, entry))  # we hold the lock, so no live writer owns it
+    if state == "corrupt":
+        warnings.warn(
+            f"{target}: SHA-256 does not match {expected}; the cached file is damaged, fetching it again",
+            stacklevel=3,
+        )
+        os.unlink(target)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(_stamp_path(target))
+
+
+def _fetch_url(url: str, target: str, expected: str, policy: _Policy, progress: bool, label: str) -> None:
+    """Fetch ``url`` onto ``target``, retrying transient failures with exponential backoff."""
+    for attempt in range(policy.retries + 1):
+        try:
+            with _classified(url, label):
+                _fetch_once(url, target, expected, policy.timeout, progress, label)
+            return
+        except _Transient as failure:
+            last = failure
+            if attempt < policy.retries:
+                time.sleep(policy.delay(attempt))
+    error = DownloadTimeoutError if last.timed_out else DownloadError
+    attempts = policy.retries + 1
+    raise error(f"{label}: could not fetch {url} ({attempts} attempts): {last}") from last.__cause__
+
+
+@contextlib.contextmanager
+def _classified(url: str, label: str) -> Iterator[None]:
+    """Translate urllib/socket failures into final errors or ``_Transient`` ones."""
+    try:
+        yield
+    except urllib.error.HTTPError as e:  # before URLError, its base class
+        e.close()
+        if e.code in (404, 410):
+            raise NotFoundError(f"{label}: {url} answered HTTP {e.code}: no such file; check the URL") from e
+        if e.code >= 500 or e.code == 429:
+            raise _Transient(f"HTTP {e.code} {e.reason}") from e
+        raise DownloadError(f"{label}: {url} answered HTTP {e.code} {e.reason}") from e
+    except urllib.error.URLError as e:
+        raise _Transient(str(e.reason), timed_out=isinstance(e.reason, TimeoutError)) from e
+    except TimeoutError as e:
+        raise _Transient("timed out waiting for the server", timed_out=True) from e
+    except (ConnectionError, http.client.HTTPException) as e:
+        # a dropped connection, a body cut short (IncompleteRead), a garbled status line
+        raise _Transient(f"connection failed: {e!r}") from e
+
+
+def _fetch_once(url: str, target: str, expected: str, timeout: float, progress: bool, label: str) -> None:
+    """One GET of ``url`` into a temporary file, renamed onto ``target`` only once size and checksum agree."""
+    request = urllib.request.Request(
+        url, headers={"User-Agent": _user_agent(), "Accept-Encoding": "identity"}
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        size = _content_length(response)
+        folder, name = os.path.split(target)
+        fd, part = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                digest, received = _copy_hashing(response, out, size, progress, name)
+                out.flush()
+                os.fsync(out.fileno())  # the rename below must not publish data still in flight to the disk
+                stat = os.fstat(out.fileno())
+            _check_body(received, size, digest, expected, label, url)
+            os.replace(part, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(part)
+            raise
+    _write_stamp(target, digest, stat)
+
+
+def _content_length(response: http.client.HTTPResponse) -> int | None:
+    raw = response.headers.get("Content-Length")
+    if raw is None:
+        return None
+    if not raw.strip().isdigit():
+        raise _Transient(f"bad Content-Length header {raw!r}")
+    return int(raw)
+
+
+def _copy_hashing(
+    source: BinaryIO, out: BinaryIO, size: int | None, progress: bool, name: str
+) -> tuple[str, int]:
+    """Copy ``source`` to ``out``; return the SHA-256 hex digest and the byte count."""
+    hasher = hashlib.sha256()
+    received = 0
+    with tqdm(
+        total=size,
+        desc=name,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        file=sys.stderr,
+        disable=not progress,
+    ) as bar:
+        while block := source.read(_CHUNK):
+            hasher.update(block)
+            out.write(block)
+            received += len(block)
+            bar.update(len(block))
+    return hasher.hexdigest(), received
+
+
+def _check_body(received: int, size: int | None, digest: str, expected: str, label: str, url: str) -> None:
+    """Raise unless the body is complete and matches the expected digest."""
+    if size is not None and received != size:
+        raise _Transient(f"connection closed after {received} of {size} bytes")
+    if expected and not digest.startswith(expected):
+        raise ChecksumError(
+            f"{label}: the file from {url} has SHA-256 {digest}, expected {expected}"
+            f"{'... (prefix)' if len(expected) < 64 else ''}; it was discarded. The server sent a different "
+            "or damaged file: try again later, or report it if it persists"
+        )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Hugging Face Hub
+
+
+def _safe_alternatives(filename: str) -> list[str]:
+    """The .safetensors names to try before ``filename`` (the same rule open_clip follows)."""
+    if filename == HF_WEIGHTS_NAME:
+        return [HF_SAFE_WEIGHTS_NAME]
+    stem, ext = os.path.splitext(filename)
+    return [stem + ".safetensors"] if ext in (".bin", ".pth") else []
+
+
+def download_pretrained_from_hf(
+    model_id: str,
+    filename: str | None = None,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    offline: bool | None = None,
+    *,
+    timeout: float | None = None,
+    retries: int | None = None,
+    model_name: str | None = None,
+    tag: str | None = None,
+) -> str:
+    """Local path of a Hub file in the HF cache, preferring its .safetensors sibling when the repo has one."""
+    filename = filename or HF_WEIGHTS_NAME
+    candidates = [*_safe_alternatives(filename), filename]
+    offline = is_offline(offline) or _hf_offline_at_import()
+    policy = _policy(timeout, retries)
+    label = _label(model_name, tag, f"hf-hub:{model_id}")
+    for candidate in candidates:
+        path = _hf_fetch(model_id, candidate, revision, cache_dir, offline, policy, label)
+        if path is not None:
+            return path
+    tried = " or ".join(candidates)
+    at = f"@{revision}" if revision else ""
+    if offline:
+        raise OfflineError(
+            f"{label}: {tried} of hf-hub:{model_id}{at} is not in the Hugging Face cache "
+            f"({_hub_cache_dir(cache_dir) or 'default location'}) and offline mode is on "
+            f"(offline=True or HF_HUB_OFFLINE=1); {_download_hint(model_name or f'hf-hub:{model_id}', tag)}"
+        )
+    raise NotFoundError(
+        f"{label}: hf-hub:{model_id}{at} has no file {tried}; check the repo id and file name"
+    )
+
+
+def _hf_offline_at_import() -> bool:
+    """huggingface_hub refuses the network for good when HF_HUB_OFFLINE was set as it was imported."""
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE)
+
+
+def _hf_fetch(
+    repo_id: str,
+    filename: str,
+    revision: str | None,
+    cache_dir: str | os.PathLike | None,
+    offline: bool,
+    policy: _Policy,
+    label: str,
+) -> str | None:
+    """Path of one Hub file, or None when the repo (or, offline, the cache) has no such file."""
+    for attempt in range(policy.retries + 1):
+        try:
+            return _hf_fetch_once(repo_id, filename, revision, cache_dir, offline, policy.timeout, label)
+        except _Transient as failure:
+            last = failure
+            if attempt < policy.retries:
+                time.sleep(policy.delay(attempt))
+    error = DownloadTimeoutError if last.timed_out else DownloadError
+    attempts = policy.retries + 1
+    message = f"{label}: could not fetch {filename} from hf-hub:{repo_id} ({attempts} attempts): {last}"
+    raise error(message) from last.__cause__
+
+
+def _hf_fetch_once(
+    repo_id: str,
+    filename: str,
+    revision: str | None,
+    cache_dir: str | os.PathLike | None,
+    offline: bool,
+    timeout: float,
+    label: str,
+) -> str | None:
+    """One ``hf_hub_download`` call with its errors sorted into final, transient and 'no such file'."""
+    from huggingface_hub import errors as hf_errors
+    from huggingface_hub import hf_hub_download
+
+    try:
+        return hf_hub_download(
+            repo_id,
+            filename,
+            revision=revision,
+            cache_dir=_hub_cache_dir(cache_dir),
+            local_files_only=offline,
+            etag_timeout=timeout,
+            endpoint=os.environ.get("HF_ENDPOINT") or None,  # read now: huggingface_hub reads it at import
+        )
+    except hf_errors.LocalEntryNotFoundError as e:  # before EntryNotFoundError, its base class
+        if offline:
+            return None
+        # huggingface_hub already retried the metadata request (5xx, connection, timeout) with its own backoff
+        error = DownloadTimeoutError if _is_timeout(e) else DownloadError
+        raise error(f"{label}: could not reach hf-hub:{repo_id} for {filename}: {_root_cause(e)}") from e
+    except hf_errors.EntryNotFoundError:
+        return None
+    except hf_errors.GatedRepoError as e:  # before RepositoryNotFoundError, its base class
+        raise DownloadError(
+            f"{label}: hf-hub:{repo_id} is gated; accept its terms on the Hub and log in (HF_TOKEN)"
+        ) from e
+    except (hf_errors.RepositoryNotFoundError, hf_errors.RevisionNotFoundError) as e:
+        raise NotFoundError(
+            f"{label}: {e.__class__.__name__} for hf-hub:{repo_id}@{revision or 'main'}"
+        ) from e
+    except hf_errors.HfHubHTTPError as e:  # raised after huggingface_hub's own retries
+        status = e.response.status_code if e.response is not None else None
+        raise DownloadError(f"{label}: hf-hub:{repo_id}/{filename} answered HTTP {status}") from e
+    except Exception as e:
+        # a body cut short is not retried inside huggingface_hub; another call resumes the .incomplete file
+        if _is_transport_error(e):
+            raise _Transient(_root_cause(e), timed_out=_is_timeout(e)) from e
+        raise
+
+
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    """``error`` and the chain of exceptions behind it."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        yield error
+        error = error.__cause__ or error.__context__
+
+
+def _root_cause(error: BaseException) -> str:
+    return str(list(_causes(error))[-1]) or error.__class__.__name__
+
+
+def _is_timeout(error: BaseException) -> bool:
+    return any(isinstance(e, TimeoutError) or "Timeout" in type(e).__name__ for e in _causes(error))
+
+
+def _is_transport_error(error: BaseException) -> bool:
+    """A network-level failure from the HTTP client huggingface_hub uses (requests or httpx)."""
+    transport = ("requests.exceptions", "httpx", "urllib3.exceptions")
+    return isinstance(error, (ConnectionError, TimeoutError)) or type(error).__module__.startswith(transport)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A pretrained tag record
+
+
+def _split_hub_spec(spec: str) -> tuple[str, str | None]:
+    """'org/repo/' -> ('org/repo', None); 'org/repo/dir/file.bin' -> ('org/repo', 'dir/file.bin')."""
+    spec = spec.removeprefix("hf-hub:")
+    parts = spec.split("/", 2)
+    if len(parts) < 2 or not parts[0] or not parts[1]:
+        raise ValueError(f"hf_hub entry {spec!r} is not 'org/repo/' or 'org/repo/file'")
+    return f"{parts[0]}/{parts[1]}", (parts[2] if len(parts) == 3 and parts[2] else None)
+
+
+def download_pretrained(
+    cfg: dict,
+    prefer_hf_hub: bool = True,
+    cache_dir: str | os.PathLike | None = None,
+    *,
+    offline: bool | None = None,
+    progress: bool = True,
+    timeout: float | None = None,
+    retries: int | None = None,
+    model_name: str | None = None,
+    tag: str | None = None,
+) -> str:
+    """Local path of a pretrained tag's weights: its ``file``, else its Hub file (preferred), else its URL."""
+    if not cfg:
+        raise ValueError(
+            f"{_label(model_name, tag, 'pretrained weights')}: empty pretrained cfg, nothing to fetch"
+        )
+    if cfg.get("file"):
+        return _existing_file(os.fspath(cfg["file"]))
+    hub, url = cfg.get("hf_hub", ""), cfg.get("url", "")
+    fetch = {"offline": offline, "timeout": timeout, "retries": retries, "model_name": model_name, "tag": tag}
+    if hub and (prefer_hf_hub or not url):
+        repo_id, filename = _split_hub_spec(hub)
+        return download_pretrained_from_hf(repo_id, filename, cache_dir=cache_dir, **fetch)
+    if url:
+        sha256 = cfg.get("sha256") or None
+        return download_pretrained_from_url(url, cache_dir, sha256, progress=progress, **fetch)
+    raise ValueError(
+        f"{_label(model_name, tag, 'pretrained weights')}: the pretrained cfg names no source; "
+        f"expected 'hf_hub', 'url' or 'file', got keys {sorted(cfg)}"
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# `clipzoo download MODEL TAG`
+
+EXIT_OK, EXIT_UNKNOWN, EXIT_NETWORK, EXIT_CHECKSUM, EXIT_LOCAL = 0, 2, 3, 4, 1
+
+
+def add_download_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``clipzoo download MODEL [TAG] [--cache-dir DIR] [--to DIR]``."""
+    parser = subparsers.add_parser(
+        "download",
+        help="fetch pretrained weights into the cache",
+        description="Fetch a model's pretrained weights (verified) into the cache and print the local path. "
+        "Exit status: 0 ok, 2 unknown model or tag, 3 network or offline error, 4 checksum mismatch.",
+    )
+    parser.add_argument("model", help="architecture name (see `clipzoo models`) or hf-hub:org/repo")
+    parser.add_argument("tag", nargs="?", help="pretrained tag (not used with hf-hub: models)")
+    parser.add_argument(
+        "--cache-dir", help="cache folder (default: HF cache for Hub files, clipzoo cache for URLs)"
+    )
+    parser.add_argument("--to", metavar="DIR", help="also copy the file(s) into DIR and print that path")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run_download)
+    return parser
+
+
+def run_download(args: argparse.Namespace) -> int:
+    """Run ``clipzoo download``: print the local path on stdout, one line on stderr on failure."""
+    try:
+        paths = _download_for_cli(
+            args.model, args.tag, args.cache_dir, not getattr(args, "no_progress", False)
+        )
+        if args.to:
+            paths = [_copy_into(path, args.to) for path in paths]
+    except LookupError as e:
+        return _fail(EXIT_UNKNOWN, e)
+    except ChecksumError as e:
+        return _fail(EXIT_CHECKSUM, e)
+    except DownloadError as e:
+        return _fail(EXIT_NETWORK, e)
+    except OSError as e:
+        return _fail(EXIT_LOCAL, e)
+    print(paths[-1])
+    return EXIT_OK
+
+
+def _fail(code: int, error: BaseException) -> int:
+    message = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
+    print(f"clipzoo download: {message}", file=sys.stderr)
+    return code
+
+
+def _download_for_cli(model: str, tag: str | None, cache_dir: str | None, progress: bool) -> list[str]:
+    """Files for MODEL/TAG (config first for hf-hub models, weights last)."""
+    if model.startswith("hf-hub:"):
+        return _download_hub_model(model, tag, cache_dir)
+    cfg = _lookup_cfg(model, tag)
+    return [download_pretrained(cfg, cache_dir=cache_dir, progress=progress, model_name=model, tag=tag)]
+
+
+def _download_hub_model(model: str, tag: str | None, cache_dir: str | None) -> list[str]:
+    """Config and weights of an ``hf-hub:org/repo`` model; a repo that does not exist is an unknown model."""
+    if tag:
+        raise LookupError(f"{model} takes no pretrained tag (got {tag!r}); run `clipzoo download {model}`")
+    try:
+        repo_id, filename = _split_hub_spec(model)
+        config = download_pretrained_from_hf(repo_id, HF_CONFIG_NAME, cache_dir=cache_dir, model_name=model)
+        weights = download_pretrained_from_hf(repo_id, filename, cache_dir=cache_dir, model_name=model)
+    except (ValueError, NotFoundError) as e:
+        raise LookupError(f"unknown model {model}: {e}") from e
+    return [config, weights]
+
+
+def _lookup_cfg(model: str, tag: str | None) -> dict:
+    """The tag's open_clip-format record, or LookupError naming close matches."""
+    from clipzoo import pretrained, registry
+
+    cfg = pretrained.get_pretrained_cfg(model, tag) if tag else {}
+    if cfg:
+        return cfg
+    models = list(registry.list_models())
+    if model not in models:
+        raise LookupError(f"unknown model {model!r}; {_close(model, models, 'known models')}")
+    tags = list(pretrained.list_pretrained_tags_by_model(model))
+    if not tag:
+        raise LookupError(f"{model} needs a pretrained tag; known tags: {', '.join(tags) or 'none'}")
+    raise LookupError(f"unknown pretrained tag {tag!r} for {model}; {_close(tag, tags, 'known tags')}")
+
+
+def _close(name: str, known: list[str], what: str) -> str:
+    """'close matches: a, b' when there are some, else the first few known names."""
+    matches = difflib.get_close_matches(name, known, n=5, cutoff=0.5)
+    if matches:
+        return f"close matches: {', '.join(matches)}"
+    shown = ", ".join(known[:8]) + (", ..." if len(known) > 8 else "")
+    return f"{what}: {shown or 'none'}"
+
+
+def _copy_into(path: str, folder: str) -> str:
+    """Copy ``path`` (following the HF cache's symlinks) into ``folder`` atomically; return the new path."""
+    os.makedirs(folder, exist_ok=True)
+    destination = os.path.join(folder, os.path.basename(path))
+    source = os.path.realpath(path)
+    if os.path.exists(destination) and os.path.samefile(source, destination):
+        return destination
+    fd, part = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".part")
+    os.close(fd)
+    try:
+        shutil.copyfile(source, part)
+        os.replace(part, destination)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(part)
+        raise
+    return destination

@@ -1,0 +1,538 @@
+"""clipzoo.hub against real local HTTP servers (never the internet): sources, cache, offline, faults, CLI."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import hashlib
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import time
+import types
+from pathlib import Path
+
+import pytest
+
+from clipzoo import hub
+from clipzoo.constants import HF_CONFIG_NAME, HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
+
+
+def _load_server_module() -> types.ModuleType:
+    """tests/hub_server.py by path, so it loads whether or not tests/ is a package."""
+    spec = importlib.util.spec_from_file_location(
+        "clipzoo_test_hub_server", Path(__file__).with_name("hub_server.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+hub_server = _load_server_module()
+BODY = bytes(range(256)) * 64  # 16 KiB
+SHA = hashlib.sha256(BODY).hexdigest()
+OPENAI_PATH = f"/clip/models/{SHA}/RN50.pt"
+RELEASE_PATH = f"/mlfoundations/open_clip/releases/download/v0.2-weights/rn50-yfcc15m-{SHA[:8]}.pt"
+REPO = "org/tiny-clip"
+
+
+@pytest.fixture
+def server():
+    with hub_server.FakeServer(slow_seconds=1.0) as srv:
+        yield srv
+
+
+@pytest.fixture(autouse=True)
+def env(tmp_path, monkeypatch, request):
+    """Caches in tmp_path, fast retries, Hub pointed at the local server when the test uses one."""
+    monkeypatch.setenv("CLIPZOO_CACHE", str(tmp_path / "clipzoo"))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    monkeypatch.setenv("CLIPZOO_DOWNLOAD_BACKOFF", "0.01")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    for name in (
+        "HF_HUB_OFFLINE",
+        "HF_HUB_CACHE",
+        "HF_TOKEN",
+        "CLIPZOO_DOWNLOAD_TIMEOUT",
+        "CLIPZOO_DOWNLOAD_RETRIES",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    if "server" in request.fixturenames:
+        monkeypatch.setenv("HF_ENDPOINT", request.getfixturevalue("server").base)
+    # huggingface_hub retries Hub requests itself with waits of 1-8 s: keep its waits short here
+    import huggingface_hub.file_download as hf_file_download
+
+    fast = functools.partial(hf_file_download.http_backoff, base_wait_time=0.01, max_wait_time=0.01)
+    monkeypatch.setattr(hf_file_download, "http_backoff", fast)
+
+
+@pytest.fixture
+def cache(tmp_path) -> Path:
+    return tmp_path / "clipzoo"
+
+
+def leftovers(folder: Path) -> list[str]:
+    """Temporary or partial files under ``folder`` (lock files and verified stamps are expected)."""
+    if not folder.exists():
+        return []
+    return sorted(str(p) for p in folder.rglob("*") if p.name.endswith((".part", ".incomplete", ".tmp")))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# URL downloads
+
+
+def test_openai_url_is_verified_cached_and_not_fetched_twice(server, cache):
+    url = server.add_file(OPENAI_PATH, BODY)
+    path = hub.download_pretrained_from_url(url, progress=False)
+    assert Path(path) == cache / "RN50.pt"
+    assert Path(path).read_bytes() == BODY
+    assert hub.download_pretrained_from_url(url, progress=False) == path
+    assert server.count("GET") == 1
+    assert leftovers(cache) == []
+
+
+def test_release_url_prefix_checksum(server, tmp_path):
+    url = server.add_file(RELEASE_PATH, BODY)
+    path = hub.download_pretrained_from_url(url, cache_dir=tmp_path / "elsewhere", progress=False)
+    assert Path(path) == tmp_path / "elsewhere" / f"rn50-yfcc15m-{SHA[:8]}.pt"
+    assert Path(path).read_bytes() == BODY
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (f"https://openaipublic.azureedge.net/clip/models/{'ab' * 32}/RN50.pt", "ab" * 32),
+        (
+            "https://github.com/mlfoundations/open_clip/releases/download/v0.2-weights/rn50-cc12m-f000538c.pt",
+            "f000538c",
+        ),
+        ("https://github.com/mlfoundations/open_clip/releases/download/v0.2-weights/no-hash-here.pt", ""),
+        ("https://dl.fbaipublicfiles.com/MMPT/metaclip/b32_400m.pt", ""),
+        ("https://example.com/weights/model-deadbeef.pt", ""),
+    ],
+)
+def test_expected_sha256_from_url(url, expected):
+    assert hub.expected_sha256_from_url(url) == expected
+
+
+def test_explicit_sha256_is_checked(server, cache):
+    url = server.add_file("/weights/plain.pt", BODY)
+    with pytest.raises(hub.ChecksumError, match="expected 0000"):
+        hub.download_pretrained_from_url(url, expected_sha256="0" * 64, progress=False)
+    assert not (cache / "plain.pt").exists()
+    assert leftovers(cache) == []
+
+
+def test_corrupted_transfer_is_a_checksum_error_and_leaves_nothing(server, cache):
+    url = server.add_file(OPENAI_PATH, BODY)
+    server.add_fault(OPENAI_PATH, "corrupt")
+    with pytest.raises(hub.ChecksumError, match=SHA):
+        hub.download_pretrained_from_url(url, progress=False)
+    assert server.count("GET") == 1  # a wrong file is not fetched again and again
+    assert not (cache / "RN50.pt").exists()
+    assert leftovers(cache) == []
+    assert Path(hub.download_pretrained_from_url(url, progress=False)).read_bytes() == BODY
+
+
+def test_404_is_final(server, cache):
+    with pytest.raises(hub.NotFoundError, match="HTTP 404"):
+        hub.download_pretrained_from_url(server.url("/nope/RN50.pt"), progress=False)
+    assert server.count() == 1
+    assert leftovers(cache) == []
+
+
+def test_500_is_retried_then_succeeds(server):
+    url = server.add_file(OPENAI_PATH, BODY)
+    server.add_fault(OPENAI_PATH, "500", times=2)
+    assert Path(hub.download_pretrained_from_url(url, progress=False)).read_bytes() == BODY
+    assert server.count("GET") == 3
+
+
+def test_persistent_500_gives_up_after_bounded_attempts(server, cache):
+    url = server.add_file(OPENAI_PATH, BODY)
+    server.add_fault(OPENAI_PATH, "500", times=None)
+    with pytest.raises(hub.DownloadError, match=r"3 attempts\): HTTP 500") as info:
+        hub.download_pretrained_from_url(url, progress=False)
+    assert type(info.value) is hub.DownloadError
+    assert server.count("GET") == 3
+    assert not (cache / "RN50.pt").exists()
+    assert leftovers(cache) == []
+
+
+def test_truncated_body_is_retried_then_succeeds(server, cache):
+    url = server.add_file(OPENAI_PATH, BODY)
+    server.add_fault(OPENAI_PATH, "truncate")
+    assert Path(hub.download_pretrained_from_url(url, progress=False)).read_bytes() == BODY
+    assert server.count("GET") == 2
+    assert leftovers(cache) == []
+
+
+def test_persistently_truncated_body_is_an_error(server, cache):
+    url = server.add_file("/weights/plain.pt", BODY)  # no checksum known: only the length can catch it
+    server.add_fault("/weights/plain.pt", "truncate", times=None)
+    with pytest.raises(hub.DownloadError, match="attempts"):
+        hub.download_pretrained_from_url(url, progress=False, retries=1)
+    assert server.count("GET") == 2
+    assert not (cache / "plain.pt").exists()
+    assert leftovers(cache) == []
+
+
+def test_slow_server_times_out_with_a_clear_error(server, cache):
+    url = server.add_file(OPENAI_PATH, BODY)
+    server.add_fault(OPENAI_PATH, "slow", times=None)
+    with pytest.raises(hub.DownloadTimeoutError, match="2 attempts"):
+        hub.download_pretrained_from_url(url, progress=False, timeout=0.2, retries=1)
+    assert not (cache / "RN50.pt").exists()
+    assert leftovers(cache) == []
+
+
+def test_timeout_from_environment(server, monkeypatch):
+    url = server.add_file(OPENAI_PATH, BODY)
+    server.add_fault(OPENAI_PATH, "slow", times=None)
+    monkeypatch.setenv("CLIPZOO_DOWNLOAD_TIMEOUT", "0.2")
+    monkeypatch.setenv("CLIPZOO_DOWNLOAD_RETRIES", "0")
+    with pytest.raises(hub.DownloadTimeoutError, match="1 attempts"):
+        hub.download_pretrained_from_url(url, progress=False)
+
+
+def test_server_dying_mid_file_is_an_error_and_leaves_nothing(server, cache):
+    url = server.add_file(OPENAI_PATH, BODY)
+    server.add_fault(OPENAI_PATH, "die")
+    with pytest.raises(hub.DownloadError, match="3 attempts"):
+        hub.download_pretrained_from_url(url, progress=False)
+    assert server.count("GET") == 1  # later attempts found the server gone
+    assert not (cache / "RN50.pt").exists()
+    assert leftovers(cache) == []
+
+
+def test_damaged_cache_file_is_fetched_again(server, cache):
+    url = server.add_file(OPENAI_PATH, BODY)
+    path = Path(hub.download_pretrained_from_url(url, progress=False))
+    path.write_bytes(b"bit rot" * 10)
+    with pytest.warns(UserWarning, match="damaged"):
+        assert hub.download_pretrained_from_url(url, progress=False) == str(path)
+    assert path.read_bytes() == BODY
+    assert server.count("GET") == 2
+
+
+def test_cache_hit_uses_the_verified_stamp_instead_of_hashing(server, monkeypatch):
+    url = server.add_file(OPENAI_PATH, BODY)
+    path = hub.download_pretrained_from_url(url, progress=False)
+
+    def no_hashing(*args):
+        raise AssertionError("cache hit hashed the file again")
+
+    monkeypatch.setattr(hub.hashlib, "sha256", no_hashing)
+    assert hub.download_pretrained_from_url(url, progress=False) == path
+
+
+def test_local_paths(tmp_path):
+    weights = tmp_path / "w.safetensors"
+    weights.write_bytes(b"x")
+    assert hub.download_pretrained_from_url(str(weights)) == str(weights)
+    assert hub.download_pretrained_from_url(weights.as_uri()) == str(weights)
+    assert hub.download_pretrained({"file": str(weights)}) == str(weights)
+    with pytest.raises(hub.NotFoundError, match="does not exist"):
+        hub.download_pretrained_from_url(str(tmp_path / "missing.pt"))
+
+
+def test_default_cache_dir(monkeypatch, tmp_path):
+    assert hub.default_cache_dir() == str(tmp_path / "clipzoo")
+    monkeypatch.delenv("CLIPZOO_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert hub.default_cache_dir() == str(tmp_path / "xdg" / "clipzoo")
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert hub.default_cache_dir() == str(tmp_path / "home" / ".cache" / "clipzoo")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Offline
+
+
+def test_offline_url_hit_makes_no_request(server, monkeypatch):
+    url = server.add_file(OPENAI_PATH, BODY)
+    path = hub.download_pretrained_from_url(url, progress=False)
+    before = server.count()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # read at call time
+    assert hub.download_pretrained_from_url(url, progress=False) == path
+    assert server.count() == before
+
+
+def test_offline_url_miss_names_the_command(server):
+    url = server.add_file(OPENAI_PATH, BODY)
+    with pytest.raises(hub.OfflineError, match="clipzoo download RN50 openai"):
+        hub.download_pretrained_from_url(url, offline=True, model_name="RN50", tag="openai")
+    assert server.count() == 0
+
+
+def test_offline_hub_hit_makes_no_request(server, monkeypatch):
+    server.add_hub_file(REPO, HF_SAFE_WEIGHTS_NAME, BODY)
+    path = hub.download_pretrained_from_hf(REPO)
+    before = server.count()
+    assert hub.download_pretrained_from_hf(REPO, offline=True) == path
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert hub.download_pretrained({"hf_hub": f"{REPO}/"}) == path
+    assert server.count() == before
+
+
+def test_offline_set_before_import_makes_no_request(server, tmp_path):
+    """HF_HUB_OFFLINE=1 already set when huggingface_hub is imported (a fresh process), with a cached file."""
+    server.add_hub_file(REPO, HF_SAFE_WEIGHTS_NAME, BODY)
+    path = hub.download_pretrained_from_hf(REPO)
+    before = server.count()
+    code = "import sys; from clipzoo.hub import download_pretrained_from_hf as d; print(d(sys.argv[1]))"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", code, REPO], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"{path}\n"
+    missing = subprocess.run(
+        [sys.executable, "-c", code, "org/other"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert "OfflineError" in missing.stderr and "clipzoo download" in missing.stderr
+    assert server.count() == before
+
+
+def test_offline_hub_uses_a_cached_bin_when_no_safetensors_is_cached(server):
+    server.add_hub_file(REPO, HF_WEIGHTS_NAME, BODY)
+    path = hub.download_pretrained_from_hf(REPO)
+    before = server.count()
+    assert hub.download_pretrained_from_hf(REPO, offline=True) == path
+    assert server.count() == before
+
+
+def test_offline_hub_miss_names_model_tag_and_command(server):
+    server.add_hub_file(REPO, HF_SAFE_WEIGHTS_NAME, BODY)
+    cfg = {"hf_hub": f"{REPO}/", "url": server.url(OPENAI_PATH)}
+    with pytest.raises(
+        hub.OfflineError, match=r"ViT-B-32 \(pretrained tag 'laion2b'\).*clipzoo download ViT-B-32 laion2b"
+    ):
+        hub.download_pretrained(cfg, offline=True, model_name="ViT-B-32", tag="laion2b")
+    assert server.count() == 0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Hugging Face Hub
+
+
+def test_hub_prefers_safetensors_and_uses_the_hf_cache_layout(server, tmp_path):
+    server.add_hub_file(REPO, HF_SAFE_WEIGHTS_NAME, BODY)
+    server.add_hub_file(REPO, HF_WEIGHTS_NAME, b"pickle")
+    path = Path(hub.download_pretrained_from_hf(REPO))
+    assert path.name == HF_SAFE_WEIGHTS_NAME
+    assert path.read_bytes() == BODY
+    assert path.is_relative_to(tmp_path / "hf" / "hub" / "models--org--tiny-clip" / "snapshots")
+    assert server.count(path=f"/{REPO}/resolve/main/{HF_WEIGHTS_NAME}") == 0
+
+
+def test_hub_falls_back_to_bin_when_no_safetensors(server):
+    server.add_hub_file(REPO, HF_WEIGHTS_NAME, BODY)
+    path = Path(hub.download_pretrained_from_hf(REPO, cache_dir=server_cache(server)))
+    assert path.name == HF_WEIGHTS_NAME
+    assert path.read_bytes() == BODY
+
+
+def server_cache(server) -> str:
+    """A cache folder passed explicitly, to check that ``cache_dir=`` wins over HF_HOME."""
+    return os.path.join(os.environ["HF_HOME"], "..", "explicit-hf-cache")
+
+
+def test_hub_named_file_tries_its_safetensors_sibling(server):
+    server.add_hub_file(REPO, "pytorch_model.bin", BODY)
+    path = Path(hub.download_pretrained({"hf_hub": f"{REPO}/pytorch_model.bin"}))
+    assert path.name == "pytorch_model.bin"
+    assert server.count("HEAD", f"/{REPO}/resolve/main/pytorch_model.safetensors") == 1
+
+
+def test_hub_is_preferred_over_url(server):
+    server.add_hub_file(REPO, HF_SAFE_WEIGHTS_NAME, BODY)
+    cfg = {"hf_hub": f"{REPO}/", "url": server.add_file(OPENAI_PATH, BODY)}
+    assert Path(hub.download_pretrained(cfg)).name == HF_SAFE_WEIGHTS_NAME
+    assert server.count(path=OPENAI_PATH) == 0
+    assert Path(hub.download_pretrained(cfg, prefer_hf_hub=False, progress=False)).name == "RN50.pt"
+
+
+def test_hub_missing_file_and_repo(server):
+    server.add_hub_file(REPO, "other.txt", b"x")
+    with pytest.raises(
+        hub.NotFoundError, match="has no file open_clip_model.safetensors or open_clip_pytorch_model"
+    ):
+        hub.download_pretrained_from_hf(REPO)
+    with pytest.raises(hub.NotFoundError, match="RepositoryNotFoundError"):
+        hub.download_pretrained_from_hf("org/no-such-repo")
+
+
+def test_hub_500_is_retried_then_succeeds(server):
+    path = server.add_hub_file(REPO, HF_SAFE_WEIGHTS_NAME, BODY)
+    server.add_fault(path, "500", times=2)
+    assert Path(hub.download_pretrained_from_hf(REPO)).read_bytes() == BODY
+
+
+def test_hub_persistent_500_is_an_error(server, tmp_path):
+    path = server.add_hub_file(REPO, HF_SAFE_WEIGHTS_NAME, BODY)
+    server.add_fault(path, "500", times=None)
+    with pytest.raises(hub.DownloadError, match="could not reach hf-hub:org/tiny-clip") as info:
+        hub.download_pretrained_from_hf(REPO)
+    assert type(info.value) is hub.DownloadError
+    assert server.count(path=path) > 1  # retried (by huggingface_hub), but a bounded number of times
+    assert not list((tmp_path / "hf").rglob(HF_SAFE_WEIGHTS_NAME))
+
+
+def test_hub_truncated_body_is_retried_and_resumed(server, tmp_path):
+    path = server.add_hub_file(REPO, HF_SAFE_WEIGHTS_NAME, BODY)
+    server.add_fault(path, "ok")  # the HEAD
+    server.add_fault(path, "truncate")  # the GET
+    assert Path(hub.download_pretrained_from_hf(REPO)).read_bytes() == BODY
+    assert server.count("GET", path) == 2
+    assert leftovers(tmp_path / "hf") == []
+
+
+def test_hub_slow_server_times_out(server):
+    path = server.add_hub_file(REPO, HF_SAFE_WEIGHTS_NAME, BODY)
+    server.add_fault(path, "slow", times=None)
+    with pytest.raises(hub.DownloadTimeoutError, match="could not reach hf-hub:org/tiny-clip"):
+        hub.download_pretrained_from_hf(REPO, timeout=0.2)
+
+
+def test_bad_cfgs():
+    with pytest.raises(ValueError, match="empty pretrained cfg"):
+        hub.download_pretrained({}, model_name="RN50", tag="x")
+    with pytest.raises(ValueError, match="names no source"):
+        hub.download_pretrained({"mean": (0.5,)})
+    with pytest.raises(ValueError, match="not 'org/repo/'"):
+        hub.download_pretrained({"hf_hub": "just-a-name"})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Processes: two at once, and one killed mid-download
+
+
+def _spawn_download(url: str, cache: Path) -> subprocess.Popen:
+    code = "import sys; from clipzoo.hub import download_pretrained_from_url as d; print(d(sys.argv[1], sys.argv[2], progress=False))"
+    return subprocess.Popen(
+        [sys.executable, "-c", code, url, str(cache)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_for(condition, seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for the server to see the request"
+        time.sleep(0.01)
+
+
+def test_two_processes_fetch_one_file_once(server, cache):
+    url = server.add_file(OPENAI_PATH, BODY)
+    server.add_fault(OPENAI_PATH, "drip", times=None)
+    first, second = _spawn_download(url, cache), _spawn_download(url, cache)
+    outputs = [p.communicate(timeout=60) for p in (first, second)]
+    assert [p.returncode for p in (first, second)] == [0, 0], outputs
+    assert outputs[0][0] == outputs[1][0] == f"{cache / 'RN50.pt'}\n"
+    assert (cache / "RN50.pt").read_bytes() == BODY
+    assert server.count("GET") == 1
+    assert leftovers(cache) == []
+
+
+def test_killed_download_leaves_no_loadable_file(server, cache):
+    url = server.add_file(OPENAI_PATH, BODY)
+    server.add_fault(OPENAI_PATH, "drip", times=None)
+    process = _spawn_download(url, cache)
+    _wait_for(lambda: server.count("GET") == 1)
+    time.sleep(0.1)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=10)
+    assert not (cache / "RN50.pt").exists()
+    server.faults.clear()
+    assert Path(hub.download_pretrained_from_url(url, progress=False)).read_bytes() == BODY
+    assert leftovers(cache) == []  # the dead process's partial file was cleared
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# `clipzoo download`
+
+
+@pytest.fixture
+def fake_tags(server, monkeypatch):
+    """A tag registry with RN50/openai (URL) and ViT-B-32/laion2b (Hub) standing in for clipzoo.pretrained."""
+    cfgs = {
+        ("RN50", "openai"): {"url": server.add_file(OPENAI_PATH, BODY)},
+        ("RN50", "yfcc15m"): {"url": server.url("/clip/models/" + "0" * 64 + "/gone.pt")},
+        ("ViT-B-32", "laion2b"): {"hf_hub": f"{REPO}/"},
+    }
+    server.add_hub_file(REPO, HF_SAFE_WEIGHTS_NAME, BODY)
+    server.add_hub_file(REPO, HF_CONFIG_NAME, b"{}")
+    pretrained = types.SimpleNamespace(
+        get_pretrained_cfg=lambda model, tag: dict(cfgs.get((model, tag), {})),
+        list_pretrained_tags_by_model=lambda model: [t for m, t in cfgs if m == model],
+    )
+    registry = types.SimpleNamespace(list_models=lambda: ["RN50", "ViT-B-32"])
+    import clipzoo
+
+    for name, module in (("pretrained", pretrained), ("registry", registry)):
+        monkeypatch.setitem(sys.modules, f"clipzoo.{name}", module)
+        monkeypatch.setattr(clipzoo, name, module, raising=False)
+    return cfgs
+
+
+def run_cli(*argv: str) -> int:
+    parser = argparse.ArgumentParser(prog="clipzoo")
+    hub.add_download_parser(parser.add_subparsers())
+    args = parser.parse_args(["download", *argv, "--no-progress"])
+    return args.func(args)
+
+
+def test_cli_downloads_and_copies(fake_tags, capsys, cache, tmp_path):
+    assert run_cli("RN50", "openai") == 0
+    assert capsys.readouterr().out == f"{cache / 'RN50.pt'}\n"
+    assert run_cli("ViT-B-32", "laion2b", "--to", str(tmp_path / "out")) == 0
+    copied = tmp_path / "out" / HF_SAFE_WEIGHTS_NAME
+    assert capsys.readouterr().out == f"{copied}\n"
+    assert copied.read_bytes() == BODY and not copied.is_symlink()
+
+
+def test_cli_hf_hub_model_fetches_config_and_weights(fake_tags, capsys, tmp_path):
+    assert run_cli(f"hf-hub:{REPO}", "--to", str(tmp_path / "out")) == 0
+    assert capsys.readouterr().out == f"{tmp_path / 'out' / HF_SAFE_WEIGHTS_NAME}\n"
+    assert (tmp_path / "out" / HF_CONFIG_NAME).read_bytes() == b"{}"
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "message"),
+    [
+        (("RN5O", "openai"), 2, "unknown model 'RN5O'; close matches: RN50"),
+        (("RN50", "opena1"), 2, "unknown pretrained tag 'opena1' for RN50; close matches: openai"),
+        (("RN50",), 2, "RN50 needs a pretrained tag; known tags: openai, yfcc15m"),
+        (("RN50", "yfcc15m"), 3, "HTTP 404"),
+        (("hf-hub:org/no-such-repo",), 2, "unknown model hf-hub:org/no-such-repo"),
+        (("hf-hub:org/tiny-clip", "laion2b"), 2, "takes no pretrained tag"),
+    ],
+)
+def test_cli_exit_codes(fake_tags, capsys, argv, code, message):
+    assert run_cli(*argv) == code
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert message in captured.err
+    assert captured.err.count("\n") == 1
+
+
+def test_cli_offline_miss_is_exit_3(fake_tags, capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert run_cli("ViT-B-32", "laion2b") == 3
+    assert "clipzoo download ViT-B-32 laion2b" in capsys.readouterr().err
+
+
+def test_cli_checksum_mismatch_is_exit_4(fake_tags, server, capsys, cache):
+    server.add_fault(OPENAI_PATH, "corrupt")
+    assert run_cli("RN50", "openai") == 4
+    assert "SHA-256" in capsys.readouterr().err
+    assert not (cache / "RN50.pt").exists()
