@@ -49,6 +49,17 @@ _EXPORTS: dict[str, str] = {
     "get_model_preprocess_cfg": "factory",
     "set_model_preprocess_cfg": "factory",
     "get_model_tokenize_cfg": "factory",
+    # losses and zero-shot
+    "ClipLoss": "loss",
+    "SigLipLoss": "loss",
+    "CoCaLoss": "loss",
+    "DistillClipLoss": "loss",
+    "create_loss": "loss",
+    "build_zero_shot_classifier": "zero_shot",
+    "zero_shot_classify": "zero_shot",
+    "IMAGENET_CLASSNAMES": "zero_shot_metadata",
+    "OPENAI_IMAGENET_TEMPLATES": "zero_shot_metadata",
+    "SIMPLE_IMAGENET_TEMPLATES": "zero_shot_metadata",
     # constants
     "OPENAI_DATASET_MEAN": "constants",
     "OPENAI_DATASET_STD": "constants",

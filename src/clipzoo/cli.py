@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
-import importlib
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -106,16 +105,6 @@ def cmd_info(args: argparse.Namespace) -> int:
     return _emit(args, data, lambda: _info_text(data))
 
 
-def _delegate(target: str) -> Callable[[argparse.Namespace], int]:
-    """A command implemented elsewhere, imported only when it runs (keeps the registry commands fast)."""
-
-    def run(args: argparse.Namespace) -> int:
-        module, func = target.split(":")
-        return getattr(importlib.import_module(module), func)(args)
-
-    return run
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = argparse.ArgumentParser(prog="clipzoo", description="CLIP-family models, open_clip-compatible.")
@@ -142,6 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
     from . import hub  # light: stdlib, filelock and tqdm only
 
     hub.add_download_parser(sub)
+    from .commands import PARSERS  # commands that need torch import it only when they run
+
+    for add in PARSERS:
+        add(sub)
     return parser
 
 
