@@ -1,0 +1,147 @@
+"""Text tokenizers of clipzoo: CLIP BPE (`SimpleTokenizer`), SigLIP sentencepiece (`SigLipTokenizer`) and
+Hugging Face `tokenizer.json` files (`HFTokenizer`), chosen by `get_tokenizer` from a model's config fields.
+
+Every tokenizer maps `str | list[str]` to a LongTensor [batch, context_length] with open_clip's ids.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from clipzoo.constants import DEFAULT_CONTEXT_LENGTH, HF_CONFIG_NAME
+
+from ._clean import basic_clean, canonicalize_text, whitespace_clean
+from .bpe import SimpleTokenizer, decode, default_bpe, tokenize
+from .hf import HFTokenizer, resolve_tokenizer_dir
+from .sentencepiece import SENTENCEPIECE_CLASSES, SigLipTokenizer
+
+__all__ = [
+    "HFTokenizer",
+    "SigLipTokenizer",
+    "SimpleTokenizer",
+    "basic_clean",
+    "build_hf_tokenizer",
+    "canonicalize_text",
+    "decode",
+    "default_bpe",
+    "get_tokenizer",
+    "tokenize",
+    "whitespace_clean",
+]
+
+# The kwargs open_clip passes to its HFTokenizer that a sentencepiece SigLIP tokenizer understands too.
+_SIGLIP_KWARGS = ("clean", "strip_sep_token")
+
+
+def _uses_sentencepiece(directory: Path, clean: str) -> bool:
+    """Whether clipzoo's sentencepiece tokenizer reproduces what transformers loads from this folder.
+
+    transformers' SiglipTokenizer is sentencepiece-only and is emulated exactly. A T5Tokenizer folder
+    (transformers loads its fast, tokenizer.json twin) gives the same ids on canonicalized text, which is
+    what SigLIP configs ask for (clean='canonicalize'); other T5 uses (mT5) go through tokenizer.json.
+    """
+    import json
+
+    config_path = directory / "tokenizer_config.json"
+    if not config_path.is_file():
+        return False
+    tokenizer_class = json.loads(config_path.read_text(encoding="utf-8")).get("tokenizer_class", "")
+    model_file = SENTENCEPIECE_CLASSES.get(tokenizer_class)
+    if model_file is None or not (directory / model_file).is_file():
+        return False
+    return tokenizer_class == "SiglipTokenizer" or clean == "canonicalize"
+
+
+def build_hf_tokenizer(
+    source: str | Path,
+    context_length: int = DEFAULT_CONTEXT_LENGTH,
+    cache_dir: str | None = None,
+    tokenizer_mode: str | None = None,
+    **kwargs: Any,
+) -> SigLipTokenizer | HFTokenizer:
+    """The tokenizer in a local folder or Hub repo: sentencepiece for T5/SigLIP vocabularies, else tokenizer.json."""
+    directory = resolve_tokenizer_dir(source, cache_dir)
+    kwargs.setdefault("clean", "whitespace")  # open_clip's HFTokenizer default
+    if _uses_sentencepiece(directory, kwargs["clean"]) and not tokenizer_mode:
+        unknown = sorted(set(kwargs) - set(_SIGLIP_KWARGS))
+        if unknown:
+            raise TypeError(f"SigLIP sentencepiece tokenizer got unsupported tokenizer kwargs {unknown}")
+        return SigLipTokenizer.from_dir(directory, context_length=context_length, **kwargs)
+    return HFTokenizer(directory, context_length=context_length, tokenizer_mode=tokenizer_mode, **kwargs)
+
+
+def _parse_model_name(model_name: str) -> tuple[str, str]:
+    """('hf-hub' | 'local-dir' | '', identifier)."""
+    for schema in ("hf-hub", "local-dir"):
+        if model_name.startswith(schema + ":"):
+            return schema, model_name[len(schema) + 1 :]
+    return "", model_name
+
+
+def _hub_model_cfg(repo_id: str, cache_dir: str | None) -> dict:
+    """model_cfg of a Hub repo: its open_clip_config.json, else its transformers config.json (converted)."""
+    from clipzoo import hub
+    from clipzoo.factory import read_folder_config
+
+    try:
+        config_path = Path(
+            hub.download_pretrained_from_hf(repo_id, filename=HF_CONFIG_NAME, cache_dir=cache_dir)
+        )
+    except hub.NotFoundError:
+        config_path = Path(
+            hub.download_pretrained_from_hf(repo_id, filename="config.json", cache_dir=cache_dir)
+        )
+    return read_folder_config(config_path.parent, tokenizer_source=repo_id)[0]
+
+
+def _model_cfg(model_name: str, cache_dir: str | None) -> tuple[dict, str | None]:
+    """(model_cfg, folder that replaces the config's HF tokenizer name) for a model name of any schema."""
+    from clipzoo import registry
+
+    schema, identifier = _parse_model_name(model_name)
+    if schema == "hf-hub":
+        return _hub_model_cfg(identifier, cache_dir), None
+    if schema == "local-dir":
+        from clipzoo.factory import read_folder_config
+
+        folder = Path(identifier).expanduser()
+        if not folder.is_dir():
+            raise FileNotFoundError(f"local-dir:{identifier}: no such directory")
+        # Like open_clip, an exported folder carries its own tokenizer files.
+        return read_folder_config(folder)[0], str(folder)
+    config = registry.get_model_config(identifier)
+    if config is None:
+        raise registry.UnknownModelError(identifier)
+    return config, None
+
+
+def get_tokenizer(
+    model_name: str = "",
+    context_length: int | None = None,
+    cache_dir: str | None = None,
+    **kwargs: Any,
+) -> SimpleTokenizer | SigLipTokenizer | HFTokenizer:
+    """The tokenizer a model's config names: `text_cfg.hf_tokenizer_name` -> HF/SigLIP, else CLIP BPE.
+
+    `model_name` is a registered architecture, 'hf-hub:org/repo' or 'local-dir:/path' ('' gives the default
+    CLIP tokenizer). `context_length` defaults to `text_cfg.context_length`; `kwargs` override the config's
+    `text_cfg.tokenizer_kwargs`.
+    """
+    if not model_name:
+        return SimpleTokenizer(context_length=context_length or DEFAULT_CONTEXT_LENGTH, **kwargs)
+    config, local_source = _model_cfg(model_name, cache_dir)
+    text_cfg = config.get("text_cfg") or {}
+    if context_length is None:
+        context_length = text_cfg.get("context_length", DEFAULT_CONTEXT_LENGTH)
+    tokenizer_kwargs = {**(text_cfg.get("tokenizer_kwargs") or {}), **kwargs}
+    hf_name = text_cfg.get("hf_tokenizer_name")
+    if hf_name:
+        return build_hf_tokenizer(
+            local_source or hf_name,
+            context_length=context_length,
+            cache_dir=cache_dir,
+            tokenizer_mode=text_cfg.get("tokenizer_mode"),
+            **tokenizer_kwargs,
+        )
+    return SimpleTokenizer(context_length=context_length, **tokenizer_kwargs)

@@ -1,0 +1,216 @@
+"""Tokenizers named by `text_cfg.hf_tokenizer_name` (BERT, RoBERTa, XLM-R, ...): open_clip's HFTokenizer
+output from a `tokenizer.json` through the `tokenizers` library, without transformers."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from clipzoo.constants import DEFAULT_CONTEXT_LENGTH
+
+from ._clean import as_text_list, check_context_length, get_clean_fn
+
+TOKENIZER_FILES = ("tokenizer_config.json", "special_tokens_map.json", "tokenizer.json", "spiece.model")
+SPECIAL_ROLES = ("bos_token", "eos_token", "pad_token", "sep_token", "cls_token", "unk_token")
+TOKENIZER_MODES = ("", "clips")
+# transformers classes that rebuild the post-processor from add_bos_token / add_eos_token (their defaults
+# here) and pad on the left unless the config says otherwise.
+BOS_EOS_CLASSES = {"GemmaTokenizer": (True, False), "LlamaTokenizer": (True, False)}
+LEFT_PADDING_CLASSES = frozenset(BOS_EOS_CLASSES)
+
+
+def _import_tokenizers():
+    try:
+        import tokenizers
+    except ImportError as e:
+        raise ImportError(
+            "this model's text tower uses a Hugging Face tokenizer (tokenizer.json), which needs the "
+            "'tokenizers' package: pip install clipzoo[hf]"
+        ) from e
+    return tokenizers
+
+
+def resolve_tokenizer_dir(name: str | os.PathLike, cache_dir: str | None = None) -> Path:
+    """A folder holding a tokenizer's files: `name` itself if it is a local folder, else the Hugging Face
+    cache's snapshot of Hub repo `name` (fetched through clipzoo.hub, so HF_HUB_OFFLINE=1 reads the cache only)."""
+    from clipzoo import hub
+
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return path
+    if str(name).count("/") != 1 or path.suffix in (".json", ".model"):
+        raise FileNotFoundError(
+            f"tokenizer {str(name)!r} is neither a local folder nor a Hub repo id 'org/name'"
+        )
+    found, missing = [], []
+    for filename in TOKENIZER_FILES:
+        try:
+            found.append(
+                Path(hub.download_pretrained_from_hf(str(name), filename=filename, cache_dir=cache_dir))
+            )
+        except (hub.NotFoundError, hub.OfflineError) as err:  # most repos lack some of these files
+            missing.append(err)
+    if not found:
+        raise FileNotFoundError(
+            f"no tokenizer files ({', '.join(TOKENIZER_FILES)}) for {name!r}: {missing[0]}"
+        ) from missing[0]
+    return found[0].parent
+
+
+def copy_tokenizer_files(source: Path, dest: Path) -> list[Path]:
+    """Copy the tokenizer files present in `source` into `dest` (created if needed); returns the copies."""
+    import shutil
+
+    dest.mkdir(parents=True, exist_ok=True)
+    return [
+        Path(shutil.copy(source / name, dest / name)) for name in TOKENIZER_FILES if (source / name).is_file()
+    ]
+
+
+def read_tokenizer_config(directory: Path) -> dict:
+    """tokenizer_config.json of a tokenizer folder ({} when absent)."""
+    path = directory / "tokenizer_config.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def read_special_tokens(directory: Path) -> dict[str, str]:
+    """Special token strings by role, from tokenizer_config.json and special_tokens_map.json (the latter wins)."""
+    found: dict[str, str] = {}
+    for filename in ("tokenizer_config.json", "special_tokens_map.json"):
+        path = directory / filename
+        if not path.is_file():
+            continue
+        config = json.loads(path.read_text(encoding="utf-8"))
+        for role in SPECIAL_ROLES:
+            value = config.get(role)
+            value = value.get("content") if isinstance(value, dict) else value
+            if isinstance(value, str):
+                found[role] = value
+    return found
+
+
+class HFTokenizer:
+    """open_clip's HFTokenizer on the `tokenizers` library: clean, encode with special tokens, truncate, pad."""
+
+    def __init__(
+        self,
+        tokenizer_name: str | os.PathLike,
+        context_length: int | None = DEFAULT_CONTEXT_LENGTH,
+        clean: str = "whitespace",
+        strip_sep_token: bool = False,
+        language: str | None = None,
+        cache_dir: str | None = None,
+        tokenizer_mode: str | None = None,
+    ):
+        if language is not None:
+            raise ValueError(
+                f"language={language!r} needs transformers' language-code tokenizers (e.g. NLLB), which "
+                "clipzoo's HFTokenizer does not emulate; use language=None"
+            )
+        self.tokenizer_mode = tokenizer_mode or ""
+        if self.tokenizer_mode not in TOKENIZER_MODES:
+            raise ValueError(f"unknown tokenizer_mode {tokenizer_mode!r}; expected None or 'clips'")
+        directory = resolve_tokenizer_dir(tokenizer_name, cache_dir)
+        self.directory = directory
+        if not (directory / "tokenizer.json").is_file():
+            raise FileNotFoundError(f"no tokenizer.json in {directory}")
+        self.tokenizer = _import_tokenizers().Tokenizer.from_file(str(directory / "tokenizer.json"))
+        self.tokenizer.no_padding()
+        self.tokenizer.no_truncation()
+        self.special_ids = self._special_ids(directory)
+        config = read_tokenizer_config(directory)
+        tokenizer_class = str(config.get("tokenizer_class", "")).removesuffix("Fast")
+        default_side = "left" if tokenizer_class in LEFT_PADDING_CLASSES else "right"
+        self.padding_side = config.get("padding_side", default_side)
+        if tokenizer_class in BOS_EOS_CLASSES:
+            self._set_bos_eos_template(config, *BOS_EOS_CLASSES[tokenizer_class])
+        self.context_length = context_length
+        self.clean_fn = get_clean_fn(clean)
+        self.strip_sep_token = strip_sep_token
+
+    def _special_ids(self, directory: Path) -> dict[str, int]:
+        """Ids of the special tokens named in the folder's configs (roles whose token is in the vocabulary)."""
+        ids = {}
+        for role, token in read_special_tokens(directory).items():
+            index = self.tokenizer.token_to_id(token)
+            if index is not None:
+                ids[role] = index
+        padding = self.tokenizer.padding
+        if "pad_token" not in ids and padding is not None:
+            ids["pad_token"] = padding["pad_id"]
+        return ids
+
+    def _set_bos_eos_template(self, config: dict, add_bos: bool, add_eos: bool) -> None:
+        """What transformers' Llama/Gemma fast tokenizers do on load: bos/eos around the text, per the config."""
+        from tokenizers import processors
+
+        add_bos, add_eos = config.get("add_bos_token", add_bos), config.get("add_eos_token", add_eos)
+        tokens = read_special_tokens(self.directory)
+        parts, specials = ["$A:0"], []
+        if add_bos:
+            bos_id = self._special("bos_token")
+            parts.insert(0, tokens["bos_token"] + ":0")
+            specials.append((tokens["bos_token"], bos_id))
+        if add_eos:
+            eos_id = self._special("eos_token")
+            parts.append(tokens["eos_token"] + ":0")
+            specials.append((tokens["eos_token"], eos_id))
+        self.tokenizer.post_processor = processors.TemplateProcessing(
+            single=" ".join(parts), special_tokens=specials
+        )
+
+    def _special(self, role: str) -> int:
+        try:
+            return self.special_ids[role]
+        except KeyError:
+            raise ValueError(
+                f"this tokenizer has no {role} (its config names none), but it is needed here"
+            ) from None
+
+    def __call__(self, texts: str | Sequence[str], context_length: int | None = None) -> torch.Tensor:
+        """Tokenize one text or a list of texts into a LongTensor [batch, context_length]."""
+        texts = [self.clean_fn(t) for t in as_text_list(texts)]
+        context_length = check_context_length(context_length, self.context_length)
+        if self.tokenizer_mode == "clips":
+            return self._clips(texts, context_length)
+        out = np.full((len(texts), context_length), self._special("pad_token"), dtype=np.int64)
+        # Truncation inside the library keeps room for the special tokens its post-processor adds.
+        self.tokenizer.enable_truncation(context_length)
+        try:
+            encodings = self.tokenizer.encode_batch(texts)
+        finally:
+            self.tokenizer.no_truncation()
+        for row, encoding in enumerate(encodings):
+            n = len(encoding.ids)
+            if self.padding_side == "left":
+                out[row, context_length - n :] = encoding.ids
+            else:
+                out[row, :n] = encoding.ids
+        if self.strip_sep_token:
+            out[out == self._special("sep_token")] = 0
+        return torch.from_numpy(out)
+
+    def _clips(self, texts: list[str], context_length: int) -> torch.Tensor:
+        """open_clip's 'clips' mode: bos, ids, eos, padding, and the class token in the last position."""
+        bos, eos = self._special("bos_token"), self._special("eos_token")
+        out = np.full((len(texts), context_length), self._special("pad_token"), dtype=np.int64)
+        out[:, -1] = self._special("cls_token")
+        for row, encoding in enumerate(self.tokenizer.encode_batch(texts, add_special_tokens=False)):
+            ids = [bos, *encoding.ids[: context_length - 3], eos][: context_length - 1]
+            out[row, : len(ids)] = ids
+        return torch.from_numpy(out)
+
+    def save_pretrained(self, dest: str | os.PathLike) -> None:
+        """Copy the tokenizer's files (tokenizer.json and its configs) into folder `dest`."""
+        copy_tokenizer_files(self.directory, Path(dest))
+
+    def decode(self, ids: Sequence[int] | torch.Tensor) -> str:
+        """Text of ids, skipping special tokens."""
+        if isinstance(ids, torch.Tensor):
+            ids = ids.tolist()
+        return self.tokenizer.decode(list(ids), skip_special_tokens=True)
