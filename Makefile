@@ -26,12 +26,11 @@ test: install lint
 	OMP_NUM_THREADS=2 $(PY) -m pytest -q $(PYTEST_ARGS)
 
 demo: install
-	$(VENV)/bin/clipzoo models "ViT-B-*"
-	$(VENV)/bin/clipzoo pretrained ViT-B-32
-	$(VENV)/bin/clipzoo info ViT-B-32 laion2b-s34b-b79k --no-params
+	$(VENV)/bin/clipzoo demo
 
 bench: install
-	$(PY) scripts/bench.py
+	mkdir -p .bench
+	$(PY) scripts/bench.py --json .bench/results.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache dist build

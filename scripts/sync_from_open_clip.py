@@ -118,7 +118,11 @@ def main() -> None:
     for f in sorted(src.glob("*.json")):
         cfg = json.loads(f.read_text())
         (out / f.name).write_text(json.dumps(cfg, indent=2) + "\n")
-    TAGS_FILE.write_text(dump_tags(build_tags(op._PRETRAINED)))
+    data = build_tags(op._PRETRAINED)
+    if TAGS_FILE.exists():  # keep clipzoo's own entries (e.g. the embedded tiny-digits model)
+        ours = json.loads(TAGS_FILE.read_text())["models"]
+        data["models"].update({m: tags for m, tags in ours.items() if m not in op._PRETRAINED})
+    TAGS_FILE.write_text(dump_tags(data))
     print(f"wrote {len(list(out.glob('*.json')))} configs and {TAGS_FILE}")
 
 

@@ -1,0 +1,112 @@
+"""Model creation from a local checkpoint: clipzoo vs open_clip 3.3.0, each in a fresh process.
+
+For each architecture a random-weight safetensors file is written once (to .bench/), then each library runs
+``create_model_and_transforms(name, pretrained=<file>)`` in its own subprocess, which reports the in-process
+creation time, the peak RSS added by creating the model (ru_maxrss after minus RSS before), and the whole
+process wall time (interpreter start, imports and creation).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = ROOT / ".bench"
+
+CHILD = r"""
+import json, resource, sys, time
+def rss_now():
+    with open('/proc/self/statm') as f:
+        return int(f.read().split()[1]) * resource.getpagesize()
+lib, name, path = sys.argv[1:4]
+t0 = time.perf_counter()
+if lib == 'clipzoo':
+    import clipzoo as lib_mod
+else:
+    import open_clip as lib_mod
+import torch
+t_import = time.perf_counter() - t0
+base = rss_now()
+t1 = time.perf_counter()
+model, _, preprocess = lib_mod.create_model_and_transforms(name, pretrained=path)
+t_create = time.perf_counter() - t1
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+with torch.no_grad():
+    feats = model.encode_image(torch.zeros(1, 3, 224, 224))
+print(json.dumps({"import_s": t_import, "create_s": t_create, "peak_added_bytes": max(0, peak - base),
+                  "checksum": float(feats.double().sum())}))
+"""
+
+
+def checkpoint_for(name: str) -> Path:
+    """A random-weight safetensors checkpoint for ``name`` (made once with clipzoo, cached in .bench/)."""
+    path = CACHE / f"{name}-random.safetensors"
+    if not path.exists():
+        import torch
+        from safetensors.torch import save_file
+
+        import clipzoo
+
+        CACHE.mkdir(exist_ok=True)
+        torch.manual_seed(0)
+        model = clipzoo.create_model(name)
+        tmp = path.with_suffix(".tmp")
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
+        os.replace(tmp, path)
+        del model
+    return path
+
+
+def _child(lib: str, name: str, path: Path) -> dict:
+    env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2"))
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", CHILD, lib, name, str(path)], capture_output=True, text=True,
+                          env=env, check=False)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"{lib} {name} failed:\n{proc.stderr[-2000:]}")
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out["process_s"] = wall
+    return out
+
+
+def run(quick: bool = False) -> list[dict]:
+    """Creation time (in-process and whole process) and peak memory for ViT-B-32 and ViT-L-14."""
+    rows = []
+    for name in ("ViT-B-32",) if quick else ("ViT-B-32", "ViT-L-14"):
+        path = checkpoint_for(name)
+        size = path.stat().st_size
+        ours, peer = _child("clipzoo", name, path), _child("open_clip", name, path)
+        if abs(ours["checksum"] - peer["checksum"]) > 1e-3 * max(1.0, abs(peer["checksum"])):
+            raise RuntimeError(f"{name}: outputs differ between clipzoo and open_clip")
+        rows += [
+            {"name": f"create {name} from local safetensors (in-process)", "clipzoo": ours["create_s"],
+             "peer": peer["create_s"], "peer_name": "open_clip", "unit": "s",
+             "ratio": peer["create_s"] / ours["create_s"], "note": f"checkpoint {size / 2**20:.0f} MiB"},
+            {"name": f"create {name} (whole process: start + import + create)", "clipzoo": ours["process_s"],
+             "peer": peer["process_s"], "peer_name": "open_clip", "unit": "s",
+             "ratio": peer["process_s"] / ours["process_s"], "note": ""},
+            {"name": f"peak RSS added creating {name}", "clipzoo": ours["peak_added_bytes"] / 2**20,
+             "peer": peer["peak_added_bytes"] / 2**20, "peer_name": "open_clip", "unit": "MiB",
+             "ratio": peer["peak_added_bytes"] / max(ours["peak_added_bytes"], 1),
+             "note": f"clipzoo {ours['peak_added_bytes'] / size:.2f}x checkpoint size, "
+                     f"open_clip {peer['peak_added_bytes'] / size:.2f}x"},
+        ]
+    return rows
+
+
+def print_table(rows: list[dict]) -> None:
+    """Print rows as an aligned table."""
+    print(f"{'benchmark':<58} {'clipzoo':>10} {'peer':>10} {'unit':>5} {'ratio':>8}  note")
+    for r in rows:
+        print(f"{r['name']:<58} {r['clipzoo']:>10.3f} {r['peer']:>10.3f} {r['unit']:>5} {r['ratio']:>7.2f}x  "
+              f"{r['peer_name']}; {r['note']}")
+
+
+if __name__ == "__main__":
+    print_table(run(quick="--quick" in sys.argv))

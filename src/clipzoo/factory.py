@@ -1,0 +1,583 @@
+"""From a name and a tag to a ready model: resolve -> build -> load -> finish.
+
+``resolve`` turns the caller's words into a :class:`ModelSpec` (what will be built, from which weights, with
+which preprocessing) without touching torch; ``build`` makes the module (on the meta device when weights will be
+loaded, so nothing is initialized twice); ``load`` reads, converts and assigns the weights; ``finish`` applies
+precision and device. ``create_model`` is those four in a row.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .config import ModelCfg, parse_model_config
+from .constants import HF_CONFIG_NAME
+from .pretrained import PretrainedCfg, UnknownTagError, get_pretrained_record, is_pretrained_cfg
+from .registry import UnknownModelError, get_model_config
+
+PRECISIONS = ("fp32", "fp16", "bf16", "amp", "amp_bf16", "amp_bfloat16", "pure_fp16", "pure_bf16")
+_DEFAULT_PREPROCESS = {
+    "size": 224,
+    "mode": "RGB",
+    "mean": (0.48145466, 0.4578275, 0.40821073),
+    "std": (0.26862954, 0.26130258, 0.27577711),
+    "interpolation": "bicubic",
+    "resize_mode": "shortest",
+    "fill_color": 0,
+}
+_PREPROCESS_FROM_TAG = ("mean", "std", "interpolation", "resize_mode")
+# Checkpoint names looked for in a folder, best first (as open_clip and transformers save them).
+_DIR_CHECKPOINTS = (
+    "open_clip_model.safetensors",
+    "open_clip_pytorch_model.safetensors",
+    "open_clip_pytorch_model.bin",
+    "open_clip_pytorch_model.pth",
+    "model.safetensors",
+    "pytorch_model.bin",
+    "pytorch_model.pth",
+    "model.pth",
+)
+
+
+@dataclass
+class WeightsSource:
+    """Where a model's weights come from: a local file, a registered tag, or a Hub repo file."""
+
+    kind: str  # "file" | "tag" | "hf-hub"
+    path: str = ""
+    record: PretrainedCfg | None = None
+    repo: str = ""
+
+    def describe(self) -> str:
+        """One line for messages and ``clipzoo info``."""
+        if self.kind == "tag" and self.record is not None:
+            return f"tag {self.record.model}:{self.record.tag}"
+        return f"{self.kind} {self.path or self.repo}"
+
+
+@dataclass
+class ModelSpec:
+    """Everything that decides what ``create_model`` builds; inspect it before building anything."""
+
+    name: str
+    model_cfg: ModelCfg
+    weights: WeightsSource | None = None
+    preprocess_cfg: dict[str, Any] = field(default_factory=lambda: dict(_DEFAULT_PREPROCESS))
+    notes: list[str] = field(default_factory=list)
+
+
+class PretrainedNotFoundError(ValueError):
+    """``pretrained`` is neither a tag of the model nor an existing file."""
+
+
+# ---------------------------------------------------------------------------------------------------- resolve
+
+
+def _unknown_pretrained(model_name: str, pretrained: str) -> PretrainedNotFoundError:
+    tag_msg = str(UnknownTagError(model_name, pretrained))
+    return PretrainedNotFoundError(f"{tag_msg}; {pretrained!r} is not an existing file either")
+
+
+def _spec_from_registry(model_name: str, pretrained: str | None) -> tuple[dict, WeightsSource | None]:
+    raw = get_model_config(model_name)
+    if raw is None:
+        raise UnknownModelError(model_name)
+    if not pretrained:
+        return raw, None
+    if is_pretrained_cfg(model_name, pretrained):
+        return raw, WeightsSource("tag", record=get_pretrained_record(model_name, pretrained))
+    if Path(pretrained).is_file():
+        return raw, WeightsSource("file", path=str(pretrained))
+    raise _unknown_pretrained(model_name, pretrained)
+
+
+def _find_checkpoint_in_dir(folder: Path) -> Path | None:
+    for name in _DIR_CHECKPOINTS:
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def read_folder_config(folder: Path, tokenizer_source: str | None = None) -> tuple[dict, dict]:
+    """(model_cfg, preprocess_cfg) of a model folder: an exported clipzoo/open_clip folder
+    (``open_clip_config.json``) or a transformers CLIP/SigLIP folder (``config.json``, converted).
+
+    ``tokenizer_source`` (the folder or Hub repo) becomes the HF tokenizer of converted transformers configs.
+    """
+    from . import convert
+
+    folder = Path(folder)
+    config_path = folder / HF_CONFIG_NAME
+    if not config_path.is_file():
+        if convert.is_hf_folder(folder):
+            return convert.read_hf_folder_config(folder, tokenizer_source or str(folder))
+        raise FileNotFoundError(
+            f"{folder}: no {HF_CONFIG_NAME} (an exported clipzoo/open_clip folder) and no transformers "
+            f"{convert.HF_CONFIG_FILE} with a model_type"
+        )
+    try:
+        data = json.loads(config_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{config_path}: not valid JSON ({err.msg} at line {err.lineno})") from err
+    if "model_cfg" not in data:
+        raise ValueError(f"{config_path}: missing 'model_cfg' (keys present: {', '.join(sorted(data))})")
+    preprocess = dict(data.get("preprocess_cfg") or {})
+    for key in ("mean", "std", "size"):  # JSON has no tuples; the rest of clipzoo (and the tags) use them
+        if isinstance(preprocess.get(key), list):
+            preprocess[key] = tuple(preprocess[key])
+    return data["model_cfg"], preprocess
+
+
+def _spec_from_local_dir(identifier: str) -> tuple[dict, WeightsSource | None, dict]:
+    folder = Path(identifier).expanduser()
+    if not folder.is_dir():
+        raise FileNotFoundError(f"local-dir:{identifier}: no such directory")
+    model_cfg, preprocess = read_folder_config(folder)
+    checkpoint = _find_checkpoint_in_dir(folder)
+    return model_cfg, (WeightsSource("file", path=str(checkpoint)) if checkpoint else None), preprocess
+
+
+def _spec_from_hf_transformers(identifier: str, cache_dir: str | None) -> tuple[dict, WeightsSource | None, dict]:
+    # A transformers repo (config.json + model.safetensors). Its weights are fetched here, eagerly, because
+    # `fetch_weights` only knows open_clip's file names for hf-hub sources.
+    from . import convert, hub
+
+    config_path = Path(hub.download_pretrained_from_hf(identifier, filename=convert.HF_CONFIG_FILE,
+                                                       cache_dir=cache_dir))
+    try:
+        hub.download_pretrained_from_hf(identifier, filename=convert.HF_PREPROCESSOR_FILE, cache_dir=cache_dir)
+    except hub.NotFoundError:
+        pass  # optional: without it the converted config keeps the model type's default preprocessing
+    model_cfg, preprocess = read_folder_config(config_path.parent, tokenizer_source=identifier)
+    errors = []
+    for filename in convert.HF_WEIGHT_FILES:
+        try:
+            weights = hub.download_pretrained_from_hf(identifier, filename=filename, cache_dir=cache_dir)
+            return model_cfg, WeightsSource("file", path=str(weights)), preprocess
+        except hub.NotFoundError as err:
+            errors.append(str(err))
+    raise hub.NotFoundError(f"hf-hub:{identifier}: no weights file ({'; '.join(errors)})")
+
+
+def _spec_from_hf_hub(identifier: str, cache_dir: str | None) -> tuple[dict, WeightsSource | None, dict]:
+    from . import hub
+
+    try:
+        config_path = hub.download_pretrained_from_hf(identifier, filename=HF_CONFIG_NAME, cache_dir=cache_dir)
+    except (hub.NotFoundError, hub.OfflineError) as open_clip_err:
+        try:
+            return _spec_from_hf_transformers(identifier, cache_dir)
+        except (hub.NotFoundError, hub.OfflineError) as hf_err:
+            raise hub.NotFoundError(
+                f"hf-hub:{identifier} is neither an open_clip repo ({open_clip_err}) nor a transformers "
+                f"CLIP/SigLIP repo ({hf_err})"
+            ) from hf_err
+    model_cfg, preprocess = read_folder_config(Path(config_path).parent, tokenizer_source=identifier)
+    return model_cfg, WeightsSource("hf-hub", repo=identifier), preprocess
+
+
+def _apply_quick_gelu(raw: dict, weights: WeightsSource | None, force_quick_gelu: bool, notes: list[str]) -> None:
+    # The tag knows which activation its weights were trained with; open_clip only warns about a mismatch.
+    tag_value = weights.record.quick_gelu if weights is not None and weights.record is not None else None
+    if force_quick_gelu:
+        raw["quick_gelu"] = True
+    elif tag_value is not None and bool(raw.get("quick_gelu", False)) != tag_value:
+        raw["quick_gelu"] = tag_value
+        notes.append(f"quick_gelu={tag_value} taken from the pretrained tag")
+
+
+def _apply_overrides(raw: dict, overrides: dict[str, Any]) -> None:
+    for section, key, value in (
+        ("vision_cfg", "patch_dropout", overrides.get("force_patch_dropout")),
+        ("vision_cfg", "image_size", overrides.get("force_image_size")),
+        ("text_cfg", "context_length", overrides.get("force_context_length")),
+    ):
+        if value is not None:
+            raw[section][key] = value
+    if overrides.get("force_custom_text"):
+        raw["custom_text"] = True
+
+
+def _preprocess_for(model_cfg: ModelCfg, weights: WeightsSource | None, base: dict, force: dict | None) -> dict:
+    pp = dict(_DEFAULT_PREPROCESS)
+    pp.update({k: v for k, v in base.items() if v is not None})
+    if weights is not None and weights.record is not None:
+        tag = weights.record
+        pp.update({k: getattr(tag, k) for k in _PREPROCESS_FROM_TAG})
+    size = model_cfg.vision_cfg.image_size
+    pp["size"] = tuple(size) if isinstance(size, (list, tuple)) else size
+    pp.update({k: v for k, v in (force or {}).items() if v is not None})
+    return pp
+
+
+def _check_image_size(cfg: ModelCfg, source: str) -> None:
+    vision = cfg.vision_cfg
+    if vision.timm_model_name or isinstance(vision.layers, (list, tuple)):
+        return  # timm towers validate themselves; ResNets take any multiple of 32 handled below
+    size = vision.image_size if isinstance(vision.image_size, (list, tuple)) else (vision.image_size,) * 2
+    bad = [s for s in size if s % vision.patch_size]
+    if bad:
+        valid = vision.patch_size * max(1, round(size[0] / vision.patch_size))
+        raise ValueError(
+            f"{source}: image size {tuple(size)} is not divisible by the patch size {vision.patch_size} "
+            f"(try {valid})"
+        )
+
+
+def resolve(
+    model_name: str,
+    pretrained: str | None = None,
+    *,
+    load_weights: bool = True,
+    force_quick_gelu: bool = False,
+    force_custom_text: bool = False,
+    force_patch_dropout: float | None = None,
+    force_image_size: int | tuple[int, int] | None = None,
+    force_context_length: int | None = None,
+    force_preprocess_cfg: dict[str, Any] | None = None,
+    cache_dir: str | None = None,
+    **model_kwargs: Any,
+) -> ModelSpec:
+    """Decide architecture, weights source and preprocessing without importing torch or downloading."""
+    notes: list[str] = []
+    base_preprocess: dict = {}
+    if model_name.startswith("local-dir:"):
+        raw, weights, base_preprocess = _spec_from_local_dir(model_name[len("local-dir:"):])
+    elif model_name.startswith("hf-hub:"):
+        raw, weights, base_preprocess = _spec_from_hf_hub(model_name[len("hf-hub:"):], cache_dir)
+    else:
+        raw, weights = _spec_from_registry(model_name, pretrained)
+    if pretrained and model_name.startswith(("local-dir:", "hf-hub:")):
+        notes.append(f"pretrained={pretrained!r} ignored: {model_name} names its own weights")
+    raw = copy.deepcopy(raw)
+    _apply_quick_gelu(raw, weights, force_quick_gelu, notes)
+    _apply_overrides(raw, {
+        "force_patch_dropout": force_patch_dropout, "force_image_size": force_image_size,
+        "force_context_length": force_context_length, "force_custom_text": force_custom_text,
+    })
+    raw.update(model_kwargs)  # open_clip: model kwargs have the last word
+    cfg = parse_model_config(raw, source=model_name)
+    _check_image_size(cfg, model_name)
+    if not load_weights:
+        weights = None
+    return ModelSpec(model_name, cfg, weights, _preprocess_for(cfg, weights, base_preprocess, force_preprocess_cfg),
+                     notes)
+
+
+# ---------------------------------------------------------------------------------------------------- build
+
+
+@contextlib.contextmanager
+def empty_parameters() -> Iterator[None]:
+    """Create parameters on the meta device (no memory, no init) while buffers stay real."""
+    import torch
+    from torch import nn
+
+    original = nn.Module.register_parameter
+
+    def register_on_meta(module: nn.Module, name: str, param: nn.Parameter | None) -> None:
+        if param is not None and param.device.type != "meta":
+            param = nn.Parameter(param.to("meta"), requires_grad=param.requires_grad)
+        original(module, name, param)
+
+    nn.Module.register_parameter = register_on_meta
+    try:
+        # Init code must neither consume the caller's RNG stream nor run meta kernels: torch implements the
+        # meta versions of in-place initializers in Python, and importing them costs seconds.
+        with torch.random.fork_rng(devices=[]), _SkipMetaInPlace():
+            yield
+    finally:
+        nn.Module.register_parameter = original
+
+
+def _skip_meta_in_place_class():
+    from torch.overrides import TorchFunctionMode
+
+    class SkipMetaInPlace(TorchFunctionMode):
+        """In-place tensor ops on meta tensors return the tensor untouched (there is nothing to fill)."""
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            name = getattr(func, "__name__", "")
+            kwargs = kwargs or {}
+            target = args[0] if args else kwargs.get("tensor")  # torch.nn.init passes `tensor=` by keyword
+            if name.endswith("_") and not name.startswith("_") and getattr(target, "is_meta", False):
+                return target
+            return func(*args, **kwargs)
+
+    return SkipMetaInPlace
+
+
+def _SkipMetaInPlace():  # noqa: N802 - a context-manager factory, named like the class it builds
+    return _skip_meta_in_place_class()()
+
+
+def _cast_dtype(precision: str):
+    from .models import get_cast_dtype
+
+    return get_cast_dtype(precision)
+
+
+def build(spec: ModelSpec, precision: str = "fp32", output_dict: bool | None = None, empty: bool = False):
+    """Instantiate the module for ``spec``; ``empty=True`` leaves parameters on the meta device for loading."""
+    from .models import build_model
+
+    context = empty_parameters() if empty else contextlib.nullcontext()
+    with context:
+        model = build_model(spec.model_cfg, cast_dtype=_cast_dtype(precision), output_dict=bool(output_dict))
+    return model
+
+
+# ---------------------------------------------------------------------------------------------------- load
+
+
+def fetch_weights(source: WeightsSource, cache_dir: str | None = None) -> Path:
+    """A local path for the weights: the file itself, the packaged file, or a download."""
+    if source.kind == "file":
+        return Path(source.path)
+    if source.kind == "tag" and source.record is not None and source.record.file:
+        return Path(source.record.to_dict()["file"])
+    from . import hub
+
+    if source.kind == "hf-hub":
+        return Path(hub.download_pretrained_from_hf(source.repo, cache_dir=cache_dir))
+    record = source.record
+    return Path(hub.download_pretrained(record.to_dict(), cache_dir=cache_dir, model_name=record.model, tag=record.tag))
+
+
+def load(model, spec: ModelSpec, cache_dir: str | None = None, weights_only: bool = True) -> None:
+    """Fetch, read, convert, adapt and assign the spec's weights into ``model`` (strict)."""
+    from . import checkpoint
+
+    path = fetch_weights(spec.weights, cache_dir)
+    state = checkpoint.read_state_dict(path, weights_only=weights_only)
+    state = checkpoint.adapt_state_dict(checkpoint.convert_state_dict(state, model), model)
+    checkpoint.check_compatible(state, model, source=str(path))
+    model.load_state_dict(state, strict=True, assign=True)
+    left = [name for name, p in model.named_parameters() if p.device.type == "meta"]
+    if left:
+        raise checkpoint.CheckpointError(f"{path}: parameters left without weights: {', '.join(left[:10])}")
+
+
+# ---------------------------------------------------------------------------------------------------- finish
+
+
+def _set_precision(model, precision: str, device, uses_timm: bool):
+    import torch
+
+    from .models import convert_weights_to_lp
+    from .models.layers import LayerNormFp32
+
+    if precision not in ("pure_fp16", "pure_bf16"):
+        model.to(device=device, dtype=torch.float32)  # also lifts an fp16 checkpoint to the fp32 master copy
+    if precision in ("fp16", "bf16"):
+        dtype = _cast_dtype(precision)
+        if uses_timm:  # timm towers: cast everything, then put the fp32 norms back
+            model.to(dtype=dtype)
+            for module in model.modules():
+                if isinstance(module, LayerNormFp32):
+                    module.float()
+        else:
+            convert_weights_to_lp(model, dtype)
+    elif precision in ("pure_fp16", "pure_bf16"):
+        model.to(device=device, dtype=torch.float16 if precision == "pure_fp16" else torch.bfloat16)
+    return model
+
+
+def set_model_preprocess_cfg(model, preprocess_cfg: dict[str, Any]) -> None:
+    """Attach the preprocess cfg where open_clip keeps it (``model.visual.preprocess_cfg``)."""
+    module = getattr(model, "visual", model)
+    module.image_mean = preprocess_cfg["mean"]
+    module.image_std = preprocess_cfg["std"]
+    module.preprocess_cfg = copy.deepcopy(preprocess_cfg)
+
+
+def get_model_preprocess_cfg(model) -> dict[str, Any]:
+    """The preprocess cfg a model carries (falls back to legacy image_size/mean/std attributes)."""
+    module = getattr(model, "visual", model)
+    cfg = dict(getattr(module, "preprocess_cfg", {}) or {})
+    if not cfg:
+        for attr, key in (("image_size", "size"), ("image_mean", "mean"), ("image_std", "std")):
+            if getattr(module, attr, None) is not None:
+                cfg[key] = getattr(module, attr)
+    return cfg
+
+
+def get_model_tokenize_cfg(model) -> dict[str, Any]:
+    """Context length and vocabulary size of the model's text tower."""
+    module = getattr(model, "text", model)
+    return {k: getattr(module, k) for k in ("context_length", "vocab_size") if getattr(module, k, None) is not None}
+
+
+def _check_precision(precision: str) -> None:
+    if precision not in PRECISIONS:
+        from .registry import close_matches
+
+        hint = close_matches(precision, list(PRECISIONS)) or list(PRECISIONS)
+        raise ValueError(f"unknown precision {precision!r}; use one of: {', '.join(hint)}")
+
+
+# ---------------------------------------------------------------------------------------------------- public
+
+
+def create_model(
+    model_name: str,
+    pretrained: str | None = None,
+    load_weights: bool = True,
+    precision: str = "fp32",
+    device: str | Any = "cpu",
+    jit: bool = False,
+    force_quick_gelu: bool = False,
+    force_custom_text: bool = False,
+    force_patch_dropout: float | None = None,
+    force_image_size: int | tuple[int, int] | None = None,
+    force_preprocess_cfg: dict[str, Any] | None = None,
+    force_context_length: int | None = None,
+    pretrained_image: bool = False,
+    pretrained_text: bool = True,
+    pretrained_image_path: str | None = None,
+    pretrained_text_path: str | None = None,
+    cache_dir: str | None = None,
+    output_dict: bool | None = None,
+    require_pretrained: bool = False,
+    weights_only: bool = True,
+    **model_kwargs: Any,
+):
+    """Create a model by architecture name (or ``hf-hub:``/``local-dir:``), optionally with pretrained weights."""
+    _check_precision(precision)
+    if jit:
+        raise ValueError("jit=True is not supported: clipzoo models use scaled_dot_product_attention; "
+                         "use torch.compile(model) instead")
+    spec = resolve(
+        model_name, pretrained, load_weights=load_weights, force_quick_gelu=force_quick_gelu,
+        force_custom_text=force_custom_text, force_patch_dropout=force_patch_dropout,
+        force_image_size=force_image_size, force_context_length=force_context_length,
+        force_preprocess_cfg=force_preprocess_cfg, cache_dir=cache_dir, **model_kwargs,
+    )
+    if require_pretrained and spec.weights is None:
+        raise ValueError(f"require_pretrained=True but no weights were given for {model_name!r} "
+                         f"(pass pretrained=<tag or file>)")
+    _tower_pretrained_flags(spec, pretrained_image, pretrained_text)
+    model = build(spec, precision, output_dict, empty=spec.weights is not None)
+    if spec.weights is not None:
+        load(model, spec, cache_dir=cache_dir, weights_only=weights_only)
+    _load_tower_weights(model, pretrained_image_path, pretrained_text_path, weights_only)
+    _set_precision(model, precision, device, spec.model_cfg.uses_timm)
+    set_model_preprocess_cfg(model, spec.preprocess_cfg)
+    return model
+
+
+def _tower_pretrained_flags(spec: ModelSpec, pretrained_image: bool, pretrained_text: bool) -> None:
+    # Tower-level base weights (timm ImageNet / HF text) only when no full checkpoint will overwrite them.
+    if spec.model_cfg.uses_timm:
+        spec.model_cfg.vision_cfg.timm_model_pretrained = bool(pretrained_image and spec.weights is None)
+    if spec.model_cfg.uses_hf_text:
+        spec.model_cfg.text_cfg.hf_model_pretrained = bool(pretrained_text and spec.weights is None)
+
+
+def _load_tower_weights(model, image_path: str | None, text_path: str | None, weights_only: bool) -> None:
+    from . import checkpoint
+
+    for path, attr in ((image_path, "visual"), (text_path, "text")):
+        if not path:
+            continue
+        # CLIP keeps its text modules at the top level (as open_clip): load those keys into the model itself.
+        tower = getattr(model, attr, None)
+        subset = tower is None
+        target = model if subset else tower
+        state = checkpoint.read_state_dict(path, weights_only=weights_only)
+        checkpoint.check_compatible(state, target, source=str(path), allow_missing=subset)
+        target.load_state_dict(state, strict=not subset)
+
+
+def create_model_and_transforms(
+    model_name: str,
+    pretrained: str | None = None,
+    load_weights: bool = True,
+    precision: str = "fp32",
+    device: str | Any = "cpu",
+    jit: bool = False,
+    force_quick_gelu: bool = False,
+    force_custom_text: bool = False,
+    force_patch_dropout: float | None = None,
+    force_image_size: int | tuple[int, int] | None = None,
+    force_context_length: int | None = None,
+    image_mean: tuple[float, ...] | None = None,
+    image_std: tuple[float, ...] | None = None,
+    image_interpolation: str | None = None,
+    image_resize_mode: str | None = None,
+    aug_cfg: dict[str, Any] | Any = None,
+    pretrained_image: bool = False,
+    pretrained_text: bool = True,
+    pretrained_image_path: str | None = None,
+    pretrained_text_path: str | None = None,
+    cache_dir: str | None = None,
+    output_dict: bool | None = None,
+    weights_only: bool = True,
+    **model_kwargs: Any,
+):
+    """Create a model plus its train and eval image transforms: ``(model, preprocess_train, preprocess_val)``."""
+    from .transforms import PreprocessCfg, image_transform_v2
+
+    force_preprocess_cfg = {k: v for k, v in (("mean", image_mean), ("std", image_std),
+                                              ("interpolation", image_interpolation),
+                                              ("resize_mode", image_resize_mode)) if v is not None}
+    model = create_model(
+        model_name, pretrained, load_weights=load_weights, precision=precision, device=device, jit=jit,
+        force_quick_gelu=force_quick_gelu, force_custom_text=force_custom_text,
+        force_patch_dropout=force_patch_dropout, force_image_size=force_image_size,
+        force_preprocess_cfg=force_preprocess_cfg, force_context_length=force_context_length,
+        pretrained_image=pretrained_image, pretrained_text=pretrained_text,
+        pretrained_image_path=pretrained_image_path, pretrained_text_path=pretrained_text_path,
+        cache_dir=cache_dir, output_dict=output_dict, weights_only=weights_only, **model_kwargs,
+    )
+    pp_cfg = PreprocessCfg(**get_model_preprocess_cfg(model))
+    return model, image_transform_v2(pp_cfg, is_train=True, aug_cfg=aug_cfg), image_transform_v2(pp_cfg, is_train=False)
+
+
+def create_model_from_pretrained(
+    model_name: str,
+    pretrained: str | None = None,
+    precision: str = "fp32",
+    device: str | Any = "cpu",
+    jit: bool = False,
+    force_quick_gelu: bool = False,
+    force_custom_text: bool = False,
+    force_image_size: int | tuple[int, int] | None = None,
+    force_context_length: int | None = None,
+    image_mean: tuple[float, ...] | None = None,
+    image_std: tuple[float, ...] | None = None,
+    image_interpolation: str | None = None,
+    image_resize_mode: str | None = None,
+    return_transform: bool = True,
+    cache_dir: str | None = None,
+    weights_only: bool = True,
+    **model_kwargs: Any,
+):
+    """Create a model that must have pretrained weights; returns ``(model, preprocess)`` or just the model."""
+    from .transforms import PreprocessCfg, image_transform_v2
+
+    force_preprocess_cfg = {k: v for k, v in (("mean", image_mean), ("std", image_std),
+                                              ("interpolation", image_interpolation),
+                                              ("resize_mode", image_resize_mode)) if v is not None}
+    model = create_model(
+        model_name, pretrained, precision=precision, device=device, jit=jit, force_quick_gelu=force_quick_gelu,
+        force_custom_text=force_custom_text, force_image_size=force_image_size,
+        force_preprocess_cfg=force_preprocess_cfg, force_context_length=force_context_length,
+        cache_dir=cache_dir, require_pretrained=True, weights_only=weights_only, **model_kwargs,
+    )
+    if not return_transform:
+        return model
+    return model, image_transform_v2(PreprocessCfg(**get_model_preprocess_cfg(model)), is_train=False)
+
+
+def get_tokenizer(model_name: str = "", context_length: int | None = None, cache_dir: str | None = None, **kwargs):
+    """The tokenizer the model's config names (see :mod:`clipzoo.tokenizers`)."""
+    from .tokenizers import get_tokenizer as _get_tokenizer
+
+    return _get_tokenizer(model_name, context_length=context_length, cache_dir=cache_dir, **kwargs)

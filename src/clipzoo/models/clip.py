@@ -1,0 +1,190 @@
+"""Contrastive image-text models: ``CLIP`` (text modules at the top level) and ``CustomTextCLIP`` (under ``text.``)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import TextCfg, VisionCfg
+from .text import TextEncoderMixin, TextTransformer, lock_text_modules
+from .towers import build_text_tower, build_vision_tower
+from .transformer import causal_mask, rebuild_meta_mask_after_load
+
+DEFAULT_LOGIT_SCALE = math.log(1 / 0.07)
+
+
+class ContrastiveHeadMixin:
+    """Logit scale/bias, normalized features, logits and the forward outputs shared by CLIP-like models."""
+
+    def _init_logit_params(
+        self, init_logit_scale: float | None, init_logit_bias: float | None, nonscalar: bool
+    ) -> None:
+        shape = [1] if nonscalar else []
+        scale = DEFAULT_LOGIT_SCALE if init_logit_scale is None else init_logit_scale
+        self.logit_scale = nn.Parameter(torch.ones(shape) * scale)
+        self.logit_bias = (
+            nn.Parameter(torch.ones(shape) * init_logit_bias) if init_logit_bias is not None else None
+        )
+
+    def _init_tower_buffers(self) -> None:
+        for module in self.modules():
+            if module is not self and hasattr(module, "init_non_persistent_buffers"):
+                module.init_non_persistent_buffers()
+
+    def encode_image(self, image: torch.Tensor, normalize: bool = False) -> torch.Tensor:
+        """Images (B, 3, H, W) -> features (B, embed_dim), L2-normalized when ``normalize``."""
+        features = self.visual(image)
+        return F.normalize(features, dim=-1) if normalize else features
+
+    def get_logits(self, image: torch.Tensor, text: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(image-to-text logits, text-to-image logits), scaled and biased."""
+        image_features = self.encode_image(image, normalize=True)
+        text_features = self.encode_text(text, normalize=True)
+        image_logits = self.logit_scale.exp() * image_features @ text_features.T
+        if self.logit_bias is not None:
+            image_logits = image_logits + self.logit_bias
+        return image_logits, image_logits.T
+
+    def forward(self, image: torch.Tensor | None = None, text: torch.Tensor | None = None):
+        """Normalized features and the logit scale (and bias): a tuple, or a dict when ``output_dict``."""
+        image_features = self.encode_image(image, normalize=True) if image is not None else None
+        text_features = self.encode_text(text, normalize=True) if text is not None else None
+        scale = self.logit_scale.exp()
+        if self.output_dict:
+            out = {"image_features": image_features, "text_features": text_features, "logit_scale": scale}
+            if self.logit_bias is not None:
+                out["logit_bias"] = self.logit_bias
+            return out
+        if self.logit_bias is not None:
+            return image_features, text_features, scale, self.logit_bias
+        return image_features, text_features, scale
+
+    def lock_image_tower(self, unlocked_groups: int = 0, freeze_bn_stats: bool = False) -> None:
+        """Freeze the image tower (LiT), keeping the last ``unlocked_groups`` groups trainable."""
+        self.visual.lock(unlocked_groups=unlocked_groups, freeze_bn_stats=freeze_bn_stats)
+
+
+class CLIP(ContrastiveHeadMixin, TextEncoderMixin, nn.Module):
+    """OpenAI CLIP layout: ``visual.*`` plus the text modules at the top level (``transformer``, ...)."""
+
+    def __init__(
+        self,
+        embed_dim: int,
+        vision_cfg: VisionCfg | dict,
+        text_cfg: TextCfg | dict,
+        quick_gelu: bool = False,
+        init_logit_scale: float | None = DEFAULT_LOGIT_SCALE,
+        init_logit_bias: float | None = None,
+        nonscalar_logit_scale: bool = False,
+        cast_dtype: torch.dtype | None = None,
+        output_dict: bool = False,
+    ) -> None:
+        super().__init__()
+        self.output_dict = output_dict
+        self.visual = build_vision_tower(embed_dim, vision_cfg, quick_gelu, cast_dtype)
+        text = build_text_tower(embed_dim, text_cfg, quick_gelu, cast_dtype)
+        if not isinstance(text, TextTransformer):
+            raise ValueError(
+                "CLIP needs the native text tower; a Hugging Face text model needs CustomTextCLIP"
+            )
+        # adopt the text tower's modules at the top level (the order fixes the state-dict order)
+        self.transformer = text.transformer
+        self.context_length = text.context_length
+        self.vocab_size = text.vocab_size
+        self.token_embedding = text.token_embedding
+        self.positional_embedding = text.positional_embedding
+        self.ln_final = text.ln_final
+        self.text_projection = text.text_projection
+        self.text_options = text.text_options
+        self.text_pool_type = text.pool_type
+        self.text_eos_id = text.eos_id
+        self.register_buffer("attn_mask", text.attn_mask, persistent=False)
+        self.register_load_state_dict_post_hook(rebuild_meta_mask_after_load)
+        self._init_logit_params(init_logit_scale, init_logit_bias, nonscalar_logit_scale)
+
+    def init_non_persistent_buffers(self) -> None:
+        """Rebuild non-persistent buffers (causal mask, tower tables) on the parameters' device.
+
+        Called automatically by ``load_state_dict`` for masks still on the meta device."""
+        if self.attn_mask is not None:
+            self.attn_mask = causal_mask(self.positional_embedding.shape[0], self.positional_embedding.device)
+        self._init_tower_buffers()
+
+    def encode_text(self, text: torch.Tensor, normalize: bool = False) -> torch.Tensor:
+        """Token ids (B, context_length) -> features (B, embed_dim), L2-normalized when ``normalize``."""
+        features, _ = self.encode_text_tokens(text)
+        return F.normalize(features, dim=-1) if normalize else features
+
+    def lock_text_tower(self, unlocked_layers: int = 0, freeze_layer_norm: bool = True) -> None:
+        """Freeze the text modules, keeping the last ``unlocked_layers`` groups trainable."""
+        if not freeze_layer_norm:
+            raise ValueError(
+                "freeze_layer_norm=False is not supported: LayerNorms are locked like other weights"
+            )
+        lock_text_modules(self, unlocked_layers)
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Enable activation checkpointing in both towers."""
+        self.visual.set_grad_checkpointing(enable)
+        self.transformer.grad_checkpointing = enable
+
+    def no_weight_decay(self) -> set[str]:
+        """Parameters that optimizers should not decay."""
+        names = {"positional_embedding"}
+        if hasattr(self.visual, "no_weight_decay"):
+            names |= {f"visual.{n}" for n in self.visual.no_weight_decay()}
+        return names
+
+
+class CustomTextCLIP(ContrastiveHeadMixin, nn.Module):
+    """Image tower under ``visual.``, any text tower (native, SigLIP-style or Hugging Face) under ``text.``."""
+
+    def __init__(
+        self,
+        embed_dim: int,
+        vision_cfg: VisionCfg | dict,
+        text_cfg: TextCfg | dict,
+        quick_gelu: bool = False,
+        init_logit_scale: float | None = DEFAULT_LOGIT_SCALE,
+        init_logit_bias: float | None = None,
+        nonscalar_logit_scale: bool = False,
+        cast_dtype: torch.dtype | None = None,
+        output_dict: bool = False,
+    ) -> None:
+        super().__init__()
+        self.output_dict = output_dict
+        self.visual = build_vision_tower(embed_dim, vision_cfg, quick_gelu, cast_dtype)
+        self.text = build_text_tower(embed_dim, text_cfg, quick_gelu, cast_dtype)
+        self.context_length = self.text.context_length
+        self.vocab_size = self.text.vocab_size
+        self._init_logit_params(init_logit_scale, init_logit_bias, nonscalar_logit_scale)
+
+    def init_non_persistent_buffers(self) -> None:
+        """Rebuild non-persistent buffers (causal masks, tower tables) on the parameters' device."""
+        self._init_tower_buffers()
+
+    def encode_text(self, text: torch.Tensor, normalize: bool = False) -> torch.Tensor:
+        """Token ids -> features (B, embed_dim), L2-normalized when ``normalize``."""
+        features = self.text(text)
+        return F.normalize(features, dim=-1) if normalize else features
+
+    def lock_text_tower(self, unlocked_layers: int = 0, freeze_layer_norm: bool = True) -> None:
+        """Freeze the text tower, keeping the last ``unlocked_layers`` groups trainable."""
+        self.text.lock(unlocked_layers, freeze_layer_norm)
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Enable activation checkpointing in both towers."""
+        self.visual.set_grad_checkpointing(enable)
+        self.text.set_grad_checkpointing(enable)
+
+    def no_weight_decay(self) -> set[str]:
+        """Parameters that optimizers should not decay."""
+        names: set[str] = set()
+        for prefix in ("visual", "text"):
+            tower = getattr(self, prefix)
+            if hasattr(tower, "no_weight_decay"):
+                names |= {f"{prefix}.{n}" for n in tower.no_weight_decay()}
+        return names

@@ -1,0 +1,184 @@
+"""OpenAI CLIP's modified ResNet image tower (RN50, RN101, RN50x4/x16/x64).
+
+Differences from torchvision's ResNet: a 3-convolution stem with average pooling, anti-aliased strided blocks
+(average pooling before the strided path), and attention pooling over the final feature map.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+EXPANSION = 4
+
+
+def _avgpool_or_identity(stride: int) -> nn.Module:
+    return nn.AvgPool2d(stride) if stride > 1 else nn.Identity()
+
+
+class Bottleneck(nn.Module):
+    """1x1 -> 3x3 -> (avgpool) -> 1x1 residual block; the shortcut average-pools before its 1x1 projection."""
+
+    expansion = EXPANSION
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1) -> None:
+        super().__init__()
+        out = planes * EXPANSION
+        self.conv1 = nn.Conv2d(inplanes, planes, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.act1 = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.act2 = nn.ReLU(inplace=True)
+        self.avgpool = _avgpool_or_identity(stride)
+        self.conv3 = nn.Conv2d(planes, out, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(out)
+        self.act3 = nn.ReLU(inplace=True)
+        self.stride = stride
+        self.downsample = None
+        if stride > 1 or inplanes != out:
+            # keys "-1" (pool, no params), "0" (conv), "1" (bn) as in the OpenAI checkpoints
+            self.downsample = nn.Sequential(
+                OrderedDict(
+                    [
+                        ("-1", nn.AvgPool2d(stride)),
+                        ("0", nn.Conv2d(inplanes, out, 1, bias=False)),
+                        ("1", nn.BatchNorm2d(out)),
+                    ]
+                )
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Residual bottleneck."""
+        shortcut = x if self.downsample is None else self.downsample(x)
+        y = self.act1(self.bn1(self.conv1(x)))
+        y = self.act2(self.bn2(self.conv2(y)))
+        y = self.bn3(self.conv3(self.avgpool(y)))
+        return self.act3(y + shortcut)
+
+
+class AttentionPool2d(nn.Module):
+    """Multi-head attention pooling: the mean token queries the whole (mean + spatial) sequence."""
+
+    def __init__(
+        self, spacial_dim: int, embed_dim: int, num_heads: int, output_dim: int | None = None
+    ) -> None:
+        super().__init__()
+        self.positional_embedding = nn.Parameter(torch.randn(spacial_dim**2 + 1, embed_dim) / embed_dim**0.5)
+        self.k_proj = nn.Linear(embed_dim, embed_dim)
+        self.q_proj = nn.Linear(embed_dim, embed_dim)
+        self.v_proj = nn.Linear(embed_dim, embed_dim)
+        self.c_proj = nn.Linear(embed_dim, output_dim or embed_dim)
+        self.num_heads = num_heads
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Feature map (B, C, H, W) -> pooled features (B, output_dim)."""
+        tokens = x.flatten(2).transpose(1, 2)  # (B, HW, C)
+        tokens = torch.cat((tokens.mean(dim=1, keepdim=True), tokens), dim=1)
+        tokens = tokens + self.positional_embedding.to(tokens.dtype)
+        heads = self.num_heads
+        # only the mean token's output is used, so only it is projected as a query
+        q = (
+            F.linear(tokens[:, :1], self.q_proj.weight, self.q_proj.bias)
+            .unflatten(-1, (heads, -1))
+            .transpose(1, 2)
+        )
+        k = F.linear(tokens, self.k_proj.weight, self.k_proj.bias).unflatten(-1, (heads, -1)).transpose(1, 2)
+        v = F.linear(tokens, self.v_proj.weight, self.v_proj.bias).unflatten(-1, (heads, -1)).transpose(1, 2)
+        out = F.scaled_dot_product_attention(q, k, v)  # (B, heads, 1, head_dim)
+        return self.c_proj(out.transpose(1, 2).flatten(1))
+
+
+class ModifiedResNet(nn.Module):
+    """ResNet-D-like trunk + attention pooling; ``forward`` returns (B, output_dim) features."""
+
+    def __init__(
+        self, layers: Sequence[int], output_dim: int, heads: int, image_size: int = 224, width: int = 64
+    ) -> None:
+        super().__init__()
+        if len(layers) != 4:
+            raise ValueError(f"a ResNet tower needs 4 stage depths, got {list(layers)}")
+        self.output_dim = output_dim
+        self.image_size = image_size
+        half = width // 2
+        self.conv1 = nn.Conv2d(3, half, kernel_size=3, stride=2, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(half)
+        self.act1 = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(half, half, kernel_size=3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(half)
+        self.act2 = nn.ReLU(inplace=True)
+        self.conv3 = nn.Conv2d(half, width, kernel_size=3, padding=1, bias=False)
+        self.bn3 = nn.BatchNorm2d(width)
+        self.act3 = nn.ReLU(inplace=True)
+        self.avgpool = nn.AvgPool2d(2)
+        inplanes = width
+        for index, (depth, stride) in enumerate(zip(layers, (1, 2, 2, 2)), start=1):
+            planes = width * 2 ** (index - 1)
+            blocks = [Bottleneck(inplanes, planes, stride)]
+            inplanes = planes * EXPANSION
+            blocks += [Bottleneck(inplanes, planes) for _ in range(1, depth)]
+            self.add_module(f"layer{index}", nn.Sequential(*blocks))
+        self.attnpool = AttentionPool2d(image_size // 32, width * 32, heads, output_dim)
+        self.init_parameters()
+
+    def init_parameters(self) -> None:
+        """CLIP's init: scaled normal attention-pool projections; zero last BN gamma in every block."""
+        std = self.attnpool.c_proj.in_features**-0.5
+        for proj in (self.attnpool.q_proj, self.attnpool.k_proj, self.attnpool.v_proj, self.attnpool.c_proj):
+            nn.init.normal_(proj.weight, std=std)
+        for stage in self.stages():
+            for block in stage:
+                nn.init.zeros_(block.bn3.weight)
+
+    def stages(self) -> list[nn.Sequential]:
+        """The four residual stages."""
+        return [self.layer1, self.layer2, self.layer3, self.layer4]
+
+    def lock(self, unlocked_groups: int = 0, freeze_bn_stats: bool = False) -> None:
+        """Freeze the whole tower (partial unlocking is not supported for ResNets)."""
+        if unlocked_groups != 0:
+            raise ValueError("partial locking (unlocked_groups > 0) is not supported for ResNet towers")
+        for param in self.parameters():
+            param.requires_grad = False
+        if freeze_bn_stats:
+            freeze_batch_norm_2d(self)
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Accepted for API compatibility; ResNet towers do not checkpoint."""
+
+    def stem(self, x: torch.Tensor) -> torch.Tensor:
+        """Three 3x3 convolutions, then 2x2 average pooling."""
+        x = self.act1(self.bn1(self.conv1(x)))
+        x = self.act2(self.bn2(self.conv2(x)))
+        x = self.act3(self.bn3(self.conv3(x)))
+        return self.avgpool(x)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """Encode images to (B, output_dim) features."""
+        x = self.stem(image)
+        for stage in self.stages():
+            x = stage(x)
+        return self.attnpool(x)
+
+
+def freeze_batch_norm_2d(module: nn.Module) -> nn.Module:
+    """Replace every BatchNorm2d inside ``module`` by torchvision's FrozenBatchNorm2d (same state-dict keys)."""
+    from torchvision.ops.misc import FrozenBatchNorm2d
+
+    if isinstance(module, (nn.BatchNorm2d, nn.SyncBatchNorm)):
+        frozen = FrozenBatchNorm2d(module.num_features, eps=module.eps)
+        if module.affine:
+            frozen.weight.copy_(module.weight.detach())
+            frozen.bias.copy_(module.bias.detach())
+        frozen.running_mean.copy_(module.running_mean)
+        frozen.running_var.copy_(module.running_var)
+        return frozen
+    for name, child in module.named_children():
+        replacement = freeze_batch_norm_2d(child)
+        if replacement is not child:
+            setattr(module, name, replacement)
+    return module

@@ -1,0 +1,259 @@
+"""The native text tower: CLIP's causal transformer and the SigLIP/CoCa variants of it.
+
+The encoding logic lives in ``TextEncoderMixin`` because open_clip's ``CLIP`` keeps the text modules at its top
+level (``token_embedding``, ``transformer``, ...) while ``CustomTextCLIP``/``CoCa`` nest them under ``text.``;
+both share one implementation through the mixin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .layers import LayerNorm
+from .transformer import DEFAULT_ATTN, AttnOptions, Transformer, causal_mask, rebuild_meta_mask_after_load
+
+POOL_TYPES = ("first", "last", "argmax", "eos", "none")
+
+
+@dataclass(frozen=True)
+class TextOptions:
+    """How the text tower masks, pools and what it returns."""
+
+    context_length: int
+    vocab_size: int
+    pool_type: str = "argmax"
+    eos_id: int = 2
+    pad_id: int = 0
+    causal: bool = True
+    output_tokens: bool = False
+
+
+def init_text_parameters(owner: nn.Module) -> None:
+    """open_clip's text-tower init: std 0.02 tokens, 0.01 positions, depth-scaled block weights."""
+    nn.init.normal_(owner.token_embedding.weight, std=0.02)
+    nn.init.normal_(owner.positional_embedding, std=0.01)
+    if getattr(owner, "cls_emb", None) is not None:
+        nn.init.normal_(owner.cls_emb, std=0.01)
+    width, layers = owner.transformer.width, owner.transformer.layers
+    attn_std, fc_std = width**-0.5, (2 * width) ** -0.5
+    proj_std = attn_std * (2 * layers) ** -0.5
+    for block in owner.transformer.resblocks:
+        nn.init.normal_(block.attn.in_proj_weight, std=attn_std)
+        nn.init.normal_(block.attn.out_proj.weight, std=proj_std)
+        nn.init.normal_(block.mlp.c_fc.weight, std=fc_std)
+        nn.init.normal_(block.mlp.c_proj.weight, std=proj_std)
+    projection = owner.text_projection
+    if isinstance(projection, nn.Linear):
+        nn.init.normal_(projection.weight, std=attn_std)
+        nn.init.zeros_(projection.bias)
+    elif projection is not None:
+        nn.init.normal_(projection, std=attn_std)
+
+
+def make_text_projection(width: int, output_dim: int | None, proj_type: str, proj_bias: bool):
+    """``None`` (no projection), an ``nn.Linear`` (with bias) or a bare (width, output_dim) matrix."""
+    if proj_type not in ("linear", "none"):
+        raise ValueError(f"text proj_type must be 'linear' or 'none', got {proj_type!r}")
+    if proj_type == "none" or not output_dim:
+        return None
+    if proj_bias:
+        return nn.Linear(width, output_dim)
+    return nn.Parameter(torch.empty(width, output_dim))
+
+
+class TextEncoderMixin:
+    """Encodes token ids with ``token_embedding``, ``positional_embedding``, ``transformer``, ``ln_final``,
+    ``text_projection`` and ``text_options`` found on ``self`` (plus ``cls_emb`` for CoCa)."""
+
+    def _text_embed(self, text: torch.Tensor) -> torch.Tensor:
+        dtype = self.transformer.get_cast_dtype()
+        x = self.token_embedding(text).to(dtype)
+        cls_emb = getattr(self, "cls_emb", None)
+        if cls_emb is not None:  # CoCa appends a class token after the text
+            x = torch.cat((x, cls_emb.to(dtype).expand(x.shape[0], 1, -1)), dim=1)
+        length, table = x.shape[1], self.positional_embedding
+        if length > table.shape[0]:
+            raise ValueError(
+                f"text has {x.shape[1]} positions but the model supports at most {table.shape[0]}"
+            )
+        return x + table[:length].to(dtype)
+
+    def _text_mask(self, text: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor | None, bool]:
+        """(additive mask or None, is_causal flag for SDPA)."""
+        causal = self.text_options.causal
+        if getattr(self, "cls_emb", None) is None:
+            return None, causal
+        # CoCa: mask padding keys. Pretrained CoCa weights were trained with the class slot's "valid" flag put in
+        # front instead of at the end, shifting the padding mask by one position; reproduce that exactly.
+        batch, length = x.shape[:2]
+        valid = torch.cat(
+            (torch.ones_like(text[:, :1], dtype=torch.bool), text != self.text_options.pad_id), 1
+        )
+        mask = torch.zeros(batch, 1, 1, length, device=x.device, dtype=x.dtype)
+        mask = mask.masked_fill(~valid[:, None, None, :], float("-inf"))
+        if causal:
+            mask = mask + causal_mask(length, x.device, x.dtype)
+        return mask, False
+
+    def _text_pool_index(self, text: torch.Tensor) -> torch.Tensor | None:
+        """Per-row position whose feature is the pooled text feature (None for pool_type 'none')."""
+        pool_type, rows = self.text_options.pool_type, text.shape[0]
+        if pool_type == "argmax":  # OpenAI CLIP: the end-of-text token has the largest id
+            return text.argmax(dim=-1)
+        if pool_type == "eos":
+            return (text == self.text_options.eos_id).int().argmax(dim=-1)
+        if pool_type == "first":
+            return torch.zeros(rows, dtype=torch.long, device=text.device)
+        if pool_type == "last":
+            return torch.full((rows,), text.shape[1] - 1, dtype=torch.long, device=text.device)
+        return None
+
+    def _text_project(self, pooled: torch.Tensor) -> torch.Tensor:
+        projection = self.text_projection
+        if projection is None:
+            return pooled
+        return projection(pooled) if isinstance(projection, nn.Linear) else pooled @ projection
+
+    def encode_text_tokens(
+        self, text: torch.Tensor, need_tokens: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Token ids (B, L) -> (projected pooled features, per-token features or None)."""
+        x = self._text_embed(text)
+        mask, is_causal = self._text_mask(text, x)
+        if getattr(self, "cls_emb", None) is not None:  # CoCa: the appended class token is the pooled one
+            x = self.transformer(x, attn_mask=mask, is_causal=is_causal)
+            return self._text_project(self.ln_final(x[:, -1])), x[:, :-1]
+        index = self._text_pool_index(text)
+        if index is None:  # pool_type 'none': every position, normalized and projected
+            x = self.ln_final(self.transformer(x, attn_mask=mask, is_causal=is_causal))
+            return self._text_project(x), x
+        if need_tokens:
+            x = self.ln_final(self.transformer(x, attn_mask=mask, is_causal=is_causal))
+            pooled = x[torch.arange(x.shape[0], device=x.device), index]
+            return self._text_project(pooled), x
+        if is_causal:  # positions after the last pooled one cannot change it: do not compute them
+            x = x[:, : int(index.max()) + 1]
+        pooled = self.transformer(x, attn_mask=mask, is_causal=is_causal, pool_index=index)
+        return self._text_project(self.ln_final(pooled)), None
+
+
+class TextTransformer(TextEncoderMixin, nn.Module):
+    """Token embedding + transformer + final norm + projection; returns pooled (and token) features."""
+
+    def __init__(
+        self,
+        context_length: int = 77,
+        vocab_size: int = 49408,
+        width: int = 512,
+        heads: int = 8,
+        layers: int = 12,
+        mlp_ratio: float = 4.0,
+        ls_init_value: float | None = None,
+        output_dim: int | None = 512,
+        embed_cls: bool = False,
+        no_causal_mask: bool = False,
+        pad_id: int = 0,
+        eos_id: int = 2,
+        pool_type: str = "argmax",
+        proj_type: str = "linear",
+        proj_bias: bool = False,
+        act_layer: Callable[[], nn.Module] = nn.GELU,
+        norm_layer: Callable[[int], nn.Module] = LayerNorm,
+        output_tokens: bool = False,
+        block_type: str | None = None,
+        attn_options: AttnOptions = DEFAULT_ATTN,
+    ) -> None:
+        super().__init__()
+        if pool_type not in POOL_TYPES:
+            raise ValueError(f"text pool_type must be one of {', '.join(POOL_TYPES)}; got {pool_type!r}")
+        self.text_options = TextOptions(
+            context_length, vocab_size, pool_type, eos_id, pad_id, not no_causal_mask, output_tokens
+        )
+        self.output_tokens = output_tokens
+        self.context_length = context_length
+        self.vocab_size = vocab_size
+        self.width, self.heads, self.output_dim = width, heads, output_dim
+        self.pad_id, self.eos_id, self.pool_type = pad_id, eos_id, pool_type
+        self.num_pos = context_length + (1 if embed_cls else 0)
+        self.token_embedding = nn.Embedding(vocab_size, width)
+        self.cls_emb = nn.Parameter(torch.empty(width)) if embed_cls else None
+        self.positional_embedding = nn.Parameter(torch.empty(self.num_pos, width))
+        self.transformer = Transformer(
+            width, layers, heads, mlp_ratio, ls_init_value, act_layer, norm_layer, block_type, attn_options
+        )
+        self.ln_final = norm_layer(width)
+        # kept for open_clip compatibility (not in the state dict); attention uses SDPA's is_causal instead
+        self.register_buffer(
+            "attn_mask", None if no_causal_mask else causal_mask(self.num_pos), persistent=False
+        )
+        self.text_projection = make_text_projection(width, output_dim, proj_type, proj_bias)
+        init_text_parameters(self)
+        self.register_load_state_dict_post_hook(rebuild_meta_mask_after_load)
+
+    def init_non_persistent_buffers(self) -> None:
+        """Rebuild the causal mask buffer on the parameters' device (after building on the meta device)."""
+        if self.attn_mask is not None:
+            self.attn_mask = causal_mask(self.num_pos, self.positional_embedding.device)
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Enable activation checkpointing in the transformer."""
+        self.transformer.grad_checkpointing = enable
+
+    def lock(self, unlocked_layers: int = 0, freeze_layer_norm: bool = True) -> None:
+        """Freeze the tower, leaving the last ``unlocked_layers`` groups trainable."""
+        if not freeze_layer_norm:
+            raise ValueError(
+                "freeze_layer_norm=False is not supported: LayerNorms are locked like other weights"
+            )
+        lock_text_modules(self, unlocked_layers)
+
+    def no_weight_decay(self) -> set[str]:
+        """Parameters that optimizers should not decay."""
+        return {"positional_embedding"} | ({"cls_emb"} if self.cls_emb is not None else set())
+
+    def forward(self, text: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Token ids (B, L) -> pooled features, or (pooled, tokens) when ``output_tokens``."""
+        pooled, tokens = self.encode_text_tokens(text, need_tokens=self.output_tokens)
+        return (pooled, tokens) if self.output_tokens else pooled
+
+
+def lock_text_modules(owner: nn.Module, unlocked_layers: int = 0) -> None:
+    """Freeze the text modules of ``owner`` (a text tower, or a CLIP with top-level text modules).
+
+    Groups from the start: embeddings, each block but the last, last block + ln_final, projection; the last
+    ``unlocked_layers`` groups stay trainable.
+    """
+    names = (
+        "token_embedding",
+        "positional_embedding",
+        "cls_emb",
+        "transformer",
+        "ln_final",
+        "text_projection",
+    )
+    parts = {name: getattr(owner, name, None) for name in names}
+    parts = {name: part for name, part in parts.items() if part is not None}
+
+    def params(item) -> list[nn.Parameter]:
+        return [item] if isinstance(item, nn.Parameter) else list(item.parameters())
+
+    for part in parts.values():
+        for param in params(part):
+            param.requires_grad = False
+    if unlocked_layers == 0 or "transformer" not in parts:
+        return
+    blocks = list(parts["transformer"].resblocks)
+    embeddings = [parts[n] for n in ("token_embedding", "positional_embedding", "cls_emb") if n in parts]
+    groups = [embeddings] if embeddings else []
+    groups += [[block] for block in blocks[:-1]]
+    groups.append([blocks[-1]] + ([parts["ln_final"]] if "ln_final" in parts else []))
+    if "text_projection" in parts:
+        groups.append([parts["text_projection"]])
+    for group in groups[-min(unlocked_layers, len(groups)) :]:
+        for item in group:
+            for param in params(item):
+                param.requires_grad = True

@@ -1,0 +1,138 @@
+"""Build an image or text tower from its typed config section (native, timm or Hugging Face)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from ..config import TextCfg, VisionCfg
+from .layers import act_factory, norm_factory
+from .resnet import ModifiedResNet
+from .text import TextTransformer
+from .transformer import AttnOptions
+from .vit import VisionTransformer
+
+
+def as_section(cfg: VisionCfg | TextCfg | dict, cls: type):
+    """Accept a config section as its dataclass or as an open_clip-style dict."""
+    if isinstance(cfg, cls):
+        return cfg
+    if isinstance(cfg, dict):
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(cfg) - known)
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} key(s): {', '.join(unknown)}")
+        return cls(**cfg)
+    raise TypeError(f"expected a {cls.__name__} or a dict, got {type(cfg).__name__}")
+
+
+def attn_options(cfg: VisionCfg | TextCfg) -> AttnOptions:
+    """The custom-block switches of a tower config."""
+    return AttnOptions(
+        qk_norm=cfg.qk_norm,
+        scaled_cosine=cfg.scaled_cosine_attn,
+        scale_heads=cfg.scale_heads,
+        inner_norm=cfg.scale_attn_inner,
+        scale_attn=cfg.scale_attn,
+        scale_fc=cfg.scale_fc,
+    )
+
+
+def vision_tower_kind(cfg: VisionCfg) -> str:
+    """'timm', 'resnet' (stage depths given as a list) or 'vit'."""
+    if cfg.timm_model_name:
+        return "timm"
+    return "resnet" if isinstance(cfg.layers, (list, tuple)) else "vit"
+
+
+def _timm_tower(
+    embed_dim: int, cfg: VisionCfg, quick_gelu: bool, cast_dtype: torch.dtype | None
+) -> nn.Module:
+    from .timm_tower import TimmTower  # timm is heavy: imported only when a config needs it
+
+    return TimmTower(cfg, embed_dim)
+
+
+def _resnet_tower(
+    embed_dim: int, cfg: VisionCfg, quick_gelu: bool, cast_dtype: torch.dtype | None
+) -> nn.Module:
+    heads = cfg.width * 32 // cfg.head_width
+    return ModifiedResNet(list(cfg.layers), embed_dim, heads, image_size=cfg.image_size, width=cfg.width)
+
+
+def _vit_tower(embed_dim: int, cfg: VisionCfg, quick_gelu: bool, cast_dtype: torch.dtype | None) -> nn.Module:
+    return VisionTransformer(
+        image_size=cfg.image_size,
+        patch_size=cfg.patch_size,
+        width=cfg.width,
+        layers=cfg.layers,
+        heads=cfg.width // cfg.head_width,
+        mlp_ratio=cfg.mlp_ratio,
+        ls_init_value=cfg.ls_init_value,
+        attentional_pool=cfg.attentional_pool,
+        attn_pooler_queries=cfg.attn_pooler_queries,
+        attn_pooler_heads=cfg.attn_pooler_heads,
+        output_dim=embed_dim,
+        patch_dropout=cfg.patch_dropout,
+        no_ln_pre=cfg.no_ln_pre,
+        pos_embed_type=cfg.pos_embed_type,
+        pool_type=cfg.pool_type,
+        final_ln_after_pool=cfg.final_ln_after_pool,
+        act_layer=act_factory(quick_gelu, cfg.act_kwargs),
+        norm_layer=norm_factory(cast_dtype, cfg.norm_kwargs),
+        output_tokens=cfg.output_tokens,
+        block_type=cfg.block_type,
+        attn_options=attn_options(cfg),
+        pooler_norm_layer=norm_factory(cast_dtype),
+    )
+
+
+VISION_BUILDERS: dict[str, Callable[..., nn.Module]] = {
+    "timm": _timm_tower,
+    "resnet": _resnet_tower,
+    "vit": _vit_tower,
+}
+
+
+def build_vision_tower(
+    embed_dim: int, cfg: VisionCfg | dict, quick_gelu: bool = False, cast_dtype: torch.dtype | None = None
+) -> nn.Module:
+    """The image tower the config asks for; timm towers always use exact GELU (timm's own layers)."""
+    cfg = as_section(cfg, VisionCfg)
+    return VISION_BUILDERS[vision_tower_kind(cfg)](embed_dim, cfg, quick_gelu, cast_dtype)
+
+
+def build_text_tower(
+    embed_dim: int, cfg: TextCfg | dict, quick_gelu: bool = False, cast_dtype: torch.dtype | None = None
+) -> nn.Module:
+    """The native text transformer, or the Hugging Face wrapper when ``hf_model_name`` is set."""
+    cfg = as_section(cfg, TextCfg)
+    if cfg.hf_model_name:
+        from .hf_text import HFTextTower  # transformers is optional and heavy
+
+        return HFTextTower(cfg, embed_dim)
+    return TextTransformer(
+        context_length=cfg.context_length,
+        vocab_size=cfg.vocab_size,
+        width=cfg.width,
+        heads=cfg.heads,
+        layers=cfg.layers,
+        mlp_ratio=cfg.mlp_ratio,
+        ls_init_value=cfg.ls_init_value,
+        output_dim=embed_dim,
+        embed_cls=cfg.embed_cls,
+        no_causal_mask=cfg.no_causal_mask,
+        pad_id=cfg.pad_id,
+        eos_id=cfg.eos_id,
+        pool_type=cfg.pool_type,
+        proj_type=cfg.proj_type,
+        proj_bias=cfg.proj_bias,
+        act_layer=act_factory(quick_gelu, cfg.act_kwargs),
+        norm_layer=norm_factory(cast_dtype, cfg.norm_kwargs),
+        output_tokens=cfg.output_tokens,
+        block_type=cfg.block_type,
+        attn_options=attn_options(cfg),
+    )

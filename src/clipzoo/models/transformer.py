@@ -1,0 +1,373 @@
+"""Pre-norm transformer blocks computed with ``F.scaled_dot_product_attention``.
+
+Parameter names follow open_clip (which follows OpenAI CLIP and ``nn.MultiheadAttention``): ``attn.in_proj_weight``,
+``attn.in_proj_bias``, ``attn.out_proj``, ``ln_1``, ``ln_2``, ``mlp.c_fc``, ``mlp.c_proj``, ``ls_1``, ``ls_2``, so
+checkpoints load unchanged, while the attention itself runs through one fused SDPA call.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from .layers import LayerNorm, LayerScale
+
+
+@dataclass(frozen=True)
+class AttnOptions:
+    """Options of the 'custom' block (NormFormer / Swin-v2 style); all off means the default block."""
+
+    qk_norm: bool = False
+    scaled_cosine: bool = False
+    scale_heads: bool = False
+    inner_norm: bool = False
+    scale_attn: bool = False
+    scale_fc: bool = False
+
+    @property
+    def any(self) -> bool:
+        """True when at least one custom feature is on."""
+        return any(
+            (
+                self.qk_norm,
+                self.scaled_cosine,
+                self.scale_heads,
+                self.inner_norm,
+                self.scale_attn,
+                self.scale_fc,
+            )
+        )
+
+
+DEFAULT_ATTN = AttnOptions()  # all custom features off
+
+
+def resolve_block_type(block_type: str | None, options: AttnOptions) -> str:
+    """'default' or 'custom'; ``None`` picks 'custom' only when a custom feature is requested."""
+    if block_type is None:
+        return "custom" if options.any else "default"
+    if block_type not in ("default", "custom"):
+        raise ValueError(f"block_type must be 'default', 'custom' or null, got {block_type!r}")
+    return block_type
+
+
+class Attention(nn.Module):
+    """Multi-head attention with ``nn.MultiheadAttention``'s parameter layout, computed with SDPA.
+
+    ``kv_dim`` different from ``dim`` gives separate ``q/k/v_proj_weight`` (as ``nn.MultiheadAttention`` does);
+    ``custom=True`` gives open_clip's custom ``Attention`` (its init and optional q/k norm, cosine attention,
+    per-head scale and inner norm).
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        *,
+        kv_dim: int | None = None,
+        custom: bool = False,
+        options: AttnOptions = DEFAULT_ATTN,
+        norm_layer: Callable[[int], nn.Module] = LayerNorm,
+        logit_scale_max: float = math.log(1.0 / 0.01),
+    ) -> None:
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"attention width {dim} is not divisible by {num_heads} heads")
+        if options.scaled_cosine and options.qk_norm:
+            raise ValueError("scaled_cosine_attn and qk_norm cannot both be enabled")
+        self.dim, self.num_heads, self.head_dim = dim, num_heads, dim // num_heads
+        self.custom = custom
+        self.logit_scale_max = logit_scale_max
+        kv_dim = dim if kv_dim is None else kv_dim
+        self.packed = kv_dim == dim
+        if self.packed:
+            self.in_proj_weight = nn.Parameter(torch.empty(3 * dim, dim))
+        else:
+            self.q_proj_weight = nn.Parameter(torch.empty(dim, dim))
+            self.k_proj_weight = nn.Parameter(torch.empty(dim, kv_dim))
+            self.v_proj_weight = nn.Parameter(torch.empty(dim, kv_dim))
+        self.in_proj_bias = nn.Parameter(torch.empty(3 * dim))
+        shape = (num_heads, 1, 1)
+        self.logit_scale = nn.Parameter(torch.empty(shape)) if options.scaled_cosine else None
+        self.head_scale = nn.Parameter(torch.empty(shape)) if options.scale_heads else None
+        self.ln_q = norm_layer(self.head_dim) if options.qk_norm else nn.Identity()
+        self.ln_k = norm_layer(self.head_dim) if options.qk_norm else nn.Identity()
+        self.ln_inner = norm_layer(dim) if options.inner_norm else nn.Identity()
+        self.out_proj = nn.Linear(dim, dim)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Initialize like the reference module this one replaces."""
+        if self.custom:  # open_clip's custom Attention: scaled normal in_proj, default Linear out_proj
+            nn.init.normal_(self.in_proj_weight, std=self.head_dim**-0.5)
+            nn.init.zeros_(self.in_proj_bias)
+            if self.logit_scale is not None:
+                nn.init.constant_(self.logit_scale, math.log(10.0))
+            if self.head_scale is not None:
+                nn.init.ones_(self.head_scale)
+            return
+        # nn.MultiheadAttention: xavier-uniform projections, zero biases
+        for weight in self.projection_weights():
+            nn.init.xavier_uniform_(weight)
+        nn.init.zeros_(self.in_proj_bias)
+        nn.init.zeros_(self.out_proj.bias)
+
+    def projection_weights(self) -> list[nn.Parameter]:
+        """The input projection weight(s): one packed matrix or three separate ones."""
+        if self.packed:
+            return [self.in_proj_weight]
+        return [self.q_proj_weight, self.k_proj_weight, self.v_proj_weight]
+
+    def _split_heads(self, x: torch.Tensor) -> torch.Tensor:
+        return x.unflatten(-1, (self.num_heads, self.head_dim)).transpose(1, 2)
+
+    def _project(self, x: torch.Tensor, memory: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
+        d, bias = self.dim, self.in_proj_bias
+        if self.packed and memory is None:
+            qkv = F.linear(x, self.in_proj_weight, bias).unflatten(-1, (3, self.num_heads, self.head_dim))
+            return qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        memory = x if memory is None else memory
+        if self.packed:
+            w_q, w_kv = self.in_proj_weight[:d], self.in_proj_weight[d:]
+            q = F.linear(x, w_q, bias[:d])
+            k, v = F.linear(memory, w_kv, bias[d:]).chunk(2, dim=-1)
+        else:
+            q = F.linear(x, self.q_proj_weight, bias[:d])
+            k = F.linear(memory, self.k_proj_weight, bias[d : 2 * d])
+            v = F.linear(memory, self.v_proj_weight, bias[2 * d :])
+        return self._split_heads(q), self._split_heads(k), self._split_heads(v)
+
+    def _cosine_attention(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None):
+        scores = F.normalize(q, dim=-1) @ F.normalize(k, dim=-1).transpose(-1, -2)
+        scores = scores * torch.clamp(self.logit_scale, max=self.logit_scale_max).exp()
+        if mask is not None and mask.dtype == torch.bool:
+            scores = scores.masked_fill(~mask, float("-inf"))
+        elif mask is not None:
+            scores = scores + mask
+        return scores.softmax(dim=-1) @ v
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        memory: torch.Tensor | None = None,
+        attn_mask: torch.Tensor | None = None,
+        is_causal: bool = False,
+    ) -> torch.Tensor:
+        """Attend from ``x`` (B, L, D) to itself, or to ``memory`` (B, S, kv_dim) for cross-attention.
+
+        ``attn_mask`` is additive (float) or boolean (True = may attend), broadcastable to (B, H, L, S).
+        """
+        q, k, v = self._project(x, memory)
+        q, k = self.ln_q(q), self.ln_k(k)
+        if attn_mask is not None and attn_mask.dtype != torch.bool:
+            attn_mask = attn_mask.to(q.dtype)
+        if self.logit_scale is not None:
+            if is_causal:
+                attn_mask = causal_mask(q.shape[-2], q.device, q.dtype)
+            out = self._cosine_attention(q, k, v, attn_mask)
+        else:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal)
+        if self.head_scale is not None:
+            out = out * self.head_scale
+        out = self.ln_inner(out.transpose(1, 2).flatten(2))
+        return self.out_proj(out)
+
+
+def causal_mask(size: int, device: torch.device | str | None = None, dtype: torch.dtype = torch.float32):
+    """Additive causal mask: 0 on and below the diagonal, -inf above (OpenAI CLIP's text mask)."""
+    return torch.full((size, size), float("-inf"), device=device, dtype=dtype).triu_(1)
+
+
+def rebuild_meta_mask_after_load(module: nn.Module, incompatible_keys: object) -> None:
+    """Load hook: a model built on the meta device gets real weights by ``load_state_dict(assign=True)``, but its
+    non-persistent ``attn_mask`` is not in the checkpoint; recompute it on the weights' device."""
+    mask = getattr(module, "attn_mask", None)
+    if mask is not None and mask.is_meta:
+        module.init_non_persistent_buffers()
+
+
+class Mlp(nn.Module):
+    """Two-layer MLP named ``c_fc``/``c_proj`` (OpenAI CLIP), with an optional inner norm (``ln``)."""
+
+    def __init__(
+        self, width: int, hidden: int, act_layer: Callable[[], nn.Module], norm_layer: Callable | None = None
+    ) -> None:
+        super().__init__()
+        self.c_fc = nn.Linear(width, hidden)
+        self.gelu = act_layer()
+        self.ln = norm_layer(hidden) if norm_layer is not None else nn.Identity()
+        self.c_proj = nn.Linear(hidden, width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Expand, activate, (normalize), project back."""
+        return self.c_proj(self.ln(self.gelu(self.c_fc(x))))
+
+
+def _layer_scale(width: int, init_value: float | None) -> nn.Module:
+    return LayerScale(width, init_value) if init_value is not None else nn.Identity()
+
+
+class ResidualAttentionBlock(nn.Module):
+    """Pre-norm block: ``x + ls_1(attn(ln_1(x)))`` then ``x + ls_2(mlp(ln_2(x)))``.
+
+    ``cross_attention=True`` adds ``ln_1_kv`` and attends to a memory sequence (CoCa's decoder);
+    ``block_type='custom'`` adds the optional norms of open_clip's CustomResidualAttentionBlock.
+    """
+
+    def __init__(
+        self,
+        width: int,
+        heads: int,
+        mlp_ratio: float = 4.0,
+        ls_init_value: float | None = None,
+        act_layer: Callable[[], nn.Module] = nn.GELU,
+        norm_layer: Callable[[int], nn.Module] = LayerNorm,
+        cross_attention: bool = False,
+        block_type: str = "default",
+        options: AttnOptions = DEFAULT_ATTN,
+    ) -> None:
+        super().__init__()
+        custom = block_type == "custom"
+        if custom and cross_attention:
+            raise ValueError("cross-attention is only available with the default block type")
+        self.ln_1 = norm_layer(width)
+        self.attn = Attention(width, heads, custom=custom, options=options, norm_layer=norm_layer)
+        self.ln_attn = norm_layer(width) if custom and options.scale_attn else nn.Identity()
+        self.ls_1 = _layer_scale(width, ls_init_value)
+        if cross_attention:
+            self.ln_1_kv = norm_layer(width)
+        self.ln_2 = norm_layer(width)
+        fc_norm = norm_layer if custom and options.scale_fc else None
+        self.mlp = Mlp(width, int(width * mlp_ratio), act_layer, fc_norm)
+        self.ls_2 = _layer_scale(width, ls_init_value)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        memory: torch.Tensor | None = None,
+        attn_mask: torch.Tensor | None = None,
+        is_causal: bool = False,
+    ) -> torch.Tensor:
+        """Apply the block; ``memory`` (cross-attention blocks only) is normalized by ``ln_1_kv`` first."""
+        if memory is not None:
+            memory = self.ln_1_kv(memory)
+        x = x + self.ls_1(self.ln_attn(self.attn(self.ln_1(x), memory, attn_mask, is_causal)))
+        return x + self.ls_2(self.mlp(self.ln_2(x)))
+
+    def forward_rows(
+        self, x: torch.Tensor, index: torch.Tensor, attn_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The block's output at one position per sequence, ``x[b, index[b]]`` -> (B, D).
+
+        Every position still serves as key/value, so the result equals ``forward(x)[b, index[b]]``; the queries,
+        output projection and MLP of the other positions are skipped. ``attn_mask`` is per row: (B, 1, 1, L).
+        """
+        rows = torch.arange(x.shape[0], device=x.device)
+        normed = self.ln_1(x)
+        y = x[rows, index].unsqueeze(1)
+        y = y + self.ls_1(self.ln_attn(self.attn(normed[rows, index].unsqueeze(1), normed, attn_mask)))
+        y = y + self.ls_2(self.mlp(self.ln_2(y)))
+        return y[:, 0]
+
+
+class Transformer(nn.Module):
+    """A stack of residual attention blocks over batch-first (B, L, D) sequences."""
+
+    def __init__(
+        self,
+        width: int,
+        layers: int,
+        heads: int,
+        mlp_ratio: float = 4.0,
+        ls_init_value: float | None = None,
+        act_layer: Callable[[], nn.Module] = nn.GELU,
+        norm_layer: Callable[[int], nn.Module] = LayerNorm,
+        block_type: str | None = None,
+        options: AttnOptions = DEFAULT_ATTN,
+    ) -> None:
+        super().__init__()
+        self.width, self.layers = width, layers
+        self.batch_first = True
+        self.grad_checkpointing = False
+        self.block_type = resolve_block_type(block_type, options)
+        self.resblocks = nn.ModuleList(
+            ResidualAttentionBlock(
+                width,
+                heads,
+                mlp_ratio,
+                ls_init_value,
+                act_layer,
+                norm_layer,
+                block_type=self.block_type,
+                options=options,
+            )
+            for _ in range(layers)
+        )
+
+    def get_cast_dtype(self) -> torch.dtype:
+        """The dtype activations are cast to: that of the first MLP weight (bf16/fp16 after casting)."""
+        return self.resblocks[0].mlp.c_fc.weight.dtype
+
+    def run_block(self, block: nn.Module, x: torch.Tensor, *args) -> torch.Tensor:
+        """Run one block, through activation checkpointing when enabled and training."""
+        if self.grad_checkpointing and torch.is_grad_enabled():
+            return checkpoint(block, x, *args, use_reentrant=False)
+        return block(x, *args)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        attn_mask: torch.Tensor | None = None,
+        is_causal: bool = False,
+        pool_index: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Run every block on ``x`` (B, L, D) -> (B, L, D).
+
+        With ``pool_index`` (B,), return only the final features at those positions, (B, D): the last block then
+        computes just those rows (under a causal mask, row b attends to positions <= pool_index[b]).
+        """
+        blocks = list(self.resblocks)
+        last = blocks.pop() if pool_index is not None else None
+        for block in blocks:
+            x = self.run_block(block, x, None, attn_mask, is_causal)
+        if last is None:
+            return x
+        if attn_mask is not None:
+            raise ValueError(
+                "pool_index supports causal or unmasked attention, not an explicit attention mask"
+            )
+        row_mask = None
+        if is_causal:
+            positions = torch.arange(x.shape[1], device=x.device)
+            row_mask = (positions <= pool_index.unsqueeze(1))[:, None, None, :]
+        return last.forward_rows(x, pool_index, row_mask)
+
+
+class AttentionalPooler(nn.Module):
+    """Learned queries that cross-attend to the tower's tokens (CoCa's image pooler)."""
+
+    def __init__(
+        self,
+        d_model: int,
+        context_dim: int,
+        n_head: int = 8,
+        n_queries: int = 256,
+        norm_layer: Callable[[int], nn.Module] = LayerNorm,
+    ) -> None:
+        super().__init__()
+        self.query = nn.Parameter(torch.empty(n_queries, d_model))
+        self.attn = Attention(d_model, n_head, kv_dim=context_dim)
+        self.ln_q = norm_layer(d_model)
+        self.ln_k = norm_layer(context_dim)
+        nn.init.normal_(self.query)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, L, context_dim) tokens -> (B, n_queries, d_model) pooled tokens."""
+        query = self.ln_q(self.query).to(x.dtype).unsqueeze(0).expand(x.shape[0], -1, -1)
+        return self.attn(query, self.ln_k(x))

@@ -1,0 +1,178 @@
+"""The native Vision Transformer image tower (OpenAI CLIP layout, with open_clip's options)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+
+from .layers import LayerNorm, PatchDropout, to_2tuple
+from .transformer import DEFAULT_ATTN, AttentionalPooler, AttnOptions, Transformer
+
+
+def sincos_2d_position_embedding(width: int, grid: int, class_token: bool = True) -> torch.Tensor:
+    """Fixed 2-D sine-cosine position table (MAE/MoCo-v3 layout: first half encodes rows, second columns)."""
+    if width % 4:
+        raise ValueError(f"sin-cos position embedding needs a width divisible by 4, got {width}")
+    quarter = width // 4
+    freqs = 1.0 / 10000 ** (torch.arange(quarter, dtype=torch.float64) / quarter)
+    coords = torch.arange(grid, dtype=torch.float64)
+    rows, cols = torch.meshgrid(coords, coords, indexing="ij")
+
+    def encode(pos: torch.Tensor) -> torch.Tensor:
+        angles = pos.reshape(-1, 1) * freqs
+        return torch.cat((angles.sin(), angles.cos()), dim=1)
+
+    # the reference meshgrid puts the column index first, so its "h" half encodes columns
+    table = torch.cat((encode(cols), encode(rows)), dim=1)
+    if class_token:
+        table = torch.cat((torch.zeros(1, width, dtype=table.dtype), table), dim=0)
+    return table.float()
+
+
+class VisionTransformer(nn.Module):
+    """Patchify, add class token and positions, run a transformer, pool, project.
+
+    ``forward`` returns pooled features (B, output_dim), or ``(pooled, tokens)`` when ``output_tokens``.
+    """
+
+    def __init__(
+        self,
+        image_size: int | Sequence[int],
+        patch_size: int | Sequence[int],
+        width: int,
+        layers: int,
+        heads: int,
+        mlp_ratio: float,
+        ls_init_value: float | None = None,
+        attentional_pool: bool = False,
+        attn_pooler_queries: int = 256,
+        attn_pooler_heads: int = 8,
+        output_dim: int = 512,
+        patch_dropout: float = 0.0,
+        no_ln_pre: bool = False,
+        pos_embed_type: str = "learnable",
+        pool_type: str = "tok",
+        final_ln_after_pool: bool = False,
+        act_layer: Callable[[], nn.Module] = nn.GELU,
+        norm_layer: Callable[[int], nn.Module] = LayerNorm,
+        output_tokens: bool = False,
+        block_type: str | None = None,
+        attn_options: AttnOptions = DEFAULT_ATTN,
+        pooler_norm_layer: Callable[[int], nn.Module] = LayerNorm,
+    ) -> None:
+        super().__init__()
+        if pool_type not in ("tok", "avg", "none"):
+            raise ValueError(f"vision pool_type must be 'tok', 'avg' or 'none', got {pool_type!r}")
+        if attentional_pool and not isinstance(attentional_pool, bool):
+            raise ValueError(f"attentional_pool must be true or false, got {attentional_pool!r}")
+        self.output_tokens = output_tokens
+        self.image_size = to_2tuple(image_size)
+        self.patch_size = to_2tuple(patch_size)
+        self.grid_size = (self.image_size[0] // self.patch_size[0], self.image_size[1] // self.patch_size[1])
+        self.final_ln_after_pool = final_ln_after_pool
+        self.output_dim = output_dim
+        self.pool_type = pool_type
+        num_positions = self.grid_size[0] * self.grid_size[1] + 1
+
+        scale = width**-0.5
+        self.conv1 = nn.Conv2d(3, width, kernel_size=self.patch_size, stride=self.patch_size, bias=False)
+        self.class_embedding = nn.Parameter(scale * torch.randn(width))
+        self.positional_embedding = self._position_embedding(pos_embed_type, num_positions, width, scale)
+        self.patch_dropout = PatchDropout(patch_dropout) if patch_dropout > 0.0 else nn.Identity()
+        self.ln_pre = nn.Identity() if no_ln_pre else norm_layer(width)
+        self.transformer = Transformer(
+            width, layers, heads, mlp_ratio, ls_init_value, act_layer, norm_layer, block_type, attn_options
+        )
+        self.attn_pool_type = ""
+        self.attn_pool_contrastive = None
+        if attentional_pool:
+            # open_clip's pooler ignores the tower's norm_kwargs; a float32-computing norm (passed by the builder under
+            # low precision) keeps it usable in bf16/fp16
+            self.attn_pool = AttentionalPooler(
+                output_dim, width, attn_pooler_heads, attn_pooler_queries, norm_layer=pooler_norm_layer
+            )
+            pool_dim = output_dim
+        else:
+            self.attn_pool = None
+            pool_dim = width
+        self.ln_post = norm_layer(pool_dim)
+        self.proj = nn.Parameter(scale * torch.randn(pool_dim, output_dim))
+
+    def _position_embedding(self, kind: str, num_positions: int, width: int, scale: float) -> nn.Parameter:
+        if kind == "learnable":
+            return nn.Parameter(scale * torch.randn(num_positions, width))
+        if kind == "sin_cos_2d":
+            if self.grid_size[0] != self.grid_size[1]:
+                raise ValueError(f"sin_cos_2d position embedding needs a square grid, got {self.grid_size}")
+            table = sincos_2d_position_embedding(width, self.grid_size[0])
+            return nn.Parameter(table.to(torch.get_default_device()), requires_grad=False)
+        raise ValueError(f"pos_embed_type must be 'learnable' or 'sin_cos_2d', got {kind!r}")
+
+    # ----- training helpers -----
+    def lock(self, unlocked_groups: int = 0, freeze_bn_stats: bool = False) -> None:
+        """Freeze the tower (LiT); keep the last ``unlocked_groups`` groups trainable."""
+        for param in self.parameters():
+            param.requires_grad = False
+        if unlocked_groups == 0:
+            return
+        blocks = list(self.transformer.resblocks)
+        groups: list[list[nn.Module | nn.Parameter]] = [
+            [self.conv1, self.class_embedding, self.positional_embedding, self.ln_pre],
+            *[[block] for block in blocks[:-1]],
+            [blocks[-1], self.ln_post],
+            [self.proj],
+        ]
+        for group in groups[-unlocked_groups:]:
+            for item in group:
+                params = [item] if isinstance(item, nn.Parameter) else item.parameters()
+                for param in params:
+                    param.requires_grad = True
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Enable activation checkpointing in the transformer."""
+        self.transformer.grad_checkpointing = enable
+
+    def no_weight_decay(self) -> set[str]:
+        """Parameters that optimizers should not decay."""
+        return {"positional_embedding", "class_embedding"}
+
+    # ----- forward -----
+    def embed(self, image: torch.Tensor) -> torch.Tensor:
+        """Image (B, 3, H, W) -> token sequence (B, 1 + grid, width) after ln_pre."""
+        x = self.conv1(image).flatten(2).transpose(1, 2)
+        cls = self.class_embedding.to(x.dtype).expand(x.shape[0], 1, -1)
+        x = torch.cat((cls, x), dim=1) + self.positional_embedding.to(x.dtype)
+        return self.ln_pre(self.patch_dropout(x))
+
+    def _split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.pool_type == "tok":
+            return x[:, 0], x[:, 1:]
+        if self.pool_type == "avg":
+            return x[:, 1:].mean(dim=1), x[:, 1:]
+        return x, x
+
+    def pool(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Transformer output -> (pooled, tokens), before the projection."""
+        if self.attn_pool is not None:  # open_clip's CoCa layout: pool with queries, then norm, then split
+            return self._split(self.ln_post(self.attn_pool(x)))
+        if self.final_ln_after_pool:
+            pooled, tokens = self._split(x)
+            return self.ln_post(pooled), tokens
+        return self._split(self.ln_post(x))
+
+    def _class_token_only(self) -> bool:
+        # the pooled feature is the class token's alone, so the last block need not compute the patch tokens
+        return self.pool_type == "tok" and self.attn_pool is None and not self.output_tokens
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Encode images to features (and tokens when ``output_tokens``)."""
+        x = self.embed(image)
+        if self._class_token_only():
+            pooled = self.ln_post(self.transformer(x, pool_index=x.new_zeros(x.shape[0], dtype=torch.long)))
+            return pooled @ self.proj if self.proj is not None else pooled
+        pooled, tokens = self.pool(self.transformer(x))
+        if self.proj is not None:
+            pooled = pooled @ self.proj
+        return (pooled, tokens) if self.output_tokens else pooled

@@ -1,0 +1,204 @@
+"""Parity of clipzoo's TimmTower with open_clip 3.3.0's TimmModel (peer: open_clip; tolerance: atol 1e-5, fp32).
+
+Layout: every timm config's tower has the same state-dict keys, order and shapes as open_clip's ``model.visual``
+(both built on the meta device). Numerics: open_clip's randomly initialised tower is copied into a
+meta-built TimmTower with ``strict=True, assign=True`` and both run on the same random images.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+open_clip = pytest.importorskip("open_clip")
+from open_clip.model import _build_vision_tower  # noqa: E402
+
+from clipzoo.config import parse_model_config  # noqa: E402
+from clipzoo.models.timm_tower import TimmTower  # noqa: E402
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "model_configs"
+ATOL = 1e-5
+
+
+def _raw_config(name: str) -> dict:
+    return json.loads((CONFIG_DIR / f"{name}.json").read_text())
+
+
+TIMM_CONFIGS = sorted(
+    p.stem for p in CONFIG_DIR.glob("*.json") if "timm_model_name" in json.loads(p.read_text())["vision_cfg"]
+)
+# One config per timm family and head layout (token/map/avg pools; none/linear/mlp/timm-classifier projections).
+LAYOUT_SAMPLE = [
+    "EVA01-g-14",
+    "EVA02-B-16",
+    "MobileCLIP-B",
+    "MobileCLIP-S1",
+    "PE-Core-T-16-384",
+    "ViT-B-16-SigLIP",
+    "ViTamin-S",
+    "convnext_large_d",
+    "convnext_tiny",
+    "nllb-clip-base-siglip",
+    "swin_base_patch4_window7_224",
+    "vit_medium_patch16_gap_256",
+    "vit_relpos_medium_patch16_cls_224",
+]
+
+
+def _peer_visual_shapes(name: str) -> list[tuple[str, tuple[int, ...]]]:
+    raw = _raw_config(name)
+    with torch.device("meta"):
+        if "hf_model_name" in raw["text_cfg"]:
+            # The whole model would fetch the HF text config from the Hub; the vision tower is built the same way.
+            visual = _build_vision_tower(raw["embed_dim"], raw["vision_cfg"])
+            state = visual.state_dict()
+        else:
+            model = open_clip.create_model(name, device="meta")
+            state = {k[len("visual.") :]: v for k, v in model.state_dict().items() if k.startswith("visual.")}
+    return [(k, tuple(v.shape)) for k, v in state.items()]
+
+
+def _our_shapes(name: str) -> list[tuple[str, tuple[int, ...]]]:
+    cfg = parse_model_config(_raw_config(name), name)
+    with torch.device("meta"):
+        tower = TimmTower(cfg.vision_cfg, cfg.embed_dim)
+    return [(k, tuple(v.shape)) for k, v in tower.state_dict().items()]
+
+
+def test_timm_config_count():
+    assert len(TIMM_CONFIGS) == 78
+    assert set(LAYOUT_SAMPLE) <= set(TIMM_CONFIGS)
+
+
+@pytest.mark.parametrize("name", LAYOUT_SAMPLE)
+def test_state_dict_layout_matches_open_clip_sample(name):
+    assert _our_shapes(name) == _peer_visual_shapes(name)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(set(TIMM_CONFIGS) - set(LAYOUT_SAMPLE)))
+def test_state_dict_layout_matches_open_clip_all(name):
+    assert _our_shapes(name) == _peer_visual_shapes(name)
+
+
+def _variant(vision_cfg: dict, embed_dim: int) -> dict:
+    return {"embed_dim": embed_dim, "vision_cfg": vision_cfg, "text_cfg": {}}
+
+
+# Real configs plus copied configs on timm's tiny test models, for head layouts no shipped config uses.
+NUMERIC_CASES = {
+    # SigLIP's head layout (MAP pool, no projection) and EVA02's (token pool, timm classifier, RoPE buffers)
+    # on small trunks; the full-size configs run in the slow set.
+    "siglip-like": _variant({"timm_model_name": "test_vit", "timm_pool": "map", "timm_proj": "none"}, 64),
+    "eva02-like": _variant(
+        {"timm_model_name": "eva02_tiny_patch14_224", "timm_pool": "token", "timm_proj": None}, 40
+    ),
+    "abs_attn": _variant(
+        {"timm_model_name": "test_efficientnet", "timm_pool": "abs_attn", "timm_proj": ""}, 48
+    ),
+    "rot_attn+linear": _variant(
+        {
+            "timm_model_name": "test_byobnet",
+            "timm_pool": "rot_attn",
+            "timm_proj": "linear",
+            "timm_proj_bias": True,
+        },
+        40,
+    ),
+    "mlp+bias": _variant(
+        {"timm_model_name": "test_convnext", "timm_pool": "", "timm_proj": "mlp", "timm_proj_bias": True}, 32
+    ),
+    "relpos-avg-classifier": _variant(
+        {"timm_model_name": "test_vit_relpos", "timm_pool": "avg", "timm_proj": None}, 24
+    ),
+}
+SLOW_NUMERIC_CASES = {
+    name: _raw_config(name)
+    for name in (
+        "ViT-B-16-SigLIP",
+        "EVA02-B-16",
+        "convnext_base",
+        "swin_base_patch4_window7_224",
+    )
+}
+
+
+def _peer_and_ours(raw: dict, name: str) -> tuple[torch.nn.Module, TimmTower]:
+    torch.manual_seed(0)
+    peer = _build_vision_tower(raw["embed_dim"], copy.deepcopy(raw["vision_cfg"])).eval()
+    cfg = parse_model_config(raw, name)
+    with torch.device("meta"):
+        ours = TimmTower(cfg.vision_cfg, cfg.embed_dim)
+    ours.load_state_dict(peer.state_dict(), strict=True, assign=True)
+    return peer, ours.eval()
+
+
+def _images(tower: TimmTower, batch: int = 2) -> torch.Tensor:
+    size = tower.trunk.default_cfg["input_size"][1:]
+    return torch.randn(batch, 3, *size, generator=torch.Generator().manual_seed(1))
+
+
+def _check_outputs(raw: dict, name: str) -> None:
+    peer, ours = _peer_and_ours(raw, name)
+    images = _images(ours)
+    with torch.no_grad():
+        expected, actual = peer(images), ours(images)
+    assert actual.shape == expected.shape == (2, raw["embed_dim"])
+    torch.testing.assert_close(actual, expected, atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("name", list(NUMERIC_CASES))
+def test_outputs_match_open_clip(name):
+    _check_outputs(NUMERIC_CASES[name], name)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(SLOW_NUMERIC_CASES))
+def test_outputs_match_open_clip_slow(name):
+    _check_outputs(SLOW_NUMERIC_CASES[name], name)
+
+
+@pytest.mark.parametrize("extra_tokens", [False, True])
+def test_forward_intermediates_match_open_clip(extra_tokens):
+    raw = NUMERIC_CASES["siglip-like"]
+    peer, ours = _peer_and_ours(raw, "siglip-like")
+    images = _images(ours)
+    kwargs = dict(indices=2, output_extra_tokens=extra_tokens)
+    with torch.no_grad():
+        expected = peer.forward_intermediates(images, **kwargs)
+        actual = ours.forward_intermediates(images, **kwargs)
+    assert sorted(actual) == sorted(expected)
+    torch.testing.assert_close(actual, expected, atol=ATOL, rtol=0)
+
+
+def test_input_size_change_matches_open_clip():
+    raw = NUMERIC_CASES["siglip-like"]
+    peer, ours = _peer_and_ours(raw, "siglip-like")
+    peer.set_input_size(128)
+    ours.set_input_size(128)
+    assert ours.image_size == peer.image_size == (128, 128)
+    images = torch.randn(2, 3, 128, 128, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        torch.testing.assert_close(ours(images), peer(images), atol=ATOL, rtol=0)
+
+
+def _frozen_state(tower: torch.nn.Module) -> tuple[dict[str, bool], dict[str, str]]:
+    grads = {n: p.requires_grad for n, p in tower.named_parameters()}
+    norms = {n: type(m).__name__ for n, m in tower.named_modules() if "BatchNorm" in type(m).__name__}
+    return grads, norms
+
+
+@pytest.mark.parametrize("unlocked_groups", [0, 1, 3])
+def test_lock_matches_open_clip(unlocked_groups):
+    raw = _variant({"timm_model_name": "test_resnet", "timm_pool": "avg", "timm_proj": "linear"}, 16)
+    peer, ours = _peer_and_ours(raw, "resnet")
+    peer.lock(unlocked_groups=unlocked_groups, freeze_bn_stats=True)
+    ours.lock(unlocked_groups=unlocked_groups, freeze_bn_stats=True)
+    assert _frozen_state(ours) == _frozen_state(peer)
+    images = _images(ours)
+    with torch.no_grad():
+        torch.testing.assert_close(ours.train()(images), peer.train()(images), atol=ATOL, rtol=0)

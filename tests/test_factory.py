@@ -1,0 +1,224 @@
+"""The factory: resolve -> build -> load -> finish, on tiny architectures and local files."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+import clipzoo
+from clipzoo import factory
+from clipzoo.checkpoint import CheckpointError
+from clipzoo.models.layers import LayerNormFp32, QuickGELU
+from clipzoo.registry import UnknownModelError
+
+IMG = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+TXT = torch.randint(1, 49000, (2, 16), generator=torch.Generator().manual_seed(1))
+
+
+def _save(model, path):
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+    return str(path)
+
+
+@pytest.fixture
+def tiny_file(tiny_configs, tmp_path):
+    torch.manual_seed(0)
+    model = clipzoo.create_model("tiny-vit")
+    return model, _save(model, tmp_path / "tiny.safetensors")
+
+
+def _same_outputs(a, b):
+    with torch.no_grad():
+        assert torch.equal(a.encode_image(IMG), b.encode_image(IMG))
+        assert torch.equal(a.encode_text(TXT), b.encode_text(TXT))
+
+
+def test_random_model_has_preprocess_cfg(tiny_configs):
+    model = clipzoo.create_model("tiny-vit")
+    cfg = clipzoo.get_model_preprocess_cfg(model)
+    assert cfg["size"] == 32 and cfg["mean"] == clipzoo.OPENAI_DATASET_MEAN and cfg["resize_mode"] == "shortest"
+    assert clipzoo.get_model_tokenize_cfg(model)["context_length"] == 16
+
+
+def test_load_safetensors_assigns_exact_weights_without_touching_rng(tiny_file):
+    model, path = tiny_file
+    state = torch.random.get_rng_state()
+    loaded = clipzoo.create_model("tiny-vit", pretrained=path)
+    assert torch.equal(state, torch.random.get_rng_state()), "meta build must not init (nor draw random numbers)"
+    for key, value in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value), key
+    assert not any(p.is_meta for p in loaded.parameters()) and not any(b.is_meta for b in loaded.buffers())
+    _same_outputs(model, loaded)
+
+
+@pytest.mark.parametrize("wrap", ["plain", "state_dict", "module_prefix"])
+def test_load_pickle_variants(tiny_file, tmp_path, wrap):
+    model, _ = tiny_file
+    state = model.state_dict()
+    obj = {"plain": state, "state_dict": {"state_dict": state, "epoch": 3},
+           "module_prefix": {f"module.{k}": v for k, v in state.items()}}[wrap]
+    torch.save(obj, tmp_path / "w.pt")
+    _same_outputs(model, clipzoo.create_model("tiny-vit", pretrained=str(tmp_path / "w.pt")))
+
+
+def test_tag_with_local_url_and_quick_gelu_from_tag(tiny_file, fresh_tags, tmp_path):
+    model, path = tiny_file
+    clipzoo.add_pretrained_cfg("tiny-vit", "Local-Run", {"url": path, "quick_gelu": True, "mean": [0.5] * 3,
+                                                         "std": [0.5] * 3, "resize_mode": "squash"})
+    loaded = clipzoo.create_model("tiny-vit", pretrained="local_run", cache_dir=str(tmp_path / "cache"))
+    assert any(isinstance(m, QuickGELU) for m in loaded.modules()), "the tag's quick_gelu must be applied"
+    pp = clipzoo.get_model_preprocess_cfg(loaded)
+    assert pp["mean"] == (0.5, 0.5, 0.5) and pp["resize_mode"] == "squash"
+
+
+def test_quick_gelu_resolution_without_download():
+    spec = factory.resolve("ViT-B-32", "openai")
+    assert spec.model_cfg.quick_gelu is True and spec.weights.record.tag == "openai"
+    assert factory.resolve("ViT-B-32", "laion2b_s34b_b79k").model_cfg.quick_gelu is False
+    assert factory.resolve("ViT-B-32", "laion2b_s34b_b79k", force_quick_gelu=True).model_cfg.quick_gelu is True
+    # model kwargs have the last word, as in open_clip
+    assert factory.resolve("ViT-B-32", "openai", quick_gelu=False).model_cfg.quick_gelu is False
+
+
+def test_tag_preprocessing_resolved():
+    spec = factory.resolve("ViT-B-16-SigLIP", "webli")
+    assert spec.preprocess_cfg["mean"] == (0.5, 0.5, 0.5) and spec.preprocess_cfg["resize_mode"] == "squash"
+    spec = factory.resolve("ViT-B-32", "openai", force_image_size=256, force_preprocess_cfg={"interpolation": "bilinear"})
+    assert spec.preprocess_cfg["size"] == 256 and spec.preprocess_cfg["interpolation"] == "bilinear"
+
+
+def test_create_model_and_transforms(tiny_configs):
+    from PIL import Image
+
+    model, train, val = clipzoo.create_model_and_transforms("tiny-vit", image_mean=(0.1, 0.2, 0.3))
+    image = Image.new("RGB", (50, 40), (200, 100, 50))
+    assert val(image).shape == (3, 32, 32) and train(image).shape == (3, 32, 32)
+    assert clipzoo.get_model_preprocess_cfg(model)["mean"] == (0.1, 0.2, 0.3)
+
+
+def test_create_model_from_pretrained_requires_weights(tiny_file):
+    _, path = tiny_file
+    model, val = clipzoo.create_model_from_pretrained("tiny-vit", pretrained=path)
+    assert callable(val)
+    with pytest.raises(ValueError, match="require_pretrained=True but no weights"):
+        clipzoo.create_model_from_pretrained("tiny-vit")
+
+
+def test_unknown_model_and_tag_errors(tiny_configs):
+    with pytest.raises(UnknownModelError, match="unknown model 'tiny-vitt'; close matches: tiny-vit"):
+        clipzoo.create_model("tiny-vitt")
+    with pytest.raises(factory.PretrainedNotFoundError,
+                       match="unknown pretrained tag 'laion2b' for ViT-B-32; known tags: laion2b_e16.*not an existing file"):
+        clipzoo.create_model("ViT-B-32", pretrained="laion2b")
+
+
+def test_mismatched_checkpoint_lists_keys(tiny_configs, tmp_path):
+    torch.manual_seed(0)
+    state = clipzoo.create_model("tiny-vit").state_dict()
+    state.pop("ln_final.weight")
+    state["extra.key"] = torch.zeros(1)
+    state["text_projection"] = torch.zeros(3, 3)
+    path = tmp_path / "bad.safetensors"
+    save_file({k: v.contiguous() for k, v in state.items()}, str(path))
+    with pytest.raises(CheckpointError) as info:
+        clipzoo.create_model("tiny-vit", pretrained=str(path))
+    text = str(info.value)
+    assert "1 missing key(s): ln_final.weight" in text
+    assert "1 unexpected key(s): extra.key" in text
+    assert "1 mis-shaped key(s): text_projection: checkpoint (3, 3) vs model (32, 32)" in text
+
+
+def test_file_that_is_not_a_checkpoint(tiny_configs, tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("hello")
+    with pytest.raises(CheckpointError, match="not a checkpoint"):
+        clipzoo.create_model("tiny-vit", pretrained=str(path))
+    bad = tmp_path / "broken.safetensors"
+    bad.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{garbage")
+    with pytest.raises(CheckpointError, match="not a readable safetensors file"):
+        clipzoo.create_model("tiny-vit", pretrained=str(bad))
+
+
+class Payload:
+    """A class a weights-only unpickler must refuse to rebuild."""
+
+
+def test_pickle_needing_code_is_refused(tiny_configs, tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"state_dict": {"w": torch.zeros(1)}, "payload": Payload()}, path)
+    with pytest.raises(CheckpointError, match="refused to load"):
+        clipzoo.create_model("tiny-vit", pretrained=str(path))
+
+
+def test_bad_image_size_and_precision(tiny_configs):
+    with pytest.raises(ValueError, match=r"image size \(36, 36\) is not divisible by the patch size 8"):
+        clipzoo.create_model("tiny-vit", force_image_size=36)
+    with pytest.raises(ValueError, match="unknown precision 'bf61'; use one of: bf16"):
+        clipzoo.create_model("tiny-vit", precision="bf61")
+    with pytest.raises(ValueError, match="jit=True is not supported"):
+        clipzoo.create_model("tiny-vit", jit=True)
+
+
+def test_precisions(tiny_file):
+    _, path = tiny_file
+    mixed = clipzoo.create_model("tiny-vit", pretrained=path, precision="bf16")
+    assert mixed.visual.conv1.weight.dtype == torch.bfloat16
+    assert mixed.text_projection.dtype == torch.bfloat16
+    assert mixed.ln_final.weight.dtype == torch.float32 and isinstance(mixed.ln_final, LayerNormFp32)
+    assert mixed.logit_scale.dtype == torch.float32
+    pure = clipzoo.create_model("tiny-vit", pretrained=path, precision="pure_fp16")
+    assert {p.dtype for p in pure.parameters()} == {torch.float16}
+
+
+def test_fp16_checkpoint_becomes_fp32_master(tiny_file, tmp_path):
+    model, _ = tiny_file
+    path = tmp_path / "half.safetensors"
+    save_file({k: v.half().contiguous() if v.is_floating_point() else v for k, v in model.state_dict().items()},
+              str(path))
+    loaded = clipzoo.create_model("tiny-vit", pretrained=str(path))
+    assert {p.dtype for p in loaded.parameters()} == {torch.float32}
+
+
+def test_force_image_size_resizes_position_embedding(tiny_file):
+    _, path = tiny_file
+    model = clipzoo.create_model("tiny-vit", pretrained=path, force_image_size=48)
+    assert model.visual.positional_embedding.shape[0] == 36 + 1
+    assert model.encode_image(torch.randn(1, 3, 48, 48)).shape == (1, 32)
+    assert clipzoo.get_model_preprocess_cfg(model)["size"] == 48
+
+
+def test_resnet_and_custom_text_round_trip(tiny_configs, tmp_path):
+    for name in ("tiny-rn", "tiny-siglip"):
+        torch.manual_seed(0)
+        model = clipzoo.create_model(name)
+        loaded = clipzoo.create_model(name, pretrained=_save(model, tmp_path / f"{name}.safetensors"))
+        size = clipzoo.get_model_preprocess_cfg(model)["size"]
+        img = torch.randn(1, 3, size, size)
+        txt = torch.randint(1, 999, (1, 16))
+        with torch.no_grad():
+            assert torch.equal(model(img, txt)[0], loaded(img, txt)[0])
+    assert loaded.logit_bias is not None
+
+
+def test_output_dict(tiny_configs):
+    model = clipzoo.create_model("tiny-vit", output_dict=True)
+    out = model(IMG, TXT)
+    assert set(out) >= {"image_features", "text_features", "logit_scale"}
+
+
+def test_tower_weights(tiny_file, tmp_path):
+    model, _ = tiny_file
+    visual = tmp_path / "visual.safetensors"
+    save_file({k: v.contiguous() for k, v in model.visual.state_dict().items()}, str(visual))
+    fresh = clipzoo.create_model("tiny-vit", pretrained_image_path=str(visual))
+    with torch.no_grad():
+        assert torch.equal(fresh.encode_image(IMG), model.encode_image(IMG))
+    with pytest.raises(CheckpointError, match="unexpected key"):
+        clipzoo.create_model("tiny-vit", pretrained_text_path=str(visual))
+    text_only = tmp_path / "text.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items() if not k.startswith("visual.")},
+              str(text_only))
+    fresh = clipzoo.create_model("tiny-vit", pretrained_text_path=str(text_only))
+    with torch.no_grad():
+        assert torch.equal(fresh.encode_text(TXT), model.encode_text(TXT))

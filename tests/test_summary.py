@@ -1,0 +1,59 @@
+"""Parameter counts for `clipzoo info`: stored counts equal a fresh meta-device count (and open_clip's)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import clipzoo
+from clipzoo import summary
+from clipzoo.cli import main
+
+SAMPLE = ("RN50", "ViT-B-32", "coca_ViT-B-32", "ViT-B-16-SigLIP", "EVA02-B-16")
+
+
+@pytest.mark.parametrize("name", SAMPLE)
+def test_stored_counts_match_a_fresh_meta_count(name):
+    stored = summary._stored_counts()[name]
+    assert stored == summary.count_on_meta(name)
+    assert stored["total"] == sum(v for k, v in stored.items() if k != "total")
+
+
+def test_every_offline_buildable_builtin_has_stored_counts():
+    stored = summary._stored_counts()
+    expected = {n for n in clipzoo.list_models() if summary.buildable_offline(n)}
+    assert set(stored) == expected
+
+
+@pytest.mark.slow
+def test_all_stored_counts_match_meta_counts():
+    stored = summary._stored_counts()
+    mismatched = [n for n in stored if summary.count_on_meta(n) != stored[n]]
+    assert mismatched == []
+
+
+def test_counts_equal_open_clip():
+    import open_clip
+    import torch
+
+    for name in ("RN50", "ViT-B-32"):
+        with torch.device("meta"):
+            peer = open_clip.create_model(name, device="meta")
+        assert summary.parameter_summary(name)["total"] == sum(p.numel() for p in peer.parameters())
+
+
+def test_info_prints_counts_without_torch():
+    code = ("import sys; from clipzoo.cli import main; main(['info', 'ViT-B-32', '--json']); "
+            "print('torch' in sys.modules, file=sys.stderr)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    data = json.loads(proc.stdout)
+    assert data["parameters"]["total"] == 151277313
+    assert data["parameters"]["visual"] == 87849216
+    assert proc.stderr.strip() == "False"
+
+
+def test_info_counts_user_configs_on_meta(tiny_configs, capsys):
+    assert main(["info", "tiny-vit"]) == 0
+    out = capsys.readouterr().out
+    assert "parameters:" in out and "total:" in out
