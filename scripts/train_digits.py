@@ -151,7 +151,7 @@ def save(model, x_test: np.ndarray, y_test: np.ndarray, out: Path) -> Path:
 def main() -> None:
     """Train, report held-out zero-shot accuracy, and write the package files."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--epochs", type=int, default=150)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--out", type=Path, default=ROOT / "src" / "clipzoo" / "weights")
     args = parser.parse_args()

@@ -18,7 +18,11 @@ assert clipzoo.get_model_config('ViT-B-32')['embed_dim'] == 512
 assert len(clipzoo.list_pretrained()) >= 196
 from clipzoo.registry import builtin_config_dir
 assert 'site-packages' in str(builtin_config_dir())
-assert (Path(clipzoo.__file__).parent / 'tokenizers').exists() or True
+pkg = Path(clipzoo.__file__).parent
+for rel in ('tokenizers/bpe_simple_vocab_16e6.txt.gz', 'weights/tiny-digits-sklearn_digits.safetensors',
+            'weights/digits_heldout.npz', 'pretrained_tags.json', 'model_params.json'):
+    assert (pkg / rel).is_file(), rel
+assert clipzoo.get_pretrained_cfg('tiny-digits', 'sklearn-digits')['file'].startswith(str(pkg))
 print('ok')
 """
 

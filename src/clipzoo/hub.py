@@ -48,9 +48,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from filelock import FileLock
-from tqdm import tqdm
-
 from clipzoo.constants import HF_CONFIG_NAME, HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
 
 __all__ = [
@@ -307,6 +304,8 @@ def download_pretrained_from_url(
             f"{_download_hint(model_name, tag)}"
         )
     os.makedirs(folder, exist_ok=True)
+    from filelock import FileLock  # imported here so the CLI's parser needs no third-party package
+
     with FileLock(target + ".lock"):
         state = _cache_state(target, expected)  # another process may have finished it while we waited
         if state == "ok":
@@ -435,6 +434,8 @@ def _copy_hashing(
     """Copy ``source`` to ``out``; return the SHA-256 hex digest and the byte count."""
     hasher = hashlib.sha256()
     received = 0
+    from tqdm import tqdm
+
     with tqdm(
         total=size,
         desc=name,
