@@ -38,16 +38,24 @@ def machine() -> dict:
     import torch
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    return {"date": datetime.date.today().isoformat(), "cpu_count": os.cpu_count(), "platform": platform.platform(),
-            "python": platform.python_version(), "torch": torch.__version__, "gpu": gpu}
+    return {
+        "date": datetime.date.today().isoformat(),
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "gpu": gpu,
+    }
 
 
 def print_table(rows: list[dict]) -> None:
     """Aligned table: benchmark, clipzoo, peer, unit, ratio, note."""
     print(f"{'benchmark':<62} {'clipzoo':>11} {'peer':>11} {'unit':>9} {'ratio':>8}  peer / note")
     for r in rows:
-        print(f"{r['name']:<62} {r['clipzoo']:>11.4g} {r['peer']:>11.4g} {r['unit']:>9} {r['ratio']:>7.2f}x  "
-              f"{r['peer_name']}{'; ' + r['note'] if r.get('note') else ''}")
+        print(
+            f"{r['name']:<62} {r['clipzoo']:>11.4g} {r['peer']:>11.4g} {r['unit']:>9} {r['ratio']:>7.2f}x  "
+            f"{r['peer_name']}{'; ' + r['note'] if r.get('note') else ''}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,12 +74,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[bench] {area} ...", file=sys.stderr, flush=True)
         try:
             rows += module.run(quick=args.quick)
-        except Exception:  # one broken area must not hide the others' numbers; it is reported and fails the run
+        except (
+            Exception
+        ):  # one broken area must not hide the others' numbers; it is reported and fails the run
             failed.append(area)
             traceback.print_exc()
     print_table(rows)
     if args.json:
-        Path(args.json).write_text(json.dumps({"machine": machine(), "rows": rows, "failed": failed}, indent=2))
+        Path(args.json).write_text(
+            json.dumps({"machine": machine(), "rows": rows, "failed": failed}, indent=2)
+        )
         print(f"results written to {args.json}")
     if failed:
         print(f"failed areas: {', '.join(failed)}", file=sys.stderr)

@@ -65,8 +65,13 @@ def checkpoint_for(name: str) -> Path:
 def _child(lib: str, name: str, path: Path) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2"))
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", CHILD, lib, name, str(path)], capture_output=True, text=True,
-                          env=env, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, lib, name, str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(f"{lib} {name} failed:\n{proc.stderr[-2000:]}")
@@ -85,17 +90,34 @@ def run(quick: bool = False) -> list[dict]:
         if abs(ours["checksum"] - peer["checksum"]) > 1e-3 * max(1.0, abs(peer["checksum"])):
             raise RuntimeError(f"{name}: outputs differ between clipzoo and open_clip")
         rows += [
-            {"name": f"create {name} from local safetensors (in-process)", "clipzoo": ours["create_s"],
-             "peer": peer["create_s"], "peer_name": "open_clip", "unit": "s",
-             "ratio": peer["create_s"] / ours["create_s"], "note": f"checkpoint {size / 2**20:.0f} MiB"},
-            {"name": f"create {name} (whole process: start + import + create)", "clipzoo": ours["process_s"],
-             "peer": peer["process_s"], "peer_name": "open_clip", "unit": "s",
-             "ratio": peer["process_s"] / ours["process_s"], "note": ""},
-            {"name": f"peak RSS added creating {name}", "clipzoo": ours["peak_added_bytes"] / 2**20,
-             "peer": peer["peak_added_bytes"] / 2**20, "peer_name": "open_clip", "unit": "MiB",
-             "ratio": peer["peak_added_bytes"] / max(ours["peak_added_bytes"], 1),
-             "note": f"clipzoo {ours['peak_added_bytes'] / size:.2f}x checkpoint size, "
-                     f"open_clip {peer['peak_added_bytes'] / size:.2f}x"},
+            {
+                "name": f"create {name} from local safetensors (in-process)",
+                "clipzoo": ours["create_s"],
+                "peer": peer["create_s"],
+                "peer_name": "open_clip",
+                "unit": "s",
+                "ratio": peer["create_s"] / ours["create_s"],
+                "note": f"checkpoint {size / 2**20:.0f} MiB",
+            },
+            {
+                "name": f"create {name} (whole process: start + import + create)",
+                "clipzoo": ours["process_s"],
+                "peer": peer["process_s"],
+                "peer_name": "open_clip",
+                "unit": "s",
+                "ratio": peer["process_s"] / ours["process_s"],
+                "note": "",
+            },
+            {
+                "name": f"peak RSS added creating {name}",
+                "clipzoo": ours["peak_added_bytes"] / 2**20,
+                "peer": peer["peak_added_bytes"] / 2**20,
+                "peer_name": "open_clip",
+                "unit": "MiB",
+                "ratio": peer["peak_added_bytes"] / max(ours["peak_added_bytes"], 1),
+                "note": f"clipzoo {ours['peak_added_bytes'] / size:.2f}x checkpoint size, "
+                f"open_clip {peer['peak_added_bytes'] / size:.2f}x",
+            },
         ]
     return rows
 
@@ -104,8 +126,10 @@ def print_table(rows: list[dict]) -> None:
     """Print rows as an aligned table."""
     print(f"{'benchmark':<58} {'clipzoo':>10} {'peer':>10} {'unit':>5} {'ratio':>8}  note")
     for r in rows:
-        print(f"{r['name']:<58} {r['clipzoo']:>10.3f} {r['peer']:>10.3f} {r['unit']:>5} {r['ratio']:>7.2f}x  "
-              f"{r['peer_name']}; {r['note']}")
+        print(
+            f"{r['name']:<58} {r['clipzoo']:>10.3f} {r['peer']:>10.3f} {r['unit']:>5} {r['ratio']:>7.2f}x  "
+            f"{r['peer_name']}; {r['note']}"
+        )
 
 
 if __name__ == "__main__":

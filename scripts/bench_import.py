@@ -8,10 +8,14 @@ import sys
 import time
 
 CASES = {
-    "python -c 'import X; X.list_pretrained()'": ("import clipzoo as X; X.list_pretrained()",
-                                                  "import open_clip as X; X.list_pretrained()"),
-    "python -c 'import X; X.list_models()'": ("import clipzoo as X; X.list_models()",
-                                              "import open_clip as X; X.list_models()"),
+    "python -c 'import X; X.list_pretrained()'": (
+        "import clipzoo as X; X.list_pretrained()",
+        "import open_clip as X; X.list_pretrained()",
+    ),
+    "python -c 'import X; X.list_models()'": (
+        "import clipzoo as X; X.list_models()",
+        "import open_clip as X; X.list_models()",
+    ),
 }
 
 
@@ -39,12 +43,30 @@ def run(quick: bool = False) -> list[dict]:
     rows = []
     for name, (ours, theirs) in CASES.items():
         a, b = _wall(ours, repeat), _wall(theirs, repeat)
-        rows.append({"name": name, "clipzoo": a, "peer": b, "peer_name": "open_clip", "unit": "s",
-                     "ratio": b / a, "note": f"median of {repeat}"})
+        rows.append(
+            {
+                "name": name,
+                "clipzoo": a,
+                "peer": b,
+                "peer_name": "open_clip",
+                "unit": "s",
+                "ratio": b / a,
+                "note": f"median of {repeat}",
+            }
+        )
     cli = _cli_wall(repeat)
     peer = _wall(CASES["python -c 'import X; X.list_pretrained()'"][1], repeat)
-    rows.append({"name": "`clipzoo pretrained` vs python -c 'import open_clip; ...'", "clipzoo": cli, "peer": peer,
-                 "peer_name": "open_clip", "unit": "s", "ratio": peer / cli, "note": f"median of {repeat}"})
+    rows.append(
+        {
+            "name": "`clipzoo pretrained` vs python -c 'import open_clip; ...'",
+            "clipzoo": cli,
+            "peer": peer,
+            "peer_name": "open_clip",
+            "unit": "s",
+            "ratio": peer / cli,
+            "note": f"median of {repeat}",
+        }
+    )
     return rows
 
 

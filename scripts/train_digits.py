@@ -38,8 +38,11 @@ def split_digits(seed: int = SEED) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
     from sklearn.model_selection import train_test_split
 
     digits = load_digits()
-    return tuple(train_test_split(digits.images, digits.target, test_size=0.2, stratify=digits.target,
-                                  random_state=seed))  # type: ignore[return-value]
+    return tuple(
+        train_test_split(
+            digits.images, digits.target, test_size=0.2, stratify=digits.target, random_state=seed
+        )
+    )  # type: ignore[return-value]
 
 
 def to_tensors(images: np.ndarray, transform) -> torch.Tensor:
@@ -73,11 +76,15 @@ def augment(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     scale = 1 + (torch.rand(n, generator=generator) * 2 - 1) * MAX_SCALE
     shift = (torch.rand(n, 2, generator=generator) * 2 - 1) * MAX_SHIFT
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
+    theta = torch.stack(
+        [torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1
+    )
     grid = F.affine_grid(theta, list(batch.shape), align_corners=False)
     background = batch.amin(dim=(2, 3), keepdim=True)  # the normalized value of a black pixel, per channel
-    return F.grid_sample(batch - background, grid, mode="bilinear", padding_mode="zeros",
-                         align_corners=False) + background
+    return (
+        F.grid_sample(batch - background, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        + background
+    )
 
 
 @torch.no_grad()
@@ -110,26 +117,34 @@ def train(epochs: int, lr: float) -> tuple[torch.nn.Module, dict]:
     for epoch in range(epochs):
         groups = balanced_batches(train_labels, generator)
         for first in range(0, len(groups), GROUPS_PER_STEP):
-            index = torch.stack(groups[first:first + GROUPS_PER_STEP])  # [groups, 10]
+            index = torch.stack(groups[first : first + GROUPS_PER_STEP])  # [groups, 10]
             images = augment(train_images[index.flatten()], generator)
             labels = train_labels[index.flatten()]
             texts = tokens[labels, torch.randint(0, tokens.shape[1], (len(labels),), generator=generator)]
             image_features, text_features, logit_scale = model(images, texts)
             # One ClipLoss per group of ten (one image per digit): no false negatives inside a group.
-            loss = torch.stack([
-                loss_fn(img, txt, logit_scale)
-                for img, txt in zip(image_features.split(10), text_features.split(10))
-            ]).mean()
+            loss = torch.stack(
+                [
+                    loss_fn(img, txt, logit_scale)
+                    for img, txt in zip(image_features.split(10), text_features.split(10))
+                ]
+            ).mean()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             schedule.step()
         if epoch % 10 == 9 or epoch == epochs - 1:
             acc = zero_shot_accuracy(model, test_images, test_labels, tokens)
-            print(f"epoch {epoch + 1:3d}  loss {loss.item():.3f}  held-out zero-shot accuracy {acc:.3f}  "
-                  f"({time.perf_counter() - start:.0f} s)", flush=True)
-    report = {"heldout_accuracy": zero_shot_accuracy(model, test_images, test_labels, tokens),
-              "train_seconds": time.perf_counter() - start, "heldout_size": len(test_labels)}
+            print(
+                f"epoch {epoch + 1:3d}  loss {loss.item():.3f}  held-out zero-shot accuracy {acc:.3f}  "
+                f"({time.perf_counter() - start:.0f} s)",
+                flush=True,
+            )
+    report = {
+        "heldout_accuracy": zero_shot_accuracy(model, test_images, test_labels, tokens),
+        "train_seconds": time.perf_counter() - start,
+        "heldout_size": len(test_labels),
+    }
     return model.eval(), {**report, "x_test": x_test, "y_test": y_test}
 
 
@@ -138,8 +153,13 @@ def save(model, x_test: np.ndarray, y_test: np.ndarray, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     weights = out / f"{MODEL_NAME}-{TAG}.safetensors"
     tmp = weights.with_suffix(".tmp")
-    save_file({k: v.detach().half().contiguous() if v.is_floating_point() else v.contiguous()
-               for k, v in model.state_dict().items()}, str(tmp))
+    save_file(
+        {
+            k: v.detach().half().contiguous() if v.is_floating_point() else v.contiguous()
+            for k, v in model.state_dict().items()
+        },
+        str(tmp),
+    )
     os.replace(tmp, weights)
     heldout = out / "digits_heldout.npz"
     tmp = out / "digits_heldout.tmp.npz"
@@ -158,8 +178,10 @@ def main() -> None:
     torch.set_num_threads(min(2, os.cpu_count() or 1))
     model, report = train(args.epochs, args.lr)
     weights = save(model, report["x_test"], report["y_test"], args.out)
-    print(f"held-out zero-shot accuracy {report['heldout_accuracy']:.4f} on {report['heldout_size']} digits; "
-          f"trained in {report['train_seconds']:.0f} s; weights {weights} ({weights.stat().st_size / 2**20:.2f} MiB)")
+    print(
+        f"held-out zero-shot accuracy {report['heldout_accuracy']:.4f} on {report['heldout_size']} digits; "
+        f"trained in {report['train_seconds']:.0f} s; weights {weights} ({weights.stat().st_size / 2**20:.2f} MiB)"
+    )
 
 
 if __name__ == "__main__":

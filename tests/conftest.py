@@ -21,8 +21,16 @@ TINY_SIGLIP_TEXT = {
     "init_logit_bias": -10,
     "custom_text": True,
     "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "head_width": 32, "patch_size": 8},
-    "text_cfg": {"context_length": 16, "vocab_size": 1000, "width": 32, "heads": 2, "layers": 2,
-                 "no_causal_mask": True, "pool_type": "last", "proj_bias": True},
+    "text_cfg": {
+        "context_length": 16,
+        "vocab_size": 1000,
+        "width": 32,
+        "heads": 2,
+        "layers": 2,
+        "no_causal_mask": True,
+        "pool_type": "last",
+        "proj_bias": True,
+    },
 }
 TINY_CONFIGS = {"tiny-vit": TINY_VIT, "tiny-rn": TINY_RN, "tiny-siglip": TINY_SIGLIP_TEXT}
 

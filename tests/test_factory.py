@@ -37,7 +37,9 @@ def _same_outputs(a, b):
 def test_random_model_has_preprocess_cfg(tiny_configs):
     model = clipzoo.create_model("tiny-vit")
     cfg = clipzoo.get_model_preprocess_cfg(model)
-    assert cfg["size"] == 32 and cfg["mean"] == clipzoo.OPENAI_DATASET_MEAN and cfg["resize_mode"] == "shortest"
+    assert (
+        cfg["size"] == 32 and cfg["mean"] == clipzoo.OPENAI_DATASET_MEAN and cfg["resize_mode"] == "shortest"
+    )
     assert clipzoo.get_model_tokenize_cfg(model)["context_length"] == 16
 
 
@@ -45,7 +47,9 @@ def test_load_safetensors_assigns_exact_weights_without_touching_rng(tiny_file):
     model, path = tiny_file
     state = torch.random.get_rng_state()
     loaded = clipzoo.create_model("tiny-vit", pretrained=path)
-    assert torch.equal(state, torch.random.get_rng_state()), "meta build must not init (nor draw random numbers)"
+    assert torch.equal(state, torch.random.get_rng_state()), (
+        "meta build must not init (nor draw random numbers)"
+    )
     for key, value in model.state_dict().items():
         assert torch.equal(loaded.state_dict()[key], value), key
     assert not any(p.is_meta for p in loaded.parameters()) and not any(b.is_meta for b in loaded.buffers())
@@ -56,16 +60,22 @@ def test_load_safetensors_assigns_exact_weights_without_touching_rng(tiny_file):
 def test_load_pickle_variants(tiny_file, tmp_path, wrap):
     model, _ = tiny_file
     state = model.state_dict()
-    obj = {"plain": state, "state_dict": {"state_dict": state, "epoch": 3},
-           "module_prefix": {f"module.{k}": v for k, v in state.items()}}[wrap]
+    obj = {
+        "plain": state,
+        "state_dict": {"state_dict": state, "epoch": 3},
+        "module_prefix": {f"module.{k}": v for k, v in state.items()},
+    }[wrap]
     torch.save(obj, tmp_path / "w.pt")
     _same_outputs(model, clipzoo.create_model("tiny-vit", pretrained=str(tmp_path / "w.pt")))
 
 
 def test_tag_with_local_url_and_quick_gelu_from_tag(tiny_file, fresh_tags, tmp_path):
     model, path = tiny_file
-    clipzoo.add_pretrained_cfg("tiny-vit", "Local-Run", {"url": path, "quick_gelu": True, "mean": [0.5] * 3,
-                                                         "std": [0.5] * 3, "resize_mode": "squash"})
+    clipzoo.add_pretrained_cfg(
+        "tiny-vit",
+        "Local-Run",
+        {"url": path, "quick_gelu": True, "mean": [0.5] * 3, "std": [0.5] * 3, "resize_mode": "squash"},
+    )
     loaded = clipzoo.create_model("tiny-vit", pretrained="local_run", cache_dir=str(tmp_path / "cache"))
     assert any(isinstance(m, QuickGELU) for m in loaded.modules()), "the tag's quick_gelu must be applied"
     pp = clipzoo.get_model_preprocess_cfg(loaded)
@@ -76,7 +86,9 @@ def test_quick_gelu_resolution_without_download():
     spec = factory.resolve("ViT-B-32", "openai")
     assert spec.model_cfg.quick_gelu is True and spec.weights.record.tag == "openai"
     assert factory.resolve("ViT-B-32", "laion2b_s34b_b79k").model_cfg.quick_gelu is False
-    assert factory.resolve("ViT-B-32", "laion2b_s34b_b79k", force_quick_gelu=True).model_cfg.quick_gelu is True
+    assert (
+        factory.resolve("ViT-B-32", "laion2b_s34b_b79k", force_quick_gelu=True).model_cfg.quick_gelu is True
+    )
     # model kwargs have the last word, as in open_clip
     assert factory.resolve("ViT-B-32", "openai", quick_gelu=False).model_cfg.quick_gelu is False
 
@@ -84,7 +96,9 @@ def test_quick_gelu_resolution_without_download():
 def test_tag_preprocessing_resolved():
     spec = factory.resolve("ViT-B-16-SigLIP", "webli")
     assert spec.preprocess_cfg["mean"] == (0.5, 0.5, 0.5) and spec.preprocess_cfg["resize_mode"] == "squash"
-    spec = factory.resolve("ViT-B-32", "openai", force_image_size=256, force_preprocess_cfg={"interpolation": "bilinear"})
+    spec = factory.resolve(
+        "ViT-B-32", "openai", force_image_size=256, force_preprocess_cfg={"interpolation": "bilinear"}
+    )
     assert spec.preprocess_cfg["size"] == 256 and spec.preprocess_cfg["interpolation"] == "bilinear"
 
 
@@ -108,8 +122,10 @@ def test_create_model_from_pretrained_requires_weights(tiny_file):
 def test_unknown_model_and_tag_errors(tiny_configs):
     with pytest.raises(UnknownModelError, match="unknown model 'tiny-vitt'; close matches: tiny-vit"):
         clipzoo.create_model("tiny-vitt")
-    with pytest.raises(factory.PretrainedNotFoundError,
-                       match="unknown pretrained tag 'laion2b' for ViT-B-32; known tags: laion2b_e16.*not an existing file"):
+    with pytest.raises(
+        factory.PretrainedNotFoundError,
+        match="unknown pretrained tag 'laion2b' for ViT-B-32; known tags: laion2b_e16.*not an existing file",
+    ):
         clipzoo.create_model("ViT-B-32", pretrained="laion2b")
 
 
@@ -174,8 +190,10 @@ def test_precisions(tiny_file):
 def test_fp16_checkpoint_becomes_fp32_master(tiny_file, tmp_path):
     model, _ = tiny_file
     path = tmp_path / "half.safetensors"
-    save_file({k: v.half().contiguous() if v.is_floating_point() else v for k, v in model.state_dict().items()},
-              str(path))
+    save_file(
+        {k: v.half().contiguous() if v.is_floating_point() else v for k, v in model.state_dict().items()},
+        str(path),
+    )
     loaded = clipzoo.create_model("tiny-vit", pretrained=str(path))
     assert {p.dtype for p in loaded.parameters()} == {torch.float32}
 
@@ -217,8 +235,10 @@ def test_tower_weights(tiny_file, tmp_path):
     with pytest.raises(CheckpointError, match="unexpected key"):
         clipzoo.create_model("tiny-vit", pretrained_text_path=str(visual))
     text_only = tmp_path / "text.safetensors"
-    save_file({k: v.contiguous() for k, v in model.state_dict().items() if not k.startswith("visual.")},
-              str(text_only))
+    save_file(
+        {k: v.contiguous() for k, v in model.state_dict().items() if not k.startswith("visual.")},
+        str(text_only),
+    )
     fresh = clipzoo.create_model("tiny-vit", pretrained_text_path=str(text_only))
     with torch.no_grad():
         assert torch.equal(fresh.encode_text(TXT), model.encode_text(TXT))

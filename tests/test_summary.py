@@ -44,8 +44,10 @@ def test_counts_equal_open_clip():
 
 
 def test_info_prints_counts_without_torch():
-    code = ("import sys; from clipzoo.cli import main; main(['info', 'ViT-B-32', '--json']); "
-            "print('torch' in sys.modules, file=sys.stderr)")
+    code = (
+        "import sys; from clipzoo.cli import main; main(['info', 'ViT-B-32', '--json']); "
+        "print('torch' in sys.modules, file=sys.stderr)"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     data = json.loads(proc.stdout)
     assert data["parameters"]["total"] == 151277313

@@ -93,7 +93,7 @@ def _unwrap(obj: object, path: Path) -> StateDict:
     if bad:
         raise CheckpointError(f"{path}: entries that are not tensors: {', '.join(map(str, bad[:10]))}")
     if all(k.startswith("module.") for k in obj):
-        obj = {k[len("module."):]: v for k, v in obj.items()}
+        obj = {k[len("module.") :]: v for k, v in obj.items()}
     return obj
 
 
@@ -114,7 +114,9 @@ def read_state_dict(path: str | Path, weights_only: bool = True) -> StateDict:
     if _is_npz(path):
         return READERS[".npz"](path)
     if not (_is_zip(path) or head[:1] == b"\x80"):
-        raise CheckpointError(f"{path}: not a checkpoint (expected .safetensors, a PyTorch .pt/.pth/.bin, or .npz)")
+        raise CheckpointError(
+            f"{path}: not a checkpoint (expected .safetensors, a PyTorch .pt/.pth/.bin, or .npz)"
+        )
     return _unwrap(_read_pickle(path, weights_only), path)
 
 
@@ -141,9 +143,20 @@ def convert_state_dict(state: StateDict, model: nn.Module) -> StateDict:
 
 def _to_custom_text_layout(state: StateDict, model: nn.Module) -> StateDict:
     # Old checkpoints keep the text tower at the top level; CustomTextCLIP nests it under `text.`.
-    if "positional_embedding" not in state or hasattr(model, "positional_embedding") or not hasattr(model, "text"):
+    if (
+        "positional_embedding" not in state
+        or hasattr(model, "positional_embedding")
+        or not hasattr(model, "text")
+    ):
         return state
-    top = ("text_projection", "positional_embedding", "token_embedding", "transformer", "ln_final", "logit_scale")
+    top = (
+        "text_projection",
+        "positional_embedding",
+        "token_embedding",
+        "transformer",
+        "ln_final",
+        "logit_scale",
+    )
     out = {}
     for key, value in state.items():
         if key.startswith(top[:-1]):
@@ -158,7 +171,11 @@ def _fix_logit_shapes(state: StateDict, model: nn.Module) -> StateDict:
         if name in state and isinstance(target, torch.Tensor) and state[name].ndim != target.ndim:
             state[name] = state[name].reshape(target.shape)
     # A CLIP checkpoint loaded into a SigLIP-style model (open_clip issue 712): start the bias at zero.
-    if "logit_bias" not in state and getattr(model, "logit_bias", None) is not None and "logit_scale" in state:
+    if (
+        "logit_bias" not in state
+        and getattr(model, "logit_bias", None) is not None
+        and "logit_scale" in state
+    ):
         state["logit_bias"] = torch.zeros_like(state["logit_scale"])
     return state
 
@@ -175,7 +192,9 @@ def _grid(size: int | tuple[int, int] | list[int]) -> tuple[int, int]:
     return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
 
 
-def resize_pos_embed(state: StateDict, model: nn.Module, interpolation: str = "bicubic", antialias: bool = True) -> StateDict:
+def resize_pos_embed(
+    state: StateDict, model: nn.Module, interpolation: str = "bicubic", antialias: bool = True
+) -> StateDict:
     """Interpolate the image position-embedding grid to the model's grid (e.g. after ``force_image_size``)."""
     key = "visual.positional_embedding"
     old = state.get(key)
@@ -190,7 +209,9 @@ def resize_pos_embed(state: StateDict, model: nn.Module, interpolation: str = "b
     extra = new_len - grid[0] * grid[1]
     side = math.isqrt(old.shape[0] - extra)
     if side * side != old.shape[0] - extra:
-        raise CheckpointError(f"{key}: {old.shape[0]} positions do not form a square grid plus {extra} token(s)")
+        raise CheckpointError(
+            f"{key}: {old.shape[0]} positions do not form a square grid plus {extra} token(s)"
+        )
     tokens, image = old[:extra], old[extra:]
     image = image.reshape(1, side, side, -1).permute(0, 3, 1, 2).float()
     image = F.interpolate(image, size=grid, mode=interpolation, antialias=antialias, align_corners=False)
@@ -209,7 +230,9 @@ def resize_text_pos_embed(state: StateDict, model: nn.Module) -> StateDict:
         return state
     if old.shape[1] != target.shape[1]:
         return state  # a width mismatch is reported by the strict key check
-    resized = F.interpolate(old.T.unsqueeze(0).float(), size=target.shape[0], mode="linear", align_corners=False)
+    resized = F.interpolate(
+        old.T.unsqueeze(0).float(), size=target.shape[0], mode="linear", align_corners=False
+    )
     state[key] = resized.squeeze(0).T.contiguous().to(old.dtype)
     return state
 
@@ -234,7 +257,9 @@ def adapt_state_dict(state: StateDict, model: nn.Module) -> StateDict:
 # ---------------------------------------------------------------------------------------------------- loading
 
 
-def check_compatible(state: StateDict, model: nn.Module, source: str = "checkpoint", allow_missing: bool = False) -> None:
+def check_compatible(
+    state: StateDict, model: nn.Module, source: str = "checkpoint", allow_missing: bool = False
+) -> None:
     """Raise one CheckpointError listing missing, unexpected and mis-shaped keys (the first ten of each)."""
     expected = {k: v.shape for k, v in model.state_dict(keep_vars=True).items()}
     missing = [] if allow_missing else [k for k in expected if k not in state]

@@ -143,15 +143,20 @@ def _spec_from_local_dir(identifier: str) -> tuple[dict, WeightsSource | None, d
     return model_cfg, (WeightsSource("file", path=str(checkpoint)) if checkpoint else None), preprocess
 
 
-def _spec_from_hf_transformers(identifier: str, cache_dir: str | None) -> tuple[dict, WeightsSource | None, dict]:
+def _spec_from_hf_transformers(
+    identifier: str, cache_dir: str | None
+) -> tuple[dict, WeightsSource | None, dict]:
     # A transformers repo (config.json + model.safetensors). Its weights are fetched here, eagerly, because
     # `fetch_weights` only knows open_clip's file names for hf-hub sources.
     from . import convert, hub
 
-    config_path = Path(hub.download_pretrained_from_hf(identifier, filename=convert.HF_CONFIG_FILE,
-                                                       cache_dir=cache_dir))
+    config_path = Path(
+        hub.download_pretrained_from_hf(identifier, filename=convert.HF_CONFIG_FILE, cache_dir=cache_dir)
+    )
     try:
-        hub.download_pretrained_from_hf(identifier, filename=convert.HF_PREPROCESSOR_FILE, cache_dir=cache_dir)
+        hub.download_pretrained_from_hf(
+            identifier, filename=convert.HF_PREPROCESSOR_FILE, cache_dir=cache_dir
+        )
     except hub.NotFoundError:
         pass  # optional: without it the converted config keeps the model type's default preprocessing
     model_cfg, preprocess = read_folder_config(config_path.parent, tokenizer_source=identifier)
@@ -169,7 +174,9 @@ def _spec_from_hf_hub(identifier: str, cache_dir: str | None) -> tuple[dict, Wei
     from . import hub
 
     try:
-        config_path = hub.download_pretrained_from_hf(identifier, filename=HF_CONFIG_NAME, cache_dir=cache_dir)
+        config_path = hub.download_pretrained_from_hf(
+            identifier, filename=HF_CONFIG_NAME, cache_dir=cache_dir
+        )
     except (hub.NotFoundError, hub.OfflineError) as open_clip_err:
         try:
             return _spec_from_hf_transformers(identifier, cache_dir)
@@ -182,7 +189,9 @@ def _spec_from_hf_hub(identifier: str, cache_dir: str | None) -> tuple[dict, Wei
     return model_cfg, WeightsSource("hf-hub", repo=identifier), preprocess
 
 
-def _apply_quick_gelu(raw: dict, weights: WeightsSource | None, force_quick_gelu: bool, notes: list[str]) -> None:
+def _apply_quick_gelu(
+    raw: dict, weights: WeightsSource | None, force_quick_gelu: bool, notes: list[str]
+) -> None:
     # The tag knows which activation its weights were trained with; open_clip only warns about a mismatch.
     tag_value = weights.record.quick_gelu if weights is not None and weights.record is not None else None
     if force_quick_gelu:
@@ -204,7 +213,9 @@ def _apply_overrides(raw: dict, overrides: dict[str, Any]) -> None:
         raw["custom_text"] = True
 
 
-def _preprocess_for(model_cfg: ModelCfg, weights: WeightsSource | None, base: dict, force: dict | None) -> dict:
+def _preprocess_for(
+    model_cfg: ModelCfg, weights: WeightsSource | None, base: dict, force: dict | None
+) -> dict:
     pp = dict(_DEFAULT_PREPROCESS)
     pp.update({k: v for k, v in base.items() if v is not None})
     if weights is not None and weights.record is not None:
@@ -248,26 +259,32 @@ def resolve(
     notes: list[str] = []
     base_preprocess: dict = {}
     if model_name.startswith("local-dir:"):
-        raw, weights, base_preprocess = _spec_from_local_dir(model_name[len("local-dir:"):])
+        raw, weights, base_preprocess = _spec_from_local_dir(model_name[len("local-dir:") :])
     elif model_name.startswith("hf-hub:"):
-        raw, weights, base_preprocess = _spec_from_hf_hub(model_name[len("hf-hub:"):], cache_dir)
+        raw, weights, base_preprocess = _spec_from_hf_hub(model_name[len("hf-hub:") :], cache_dir)
     else:
         raw, weights = _spec_from_registry(model_name, pretrained)
     if pretrained and model_name.startswith(("local-dir:", "hf-hub:")):
         notes.append(f"pretrained={pretrained!r} ignored: {model_name} names its own weights")
     raw = copy.deepcopy(raw)
     _apply_quick_gelu(raw, weights, force_quick_gelu, notes)
-    _apply_overrides(raw, {
-        "force_patch_dropout": force_patch_dropout, "force_image_size": force_image_size,
-        "force_context_length": force_context_length, "force_custom_text": force_custom_text,
-    })
+    _apply_overrides(
+        raw,
+        {
+            "force_patch_dropout": force_patch_dropout,
+            "force_image_size": force_image_size,
+            "force_context_length": force_context_length,
+            "force_custom_text": force_custom_text,
+        },
+    )
     raw.update(model_kwargs)  # open_clip: model kwargs have the last word
     cfg = parse_model_config(raw, source=model_name)
     _check_image_size(cfg, model_name)
     if not load_weights:
         weights = None
-    return ModelSpec(model_name, cfg, weights, _preprocess_for(cfg, weights, base_preprocess, force_preprocess_cfg),
-                     notes)
+    return ModelSpec(
+        model_name, cfg, weights, _preprocess_for(cfg, weights, base_preprocess, force_preprocess_cfg), notes
+    )
 
 
 # ---------------------------------------------------------------------------------------------------- build
@@ -345,9 +362,17 @@ def fetch_weights(source: WeightsSource, cache_dir: str | None = None) -> Path:
     from . import hub
 
     if source.kind == "hf-hub":
-        return Path(hub.download_pretrained_from_hf(source.repo, cache_dir=cache_dir))
+        return Path(
+            hub.download_pretrained_from_hf(
+                source.repo, cache_dir=cache_dir, model_name=f"hf-hub:{source.repo}"
+            )
+        )
     record = source.record
-    return Path(hub.download_pretrained(record.to_dict(), cache_dir=cache_dir, model_name=record.model, tag=record.tag))
+    return Path(
+        hub.download_pretrained(
+            record.to_dict(), cache_dir=cache_dir, model_name=record.model, tag=record.tag
+        )
+    )
 
 
 def load(model, spec: ModelSpec, cache_dir: str | None = None, weights_only: bool = True) -> None:
@@ -411,7 +436,11 @@ def get_model_preprocess_cfg(model) -> dict[str, Any]:
 def get_model_tokenize_cfg(model) -> dict[str, Any]:
     """Context length and vocabulary size of the model's text tower."""
     module = getattr(model, "text", model)
-    return {k: getattr(module, k) for k in ("context_length", "vocab_size") if getattr(module, k, None) is not None}
+    return {
+        k: getattr(module, k)
+        for k in ("context_length", "vocab_size")
+        if getattr(module, k, None) is not None
+    }
 
 
 def _check_precision(precision: str) -> None:
@@ -451,17 +480,28 @@ def create_model(
     """Create a model by architecture name (or ``hf-hub:``/``local-dir:``), optionally with pretrained weights."""
     _check_precision(precision)
     if jit:
-        raise ValueError("jit=True is not supported: clipzoo models use scaled_dot_product_attention; "
-                         "use torch.compile(model) instead")
+        raise ValueError(
+            "jit=True is not supported: clipzoo models use scaled_dot_product_attention; "
+            "use torch.compile(model) instead"
+        )
     spec = resolve(
-        model_name, pretrained, load_weights=load_weights, force_quick_gelu=force_quick_gelu,
-        force_custom_text=force_custom_text, force_patch_dropout=force_patch_dropout,
-        force_image_size=force_image_size, force_context_length=force_context_length,
-        force_preprocess_cfg=force_preprocess_cfg, cache_dir=cache_dir, **model_kwargs,
+        model_name,
+        pretrained,
+        load_weights=load_weights,
+        force_quick_gelu=force_quick_gelu,
+        force_custom_text=force_custom_text,
+        force_patch_dropout=force_patch_dropout,
+        force_image_size=force_image_size,
+        force_context_length=force_context_length,
+        force_preprocess_cfg=force_preprocess_cfg,
+        cache_dir=cache_dir,
+        **model_kwargs,
     )
     if require_pretrained and spec.weights is None:
-        raise ValueError(f"require_pretrained=True but no weights were given for {model_name!r} "
-                         f"(pass pretrained=<tag or file>)")
+        raise ValueError(
+            f"require_pretrained=True but no weights were given for {model_name!r} "
+            f"(pass pretrained=<tag or file>)"
+        )
     _tower_pretrained_flags(spec, pretrained_image, pretrained_text)
     model = build(spec, precision, output_dict, empty=spec.weights is not None)
     if spec.weights is not None:
@@ -495,6 +535,12 @@ def _load_tower_weights(model, image_path: str | None, text_path: str | None, we
         target.load_state_dict(state, strict=not subset)
 
 
+def _preprocess_overrides(mean, std, interpolation, resize_mode) -> dict[str, Any]:
+    """The image_* arguments of the transform-returning factories as a force_preprocess_cfg mapping."""
+    given = {"mean": mean, "std": std, "interpolation": interpolation, "resize_mode": resize_mode}
+    return {k: v for k, v in given.items() if v is not None}
+
+
 def create_model_and_transforms(
     model_name: str,
     pretrained: str | None = None,
@@ -524,20 +570,37 @@ def create_model_and_transforms(
     """Create a model plus its train and eval image transforms: ``(model, preprocess_train, preprocess_val)``."""
     from .transforms import PreprocessCfg, image_transform_v2
 
-    force_preprocess_cfg = {k: v for k, v in (("mean", image_mean), ("std", image_std),
-                                              ("interpolation", image_interpolation),
-                                              ("resize_mode", image_resize_mode)) if v is not None}
+    force_preprocess_cfg = _preprocess_overrides(
+        image_mean, image_std, image_interpolation, image_resize_mode
+    )
     model = create_model(
-        model_name, pretrained, load_weights=load_weights, precision=precision, device=device, jit=jit,
-        force_quick_gelu=force_quick_gelu, force_custom_text=force_custom_text,
-        force_patch_dropout=force_patch_dropout, force_image_size=force_image_size,
-        force_preprocess_cfg=force_preprocess_cfg, force_context_length=force_context_length,
-        pretrained_image=pretrained_image, pretrained_text=pretrained_text,
-        pretrained_image_path=pretrained_image_path, pretrained_text_path=pretrained_text_path,
-        cache_dir=cache_dir, output_dict=output_dict, weights_only=weights_only, **model_kwargs,
+        model_name,
+        pretrained,
+        load_weights=load_weights,
+        precision=precision,
+        device=device,
+        jit=jit,
+        force_quick_gelu=force_quick_gelu,
+        force_custom_text=force_custom_text,
+        force_patch_dropout=force_patch_dropout,
+        force_image_size=force_image_size,
+        force_preprocess_cfg=force_preprocess_cfg,
+        force_context_length=force_context_length,
+        pretrained_image=pretrained_image,
+        pretrained_text=pretrained_text,
+        pretrained_image_path=pretrained_image_path,
+        pretrained_text_path=pretrained_text_path,
+        cache_dir=cache_dir,
+        output_dict=output_dict,
+        weights_only=weights_only,
+        **model_kwargs,
     )
     pp_cfg = PreprocessCfg(**get_model_preprocess_cfg(model))
-    return model, image_transform_v2(pp_cfg, is_train=True, aug_cfg=aug_cfg), image_transform_v2(pp_cfg, is_train=False)
+    return (
+        model,
+        image_transform_v2(pp_cfg, is_train=True, aug_cfg=aug_cfg),
+        image_transform_v2(pp_cfg, is_train=False),
+    )
 
 
 def create_model_from_pretrained(
@@ -562,21 +625,33 @@ def create_model_from_pretrained(
     """Create a model that must have pretrained weights; returns ``(model, preprocess)`` or just the model."""
     from .transforms import PreprocessCfg, image_transform_v2
 
-    force_preprocess_cfg = {k: v for k, v in (("mean", image_mean), ("std", image_std),
-                                              ("interpolation", image_interpolation),
-                                              ("resize_mode", image_resize_mode)) if v is not None}
+    force_preprocess_cfg = _preprocess_overrides(
+        image_mean, image_std, image_interpolation, image_resize_mode
+    )
     model = create_model(
-        model_name, pretrained, precision=precision, device=device, jit=jit, force_quick_gelu=force_quick_gelu,
-        force_custom_text=force_custom_text, force_image_size=force_image_size,
-        force_preprocess_cfg=force_preprocess_cfg, force_context_length=force_context_length,
-        cache_dir=cache_dir, require_pretrained=True, weights_only=weights_only, **model_kwargs,
+        model_name,
+        pretrained,
+        precision=precision,
+        device=device,
+        jit=jit,
+        force_quick_gelu=force_quick_gelu,
+        force_custom_text=force_custom_text,
+        force_image_size=force_image_size,
+        force_preprocess_cfg=force_preprocess_cfg,
+        force_context_length=force_context_length,
+        cache_dir=cache_dir,
+        require_pretrained=True,
+        weights_only=weights_only,
+        **model_kwargs,
     )
     if not return_transform:
         return model
     return model, image_transform_v2(PreprocessCfg(**get_model_preprocess_cfg(model)), is_train=False)
 
 
-def get_tokenizer(model_name: str = "", context_length: int | None = None, cache_dir: str | None = None, **kwargs):
+def get_tokenizer(
+    model_name: str = "", context_length: int | None = None, cache_dir: str | None = None, **kwargs
+):
     """The tokenizer the model's config names (see :mod:`clipzoo.tokenizers`)."""
     from .tokenizers import get_tokenizer as _get_tokenizer
 

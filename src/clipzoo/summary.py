@@ -33,8 +33,11 @@ def _stored_counts() -> dict[str, dict[str, int]]:
 def parameter_summary(model_name: str) -> dict[str, int]:
     """Per-tower parameter counts: the stored ones for unchanged built-in configs, else counted on meta."""
     source = get_config_source(model_name)
-    builtin = source is not None and source.parent.name == "model_configs" and source.parent.parent in (
-        Path(__file__).resolve().parent, Path(__file__).resolve().parents[2])
+    builtin = (
+        source is not None
+        and source.parent.name == "model_configs"
+        and source.parent.parent in (Path(__file__).resolve().parent, Path(__file__).resolve().parents[2])
+    )
     stored = _stored_counts().get(model_name) if builtin else None
     return stored if stored is not None else count_on_meta(model_name)
 
