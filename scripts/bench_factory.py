@@ -26,7 +26,9 @@ def rss_now():
 lib, name, path = sys.argv[1:4]
 t0 = time.perf_counter()
 if lib == 'clipzoo':
-    import clipzoo as lib_mod
+    # open_clip imports all its modules up front; import clipzoo's lazily-loaded ones too, so the
+    # in-process figure is creation alone on both sides (the whole-process figure includes imports).
+    import clipzoo as lib_mod, clipzoo.factory, clipzoo.models, clipzoo.transforms, clipzoo.checkpoint
 else:
     import open_clip as lib_mod
 import torch
