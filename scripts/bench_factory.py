@@ -1,4 +1,5 @@
-"""Model creation from a local checkpoint: clipzoo vs open_clip 3.3.0, each in a fresh process.
+"""Model creation from a local checkpoint: clipzoo vs open_clip 3.3.0, each in a fresh process
+(best of two runs per library, the checkpoint in the page cache for both).
 
 For each architecture a random-weight safetensors file is written once (to .bench/), then each library runs
 ``create_model_and_transforms(name, pretrained=<file>)`` in its own subprocess, which reports the in-process
@@ -82,13 +83,32 @@ def _child(lib: str, name: str, path: Path) -> dict:
     return out
 
 
+def _warm_page_cache(path: Path) -> None:
+    # Both libraries should find the checkpoint in the page cache; otherwise whichever runs first pays the disk.
+    with open(path, "rb") as f:
+        while f.read(1 << 24):
+            pass
+
+
+def _best_of(repeats: int, lib: str, name: str, path: Path) -> dict:
+    """The fastest of ``repeats`` fresh-process runs (each after warming the page cache)."""
+    runs = []
+    for _ in range(repeats):
+        _warm_page_cache(path)
+        runs.append(_child(lib, name, path))
+    return min(runs, key=lambda r: r["create_s"]) | {
+        "process_s": min(r["process_s"] for r in runs),
+        "peak_added_bytes": max(r["peak_added_bytes"] for r in runs),
+    }
+
+
 def run(quick: bool = False) -> list[dict]:
     """Creation time (in-process and whole process) and peak memory for ViT-B-32 and ViT-L-14."""
     rows = []
     for name in ("ViT-B-32",) if quick else ("ViT-B-32", "ViT-L-14"):
         path = checkpoint_for(name)
         size = path.stat().st_size
-        ours, peer = _child("clipzoo", name, path), _child("open_clip", name, path)
+        ours, peer = _best_of(2, "clipzoo", name, path), _best_of(2, "open_clip", name, path)
         if abs(ours["checksum"] - peer["checksum"]) > 1e-3 * max(1.0, abs(peer["checksum"])):
             raise RuntimeError(f"{name}: outputs differ between clipzoo and open_clip")
         rows += [
