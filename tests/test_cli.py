@@ -87,3 +87,10 @@ def test_console_entry_points():
 def test_usage_error_exits_2():
     proc = subprocess.run([sys.executable, "-m", "clipzoo", "bogus"], capture_output=True, text=True)
     assert proc.returncode == 2 and "invalid choice" in proc.stderr
+
+
+def test_every_command_is_wired():
+    from clipzoo.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    assert set(sub.choices) == {"models", "pretrained", "info", "download", "export", "classify", "caption", "demo"}

@@ -97,5 +97,6 @@ def add_demo_parser(subparsers: argparse._SubParsersAction) -> argparse.Argument
 PARSERS: tuple[Callable[[argparse._SubParsersAction], argparse.ArgumentParser], ...] = (
     add_classify_parser,
     add_caption_parser,
+    add_export_parser,
     add_demo_parser,
 )

@@ -1,0 +1,73 @@
+"""`clipzoo export`, then `clipzoo classify` and `clipzoo caption` on the exported folder (local-dir:)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+import clipzoo
+from clipzoo import registry
+from clipzoo.cli import main
+from clipzoo.digits import load_heldout
+
+TINY_COCA = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 32, "layers": 1, "width": 64, "head_width": 32, "patch_size": 8,
+                   "attentional_pool": True, "attn_pooler_queries": 9, "attn_pooler_heads": 2,
+                   "output_tokens": True},
+    "text_cfg": {"context_length": 76, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1,
+                 "embed_cls": True, "output_tokens": True},
+    "multimodal_cfg": {"context_length": 76, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
+    "custom_text": True,
+}  # fmt: skip
+WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+
+
+def test_classify_on_an_exported_folder(tmp_path, capsys):
+    folder = tmp_path / "digits-export"
+    assert main(["export", "tiny-digits", "sklearn-digits", "--to", str(folder)]) == 0
+    capsys.readouterr()
+    images, labels = load_heldout()
+    paths = []
+    for i in range(5):  # the packaged model gets the first five held-out digits right
+        paths.append(str(tmp_path / f"digit{i}.png"))
+        images[i].save(paths[-1])
+    templates = tmp_path / "prompts.txt"
+    templates.write_text("a photo of the digit {}.\na handwritten {}.\n")
+    argv = ["classify", *paths, "--model", f"local-dir:{folder}", "--labels", *WORDS,
+            "--templates", str(templates), "--top-k", "1", "--json"]  # fmt: skip
+    assert main(argv) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert [entry["predictions"][0]["label"] for entry in payload] == [WORDS[y] for y in labels[:5]]
+    assert all(entry["activation"] == "softmax" for entry in payload)
+
+
+@pytest.fixture
+def fresh_registry():
+    yield registry.reset_registry()
+    registry.reset_registry()
+
+
+def test_caption_on_an_exported_folder(tmp_path, capsys, fresh_registry):
+    (tmp_path / "cfg").mkdir()
+    (tmp_path / "cfg" / "tiny-coca-export.json").write_text(json.dumps(TINY_COCA))
+    clipzoo.add_model_config(tmp_path / "cfg" / "tiny-coca-export.json")
+    torch.manual_seed(0)
+    model = clipzoo.create_model("tiny-coca-export")
+    weights = tmp_path / "coca.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(weights))
+    folder = tmp_path / "coca-export"
+    assert main(["export", "tiny-coca-export", str(weights), "--to", str(folder)]) == 0
+    capsys.readouterr()
+    image = tmp_path / "digit.png"
+    load_heldout()[0][0].save(image)
+    assert main(["caption", str(image), "--model", f"local-dir:{folder}", "--seq-len", "8", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload[0]["image"] == str(image) and isinstance(payload[0]["caption"], str)
+    # the same weights through the registry name give the same caption
+    assert main(["caption", str(image), "--model", "tiny-coca-export", "--pretrained", str(weights), "--seq-len",
+                 "8", "--json"]) == 0  # fmt: skip
+    assert json.loads(capsys.readouterr().out) == payload
