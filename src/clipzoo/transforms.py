@@ -340,6 +340,14 @@ class EvalTransform:
         self.fill_color, self.fast = fill_color, fast
         self._luts: dict[torch.dtype, np.ndarray] = {}
         self._lut(torch.get_default_dtype())  # built now, not lazily inside worker threads
+        self._mean32 = np.asarray(self.mean, dtype=np.float32).reshape(-1, 1, 1)
+        self._std32 = np.asarray(self.std, dtype=np.float32).reshape(-1, 1, 1)
+        # numpy ufuncs release the GIL (np.take does not), so worker threads scale with them; they are used
+        # only when they give the lookup table's values for all 256 levels, i.e. for every possible pixel.
+        levels = np.broadcast_to(np.arange(256, dtype=np.uint8), (3, 1, 256))
+        self._ufunc_exact = np.array_equal(
+            self._normalize32(levels).reshape(3, 256), self._lut(torch.float32)
+        )
 
     def __repr__(self) -> str:
         return (
@@ -381,8 +389,18 @@ class EvalTransform:
             lut = self._luts[dtype] = x.sub_(mean).div_(std).view(3, 256).numpy()
         return lut
 
+    def _normalize32(self, chw: np.ndarray) -> np.ndarray:
+        """(x / 255 - mean) / std in float32 with numpy ufuncs: ToTensor + Normalize's ops, in their order."""
+        out = np.empty(chw.shape, dtype=np.float32)
+        np.true_divide(chw, np.float32(255), out=out, dtype=np.float32)
+        np.subtract(out, self._mean32, out=out)
+        np.divide(out, self._std32, out=out)
+        return out
+
     def _tensor(self, img: Image.Image) -> torch.Tensor:
         rgb = np.asarray(img if img.mode == "RGB" else img.convert("RGB"))
+        if self._ufunc_exact and torch.get_default_dtype() == torch.float32:
+            return torch.from_numpy(self._normalize32(rgb.transpose(2, 0, 1)))
         lut = self._lut(torch.get_default_dtype())
         out = np.empty((3, *rgb.shape[:2]), dtype=lut.dtype)
         for c in range(3):
