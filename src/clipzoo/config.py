@@ -18,7 +18,22 @@ class ConfigError(ValueError):
 
 
 @dataclass
-class VisionCfg:
+class BlockCfg:
+    """Options of the transformer blocks, shared by both towers (open_clip's custom attention block keys)."""
+
+    act_kwargs: dict | None = None
+    norm_kwargs: dict | None = None
+    block_type: str | None = None
+    qk_norm: bool = False
+    scaled_cosine_attn: bool = False
+    scale_heads: bool = False
+    scale_attn_inner: bool = False
+    scale_attn: bool = False
+    scale_fc: bool = False
+
+
+@dataclass
+class VisionCfg(BlockCfg):
     """Image tower hyperparameters (open_clip's ``vision_cfg`` keys)."""
 
     layers: int | tuple[int, int, int, int] | list[int] = 12
@@ -37,15 +52,6 @@ class VisionCfg:
     final_ln_after_pool: bool = False
     pool_type: str = "tok"
     output_tokens: bool = False
-    act_kwargs: dict | None = None
-    norm_kwargs: dict | None = None
-    block_type: str | None = None
-    qk_norm: bool = False
-    scaled_cosine_attn: bool = False
-    scale_heads: bool = False
-    scale_attn_inner: bool = False
-    scale_attn: bool = False
-    scale_fc: bool = False
     timm_model_name: str | None = None
     timm_model_pretrained: bool = False
     timm_pool: str = "avg"
@@ -56,7 +62,7 @@ class VisionCfg:
 
 
 @dataclass
-class TextCfg:
+class TextCfg(BlockCfg):
     """Text tower hyperparameters (open_clip's ``text_cfg`` keys)."""
 
     context_length: int = 77
@@ -78,15 +84,6 @@ class TextCfg:
     proj_bias: bool = False
     proj_type: str = "linear"
     output_tokens: bool = False
-    act_kwargs: dict | None = None
-    norm_kwargs: dict | None = None
-    block_type: str | None = None
-    qk_norm: bool = False
-    scaled_cosine_attn: bool = False
-    scale_heads: bool = False
-    scale_attn_inner: bool = False
-    scale_attn: bool = False
-    scale_fc: bool = False
     hf_model_name: str | None = None
     hf_model_pretrained: bool = True
     hf_proj_type: str = "mlp"
