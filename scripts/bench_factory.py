@@ -144,15 +144,7 @@ def run(quick: bool = False) -> list[dict]:
     return rows
 
 
-def print_table(rows: list[dict]) -> None:
-    """Print rows as an aligned table."""
-    print(f"{'benchmark':<58} {'clipzoo':>10} {'peer':>10} {'unit':>5} {'ratio':>8}  note")
-    for r in rows:
-        print(
-            f"{r['name']:<58} {r['clipzoo']:>10.3f} {r['peer']:>10.3f} {r['unit']:>5} {r['ratio']:>7.2f}x  "
-            f"{r['peer_name']}; {r['note']}"
-        )
-
-
 if __name__ == "__main__":
+    from bench import print_table  # scripts/ is on sys.path when run directly
+
     print_table(run(quick="--quick" in sys.argv))

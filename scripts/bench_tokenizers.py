@@ -255,16 +255,9 @@ def run(quick: bool = False) -> list[dict]:
     ]
 
 
-def _print_table(rows: list[dict]) -> None:
-    print(f"{'name':34} {'clipzoo':>12} {'peer':>12} {'unit':>8} {'ratio':>7}  peer / note")
-    for r in rows:
-        print(
-            f"{r['name']:34} {r['clipzoo']:12.4g} {r['peer']:12.4g} {r['unit']:>8} {r['ratio']:7.2f}  "
-            f"{r['peer_name']} / {r['note']}"
-        )
-
-
 if __name__ == "__main__":
+    from bench import print_table  # scripts/ is on sys.path when run directly
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2k texts instead of 20k")
-    _print_table(run(quick=parser.parse_args().quick))
+    print_table(run(quick=parser.parse_args().quick))

@@ -174,16 +174,9 @@ def run(quick: bool = False) -> list[dict]:
         return _bench_eval(open_clip, paths, camera, repeats) + _bench_batch(batch_paths, repeats)
 
 
-def _print_table(rows: list[dict]) -> None:
-    print(f"{'benchmark':42} {'clipzoo':>10} {'peer':>10} {'ratio':>7}  unit / peer / note")
-    for r in rows:
-        print(
-            f"{r['name']:42} {r['clipzoo']:10.1f} {r['peer']:10.1f} {r['ratio']:6.2f}x  "
-            f"{r['unit']} / {r['peer_name']} / {r['note']}"
-        )
-
-
 if __name__ == "__main__":
+    from bench import print_table  # scripts/ is on sys.path when run directly
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer images and repeats")
-    _print_table(run(quick=parser.parse_args().quick))
+    print_table(run(quick=parser.parse_args().quick))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import ModelCfg, parse_model_config
-from .constants import HF_CONFIG_NAME
+from .constants import HF_CONFIG_NAME, OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 from .pretrained import PretrainedCfg, UnknownTagError, get_pretrained_record, is_pretrained_cfg
 from .registry import UnknownModelError, get_model_config
 
@@ -25,8 +26,8 @@ PRECISIONS = ("fp32", "fp16", "bf16", "amp", "amp_bf16", "amp_bfloat16", "pure_f
 _DEFAULT_PREPROCESS = {
     "size": 224,
     "mode": "RGB",
-    "mean": (0.48145466, 0.4578275, 0.40821073),
-    "std": (0.26862954, 0.26130258, 0.27577711),
+    "mean": OPENAI_DATASET_MEAN,
+    "std": OPENAI_DATASET_STD,
     "interpolation": "bicubic",
     "resize_mode": "shortest",
     "fill_color": 0,
@@ -313,6 +314,7 @@ def empty_parameters() -> Iterator[None]:
         nn.Module.register_parameter = original
 
 
+@functools.cache
 def _skip_meta_in_place_class():
     from torch.overrides import TorchFunctionMode
 
