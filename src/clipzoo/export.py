@@ -165,38 +165,64 @@ def save_model_folder(
     )
 
 
+# format name -> "module:function" writing that format into a (temporary) folder; imported only when used.
+# A writer is called as ``writer(folder, model, spec, include_tokenizer=..., **format_options)``.
+EXPORT_FORMATS: dict[str, str] = {
+    "open_clip": "clipzoo.export:write_open_clip_folder",
+}
+
+
+def write_open_clip_folder(folder: Path, model: Any, spec: Any, *, include_tokenizer: bool = True) -> None:
+    """Write ``model`` (built from ``spec``, a factory ModelSpec) in open_clip's folder layout into ``folder``."""
+    cfg = _export_model_cfg(spec.model_cfg)
+    _write_folder(folder, model, cfg, _export_preprocess_cfg(spec.preprocess_cfg), include_tokenizer)
+
+
+def _format_writer(format: str):
+    import importlib
+
+    target = EXPORT_FORMATS.get(format)
+    if target is None:
+        raise ValueError(f"unknown export format {format!r}; known formats: {', '.join(EXPORT_FORMATS)}")
+    module, func = target.split(":")
+    return getattr(importlib.import_module(module), func)
+
+
 def export_model(
     model_name: str,
     pretrained: str | None = None,
     to: str | os.PathLike | None = None,
     *,
+    format: str = "open_clip",
     include_tokenizer: bool = True,
     overwrite: bool = False,
     cache_dir: str | None = None,
+    format_options: dict[str, Any] | None = None,
     **create_kwargs: Any,
 ) -> Path:
     """Create ``model_name`` (+ ``pretrained``) with clipzoo and export it to the folder ``to``; returns its path.
 
-    ``create_kwargs`` are ``create_model`` options that change the architecture or preprocessing
-    (``force_image_size``, ``force_quick_gelu``, ``force_preprocess_cfg``, ...); they are baked into the folder.
+    ``format`` is one of :data:`EXPORT_FORMATS` (``open_clip`` by default); ``format_options`` go to that
+    format's writer. ``create_kwargs`` are ``create_model`` options that change the architecture or
+    preprocessing (``force_image_size``, ``force_quick_gelu``, ``force_preprocess_cfg``, ...); they are baked
+    into the folder.
     """
     from .factory import create_model, resolve
 
     if to is None:
         raise ValueError("export_model needs a target folder: to=DIR")
+    writer = _format_writer(format)
     if create_kwargs.get("precision", "fp32") != "fp32":
         raise ValueError("export writes fp32 weights; load the folder with precision=... instead")
     create_kwargs.pop("precision", None)
     resolve_kwargs = {k: v for k, v in create_kwargs.items() if k != "device"}
     spec = resolve(model_name, pretrained, cache_dir=cache_dir, **resolve_kwargs)
     model = create_model(model_name, pretrained, cache_dir=cache_dir, **create_kwargs)
-    return save_model_folder(
-        model,
-        to,
-        spec.model_cfg,
-        spec.preprocess_cfg,
-        include_tokenizer=include_tokenizer,
-        overwrite=overwrite,
+    options = dict(format_options or {})
+    return _atomic_folder(
+        Path(to),
+        overwrite,
+        lambda tmp: writer(tmp, model, spec, include_tokenizer=include_tokenizer, **options),
     )
 
 
