@@ -186,8 +186,9 @@ def test_openai_style_archive_loads_into_clip(tmp_path, tiny_model):
     assert convert.detect_format(state) == "openai"
     loaded = clipzoo.create_model("tiny-vit", pretrained=str(path)).eval()
     with torch.no_grad():
-        assert torch.equal(loaded.encode_image(image), tiny_model.encode_image(image))
-        assert torch.equal(loaded.encode_text(text), tiny_model.encode_text(text))
+        # equal weights at other addresses: float32 rounding may differ in the last bits on some CPUs
+        torch.testing.assert_close(loaded.encode_image(image), tiny_model.encode_image(image), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(loaded.encode_text(text), tiny_model.encode_text(text), rtol=1e-5, atol=1e-6)
 
 
 # ---------------------------------------------------------------------------------------------------- configs

@@ -14,6 +14,13 @@ from clipzoo.registry import UnknownModelError
 
 IMG = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
 TXT = torch.randint(1, 49000, (2, 16), generator=torch.Generator().manual_seed(1))
+# Outputs of equal weights at different addresses (memory-mapped reload vs. the in-memory model) may differ in
+# the last bits (SIMD alignment picks different kernels on some CPUs: 7.45e-8 seen). Parameters stay exact.
+OUT_TOL = {"rtol": 1e-5, "atol": 1e-6}
+
+
+def _close(a, b):
+    torch.testing.assert_close(a, b, **OUT_TOL)
 
 
 def _save(model, path):
@@ -30,8 +37,8 @@ def tiny_file(tiny_configs, tmp_path):
 
 def _same_outputs(a, b):
     with torch.no_grad():
-        assert torch.equal(a.encode_image(IMG), b.encode_image(IMG))
-        assert torch.equal(a.encode_text(TXT), b.encode_text(TXT))
+        _close(a.encode_image(IMG), b.encode_image(IMG))
+        _close(a.encode_text(TXT), b.encode_text(TXT))
 
 
 def test_random_model_has_preprocess_cfg(tiny_configs):
@@ -215,7 +222,9 @@ def test_resnet_and_custom_text_round_trip(tiny_configs, tmp_path):
         img = torch.randn(1, 3, size, size)
         txt = torch.randint(1, 999, (1, 16))
         with torch.no_grad():
-            assert torch.equal(model(img, txt)[0], loaded(img, txt)[0])
+            reloaded = loaded.state_dict()
+            assert all(torch.equal(reloaded[k], v) for k, v in model.state_dict().items())
+            _close(model(img, txt)[0], loaded(img, txt)[0])
     assert loaded.logit_bias is not None
 
 
@@ -231,7 +240,7 @@ def test_tower_weights(tiny_file, tmp_path):
     save_file({k: v.contiguous() for k, v in model.visual.state_dict().items()}, str(visual))
     fresh = clipzoo.create_model("tiny-vit", pretrained_image_path=str(visual))
     with torch.no_grad():
-        assert torch.equal(fresh.encode_image(IMG), model.encode_image(IMG))
+        _close(fresh.encode_image(IMG), model.encode_image(IMG))
     with pytest.raises(CheckpointError, match="unexpected key"):
         clipzoo.create_model("tiny-vit", pretrained_text_path=str(visual))
     text_only = tmp_path / "text.safetensors"
@@ -241,4 +250,4 @@ def test_tower_weights(tiny_file, tmp_path):
     )
     fresh = clipzoo.create_model("tiny-vit", pretrained_text_path=str(text_only))
     with torch.no_grad():
-        assert torch.equal(fresh.encode_text(TXT), model.encode_text(TXT))
+        _close(fresh.encode_text(TXT), model.encode_text(TXT))
