@@ -187,8 +187,9 @@ def test_openai_style_archive_loads_into_clip(tmp_path, tiny_model):
     loaded = clipzoo.create_model("tiny-vit", pretrained=str(path)).eval()
     with torch.no_grad():
         # equal weights at other addresses: float32 rounding may differ in the last bits on some CPUs
-        torch.testing.assert_close(loaded.encode_image(image), tiny_model.encode_image(image), rtol=1e-5, atol=1e-6)
-        torch.testing.assert_close(loaded.encode_text(text), tiny_model.encode_text(text), rtol=1e-5, atol=1e-6)
+        tol = {"rtol": 1e-5, "atol": 1e-6}
+        torch.testing.assert_close(loaded.encode_image(image), tiny_model.encode_image(image), **tol)
+        torch.testing.assert_close(loaded.encode_text(text), tiny_model.encode_text(text), **tol)
 
 
 # ---------------------------------------------------------------------------------------------------- configs

@@ -47,7 +47,9 @@ def test_export_round_trip(tmp_path, tiny_checkpoint):
     image, text = _inputs()
     with torch.no_grad():
         # equal weights at other addresses: outputs agree to float32 rounding, not bit for bit
-        torch.testing.assert_close(loaded.encode_image(image), source.encode_image(image), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(
+            loaded.encode_image(image), source.encode_image(image), rtol=1e-5, atol=1e-6
+        )
         torch.testing.assert_close(loaded.encode_text(text), source.encode_text(text), rtol=1e-5, atol=1e-6)
     pp = clipzoo.get_model_preprocess_cfg(loaded)
     assert (pp["mean"], pp["interpolation"], pp["resize_mode"], pp["size"]) == (
