@@ -18,12 +18,13 @@ from typing import Any
 import torch
 from PIL import Image
 
+from .errors import InputError
 from .transforms import ImageSource, _source_name, load_image
 
 __all__ = ["BatchItemError", "preprocess_batch"]
 
 
-class BatchItemError(RuntimeError):
+class BatchItemError(InputError, RuntimeError):
     """Preprocessing one item of a batch failed; names the item and chains the original error."""
 
     def __init__(self, index: int, source: str, error: BaseException) -> None:

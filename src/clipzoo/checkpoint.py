@@ -15,10 +15,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .errors import InputError
+
 StateDict = dict[str, torch.Tensor]
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InputError, ValueError):
     """A file that cannot be read as a checkpoint, or whose weights do not fit the model."""
 
 

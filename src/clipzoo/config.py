@@ -12,8 +12,10 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import InputError
 
-class ConfigError(ValueError):
+
+class ConfigError(InputError, ValueError):
     """A model config is malformed: the message names the file, the section and the problem."""
 
 

@@ -20,6 +20,8 @@ from typing import Any
 import clipzoo
 from clipzoo.digits import DIGIT_CLASSNAMES, DIGIT_TEMPLATES, MODEL_NAME, TAG, load_heldout, render_prompt
 
+from .errors import ClipzooError
+
 PRETRAINED = "sklearn-digits"  # any spelling of the tag works; this one shows the normalization at work
 DEFAULT_OUT = "clipzoo-demo.png"
 REGENERATE_HINT = "regenerate it with `python scripts/train_digits.py` (from a clipzoo source checkout)"
@@ -35,7 +37,7 @@ CELL_W, CELL_H = DIGIT_PX + 2 * PAD, DIGIT_PX + CAPTION_H + 2 * PAD
 BACKGROUND, INK, MISTAKE = (255, 255, 255), (20, 20, 20), (220, 0, 0)
 
 
-class DemoError(RuntimeError):
+class DemoError(ClipzooError, RuntimeError):
     """The demo cannot run (e.g. the packaged weights are missing); the message says how to fix it."""
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .constants import HF_CONFIG_NAME, HF_SAFE_WEIGHTS_NAME
+from .errors import ClipzooError
 
 # Files a Hugging Face tokenizer may consist of (transformers' save_pretrained names).
 TOKENIZER_FILES = (
@@ -35,7 +36,7 @@ TOKENIZER_FILES = (
 _PREPROCESS_KEYS = ("size", "mode", "mean", "std", "interpolation", "resize_mode", "fill_color")
 
 
-class ExportError(RuntimeError):
+class ExportError(ClipzooError, RuntimeError):
     """The export could not be completed (nothing was written at the target)."""
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from .config import ModelCfg, parse_model_config
 from .constants import HF_CONFIG_NAME, OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
+from .errors import UnknownNameError
 from .pretrained import PretrainedCfg, UnknownTagError, get_pretrained_record, is_pretrained_cfg
 from .registry import UnknownModelError, get_model_config
 
@@ -73,7 +74,7 @@ class ModelSpec:
     notes: list[str] = field(default_factory=list)
 
 
-class PretrainedNotFoundError(ValueError):
+class PretrainedNotFoundError(UnknownNameError, ValueError):
     """``pretrained`` is neither a tag of the model nor an existing file."""
 
 

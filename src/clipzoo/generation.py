@@ -35,6 +35,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from .errors import InputError
+
 SOT_TOKEN_ID = 49406  # CLIP BPE <start_of_text>, open_clip's default
 EOS_TOKEN_ID = 49407  # CLIP BPE <end_of_text>
 GENERATION_TYPES = ("beam_search", "top_k", "top_p")
@@ -43,7 +45,7 @@ GENERATION_TYPES = ("beam_search", "top_k", "top_p")
 StoppingCriterion = Callable[[torch.Tensor, torch.Tensor | None], Any]
 
 
-class CaptioningUnsupportedError(TypeError):
+class CaptioningUnsupportedError(InputError, TypeError):
     """The model has no multimodal text decoder, so it cannot write captions."""
 
 

@@ -50,6 +50,8 @@ from typing import Any, BinaryIO
 
 from clipzoo.constants import HF_CONFIG_NAME, HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
 
+from .errors import IntegrityError, NetworkError
+
 __all__ = [
     "ChecksumError",
     "DownloadError",
@@ -68,7 +70,7 @@ _CHUNK = 1 << 20
 _TRUE = {"1", "true", "yes", "on"}
 
 
-class DownloadError(RuntimeError):
+class DownloadError(NetworkError, RuntimeError):
     """A file could not be fetched; the message says which file and what to do."""
 
 
@@ -80,7 +82,7 @@ class NotFoundError(DownloadError, FileNotFoundError):
     """The server or Hub repo has no such file (or the local path does not exist): retrying will not help."""
 
 
-class ChecksumError(DownloadError):
+class ChecksumError(DownloadError, IntegrityError):
     """A downloaded file's SHA-256 does not match the one its source publishes."""
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import UnknownNameError
 from .registry import close_matches
 
 _TAGS_FILE = Path(__file__).resolve().parent / "pretrained_tags.json"
@@ -186,7 +187,7 @@ def add_pretrained_cfg(model: str, tag: str, cfg: dict[str, Any]) -> None:
     _TAGS.add(model, tag, cfg)
 
 
-class UnknownTagError(KeyError, ValueError):
+class UnknownTagError(UnknownNameError, KeyError, ValueError):
     """A tag the model does not have; the message lists close matches among that model's tags."""
 
     def __init__(self, model: str, tag: str) -> None:

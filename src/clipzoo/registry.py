@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 from .config import ConfigError, ModelCfg, parse_model_config
+from .errors import UnknownNameError
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -137,7 +138,7 @@ def close_matches(name: str, choices: list[str], n: int = 5) -> list[str]:
     return [lowered[f] for f in found]
 
 
-class UnknownModelError(KeyError, ValueError):
+class UnknownModelError(UnknownNameError, KeyError, ValueError):
     """An architecture name that is not registered; the message lists close matches."""
 
     def __init__(self, model_name: str) -> None:

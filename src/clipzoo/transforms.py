@@ -69,6 +69,7 @@ import torch
 from PIL import Image, ImageOps
 
 from .constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
+from .errors import InputError
 
 __all__ = [
     "AugmentationCfg",
@@ -102,7 +103,7 @@ FAST_MAX_DIFF_255 = 12.0
 FAST_MEAN_DIFF_255 = 1.0
 
 
-class ImageReadError(OSError):
+class ImageReadError(InputError, OSError):
     """An image file could not be opened or decoded; the message names the file."""
 
 

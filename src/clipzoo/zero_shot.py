@@ -34,6 +34,8 @@ from clipzoo.zero_shot_metadata import (
     SIMPLE_IMAGENET_TEMPLATES,
 )
 
+from .errors import InputError
+
 __all__ = [
     "IMAGENET_CLASSNAMES",
     "OPENAI_IMAGENET_TEMPLATES",
@@ -58,7 +60,7 @@ TEMPLATE_SETS: dict[str, tuple[str, ...]] = {
 }
 
 
-class ZeroShotInputError(ValueError):
+class ZeroShotInputError(InputError, ValueError):
     """Bad labels, templates or images given to the zero-shot helpers; the message names the culprit."""
 
 
