@@ -11,40 +11,24 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
-import json
+import logging
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .config import ModelCfg, parse_model_config
-from .constants import HF_CONFIG_NAME, OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 from .errors import UnknownNameError
+from .preprocess_cfg import default_preprocess_dict, normalize_preprocess_dict
 from .pretrained import PretrainedCfg, UnknownTagError, get_pretrained_record, is_pretrained_cfg
 from .registry import UnknownModelError, get_model_config
+from .sources import folder_model, parse_model_name, read_folder_config  # noqa: F401 - read_folder_config: old home
+
+logger = logging.getLogger("clipzoo")
 
 PRECISIONS = ("fp32", "fp16", "bf16", "amp", "amp_bf16", "amp_bfloat16", "pure_fp16", "pure_bf16")
-_DEFAULT_PREPROCESS = {
-    "size": 224,
-    "mode": "RGB",
-    "mean": OPENAI_DATASET_MEAN,
-    "std": OPENAI_DATASET_STD,
-    "interpolation": "bicubic",
-    "resize_mode": "shortest",
-    "fill_color": 0,
-}
 _PREPROCESS_FROM_TAG = ("mean", "std", "interpolation", "resize_mode")
-# Checkpoint names looked for in a folder, best first (as open_clip and transformers save them).
-_DIR_CHECKPOINTS = (
-    "open_clip_model.safetensors",
-    "open_clip_pytorch_model.safetensors",
-    "open_clip_pytorch_model.bin",
-    "open_clip_pytorch_model.pth",
-    "model.safetensors",
-    "pytorch_model.bin",
-    "pytorch_model.pth",
-    "model.pth",
-)
 
 
 @dataclass
@@ -55,6 +39,7 @@ class WeightsSource:
     path: str = ""
     record: PretrainedCfg | None = None
     repo: str = ""
+    files: tuple[str, ...] = ()  # hf-hub: the repo files to try in order (empty: open_clip's weights names)
 
     def describe(self) -> str:
         """One line for messages and ``clipzoo info``."""
@@ -70,8 +55,7 @@ class ModelSpec:
     name: str
     model_cfg: ModelCfg
     weights: WeightsSource | None = None
-    preprocess_cfg: dict[str, Any] = field(default_factory=lambda: dict(_DEFAULT_PREPROCESS))
-    notes: list[str] = field(default_factory=list)
+    preprocess_cfg: dict[str, Any] = field(default_factory=default_preprocess_dict)
 
 
 class PretrainedNotFoundError(UnknownNameError, ValueError):
@@ -99,108 +83,28 @@ def _spec_from_registry(model_name: str, pretrained: str | None) -> tuple[dict, 
     raise _unknown_pretrained(model_name, pretrained)
 
 
-def _find_checkpoint_in_dir(folder: Path) -> Path | None:
-    for name in _DIR_CHECKPOINTS:
-        if (folder / name).is_file():
-            return folder / name
-    return None
-
-
-def read_folder_config(folder: Path, tokenizer_source: str | None = None) -> tuple[dict, dict]:
-    """(model_cfg, preprocess_cfg) of a model folder: an exported clipzoo/open_clip folder
-    (``open_clip_config.json``) or a transformers CLIP/SigLIP folder (``config.json``, converted).
-
-    ``tokenizer_source`` (the folder or Hub repo) becomes the HF tokenizer of converted transformers configs.
-    """
-    from . import convert
-
-    folder = Path(folder)
-    config_path = folder / HF_CONFIG_NAME
-    if not config_path.is_file():
-        if convert.is_hf_folder(folder):
-            return convert.read_hf_folder_config(folder, tokenizer_source or str(folder))
-        raise FileNotFoundError(
-            f"{folder}: no {HF_CONFIG_NAME} (an exported clipzoo/open_clip folder) and no transformers "
-            f"{convert.HF_CONFIG_FILE} with a model_type"
-        )
-    try:
-        data = json.loads(config_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{config_path}: not valid JSON ({err.msg} at line {err.lineno})") from err
-    if "model_cfg" not in data:
-        raise ValueError(f"{config_path}: missing 'model_cfg' (keys present: {', '.join(sorted(data))})")
-    preprocess = dict(data.get("preprocess_cfg") or {})
-    for key in ("mean", "std", "size"):  # JSON has no tuples; the rest of clipzoo (and the tags) use them
-        if isinstance(preprocess.get(key), list):
-            preprocess[key] = tuple(preprocess[key])
-    return data["model_cfg"], preprocess
-
-
-def _spec_from_local_dir(identifier: str) -> tuple[dict, WeightsSource | None, dict]:
-    folder = Path(identifier).expanduser()
-    if not folder.is_dir():
-        raise FileNotFoundError(f"local-dir:{identifier}: no such directory")
-    model_cfg, preprocess = read_folder_config(folder)
-    checkpoint = _find_checkpoint_in_dir(folder)
-    return model_cfg, (WeightsSource("file", path=str(checkpoint)) if checkpoint else None), preprocess
-
-
-def _spec_from_hf_transformers(
-    identifier: str, cache_dir: str | None
+def _spec_from_folder(
+    schema: str, identifier: str, cache_dir: str | None
 ) -> tuple[dict, WeightsSource | None, dict]:
-    # A transformers repo (config.json + model.safetensors). Its weights are fetched here, eagerly, because
-    # `fetch_weights` only knows open_clip's file names for hf-hub sources.
-    from . import convert, hub
-
-    config_path = Path(
-        hub.download_pretrained_from_hf(identifier, filename=convert.HF_CONFIG_FILE, cache_dir=cache_dir)
-    )
-    try:
-        hub.download_pretrained_from_hf(
-            identifier, filename=convert.HF_PREPROCESSOR_FILE, cache_dir=cache_dir
-        )
-    except hub.NotFoundError:
-        pass  # optional: without it the converted config keeps the model type's default preprocessing
-    model_cfg, preprocess = read_folder_config(config_path.parent, tokenizer_source=identifier)
-    errors = []
-    for filename in convert.HF_WEIGHT_FILES:
-        try:
-            weights = hub.download_pretrained_from_hf(identifier, filename=filename, cache_dir=cache_dir)
-            return model_cfg, WeightsSource("file", path=str(weights)), preprocess
-        except hub.NotFoundError as err:
-            errors.append(str(err))
-    raise hub.NotFoundError(f"hf-hub:{identifier}: no weights file ({'; '.join(errors)})")
+    # Only the configs are read (fetched, for the Hub) here; the weights file is fetched by `load`.
+    found = folder_model(schema, identifier, cache_dir)
+    if found.weights_path is not None:
+        weights = WeightsSource("file", path=found.weights_path)
+    elif schema == "hf-hub":
+        weights = WeightsSource("hf-hub", repo=identifier, files=found.weights_files)
+    else:
+        weights = None
+    return found.model_cfg, weights, found.preprocess_cfg
 
 
-def _spec_from_hf_hub(identifier: str, cache_dir: str | None) -> tuple[dict, WeightsSource | None, dict]:
-    from . import hub
-
-    try:
-        config_path = hub.download_pretrained_from_hf(
-            identifier, filename=HF_CONFIG_NAME, cache_dir=cache_dir
-        )
-    except (hub.NotFoundError, hub.OfflineError) as open_clip_err:
-        try:
-            return _spec_from_hf_transformers(identifier, cache_dir)
-        except (hub.NotFoundError, hub.OfflineError) as hf_err:
-            raise hub.NotFoundError(
-                f"hf-hub:{identifier} is neither an open_clip repo ({open_clip_err}) nor a transformers "
-                f"CLIP/SigLIP repo ({hf_err})"
-            ) from hf_err
-    model_cfg, preprocess = read_folder_config(Path(config_path).parent, tokenizer_source=identifier)
-    return model_cfg, WeightsSource("hf-hub", repo=identifier), preprocess
-
-
-def _apply_quick_gelu(
-    raw: dict, weights: WeightsSource | None, force_quick_gelu: bool, notes: list[str]
-) -> None:
+def _apply_quick_gelu(raw: dict, weights: WeightsSource | None, force_quick_gelu: bool) -> None:
     # The tag knows which activation its weights were trained with; open_clip only warns about a mismatch.
     tag_value = weights.record.quick_gelu if weights is not None and weights.record is not None else None
     if force_quick_gelu:
         raw["quick_gelu"] = True
     elif tag_value is not None and bool(raw.get("quick_gelu", False)) != tag_value:
         raw["quick_gelu"] = tag_value
-        notes.append(f"quick_gelu={tag_value} taken from the pretrained tag")
+        logger.info("quick_gelu=%s taken from the pretrained tag %s", tag_value, weights.describe())
 
 
 def _apply_overrides(raw: dict, overrides: dict[str, Any]) -> None:
@@ -216,9 +120,9 @@ def _apply_overrides(raw: dict, overrides: dict[str, Any]) -> None:
 
 
 def _preprocess_for(
-    model_cfg: ModelCfg, weights: WeightsSource | None, base: dict, force: dict | None
+    model_cfg: ModelCfg, weights: WeightsSource | None, base: dict, force: dict | None, source: str
 ) -> dict:
-    pp = dict(_DEFAULT_PREPROCESS)
+    pp = default_preprocess_dict()
     pp.update({k: v for k, v in base.items() if v is not None})
     if weights is not None and weights.record is not None:
         tag = weights.record
@@ -226,7 +130,7 @@ def _preprocess_for(
     size = model_cfg.vision_cfg.image_size
     pp["size"] = tuple(size) if isinstance(size, (list, tuple)) else size
     pp.update({k: v for k, v in (force or {}).items() if v is not None})
-    return pp
+    return normalize_preprocess_dict(pp, source=f"{source}: preprocess cfg")
 
 
 def _check_image_size(cfg: ModelCfg, source: str) -> None:
@@ -258,18 +162,18 @@ def resolve(
     **model_kwargs: Any,
 ) -> ModelSpec:
     """Decide architecture, weights source and preprocessing without importing torch or downloading."""
-    notes: list[str] = []
+    schema, identifier = parse_model_name(model_name)
     base_preprocess: dict = {}
-    if model_name.startswith("local-dir:"):
-        raw, weights, base_preprocess = _spec_from_local_dir(model_name[len("local-dir:") :])
-    elif model_name.startswith("hf-hub:"):
-        raw, weights, base_preprocess = _spec_from_hf_hub(model_name[len("hf-hub:") :], cache_dir)
-    else:
+    if schema is None:
         raw, weights = _spec_from_registry(model_name, pretrained)
-    if pretrained and model_name.startswith(("local-dir:", "hf-hub:")):
-        notes.append(f"pretrained={pretrained!r} ignored: {model_name} names its own weights")
+    else:
+        raw, weights, base_preprocess = _spec_from_folder(schema, identifier, cache_dir)
+        if pretrained:
+            warnings.warn(
+                f"pretrained={pretrained!r} is ignored: {model_name} names its own weights", stacklevel=3
+            )
     raw = copy.deepcopy(raw)
-    _apply_quick_gelu(raw, weights, force_quick_gelu, notes)
+    _apply_quick_gelu(raw, weights, force_quick_gelu)
     _apply_overrides(
         raw,
         {
@@ -284,9 +188,8 @@ def resolve(
     _check_image_size(cfg, model_name)
     if not load_weights:
         weights = None
-    return ModelSpec(
-        model_name, cfg, weights, _preprocess_for(cfg, weights, base_preprocess, force_preprocess_cfg), notes
-    )
+    preprocess = _preprocess_for(cfg, weights, base_preprocess, force_preprocess_cfg, model_name)
+    return ModelSpec(model_name, cfg, weights, preprocess)
 
 
 # ---------------------------------------------------------------------------------------------------- build
@@ -317,10 +220,19 @@ def empty_parameters() -> Iterator[None]:
 
 @functools.cache
 def _skip_meta_in_place_class():
+    import torch
     from torch.overrides import TorchFunctionMode
+    from torch.utils._pytree import tree_flatten, tree_map
+
+    def to_meta(value):
+        return value.to("meta") if isinstance(value, torch.Tensor) and not value.is_meta else value
 
     class SkipMetaInPlace(TorchFunctionMode):
-        """In-place tensor ops on meta tensors return the tensor untouched (there is nothing to fill)."""
+        """In-place tensor ops on meta tensors return the tensor untouched (there is nothing to fill).
+
+        Towers that compute while they are built (timm's hybrid ViTs run a probe forward to learn their feature
+        size) mix empty parameters with real inputs: such ops run on the meta device, where only shapes exist.
+        """
 
         def __torch_function__(self, func, types, args=(), kwargs=None):
             name = getattr(func, "__name__", "")
@@ -328,6 +240,9 @@ def _skip_meta_in_place_class():
             target = args[0] if args else kwargs.get("tensor")  # torch.nn.init passes `tensor=` by keyword
             if name.endswith("_") and not name.startswith("_") and getattr(target, "is_meta", False):
                 return target
+            tensors = [t for t in tree_flatten((args, kwargs))[0] if isinstance(t, torch.Tensor)]
+            if any(t.is_meta for t in tensors) and not all(t.is_meta for t in tensors):
+                args, kwargs = tree_map(to_meta, (args, kwargs))
             return func(*args, **kwargs)
 
     return SkipMetaInPlace
@@ -365,17 +280,28 @@ def fetch_weights(source: WeightsSource, cache_dir: str | None = None) -> Path:
     from . import hub
 
     if source.kind == "hf-hub":
-        return Path(
-            hub.download_pretrained_from_hf(
-                source.repo, cache_dir=cache_dir, model_name=f"hf-hub:{source.repo}"
-            )
-        )
+        return _fetch_hub_weights(source, cache_dir)
     record = source.record
     return Path(
         hub.download_pretrained(
             record.to_dict(), cache_dir=cache_dir, model_name=record.model, tag=record.tag
         )
     )
+
+
+def _fetch_hub_weights(source: WeightsSource, cache_dir: str | None) -> Path:
+    from . import hub
+
+    label = f"hf-hub:{source.repo}"
+    missing = []
+    for filename in source.files or (None,):
+        try:
+            return Path(
+                hub.download_pretrained_from_hf(source.repo, filename, cache_dir=cache_dir, model_name=label)
+            )
+        except hub.NotFoundError as err:
+            missing.append(str(err))
+    raise hub.NotFoundError(f"{label}: no weights file ({'; '.join(missing)})")
 
 
 def load(model, spec: ModelSpec, cache_dir: str | None = None, weights_only: bool = True) -> None:
