@@ -20,6 +20,7 @@ from typing import Any
 
 from .constants import HF_CONFIG_NAME, HF_SAFE_WEIGHTS_NAME
 from .errors import ClipzooError
+from .preprocess_cfg import PREPROCESS_KEYS as _PREPROCESS_KEYS
 
 # Files a Hugging Face tokenizer may consist of (transformers' save_pretrained names).
 TOKENIZER_FILES = (
@@ -33,7 +34,6 @@ TOKENIZER_FILES = (
     "merges.txt",
     "vocab.txt",
 )
-_PREPROCESS_KEYS = ("size", "mode", "mean", "std", "interpolation", "resize_mode", "fill_color")
 
 
 class ExportError(ClipzooError, RuntimeError):

@@ -23,7 +23,7 @@ from .errors import UnknownNameError
 from .preprocess_cfg import default_preprocess_dict, normalize_preprocess_dict
 from .pretrained import PretrainedCfg, UnknownTagError, get_pretrained_record, is_pretrained_cfg
 from .registry import UnknownModelError, get_model_config
-from .sources import folder_model, parse_model_name, read_folder_config  # noqa: F401 - read_folder_config: old home
+from .sources import folder_model, parse_model_name
 
 logger = logging.getLogger("clipzoo")
 
@@ -309,13 +309,7 @@ def load(model, spec: ModelSpec, cache_dir: str | None = None, weights_only: boo
     from . import checkpoint
 
     path = fetch_weights(spec.weights, cache_dir)
-    state = checkpoint.read_state_dict(path, weights_only=weights_only)
-    state = checkpoint.adapt_state_dict(checkpoint.convert_state_dict(state, model), model)
-    checkpoint.check_compatible(state, model, source=str(path))
-    model.load_state_dict(state, strict=True, assign=True)
-    left = [name for name, p in model.named_parameters() if p.device.type == "meta"]
-    if left:
-        raise checkpoint.CheckpointError(f"{path}: parameters left without weights: {', '.join(left[:10])}")
+    checkpoint.load_checkpoint(model, path, strict=True, weights_only=weights_only, assign=True)
 
 
 # ---------------------------------------------------------------------------------------------------- finish

@@ -60,7 +60,7 @@ import os
 import random
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from functools import partial
 from typing import Any, BinaryIO
 
@@ -70,6 +70,14 @@ from PIL import Image, ImageOps
 
 from .constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 from .errors import InputError
+from .preprocess_cfg import (
+    INTERPOLATIONS,
+    RESIZE_MODES,
+    PreprocessCfg,
+    _choice_error,
+    merge_preprocess_dict,
+    merge_preprocess_kwargs,
+)
 
 __all__ = [
     "AugmentationCfg",
@@ -86,15 +94,12 @@ __all__ = [
 ImageSource = Image.Image | str | os.PathLike | BinaryIO
 Size2 = tuple[int, int]  # (height, width)
 
-RESIZE_MODES = ("shortest", "longest", "squash")
-# 'random' only means something for timm training transforms; eval uses bicubic as open_clip does.
-_RESAMPLE = {
+_RESAMPLE = {  # keys: preprocess_cfg.INTERPOLATIONS
     "bicubic": Image.Resampling.BICUBIC,
     "bilinear": Image.Resampling.BILINEAR,
     "nearest": Image.Resampling.NEAREST,
     "random": Image.Resampling.BICUBIC,
 }
-INTERPOLATIONS = tuple(_RESAMPLE)
 
 FAST_DRAFT_FACTOR = 2
 FAST_REDUCING_GAP = 3.0
@@ -105,57 +110,6 @@ FAST_MEAN_DIFF_255 = 1.0
 
 class ImageReadError(InputError, OSError):
     """An image file could not be opened or decoded; the message names the file."""
-
-
-def _choice_error(what: str, value: Any, choices: Sequence[str]) -> ValueError:
-    return ValueError(f"unknown {what} {value!r}; expected one of {', '.join(map(repr, choices))}")
-
-
-@dataclass
-class PreprocessCfg:
-    """Eval preprocessing settings (open_clip's PreprocessCfg fields)."""
-
-    size: int | tuple[int, int] = 224
-    mode: str = "RGB"
-    mean: tuple[float, ...] = OPENAI_DATASET_MEAN
-    std: tuple[float, ...] = OPENAI_DATASET_STD
-    interpolation: str = "bicubic"
-    resize_mode: str = "shortest"
-    fill_color: int = 0
-
-    def __post_init__(self) -> None:
-        if self.mode != "RGB":
-            raise _choice_error("PreprocessCfg.mode", self.mode, ("RGB",))
-        if self.interpolation not in _RESAMPLE:
-            raise _choice_error("PreprocessCfg.interpolation", self.interpolation, INTERPOLATIONS)
-        if self.resize_mode not in RESIZE_MODES:
-            raise _choice_error("PreprocessCfg.resize_mode", self.resize_mode, RESIZE_MODES)
-
-    @property
-    def num_channels(self) -> int:
-        """Number of image channels (always 3: RGB)."""
-        return 3
-
-    @property
-    def input_size(self) -> tuple[int, int, int]:
-        """(channels, height, width) of the model input."""
-        return (self.num_channels, *_to_hw(self.size))
-
-
-_PREPROCESS_KEYS = frozenset(f.name for f in fields(PreprocessCfg))
-
-
-def merge_preprocess_dict(base: PreprocessCfg | dict[str, Any], overlay: dict[str, Any] | None) -> dict:
-    """Overlay non-None PreprocessCfg keys of `overlay` on `base`; other keys of both are dropped."""
-    merged = asdict(base) if isinstance(base, PreprocessCfg) else dict(base)
-    merged = {k: v for k, v in merged.items() if k in _PREPROCESS_KEYS}
-    merged.update({k: v for k, v in (overlay or {}).items() if k in _PREPROCESS_KEYS and v is not None})
-    return merged
-
-
-def merge_preprocess_kwargs(base: PreprocessCfg, **kwargs: Any) -> dict:
-    """Keyword form of merge_preprocess_dict."""
-    return merge_preprocess_dict(base, kwargs)
 
 
 @dataclass

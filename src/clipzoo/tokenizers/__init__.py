@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from clipzoo.constants import DEFAULT_CONTEXT_LENGTH, HF_CONFIG_NAME
+from clipzoo.constants import DEFAULT_CONTEXT_LENGTH
 
 from ._clean import basic_clean, canonicalize_text, whitespace_clean
 from .bpe import SimpleTokenizer, decode, default_bpe, tokenize
@@ -71,45 +71,16 @@ def build_hf_tokenizer(
     return HFTokenizer(directory, context_length=context_length, tokenizer_mode=tokenizer_mode, **kwargs)
 
 
-def _parse_model_name(model_name: str) -> tuple[str, str]:
-    """('hf-hub' | 'local-dir' | '', identifier)."""
-    for schema in ("hf-hub", "local-dir"):
-        if model_name.startswith(schema + ":"):
-            return schema, model_name[len(schema) + 1 :]
-    return "", model_name
-
-
-def _hub_model_cfg(repo_id: str, cache_dir: str | None) -> dict:
-    """model_cfg of a Hub repo: its open_clip_config.json, else its transformers config.json (converted)."""
-    from clipzoo import hub
-    from clipzoo.factory import read_folder_config
-
-    try:
-        config_path = Path(
-            hub.download_pretrained_from_hf(repo_id, filename=HF_CONFIG_NAME, cache_dir=cache_dir)
-        )
-    except hub.NotFoundError:
-        config_path = Path(
-            hub.download_pretrained_from_hf(repo_id, filename="config.json", cache_dir=cache_dir)
-        )
-    return read_folder_config(config_path.parent, tokenizer_source=repo_id)[0]
-
-
 def _model_cfg(model_name: str, cache_dir: str | None) -> tuple[dict, str | None]:
     """(model_cfg, folder that replaces the config's HF tokenizer name) for a model name of any schema."""
     from clipzoo import registry
+    from clipzoo.sources import folder_model, parse_model_name
 
-    schema, identifier = _parse_model_name(model_name)
-    if schema == "hf-hub":
-        return _hub_model_cfg(identifier, cache_dir), None
-    if schema == "local-dir":
-        from clipzoo.factory import read_folder_config
-
-        folder = Path(identifier).expanduser()
-        if not folder.is_dir():
-            raise FileNotFoundError(f"local-dir:{identifier}: no such directory")
-        # Like open_clip, an exported folder carries its own tokenizer files.
-        return read_folder_config(folder)[0], str(folder)
+    schema, identifier = parse_model_name(model_name)
+    if schema is not None:
+        found = folder_model(schema, identifier, cache_dir)
+        # Like open_clip, an exported folder carries its own tokenizer files; a Hub repo names its own.
+        return found.model_cfg, (found.tokenizer_source if schema == "local-dir" else None)
     config = registry.get_model_config(identifier)
     if config is None:
         raise registry.UnknownModelError(identifier)
