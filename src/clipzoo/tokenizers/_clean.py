@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import html
 import string
+import sys
 import unicodedata
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import ftfy
 import ftfy.badness
@@ -109,6 +111,19 @@ def as_text_list(texts: str | Sequence[str]) -> list[str]:
         if not isinstance(text, str):
             raise TypeError(f"texts[{index}] must be a str, got {type(text).__name__}: {text!r:.60}")
     return texts
+
+
+def is_tensor(value: object) -> bool:
+    """Whether `value` is a torch.Tensor, without importing torch (no tensor exists before torch is imported)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(value, torch.Tensor)
+
+
+def from_numpy(array: Any) -> Any:
+    """`torch.from_numpy(array)`: torch is imported here, only by the callers that return tensors."""
+    import torch
+
+    return torch.from_numpy(array)
 
 
 def check_context_length(context_length: int | None, default: int | None) -> int:

@@ -16,14 +16,17 @@ from collections.abc import Callable, Sequence
 from functools import cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import regex
-import torch
 
 from clipzoo.constants import DEFAULT_CONTEXT_LENGTH, EOT_TOKEN, SOT_TOKEN
 
-from ._clean import as_text_list, check_context_length, get_clean_fn, is_ftfy_stable
+from ._clean import as_text_list, check_context_length, from_numpy, get_clean_fn, is_ftfy_stable, is_tensor
+
+if TYPE_CHECKING:  # torch is imported only where a tensor is made: the numpy path works without it
+    import torch
 
 VOCAB_FILE = "bpe_simple_vocab_16e6.txt.gz"
 # CLIP's vocabulary: 256 bytes, 256 end-of-word bytes, 48894 merges, then the special tokens.
@@ -221,7 +224,7 @@ class SimpleTokenizer:
 
     def decode(self, tokens: Sequence[int] | np.ndarray | torch.Tensor) -> str:
         """Text of a sequence of ids; end-of-word markers become spaces, broken UTF-8 becomes U+FFFD."""
-        if isinstance(tokens, torch.Tensor):
+        if is_tensor(tokens):
             tokens = tokens.tolist()
         elif isinstance(tokens, np.ndarray):
             tokens = tokens.tolist()
@@ -237,8 +240,15 @@ class SimpleTokenizer:
         context_length = check_context_length(context_length, self.context_length)
         if self.reduction_fn is not None:
             return self.reduction_fn(texts, context_length, self.sot_token_id, self.eot_token_id, self.encode)
-        flat, lengths = self._encode_batch(texts)
-        return self._pack(flat, lengths, context_length)
+        return from_numpy(self._pack(*self._encode_batch(texts), context_length))
+
+    def tokenize_numpy(self, texts: str | Sequence[str], context_length: int | None = None) -> np.ndarray:
+        """The ids of `__call__` as an int64 numpy array, without importing torch (reduction masks need it)."""
+        if self.reduction_fn is not None:
+            return self(texts, context_length).numpy()
+        texts = as_text_list(texts)
+        context_length = check_context_length(context_length, self.context_length)
+        return self._pack(*self._encode_batch(texts), context_length)
 
     def _encode_batch(self, texts: list[str]) -> tuple[list[int], list[int]]:
         """All texts' ids back to back, and each text's count: `encode` inlined for the batch hot loop."""
@@ -253,7 +263,7 @@ class SimpleTokenizer:
             lengths.append(len(flat) - start)
         return flat, lengths
 
-    def _pack(self, flat: list[int], lengths: list[int], context_length: int) -> torch.Tensor:
+    def _pack(self, flat: list[int], lengths: list[int], context_length: int) -> np.ndarray:
         """Lay out [start, ids..., end] per row, cutting ids so that the end token always survives."""
         ids = np.array(flat, dtype=np.int64)
         counts = np.array(lengths, dtype=np.int64)
@@ -267,7 +277,7 @@ class SimpleTokenizer:
         columns = np.arange(context_length)
         out[(columns >= 1) & (columns <= counts[:, None])] = ids
         out[np.arange(counts.size), counts + 1] = self.eot_token_id
-        return torch.from_numpy(out)
+        return out
 
 
 # -- reduction masks: open_clip's strategies for fitting long captions into short contexts ---------------
@@ -276,6 +286,8 @@ EncodeFn = Callable[[str], list[int]]
 
 
 def _fill(rows: list[list[int]], context_length: int) -> torch.Tensor:
+    import torch
+
     result = torch.zeros(len(rows), context_length, dtype=torch.long)
     for i, row in enumerate(rows):
         result[i, : len(row)] = torch.tensor(row, dtype=torch.long)
@@ -305,6 +317,8 @@ def random_mask_tokenize(
     shuffle: bool = False,
 ) -> torch.Tensor:
     """Keep a random subset of ids (torch.randperm per over-long text), in order unless `shuffle`."""
+    import torch
+
     keep = context_length - 2
     rows = []
     for tokens in map(encode_fn, texts):
@@ -395,6 +409,6 @@ def tokenize(texts: str | Sequence[str], context_length: int = DEFAULT_CONTEXT_L
 
 def decode(output_ids: Sequence[int] | np.ndarray | torch.Tensor) -> str:
     """Decode ids with the default CLIP tokenizer."""
-    if isinstance(output_ids, torch.Tensor):
+    if is_tensor(output_ids):
         output_ids = output_ids.cpu()
     return _default_tokenizer().decode(output_ids)

@@ -7,13 +7,16 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from clipzoo.constants import DEFAULT_CONTEXT_LENGTH
 
-from ._clean import as_text_list, check_context_length, get_clean_fn
+from ._clean import as_text_list, check_context_length, from_numpy, get_clean_fn, is_tensor
+
+if TYPE_CHECKING:  # torch is imported only where a tensor is made: the numpy path works without it
+    import torch
 
 TOKENIZER_FILES = ("tokenizer_config.json", "special_tokens_map.json", "tokenizer.json", "spiece.model")
 SPECIAL_ROLES = ("bos_token", "eos_token", "pad_token", "sep_token", "cls_token", "unk_token")
@@ -174,6 +177,10 @@ class HFTokenizer:
 
     def __call__(self, texts: str | Sequence[str], context_length: int | None = None) -> torch.Tensor:
         """Tokenize one text or a list of texts into a LongTensor [batch, context_length]."""
+        return from_numpy(self.tokenize_numpy(texts, context_length))
+
+    def tokenize_numpy(self, texts: str | Sequence[str], context_length: int | None = None) -> np.ndarray:
+        """The ids of `__call__` as an int64 numpy array [batch, context_length], without importing torch."""
         texts = [self.clean_fn(t) for t in as_text_list(texts)]
         context_length = check_context_length(context_length, self.context_length)
         if self.tokenizer_mode == "clips":
@@ -193,9 +200,9 @@ class HFTokenizer:
                 out[row, :n] = encoding.ids
         if self.strip_sep_token:
             out[out == self._special("sep_token")] = 0
-        return torch.from_numpy(out)
+        return out
 
-    def _clips(self, texts: list[str], context_length: int) -> torch.Tensor:
+    def _clips(self, texts: list[str], context_length: int) -> np.ndarray:
         """open_clip's 'clips' mode: bos, ids, eos, padding, and the class token in the last position."""
         bos, eos = self._special("bos_token"), self._special("eos_token")
         out = np.full((len(texts), context_length), self._special("pad_token"), dtype=np.int64)
@@ -203,7 +210,7 @@ class HFTokenizer:
         for row, encoding in enumerate(self.tokenizer.encode_batch(texts, add_special_tokens=False)):
             ids = [bos, *encoding.ids[: context_length - 3], eos][: context_length - 1]
             out[row, : len(ids)] = ids
-        return torch.from_numpy(out)
+        return out
 
     def save_pretrained(self, dest: str | os.PathLike) -> None:
         """Copy the tokenizer's files (tokenizer.json and its configs) into folder `dest`."""
@@ -211,6 +218,6 @@ class HFTokenizer:
 
     def decode(self, ids: Sequence[int] | torch.Tensor) -> str:
         """Text of ids, skipping special tokens."""
-        if isinstance(ids, torch.Tensor):
+        if is_tensor(ids):
             ids = ids.tolist()
         return self.tokenizer.decode(list(ids), skip_special_tokens=True)

@@ -8,11 +8,14 @@ import re
 import string
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from ._clean import as_text_list, check_context_length, get_clean_fn
+from ._clean import as_text_list, check_context_length, from_numpy, get_clean_fn, is_tensor
+
+if TYPE_CHECKING:  # torch is imported only where a tensor is made: the numpy path works without it
+    import torch
 
 SPIECE_UNDERLINE = "\u2581"
 SIGLIP_CONTEXT_LENGTH = 64
@@ -100,6 +103,10 @@ class SigLipTokenizer:
 
     def __call__(self, texts: str | Sequence[str], context_length: int | None = None) -> torch.Tensor:
         """Tokenize one text or a list of texts into a LongTensor [batch, context_length]."""
+        return from_numpy(self.tokenize_numpy(texts, context_length))
+
+    def tokenize_numpy(self, texts: str | Sequence[str], context_length: int | None = None) -> np.ndarray:
+        """The ids of `__call__` as an int64 numpy array [batch, context_length], without importing torch."""
         texts = as_text_list(texts)
         context_length = check_context_length(context_length, self.context_length)
         out = np.full((len(texts), context_length), self.pad_token_id, dtype=np.int64)
@@ -109,7 +116,7 @@ class SigLipTokenizer:
             if not ids or ids[-1] != self.eos_token_id:
                 ids.append(self.eos_token_id)
             out[row, : len(ids)] = ids
-        return torch.from_numpy(out)
+        return out
 
     def save_pretrained(self, dest: str | Path) -> None:
         """Write spiece.model and a tokenizer_config.json that `from_dir` reads back into folder `dest`."""
@@ -128,7 +135,7 @@ class SigLipTokenizer:
 
     def decode(self, ids: Sequence[int] | torch.Tensor) -> str:
         """Text of ids, without end and padding tokens."""
-        if isinstance(ids, torch.Tensor):
+        if is_tensor(ids):
             ids = ids.tolist()
         return self.sp.decode([i for i in ids if i not in (self.eos_token_id, self.pad_token_id)])
 
