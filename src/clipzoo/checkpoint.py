@@ -15,13 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import InputError
+from . import checkpoint_formats, convert
+from .checkpoint_errors import CheckpointError
 
 StateDict = dict[str, torch.Tensor]
-
-
-class CheckpointError(InputError, ValueError):
-    """A file that cannot be read as a checkpoint, or whose weights do not fit the model."""
 
 
 # ---------------------------------------------------------------------------------------------------- reading
@@ -76,8 +73,6 @@ def _read_torchscript(path: Path, weights_only: bool = True) -> StateDict:
     # OpenAI's original releases are TorchScript archives; their weights are plain tensors inside. With
     # weights_only (the default) they are read without running the archive's code; torch.jit.load is the
     # fallback for trusted files only.
-    from . import convert
-
     if weights_only:
         return convert.read_torchscript(path)
     return convert.read_torchscript_with_jit(path)
@@ -104,7 +99,7 @@ def read_state_dict(path: str | Path, weights_only: bool = True) -> StateDict:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint file {str(path)!r} does not exist")
-    reader = READERS.get(path.suffix.lower())
+    reader = _READERS.get(path.suffix.lower())
     if reader is not None:
         return reader(path)
     with open(path, "rb") as f:
@@ -114,7 +109,7 @@ def read_state_dict(path: str | Path, weights_only: bool = True) -> StateDict:
     if _is_torchscript(path):
         return _read_torchscript(path, weights_only)
     if _is_npz(path):
-        return READERS[".npz"](path)
+        return convert.read_npz(path)
     if not (_is_zip(path) or head[:1] == b"\x80"):
         raise CheckpointError(
             f"{path}: not a checkpoint (expected .safetensors, a PyTorch .pt/.pth/.bin, or .npz)"
@@ -122,22 +117,21 @@ def read_state_dict(path: str | Path, weights_only: bool = True) -> StateDict:
     return _unwrap(_read_pickle(path, weights_only), path)
 
 
-# Readers chosen by extension where the extension is unambiguous; extended by the conversion module.
-READERS: dict[str, Callable[[Path], StateDict]] = {".safetensors": _read_safetensors}
+# Readers chosen by extension where the extension is unambiguous: open_clip's own plus the third-party table.
+_READERS: dict[str, Callable[[Path], StateDict]] = {
+    ".safetensors": _read_safetensors,
+    **checkpoint_formats.READERS,
+}
 
 
 # ---------------------------------------------------------------------------------------------------- converting
 
-# Format detectors, in order, and their converters to open_clip's layout: (name, detect, convert).
-CONVERTERS: list[tuple[str, Callable[[StateDict], bool], Callable[[StateDict, nn.Module], StateDict]]] = []
-
 
 def convert_state_dict(state: StateDict, model: nn.Module) -> StateDict:
-    """Convert a third-party layout (detected from its keys) to open_clip's; open_clip's passes unchanged."""
-    for _name, detect, convert in CONVERTERS:
-        if detect(state):
-            return convert(state, model)
-    return state
+    """Convert a third-party layout (detected from its keys, see :mod:`clipzoo.checkpoint_formats`) to
+    open_clip's; open_clip's own layout passes unchanged."""
+    converter = checkpoint_formats.find_converter(state)
+    return converter.convert(state, model) if converter is not None else state
 
 
 # ---------------------------------------------------------------------------------------------------- adapting
@@ -289,14 +283,37 @@ def load_checkpoint(
     device: str | torch.device = "cpu",
     assign: bool = False,
 ):
-    """Read, convert, adapt and load a checkpoint into ``model``; returns load_state_dict's key report."""
+    """Read, convert, adapt and load a checkpoint into ``model`` (the one load path of clipzoo).
+
+    Args:
+        model: the module to fill; with ``assign=True`` it may have been built with meta-device parameters.
+        checkpoint_path: any file :func:`read_state_dict` reads (open_clip, OpenAI, big_vision, transformers).
+        strict: every model key must be in the checkpoint and every checkpoint key in the model.
+        weights_only: refuse pickles that need to run code (TorchScript archives are read without running).
+        device: where the tensors are moved before loading.
+        assign: use the checkpoint tensors as the parameters (no copy; needed for meta-device models).
+
+    Returns:
+        ``load_state_dict``'s report of missing and unexpected keys (empty when ``strict``).
+
+    Raises:
+        CheckpointError: the file is not a readable checkpoint, or (strict) its weights do not fit ``model``,
+            or parameters were left on the meta device.
+        FileNotFoundError: ``checkpoint_path`` does not exist.
+    """
     state = read_state_dict(checkpoint_path, weights_only=weights_only)
     state = adapt_state_dict(convert_state_dict(state, model), model)
     if strict:
         check_compatible(state, model, source=str(checkpoint_path))
     if device is not None and str(device) != "cpu":
         state = {k: v.to(device) for k, v in state.items()}
-    return model.load_state_dict(state, strict=strict, assign=assign)
+    report = model.load_state_dict(state, strict=strict, assign=assign)
+    left = [name for name, p in model.named_parameters() if p.device.type == "meta"]
+    if strict and left:
+        raise CheckpointError(
+            f"{checkpoint_path}: parameters left without weights: {', '.join(left[:10])}"
+        )
+    return report
 
 
 def load_state_dict(checkpoint_path: str | Path, device: str = "cpu", weights_only: bool = True) -> StateDict:
@@ -304,8 +321,3 @@ def load_state_dict(checkpoint_path: str | Path, device: str = "cpu", weights_on
     state = read_state_dict(checkpoint_path, weights_only=weights_only)
     return state if device == "cpu" else {k: v.to(device) for k, v in state.items()}
 
-
-# Third-party formats (OpenAI TorchScript, big_vision .npz, transformers CLIP/SigLIP) register themselves here.
-from . import convert as _convert  # noqa: E402 - needs the tables above
-
-_convert.register(READERS, CONVERTERS)

@@ -32,6 +32,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .checkpoint_errors import CheckpointError
+
 if TYPE_CHECKING:
     import torch
     from torch import nn
@@ -44,8 +46,6 @@ HF_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
 def _error(message: str) -> Exception:
-    from .checkpoint import CheckpointError
-
     return CheckpointError(message)
 
 
@@ -848,30 +848,3 @@ def read_hf_folder_config(folder: Path, tokenizer_source: str | None = None) -> 
             "interpolation": "bicubic",
         }
     return model_cfg, preprocess
-
-
-# ---------------------------------------------------------------------------------------------------- registration
-
-CONVERTERS = [
-    ("openai", is_openai_state, convert_openai),
-    ("transformers-clip", is_hf_clip_state, convert_hf_clip),
-    ("transformers-siglip", is_hf_siglip_state, convert_hf_siglip),
-    ("big_vision", is_big_vision_state, convert_big_vision),
-]
-READERS = {".npz": read_npz}
-
-
-def register(readers: dict, converters: list) -> None:
-    """Add this module's readers and converters to :mod:`clipzoo.checkpoint`'s tables (once)."""
-    for suffix, reader in READERS.items():
-        readers.setdefault(suffix, reader)
-    known = {name for name, _, _ in converters}
-    converters.extend(entry for entry in CONVERTERS if entry[0] not in known)
-
-
-def detect_format(state: StateDict) -> str:
-    """Name of the checkpoint layout: one of the converter names, or 'open_clip'."""
-    for name, detect, _ in CONVERTERS:
-        if detect(state):
-            return name
-    return "open_clip"

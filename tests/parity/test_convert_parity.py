@@ -370,9 +370,9 @@ def test_big_vision_npz_matches_open_clip(tmp_path, tiny_bv, stacked):
     image, text = _inputs()
     with torch.no_grad():
         torch.testing.assert_close(
-            model.eval().encode_image(image), target.eval().encode_image(image), atol=1e-6, rtol=0
+            model.eval().encode_image(image), target.eval().encode_image(image), atol=1e-5, rtol=0
         )
-        torch.testing.assert_close(model.encode_text(text), target.encode_text(text), atol=1e-6, rtol=0)
+        torch.testing.assert_close(model.encode_text(text), target.encode_text(text), atol=1e-5, rtol=0)
 
 
 # ---------------------------------------------------------------------------------------------------- export
