@@ -42,7 +42,7 @@ class VisionCfg(BlockCfg):
     width: int = 768
     head_width: int = 64
     mlp_ratio: float = 4.0
-    patch_size: int = 16
+    patch_size: int | None = 16  # None for ResNet and timm towers (open_clip's RN configs say null)
     image_size: int | tuple[int, int] | list[int] = 224
     ls_init_value: float | None = None
     patch_dropout: float = 0.0
@@ -57,10 +57,14 @@ class VisionCfg(BlockCfg):
     timm_model_name: str | None = None
     timm_model_pretrained: bool = False
     timm_pool: str = "avg"
-    timm_proj: str = "linear"
+    timm_proj: str | None = "linear"
     timm_proj_bias: bool = False
     timm_drop: float = 0.0
     timm_drop_path: float | None = None
+    # clipzoo (not open_clip): keyword arguments for timm.create_model that set the trunk's numbers (embed_dim,
+    # depth, num_heads, mlp_ratio, patch_size, img_size, act_layer as a timm activation name, ...); the trunk's
+    # norm layer takes ``norm_kwargs`` (e.g. eps). Used for transformers SigLIP towers of any size.
+    timm_model_kwargs: dict | None = None
 
 
 @dataclass
@@ -187,7 +191,115 @@ def _build_section(cls: type, raw: Any, section: str, source: str) -> Any:
     for key in raw:
         if key not in known:
             raise _unknown_key_error(key, known, section, source)
-    return cls(**copy.deepcopy(raw))
+    built = cls(**copy.deepcopy(raw))
+    _check_section(built, section, source)
+    return built
+
+
+# --- value checks: type from the dataclass annotations, range from the tables below ------------------------
+
+_POSITIVE = {
+    "width", "head_width", "heads", "mlp_ratio", "patch_size", "image_size", "vocab_size", "dim_head",
+    "n_queries", "attn_pooler_queries", "attn_pooler_heads", "embed_dim",
+}  # fmt: skip
+_AT_LEAST = {"layers": 1, "context_length": 2, "pad_id": 0, "eos_id": 0}
+_FRACTION = {"patch_dropout", "timm_drop", "timm_drop_path"}  # probabilities in [0, 1)
+_TYPE_WORDS = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string",
+               "dict": "a JSON object", "tuple": "a list", "list": "a list", "None": "null"}  # fmt: skip
+
+
+def _accepts(kind: str, value: Any) -> bool:
+    """Does ``value`` (from JSON or Python) fit one annotation alternative (``int``, ``list[int]``, ...)?"""
+    base, _, inner = kind.partition("[")
+    if base == "None":
+        return value is None
+    if base == "bool":
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False  # JSON true/false are not numbers
+    if base == "int":
+        return isinstance(value, int)
+    if base == "float":
+        return isinstance(value, (int, float))
+    if base in ("tuple", "list"):
+        if not isinstance(value, (list, tuple)):
+            return False
+        items = [part.strip() for part in inner.rstrip("]").split(",")]
+        if base == "tuple" and len(items) != len(value):
+            return False
+        return all(_accepts(items[0], v) for v in value)
+    return isinstance(value, {"str": str, "dict": dict}.get(base, object))
+
+
+def _check_type(section: str, key: str, annotation: str, value: Any, source: str) -> None:
+    kinds = [part.strip() for part in annotation.split("|")]
+    if any(_accepts(kind, value) for kind in kinds):
+        return
+    if "str" in kinds and value is None:
+        return  # open_clip configs use null for "no such option" in string fields (timm_proj: null)
+    words = []
+    for kind in kinds:
+        base, _, inner = kind.partition("[")
+        if base == "tuple" and inner.count(",") >= 1:
+            words.append(f"a list of {inner.count(',') + 1} integers")
+        elif base in ("tuple", "list"):
+            if not any(w.startswith("a list") for w in words):
+                words.append("a list of integers")
+        else:
+            words.append(_TYPE_WORDS.get(base, base))
+    raise ConfigError(f"{source}: {section}.{key} must be {' or '.join(dict.fromkeys(words))}, got {value!r}")
+
+
+def _check_range(section: str, key: str, value: Any, source: str) -> None:
+    values = value if isinstance(value, (list, tuple)) else [value]
+    if any(v is None for v in values):
+        return
+    if key in _POSITIVE and any(v <= 0 for v in values):
+        raise ConfigError(f"{source}: {section}.{key} must be > 0, got {value!r}")
+    if key in _AT_LEAST and any(v < _AT_LEAST[key] for v in values):
+        raise ConfigError(f"{source}: {section}.{key} must be >= {_AT_LEAST[key]}, got {value!r}")
+    if key in _FRACTION and any(not 0.0 <= v < 1.0 for v in values):
+        raise ConfigError(f"{source}: {section}.{key} must be in [0, 1), got {value!r}")
+    if isinstance(value, float) and value != value:
+        raise ConfigError(f"{source}: {section}.{key} must be a number, got NaN")
+
+
+def _check_section(cfg: Any, section: str, source: str) -> None:
+    """Every field's type and range, then the relations between fields; errors name ``source`` and the key."""
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        _check_type(section, f.name, str(f.type), value, source)
+        _check_range(section, f.name, value, source)
+    if isinstance(cfg, VisionCfg):
+        _check_vision(cfg, section, source)
+    elif cfg.hf_model_name is None and cfg.width % cfg.heads:
+        raise ConfigError(
+            f"{source}: {section}.width ({cfg.width}) must be divisible by {section}.heads ({cfg.heads})"
+        )
+    if isinstance(cfg, MultimodalCfg) and cfg.width % cfg.attn_pooler_heads:
+        raise ConfigError(
+            f"{source}: {section}.width ({cfg.width}) must be divisible by "
+            f"{section}.attn_pooler_heads ({cfg.attn_pooler_heads})"
+        )
+
+
+def _check_vision(cfg: VisionCfg, section: str, source: str) -> None:
+    if cfg.timm_model_name:
+        return  # timm builds the tower from its own name; width/layers/patch_size are not used
+    if isinstance(cfg.layers, (list, tuple)):  # ModifiedResNet: four stages
+        if len(cfg.layers) != 4:
+            raise ConfigError(
+                f"{source}: {section}.layers must be an integer (ViT) or a list of 4 stage depths "
+                f"(ResNet), got {list(cfg.layers)!r}"
+            )
+        return
+    if cfg.patch_size is None:
+        raise ConfigError(f"{source}: {section}.patch_size must be a positive integer for a ViT, got null")
+    if cfg.width % cfg.head_width:
+        raise ConfigError(
+            f"{source}: {section}.width ({cfg.width}) must be divisible by {section}.head_width "
+            f"({cfg.head_width})"
+        )
 
 
 def parse_model_config(raw: Any, source: str = "<config>") -> ModelCfg:
@@ -199,6 +311,10 @@ def parse_model_config(raw: Any, source: str = "<config>") -> ModelCfg:
         raise ConfigError(f"{source}: missing required key(s) {', '.join(missing)}")
     if not isinstance(raw["embed_dim"], int) or isinstance(raw["embed_dim"], bool) or raw["embed_dim"] <= 0:
         raise ConfigError(f"{source}: embed_dim must be a positive integer, got {raw['embed_dim']!r}")
+    for key in _TOP_LEVEL - set(_SECTIONS) - {"embed_dim"}:
+        if key in raw:
+            _check_type("model", key, str(ModelCfg.__dataclass_fields__[key].type), raw[key], source)
+            _check_range("model", key, raw[key], source)
     kwargs: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     for key, value in raw.items():

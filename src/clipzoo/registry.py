@@ -46,29 +46,51 @@ class ModelRegistry:
         for file in files:
             self.add_file(file)
 
-    def add_file(self, file: Path) -> str:
-        """Validate one JSON file and register it under its file stem; returns the name."""
+    @staticmethod
+    def _read_file(file: Path) -> tuple[dict, ModelCfg]:
+        """Read and validate one JSON file (nothing is registered)."""
         try:
             raw = json.loads(file.read_text(encoding="utf-8"))
         except json.JSONDecodeError as err:
             raise ConfigError(
                 f"{file}: not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})"
             ) from err
-        parsed = parse_model_config(raw, str(file))
+        except (OSError, UnicodeDecodeError) as err:
+            raise ConfigError(f"{file}: cannot read the config file ({err})") from err
+        return raw, parse_model_config(raw, str(file))
+
+    def add_file(self, file: Path) -> str:
+        """Validate one JSON file and register it under its file stem; returns the name."""
+        raw, parsed = self._read_file(file)
         self._raw[file.stem] = raw
         self._parsed[file.stem] = parsed
         self._sources[file.stem] = file
         return file.stem
 
-    def add(self, path: str | Path) -> list[str]:
-        """Register a config file or every ``*.json`` in a folder; returns the names added."""
+    def add(self, path: str | Path, overwrite: bool = False) -> list[str]:
+        """Register a config file or every ``*.json`` in a folder, all or nothing; returns the names added.
+
+        Every file is read and validated before any is registered, so one bad file registers none. A name that
+        is already registered from another file (a built-in architecture, say) is replaced only with
+        ``overwrite=True``.
+        """
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(f"model config path {str(path)!r} does not exist")
         self._load_pending()
-        if path.is_file():
-            return [self.add_file(path)]
-        return [self.add_file(f) for f in sorted(path.glob("*.json"))]
+        files = [path] if path.is_file() else sorted(path.glob("*.json"))
+        staged = [(file, *self._read_file(file)) for file in files]
+        if not overwrite:
+            for file, _, _ in staged:
+                known = self._sources.get(file.stem)
+                if known is not None and known.resolve() != file.resolve():
+                    raise ConfigError(
+                        f"{file}: the name {file.stem!r} is already registered from {known}; pass "
+                        f"overwrite=True to replace it (nothing from {path} was registered)"
+                    )
+        for file, raw, parsed in staged:
+            self._raw[file.stem], self._parsed[file.stem], self._sources[file.stem] = raw, parsed, file
+        return [file.stem for file, _, _ in staged]
 
     def names(self) -> list[str]:
         """All registered architecture names, natural-sorted."""
@@ -126,9 +148,19 @@ def get_config_source(model_name: str) -> Path | None:
     return _REGISTRY.source(model_name)
 
 
-def add_model_config(path: str | Path) -> None:
-    """Register a config file, or every ``*.json`` file in a folder (errors name the file and the problem)."""
-    _REGISTRY.add(path)
+def add_model_config(path: str | Path, overwrite: bool = False) -> None:
+    """Register a config file, or every ``*.json`` file in a folder (errors name the file and the problem).
+
+    Args:
+        path: a JSON config file (registered under its file stem) or a folder of them.
+        overwrite: replace architectures of the same name registered from other files (built-ins included).
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ConfigError: a file is not valid JSON or not a valid config, or a name is taken and ``overwrite`` is
+            False; then nothing from ``path`` is registered.
+    """
+    _REGISTRY.add(path, overwrite=overwrite)
 
 
 def close_matches(name: str, choices: list[str], n: int = 5) -> list[str]:
