@@ -78,7 +78,7 @@ def _run_json(capsys, *argv: str) -> dict:
 
 def test_cli_parser_wires_demo():
     args = build_parser().parse_args(["demo", "--out", "x.png", "--limit", "7", "--device", "cpu", "--json"])
-    assert args.func.__name__ == "run_demo"
+    assert args.func.__name__ == "cmd_demo"
     assert (args.out, args.limit, args.device, args.json) == ("x.png", 7, "cpu", True)
     defaults = build_parser().parse_args(["demo"])
     assert (defaults.out, defaults.limit, defaults.json) == ("clipzoo-demo.png", None, False)

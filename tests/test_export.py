@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import pytest
@@ -113,12 +112,14 @@ def test_save_model_folder_copies_hf_tokenizer_files(tmp_path, tiny_checkpoint):
 
 def test_cli_export(tmp_path, tiny_checkpoint, capsys):
     _, path = tiny_checkpoint
-    parser = argparse.ArgumentParser()
-    export.add_export_parser(parser.add_subparsers())
+    from clipzoo.cli import build_parser
+
+    parser = build_parser()
     args = parser.parse_args(["export", "tiny-vit", str(path), "--to", str(tmp_path / "cli")])
     assert args.func(args) == 0
     assert capsys.readouterr().out.strip() == str((tmp_path / "cli").resolve())
-    args = parser.parse_args(["export", "tiny-vit", "no-such-tag", "--to", str(tmp_path / "bad")])
-    assert args.func(args) == 1
+    from clipzoo.cli import main
+
+    assert main(["export", "tiny-vit", "no-such-tag", "--to", str(tmp_path / "bad")]) == 2
     assert "no-such-tag" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()

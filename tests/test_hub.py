@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import functools
 import hashlib
 import importlib.util
@@ -471,11 +470,20 @@ def fake_tags(server, monkeypatch):
     }
     server.add_hub_file(REPO, HF_SAFE_WEIGHTS_NAME, BODY)
     server.add_hub_file(REPO, HF_CONFIG_NAME, b"{}")
+    from clipzoo import pretrained as real_pretrained
+    from clipzoo import registry as real_registry
+
     pretrained = types.SimpleNamespace(
         get_pretrained_cfg=lambda model, tag: dict(cfgs.get((model, tag), {})),
         list_pretrained_tags_by_model=lambda model: [t for m, t in cfgs if m == model],
+        is_pretrained_cfg=lambda model, tag: (model, tag) in cfgs,
+        UnknownTagError=real_pretrained.UnknownTagError,
     )
-    registry = types.SimpleNamespace(list_models=lambda: ["RN50", "ViT-B-32"])
+    registry = types.SimpleNamespace(
+        list_models=lambda: ["RN50", "ViT-B-32"],
+        get_model_config=lambda model: {} if model in ("RN50", "ViT-B-32") else None,
+        UnknownModelError=real_registry.UnknownModelError,
+    )
     import clipzoo
 
     for name, module in (("pretrained", pretrained), ("registry", registry)):
@@ -485,10 +493,9 @@ def fake_tags(server, monkeypatch):
 
 
 def run_cli(*argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="clipzoo")
-    hub.add_download_parser(parser.add_subparsers())
-    args = parser.parse_args(["download", *argv, "--no-progress"])
-    return args.func(args)
+    from clipzoo.cli import main
+
+    return main(["download", *argv, "--no-progress"])
 
 
 def test_cli_downloads_and_copies(fake_tags, capsys, cache, tmp_path):
@@ -510,7 +517,7 @@ def test_cli_hf_hub_model_fetches_config_and_weights(fake_tags, capsys, tmp_path
     ("argv", "code", "message"),
     [
         (("RN5O", "openai"), 2, "unknown model 'RN5O'; close matches: RN50"),
-        (("RN50", "opena1"), 2, "unknown pretrained tag 'opena1' for RN50; close matches: openai"),
+        (("RN50", "opena1"), 2, "unknown pretrained tag 'opena1' for RN50; known tags: openai"),
         (("RN50",), 2, "RN50 needs a pretrained tag; known tags: openai, yfcc15m"),
         (("RN50", "yfcc15m"), 3, "HTTP 404"),
         (("hf-hub:org/no-such-repo",), 2, "unknown model hf-hub:org/no-such-repo"),

@@ -7,9 +7,7 @@ few predictions, and writes a PNG grid of digits labelled "true/pred" with mista
 
 from __future__ import annotations
 
-import argparse
 import functools
-import json
 import math
 import os
 import time
@@ -297,18 +295,3 @@ def run(
         **result,
         "png": str(png),
     }
-
-
-def run_demo(args: argparse.Namespace) -> int:
-    """Run ``clipzoo demo`` from parsed arguments: text as it goes, or one JSON summary with ``--json``."""
-    from clipzoo.cli import EXIT_UNKNOWN, CliError
-
-    if args.limit is not None and args.limit < 1:
-        raise CliError(f"--limit must be at least 1, got {args.limit}", status=EXIT_UNKNOWN)
-    try:
-        summary = run(args.out, args.limit, args.device, echo=(lambda _line: None) if args.json else print)
-    except DemoError as err:
-        raise CliError(str(err), status=1) from err
-    if args.json:
-        print(json.dumps(summary, indent=2))
-    return 0

@@ -9,11 +9,9 @@ written under a temporary name next to the target and renamed into place: a fail
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -170,6 +168,7 @@ def save_model_folder(
 # A writer is called as ``writer(folder, model, spec, include_tokenizer=..., **format_options)``.
 EXPORT_FORMATS: dict[str, str] = {
     "open_clip": "clipzoo.export:write_open_clip_folder",
+    "onnx": "clipzoo.onnx.export:write_onnx_folder",
 }
 
 
@@ -225,51 +224,3 @@ def export_model(
         overwrite,
         lambda tmp: writer(tmp, model, spec, include_tokenizer=include_tokenizer, **options),
     )
-
-
-# ---------------------------------------------------------------------------------------------------- CLI
-
-
-def add_export_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register ``clipzoo export MODEL [TAG] --to DIR``."""
-    parser = subparsers.add_parser(
-        "export",
-        help="write a model to a self-contained folder (load it with local-dir:DIR)",
-        description="Create MODEL (with pretrained TAG or file) and write open_clip_config.json, "
-        "open_clip_model.safetensors and tokenizer files to DIR.",
-    )
-    parser.add_argument("model", help="architecture name, hf-hub:org/repo or local-dir:PATH")
-    parser.add_argument("tag", nargs="?", default=None, help="pretrained tag or checkpoint file")
-    parser.add_argument("--to", required=True, help="target folder (must not exist or be empty)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing target folder")
-    parser.add_argument("--force-image-size", type=int, default=None, help="export at this input size")
-    parser.add_argument("--force-quick-gelu", action="store_true", help="use QuickGELU activations")
-    parser.add_argument(
-        "--no-tokenizer", action="store_true", help="do not copy Hugging Face tokenizer files"
-    )
-    parser.add_argument("--cache-dir", default=None, help="weights cache folder")
-    parser.set_defaults(func=run_export)
-    return parser
-
-
-def run_export(args: argparse.Namespace) -> int:
-    """Run the export subcommand; prints the folder written, or the error (exit code 1)."""
-    from .checkpoint import CheckpointError
-    from .hub import DownloadError
-
-    try:
-        path = export_model(
-            args.model,
-            args.tag,
-            to=args.to,
-            include_tokenizer=not args.no_tokenizer,
-            overwrite=args.overwrite,
-            cache_dir=args.cache_dir,
-            force_image_size=args.force_image_size,
-            force_quick_gelu=args.force_quick_gelu,
-        )
-    except (ExportError, ValueError, FileNotFoundError, CheckpointError, DownloadError) as err:
-        print(f"clipzoo export: error: {err}", file=sys.stderr)
-        return 1
-    print(path)
-    return 0

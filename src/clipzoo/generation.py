@@ -23,13 +23,10 @@ leaves the mode as it is); arguments are validated with messages up front.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import difflib
-import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -43,6 +40,10 @@ GENERATION_TYPES = ("beam_search", "top_k", "top_p")
 
 # A stopping criterion answers, for every row of (token ids, scores), whether that row is finished.
 StoppingCriterion = Callable[[torch.Tensor, torch.Tensor | None], Any]
+
+
+class GenerationArgumentError(InputError, ValueError):
+    """An argument of ``generate`` out of its range (the message says which values are allowed)."""
 
 
 class CaptioningUnsupportedError(InputError, TypeError):
@@ -196,7 +197,7 @@ def _as_ids(
 def _token_ids(model: torch.nn.Module, sot: Any, eos: Any, pad: int | None, device: torch.device) -> TokenIds:
     sot_ids = _as_ids(sot, SOT_TOKEN_ID, device)
     if sot_ids.numel() != 1:
-        raise ValueError(f"sot_token_id must be a single token id, got {sot_ids.tolist()}")
+        raise GenerationArgumentError(f"sot_token_id must be a single token id, got {sot_ids.tolist()}")
     pad = getattr(model, "pad_id", 0) if pad is None else pad
     return TokenIds(sot_ids, _as_ids(eos, EOS_TOKEN_ID, device), int(pad))
 
@@ -205,44 +206,44 @@ def _check_generation_type(generation_type: str) -> None:
     if generation_type not in GENERATION_TYPES:
         close = difflib.get_close_matches(str(generation_type), GENERATION_TYPES, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ValueError(
+        raise GenerationArgumentError(
             f"unknown generation_type {generation_type!r}{hint}; expected one of {list(GENERATION_TYPES)}"
         )
 
 
 def _check_lengths(seq_len: int, min_seq_len: int, max_seq_len: int) -> None:
     if not isinstance(min_seq_len, int) or min_seq_len < 0:
-        raise ValueError(f"min_seq_len must be a non-negative integer, got {min_seq_len!r}")
+        raise GenerationArgumentError(f"min_seq_len must be a non-negative integer, got {min_seq_len!r}")
     if seq_len <= min_seq_len:
-        raise ValueError(f"seq_len ({seq_len}) must be larger than min_seq_len ({min_seq_len})")
+        raise GenerationArgumentError(f"seq_len ({seq_len}) must be larger than min_seq_len ({min_seq_len})")
     if max_seq_len < 1:
-        raise ValueError(f"max_seq_len must be at least 1, got {max_seq_len}")
+        raise GenerationArgumentError(f"max_seq_len must be at least 1, got {max_seq_len}")
 
 
 def _check_beams(num_beams: int, num_beam_groups: int) -> None:
     if not isinstance(num_beams, int) or num_beams < 2:
-        raise ValueError(f"num_beams must be an integer >= 2 for beam search, got {num_beams!r}")
+        raise GenerationArgumentError(f"num_beams must be an integer >= 2 for beam search, got {num_beams!r}")
     if not isinstance(num_beam_groups, int) or num_beam_groups < 1 or num_beams % num_beam_groups:
-        raise ValueError(
+        raise GenerationArgumentError(
             f"num_beam_groups must be a positive integer that divides num_beams ({num_beams}), got {num_beam_groups!r}"
         )
 
 
 def _sampling_filter(generation_type: str, top_k: int, top_p: float, temperature: float) -> TopK | TopP:
     if not temperature > 0:
-        raise ValueError(f"temperature must be > 0 for sampling, got {temperature}")
+        raise GenerationArgumentError(f"temperature must be > 0 for sampling, got {temperature}")
     if generation_type == "top_k":
         if not isinstance(top_k, int) or top_k < 1:
-            raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
+            raise GenerationArgumentError(f"top_k must be a positive integer, got {top_k!r}")
         return TopK(top_k)
     if not 0 <= top_p <= 1:
-        raise ValueError(f"top_p must be within [0, 1], got {top_p}")
+        raise GenerationArgumentError(f"top_p must be within [0, 1], got {top_p}")
     return TopP(float(top_p))
 
 
 def _base_processors(min_seq_len: int, repetition_penalty: float, eos: torch.Tensor) -> list[Callable]:
     if not repetition_penalty > 0:
-        raise ValueError(f"repetition_penalty must be > 0, got {repetition_penalty}")
+        raise GenerationArgumentError(f"repetition_penalty must be > 0, got {repetition_penalty}")
     processors: list[Callable] = [MinLength(min_seq_len, eos)]
     if repetition_penalty != 1.0:  # a penalty of exactly 1 changes nothing: skip the gather/scatter
         processors.append(RepetitionPenalty(float(repetition_penalty)))
@@ -513,7 +514,7 @@ def generate(
     criteria = list(stopping_criteria) if stopping_criteria is not None else [MaxLength(seq_len)]
     if generation_type == "beam_search":
         if text is not None:
-            raise ValueError("a text prompt is only supported by top_k/top_p sampling, not beam_search")
+            raise GenerationArgumentError("a text prompt is only supported by top_k/top_p sampling, not beam_search")
         _check_beams(num_beams, num_beam_groups)
         with _eval_mode(model), torch.no_grad():
             # Groups never interact (see the module notes), so every group repeats the same search: run one.
@@ -585,69 +586,3 @@ def decode_captions(
     eos = eos_token_id if eos_token_id is not None else getattr(tokenizer, "eot_token_id", EOS_TOKEN_ID)
     rows = token_ids[None] if token_ids.ndim == 1 else token_ids
     return [tokenizer.decode(caption_token_ids(row, sot, [eos], pad_token_id)).strip() for row in rows]
-
-
-# -- command line -------------------------------------------------------------------------------------------------
-
-
-def _open_rgb(path: str) -> Any:
-    """The image at ``path`` as RGB, or a CliError that names the file."""
-    from PIL import Image, UnidentifiedImageError
-
-    from clipzoo.cli import CliError
-
-    try:
-        with Image.open(path) as img:
-            return img.convert("RGB")
-    except FileNotFoundError as err:
-        raise CliError(f"image file {path!r} does not exist") from err
-    except (UnidentifiedImageError, OSError) as err:
-        raise CliError(f"cannot read image {path!r}: {err}") from err
-
-
-def _format_table(images: Sequence[str], captions: Sequence[str]) -> str:
-    width = max(len("IMAGE"), *(len(str(p)) for p in images))
-    lines = [f"{'IMAGE':<{width}}  CAPTION"]
-    lines += [f"{str(p):<{width}}  {c}" for p, c in zip(images, captions)]
-    return "\n".join(lines)
-
-
-def run_caption(args: argparse.Namespace) -> int:
-    """Run ``clipzoo caption``: load the model, caption every image, print a table or JSON."""
-    from clipzoo.cli import CliError
-    from clipzoo.factory import create_model_and_transforms
-    from clipzoo.tokenizers import get_tokenizer
-
-    images = [
-        _open_rgb(str(Path(p))) for p in args.images
-    ]  # read all first: a bad file fails before the model
-    model, _, preprocess = create_model_and_transforms(
-        args.model, pretrained=args.pretrained, device=args.device
-    )
-    try:
-        check_can_caption(model)
-    except CaptioningUnsupportedError as err:
-        raise CliError(f"model {args.model!r}: {err}") from err
-    tokenizer = get_tokenizer(args.model)
-    sot = getattr(tokenizer, "sot_token_id", SOT_TOKEN_ID)
-    eos = getattr(tokenizer, "eot_token_id", EOS_TOKEN_ID)
-    if getattr(args, "seed", None) is not None:
-        torch.manual_seed(args.seed)
-    captions: list[str] = []
-    for start in range(0, len(images), args.batch_size):
-        batch = torch.stack([preprocess(img) for img in images[start : start + args.batch_size]]).to(
-            args.device
-        )
-        try:
-            out = generate(
-                model, batch, generation_type=args.generation_type, seq_len=args.seq_len,
-                sot_token_id=sot, eos_token_id=eos,
-            )  # fmt: skip
-        except ValueError as err:
-            raise CliError(str(err)) from err
-        captions += decode_captions(out, tokenizer, sot, eos, getattr(model, "pad_id", 0))
-    if args.json:
-        print(json.dumps([{"image": str(p), "caption": c} for p, c in zip(args.images, captions)], indent=2))
-    else:
-        print(_format_table(args.images, captions))
-    return 0

@@ -29,14 +29,11 @@ Tuning, from the environment at call time (arguments win)
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import difflib
 import hashlib
 import http.client
 import json
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -48,7 +45,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from clipzoo.constants import HF_CONFIG_NAME, HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
+from clipzoo.constants import HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
 
 from .errors import IntegrityError, NetworkError
 
@@ -660,119 +657,3 @@ def download_pretrained(
         f"{_label(model_name, tag, 'pretrained weights')}: the pretrained cfg names no source; "
         f"expected 'hf_hub', 'url' or 'file', got keys {sorted(cfg)}"
     )
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# `clipzoo download MODEL TAG`
-
-EXIT_OK, EXIT_UNKNOWN, EXIT_NETWORK, EXIT_CHECKSUM, EXIT_LOCAL = 0, 2, 3, 4, 1
-
-
-def add_download_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register ``clipzoo download MODEL [TAG] [--cache-dir DIR] [--to DIR]``."""
-    parser = subparsers.add_parser(
-        "download",
-        help="fetch pretrained weights into the cache",
-        description="Fetch a model's pretrained weights (verified) into the cache and print the local path. "
-        "Exit status: 0 ok, 2 unknown model or tag, 3 network or offline error, 4 checksum mismatch.",
-    )
-    parser.add_argument("model", help="architecture name (see `clipzoo models`) or hf-hub:org/repo")
-    parser.add_argument("tag", nargs="?", help="pretrained tag (not used with hf-hub: models)")
-    parser.add_argument(
-        "--cache-dir", help="cache folder (default: HF cache for Hub files, clipzoo cache for URLs)"
-    )
-    parser.add_argument("--to", metavar="DIR", help="also copy the file(s) into DIR and print that path")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.set_defaults(func=run_download)
-    return parser
-
-
-def run_download(args: argparse.Namespace) -> int:
-    """Run ``clipzoo download``: print the local path on stdout, one line on stderr on failure."""
-    try:
-        paths = _download_for_cli(
-            args.model, args.tag, args.cache_dir, not getattr(args, "no_progress", False)
-        )
-        if args.to:
-            paths = [_copy_into(path, args.to) for path in paths]
-    except LookupError as e:
-        return _fail(EXIT_UNKNOWN, e)
-    except ChecksumError as e:
-        return _fail(EXIT_CHECKSUM, e)
-    except DownloadError as e:
-        return _fail(EXIT_NETWORK, e)
-    except OSError as e:
-        return _fail(EXIT_LOCAL, e)
-    print(paths[-1])
-    return EXIT_OK
-
-
-def _fail(code: int, error: BaseException) -> int:
-    message = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
-    print(f"clipzoo download: {message}", file=sys.stderr)
-    return code
-
-
-def _download_for_cli(model: str, tag: str | None, cache_dir: str | None, progress: bool) -> list[str]:
-    """Files for MODEL/TAG (config first for hf-hub models, weights last)."""
-    if model.startswith("hf-hub:"):
-        return _download_hub_model(model, tag, cache_dir)
-    cfg = _lookup_cfg(model, tag)
-    return [download_pretrained(cfg, cache_dir=cache_dir, progress=progress, model_name=model, tag=tag)]
-
-
-def _download_hub_model(model: str, tag: str | None, cache_dir: str | None) -> list[str]:
-    """Config and weights of an ``hf-hub:org/repo`` model; a repo that does not exist is an unknown model."""
-    if tag:
-        raise LookupError(f"{model} takes no pretrained tag (got {tag!r}); run `clipzoo download {model}`")
-    try:
-        repo_id, filename = _split_hub_spec(model)
-        config = download_pretrained_from_hf(repo_id, HF_CONFIG_NAME, cache_dir=cache_dir, model_name=model)
-        weights = download_pretrained_from_hf(repo_id, filename, cache_dir=cache_dir, model_name=model)
-    except (ValueError, NotFoundError) as e:
-        raise LookupError(f"unknown model {model}: {e}") from e
-    return [config, weights]
-
-
-def _lookup_cfg(model: str, tag: str | None) -> dict:
-    """The tag's open_clip-format record, or LookupError naming close matches."""
-    from clipzoo import pretrained, registry
-
-    cfg = pretrained.get_pretrained_cfg(model, tag) if tag else {}
-    if cfg:
-        return cfg
-    models = list(registry.list_models())
-    if model not in models:
-        raise LookupError(f"unknown model {model!r}; {_close(model, models, 'known models')}")
-    tags = list(pretrained.list_pretrained_tags_by_model(model))
-    if not tag:
-        raise LookupError(f"{model} needs a pretrained tag; known tags: {', '.join(tags) or 'none'}")
-    raise LookupError(f"unknown pretrained tag {tag!r} for {model}; {_close(tag, tags, 'known tags')}")
-
-
-def _close(name: str, known: list[str], what: str) -> str:
-    """'close matches: a, b' when there are some, else the first few known names."""
-    matches = difflib.get_close_matches(name, known, n=5, cutoff=0.5)
-    if matches:
-        return f"close matches: {', '.join(matches)}"
-    shown = ", ".join(known[:8]) + (", ..." if len(known) > 8 else "")
-    return f"{what}: {shown or 'none'}"
-
-
-def _copy_into(path: str, folder: str) -> str:
-    """Copy ``path`` (following the HF cache's symlinks) into ``folder`` atomically; return the new path."""
-    os.makedirs(folder, exist_ok=True)
-    destination = os.path.join(folder, os.path.basename(path))
-    source = os.path.realpath(path)
-    if os.path.exists(destination) and os.path.samefile(source, destination):
-        return destination
-    fd, part = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".part")
-    os.close(fd)
-    try:
-        shutil.copyfile(source, part)
-        os.replace(part, destination)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(part)
-        raise
-    return destination

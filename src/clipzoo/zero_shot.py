@@ -16,9 +16,7 @@ Probabilities follow the model family, detected from the model itself (never fro
 
 from __future__ import annotations
 
-import argparse
 import difflib
-import json
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -43,7 +41,6 @@ __all__ = [
     "TEMPLATE_SETS",
     "ZeroShotInputError",
     "build_zero_shot_classifier",
-    "run_classify",
     "zero_shot_classify",
 ]
 
@@ -311,69 +308,3 @@ def zero_shot_classify(
                 for row_idx, row_val in zip(indices.tolist(), values.tolist())
             ]
     return results
-
-
-# ----------------------------------------------------------------------------- command line
-
-
-def _cli_templates(value: str | None) -> str | list[str] | None:
-    """A set name stays a name; anything else is read as a templates file."""
-    return value if value is None or value in TEMPLATE_SETS else read_templates_file(value)
-
-
-def format_predictions(images: Sequence[str], results: list[list[tuple[str, float]]], activation: str) -> str:
-    """A plain-text table: one row per (image, rank)."""
-    width = max([len("label"), *(len(label) for preds in results for label, _ in preds)])
-    lines = [f"{'image':<24} {'rank':>4}  {'label':<{width}}  {activation}"]
-    for image, preds in zip(images, results):
-        for rank, (label, prob) in enumerate(preds, start=1):
-            name = str(image) if rank == 1 else ""
-            lines.append(f"{name:<24} {rank:>4}  {label:<{width}}  {prob:.4f}")
-    return "\n".join(lines)
-
-
-def run_classify(args: argparse.Namespace) -> int:
-    """Run ``clipzoo classify``: load the model, classify every image, print a table or JSON."""
-    from clipzoo.cli import CliError
-    from clipzoo.factory import create_model_and_transforms
-    from clipzoo.tokenizers import get_tokenizer
-
-    try:
-        templates = _cli_templates(args.templates)
-        labels = _check_labels(args.labels)
-        # Check every image header up front so a typo fails before the (slow) model load.
-        for path in args.images:
-            _check_image_file(path)
-    except ZeroShotInputError as err:
-        raise CliError(str(err)) from err
-    model, _, preprocess = create_model_and_transforms(
-        args.model, pretrained=args.pretrained, device=args.device
-    )
-    model.eval()
-    try:
-        results = zero_shot_classify(
-            model,
-            list(args.images),
-            labels,
-            tokenizer=get_tokenizer(args.model),
-            preprocess=preprocess,
-            templates=templates,
-            top_k=args.top_k,
-            batch_size=args.batch_size,
-        )
-    except ZeroShotInputError as err:
-        raise CliError(str(err)) from err
-    activation = "sigmoid" if _is_sigmoid_model(model) else "softmax"
-    if args.json:
-        payload = [
-            {
-                "image": str(path),
-                "activation": activation,
-                "predictions": [{"label": lb, "prob": p} for lb, p in preds],
-            }
-            for path, preds in zip(args.images, results)
-        ]
-        print(json.dumps(payload, indent=2))
-    else:
-        print(format_predictions(args.images, results, activation))
-    return 0

@@ -1,0 +1,84 @@
+"""Pieces every command uses: the usage error, exit codes, output, and name checks (stdlib + registry only)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+
+EXIT_FAILURE, EXIT_USAGE = 1, 2
+
+
+class CliError(Exception):
+    """A usage error found by a command itself: one line on stderr and an exit status (default 2)."""
+
+    def __init__(self, message: str, status: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def emit(args: argparse.Namespace, data: object, text: Callable[[], str]) -> int:
+    """Print ``data`` as JSON with ``--json``, else ``text()``; exit status 0."""
+    print(json.dumps(data, indent=2) if getattr(args, "json", False) else text())
+    return 0
+
+
+def check_model(name: str) -> None:
+    """Raise UnknownModelError (close matches in its message) unless ``name`` is a registered architecture."""
+    from .. import pretrained, registry
+
+    if registry.get_model_config(name) is None and not pretrained.list_pretrained_tags_by_model(name):
+        raise registry.UnknownModelError(name)
+
+
+def check_tag(model: str, tag: str) -> None:
+    """Raise UnknownTagError (close matches in its message) unless ``tag`` is a pretrained tag of ``model``."""
+    from .. import pretrained
+
+    if not pretrained.is_pretrained_cfg(model, tag):
+        raise pretrained.UnknownTagError(model, tag)
+
+
+def add_json(parser: argparse.ArgumentParser) -> None:
+    """The ``--json`` flag every listing command has."""
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def add_weights_args(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--pretrained`` (tag or file) for commands that load a model."""
+    parser.add_argument("--pretrained", default=None, help=f"pretrained tag or weights file of the {what}")
+
+
+def add_random_weights(parser: argparse.ArgumentParser) -> None:
+    """``--random-weights``: the explicit opt-in to a model without pretrained weights."""
+    parser.add_argument(
+        "--random-weights",
+        action="store_true",
+        help="allow a model without pretrained weights (random init); refused otherwise",
+    )
+
+
+def require_weights(
+    model: str, pretrained: str | None, random_weights: bool, cache_dir: str | None = None
+) -> None:
+    """Refuse (status 2) a model that would get random weights, unless ``--random-weights`` was given.
+
+    A folder or Hub model has weights when it holds a checkpoint (its configs are read, torch-free); a registry
+    architecture has them when ``--pretrained`` names a tag or file.
+    """
+    from ..sources import parse_model_name
+
+    if random_weights:
+        return
+    schema, _ = parse_model_name(model)
+    if schema is None:
+        if not pretrained:
+            raise CliError(
+                f"{model}: no pretrained weights given; pass --pretrained TAG or a weights file "
+                f"(see `clipzoo pretrained {model}`), or --random-weights to use random weights"
+            )
+        return
+    from ..factory import resolve
+
+    if resolve(model, cache_dir=cache_dir).weights is None:
+        raise CliError(f"{model} holds no weights file; add --random-weights to use random weights")

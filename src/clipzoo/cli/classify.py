@@ -1,0 +1,88 @@
+"""``clipzoo classify IMAGE... --model M --pretrained T --labels a b c``: zero-shot classification."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+
+from ._common import add_json, add_random_weights, add_weights_args, require_weights
+
+TEMPLATE_SET_NAMES = ("openai", "simple", "siglip")  # clipzoo.zero_shot.TEMPLATE_SETS (needs torch)
+
+
+def format_predictions(images: Sequence[str], results: list[list[tuple[str, float]]], activation: str) -> str:
+    """A plain-text table: one row per (image, rank)."""
+    width = max([len("label"), *(len(label) for preds in results for label, _ in preds)])
+    lines = [f"{'image':<24} {'rank':>4}  {'label':<{width}}  {activation}"]
+    for image, preds in zip(images, results):
+        for rank, (label, prob) in enumerate(preds, start=1):
+            name = str(image) if rank == 1 else ""
+            lines.append(f"{name:<24} {rank:>4}  {label:<{width}}  {prob:.4f}")
+    return "\n".join(lines)
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    """Load the model, classify every image, print a table or JSON."""
+    from .. import zero_shot as zs
+    from ..factory import create_model_and_transforms
+    from ..tokenizers import get_tokenizer
+
+    templates = args.templates
+    if templates is not None and templates not in zs.TEMPLATE_SETS:
+        templates = zs.read_templates_file(templates)
+    labels = zs._check_labels(args.labels)
+    for path in args.images:  # every image header first: a typo fails before the (slow) model load
+        zs._check_image_file(path)
+    require_weights(args.model, args.pretrained, args.random_weights)
+    model, _, preprocess = create_model_and_transforms(
+        args.model, pretrained=args.pretrained, device=args.device
+    )
+    model.eval()
+    results = zs.zero_shot_classify(
+        model,
+        list(args.images),
+        labels,
+        tokenizer=get_tokenizer(args.model),
+        preprocess=preprocess,
+        templates=templates,
+        top_k=args.top_k,
+        batch_size=args.batch_size,
+    )
+    activation = "sigmoid" if zs._is_sigmoid_model(model) else "softmax"
+    if args.json:
+        payload = [
+            {
+                "image": str(path),
+                "activation": activation,
+                "predictions": [{"label": lb, "prob": p} for lb, p in preds],
+            }
+            for path, preds in zip(args.images, results)
+        ]
+        print(json.dumps(payload, indent=2))
+    else:
+        print(format_predictions(args.images, results, activation))
+    return 0
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    """Register ``classify``."""
+    p = sub.add_parser("classify", help="zero-shot classify images against free-text labels")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    p.add_argument("--model", required=True, help="architecture name, hf-hub:org/repo or local-dir:PATH")
+    add_weights_args(p, "model")
+    p.add_argument(
+        "--labels", nargs="+", required=True, help="candidate labels, e.g. --labels cat dog 'a car'"
+    )
+    p.add_argument(
+        "--templates",
+        default=None,
+        help=f"prompt set ({'|'.join(TEMPLATE_SET_NAMES)}) or a file with one '{{}}' template per line; "
+        "default: openai for CLIP-style models, siglip for SigLIP-style models",
+    )
+    p.add_argument("--top-k", type=int, default=5, help="predictions per image (default 5)")
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--batch-size", type=int, default=32, help="images per forward pass")
+    add_random_weights(p)
+    add_json(p)
+    p.set_defaults(func=cmd_classify)

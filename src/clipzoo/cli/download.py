@@ -1,0 +1,104 @@
+"""``clipzoo download MODEL [TAG]``: fetch and verify pretrained weights into the cache (torch-free)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import tempfile
+
+from ._common import CliError, check_model, check_tag
+
+
+def _registry_files(model: str, tag: str | None, cache_dir: str | None, progress: bool) -> list[str]:
+    from .. import hub, pretrained
+
+    check_model(model)
+    if not tag:
+        known = ", ".join(pretrained.list_pretrained_tags_by_model(model)) or "none"
+        raise CliError(f"{model} needs a pretrained tag; known tags: {known}")
+    check_tag(model, tag)
+    cfg = pretrained.get_pretrained_cfg(model, tag)
+    return [hub.download_pretrained(cfg, cache_dir=cache_dir, progress=progress, model_name=model, tag=tag)]
+
+
+def _hub_files(model: str, repo: str, tag: str | None, cache_dir: str | None) -> list[str]:
+    """Config and weights of an ``hf-hub:org/repo`` model (open_clip layout, else transformers layout)."""
+    from .. import convert, hub
+    from ..constants import HF_CONFIG_NAME
+    from ..sources import UnknownRepoError
+
+    if tag:
+        raise CliError(f"{model} takes no pretrained tag (got {tag!r}); run `clipzoo download {model}`")
+    layouts = ((HF_CONFIG_NAME, (None,)), (convert.HF_CONFIG_FILE, convert.HF_WEIGHT_FILES))
+    errors = []
+    for config_name, weight_names in layouts:
+        try:
+            config = hub.download_pretrained_from_hf(repo, config_name, cache_dir=cache_dir, model_name=model)
+        except hub.NotFoundError as err:
+            errors.append(str(err))
+            continue
+        for weights_name in weight_names:
+            try:
+                weights = hub.download_pretrained_from_hf(
+                    repo, weights_name, cache_dir=cache_dir, model_name=model
+                )
+                return [config, weights]
+            except hub.NotFoundError as err:
+                errors.append(str(err))
+    raise UnknownRepoError(f"unknown model {model}: {'; '.join(errors)}")
+
+
+def copy_into(path: str, folder: str) -> str:
+    """Copy ``path`` (following the HF cache's symlinks) into ``folder`` atomically; return the new path."""
+    os.makedirs(folder, exist_ok=True)
+    destination = os.path.join(folder, os.path.basename(path))
+    source = os.path.realpath(path)
+    if os.path.exists(destination) and os.path.samefile(source, destination):
+        return destination
+    fd, part = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".part")
+    os.close(fd)
+    try:
+        shutil.copyfile(source, part)
+        os.replace(part, destination)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(part)
+        raise
+    return destination
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    """Fetch the files of MODEL/TAG; print the local path of the weights (or of their copy in ``--to``)."""
+    from ..sources import parse_model_name
+
+    schema, identifier = parse_model_name(args.model)
+    if schema == "hf-hub":
+        paths = _hub_files(args.model, identifier, args.tag, args.cache_dir)
+    elif schema == "local-dir":
+        raise CliError(f"{args.model} is a local folder: there is nothing to download")
+    else:
+        paths = _registry_files(args.model, args.tag, args.cache_dir, not args.no_progress)
+    if args.to:
+        paths = [copy_into(path, args.to) for path in paths]
+    print(paths[-1])
+    return 0
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    """Register ``download``."""
+    parser = sub.add_parser(
+        "download",
+        help="fetch pretrained weights into the cache",
+        description="Fetch a model's pretrained weights (verified) into the cache and print the local path. "
+        "Exit status: 0 ok, 2 unknown model or tag, 3 network or offline error, 4 checksum mismatch.",
+    )
+    parser.add_argument("model", help="architecture name (see `clipzoo models`) or hf-hub:org/repo")
+    parser.add_argument("tag", nargs="?", help="pretrained tag (not used with hf-hub: models)")
+    parser.add_argument(
+        "--cache-dir", help="cache folder (default: HF cache for Hub files, clipzoo cache for URLs)"
+    )
+    parser.add_argument("--to", metavar="DIR", help="also copy the file(s) into DIR and print that path")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(func=cmd_download)

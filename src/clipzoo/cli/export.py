@@ -1,0 +1,63 @@
+"""``clipzoo export MODEL [TAG] --to DIR [--format F]``: write a self-contained, loadable folder."""
+
+from __future__ import annotations
+
+import argparse
+
+from ._common import add_random_weights, require_weights
+
+
+def export_options(args: argparse.Namespace) -> dict:
+    """The format-specific options the command line gives the format's writer (none for most formats)."""
+    return {}
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Create the model, write the folder atomically and print its path."""
+    from ..export import export_model
+
+    require_weights(args.model, args.tag, args.random_weights, args.cache_dir)
+    path = export_model(
+        args.model,
+        args.tag,
+        to=args.to,
+        format=args.format,
+        include_tokenizer=not args.no_tokenizer,
+        overwrite=args.overwrite,
+        cache_dir=args.cache_dir,
+        format_options=export_options(args),
+        force_image_size=args.force_image_size,
+        force_quick_gelu=args.force_quick_gelu,
+    )
+    print(path)
+    return 0
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    """Register ``export``."""
+    from ..export import EXPORT_FORMATS  # stdlib-only module
+
+    parser = sub.add_parser(
+        "export",
+        help="write a model to a self-contained folder (load it with local-dir:DIR)",
+        description="Create MODEL (with pretrained TAG or file) and write it to DIR in the chosen format "
+        "(open_clip: open_clip_config.json, open_clip_model.safetensors and tokenizer files).",
+    )
+    parser.add_argument("model", help="architecture name, hf-hub:org/repo or local-dir:PATH")
+    parser.add_argument("tag", nargs="?", default=None, help="pretrained tag or checkpoint file")
+    parser.add_argument("--to", required=True, help="target folder (must not exist or be empty)")
+    parser.add_argument(
+        "--format",
+        default="open_clip",
+        choices=sorted(EXPORT_FORMATS),
+        help="folder format (default open_clip)",
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing target folder")
+    parser.add_argument("--force-image-size", type=int, default=None, help="export at this input size")
+    parser.add_argument("--force-quick-gelu", action="store_true", help="use QuickGELU activations")
+    parser.add_argument(
+        "--no-tokenizer", action="store_true", help="do not copy Hugging Face tokenizer files"
+    )
+    parser.add_argument("--cache-dir", default=None, help="weights cache folder")
+    add_random_weights(parser)
+    parser.set_defaults(func=cmd_export)

@@ -1,0 +1,135 @@
+"""``clipzoo models``, ``clipzoo pretrained`` and ``clipzoo info``: the registry, answered without torch."""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+
+from ._common import CliError, add_json, check_model, check_tag, emit
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    """List architectures, optionally filtered by a glob pattern."""
+    from .. import registry
+
+    names = registry.list_models()
+    if args.pattern:
+        names = [n for n in names if fnmatch.fnmatch(n.lower(), args.pattern.lower())]
+    return emit(args, names, lambda: "\n".join(names))
+
+
+def cmd_pretrained(args: argparse.Namespace) -> int:
+    """List (model, tag) pairs, optionally for one model and/or one tag."""
+    from .. import pretrained as tags
+
+    if args.model:
+        check_model(args.model)
+    if args.model and args.tag:
+        check_tag(args.model, args.tag)
+    key = tags.normalize_tag(args.tag) if args.tag else None
+    pairs = [
+        (m, t)
+        for m, t in tags.list_pretrained()
+        if (not args.model or m == args.model) and (key is None or tags.normalize_tag(t) == key)
+    ]
+    if args.tag and not pairs:
+        raise CliError(f"no model has pretrained tag {args.tag!r}; see `clipzoo pretrained` for all tags")
+    data = [{"model": m, "tag": t} for m, t in pairs]
+    width = max((len(m) for m, _ in pairs), default=0)
+    return emit(args, data, lambda: "\n".join(f"{m:<{width}}  {t}" for m, t in pairs))
+
+
+def _registry_info(model: str, tag: str | None, params: bool) -> dict:
+    from .. import pretrained as tags
+    from .. import registry
+
+    data: dict = {"model": model, "config": registry.get_model_config(model)}
+    source = registry.get_config_source(model)
+    data["config_file"] = str(source) if source else None
+    data["pretrained_tags"] = tags.list_pretrained_tags_by_model(model)
+    if tag is not None:
+        data["tag"] = tags.get_pretrained_record(model, tag).tag
+        data["pretrained_cfg"] = tags.get_pretrained_cfg(model, tag)
+    if params:
+        from ..summary import parameter_summary
+
+        data["parameters"] = parameter_summary(model)
+    return data
+
+
+def _source_info(model: str, tag: str | None) -> dict:
+    """``hf-hub:``/``local-dir:`` models: what the folder or repo holds (configs are read, weights are not)."""
+    from ..factory import resolve
+
+    spec = resolve(model, tag)
+    return {
+        "model": model,
+        "config": spec.model_cfg.to_dict(),
+        "config_file": None,
+        "weights": spec.weights.describe() if spec.weights else None,
+        "preprocess_cfg": spec.preprocess_cfg,
+        "pretrained_tags": [],
+    }
+
+
+def _info_text(data: dict) -> str:
+    lines = [f"model: {data['model']}"]
+    if data.get("config_file"):
+        lines.append(f"config file: {data['config_file']}")
+    if "weights" in data:
+        lines.append(f"weights: {data['weights'] or '(none)'}")
+    lines += ["config:", *("  " + line for line in json.dumps(data["config"], indent=2).splitlines())]
+    if data.get("parameters"):
+        lines.append("parameters:")
+        lines += [f"  {k}: {v:,}" for k, v in data["parameters"].items()]
+    if "preprocess_cfg" in data:
+        lines.append("preprocess cfg:")
+        lines += [f"  {k}: {v}" for k, v in data["preprocess_cfg"].items()]
+    if not data.get("weights"):
+        lines.append(f"pretrained tags: {', '.join(data['pretrained_tags']) or '(none)'}")
+    if "pretrained_cfg" in data:
+        lines.append(f"pretrained cfg for {data['tag']}:")
+        lines += [f"  {k}: {v}" for k, v in data["pretrained_cfg"].items()]
+    return "\n".join(lines)
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    """Show an architecture's config, its parameter counts and, with a tag, the tag's record."""
+    from .. import registry
+    from ..sources import parse_model_name
+
+    schema, _ = parse_model_name(args.model)
+    if schema is not None:
+        data = _source_info(args.model, args.tag)
+    else:
+        if registry.get_model_config(args.model) is None:
+            raise registry.UnknownModelError(args.model)
+        if args.tag:
+            check_tag(args.model, args.tag)
+        data = _registry_info(args.model, args.tag, params=not args.no_params)
+    data = json.loads(json.dumps(data, default=list))  # tuples and the like as JSON would show them
+    return emit(args, data, lambda: _info_text(data))
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    """Register ``models``, ``pretrained`` and ``info``."""
+    p = sub.add_parser("models", help="list architectures (optionally matching a glob PATTERN)")
+    p.add_argument("pattern", nargs="?", help="glob, case-insensitive, e.g. 'ViT-B-*'")
+    add_json(p)
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("pretrained", help="list pretrained (model, tag) pairs")
+    p.add_argument("model", nargs="?", help="only this architecture")
+    p.add_argument("--tag", help="only this tag (case- and separator-insensitive)")
+    add_json(p)
+    p.set_defaults(func=cmd_pretrained)
+
+    p = sub.add_parser(
+        "info", help="show a model's config and a tag's record (any name, hf-hub: or local-dir:)"
+    )
+    p.add_argument("model", help="architecture name, hf-hub:org/repo or local-dir:PATH")
+    p.add_argument("tag", nargs="?")
+    p.add_argument("--no-params", action="store_true", help="skip the parameter counts")
+    add_json(p)
+    p.set_defaults(func=cmd_info)
