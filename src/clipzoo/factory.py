@@ -24,6 +24,7 @@ from .preprocess_cfg import default_preprocess_dict, normalize_preprocess_dict
 from .pretrained import PretrainedCfg, UnknownTagError, get_pretrained_record, is_pretrained_cfg
 from .registry import UnknownModelError, get_model_config
 from .sources import folder_model, parse_model_name
+from .validate import check_factory_args
 
 logger = logging.getLogger("clipzoo")
 
@@ -401,6 +402,7 @@ def create_model(
     **model_kwargs: Any,
 ):
     """Create a model by architecture name (or ``hf-hub:``/``local-dir:``), optionally with pretrained weights."""
+    check_factory_args("create_model", locals())
     _check_precision(precision)
     if jit:
         raise ValueError(
@@ -425,6 +427,8 @@ def create_model(
             f"require_pretrained=True but no weights were given for {model_name!r} "
             f"(pass pretrained=<tag or file>)"
         )
+    if spec.weights is None:
+        _warn_random_weights(model_name, load_weights, pretrained_image_path, pretrained_text_path)
     _tower_pretrained_flags(spec, pretrained_image, pretrained_text)
     model = build(spec, precision, output_dict, empty=spec.weights is not None)
     if spec.weights is not None:
@@ -433,6 +437,25 @@ def create_model(
     _set_precision(model, precision, device, spec.model_cfg.uses_timm)
     set_model_preprocess_cfg(model, spec.preprocess_cfg)
     return model
+
+
+def _warn_random_weights(model_name: str, load_weights: bool, image_path: Any, text_path: Any) -> None:
+    """Log (logger ``clipzoo``, as open_clip logs it) that the model gets random weights, wholly or in part."""
+    why = "load_weights=False" if not load_weights else "pretrained=None"
+    if image_path or text_path:
+        loaded, random = ("image", "text") if image_path else ("text", "image")
+        if image_path and text_path:
+            return
+        logger.warning(
+            "Model %r initialized partially: %s tower weights loaded, the %s tower is random (%s).",
+            model_name, loaded, random, why,
+        )  # fmt: skip
+        return
+    logger.warning(
+        "No pretrained weights loaded for model %r (%s): the model is initialized randomly. Pass pretrained="
+        "<tag or file> for trained weights (clipzoo.list_pretrained_tags_by_model(%r) lists the tags).",
+        model_name, why, model_name,
+    )  # fmt: skip
 
 
 def _tower_pretrained_flags(spec: ModelSpec, pretrained_image: bool, pretrained_text: bool) -> None:
@@ -491,6 +514,7 @@ def create_model_and_transforms(
     **model_kwargs: Any,
 ):
     """Create a model plus its train and eval image transforms: ``(model, preprocess_train, preprocess_val)``."""
+    check_factory_args("create_model_and_transforms", locals())
     from .transforms import PreprocessCfg, image_transform_v2
 
     force_preprocess_cfg = _preprocess_overrides(
@@ -546,6 +570,7 @@ def create_model_from_pretrained(
     **model_kwargs: Any,
 ):
     """Create a model that must have pretrained weights; returns ``(model, preprocess)`` or just the model."""
+    check_factory_args("create_model_from_pretrained", locals())
     from .transforms import PreprocessCfg, image_transform_v2
 
     force_preprocess_cfg = _preprocess_overrides(
@@ -576,6 +601,7 @@ def get_tokenizer(
     model_name: str = "", context_length: int | None = None, cache_dir: str | None = None, **kwargs
 ):
     """The tokenizer the model's config names (see :mod:`clipzoo.tokenizers`)."""
+    check_factory_args("get_tokenizer", locals(), extra="kwargs")
     from .tokenizers import get_tokenizer as _get_tokenizer
 
     return _get_tokenizer(model_name, context_length=context_length, cache_dir=cache_dir, **kwargs)
