@@ -30,10 +30,12 @@ Tuning, from the environment at call time (arguments win)
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import http.client
 import json
 import os
+import socket
 import sys
 import tempfile
 import time
@@ -386,6 +388,8 @@ def _classified(url: str, label: str) -> Iterator[None]:
             raise _Transient(f"HTTP {e.code} {e.reason}") from e
         raise DownloadError(f"{label}: {url} answered HTTP {e.code} {e.reason}") from e
     except urllib.error.URLError as e:
+        if _is_unreachable(e):  # a retry cannot fix a name that does not resolve or a host that refuses
+            raise DownloadError(f"{label}: {_unreachable_message(url, e)}") from e
         raise _Transient(str(e.reason), timed_out=isinstance(e.reason, TimeoutError)) from e
     except TimeoutError as e:
         raise _Transient("timed out waiting for the server", timed_out=True) from e
@@ -518,6 +522,59 @@ def _hf_offline_at_import() -> bool:
     return bool(constants.HF_HUB_OFFLINE)
 
 
+# Failures no retry can fix: the name does not resolve, the host refuses or cannot be routed to.
+_UNREACHABLE_ERRNOS = {errno.ECONNREFUSED, errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL}
+OFFLINE_HINT = "set HF_HUB_OFFLINE=1 to use the cache only"
+_PROBE_TTL = 30.0  # seconds a reachability answer is reused within one process
+_probes: dict[tuple[str, int], tuple[float, BaseException | None]] = {}
+
+
+def _is_unreachable(error: BaseException) -> bool:
+    """True when ``error`` (or a cause) says the host cannot be resolved or connected to."""
+    for cause in _causes(error):
+        reason = getattr(cause, "reason", None)
+        for e in (cause, reason):
+            if isinstance(e, socket.gaierror | ConnectionRefusedError):
+                return True
+            if isinstance(e, OSError) and e.errno in _UNREACHABLE_ERRNOS:
+                return True
+        if type(cause).__name__ in ("NameResolutionError", "NewConnectionError"):
+            return True
+    return False
+
+
+def _unreachable_message(where: str, error: BaseException) -> str:
+    return f"cannot reach {where} ({_root_cause(error)}); {OFFLINE_HINT}"
+
+
+def _probe(endpoint: str, timeout: float) -> BaseException | None:
+    """None when ``endpoint``'s host accepts a TCP connection; else the error (answers are cached briefly).
+
+    huggingface_hub retries connection errors for ~20 s before giving up; one connect attempt tells at once
+    whether the host can be reached at all.
+    """
+    parsed = urllib.parse.urlsplit(endpoint)
+    host = parsed.hostname or ""
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    now = time.monotonic()
+    cached = _probes.get((host, port))
+    if cached is not None and now - cached[0] < _PROBE_TTL:
+        return cached[1]
+    result: BaseException | None = None
+    try:
+        socket.create_connection((host, port), timeout=min(timeout, 5.0)).close()
+    except OSError as err:
+        result = err if _is_unreachable(err) or isinstance(err, TimeoutError) else None
+    _probes[(host, port)] = (now, result)
+    return result
+
+
+def _hf_endpoint() -> str:
+    from huggingface_hub import constants
+
+    return os.environ.get("HF_ENDPOINT") or constants.ENDPOINT
+
+
 def _hf_fetch(
     repo_id: str,
     filename: str,
@@ -528,6 +585,17 @@ def _hf_fetch(
     label: str,
 ) -> str | None:
     """Path of one Hub file, or None when the repo (or, offline, the cache) has no such file."""
+    if not offline:
+        endpoint = _hf_endpoint()
+        unreachable = _probe(endpoint, policy.timeout)
+        if unreachable is not None:
+            # As huggingface_hub does when the network fails: a cached copy is used; else fail now, not in 20 s.
+            cached = _hf_fetch_once(repo_id, filename, revision, cache_dir, True, policy.timeout, label)
+            if cached is not None:
+                return cached
+            raise DownloadError(
+                f"{label}: {filename} of hf-hub:{repo_id}: {_unreachable_message(endpoint, unreachable)}"
+            )
     for attempt in range(policy.retries + 1):
         try:
             return _hf_fetch_once(repo_id, filename, revision, cache_dir, offline, policy.timeout, label)
@@ -569,7 +637,9 @@ def _hf_fetch_once(
             return None
         # huggingface_hub already retried the metadata request (5xx, connection, timeout) with its own backoff
         error = DownloadTimeoutError if _is_timeout(e) else DownloadError
-        raise error(f"{label}: could not reach hf-hub:{repo_id} for {filename}: {_root_cause(e)}") from e
+        raise error(
+            f"{label}: could not reach hf-hub:{repo_id} for {filename}: {_root_cause(e)}; {OFFLINE_HINT}"
+        ) from e
     except hf_errors.EntryNotFoundError:
         return None
     except hf_errors.GatedRepoError as e:  # before RepositoryNotFoundError, its base class
