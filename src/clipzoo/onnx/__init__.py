@@ -1,0 +1,48 @@
+"""ONNX export and a torch-free runtime for clipzoo models (the ``onnx`` extra: ``pip install 'clipzoo[onnx]'``).
+
+Export (needs torch, onnx, onnxscript, onnxruntime)::
+
+    clipzoo.export_model("ViT-B-32", "openai", to="vit-b-32-onnx", format="onnx",
+                         format_options={"quantize": "int8"})   # or: clipzoo export ... --format onnx
+
+Run (onnxruntime, numpy, PIL and clipzoo's tokenizers; torch is never imported)::
+
+    from clipzoo.onnx import OnnxModel
+    model = OnnxModel("vit-b-32-onnx")
+    model.encode_image(["cat.jpg"]), model.encode_text(["a cat"]), model.classify(["cat.jpg"], ["cat", "dog"])
+
+The folder: ``image_encoder.onnx``, ``text_encoder.onnx``, ``preprocess_config.json``, ``tokenizer/`` and
+``clipzoo_onnx.json`` (see :mod:`clipzoo.onnx.manifest`). This package imports nothing heavy until used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .manifest import MANIFEST_NAME, OnnxFolderError, is_onnx_folder, read_manifest
+
+__all__ = [
+    "MANIFEST_NAME",
+    "OnnxExportError",
+    "OnnxFolderError",
+    "OnnxModel",
+    "OnnxRuntimeMissingError",
+    "is_onnx_folder",
+    "read_manifest",
+]
+
+_LAZY = {
+    "OnnxModel": "runtime",
+    "OnnxRuntimeMissingError": "runtime",
+    "OnnxExportError": "export",
+    "write_onnx_folder": "export",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'clipzoo.onnx' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

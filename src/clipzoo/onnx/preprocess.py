@@ -1,0 +1,188 @@
+"""Eval preprocessing with PIL and numpy only, bit-identical to ``clipzoo.transforms.EvalTransform`` (exact path).
+
+``clipzoo.transforms`` builds its tensors with torch; this module is the same pipeline for the torch-free ONNX
+runtime: the same PIL resize (size arithmetic of torchvision ``Resize(int)`` for square ``shortest`` targets,
+``round(side / ratio)`` otherwise), the same centre crop or crop-or-pad with ``fill_color``, RGB conversion,
+then ``(x / 255 - mean) / std`` in float32 in that order. tests/test_onnx.py checks ``np.array_equal`` against
+EvalTransform for every resize mode, interpolation and several PIL modes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any, BinaryIO
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from clipzoo.errors import InputError
+
+RESIZE_MODES = ("shortest", "longest", "squash")
+_RESAMPLE = {
+    "bicubic": Image.Resampling.BICUBIC,
+    "bilinear": Image.Resampling.BILINEAR,
+    "nearest": Image.Resampling.NEAREST,
+    "random": Image.Resampling.BICUBIC,
+}
+ImageSource = Image.Image | str | os.PathLike | BinaryIO
+
+
+class ImageInputError(InputError, OSError):
+    """An image that cannot be used: wrong type, unreadable or undecodable file (the message names it)."""
+
+
+def _to_hw(size: Any) -> tuple[int, int]:
+    if isinstance(size, (int, np.integer)):
+        return int(size), int(size)
+    if isinstance(size, Sequence) and len(size) in (1, 2):
+        return int(size[0]), int(size[-1])
+    raise ValueError(f"image size must be an int or an (height, width) pair, got {size!r}")
+
+
+def _shortest(w: int, h: int, target: tuple[int, int]) -> tuple[int, int]:
+    if target[0] == target[1]:  # torchvision Resize(int): the short side becomes the target
+        side = target[0]
+        short, long = (w, h) if w <= h else (h, w)
+        new_long = int(side * long / short)
+        return (side, new_long) if w <= h else (new_long, side)
+    return _keep_ratio(w, h, target, longest=False)
+
+
+def _keep_ratio(w: int, h: int, target: tuple[int, int], longest: bool) -> tuple[int, int]:
+    ratio_h, ratio_w = h / target[0], w / target[1]
+    ratio = max(ratio_h, ratio_w) if longest else min(ratio_h, ratio_w)
+    return max(round(w / ratio), 1), max(round(h / ratio), 1)
+
+
+_RESIZE_SIZE = {
+    "shortest": _shortest,
+    "longest": lambda w, h, t: _keep_ratio(w, h, t, longest=True),
+    "squash": lambda w, h, t: (t[1], t[0]),
+}
+
+
+def _pad_fill(img: Image.Image, fill: Any) -> Any:
+    bands = len(img.getbands())
+    if isinstance(fill, (int, float)) and bands > 1:
+        fill = (fill,) * bands
+    if isinstance(fill, (list, tuple)):
+        fill = tuple(fill) * bands if len(fill) == 1 else tuple(fill)
+        if len(fill) != bands:
+            raise ValueError(f"fill_color has {len(fill)} values but the image has {bands} bands")
+    if img.mode == "F":
+        return fill
+    return tuple(int(x) for x in fill) if isinstance(fill, tuple) else int(fill)
+
+
+def _crop_or_pad(img: Image.Image, target: tuple[int, int], fill: Any) -> Image.Image:
+    crop_h, crop_w = target
+    w, h = img.size
+    if crop_w > w or crop_h > h:
+        pad_w, pad_h = max(crop_w - w, 0), max(crop_h - h, 0)
+        border = (pad_w // 2, pad_h // 2, (pad_w + 1) // 2, (pad_h + 1) // 2)
+        palette = img.getpalette() if img.mode == "P" else None
+        img = ImageOps.expand(img, border=border, fill=_pad_fill(img, fill))
+        if palette is not None:
+            img.putpalette(palette)
+        w, h = img.size
+        if (w, h) == (crop_w, crop_h):
+            return img
+    top, left = int(round((h - crop_h) / 2.0)), int(round((w - crop_w) / 2.0))
+    return img.crop((left, top, left + crop_w, top + crop_h))
+
+
+def _name(src: Any) -> str:
+    if isinstance(src, (str, os.PathLike)):
+        return os.fspath(src)
+    name = getattr(src, "filename", None) or getattr(src, "name", None)
+    return str(name) if name else f"<{type(src).__name__}>"
+
+
+def _decoded(img: Image.Image, name: str) -> Image.Image:
+    try:
+        img.load()
+    except (OSError, SyntaxError, ValueError) as err:
+        raise ImageInputError(f"cannot decode image {name}: {err}") from err
+    return img
+
+
+class ImagePreprocessor:
+    """A preprocess config (size, mean, std, interpolation, resize_mode, fill_color) -> float32 arrays."""
+
+    def __init__(self, cfg: dict[str, Any]) -> None:
+        """Build from an open_clip-style preprocess dict (``preprocess_config.json`` of an ONNX folder).
+
+        Raises:
+            ValueError: an unknown resize mode or interpolation, a zero std, or a mode other than RGB.
+        """
+        self.size = _to_hw(cfg.get("size", 224))
+        self.resize_mode = cfg.get("resize_mode") or "shortest"
+        self.interpolation = cfg.get("interpolation") or "bicubic"
+        self.fill_color = cfg.get("fill_color", 0)
+        if self.resize_mode not in RESIZE_MODES:
+            raise ValueError(f"unknown resize_mode {self.resize_mode!r}; expected one of {RESIZE_MODES}")
+        if self.interpolation not in _RESAMPLE:
+            raise ValueError(
+                f"unknown interpolation {self.interpolation!r}; expected one of {tuple(_RESAMPLE)}"
+            )
+        if cfg.get("mode", "RGB") != "RGB":
+            raise ValueError(f"preprocess mode must be 'RGB', got {cfg.get('mode')!r}")
+        mean, std = cfg.get("mean"), cfg.get("std")
+        if mean is None or std is None or any(s == 0 for s in std):
+            raise ValueError(f"preprocess config needs a mean and a std without zeros, got {mean}, {std}")
+        self._mean = np.asarray([float(m) for m in mean], dtype=np.float32).reshape(-1, 1, 1)
+        self._std = np.asarray([float(s) for s in std], dtype=np.float32).reshape(-1, 1, 1)
+
+    def _resample(self) -> Image.Resampling:
+        # open_clip's non-square 'shortest' path resamples bicubic whatever the interpolation says.
+        if (
+            self.resize_mode == "shortest"
+            and self.size[0] != self.size[1]
+            and self.interpolation != "nearest"
+        ):
+            return Image.Resampling.BICUBIC
+        return _RESAMPLE[self.interpolation]
+
+    def _geometry(self, img: Image.Image) -> Image.Image:
+        size = _RESIZE_SIZE[self.resize_mode](*img.size, self.size)
+        if img.size != size:
+            img = img.resize(size, self._resample())
+        if self.resize_mode == "squash":
+            return img
+        return _crop_or_pad(img, self.size, self.fill_color if self.resize_mode == "longest" else 0)
+
+    def _normalize(self, img: Image.Image) -> np.ndarray:
+        chw = np.asarray(img if img.mode == "RGB" else img.convert("RGB")).transpose(2, 0, 1)
+        out = np.empty(chw.shape, dtype=np.float32)
+        np.true_divide(chw, np.float32(255), out=out, dtype=np.float32)
+        np.subtract(out, self._mean, out=out)
+        np.divide(out, self._std, out=out)
+        return out
+
+    def __call__(self, src: ImageSource) -> np.ndarray:
+        """One image (PIL image, path or binary file object) -> normalized float32 array [3, H, W].
+
+        Raises:
+            ImageInputError: an unsupported type, or a file that cannot be opened or decoded.
+        """
+        if isinstance(src, Image.Image):
+            return self._normalize(self._geometry(_decoded(src, _name(src))))
+        if not isinstance(src, (str, os.PathLike)) and not hasattr(src, "read"):
+            raise ImageInputError(
+                f"unsupported image type {type(src).__name__}; expected a PIL.Image.Image, a path or a binary "
+                "file object"
+            )
+        try:
+            img = Image.open(src)
+        except (OSError, SyntaxError, ValueError) as err:
+            raise ImageInputError(f"cannot open image {_name(src)}: {err}") from err
+        with img:
+            return self._normalize(self._geometry(_decoded(img, _name(src))))
+
+    def batch(self, images: Sequence[ImageSource]) -> np.ndarray:
+        """Several images -> float32 array [N, 3, H, W]."""
+        out = np.empty((len(images), 3, *self.size), dtype=np.float32)
+        for row, image in enumerate(images):
+            out[row] = self(image)
+        return out
