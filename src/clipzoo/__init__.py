@@ -83,6 +83,9 @@ _EXPORTS: dict[str, str] = {
     "IMAGENET_CLASSNAMES": "zero_shot_metadata",
     "OPENAI_IMAGENET_TEMPLATES": "zero_shot_metadata",
     "SIMPLE_IMAGENET_TEMPLATES": "zero_shot_metadata",
+    # open_clip alias (import open_clip -> clipzoo)
+    "install_as_open_clip": "open_clip_compat",
+    "OpenClipConflictError": "open_clip_compat",
     # constants
     "OPENAI_DATASET_MEAN": "constants",
     "OPENAI_DATASET_STD": "constants",

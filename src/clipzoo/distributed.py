@@ -143,3 +143,47 @@ def bidir_exchange_with_grad(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Exchange with both ring neighbours at once; returns (from_right, from_left), autograd-aware."""
     return _BidirWithGrad.apply(left_rank, right_rank, group, to_left, to_right)
+
+
+# -- open_clip.loss's names for the ring exchanges (same argument order) ----------------------------------
+
+NeighbourExchange = _ShiftWithGrad  # .apply(from_rank, to_rank, group, tensor)
+NeighbourExchangeBidir = _BidirWithGrad  # .apply(left_rank, right_rank, group, tensor_to_left, tensor_to_right)
+
+
+def neighbour_exchange(
+    from_rank: int, to_rank: int, tensor: torch.Tensor, group: dist.ProcessGroup | None = None
+) -> torch.Tensor:
+    """Send ``tensor`` to ``to_rank`` and return the one received from ``from_rank`` (no autograd)."""
+    return _exchange([(tensor, to_rank)], [from_rank], group)[0]
+
+
+def neighbour_exchange_bidir(
+    left_rank: int,
+    right_rank: int,
+    tensor_to_left: torch.Tensor,
+    tensor_to_right: torch.Tensor,
+    group: dist.ProcessGroup | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exchange with both ring neighbours at once; returns (from_right, from_left), no autograd."""
+    sends = [(tensor_to_left, left_rank), (tensor_to_right, right_rank)]
+    from_right, from_left = _exchange(sends, [right_rank, left_rank], group)
+    return from_right, from_left
+
+
+def neighbour_exchange_with_grad(
+    from_rank: int, to_rank: int, tensor: torch.Tensor, group: dist.ProcessGroup | None = None
+) -> torch.Tensor:
+    """:func:`neighbour_exchange` whose backward sends the gradient back to ``from_rank``."""
+    return _ShiftWithGrad.apply(from_rank, to_rank, group, tensor)
+
+
+def neighbour_exchange_bidir_with_grad(
+    left_rank: int,
+    right_rank: int,
+    tensor_to_left: torch.Tensor,
+    tensor_to_right: torch.Tensor,
+    group: dist.ProcessGroup | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`neighbour_exchange_bidir` with autograd (each gradient returns to the rank it came from)."""
+    return _BidirWithGrad.apply(left_rank, right_rank, group, tensor_to_left, tensor_to_right)
