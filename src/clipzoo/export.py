@@ -5,19 +5,30 @@ Layout (open_clip's Hub layout): ``open_clip_config.json`` = ``{"model_cfg": ...
 (the tokenizer is described inside ``model_cfg.text_cfg``: ``hf_tokenizer_name``, ``tokenizer_kwargs``,
 ``context_length``), ``open_clip_model.safetensors``, and for Hugging Face tokenizers their files. The folder is
 written under a temporary name next to the target and renamed into place: a failure leaves nothing behind.
+
+Concurrent and killed exports: an export holds the lock ``.NAME.lock`` next to the target (removed when it is
+released) from before the model is built until the folder is in place.
+A second export into the same target waits up to ``lock_timeout`` seconds (:data:`LOCK_TIMEOUT`), then fails
+with :class:`ExportBusyError`; it also fails, without replacing anything, when the target was written while it
+waited, so two concurrent exports never both succeed. Temporary folders of killed exports (``.NAME.tmp-*``) are
+removed by the next export into the same target. Files and folders get the modes of the process umask.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .constants import HF_CONFIG_NAME, HF_SAFE_WEIGHTS_NAME
 from .errors import ClipzooError
+from .filemodes import fix_tree_modes
 from .preprocess_cfg import PREPROCESS_KEYS as _PREPROCESS_KEYS
 
 # Files a Hugging Face tokenizer may consist of (transformers' save_pretrained names).
@@ -120,26 +131,246 @@ def _write_folder(
     (folder / HF_CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
 
 
-def _atomic_folder(target: Path, overwrite: bool, write) -> Path:
-    """Run ``write(tmp_folder)`` then move the folder to ``target`` in one rename."""
-    target = target.expanduser().resolve()
-    if target.exists() and not (overwrite or (target.is_dir() and not any(target.iterdir()))):
-        raise ExportError(f"{target} already exists and is not empty (pass overwrite=True / --overwrite)")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+class ExportBusyError(ExportError):
+    """Another export into the same target holds its lock (or wrote the target while this one waited)."""
+
+
+# How long an export waits for another export into the same target to finish before it gives up.
+LOCK_TIMEOUT = 30.0
+
+
+def _target_state(target: Path) -> tuple[int, int, int] | None:
+    """Identity of what is at ``target`` now (device, inode, mtime), or None when nothing is."""
     try:
-        write(tmp)
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-            os.replace(target, old / "previous")
-            os.replace(tmp, target)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return target
+        stat = os.lstat(target)
+    except FileNotFoundError:
+        return None
+    return (stat.st_dev, stat.st_ino, stat.st_mtime_ns)
+
+
+def _is_empty_dir(path: Path) -> bool:
+    return path.is_dir() and not path.is_symlink() and not any(path.iterdir())
+
+
+def _remove_leftovers(target: Path) -> None:
+    """Clean up after exports into ``target`` that were killed; call with the target's lock held.
+
+    Every writer into ``target`` holds its lock, so a ``.NAME.tmp-*`` folder found under the lock belongs to a
+    dead run. A ``.NAME.old-*`` folder is a replacement killed between its two renames: the previous folder
+    inside it goes back into place when the target is missing, else it is removed.
+    """
+    parent, name = target.parent, target.name
+    for entry in parent.iterdir():
+        if entry.name.startswith(f".{name}.tmp-"):
+            shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+        elif entry.name.startswith(f".{name}.old-") and entry.is_dir():
+            previous = entry / "previous"
+            if previous.exists() and not os.path.lexists(target):
+                os.replace(previous, target)
+            shutil.rmtree(entry)
+
+
+class _Busy(Exception):
+    """The lock stayed held by another process until the timeout."""
+
+
+class _PathLock:
+    """An exclusive lock on ``path`` that removes its file on release (``fcntl.flock``; filelock elsewhere).
+
+    The file exists only while some process holds or waits for the lock, so a finished export leaves nothing
+    next to its target. Removing a lock file is safe because a process that locked it checks afterwards that
+    the path still names the file it locked (else it starts over on the new file). The holder's pid is written
+    into the file for the message a waiting export gives when it times out. A process killed while holding the
+    lock releases it (the kernel drops the flock); its file is taken over by the next export.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+        self._fallback: Any = None
+
+    def acquire(self, timeout: float) -> None:
+        try:
+            import fcntl
+        except ImportError:  # no flock (Windows): filelock, whose lock file then stays
+            from filelock import FileLock, Timeout
+
+            self._fallback = FileLock(self.path)
+            try:
+                self._fallback.acquire(timeout=timeout)
+            except Timeout as err:
+                raise _Busy() from err
+            return
+        deadline = time.monotonic() + timeout
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                if time.monotonic() >= deadline:
+                    raise _Busy() from None
+                time.sleep(0.05)
+                continue
+            except BaseException:
+                os.close(fd)
+                raise
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                os.ftruncate(fd, 0)
+                os.write(fd, f"{os.getpid()}\n".encode())
+                self._fd = fd
+                return
+            os.close(fd)  # the holder removed this file as we locked it: lock the new one
+
+    def holder(self) -> str:
+        """'pid N' of the process holding the lock, when it wrote one."""
+        try:
+            pid = self.path.read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            return ""
+        return f"pid {pid}" if pid.isdigit() else ""
+
+    def release(self) -> None:
+        if self._fallback is not None:
+            self._fallback.release()
+            self._fallback = None
+        if self._fd is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)  # while still holding it: a waiter then sees a new file, never this one
+            os.close(self._fd)  # closing drops the flock
+            self._fd = None
+
+
+class _LockedTarget:
+    """The target folder of an export, locked for the whole export (check, build, write, rename).
+
+    Entering it checks, before anything is built, that the parent folder can be written (creating it if
+    needed), takes the lock ``.NAME.lock`` next to the target (waiting up to ``timeout`` seconds for another
+    export into it), removes what killed exports left there, and refuses a non-empty target unless
+    ``overwrite``. :meth:`write` then writes a temporary folder next to the target and renames it into place.
+    """
+
+    def __init__(self, target: str | os.PathLike, overwrite: bool, timeout: float = LOCK_TIMEOUT) -> None:
+        self.target = Path(target).expanduser().absolute()
+        self.overwrite, self.timeout = overwrite, timeout
+        self._lock: Any = None
+        self._created: list[Path] = []
+
+    def _make_parent(self) -> None:
+        missing = []
+        folder = self.target.parent
+        while not folder.exists():
+            missing.append(folder)
+            folder = folder.parent
+        try:
+            for folder in reversed(missing):
+                folder.mkdir()
+                self._created.append(folder)
+        except OSError as err:
+            raise ExportError(
+                f"cannot create the folder {folder} for {self.target}: {err.strerror or err}; "
+                "choose a target folder you can write to"
+            ) from err
+
+    def __enter__(self) -> _LockedTarget:
+        if self.target.parent == self.target:
+            raise ExportError(f"cannot export to {self.target}: choose a folder below it")
+        self._make_parent()
+        before = _target_state(self.target)
+        lock_path = self.target.parent / f".{self.target.name}.lock"
+        lock = _PathLock(lock_path)
+        try:
+            try:
+                lock.acquire(timeout=0)
+                waited = False
+            except _Busy:
+                waited = True
+                lock.acquire(timeout=self.timeout)
+        except _Busy as err:
+            self._remove_created()
+            holder = lock.holder()
+            raise ExportBusyError(
+                f"another export into {self.target} is still running ({holder + ', ' if holder else ''}lock "
+                f"{lock_path}; waited {self.timeout:g} s); wait for it to finish, or export to another folder"
+            ) from err
+        except OSError as err:  # the lock file is the first thing written: the folder is not writable
+            self._remove_created()
+            raise ExportError(
+                f"cannot write into {self.target.parent}: {err.strerror or err}; choose a target folder you "
+                "can write to"
+            ) from err
+        self._lock = lock
+        try:
+            self._check(waited, before)
+        except BaseException:
+            self._release()
+            raise
+        return self
+
+    def _check(self, waited: bool, before_wait: tuple[int, int, int] | None) -> None:
+        """Under the lock: leftovers removed, the target is free (or may be replaced), nobody wrote it meanwhile."""
+        _remove_leftovers(self.target)
+        if waited:
+            now = _target_state(self.target)
+            if now is not None and now != before_wait:
+                raise ExportBusyError(
+                    f"another export wrote {self.target} while this one waited for it; not replacing it "
+                    "(run the export again to replace it)"
+                )
+        if os.path.lexists(self.target) and not self.overwrite and not _is_empty_dir(self.target):
+            raise ExportError(
+                f"{self.target} already exists and is not empty (pass overwrite=True / --overwrite)"
+            )
+        if not os.access(self.target.parent, os.W_OK | os.X_OK):
+            raise ExportError(
+                f"cannot write into {self.target.parent} (permission denied); choose a target folder you can "
+                "write to"
+            )
+
+    def write(self, write: Callable[[Path], Any]) -> Path:
+        """Run ``write(tmp_folder)`` and move the folder to the target in one rename; returns the target."""
+        target = self.target
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+        try:
+            write(tmp)
+            fix_tree_modes(tmp)  # mkdtemp made it 0700; the writers may have used mkstemp (0600)
+            if os.path.lexists(target):
+                old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+                os.replace(target, old / "previous")
+                os.replace(tmp, target)
+                shutil.rmtree(old)
+            else:
+                os.replace(tmp, target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        self._created.clear()  # the parent folders now hold the result
+        return target
+
+    def _remove_created(self) -> None:
+        for folder in reversed(self._created):
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only when still empty
+        self._created.clear()
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+        self._remove_created()  # folders made only for this export go when it failed
+
+    def __exit__(self, *exc: Any) -> None:
+        self._release()
+
+
+def _atomic_folder(target: Path, overwrite: bool, write, *, timeout: float = LOCK_TIMEOUT) -> Path:
+    """Run ``write(tmp_folder)`` then move the folder to ``target`` in one rename, under the target's lock."""
+    with _LockedTarget(target, overwrite, timeout) as locked:
+        return locked.write(write)
 
 
 def save_model_folder(
@@ -205,7 +436,13 @@ def export_model(
     ``format`` is one of :data:`EXPORT_FORMATS` (``open_clip`` by default); ``format_options`` go to that
     format's writer. ``create_kwargs`` are ``create_model`` options that change the architecture or
     preprocessing (``force_image_size``, ``force_quick_gelu``, ``force_preprocess_cfg``, ...); they are baked
-    into the folder.
+    into the folder. ``lock_timeout`` (seconds, default :data:`LOCK_TIMEOUT`) bounds the wait for another export
+    into the same target.
+
+    Raises:
+        ExportError: the target is not empty (without ``overwrite``) or cannot be written; checked before the
+            model is built. ``ExportBusyError`` when another export into it holds the lock past ``lock_timeout``
+            or wrote it while this one waited.
     """
     from .factory import create_model, resolve
 
@@ -215,12 +452,14 @@ def export_model(
     if create_kwargs.get("precision", "fp32") != "fp32":
         raise ValueError("export writes fp32 weights; load the folder with precision=... instead")
     create_kwargs.pop("precision", None)
+    lock_timeout = create_kwargs.pop("lock_timeout", LOCK_TIMEOUT)
     resolve_kwargs = {k: v for k, v in create_kwargs.items() if k != "device"}
-    spec = resolve(model_name, pretrained, cache_dir=cache_dir, **resolve_kwargs)
-    model = create_model(model_name, pretrained, cache_dir=cache_dir, **create_kwargs)
-    options = dict(format_options or {})
-    return _atomic_folder(
-        Path(to),
-        overwrite,
-        lambda tmp: writer(tmp, model, spec, include_tokenizer=include_tokenizer, **options),
-    )
+    # The target is checked and locked before the model is built: a folder that cannot be written, or that
+    # another export is writing, fails in a moment instead of after minutes of loading.
+    with _LockedTarget(to, overwrite, lock_timeout) as target:
+        spec = resolve(model_name, pretrained, cache_dir=cache_dir, **resolve_kwargs)
+        model = create_model(model_name, pretrained, cache_dir=cache_dir, **create_kwargs)
+        options = dict(format_options or {})
+        return target.write(
+            lambda tmp: writer(tmp, model, spec, include_tokenizer=include_tokenizer, **options)
+        )
