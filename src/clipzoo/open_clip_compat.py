@@ -367,6 +367,18 @@ def find_program(program: str) -> str:
     return found
 
 
+def _check_module(name: str) -> None:
+    """Raise :class:`ProgramNotFoundError` unless ``python -m name`` would find the module."""
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        raise ProgramNotFoundError(f"no module named {name!r} in this environment (for clipzoo run -m {name})")
+
+
 def run_program(program: str, args: Sequence[str] = (), *, module: bool = False) -> int:
     """Run a console script (or, with ``module=True``, ``python -m MODULE``) in this process, aliased.
 
@@ -379,7 +391,7 @@ def run_program(program: str, args: Sequence[str] = (), *, module: bool = False)
         ProgramNotFoundError: the console script cannot be found.
         OpenClipConflictError: the real open_clip is already imported in this process.
     """
-    path = None if module else find_program(program)
+    path = _check_module(program) if module else find_program(program)
     install_as_open_clip()
     saved_argv = sys.argv[:]
     sys.argv = [program if module else path, *args]
