@@ -15,3 +15,17 @@ HF_CONFIG_NAME = "open_clip_config.json"
 DEFAULT_CONTEXT_LENGTH = 77
 EOT_TOKEN = "<end_of_text>"
 SOT_TOKEN = "<start_of_text>"
+
+# precision -> (dtype of every weight, dtype the matmul/conv weights are cast to after, or None); names of torch
+# dtypes, so that the table needs no torch. fp16/bf16 keep an fp32 master copy of norms (open_clip's scheme).
+PRECISION_DTYPES: dict[str, tuple[str, str | None]] = {
+    "fp32": ("float32", None),
+    "fp16": ("float32", "float16"),
+    "bf16": ("float32", "bfloat16"),
+    "amp": ("float32", None),
+    "amp_bf16": ("float32", None),
+    "amp_bfloat16": ("float32", None),
+    "pure_fp16": ("float16", None),
+    "pure_bf16": ("bfloat16", None),
+}
+PRECISIONS = tuple(PRECISION_DTYPES)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import ModelCfg, parse_model_config
+from .constants import PRECISION_DTYPES, PRECISIONS
 from .errors import UnknownNameError
 from .preprocess_cfg import default_preprocess_dict, normalize_preprocess_dict
 from .pretrained import PretrainedCfg, UnknownTagError, get_pretrained_record, is_pretrained_cfg
@@ -28,7 +29,6 @@ from .validate import check_factory_args
 
 logger = logging.getLogger("clipzoo")
 
-PRECISIONS = ("fp32", "fp16", "bf16", "amp", "amp_bf16", "amp_bfloat16", "pure_fp16", "pure_bf16")
 _PREPROCESS_FROM_TAG = ("mean", "std", "interpolation", "resize_mode")
 
 
@@ -322,19 +322,15 @@ def _set_precision(model, precision: str, device, uses_timm: bool):
     from .models import convert_weights_to_lp
     from .models.layers import LayerNormFp32
 
-    if precision not in ("pure_fp16", "pure_bf16"):
-        model.to(device=device, dtype=torch.float32)  # also lifts an fp16 checkpoint to the fp32 master copy
-    if precision in ("fp16", "bf16"):
-        dtype = _cast_dtype(precision)
-        if uses_timm:  # timm towers: cast everything, then put the fp32 norms back
-            model.to(dtype=dtype)
-            for module in model.modules():
-                if isinstance(module, LayerNormFp32):
-                    module.float()
-        else:
-            convert_weights_to_lp(model, dtype)
-    elif precision in ("pure_fp16", "pure_bf16"):
-        model.to(device=device, dtype=torch.float16 if precision == "pure_fp16" else torch.bfloat16)
+    base, low = (getattr(torch, name) if name else None for name in PRECISION_DTYPES[precision])
+    model.to(device=device, dtype=base)  # also lifts an fp16 checkpoint to the fp32 master copy
+    if low is not None and uses_timm:  # timm towers: cast everything, then put the fp32 norms back
+        model.to(dtype=low)
+        for module in model.modules():
+            if isinstance(module, LayerNormFp32):
+                module.float()
+    elif low is not None:
+        convert_weights_to_lp(model, low)
     return model
 
 

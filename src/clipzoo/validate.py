@@ -15,15 +15,15 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .constants import PRECISIONS as _PRECISIONS
 from .errors import InputError
+from .preprocess_cfg import INTERPOLATIONS as _INTERPOLATIONS
+from .preprocess_cfg import PREPROCESS_KEYS as _PREPROCESS_KEYS
+from .preprocess_cfg import RESIZE_MODES as _RESIZE_MODES
 
 __all__ = ["ArgumentError", "ArgumentTypeError", "UnknownArgumentError", "check_factory_args"]
 
-_PRECISIONS = ("fp32", "fp16", "bf16", "amp", "amp_bf16", "amp_bfloat16", "pure_fp16", "pure_bf16")
 _DTYPE_TO_PRECISION = {"torch.float32": "fp32", "torch.float16": "fp16", "torch.bfloat16": "bf16"}
-_INTERPOLATIONS = ("bicubic", "bilinear", "nearest", "random")
-_RESIZE_MODES = ("shortest", "longest", "squash")
-_PREPROCESS_KEYS = ("size", "mode", "mean", "std", "interpolation", "resize_mode", "fill_color")
 # Top-level model config keys a caller may pass as extra keywords (open_clip: model kwargs override the config).
 _MODEL_KWARGS = (
     "embed_dim", "vision_cfg", "text_cfg", "multimodal_cfg", "quick_gelu", "custom_text", "init_logit_scale",
