@@ -66,6 +66,125 @@ class ContrastiveHeadMixin:
         """Freeze the image tower (LiT), keeping the last ``unlocked_groups`` groups trainable."""
         self.visual.lock(unlocked_groups=unlocked_groups, freeze_bn_stats=freeze_bn_stats)
 
+    def forward_intermediates(
+        self,
+        image: torch.Tensor | None = None,
+        text: torch.Tensor | None = None,
+        image_indices: int | list[int] | None = None,
+        text_indices: int | list[int] | None = None,
+        stop_early: bool = False,
+        normalize: bool = True,
+        normalize_intermediates: bool = False,
+        intermediates_only: bool = False,
+        image_output_fmt: str = "NCHW",
+        image_output_extra_tokens: bool = False,
+        text_output_fmt: str = "NLC",
+        text_output_extra_tokens: bool = False,
+        output_logits: bool = False,
+        output_logit_scale_bias: bool = False,
+    ) -> dict[str, torch.Tensor | list[torch.Tensor]]:
+        """Intermediate block outputs of both towers next to the final features (open_clip's feature API).
+
+        Args:
+            image: Images (B, 3, H, W), or None to skip the image tower.
+            text: Token ids (B, L), or None to skip the text tower.
+            image_indices: Image blocks to return: last n for an int, those positions for a list, all for None.
+            text_indices: Text blocks to return, chosen the same way.
+            stop_early: Stop each tower after its last selected block (features then pool that block's output;
+                the CLIP layout's text tower always runs every block, as open_clip's does).
+            normalize: L2-normalize ``image_features`` and ``text_features``.
+            normalize_intermediates: Apply each tower's final norm to its intermediates.
+            intermediates_only: Return only intermediates (no features, no logits, no normalization).
+            image_output_fmt: 'NCHW' feature maps or 'NLC' tokens for ViT towers (ResNets give 'NCHW' only).
+            image_output_extra_tokens: Also return the class token of each image block
+                (``image_intermediates_prefix``).
+            text_output_fmt: 'NLC' (the only text layout).
+            text_output_extra_tokens: Also return CoCa's appended class token per block
+                (``text_intermediates_suffix``).
+            output_logits: Add ``image_logits`` (B_img, B_txt) and ``text_logits`` (its transpose); needs both inputs.
+            output_logit_scale_bias: Add ``logit_scale`` (exponentiated) and, when the model has one, ``logit_bias``.
+
+        Returns:
+            A dict with ``image_intermediates`` / ``text_intermediates`` (lists of tensors), the optional extra
+            token lists, ``image_features`` / ``text_features`` and the optional logits and scale/bias.
+
+        Raises:
+            IntermediatesError: logits without both inputs, unknown formats, out-of-range indices, or a text tower
+                without intermediates (Hugging Face).
+        """
+        from .intermediates import IntermediatesError
+
+        if intermediates_only:  # open_clip: no final features, so nothing to normalize or compare
+            normalize, output_logits = False, False
+        if output_logits and (image is None or text is None):
+            raise IntermediatesError("output_logits=True needs both image and text inputs")
+        output: dict[str, torch.Tensor | list[torch.Tensor]] = {}
+        if image is not None:
+            output.update(
+                self.visual.forward_intermediates(
+                    image,
+                    indices=image_indices,
+                    stop_early=stop_early,
+                    normalize_intermediates=normalize_intermediates,
+                    intermediates_only=intermediates_only,
+                    output_fmt=image_output_fmt,
+                    output_extra_tokens=image_output_extra_tokens,
+                )
+            )
+        if text is not None:
+            output.update(
+                self._text_tower_intermediates(
+                    text,
+                    text_indices,
+                    stop_early,
+                    normalize_intermediates,
+                    intermediates_only,
+                    text_output_fmt,
+                    text_output_extra_tokens,
+                )
+            )
+        if normalize:
+            for key in ("image_features", "text_features"):
+                if key in output:
+                    output[key] = F.normalize(output[key], dim=-1)
+        if output_logits:
+            logits = self.logit_scale.exp() * output["image_features"] @ output["text_features"].T
+            if self.logit_bias is not None:
+                logits = logits + self.logit_bias
+            output["image_logits"], output["text_logits"] = logits, logits.T
+        if output_logit_scale_bias:
+            output["logit_scale"] = self.logit_scale.exp()
+            if self.logit_bias is not None:
+                output["logit_bias"] = self.logit_bias
+        return output
+
+    def _text_tower_intermediates(
+        self,
+        text: torch.Tensor,
+        indices: int | list[int] | None,
+        stop_early: bool,
+        normalize_intermediates: bool,
+        intermediates_only: bool,
+        output_fmt: str,
+        output_extra_tokens: bool,
+    ) -> dict[str, torch.Tensor | list[torch.Tensor]]:
+        """The text tower's ``forward_intermediates`` output (towers under ``self.text``)."""
+        from .intermediates import IntermediatesError
+
+        if not hasattr(self.text, "forward_intermediates"):
+            raise IntermediatesError(
+                f"the {type(self.text).__name__} text tower has no intermediate features; pass text=None"
+            )
+        return self.text.forward_intermediates(
+            text,
+            indices=indices,
+            stop_early=stop_early,
+            normalize_intermediates=normalize_intermediates,
+            intermediates_only=intermediates_only,
+            output_fmt=output_fmt,
+            output_extra_tokens=output_extra_tokens,
+        )
+
 
 class CLIP(ContrastiveHeadMixin, TextEncoderMixin, nn.Module):
     """OpenAI CLIP layout: ``visual.*`` plus the text modules at the top level (``transformer``, ...)."""
@@ -117,6 +236,21 @@ class CLIP(ContrastiveHeadMixin, TextEncoderMixin, nn.Module):
         """Token ids (B, context_length) -> features (B, embed_dim), L2-normalized when ``normalize``."""
         features, _ = self.encode_text_tokens(text)
         return F.normalize(features, dim=-1) if normalize else features
+
+    def _text_tower_intermediates(
+        self,
+        text: torch.Tensor,
+        indices: int | list[int] | None,
+        stop_early: bool,
+        normalize_intermediates: bool,
+        intermediates_only: bool,
+        output_fmt: str,
+        output_extra_tokens: bool,
+    ) -> dict[str, torch.Tensor | list[torch.Tensor]]:
+        # open_clip's CLIP runs every text block and ignores the text format / extra-token options (no class token)
+        return self._text_intermediates(
+            text, indices, False, normalize_intermediates, intermediates_only, False
+        )
 
     def lock_text_tower(self, unlocked_layers: int = 0, freeze_layer_norm: bool = True) -> None:
         """Freeze the text modules, keeping the last ``unlocked_layers`` groups trainable."""

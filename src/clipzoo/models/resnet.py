@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .intermediates import check_output_fmt, feature_take_indices
+
 EXPANSION = 4
 
 
@@ -157,12 +159,69 @@ class ModifiedResNet(nn.Module):
         x = self.act3(self.bn3(self.conv3(x)))
         return self.avgpool(x)
 
+    def forward_intermediates(
+        self,
+        x: torch.Tensor,
+        indices: int | list[int] | None = None,
+        stop_early: bool = False,
+        normalize_intermediates: bool = False,
+        intermediates_only: bool = False,
+        output_fmt: str = "NCHW",
+        output_extra_tokens: bool = False,
+    ) -> dict[str, torch.Tensor | list[torch.Tensor]]:
+        """Feature maps of the stem and the four stages (5 positions), and the attention-pooled features.
+
+        Args:
+            x: Images (B, 3, H, W).
+            indices: Last n of the 5 positions (stem, layer1..layer4) for an int, those positions for a list
+                (negative from the end), all for None.
+            stop_early: Accepted for the common signature: the pooled features need every stage, so stages after
+                the last selected one are skipped only with ``intermediates_only``.
+            normalize_intermediates: Accepted for the common signature (a ResNet has no final norm).
+            intermediates_only: Return only the feature maps.
+            output_fmt: Must be 'NCHW'.
+            output_extra_tokens: Accepted for the common signature (a ResNet has no extra tokens).
+
+        Returns:
+            ``image_intermediates`` ((B, C, H, W) each) and, unless ``intermediates_only``, ``image_features``.
+
+        Raises:
+            IntermediatesError: ``output_fmt`` other than 'NCHW', or out-of-range ``indices``.
+        """
+        check_output_fmt(output_fmt, ("NCHW",), "ResNet image")
+        blocks = [self.stem, *self.stages()]
+        take, max_index = feature_take_indices(len(blocks), indices)
+        if intermediates_only:
+            blocks = blocks[: max_index + 1]
+        intermediates = []
+        for i, block in enumerate(blocks):
+            x = block(x)
+            if i in take:
+                intermediates.append(x)
+        output: dict[str, torch.Tensor | list[torch.Tensor]] = {"image_intermediates": intermediates}
+        if not intermediates_only:
+            output["image_features"] = self.attnpool(x) if self.attnpool is not None else x
+        return output
+
+    def prune_intermediate_layers(
+        self, indices: int | list[int] = 1, prune_norm: bool = False, prune_head: bool = True
+    ) -> list[int]:
+        """Replace the stages after the last selected position by identities; ``prune_head`` drops the attention
+        pool (``forward`` then returns the last feature map). ``prune_norm`` is accepted for the common signature.
+        Returns the selected positions (0 = stem, 1..4 = layer1..layer4)."""
+        take, max_index = feature_take_indices(5, indices)
+        for index in range(max_index + 1, 5):
+            setattr(self, f"layer{index}", nn.Identity())
+        if prune_head:
+            self.attnpool = None
+        return take
+
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        """Encode images to (B, output_dim) features."""
+        """Encode images to (B, output_dim) features (the last feature map once the head is pruned)."""
         x = self.stem(image)
         for stage in self.stages():
             x = stage(x)
-        return self.attnpool(x)
+        return self.attnpool(x) if self.attnpool is not None else x
 
 
 def freeze_batch_norm_2d(module: nn.Module) -> nn.Module:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .intermediates import check_output_fmt
 from .layers import LayerNorm
 from .transformer import DEFAULT_ATTN, AttnOptions, Transformer, causal_mask, rebuild_meta_mask_after_load
 
@@ -140,6 +141,41 @@ class TextEncoderMixin:
         pooled = self.transformer(x, attn_mask=mask, is_causal=is_causal, pool_index=index)
         return self._text_project(self.ln_final(pooled)), None
 
+    def _text_intermediates(
+        self,
+        text: torch.Tensor,
+        indices: int | list[int] | None,
+        stop_early: bool,
+        normalize_intermediates: bool,
+        intermediates_only: bool,
+        output_extra_tokens: bool,
+    ) -> dict[str, torch.Tensor | list[torch.Tensor]]:
+        """``text_intermediates`` (+ ``text_intermediates_suffix`` for CoCa's class token) and ``text_features``."""
+        x = self._text_embed(text)
+        mask, is_causal = self._text_mask(text, x)
+        x, intermediates = self.transformer.forward_intermediates(
+            x, attn_mask=mask, indices=indices, stop_early=stop_early, is_causal=is_causal
+        )
+        if normalize_intermediates:
+            intermediates = [self.ln_final(y) for y in intermediates]
+        output: dict[str, torch.Tensor | list[torch.Tensor]] = {}
+        has_cls = getattr(self, "cls_emb", None) is not None
+        if has_cls:  # CoCa: the appended class token is not part of the sequence
+            if output_extra_tokens:
+                output["text_intermediates_suffix"] = [y[:, -1:] for y in intermediates]
+            intermediates = [y[:, :-1] for y in intermediates]
+        output["text_intermediates"] = intermediates
+        if intermediates_only:
+            return output
+        if has_cls:  # the class token is the pooled one, normalized after pooling
+            pooled = self.ln_final(x[:, -1])
+        else:
+            x = self.ln_final(x)
+            index = self._text_pool_index(text)
+            pooled = x if index is None else x[torch.arange(x.shape[0], device=x.device), index]
+        output["text_features"] = self._text_project(pooled)
+        return output
+
 
 class TextTransformer(TextEncoderMixin, nn.Module):
     """Token embedding + transformer + final norm + projection; returns pooled (and token) features."""
@@ -214,6 +250,53 @@ class TextTransformer(TextEncoderMixin, nn.Module):
     def no_weight_decay(self) -> set[str]:
         """Parameters that optimizers should not decay."""
         return {"positional_embedding"} | ({"cls_emb"} if self.cls_emb is not None else set())
+
+    def forward_intermediates(
+        self,
+        text: torch.Tensor,
+        indices: int | list[int] | None = None,
+        stop_early: bool = False,
+        normalize_intermediates: bool = False,
+        intermediates_only: bool = False,
+        output_fmt: str = "NCHW",
+        output_extra_tokens: bool = False,
+    ) -> dict[str, torch.Tensor | list[torch.Tensor]]:
+        """Block outputs of the text tower, and its final features (open_clip's feature API).
+
+        Args:
+            text: Token ids (B, L).
+            indices: Last n blocks for an int, those positions for a list (negative from the end), all for None.
+            stop_early: Stop after the last selected block (``text_features`` then pool that block's output).
+            normalize_intermediates: Apply the final norm (``ln_final``) to every intermediate.
+            intermediates_only: Return only the intermediates.
+            output_fmt: Must be 'NLC' (text has no spatial layout); the default 'NCHW' is open_clip's signature,
+                which rejects it as well.
+            output_extra_tokens: With an appended class token (CoCa), also return it per block
+                (``text_intermediates_suffix``, (B, 1, width) each).
+
+        Returns:
+            ``text_intermediates`` ((B, L, width) each), optionally ``text_intermediates_suffix``, and unless
+            ``intermediates_only`` the projected ``text_features``.
+
+        Raises:
+            IntermediatesError: ``output_fmt`` other than 'NLC', or out-of-range ``indices``.
+        """
+        check_output_fmt(output_fmt, ("NLC",), "text")
+        return self._text_intermediates(
+            text, indices, stop_early, normalize_intermediates, intermediates_only, output_extra_tokens
+        )
+
+    def prune_intermediate_layers(
+        self, indices: int | list[int] = 1, prune_norm: bool = False, prune_head: bool = True
+    ) -> list[int]:
+        """Drop the blocks after the last selected one; ``prune_norm`` drops ``ln_final``, ``prune_head`` the
+        projection. Returns the selected block positions."""
+        take = self.transformer.prune_intermediate_layers(indices)
+        if prune_norm:
+            self.ln_final = nn.Identity()
+        if prune_head:
+            self.text_projection = None
+        return take
 
     def forward(self, text: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Token ids (B, L) -> pooled features, or (pooled, tokens) when ``output_tokens``."""

@@ -38,6 +38,13 @@ def _trunk_kwargs(vision_cfg: VisionCfg) -> dict[str, Any]:
         kwargs["drop_path_rate"] = vision_cfg.timm_drop_path
     if vision_cfg.patch_dropout > 0:
         kwargs["patch_drop_rate"] = vision_cfg.patch_dropout
+    # A trunk built from explicit numbers (e.g. a transformers SigLIP tower of any size): the kwargs override
+    # the named model's defaults; a norm eps comes as norm_kwargs, since JSON cannot hold timm's norm callable.
+    kwargs.update(vision_cfg.timm_model_kwargs or {})
+    if vision_cfg.norm_kwargs:
+        from functools import partial
+
+        kwargs["norm_layer"] = partial(nn.LayerNorm, **vision_cfg.norm_kwargs)
     return kwargs
 
 
@@ -201,6 +208,20 @@ class TimmTower(nn.Module):
         if not intermediates_only:
             out["image_features"] = self.head(self.trunk.forward_head(trunk_out[0]))
         return out
+
+    def prune_intermediate_layers(
+        self, indices: int | list[int] = 1, prune_norm: bool = False, prune_head: bool = True
+    ) -> list[int]:
+        """Drop trunk blocks after the last selected one (timm's ``prune_intermediate_layers``); ``prune_head`` also
+        drops the adapter head. Returns the selected positions."""
+        if not hasattr(self.trunk, "prune_intermediate_layers"):
+            raise NotImplementedError(
+                f"timm model {type(self.trunk).__name__} has no prune_intermediate_layers"
+            )
+        take = self.trunk.prune_intermediate_layers(indices, prune_norm=prune_norm, prune_head=prune_head)
+        if prune_head:
+            self.head = nn.Sequential()
+        return take
 
 
 def _freeze_batch_norm(module: nn.Module, names: set[str] | None) -> None:

@@ -348,6 +348,49 @@ class Transformer(nn.Module):
             row_mask = (positions <= pool_index.unsqueeze(1))[:, None, None, :]
         return last.forward_rows(x, pool_index, row_mask)
 
+    @torch.jit.ignore
+    def forward_intermediates(
+        self,
+        x: torch.Tensor,
+        attn_mask: torch.Tensor | None = None,
+        indices: int | list[int] | None = None,
+        stop_early: bool = False,
+        is_causal: bool = False,
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Run the blocks on ``x`` (B, L, D), keeping the outputs of the blocks ``indices`` selects.
+
+        Args:
+            x: Input sequence (B, L, D).
+            attn_mask: Additive or boolean attention mask, broadcastable to (B, heads, L, L).
+            indices: Last n blocks for an int, those positions for a list (negative from the end), all for None.
+            stop_early: Skip the blocks after the last selected one (the returned ``x`` is then that block's output).
+            is_causal: Causal self-attention (clipzoo's text towers use this instead of an explicit mask).
+
+        Returns:
+            (output of the last block run, list of the selected blocks' outputs, each (B, L, D)).
+        """
+        from .intermediates import feature_take_indices
+
+        take, max_index = feature_take_indices(len(self.resblocks), indices)
+        blocks = list(self.resblocks)
+        if stop_early:
+            blocks = blocks[: max_index + 1]
+        intermediates = []
+        for i, block in enumerate(blocks):
+            x = self.run_block(block, x, None, attn_mask, is_causal)
+            if i in take:
+                intermediates.append(x)
+        return x, intermediates
+
+    @torch.jit.ignore
+    def prune_intermediate_layers(self, indices: int | list[int] = 1) -> list[int]:
+        """Drop the blocks after the last one ``indices`` selects; returns the selected positions."""
+        from .intermediates import feature_take_indices
+
+        take, max_index = feature_take_indices(len(self.resblocks), indices)
+        self.resblocks = self.resblocks[: max_index + 1]
+        return take
+
 
 class AttentionalPooler(nn.Module):
     """Learned queries that cross-attend to the tower's tokens (CoCa's image pooler)."""

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
+from .intermediates import IMAGE_OUTPUT_FORMATS, IntermediatesError, check_output_fmt, tokens_to_nchw
 from .layers import LayerNorm, PatchDropout, to_2tuple
 from .transformer import DEFAULT_ATTN, AttentionalPooler, AttnOptions, Transformer
 
@@ -165,6 +166,75 @@ class VisionTransformer(nn.Module):
     def _class_token_only(self) -> bool:
         # the pooled feature is the class token's alone, so the last block need not compute the patch tokens
         return self.pool_type == "tok" and self.attn_pool is None and not self.output_tokens
+
+    def forward_intermediates(
+        self,
+        x: torch.Tensor,
+        indices: int | list[int] | None = None,
+        stop_early: bool = False,
+        normalize_intermediates: bool = False,
+        intermediates_only: bool = False,
+        output_fmt: str = "NCHW",
+        output_extra_tokens: bool = False,
+    ) -> dict[str, torch.Tensor | list[torch.Tensor]]:
+        """Block outputs of the image tower, and its final features (open_clip's and timm's feature API).
+
+        Args:
+            x: Images (B, 3, H, W).
+            indices: Last n blocks for an int, those positions for a list (negative from the end), all for None.
+            stop_early: Stop after the last selected block (``image_features`` then pool that block's output).
+            normalize_intermediates: Apply the final norm (``ln_post``) to every intermediate.
+            intermediates_only: Return only the intermediates.
+            output_fmt: 'NCHW' (B, width, grid_h, grid_w) feature maps or 'NLC' (B, grid_h * grid_w, width) tokens.
+            output_extra_tokens: Also return the class token of each selected block (``image_intermediates_prefix``,
+                (B, 1, width) each).
+
+        Returns:
+            ``image_intermediates`` (patch tokens of each selected block, without the class token), optionally
+            ``image_intermediates_prefix``, and unless ``intermediates_only`` the projected ``image_features``.
+
+        Raises:
+            IntermediatesError: unknown ``output_fmt``, out-of-range ``indices``, or ``normalize_intermediates``
+                with an attention pooler (its norm has the pooler's width).
+        """
+        check_output_fmt(output_fmt, IMAGE_OUTPUT_FORMATS, "ViT image")
+        if normalize_intermediates and self.attn_pool is not None:
+            raise IntermediatesError(
+                "normalize_intermediates=True is not available for this tower: its final norm (ln_post) "
+                f"normalizes the attention pooler's {self.output_dim}-d output, not the "
+                f"{self.transformer.width}-d block outputs"
+            )
+        height, width = x.shape[-2:]
+        x, intermediates = self.transformer.forward_intermediates(
+            self.embed(x), indices=indices, stop_early=stop_early
+        )
+        if normalize_intermediates:
+            intermediates = [self.ln_post(y) for y in intermediates]
+        prefix = [y[:, :1] for y in intermediates]
+        intermediates = [y[:, 1:] for y in intermediates]
+        if output_fmt == "NCHW":
+            grid = (height // self.patch_size[0], width // self.patch_size[1])
+            intermediates = [tokens_to_nchw(y, *grid) for y in intermediates]
+        output: dict[str, torch.Tensor | list[torch.Tensor]] = {"image_intermediates": intermediates}
+        if output_extra_tokens:
+            output["image_intermediates_prefix"] = prefix
+        if intermediates_only:
+            return output
+        pooled, _ = self.pool(x)
+        output["image_features"] = pooled @ self.proj if self.proj is not None else pooled
+        return output
+
+    def prune_intermediate_layers(
+        self, indices: int | list[int] = 1, prune_norm: bool = False, prune_head: bool = True
+    ) -> list[int]:
+        """Drop the blocks after the last selected one; ``prune_norm`` drops ``ln_post``, ``prune_head`` the
+        projection. Returns the selected block positions."""
+        take = self.transformer.prune_intermediate_layers(indices)
+        if prune_norm:
+            self.ln_post = nn.Identity()
+        if prune_head:
+            self.proj = None
+        return take
 
     def forward(self, image: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Encode images to features (and tokens when ``output_tokens``)."""
