@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .constants import HF_CONFIG_NAME, HF_SAFE_WEIGHTS_NAME
-from .errors import ClipzooError
+from .errors import ClipzooError, InputError
 from .filemodes import fix_tree_modes
 from .preprocess_cfg import PREPROCESS_KEYS as _PREPROCESS_KEYS
 
@@ -131,6 +131,10 @@ def _write_folder(
     (folder / HF_CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
 
 
+class ExportTargetError(ExportError, InputError):
+    """The target cannot be used: not empty (without overwrite), or not writable (checked before building)."""
+
+
 class ExportBusyError(ExportError):
     """Another export into the same target holds its lock (or wrote the target while this one waited)."""
 
@@ -143,7 +147,7 @@ def _target_state(target: Path) -> tuple[int, int, int] | None:
     """Identity of what is at ``target`` now (device, inode, mtime), or None when nothing is."""
     try:
         stat = os.lstat(target)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
     return (stat.st_dev, stat.st_ino, stat.st_mtime_ns)
 
@@ -271,14 +275,14 @@ class _LockedTarget:
                 folder.mkdir()
                 self._created.append(folder)
         except OSError as err:
-            raise ExportError(
+            raise ExportTargetError(
                 f"cannot create the folder {folder} for {self.target}: {err.strerror or err}; "
                 "choose a target folder you can write to"
             ) from err
 
     def __enter__(self) -> _LockedTarget:
         if self.target.parent == self.target:
-            raise ExportError(f"cannot export to {self.target}: choose a folder below it")
+            raise ExportTargetError(f"cannot export to {self.target}: choose a folder below it")
         self._make_parent()
         before = _target_state(self.target)
         lock_path = self.target.parent / f".{self.target.name}.lock"
@@ -299,7 +303,7 @@ class _LockedTarget:
             ) from err
         except OSError as err:  # the lock file is the first thing written: the folder is not writable
             self._remove_created()
-            raise ExportError(
+            raise ExportTargetError(
                 f"cannot write into {self.target.parent}: {err.strerror or err}; choose a target folder you "
                 "can write to"
             ) from err
@@ -322,11 +326,11 @@ class _LockedTarget:
                     "(run the export again to replace it)"
                 )
         if os.path.lexists(self.target) and not self.overwrite and not _is_empty_dir(self.target):
-            raise ExportError(
+            raise ExportTargetError(
                 f"{self.target} already exists and is not empty (pass overwrite=True / --overwrite)"
             )
         if not os.access(self.target.parent, os.W_OK | os.X_OK):
-            raise ExportError(
+            raise ExportTargetError(
                 f"cannot write into {self.target.parent} (permission denied); choose a target folder you can "
                 "write to"
             )
@@ -400,6 +404,7 @@ def save_model_folder(
 EXPORT_FORMATS: dict[str, str] = {
     "open_clip": "clipzoo.export:write_open_clip_folder",
     "onnx": "clipzoo.onnx.export:write_onnx_folder",
+    "transformers": "clipzoo.export_hf:write_transformers_folder",
 }
 
 
@@ -458,6 +463,8 @@ def export_model(
     # another export is writing, fails in a moment instead of after minutes of loading.
     with _LockedTarget(to, overwrite, lock_timeout) as target:
         spec = resolve(model_name, pretrained, cache_dir=cache_dir, **resolve_kwargs)
+        if hasattr(writer, "check_spec"):  # a format that cannot hold this architecture says why, unbuilt
+            writer.check_spec(spec)
         model = create_model(model_name, pretrained, cache_dir=cache_dir, **create_kwargs)
         options = dict(format_options or {})
         return target.write(

@@ -1,0 +1,407 @@
+"""Hostile input, each case with its exact outcome: configs, factory arguments, random weights, concurrent and
+killed exports, image files, empty token lists, corrupted Hub files, and the command line's exit statuses."""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import clipzoo
+from clipzoo import export, registry
+from clipzoo.cli import main
+from clipzoo.config import ConfigError, parse_model_config
+from clipzoo.validate import ArgumentError, ArgumentTypeError, UnknownArgumentError
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = {
+    "embed_dim": 16,
+    "vision_cfg": {"image_size": 16, "layers": 1, "width": 32, "head_width": 16, "patch_size": 8},
+    "text_cfg": {"context_length": 8, "vocab_size": 49408, "width": 16, "heads": 2, "layers": 1},
+}
+
+
+@pytest.fixture
+def fresh_registry():
+    yield registry.reset_registry()
+    registry.reset_registry()
+
+
+@pytest.fixture
+def tiny_folder(tmp_path, fresh_registry):
+    """Two tiny architectures (different embedding sizes) registered from a folder."""
+    folder = tmp_path / "cfg"
+    folder.mkdir()
+    (folder / "hostile-a.json").write_text(json.dumps(TINY))
+    (folder / "hostile-b.json").write_text(json.dumps({**TINY, "embed_dim": 24}))
+    clipzoo.add_model_config(folder)
+    return folder
+
+
+def _one_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+# --- configs: every numeric field checked, with the file and the key ------------------------------------
+
+
+@pytest.mark.parametrize(
+    "section,key,value,message",
+    [
+        ("vision_cfg", "width", -32, "vision_cfg.width must be > 0, got -32"),
+        ("vision_cfg", "width", "32", "vision_cfg.width must be an integer, got '32'"),
+        ("vision_cfg", "layers", 0, "vision_cfg.layers must be >= 1, got 0"),
+        (
+            "vision_cfg",
+            "layers",
+            [1, 1],
+            "vision_cfg.layers must be an integer (ViT) or a list of 4 stage depths",
+        ),
+        (
+            "vision_cfg",
+            "head_width",
+            12,
+            "vision_cfg.width (32) must be divisible by vision_cfg.head_width (12)",
+        ),
+        ("vision_cfg", "patch_size", 0, "vision_cfg.patch_size must be > 0, got 0"),
+        (
+            "vision_cfg",
+            "patch_size",
+            None,
+            "vision_cfg.patch_size must be a positive integer for a ViT, got null",
+        ),
+        ("vision_cfg", "image_size", [16, 0], "vision_cfg.image_size must be > 0, got [16, 0]"),
+        (
+            "vision_cfg",
+            "image_size",
+            16.0,
+            "vision_cfg.image_size must be an integer or a list of 2 integers",
+        ),
+        ("vision_cfg", "mlp_ratio", 0, "vision_cfg.mlp_ratio must be > 0, got 0"),
+        ("vision_cfg", "patch_dropout", 1.5, "vision_cfg.patch_dropout must be in [0, 1), got 1.5"),
+        ("text_cfg", "heads", 3, "text_cfg.width (16) must be divisible by text_cfg.heads (3)"),
+        ("text_cfg", "heads", 0, "text_cfg.heads must be > 0, got 0"),
+        ("text_cfg", "context_length", 1, "text_cfg.context_length must be >= 2, got 1"),
+        ("text_cfg", "vocab_size", True, "text_cfg.vocab_size must be an integer, got True"),
+        ("text_cfg", "mlp_ratio", -1.0, "text_cfg.mlp_ratio must be > 0, got -1.0"),
+    ],
+)
+def test_bad_config_value_names_file_and_key(tmp_path, fresh_registry, section, key, value, message):
+    raw = copy.deepcopy(TINY)
+    raw[section][key] = value
+    path = tmp_path / "bad-model.json"
+    path.write_text(json.dumps(raw))
+    with pytest.raises(ConfigError) as info:
+        clipzoo.add_model_config(path)
+    assert str(info.value).startswith(f"{path}: {message}")
+    assert clipzoo.get_model_config("bad-model") is None
+
+
+def test_top_level_types_and_nan_are_refused():
+    with pytest.raises(ConfigError, match=r"^x.json: model.quick_gelu must be true or false, got 'yes'$"):
+        parse_model_config({**TINY, "quick_gelu": "yes"}, "x.json")
+    with pytest.raises(ConfigError, match=r"^x.json: model.init_logit_scale must be a number, got NaN$"):
+        parse_model_config({**TINY, "init_logit_scale": float("nan")}, "x.json")
+
+
+def test_every_builtin_config_validates(fresh_registry):
+    names = clipzoo.list_models()
+    assert len(names) == len(list(registry.builtin_config_dir().glob("*.json"))) >= 145
+    for name in names:
+        registry.get_model_cfg(name)
+
+
+def test_folder_with_one_bad_file_registers_none(tmp_path, fresh_registry):
+    for name in ("aa-good", "mm-bad", "zz-good"):  # the bad file sorts between two good ones
+        raw = copy.deepcopy(TINY)
+        if name == "mm-bad":
+            raw["vision_cfg"]["layers"] = 0
+        (tmp_path / f"{name}.json").write_text(json.dumps(raw))
+    with pytest.raises(ConfigError, match=r"mm-bad.json: vision_cfg.layers must be >= 1"):
+        clipzoo.add_model_config(tmp_path)
+    assert not {"aa-good", "mm-bad", "zz-good"} & set(clipzoo.list_models())
+
+
+def test_builtin_name_is_replaced_only_with_overwrite(tmp_path, fresh_registry):
+    (tmp_path / "ViT-B-32.json").write_text(json.dumps(TINY))
+    (tmp_path / "fine.json").write_text(json.dumps(TINY))
+    with pytest.raises(ConfigError, match=r"the name 'ViT-B-32' is already registered from .*ViT-B-32.json; "
+                       r"pass overwrite=True to replace it \(nothing from .* was registered\)"):  # fmt: skip
+        clipzoo.add_model_config(tmp_path)
+    assert clipzoo.get_model_config("ViT-B-32")["embed_dim"] == 512 and "fine" not in clipzoo.list_models()
+    clipzoo.add_model_config(tmp_path, overwrite=True)
+    assert clipzoo.get_model_config("ViT-B-32")["embed_dim"] == 16
+    clipzoo.add_model_config(tmp_path / "fine.json")  # the same file again is not a clash
+
+
+# --- factory arguments checked at the door ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs,error,message",
+    [
+        ({"model_name": None}, ArgumentTypeError, "model_name must be a non-empty string: an architecture name"),
+        ({"model_name": 32}, ArgumentTypeError, "got 32 (int)"),
+        ({"precision": torch.float16}, ArgumentTypeError,
+         "precision takes a string, not the dtype torch.float16; use precision='fp16'"),
+        ({"precision": "fp61"}, ArgumentError, "unknown precision 'fp61'; use one of: fp16"),
+        ({"force_image_size": "224"}, ArgumentTypeError,
+         "force_image_size must be an int or a (height, width) pair of ints, got '224' (str); use "
+         "force_image_size=224"),
+        ({"force_image_size": -32}, ArgumentError, "force_image_size must be a positive number of pixels"),
+        ({"force_image_size": 0}, ArgumentError, "force_image_size must be a positive number of pixels"),
+        ({"force_image_size": (16, 16, 3)}, ArgumentError, "force_image_size must be an int or a (height, width)"),
+        ({"force_context_length": 0}, ArgumentError, "force_context_length must be >= 2"),
+        ({"force_patch_dropout": 1.0}, ArgumentError, "force_patch_dropout must be in [0, 1)"),
+        ({"force_quickgelu": True}, UnknownArgumentError,
+         "create_model() got an unexpected keyword argument 'force_quickgelu'; did you mean 'force_quick_gelu'?"),
+        ({"pretrained": 7}, ArgumentTypeError, "pretrained must be a pretrained tag such as 'openai'"),
+        ({"device": "cdua"}, ArgumentError, "device 'cdua' is not a torch device"),
+        ({"jit": "no"}, ArgumentTypeError, "jit must be True or False, got 'no' (str)"),
+        ({"force_preprocess_cfg": {"means": (0.5,)}}, ArgumentError,
+         "unknown force_preprocess_cfg key 'means'; did you mean 'mean'?"),
+    ],
+)  # fmt: skip
+def test_create_model_arguments(tiny_folder, monkeypatch, kwargs, error, message):
+    from clipzoo import factory
+
+    monkeypatch.setattr(factory, "resolve", lambda *a, **k: pytest.fail("resolved despite a bad argument"))
+    kwargs = {"model_name": "hostile-a", **kwargs}
+    with pytest.raises(error) as info:
+        clipzoo.create_model(**kwargs)
+    assert message in str(info.value)
+
+
+def test_wrapper_arguments_and_tokenizer(tiny_folder):
+    with pytest.raises(
+        ArgumentError, match=r"unknown image_resize_mode 'shortest_'; did you mean 'shortest'"
+    ):
+        clipzoo.create_model_and_transforms("hostile-a", image_resize_mode="shortest_")
+    with pytest.raises(ArgumentError, match=r"image_std must hold numbers > 0"):
+        clipzoo.create_model_and_transforms("hostile-a", image_std=(0.5, 0.0, 0.5))
+    with pytest.raises(UnknownArgumentError, match=r"create_model_from_pretrained\(\) got an unexpected keyword "
+                       r"argument 'force_quickgelu'; did you mean 'force_quick_gelu'\?"):  # fmt: skip
+        clipzoo.create_model_from_pretrained("hostile-a", force_quickgelu=True)
+    with pytest.raises(ArgumentTypeError, match=r"model_name must be a string"):
+        clipzoo.get_tokenizer(32)
+    with pytest.raises(ArgumentError, match=r"context_length must be >= 2"):
+        clipzoo.get_tokenizer("hostile-a", context_length=1)
+
+
+# --- no silent random weights ----------------------------------------------------------------------------
+
+
+def test_random_weights_are_logged(tiny_folder, tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="clipzoo")
+    for pretrained in (None, ""):
+        caplog.clear()
+        clipzoo.create_model("hostile-a", pretrained=pretrained)
+        [record] = [r for r in caplog.records if r.name == "clipzoo"]
+        assert record.levelno == logging.WARNING
+        assert record.getMessage().startswith(
+            "No pretrained weights loaded for model 'hostile-a' (pretrained=None): the model is initialized randomly."
+        )
+    caplog.clear()
+    clipzoo.create_model_and_transforms("hostile-a", load_weights=False)
+    assert "(load_weights=False)" in caplog.records[0].getMessage()
+    model = clipzoo.create_model("hostile-a")
+    weights = tmp_path / "w.safetensors"
+    from safetensors.torch import save_file
+
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(weights))
+    caplog.clear()
+    clipzoo.create_model("hostile-a", pretrained=str(weights))
+    assert not [r for r in caplog.records if r.name == "clipzoo" and r.levelno >= logging.WARNING]
+
+
+@pytest.mark.parametrize("command", ["classify", "caption", "export"])
+def test_cli_refuses_random_weights(tiny_folder, tmp_path, capsys, command):
+    from PIL import Image
+
+    image = str(tmp_path / "x.png")
+    Image.new("RGB", (16, 16), (200, 10, 10)).save(image)
+    argv = {
+        "classify": ["classify", image, "--model", "hostile-a", "--labels", "a", "b"],
+        "caption": ["caption", image, "--model", "hostile-a"],
+        "export": ["export", "hostile-a", "--to", str(tmp_path / "out")],
+    }[command]
+    assert main(argv) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert line.startswith("clipzoo: error: hostile-a: no pretrained weights given; pass --pretrained TAG")
+    assert "--random-weights" in line and not (tmp_path / "out").exists()
+
+
+# --- exports that cannot lie ----------------------------------------------------------------------------
+
+HOLDER = """
+import pathlib, sys, time
+from clipzoo import export
+
+target, ready, mode = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), sys.argv[3]
+
+def write(tmp):
+    (tmp / "weights.bin").write_bytes(b"A" * 1_000_000)
+    ready.write_text("ready")
+    time.sleep(600 if mode == "hang" else 2.0)
+    (tmp / "who.txt").write_text("A")
+
+export._atomic_folder(target, mode == "overwrite", write)
+print("done")
+"""
+
+
+def _start_holder(tmp_path: Path, target: Path, mode: str) -> subprocess.Popen:
+    script = tmp_path / "holder.py"
+    script.write_text(HOLDER)
+    ready = tmp_path / f"ready-{mode}"
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    proc = subprocess.Popen([sys.executable, str(script), str(target), str(ready), mode], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not ready.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the holder process did not start writing"
+        time.sleep(0.05)
+    return proc
+
+
+def _write_b(tmp: Path) -> None:
+    (tmp / "who.txt").write_text("B")
+
+
+def test_killed_export_is_cleaned_up_and_a_held_lock_refuses(tmp_path):
+    target = tmp_path / "out"
+    holder = _start_holder(tmp_path, target, "hang")
+    try:
+        leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.tmp-")]
+        assert len(leftovers) == 1
+        t0 = time.monotonic()
+        with pytest.raises(export.ExportBusyError) as info:
+            export._atomic_folder(target, False, _write_b, timeout=0.3)
+        assert time.monotonic() - t0 < 5
+        assert str(info.value).startswith(
+            f"another export into {target} is still running (pid {holder.pid}, lock "
+        )
+    finally:
+        holder.send_signal(signal.SIGKILL)  # mid-write: 1 MB written, the folder not yet renamed
+        holder.wait()
+    assert (tmp_path / leftovers[0] / "weights.bin").stat().st_size == 1_000_000  # the dead run's folder
+    export._atomic_folder(target, False, _write_b, timeout=5)
+    assert (target / "who.txt").read_text() == "B"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["holder.py", "out", "ready-hang"]  # no tmp, no lock
+
+
+def test_target_written_while_waiting_is_not_replaced(tmp_path):
+    target = tmp_path / "out"
+    target.mkdir()
+    (target / "who.txt").write_text("old")
+    holder = _start_holder(tmp_path, target, "overwrite")
+    with pytest.raises(export.ExportBusyError, match=r"another export wrote .*out while this one waited for it; "
+                       r"not replacing it"):  # fmt: skip
+        export._atomic_folder(target, True, _write_b, timeout=60)
+    assert holder.wait(timeout=60) == 0
+    assert (target / "who.txt").read_text() == "A"
+
+
+EXPORTER = """
+import sys
+from clipzoo import export, registry
+registry.add_model_config(sys.argv[1])
+export.export_model(sys.argv[2], to=sys.argv[3], lock_timeout=120)
+print("exported", sys.argv[2])
+"""
+
+
+def test_two_concurrent_exports_never_both_succeed(tiny_folder, tmp_path):
+    script = tmp_path / "exporter.py"
+    script.write_text(EXPORTER)
+    target = tmp_path / "shared"
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1"}
+    procs = [
+        subprocess.Popen([sys.executable, str(script), str(tiny_folder), name, str(target)], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for name in ("hostile-a", "hostile-b")
+    ]  # fmt: skip
+    results = [(p.wait(timeout=120), *p.communicate()) for p in procs]
+    winners = [i for i, (rc, _, _) in enumerate(results) if rc == 0]
+    assert len(winners) == 1, results
+    loser = results[1 - winners[0]][2]
+    assert "ExportBusyError: another export wrote" in loser or "already exists and is not empty" in loser
+    embed = json.loads((target / "open_clip_config.json").read_text())["model_cfg"]["embed_dim"]
+    assert embed == (16, 24)[winners[0]]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_unwritable_target_fails_before_the_model_is_built(tiny_folder, tmp_path, monkeypatch):
+    from clipzoo import factory
+
+    monkeypatch.setattr(factory, "create_model", lambda *a, **k: pytest.fail("built a model first"))
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    with pytest.raises(
+        export.ExportError, match=r"cannot write into .*a-file: Not a directory; choose a target"
+    ):
+        export.export_model("hostile-a", to=blocker / "out")
+    for fmt in export.EXPORT_FORMATS:
+        with pytest.raises(export.ExportError, match="Not a directory"):
+            export.export_model("hostile-a", to=blocker / "sub" / "out", format=fmt)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "cfg"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_read_only_parent_fails_before_the_model_is_built(tiny_folder, tmp_path, monkeypatch):
+    from clipzoo import factory
+
+    monkeypatch.setattr(factory, "create_model", lambda *a, **k: pytest.fail("built a model first"))
+    parent = tmp_path / "ro"
+    parent.mkdir()
+    parent.chmod(0o555)
+    try:
+        with pytest.raises(export.ExportError, match=r"cannot write into .*ro: Permission denied"):
+            export.export_model("hostile-a", to=parent / "out")
+    finally:
+        parent.chmod(0o755)
+
+
+def test_non_empty_target_is_kept_without_overwrite(tiny_folder, tmp_path, capsys):
+    target = tmp_path / "out"
+    target.mkdir()
+    (target / "mine.txt").write_text("keep")
+    argv = ["export", "hostile-a", "--random-weights", "--to", str(target)]
+    assert main(argv) == 2
+    assert _one_line(capsys.readouterr().err) == (
+        f"clipzoo: error: {target} already exists and is not empty (pass overwrite=True / --overwrite)"
+    )
+    assert sorted(p.name for p in target.iterdir()) == ["mine.txt"]
+    assert main([*argv, "--overwrite"]) == 0 and (target / "open_clip_config.json").is_file()
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o002])
+def test_export_modes_follow_the_umask(tiny_folder, tmp_path, mask):
+    old = os.umask(mask)
+    try:
+        folder = export.export_model("hostile-a", to=tmp_path / f"out-{mask:o}")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o777 & ~mask
+    for path in folder.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask, path
+
+
+def test_cli_export_status_and_one_line(tiny_folder, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["export", "hostile-a", "--random-weights", "--to", str(blocker / "out")]) == 2
+    assert _one_line(capsys.readouterr().err).startswith(f"clipzoo: error: cannot write into {blocker}: ")
