@@ -68,17 +68,17 @@ def require_weights(
     """
     from ..sources import parse_model_name
 
-    if random_weights:
-        return
+    from ..factory import resolve
+
     schema, _ = parse_model_name(model)
     if schema is None:
-        if not pretrained:
+        check_model(model)
+        if pretrained:
+            resolve(model, pretrained)  # an unknown tag or a missing file fails here, before any build
+        elif not random_weights:
             raise CliError(
                 f"{model}: no pretrained weights given; pass --pretrained TAG or a weights file "
                 f"(see `clipzoo pretrained {model}`), or --random-weights to use random weights"
             )
-        return
-    from ..factory import resolve
-
-    if resolve(model, cache_dir=cache_dir).weights is None:
+    elif resolve(model, cache_dir=cache_dir).weights is None and not random_weights:
         raise CliError(f"{model} holds no weights file; add --random-weights to use random weights")

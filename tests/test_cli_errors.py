@@ -1,0 +1,189 @@
+"""Every command x every error case ends in the documented exit status and one line on stderr.
+
+Statuses (clipzoo.cli): 2 unknown model/tag, bad input file or value; 3 network or offline; 4 checksum; 1 other.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+from clipzoo.cli import EXIT_STATUS, error_line, exit_status, main
+
+GOOD = {  # a valid model/tag for each command that takes one (tags are real registry tags; nothing is cached)
+    "clip": ("ViT-B-32", "laion2b_s34b_b79k"),
+    "coca": ("coca_ViT-B-32", "laion2b_s13b_b90k"),
+}
+
+
+@pytest.fixture
+def files(tmp_path, monkeypatch):
+    """Online mode (huggingface_hub may have read HF_HUB_OFFLINE at its import), an empty Hub/URL cache, a real image, an unreadable image, a checkpoint that is not one, a read-only dir."""
+    import huggingface_hub.constants
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setenv("CLIPZOO_CACHE", str(tmp_path / "cz"))
+    image = tmp_path / "ok.png"
+    Image.new("RGB", (40, 30), (200, 10, 10)).save(image)
+    bad_image = tmp_path / "broken.png"
+    bad_image.write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    bad_ckpt = tmp_path / "weights.bin"
+    bad_ckpt.write_bytes(b"this is not a checkpoint" * 10)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    yield {"image": str(image), "bad_image": str(bad_image), "bad_ckpt": str(bad_ckpt), "locked": locked}
+    locked.chmod(0o700)
+
+
+def commands(model: str, tag: str | None, image: str, to: str) -> dict[str, list[str]]:
+    """Each model-taking command called with ``model``/``tag``/``image``/target ``to``.
+
+    ``caption`` needs a captioning model: the CLIP model and tag of a case become their CoCa counterparts.
+    """
+    pre = ["--pretrained", tag] if tag else []
+    cap_model, cap_tag = model.replace("ViT-B-32", "coca_ViT-B-32"), tag
+    if tag and tag.startswith("laion2b_s34b_b"):
+        cap_tag = tag.replace("laion2b_s34b_b79k", GOOD["coca"][1]).replace("b97k", "b09k")
+    cap_pre = ["--pretrained", cap_tag] if cap_tag else []
+    return {
+        "info": ["info", model, *([tag] if tag else [])],
+        "download": ["download", model, *([tag] if tag else []), "--no-progress"],
+        "export": ["export", model, *([tag] if tag else []), "--to", to],
+        "classify": ["classify", image, "--model", model, *pre, "--labels", "a", "b"],
+        "caption": ["caption", image, "--model", cap_model, *cap_pre],
+    }
+
+
+def run(capsys, argv):
+    status = main(argv)
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+CASES = {
+    # case: (model, tag, which image, target, {command: (status, text in the message)}); None: command n/a
+    "unknown model": ("vit-b-33", None, "image", "out", dict.fromkeys(
+        ("info", "download", "export", "classify", "caption"), (2, "unknown model"))),
+    "typo'd tag": ("ViT-B-32", "laion2b_s34b_b97k", "image", "out", dict.fromkeys(
+        ("info", "download", "export", "classify", "caption"), (2, "unknown pretrained tag"))),
+    "offline without cache": ("ViT-B-32", "laion2b_s34b_b79k", "image", "out", {
+        "download": (3, "HF_HUB_OFFLINE"), "export": (3, "offline"), "classify": (3, "offline"),
+        "caption": (3, "offline")}),
+    "bad checkpoint": ("ViT-B-32", "bad_ckpt", "image", "out", {
+        "export": (2, "weights.bin"), "classify": (2, "weights.bin"), "caption": (2, "weights.bin")}),
+    "unreadable image": ("ViT-B-32", "laion2b_s34b_b79k", "bad_image", "out", {
+        "classify": (2, "broken.png"), "caption": (2, "broken.png")}),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "case,command",
+    [(case, command) for case, spec in CASES.items() for command in spec[4]],
+)
+def test_every_command_and_error_case(files, capsys, monkeypatch, tmp_path, case, command):
+    model, tag, image_key, to, expected = CASES[case]
+    if tag == "bad_ckpt":
+        tag = files["bad_ckpt"]
+    if case == "offline without cache":
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    argv = commands(model, tag, files[image_key], str(tmp_path / to))[command]
+    status, out, err = run(capsys, argv)
+    want_status, needle = expected[command]
+    assert (status, out) == (want_status, ""), err
+    assert err.count("\n") == 1 and err.startswith("clipzoo: error: "), err
+    assert needle in err
+    assert not (tmp_path / to).exists()  # nothing half-written
+
+
+@pytest.mark.parametrize("command", ["export", "download", "demo"])
+def test_unwritable_target_is_one_line(files, capsys, command):
+    target = str(files["locked"] / "sub")
+    if os.geteuid() == 0:  # root writes anywhere: use a path below a regular file instead
+        blocker = files["locked"].parent / "a-file"
+        blocker.write_text("x")
+        target = str(blocker / "sub")
+    argv = {
+        "export": ["export", "tiny-digits", "sklearn_digits", "--to", target],
+        "download": ["download", "tiny-digits", "sklearn_digits", "--to", target],
+        "demo": ["demo", "--limit", "2", "--out", os.path.join(target, "x.png")],
+    }[command]
+    status, out, err = run(capsys, argv)
+    assert status in (1, 2) and err.count("\n") == 1 and err.startswith("clipzoo: error: "), (status, err)
+    assert os.path.basename(os.path.dirname(target)) in err  # names the place it could not write
+
+
+def test_random_weights_need_the_flag(files, capsys):
+    argv = ["classify", files["image"], "--model", "tiny-digits", "--labels", "a", "b"]
+    status, _, err = run(capsys, argv)
+    assert status == 2 and "--random-weights" in err and err.count("\n") == 1
+    status, out, _ = run(capsys, [*argv, "--random-weights", "--json"])
+    assert status == 0 and '"predictions"' in out
+
+
+def test_hf_hub_and_local_dir_sources_in_info(capsys, tmp_path):
+    status, out, err = run(capsys, ["info", "local-dir:" + str(tmp_path / "nope")])
+    assert status == 2 and "no such directory" in err
+    status, out, err = run(capsys, ["export", "tiny-digits", "sklearn_digits", "--to", str(tmp_path / "d")])
+    assert status == 0
+    status, out, err = run(capsys, ["info", f"local-dir:{tmp_path / 'd'}", "--json"])
+    assert status == 0 and '"weights": "file ' in out and '"embed_dim"' in out
+
+
+def test_unreachable_hub_fails_fast_with_the_offline_hint(files, capsys, monkeypatch):
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there: connection refused
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    status, out, err = run(capsys, ["download", "ViT-B-32", "laion2b_s34b_b79k", "--no-progress"])
+    assert status == 3 and "set HF_HUB_OFFLINE=1" in err and err.count("\n") == 1
+
+
+def test_unresolvable_host_fails_fast(files, capsys, monkeypatch):
+    from clipzoo import hub
+
+    def no_dns(*args, **kwargs):
+        raise socket.gaierror(-2, "Name or service not known")
+
+    monkeypatch.setattr(hub.socket, "create_connection", no_dns)
+    monkeypatch.setattr(hub, "_probes", {})
+    monkeypatch.setenv("HF_ENDPOINT", "https://hub.example.invalid")
+    status, _, err = run(capsys, ["download", "ViT-B-32", "laion2b_s34b_b79k", "--no-progress"])
+    assert status == 3 and "Name or service not known" in err and "HF_HUB_OFFLINE=1" in err
+
+
+def test_debug_prints_the_traceback(capsys):
+    status, _, err = run(capsys, ["--debug", "info", "vit-b-33"])
+    *trace, last = err.rstrip().splitlines()
+    assert status == 2 and trace[0].startswith("Traceback")
+    assert last.startswith("clipzoo: error: unknown model 'vit-b-33'; close matches: ViT-B-32")
+
+
+def test_version():
+    out = subprocess.run([sys.executable, "-m", "clipzoo", "--version"], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.startswith("clipzoo ")
+
+
+def test_status_table():
+    from clipzoo.errors import ClipzooError, InputError, IntegrityError, NetworkError, UnknownNameError
+    from clipzoo.hub import ChecksumError, OfflineError
+
+    assert [
+        exit_status(e) for e in (IntegrityError(), ChecksumError("x"), OfflineError("x"), NetworkError())
+    ] == [4, 4, 3, 3]
+    assert [exit_status(e) for e in (UnknownNameError(), InputError(), ClipzooError(), RuntimeError())] == [
+        2,
+        2,
+        1,
+        1,
+    ]
+    assert error_line(RuntimeError("two\nlines")) == "clipzoo: error: RuntimeError: two lines"
+    assert EXIT_STATUS[0][0].__name__ == "CliError"
