@@ -29,6 +29,16 @@ _EXPORTS: dict[str, str] = {
     "get_pretrained_url": "pretrained",
     "add_pretrained_cfg": "pretrained",
     "UnknownTagError": "pretrained",
+    # published results, cost, ranking
+    "get_pretrained_results": "results",
+    "get_model_profile": "results",
+    "rank_pretrained": "results",
+    "list_metrics": "results",
+    "model_family": "results",
+    "UnknownMetricError": "results",
+    "ProfileNotFoundError": "results",
+    "plot_pretrained": "plot",
+    "PlotDependencyError": "plot",
     # weights
     "download_pretrained": "hub",
     "download_pretrained_from_url": "hub",

@@ -1,8 +1,8 @@
 """Parameter counts per tower, computed on the meta device (no weights allocated).
 
-Counts for the built-in architectures are also kept in ``model_params.json`` (regenerated with
-``python -m clipzoo.summary``, checked against a fresh meta-device count by the tests) so that
-``clipzoo info`` answers without importing torch.
+Exact counts for the built-in architectures are kept in ``model_profiles.json`` with their FLOPs (written by
+``scripts/profile_models.py``, checked against a fresh meta-device count by the tests) so that ``clipzoo info``
+answers without importing torch.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .registry import get_config_source, get_model_cfg, list_models
+from .registry import get_config_source, get_model_cfg
 
-_COUNTS_FILE = Path(__file__).resolve().parent / "model_params.json"
+_PROFILES_FILE = Path(__file__).resolve().parent / "model_profiles.json"
 
 
 def count_on_meta(model_name: str) -> dict[str, int]:
@@ -27,7 +27,11 @@ def count_on_meta(model_name: str) -> dict[str, int]:
 
 
 def _stored_counts() -> dict[str, dict[str, int]]:
-    return json.loads(_COUNTS_FILE.read_text()) if _COUNTS_FILE.is_file() else {}
+    """Whole-model counts per tower of the built-in architectures that were built and counted (not HF-text ones)."""
+    if not _PROFILES_FILE.is_file():
+        return {}
+    profiles = json.loads(_PROFILES_FILE.read_text(encoding="utf-8"))["models"]
+    return {name: e["computed"]["params"] for name, e in profiles.items() if "total" in e["computed"]["params"]}
 
 
 def parameter_summary(model_name: str) -> dict[str, int]:
@@ -45,15 +49,3 @@ def parameter_summary(model_name: str) -> dict[str, int]:
 def buildable_offline(model_name: str) -> bool:
     """False for configs whose text tower is a remote Hugging Face model (needs the Hub to build)."""
     return not get_model_cfg(model_name).uses_hf_text
-
-
-def main() -> None:
-    """Regenerate ``model_params.json`` for every built-in architecture buildable offline."""
-    counts = {name: count_on_meta(name) for name in list_models() if buildable_offline(name)}
-    rows = [f"{json.dumps(name)}: {json.dumps(counts[name], sort_keys=True)}" for name in sorted(counts)]
-    _COUNTS_FILE.write_text("{\n" + ",\n".join(rows) + "\n}\n")
-    print(f"wrote {len(counts)} entries to {_COUNTS_FILE}")
-
-
-if __name__ == "__main__":
-    main()
