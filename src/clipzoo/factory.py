@@ -373,7 +373,85 @@ def _check_precision(precision: str) -> None:
 
 # ---------------------------------------------------------------------------------------------------- public
 
+# One description per argument, shared by the three create functions (their docstrings are built from it).
+_ARG_DOCS: dict[str, str] = {
+    "model_name": "Architecture name from ``list_models()`` (e.g. ``'ViT-B-32'``), ``'hf-hub:org/repo'`` (an "
+    "open_clip or transformers CLIP/SigLIP repo) or ``'local-dir:PATH'`` (a folder written by ``clipzoo export`` "
+    "or ``save_pretrained``).",
+    "pretrained": "A pretrained tag of the architecture (case- and separator-insensitive, see "
+    "``list_pretrained_tags_by_model``) or a path to a checkpoint file. None or '' builds random weights (and "
+    "logs a warning). Ignored, with a warning, for ``hf-hub:``/``local-dir:`` models, which name their own weights.",
+    "load_weights": "False builds the architecture without loading the pretrained weights (random init).",
+    "precision": "``'fp32'``, ``'fp16'``/``'bf16'`` (low-precision weights, fp32 norms), ``'pure_fp16'``/"
+    "``'pure_bf16'`` (everything cast), or ``'amp'``/``'amp_bf16'``/``'amp_bfloat16'`` (fp32 weights for autocast).",
+    "device": "Device the model is moved to (``'cpu'``, ``'cuda'``, a ``torch.device``).",
+    "jit": "Return a TorchScript model (``torch.jit.script``) where the architecture scripts; otherwise the "
+    "eager model with a warning saying why.",
+    "force_quick_gelu": "Build with QuickGELU activations whatever the config says (the tag's own "
+    "``quick_gelu`` is applied without it; ``quick_gelu=False`` as a model keyword overrides both).",
+    "force_custom_text": "Build the text tower as a separate ``text`` module (``CustomTextCLIP``) even when the "
+    "config would use the built-in CLIP text transformer.",
+    "force_patch_dropout": "Override the image tower's patch dropout rate (0 disables it; training only).",
+    "force_image_size": "Build for this input size (int or (height, width)); position embeddings of the "
+    "checkpoint are resized to it and the preprocessing follows.",
+    "force_preprocess_cfg": "Preprocessing fields (``mean``, ``std``, ``interpolation``, ``resize_mode``, "
+    "``size``, ``fill_color``) that replace the tag's or config's values.",
+    "force_context_length": "Override the text context length (positional embeddings are cut or resized).",
+    "image_mean": "Normalization mean for the transforms (default: the tag's, else OpenAI's).",
+    "image_std": "Normalization std for the transforms (default: the tag's, else OpenAI's).",
+    "image_interpolation": "``'bicubic'``, ``'bilinear'`` or ``'nearest'`` resize interpolation.",
+    "image_resize_mode": "``'shortest'`` (resize + center crop), ``'longest'`` (resize + pad) or ``'squash'``.",
+    "aug_cfg": "Training augmentation (``AugmentationCfg`` or its dict) for the train transform.",
+    "pretrained_image": "Load the timm image tower's own ImageNet weights when no full checkpoint is given.",
+    "pretrained_text": "Load the Hugging Face text tower's own weights when no full checkpoint is given.",
+    "pretrained_image_path": "A checkpoint with weights for the image tower only (must fit it exactly).",
+    "pretrained_text_path": "A checkpoint with weights for the text tower only (must fit it exactly).",
+    "cache_dir": "Where downloaded weights are cached (default: the Hugging Face cache for Hub files, "
+    "``$CLIPZOO_CACHE`` or ``~/.cache/clipzoo`` for URL files).",
+    "output_dict": "Make ``forward`` return a dict (``image_features``, ``text_features``, ``logit_scale``, ...) "
+    "instead of a tuple.",
+    "require_pretrained": "Raise instead of building random weights when no weights are given.",
+    "weights_only": "Read pickled checkpoints with ``torch.load(weights_only=True)`` (refuses pickles that "
+    "would run code); False only for files you trust.",
+    "return_transform": "Return ``(model, preprocess)``; False returns the model alone.",
+    "model_kwargs": "Top-level model config keys that replace the config's (``embed_dim``, ``vision_cfg``, "
+    "``text_cfg``, ``quick_gelu``, ``init_logit_scale``, ...), as in open_clip.",
+}
+_RAISES = """Raises:
+    UnknownModelError: ``model_name`` is not a known architecture (the message lists close matches).
+    PretrainedNotFoundError: ``pretrained`` is neither a tag of the model nor an existing file.
+    ConfigError: the architecture config (or a ``model_kwargs`` override) is invalid.
+    clipzoo.validate.ArgumentError: an argument has the wrong type or is out of range (with the fix).
+    CheckpointError: the checkpoint cannot be read or does not fit the model (missing/unexpected/mis-shaped keys).
+    DownloadError: the weights could not be fetched (OfflineError offline without a cached copy,
+        ChecksumError when the downloaded bytes do not match their published SHA-256)."""
 
+
+def _document(summary: str, returns: str, raises: str = _RAISES):
+    """Build a Google-style docstring for a factory function from ``_ARG_DOCS`` and its signature."""
+    import inspect
+    import textwrap
+
+    def wrap(text: str) -> str:
+        return textwrap.fill(text, 100, initial_indent="", subsequent_indent="        ")
+
+    def decorate(func):
+        names = [n for n in inspect.signature(func).parameters]
+        args = "\n".join(f"    {wrap(f'{name}: {_ARG_DOCS[name]}')}" for name in names)
+        func.__doc__ = f"{summary}\n\nArgs:\n{args}\n\nReturns:\n    {returns}\n\n{raises}\n"
+        return func
+
+    return decorate
+
+
+@_document(
+    "Create a model by architecture name (or ``hf-hub:``/``local-dir:``), optionally with pretrained weights.\n\n"
+    "The name is resolved to a :class:`ModelSpec` (architecture, weights source, preprocessing; see "
+    ":func:`resolve`), the model is built (on the meta device when weights will be loaded: no random init, no "
+    "second copy), the weights are fetched, converted and assigned strictly, then precision and device are set.",
+    "The model (``CLIP``, ``CustomTextCLIP`` or ``CoCa``, in eval-ready fp32 unless ``precision`` says otherwise) "
+    "with its preprocessing config attached (``get_model_preprocess_cfg(model)``).",
+)
 def create_model(
     model_name: str,
     pretrained: str | None = None,
@@ -397,7 +475,6 @@ def create_model(
     weights_only: bool = True,
     **model_kwargs: Any,
 ):
-    """Create a model by architecture name (or ``hf-hub:``/``local-dir:``), optionally with pretrained weights."""
     check_factory_args("create_model", locals())
     _check_precision(precision)
     if jit:
@@ -483,6 +560,11 @@ def _preprocess_overrides(mean, std, interpolation, resize_mode) -> dict[str, An
     return {k: v for k, v in given.items() if v is not None}
 
 
+@_document(
+    "Create a model plus its train and eval image transforms, as :func:`create_model` does.",
+    "``(model, preprocess_train, preprocess_val)``: the transforms follow the tag's (or folder's) preprocessing, "
+    "with the ``image_*`` arguments applied.",
+)
 def create_model_and_transforms(
     model_name: str,
     pretrained: str | None = None,
@@ -509,7 +591,6 @@ def create_model_and_transforms(
     weights_only: bool = True,
     **model_kwargs: Any,
 ):
-    """Create a model plus its train and eval image transforms: ``(model, preprocess_train, preprocess_val)``."""
     check_factory_args("create_model_and_transforms", locals())
     from .transforms import PreprocessCfg, image_transform_v2
 
@@ -546,6 +627,11 @@ def create_model_and_transforms(
     )
 
 
+@_document(
+    "Create a model that must have pretrained weights (no random-init fallback), as :func:`create_model` does.",
+    "``(model, preprocess)`` with the eval transform, or the model alone when ``return_transform=False``.",
+    _RAISES.replace("Raises:", "Raises:\n    ValueError: no weights were given (``pretrained`` is None or empty)."),
+)
 def create_model_from_pretrained(
     model_name: str,
     pretrained: str | None = None,
@@ -565,7 +651,6 @@ def create_model_from_pretrained(
     weights_only: bool = True,
     **model_kwargs: Any,
 ):
-    """Create a model that must have pretrained weights; returns ``(model, preprocess)`` or just the model."""
     check_factory_args("create_model_from_pretrained", locals())
     from .transforms import PreprocessCfg, image_transform_v2
 
@@ -596,7 +681,25 @@ def create_model_from_pretrained(
 def get_tokenizer(
     model_name: str = "", context_length: int | None = None, cache_dir: str | None = None, **kwargs
 ):
-    """The tokenizer the model's config names (see :mod:`clipzoo.tokenizers`)."""
+    """The tokenizer a model's config names: CLIP BPE, SigLIP sentencepiece or a Hugging Face tokenizer.
+
+    The choice comes from the config (``text_cfg.hf_tokenizer_name``, ``tokenizer_kwargs``), never from the name.
+
+    Args:
+        model_name: Architecture name, ``'hf-hub:org/repo'`` or ``'local-dir:PATH'`` (its own tokenizer files);
+            ``''`` gives the default CLIP BPE tokenizer.
+        context_length: Tokens per text (default: the config's ``text_cfg.context_length``, 77 for CLIP).
+        cache_dir: Where Hub tokenizer and config files are cached.
+        **kwargs: Tokenizer options that override the config's ``tokenizer_kwargs`` (e.g. ``clean``).
+
+    Returns:
+        A callable ``tokenizer(texts) -> LongTensor[len(texts), context_length]`` (``SimpleTokenizer``,
+        ``SigLipTokenizer`` or ``HFTokenizer``).
+
+    Raises:
+        UnknownModelError: ``model_name`` is not a known architecture (close matches in the message).
+        clipzoo.validate.ArgumentError: an argument has the wrong type or is out of range.
+    """
     check_factory_args("get_tokenizer", locals(), extra="kwargs")
     from .tokenizers import get_tokenizer as _get_tokenizer
 
