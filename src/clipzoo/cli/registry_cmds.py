@@ -20,8 +20,12 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_pretrained(args: argparse.Namespace) -> int:
-    """List (model, tag) pairs, optionally for one model and/or one tag."""
+    """List (model, tag) pairs, optionally for one model and/or one tag; rank or plot them with --sort/--plot."""
     from .. import pretrained as tags
+    from .choose import cmd_rank_or_plot, wants_ranking
+
+    if wants_ranking(args):
+        return cmd_rank_or_plot(args)
 
     if args.model:
         check_model(args.model)
@@ -55,6 +59,9 @@ def _registry_info(model: str, tag: str | None, params: bool) -> dict:
         from ..summary import parameter_summary
 
         data["parameters"] = parameter_summary(model)
+    from .choose import info_data
+
+    data.update(info_data(model, tag))
     return data
 
 
@@ -91,6 +98,9 @@ def _info_text(data: dict) -> str:
     if "pretrained_cfg" in data:
         lines.append(f"pretrained cfg for {data['tag']}:")
         lines += [f"  {k}: {v}" for k, v in data["pretrained_cfg"].items()]
+    from .choose import info_lines
+
+    lines += info_lines(data)
     return "\n".join(lines)
 
 
@@ -120,9 +130,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("pretrained", help="list pretrained (model, tag) pairs")
-    p.add_argument("model", nargs="?", help="only this architecture")
+    p.add_argument("model", nargs="?", help="only this architecture (with --sort/--plot: a glob)")
     p.add_argument("--tag", help="only this tag (case- and separator-insensitive)")
     add_json(p)
+    from .choose import add_ranking_args
+
+    add_ranking_args(p)
     p.set_defaults(func=cmd_pretrained)
 
     p = sub.add_parser(
