@@ -22,8 +22,9 @@ format: install
 	$(VENV)/bin/ruff format src tests scripts
 	$(VENV)/bin/ruff check --fix src tests scripts
 
+# Both cores: two pytest-xdist workers, one intra-op thread each (tests control their own thread counts).
 test: install lint bench-env
-	OMP_NUM_THREADS=2 $(PY) -m pytest -q $(PYTEST_ARGS)
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
 
 demo: install
 	$(VENV)/bin/clipzoo demo
