@@ -15,7 +15,9 @@ Quirks kept for parity (open_clip 3.3.0 behaviour):
 
 - ``shortest`` with a non-square target resamples **bicubic** whatever ``interpolation`` says.
 - ``P`` and ``1`` images are resampled nearest (PIL forces it), ``LA``/``RGBA`` with premultiplied alpha.
-- EXIF orientation is **not** applied (call ``PIL.ImageOps.exif_transpose`` yourself if you want it).
+- EXIF orientation is **not** applied to PIL images (call ``PIL.ImageOps.exif_transpose`` yourself if you want
+  it). Paths and file objects go through :mod:`clipzoo.images` (EXIF orientation applied, 16-bit and float
+  images scaled to 8 bits): that is where a file's tensor may differ from open_clip's on ``Image.open(path)``.
 
 Additions over open_clip (all opt-in or where open_clip has no answer):
 
@@ -23,7 +25,7 @@ Additions over open_clip (all opt-in or where open_clip has no answer):
 - ``longest`` on extreme aspect ratios: a side that would round to 0 pixels becomes 1 (open_clip raises
   inside PIL).
 - Eval transforms also accept a path or a binary file object, and errors name the file (``ImageReadError``
-  for unreadable files, ``DecompressionBombError`` re-raised with the file and the pixel-limit hint). They
+  for unreadable files, ``ImageTooLargeError`` -- also a ``DecompressionBombError`` -- with the pixel-limit hint). They
   do not accept tensors or arrays (open_clip passes those through to torchvision): a TypeError says so.
 - ``mean=0.0``/``std`` given explicitly are kept (open_clip's ``mean or default`` replaces a 0.0 mean).
 - The tensor step is a per-channel 256-entry lookup table computed once with the same torch ops as
@@ -69,7 +71,7 @@ import torch
 from PIL import Image, ImageOps
 
 from .constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
-from .errors import InputError
+from .images import ImageReadError, finish_image, open_image, orientation, source_name
 from .preprocess_cfg import (
     INTERPOLATIONS,
     RESIZE_MODES,
@@ -106,10 +108,6 @@ FAST_REDUCING_GAP = 3.0
 # Documented (and tested) worst-case difference of the fast path to the exact one, 0-255 units.
 FAST_MAX_DIFF_255 = 12.0
 FAST_MEAN_DIFF_255 = 1.0
-
-
-class ImageReadError(InputError, OSError):
-    """An image file could not be opened or decoded; the message names the file."""
 
 
 @dataclass
@@ -213,11 +211,7 @@ def _center_crop_or_pad(img: Image.Image, target: Size2, fill: float | Sequence[
 # --- loading --------------------------------------------------------------------------------------------
 
 
-def _source_name(src: Any) -> str:
-    if isinstance(src, (str, os.PathLike)):
-        return os.fspath(src)
-    name = getattr(src, "filename", None) or getattr(src, "name", None)
-    return str(name) if name else f"<{type(src).__name__}>"
+_source_name = source_name  # batch.py and older callers use the private name
 
 
 def _check_source(src: Any) -> None:
@@ -231,16 +225,8 @@ def _check_source(src: Any) -> None:
 
 
 def _open(src: str | os.PathLike | BinaryIO) -> Image.Image:
-    """Image.open with errors that name the file and say how to raise the pixel limit."""
-    try:
-        return Image.open(src)
-    except Image.DecompressionBombError as e:
-        raise Image.DecompressionBombError(
-            f"{_source_name(src)}: {e} If you trust this file, raise PIL.Image.MAX_IMAGE_PIXELS "
-            "(or set it to None) before preprocessing."
-        ) from e
-    except (OSError, SyntaxError, ValueError) as e:
-        raise ImageReadError(f"cannot open image {_source_name(src)}: {e}") from e
+    """The file loader's open (clipzoo.images): typed errors that name the file, the pixel-limit hint."""
+    return open_image(src)
 
 
 def _load(img: Image.Image, name: str) -> Image.Image:
@@ -253,16 +239,17 @@ def _load(img: Image.Image, name: str) -> Image.Image:
 
 
 def load_image(src: ImageSource) -> Image.Image:
-    """Open and decode an image from a path or file object (a PIL image is decoded in place)."""
+    """Open and decode an image from a path or file object (a PIL image is decoded in place).
+
+    Files go through :func:`clipzoo.images.load_image`: EXIF orientation applied, 16-bit and float images scaled
+    to 8 bits, typed errors naming the file. A PIL image is returned as it is.
+    """
+    from . import images
+
     _check_source(src)
     if isinstance(src, Image.Image):
         return _load(src, _source_name(src))
-    img = _open(src)
-    try:
-        return _load(img, _source_name(src))
-    except BaseException:
-        img.close()
-        raise
+    return images.load_image(src)
 
 
 # --- eval transform -------------------------------------------------------------------------------------
@@ -381,9 +368,10 @@ class EvalTransform:
             return self._exact(src, _source_name(src))
         name = _source_name(src)
         with _open(src) as img:
-            if self.fast and img.format == "JPEG":
+            # A JPEG stored upright can be scaled while it is decoded; a rotated one needs its pixels first.
+            if self.fast and img.format == "JPEG" and orientation(img) == 1:
                 return self._drafted(img, name)
-            return self._exact(img, name)
+            return self._exact(finish_image(img, name), name)
 
 
 # --- train transform ------------------------------------------------------------------------------------

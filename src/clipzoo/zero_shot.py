@@ -171,10 +171,12 @@ def _is_sigmoid_model(model: Any) -> bool:
 @contextmanager
 def _open_image(path: str | Path):
     """``PIL.Image.open`` whose errors (missing file, not an image, truncated data) name the file."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
+
+    from .images import open_image  # the one file loader: typed errors, pixel-limit hint
 
     try:
-        with Image.open(path) as img:
+        with open_image(path) as img:
             yield img
     except FileNotFoundError as err:
         raise ZeroShotInputError(f"image file {str(path)!r} does not exist") from err
@@ -192,9 +194,12 @@ def _load_image(item: Any):
         raise ZeroShotInputError(
             f"images must be file paths, PIL images or a tensor; got {type(item).__name__}"
         )
+    from .images import finish_image
+
     with _open_image(item) as img:
-        # Decoding happens here: truncated files fail inside the context and are named too.
-        return img.convert("RGB")
+        # Decoding happens here (EXIF orientation, 16-bit/float to 8 bits): truncated files fail inside the
+        # context and are named too.
+        return finish_image(img, str(item)).convert("RGB")
 
 
 def _check_image_file(path: str | Path) -> None:

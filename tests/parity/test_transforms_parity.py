@@ -166,11 +166,16 @@ def test_eval_bit_identical_mean_std(mean, std):
     )
 
 
-def test_exif_orientation_is_not_applied_on_paths(tmp_path):
+def test_exif_orientation_is_applied_on_paths_only(tmp_path):
+    """Files go through clipzoo.images (EXIF orientation applied); PIL images stay exactly open_clip's input."""
+    from PIL import ImageOps
+
     path = tmp_path / "rotated.jpg"
     path.write_bytes(_exif_rotated_jpeg())
-    ours = image_transform((48, 80), False)(str(path))
-    assert torch.equal(ours, open_clip.image_transform((48, 80), False)(Image.open(path)))
+    peer = open_clip.image_transform((48, 80), False)
+    ours = image_transform((48, 80), False)
+    assert torch.equal(ours(str(path)), peer(ImageOps.exif_transpose(Image.open(path))))
+    assert torch.equal(ours(Image.open(path)), peer(Image.open(path)))
 
 
 def test_image_transform_v2_bit_identical():
