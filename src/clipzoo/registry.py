@@ -126,12 +126,32 @@ def reset_registry(builtin: bool = True) -> ModelRegistry:
 
 
 def list_models() -> list[str]:
-    """Names of all known architectures, in natural sort order."""
+    """Names of all known architectures, in natural sort order.
+
+    Returns:
+        The built-in architectures (read from ``model_configs/`` on first use) and those added with
+        :func:`add_model_config`, numbers compared as numbers (``RN50`` before ``RN101``).
+
+    Raises:
+        ConfigError: a built-in config file is malformed (it is read and validated on first use).
+    """
     return _REGISTRY.names()
 
 
 def get_model_config(model_name: str) -> dict | None:
-    """The architecture's open_clip-format config (a deep copy), or None when unknown."""
+    """The architecture's config as open_clip's JSON dict (``embed_dim``, ``vision_cfg``, ``text_cfg``, ...).
+
+    Args:
+        model_name: A registered architecture name, exactly as :func:`list_models` spells it (no
+            ``hf-hub:``/``local-dir:`` prefixes, no pretrained tag).
+
+    Returns:
+        A deep copy of the config (changing it changes nothing registered), or None when the name is unknown
+        (as open_clip does; :class:`UnknownModelError` is raised by the factory functions instead).
+
+    Raises:
+        ConfigError: a built-in config file is malformed (they are read and validated on first use).
+    """
     return _REGISTRY.raw(model_name)
 
 
