@@ -239,24 +239,29 @@ def test_hf_config_errors_name_the_problem():
     mixed = {"model_type": "clip", "text_config": {"hidden_act": "gelu"}, "vision_config": {}}
     with pytest.raises(ValueError, match="different activations"):
         convert.model_cfg_from_hf_config(mixed)
-    odd = {
-        "model_type": "siglip",
-        "text_config": {"hidden_size": 40, "projection_size": 40},
-        "vision_config": {
-            "hidden_size": 40,
-            "num_hidden_layers": 1,
-            "num_attention_heads": 2,
-            "intermediate_size": 80,
-        },
-    }
-    with pytest.raises(ValueError, match="matches no timm SigLIP ViT"):
-        convert.model_cfg_from_hf_config(odd)
+    no_head = {"model_type": "siglip", "text_config": {}, "vision_config": {"vision_use_head": False}}
+    with pytest.raises(ValueError, match="vision_use_head=false"):
+        convert.model_cfg_from_hf_config(no_head)
+    gray = {"model_type": "clip", "text_config": {}, "vision_config": {"num_channels": 1}}
+    with pytest.raises(ValueError, match="num_channels=1"):
+        convert.model_cfg_from_hf_config(gray)
+    act = {"model_type": "siglip", "text_config": {}, "vision_config": {"hidden_act": "relu"}}
+    with pytest.raises(ValueError, match="hidden_act 'relu' has no timm equivalent"):
+        convert.model_cfg_from_hf_config(act)
 
 
-def test_siglip_config_names_the_timm_trunk():
-    config = {"model_type": "siglip", "text_config": {}, "vision_config": {"image_size": 384}}
+def test_siglip_config_builds_the_timm_trunk_from_its_numbers():
+    vision = {"hidden_size": 40, "num_hidden_layers": 3, "num_attention_heads": 5, "intermediate_size": 97,
+              "image_size": 60, "patch_size": 12, "layer_norm_eps": 3e-6}  # fmt: skip
+    config = {"model_type": "siglip", "text_config": {"projection_size": 40}, "vision_config": vision}
     cfg = convert.model_cfg_from_hf_config(config, tokenizer_source="org/repo")
-    assert cfg["vision_cfg"]["timm_model_name"] == "vit_base_patch16_siglip_384"
+    v = cfg["vision_cfg"]
+    assert v["timm_model_name"] == convert.SIGLIP_TIMM_FAMILY and v["timm_pool"] == "map"
+    kwargs = v["timm_model_kwargs"]
+    assert (kwargs["embed_dim"], kwargs["depth"], kwargs["num_heads"], kwargs["patch_size"]) == (40, 3, 5, 12)
+    assert int(40 * kwargs["mlp_ratio"]) == 97 and kwargs["img_size"] == v["image_size"] == 60
+    assert kwargs["act_layer"] == "gelu_tanh" and v["norm_kwargs"] == {"eps": 3e-6}
+    assert cfg["embed_dim"] == 40
     assert cfg["text_cfg"]["hf_tokenizer_name"] == "org/repo"
     assert cfg["text_cfg"]["no_causal_mask"] and cfg["text_cfg"]["pool_type"] == "last"
     assert cfg["text_cfg"]["norm_kwargs"] == {"eps": 1e-6}

@@ -310,9 +310,7 @@ def load_checkpoint(
     report = model.load_state_dict(state, strict=strict, assign=assign)
     left = [name for name, p in model.named_parameters() if p.device.type == "meta"]
     if strict and left:
-        raise CheckpointError(
-            f"{checkpoint_path}: parameters left without weights: {', '.join(left[:10])}"
-        )
+        raise CheckpointError(f"{checkpoint_path}: parameters left without weights: {', '.join(left[:10])}")
     return report
 
 
@@ -320,4 +318,3 @@ def load_state_dict(checkpoint_path: str | Path, device: str = "cpu", weights_on
     """open_clip-compatible name: read a checkpoint's flat state dict (on ``device``)."""
     state = read_state_dict(checkpoint_path, weights_only=weights_only)
     return state if device == "cpu" else {k: v.to(device) for k, v in state.items()}
-

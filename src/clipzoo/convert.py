@@ -13,10 +13,11 @@ Formats (besides open_clip's own ``.pt/.bin/.pth/.safetensors``, read by :mod:`c
   :func:`preprocess_cfg_from_hf`), used by ``local-dir:`` and ``hf-hub:`` folders without an
   ``open_clip_config.json``.
 
-Limits (clipzoo's native towers have no SigLIP patch bias / MAP head, so a SigLIP image tower is a timm ViT
-named from a size table, as in open_clip's SigLIP configs): timm's SigLIP v1 names (``vit_base_patch16_siglip_*``,
-``vit_large_*``, ``vit_so400m_*``) use exact GELU where transformers uses the tanh approximation, so their image
-features differ from transformers' by the size of that approximation (open_clip has the same difference).
+Towers are built from the config's numbers, any size: a CLIP image tower is clipzoo's native ViT; a SigLIP image
+tower (patch bias, no class token, MAP attention-pool head) is timm's SigLIP ViT family with ``timm_model_kwargs``
+(width, depth, heads, MLP ratio, patch and image size, activation) and ``norm_kwargs`` (eps), so its activation
+is transformers' own (tanh-approximate GELU for SigLIP) and features match transformers'. Such a config is
+clipzoo's: open_clip 3.3.0 has no ``timm_model_kwargs`` and cannot load it.
 
 This module imports no torch at import time: the config half is used while resolving a model name.
 """
@@ -613,14 +614,17 @@ _ACTIVATIONS: dict[str, tuple[bool, dict | None]] = {
     "gelu_pytorch_tanh": (False, {"approximate": "tanh"}),
     "gelu_new": (False, {"approximate": "tanh"}),
 }
-# (width, depth, heads, mlp width) -> timm's size word in ``vit_{size}_patch{p}_siglip_{image}``
-SIGLIP_TIMM_SIZES: dict[tuple[int, int, int, int], str] = {
-    (768, 12, 12, 3072): "base",
-    (1024, 24, 16, 4096): "large",
-    (1152, 27, 16, 4304): "so400m",
-    (1536, 40, 16, 6144): "giantopt",
+# transformers activation name -> timm activation name (timm's SigLIP ViT takes ``act_layer`` by name)
+_TIMM_ACTIVATIONS = {
+    "quick_gelu": "quick_gelu",
+    "gelu": "gelu",
+    "gelu_pytorch_tanh": "gelu_tanh",
+    "gelu_new": "gelu_tanh",
 }
-_TIMM_VIT_EPS = 1e-6
+# The timm model whose family (ViT without class token, MAP attention-pool head, patch bias) every transformers
+# SigLIP image tower is built from; its size comes from the config's numbers (``timm_model_kwargs``).
+SIGLIP_TIMM_FAMILY = "vit_base_patch16_siglip_224"
+_TIMM_VIT_EPS = 1e-6  # timm's ViT LayerNorm eps
 
 
 def _activation(section: dict, where: str) -> tuple[bool, dict | None]:
@@ -666,9 +670,8 @@ def hf_clip_model_cfg(config: dict, tokenizer_source: str | None = None) -> dict
             "text and vision towers use different activations (quick_gelu in one only); "
             "clipzoo's quick_gelu flag covers both towers"
         )
+    _check_square_rgb(vision, "vision_config")
     heads = vision["num_attention_heads"]
-    if vision["hidden_size"] % heads:
-        raise ValueError(f"vision hidden_size {vision['hidden_size']} is not divisible by {heads} heads")
     vision_cfg = {
         "image_size": vision["image_size"],
         "patch_size": vision["patch_size"],
@@ -693,44 +696,60 @@ def hf_clip_model_cfg(config: dict, tokenizer_source: str | None = None) -> dict
     return out
 
 
-def _siglip_timm_name(vision: dict) -> str:
-    key = (
-        vision["hidden_size"],
-        vision["num_hidden_layers"],
-        vision["num_attention_heads"],
-        vision["intermediate_size"],
-    )
-    if key not in SIGLIP_TIMM_SIZES:
-        known = ", ".join(f"{v} (width/depth/heads/mlp {k})" for k, v in SIGLIP_TIMM_SIZES.items())
+def _check_square_rgb(vision: dict, where: str) -> None:
+    if vision["num_channels"] != 3:
         raise ValueError(
-            f"SigLIP image tower {key} (width/depth/heads/mlp) matches no timm SigLIP ViT; "
-            f"clipzoo builds SigLIP image towers with timm and knows: {known}"
+            f"{where}: num_channels={vision['num_channels']}; clipzoo's image towers take RGB (3)"
         )
-    if vision["layer_norm_eps"] != _TIMM_VIT_EPS or not vision["vision_use_head"]:
+    heads = vision["num_attention_heads"]
+    if vision["hidden_size"] % heads:
+        raise ValueError(f"{where}: hidden_size {vision['hidden_size']} is not divisible by {heads} heads")
+
+
+def siglip_vision_cfg(vision: dict) -> dict[str, Any]:
+    """A merged transformers SiglipVisionConfig -> clipzoo vision_cfg: a timm SigLIP ViT of exactly these numbers."""
+    _check_square_rgb(vision, "vision_config")
+    act = vision["hidden_act"]
+    if act not in _TIMM_ACTIVATIONS:
         raise ValueError(
-            "SigLIP image tower with layer_norm_eps != 1e-6 or without its attention-pool head: "
-            "timm's SigLIP ViTs cannot represent it"
+            f"vision_config: hidden_act {act!r} has no timm equivalent; supported: {', '.join(_TIMM_ACTIVATIONS)}"
         )
-    image = vision["image_size"]
-    return f"vit_{SIGLIP_TIMM_SIZES[key]}_patch{vision['patch_size']}_siglip_{image}"
+    if not vision["vision_use_head"]:
+        raise ValueError(
+            "vision_config: vision_use_head=false (no attention-pool head): the image features would be the "
+            "un-pooled tokens, which a CLIP-style image tower cannot return"
+        )
+    cfg: dict[str, Any] = {
+        "image_size": vision["image_size"],
+        "timm_model_name": SIGLIP_TIMM_FAMILY,
+        "timm_model_pretrained": False,
+        "timm_pool": "map",
+        "timm_proj": "none",
+        "timm_model_kwargs": {
+            "embed_dim": vision["hidden_size"],
+            "depth": vision["num_hidden_layers"],
+            "num_heads": vision["num_attention_heads"],
+            "mlp_ratio": _mlp_ratio(vision),
+            "patch_size": vision["patch_size"],
+            "img_size": vision["image_size"],
+            "act_layer": _TIMM_ACTIVATIONS[act],
+        },
+    }
+    if vision["layer_norm_eps"] != _TIMM_VIT_EPS:
+        cfg["norm_kwargs"] = {"eps": vision["layer_norm_eps"]}
+    return cfg
 
 
 def hf_siglip_model_cfg(config: dict, tokenizer_source: str | None = None) -> dict[str, Any]:
     """transformers SiglipConfig (as a dict) -> open_clip model_cfg (timm image trunk, native text tower)."""
     text = _merged(_section(config, "text_config"), _SIGLIP_TEXT)
     vision = _merged(_section(config, "vision_config"), _SIGLIP_VISION)
-    _, t_act = _activation(text, "text_config")
+    t_quick, t_act = _activation(text, "text_config")
     embed_dim = vision["hidden_size"]
     projection = text["projection_size"] or text["hidden_size"]
     if projection != embed_dim:
         raise ValueError(f"SigLIP text projection_size {projection} differs from the image width {embed_dim}")
-    vision_cfg = {
-        "image_size": vision["image_size"],
-        "timm_model_name": _siglip_timm_name(vision),
-        "timm_model_pretrained": False,
-        "timm_pool": "map",
-        "timm_proj": "none",
-    }
+    vision_cfg = siglip_vision_cfg(vision)
     text_cfg = {
         "context_length": text["max_position_embeddings"],
         "vocab_size": text["vocab_size"],
@@ -745,13 +764,18 @@ def hf_siglip_model_cfg(config: dict, tokenizer_source: str | None = None) -> di
     if tokenizer_source:
         text_cfg["hf_tokenizer_name"] = tokenizer_source
         text_cfg["tokenizer_kwargs"] = {"clean": "canonicalize"}
-    return {
+    out: dict[str, Any] = {
         "embed_dim": embed_dim,
         "init_logit_bias": -10.0,
         "custom_text": True,
         "vision_cfg": vision_cfg,
         "text_cfg": text_cfg,
     }
+    if (
+        t_quick
+    ):  # the model-level flag reaches the native text tower only; the timm tower has its own act_layer
+        out["quick_gelu"] = True
+    return out
 
 
 HF_MODEL_TYPES: dict[str, Callable[[dict, str | None], dict]] = {
