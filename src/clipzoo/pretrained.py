@@ -22,7 +22,17 @@ _SEPARATORS = re.compile(r"[\s_\-.]+")
 
 
 def normalize_tag(tag: str) -> str:
-    """Canonical form of a tag: lower case with separators (``-``, ``_``, ``.``, spaces) removed."""
+    """Canonical form of a tag: lower case with separators (``-``, ``_``, ``.``, spaces) removed.
+
+    Args:
+        tag: A pretrained tag in any spelling (``'LAION400M-E32'``, ``'laion400m_e32'``, ...).
+
+    Returns:
+        The key every tag lookup uses (``'laion400me32'``); two spellings name one tag when their keys match.
+
+    Raises:
+        TypeError: ``tag`` is not a string.
+    """
     if not isinstance(tag, str):
         raise TypeError(f"a pretrained tag must be a string, got {type(tag).__name__}")
     return _SEPARATORS.sub("", tag.strip().lower())
@@ -142,29 +152,79 @@ def reset_tags(path: Path = _TAGS_FILE) -> TagRegistry:
 
 
 def list_pretrained(as_str: bool = False) -> list[tuple[str, str]] | list[str]:
-    """All (model, tag) pairs, or ``'model:tag'`` strings with ``as_str=True``."""
+    """All published (architecture, pretrained tag) pairs.
+
+    Args:
+        as_str: Return ``'model:tag'`` strings instead of ``(model, tag)`` tuples.
+
+    Returns:
+        One entry per pair, tags in their canonical spelling; QuickGELU tags are listed under both ``MODEL``
+        and ``MODEL-quickgelu`` (as open_clip does).
+    """
     pairs = [(model, rec.tag) for model, tags in _TAGS.models().items() for rec in tags.values()]
     return [f"{m}:{t}" for m, t in pairs] if as_str else pairs
 
 
 def list_pretrained_models_by_tag(tag: str) -> list[str]:
-    """Models that have weights under ``tag`` (normalized)."""
+    """Architectures that have weights published under ``tag``.
+
+    Args:
+        tag: A pretrained tag in any spelling (compared after :func:`normalize_tag`).
+
+    Returns:
+        The architecture names, ``[]`` when no model has that tag.
+
+    Raises:
+        TypeError: ``tag`` is not a string.
+    """
     key = normalize_tag(tag)
     return [model for model, tags in _TAGS.models().items() if key in tags]
 
 
 def list_pretrained_tags_by_model(model: str) -> list[str]:
-    """The tags published for ``model`` (its canonical spellings), ``[]`` when none."""
+    """The pretrained tags published for one architecture.
+
+    Args:
+        model: An architecture name, exactly as :func:`clipzoo.list_models` spells it.
+
+    Returns:
+        The tags in their canonical spellings, ``[]`` for an unknown architecture or one without weights.
+    """
     return [rec.tag for rec in _TAGS.models().get(model, {}).values()]
 
 
 def is_pretrained_cfg(model: str, tag: str) -> bool:
-    """True when (model, tag) is a known pair."""
+    """Whether weights are published for ``model`` under ``tag``.
+
+    Args:
+        model: An architecture name, exactly as :func:`clipzoo.list_models` spells it.
+        tag: A pretrained tag in any spelling (compared after :func:`normalize_tag`).
+
+    Returns:
+        True when the pair is registered.
+
+    Raises:
+        TypeError: ``tag`` is not a string.
+    """
     return _TAGS.get(model, tag) is not None
 
 
 def get_pretrained_cfg(model: str, tag: str) -> dict[str, Any]:
-    """The open_clip-shaped record for (model, tag), ``{}`` when unknown (as open_clip)."""
+    """Where the weights of (model, tag) live and how its images are preprocessed, as open_clip's dict.
+
+    Args:
+        model: An architecture name, exactly as :func:`clipzoo.list_models` spells it.
+        tag: A pretrained tag in any spelling (compared after :func:`normalize_tag`).
+
+    Returns:
+        A new dict with ``url``, ``hf_hub``, ``mean``, ``std``, ``interpolation``, ``resize_mode``, plus
+        ``quick_gelu`` when the tag sets it, ``file`` (an absolute path) for weights shipped inside clipzoo,
+        and any extra keys of the record (``sha256``, ...). ``{}`` when the pair is unknown (as open_clip
+        does; the factory raises :class:`UnknownTagError` instead).
+
+    Raises:
+        TypeError: ``tag`` is not a string.
+    """
     record = _TAGS.get(model, tag)
     return record.to_dict() if record is not None else {}
 
@@ -178,12 +238,38 @@ def get_pretrained_record(model: str, tag: str) -> PretrainedCfg:
 
 
 def get_pretrained_url(model: str, tag: str) -> str:
-    """The release URL for (model, tag), ``''`` when unknown or Hub-only."""
+    """The release URL of the weights of (model, tag).
+
+    Args:
+        model: An architecture name, exactly as :func:`clipzoo.list_models` spells it.
+        tag: A pretrained tag in any spelling (compared after :func:`normalize_tag`).
+
+    Returns:
+        The URL, or ``''`` when the pair is unknown or its weights are published on the Hugging Face Hub only.
+
+    Raises:
+        TypeError: ``tag`` is not a string.
+    """
     return get_pretrained_cfg(model, tag).get("url", "")
 
 
 def add_pretrained_cfg(model: str, tag: str, cfg: dict[str, Any]) -> None:
-    """Register a (model, tag) record at run time (keys as in get_pretrained_cfg's result)."""
+    """Register (or replace) the weights record of (model, tag) for this process.
+
+    Args:
+        model: The architecture the weights are for (it need not be registered yet).
+        tag: The tag to register; lookups find it in any spelling (see :func:`normalize_tag`).
+        cfg: The record, with the keys of :func:`get_pretrained_cfg`'s result: a weights source (``hf_hub``
+            ``'org/repo/'`` or ``'org/repo/file'``, ``url``, or ``file``, a path), optionally ``mean``, ``std``,
+            ``interpolation``, ``resize_mode``, ``quick_gelu``; other keys (``sha256``, ...) are kept as is.
+            ``interpolation`` and ``resize_mode`` default to bicubic and shortest; give ``mean`` and ``std``
+            too (left out, they are recorded as empty tuples, not as OpenAI's defaults).
+
+    Raises:
+        TypeError: ``tag`` is not a string, or ``mean``/``std`` are not sequences of numbers.
+        ValueError: ``cfg`` names a ``preset`` (presets exist only in the shipped tag file), or ``mean``/``std``
+            hold values that are not numbers.
+    """
     _TAGS.add(model, tag, cfg)
 
 
