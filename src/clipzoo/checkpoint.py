@@ -315,6 +315,27 @@ def load_checkpoint(
 
 
 def load_state_dict(checkpoint_path: str | Path, device: str = "cpu", weights_only: bool = True) -> StateDict:
-    """open_clip-compatible name: read a checkpoint's flat state dict (on ``device``)."""
+    """Read a checkpoint file into a flat ``{key: tensor}`` dict, as stored (open_clip's function of that name).
+
+    Keys are not converted to open_clip's layout (that needs the model: see :func:`load_checkpoint`); training
+    wrappers (``state_dict``, ``model``, ``module``, ``model_state_dict``) and a ``module.`` prefix on every key
+    are removed.
+
+    Args:
+        checkpoint_path: A ``.safetensors`` file (memory-mapped), a PyTorch pickle (``.pt``/``.pth``/``.bin``),
+            an OpenAI TorchScript archive (its tensors are read without running it) or a big_vision ``.npz``.
+        device: Where the tensors are put (``'cpu'``, the default, leaves them as read, memory-mapped where
+            the format allows).
+        weights_only: Read pickles with ``torch.load(weights_only=True)``, which refuses pickles that need to
+            run code; False only for files you trust (it also loads TorchScript archives with ``torch.jit``).
+
+    Returns:
+        The state dict.
+
+    Raises:
+        FileNotFoundError: ``checkpoint_path`` is not a file.
+        CheckpointError: the file is not a readable checkpoint, holds no state dict or non-tensor entries, or
+            (``weights_only``) is a pickle that would run code.
+    """
     state = read_state_dict(checkpoint_path, weights_only=weights_only)
     return state if device == "cpu" else {k: v.to(device) for k, v in state.items()}
