@@ -386,8 +386,33 @@ def save_model_folder(
     include_tokenizer: bool = True,
     overwrite: bool = False,
 ) -> Path:
-    """Write an already created ``model`` with its ``model_cfg`` (a ModelCfg or open_clip dict, which also names
-    the tokenizer) and ``preprocess_cfg`` (default: the one the model carries) to a loadable folder."""
+    """Write an already created model to a folder that ``create_model('local-dir:DIR')`` loads.
+
+    The folder is written under a temporary name next to ``to`` and renamed into place under the target's lock
+    (see the module notes): a failure leaves nothing at ``to``.
+
+    Args:
+        model: The model whose current weights are saved (``open_clip_model.safetensors``).
+        to: The target folder; its parent folders are created.
+        model_cfg: The architecture the model was built from: a ``ModelCfg`` or open_clip's config dict. Its
+            ``text_cfg`` also names the tokenizer (``hf_tokenizer_name``, ``tokenizer_kwargs``).
+        preprocess_cfg: Preprocessing fields (``size``, ``mean``, ``std``, ``interpolation``, ``resize_mode``,
+            ...); None uses the ones the model carries (``get_model_preprocess_cfg(model)``).
+        include_tokenizer: Copy a Hugging Face tokenizer's files into the folder (from the local folder or the
+            Hugging Face cache); the CLIP BPE tokenizer needs none.
+        overwrite: Replace a target that exists and is not empty.
+
+    Returns:
+        The path of the written folder.
+
+    Raises:
+        ExportTargetError: ``to`` exists and is not empty (without ``overwrite``), or its parent cannot be
+            created or written.
+        ExportBusyError: another export into ``to`` held its lock for ``LOCK_TIMEOUT`` seconds, or wrote the
+            target while this one waited.
+        ExportError: ``include_tokenizer`` is set but the tokenizer's files are neither a local folder nor in
+            the Hugging Face cache.
+    """
     from .factory import get_model_preprocess_cfg
 
     cfg = _export_model_cfg(model_cfg)
@@ -436,18 +461,41 @@ def export_model(
     format_options: dict[str, Any] | None = None,
     **create_kwargs: Any,
 ) -> Path:
-    """Create ``model_name`` (+ ``pretrained``) with clipzoo and export it to the folder ``to``; returns its path.
+    """Create ``model_name`` (+ ``pretrained``) with clipzoo and export it to the folder ``to``.
 
-    ``format`` is one of :data:`EXPORT_FORMATS` (``open_clip`` by default); ``format_options`` go to that
-    format's writer. ``create_kwargs`` are ``create_model`` options that change the architecture or
-    preprocessing (``force_image_size``, ``force_quick_gelu``, ``force_preprocess_cfg``, ...); they are baked
-    into the folder. ``lock_timeout`` (seconds, default :data:`LOCK_TIMEOUT`) bounds the wait for another export
-    into the same target.
+    The target is checked and locked before the model is built, so an unusable target fails at once; the
+    folder is written under a temporary name and renamed into place (a failure leaves nothing at ``to``).
+
+    Args:
+        model_name: Any name ``create_model`` accepts: an architecture, ``'hf-hub:org/repo'`` or
+            ``'local-dir:PATH'``.
+        pretrained: A pretrained tag of the architecture or a checkpoint path; None exports random weights.
+        to: The target folder (required; the default None only keeps open_clip's argument order).
+        format: One of :data:`EXPORT_FORMATS`: ``'open_clip'`` (the default: a folder clipzoo and open_clip
+            load with ``local-dir:``), ``'onnx'`` or ``'transformers'`` (a CLIPModel/SiglipModel folder).
+        include_tokenizer: Copy the tokenizer files into the folder (Hugging Face tokenizers; the CLIP BPE
+            tokenizer needs none).
+        overwrite: Replace a target that exists and is not empty.
+        cache_dir: Where downloaded weights are cached (as in ``create_model``).
+        format_options: Options for the format's writer, e.g. ``{'quantize': 'int8', 'opset': 21}`` for ONNX.
+        **create_kwargs: ``create_model`` options that change the architecture or preprocessing
+            (``force_image_size``, ``force_quick_gelu``, ``force_preprocess_cfg``, ...), baked into the folder;
+            plus ``lock_timeout``, the seconds to wait for another export into the same target (default
+            :data:`LOCK_TIMEOUT`).
+
+    Returns:
+        The path of the written folder (absolute, ``~`` expanded).
 
     Raises:
-        ExportError: the target is not empty (without ``overwrite``) or cannot be written; checked before the
-            model is built. ``ExportBusyError`` when another export into it holds the lock past ``lock_timeout``
-            or wrote it while this one waited.
+        ValueError: ``to`` is None, ``format`` is unknown, or ``precision`` is not ``'fp32'`` (exports hold fp32
+            weights; choose the precision when loading the folder).
+        ExportTargetError: the target is not empty (without ``overwrite``) or cannot be written; checked before
+            the model is built.
+        ExportBusyError: another export into the target held its lock past ``lock_timeout``, or wrote the
+            target while this one waited.
+        ExportError: the format cannot hold this architecture (for transformers checked before building; ONNX
+            raises its subclass ``OnnxExportError``), or the tokenizer files cannot be found.
+        UnknownModelError, UnknownTagError, CheckpointError, DownloadError: as raised by ``create_model``.
     """
     from .factory import create_model, resolve
 
