@@ -521,9 +521,21 @@ def _make_hf_text_encoder() -> type:
     return HFTextEncoder
 
 
-_LAZY_CLASSES: dict[str, Callable[[], type]] = {
+def _make_hf_hub_download() -> Callable[..., str]:
+    """huggingface_hub's ``hf_hub_download`` identifying clipzoo in the user agent (open_clip's partial)."""
+    import functools
+
+    from huggingface_hub import hf_hub_download
+
+    from . import __version__
+
+    return functools.partial(hf_hub_download, library_name="clipzoo", library_version=__version__)
+
+
+_LAZY_CLASSES: dict[str, Callable[[], Any]] = {
     "TimmModel": _make_timm_model,
     "HFTextEncoder": _make_hf_text_encoder,
+    "hf_hub_download": _make_hf_hub_download,
 }
 
 

@@ -47,13 +47,13 @@ ALIASES: dict[str, dict[str, str]] = {
         _M: "CoCa CLIP CustomTextCLIP convert_weights_to_lp convert_weights_to_fp16 get_cast_dtype get_input_dtype"
         " get_model_tokenize_cfg",
         "clipzoo.open_clip_cfg": "CLIPTextCfg CLIPVisionCfg",
-        _API: "trace_model",
         "clipzoo.openai": "load_openai_model list_openai_models",
         _PRE: "list_pretrained list_pretrained_models_by_tag list_pretrained_tags_by_model get_pretrained_url"
         " is_pretrained_cfg get_pretrained_cfg",
         _HUB: "download_pretrained_from_url download_pretrained",
         "clipzoo.push_to_hf_hub": "push_pretrained_to_hf_hub push_to_hf_hub",
-        _TOK: "SimpleTokenizer tokenize decode",
+        _TOK: "tokenize decode",
+        _API: "SimpleTokenizer trace_model",
         "clipzoo.transforms": "image_transform AugmentationCfg",
         "clipzoo.zero_shot": "build_zero_shot_classifier",
         "clipzoo.zero_shot_legacy": "build_zero_shot_classifier_legacy",
@@ -83,17 +83,18 @@ ALIASES: dict[str, dict[str, str]] = {
         "clipzoo.loss": "create_loss ClipLoss DistillClipLoss CoCaLoss SigLipLoss",
         _M: "CLIP CustomTextCLIP CoCa convert_weights_to_lp get_cast_dtype",
         "clipzoo.sources": "HF_HUB_PREFIX LOCAL_DIR_PREFIX parse_model_name",
-        _API: "convert_state_dict convert_to_custom_text_state_dict HFTokenizer SigLipTokenizer",
+        _API: "convert_state_dict convert_to_custom_text_state_dict HFTokenizer SigLipTokenizer SimpleTokenizer",
         "clipzoo.pos_embed": "resize_pos_embed resize_text_pos_embed",
         _PRE: "is_pretrained_cfg get_pretrained_cfg list_pretrained_tags_by_model",
         _HUB: "download_pretrained download_pretrained_from_hf",
         "clipzoo.transforms": "image_transform_v2 AugmentationCfg PreprocessCfg merge_preprocess_dict"
         " merge_preprocess_kwargs",
-        _TOK: "SimpleTokenizer",
     },
     "hf_configs": {"clipzoo.hf_poolers": "arch_dict"},
     "hf_model": {
         "clipzoo.hf_poolers": "arch_dict register_pooler MeanPooler MaxPooler ClsPooler ClsLastHiddenStatePooler",
+        "transformers.modeling_outputs": "BaseModelOutput",
+        "transformers": "PretrainedConfig",
         _API: "HFTextEncoder",
     },
     "loss": {
@@ -135,8 +136,7 @@ ALIASES: dict[str, dict[str, str]] = {
         _PRE: "list_pretrained list_pretrained_models_by_tag list_pretrained_tags_by_model is_pretrained_cfg"
         " get_pretrained_cfg get_pretrained_url",
         _HUB: "download_pretrained_from_url download_pretrained_from_hf download_pretrained",
-        _API: "has_hf_hub",
-        "huggingface_hub": "hf_hub_download",
+        _API: "has_hf_hub hf_hub_download",
     },
     "push_to_hf_hub": {
         "clipzoo.push_to_hf_hub": "save_config_for_hf save_for_hf push_to_hf_hub push_pretrained_to_hf_hub"
@@ -376,7 +376,9 @@ def _check_module(name: str) -> None:
     except (ImportError, ValueError):
         found = False
     if not found:
-        raise ProgramNotFoundError(f"no module named {name!r} in this environment (for clipzoo run -m {name})")
+        raise ProgramNotFoundError(
+            f"no module named {name!r} in this environment (for clipzoo run -m {name})"
+        )
 
 
 def run_program(program: str, args: Sequence[str] = (), *, module: bool = False) -> int:

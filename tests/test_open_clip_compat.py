@@ -1,0 +1,264 @@
+"""install_as_open_clip: every public name of the installed open_clip 3.3.0, with its parameters and defaults.
+
+The names are enumerated from the peer itself (its source files with ``ast``: what each module defines,
+also under ``if``/``try``, plus what it imports from open_clip), so the check is complete, not a sample.
+The alias is exercised in subprocesses (this process has the real open_clip imported for the comparison).
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+open_clip = pytest.importorskip("open_clip")
+
+from clipzoo import open_clip_compat as compat  # noqa: E402
+
+PEER_DIR = Path(open_clip.__file__).parent
+# Module-level loop variables of open_clip/pretrained.py (``for k, v in _PRETRAINED.items()`` ...): not API.
+LOOP_LEFTOVERS = {("pretrained", name) for name in ("k", "v", "tk", "tv", "quick_gelu_tags")}
+# Values whose type differs on purpose: open_clip's maps names to transformers' warper classes.
+VALUE_EXCEPTIONS = {("coca_model", "GENERATION_TYPES")}
+# Defaults that differ on purpose: the Hub user agent names clipzoo, not open_clip.
+DEFAULT_EXCEPTIONS = {
+    ("pretrained", "hf_hub_download", "library_name"),
+    ("pretrained", "hf_hub_download", "library_version"),
+}
+
+
+def _defined(tree: ast.Module) -> set[str]:
+    """Names a module binds at top level (also inside if/try/with blocks, not in ``if __name__ == ...``)."""
+    out: set[str] = set()
+    stack = list(tree.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)):
+            out.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.For)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            out |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+            if isinstance(node, ast.For):
+                stack.extend(node.body)
+        elif isinstance(node, ast.If):
+            if "__name__" in ast.unparse(node.test):
+                continue
+            stack.extend(node.body + node.orelse)
+        elif isinstance(node, ast.Try):
+            stack.extend(node.body + node.orelse + node.finalbody)
+            for handler in node.handlers:
+                stack.extend(handler.body)
+        elif isinstance(node, ast.With):
+            stack.extend(node.body)
+    return out
+
+
+def peer_names() -> list[tuple[str, str]]:
+    """(module, name) for every public name of open_clip 3.3.0 (module "" is the package)."""
+    names = []
+    for path in sorted(PEER_DIR.glob("*.py")):
+        module = "" if path.stem == "__init__" else path.stem
+        peer = importlib.import_module(f"open_clip.{module}" if module else "open_clip")
+        defined = _defined(ast.parse(path.read_text()))
+        for name, value in vars(peer).items():
+            if name.startswith("_") or inspect.ismodule(value) or (module, name) in LOOP_LEFTOVERS:
+                continue
+            origin = getattr(value, "__module__", "") or "" if callable(value) else ""
+            if name in defined or origin.startswith("open_clip"):
+                names.append((module, name))
+    names.append(("tokenizer", "_tokenizer"))
+    names.append(("", "__version__"))
+    return names
+
+
+PEER_NAMES = peer_names()
+
+
+def _peer(module: str, name: str):
+    return getattr(importlib.import_module(f"open_clip.{module}" if module else "open_clip"), name)
+
+
+def test_every_peer_module_is_aliased() -> None:
+    modules = {p.stem for p in PEER_DIR.glob("*.py")} - {"__init__"}
+    assert not any(p.is_dir() and (p / "__init__.py").exists() for p in PEER_DIR.iterdir()), (
+        "subpackages appeared"
+    )
+    assert modules == set(compat.ALIASES) - {""}
+
+
+def test_every_public_name_resolves() -> None:
+    missing = []
+    for module, name in PEER_NAMES:
+        try:
+            compat.resolve(module, name)
+        except Exception as e:  # noqa: BLE001 - collect them all
+            missing.append(f"open_clip.{module}.{name}: {type(e).__name__}: {e}")
+    print(f"\nopen_clip 3.3.0 public names: {len(PEER_NAMES)}, resolved: {len(PEER_NAMES) - len(missing)}")
+    assert not missing, "\n".join(missing)
+    assert len(PEER_NAMES) >= 260  # 267 in open_clip 3.3.0
+
+
+def _params(obj) -> list[inspect.Parameter] | None:
+    target = obj.__init__ if inspect.isclass(obj) else obj
+    try:
+        params = list(inspect.signature(target).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    return params[1:] if inspect.isclass(obj) and params and params[0].name == "self" else params
+
+
+def _same_default(peer, ours) -> bool:
+    if peer is inspect.Parameter.empty or ours is inspect.Parameter.empty:
+        return peer is ours
+    if getattr(peer, "__module__", "").startswith("open_clip") and hasattr(peer, "__qualname__"):
+        module = peer.__module__.removeprefix("open_clip").removeprefix(".")
+        return (
+            compat.resolve(module, peer.__qualname__) is ours
+            or isinstance(ours, type)
+            and peer.__name__ == ours.__name__
+        )
+    if isinstance(peer, str) and peer.endswith(".txt.gz") and isinstance(ours, str):
+        return Path(peer).read_bytes() == Path(ours).read_bytes()  # the bundled BPE vocabulary
+    try:
+        return bool(peer == ours)
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def signature_problems(peer, ours, where: tuple[str, str] = ("", "")) -> list[str]:
+    """How calling ``ours`` as open_clip's ``peer`` is called would differ (empty when compatible)."""
+    p_params, o_params = _params(peer), _params(ours)
+    if p_params is None or o_params is None:
+        return [] if p_params == o_params else ["signature not inspectable"]
+    problems = []
+    by_name = {p.name: p for p in o_params}
+    for i, p in enumerate(p_params):
+        o = by_name.get(p.name)
+        if o is None:
+            problems.append(f"missing parameter {p.name!r}")
+            continue
+        positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        if p.kind in positional and (o.kind not in positional or o_params.index(o) != i):
+            problems.append(f"{p.name!r} is not positional at index {i}")
+        if p.kind != o.kind and not (p.kind in positional and o.kind in positional):
+            problems.append(f"{p.name!r} kind {o.kind.name} != {p.kind.name}")
+        if not _same_default(p.default, o.default) and (*where, p.name) not in DEFAULT_EXCEPTIONS:
+            problems.append(f"{p.name!r} default {o.default!r} != {p.default!r}")
+    peer_names_ = {p.name for p in p_params}
+    for o in o_params[len(p_params) :] + [o for o in o_params[: len(p_params)] if o.name not in peer_names_]:
+        extra_ok = o.default is not inspect.Parameter.empty or o.kind in (o.VAR_POSITIONAL, o.VAR_KEYWORD)
+        if o.name not in peer_names_ and not extra_ok:
+            problems.append(f"extra required parameter {o.name!r}")
+    return problems
+
+
+def test_signatures_match_open_clip() -> None:
+    """Every callable takes open_clip's parameters (names, positions, defaults); extras only with defaults."""
+    checked, exact, bad = 0, 0, []
+    for module, name in PEER_NAMES:
+        peer = _peer(module, name)
+        if not callable(peer) or name == "_tokenizer":
+            continue
+        ours = compat.resolve(module, name)
+        checked += 1
+        problems = signature_problems(peer, ours, (module, name))
+        if problems:
+            bad.append(f"open_clip.{module}.{name}: " + "; ".join(problems))
+        elif len(_params(peer) or []) == len(_params(ours) or []):
+            exact += 1
+    print(
+        f"\ncallables checked: {checked}; compatible: {checked - len(bad)}; identical parameter lists: {exact}"
+    )
+    assert not bad, "\n".join(bad)
+
+
+def _plain(value):
+    if callable(value):
+        return value("{}")  # open_clip's templates are lambdas, clipzoo's format strings
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def test_constant_values_match_open_clip() -> None:
+    checked = 0
+    for module, name in PEER_NAMES:
+        peer = _peer(module, name)
+        if callable(peer) or (module, name) in VALUE_EXCEPTIONS or name == "__version__":
+            continue
+        if isinstance(peer, (str, int, float, bool, tuple, list, dict)):
+            ours = compat.resolve(module, name)
+            ours = [t.format("{}") for t in ours] if name.endswith("_TEMPLATES") else ours
+            assert _plain(ours) == _plain(peer), f"open_clip.{module}.{name}"
+            checked += 1
+    assert checked >= 15
+    assert set(compat.resolve("coca_model", "GENERATION_TYPES")) == set(
+        _peer("coca_model", "GENERATION_TYPES")
+    )
+
+
+ALIAS_SCRIPT = r"""
+import importlib, sys
+import clipzoo
+clipzoo.install_as_open_clip(); clipzoo.install_as_open_clip()
+import open_clip
+assert "torch" not in sys.modules, "install + import open_clip must not import torch"
+from open_clip.tokenizer import _tokenizer
+from open_clip.transformer import VisionTransformer
+from open_clip import create_model_and_transforms, push_to_hf_hub
+import open_clip.push_to_hf_hub
+assert callable(open_clip.push_to_hf_hub) and not isinstance(open_clip.push_to_hf_hub, type(sys))
+for module in %(modules)r:
+    importlib.import_module("open_clip." + module)
+    star = {}
+    exec(f"from open_clip.{module} import *", star)
+try:
+    import open_clip.no_such_module
+except ModuleNotFoundError:
+    pass
+else:
+    raise AssertionError("unknown submodule imported")
+print(type(_tokenizer).__module__, _tokenizer.encode("a photo")[:1] == [320], open_clip.__version__)
+"""
+
+
+def _run(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+
+
+def test_install_alias_in_a_fresh_process() -> None:
+    out = _run(ALIAS_SCRIPT % {"modules": sorted(m for m in compat.ALIASES if m)})
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.split() == ["clipzoo.tokenizers.bpe", "True", "3.3.0"]
+
+
+def test_real_open_clip_already_imported_is_refused() -> None:
+    out = _run(
+        "import open_clip, clipzoo\ntry:\n clipzoo.install_as_open_clip()\nexcept ImportError as e: print(type(e).__name__, 'already imported' in str(e))"
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["OpenClipConflictError", "True"]
+
+
+def test_uninstall_restores_the_real_package() -> None:
+    code = (
+        "import clipzoo.open_clip_compat as c\nc.install_as_open_clip()\nimport open_clip\n"
+        "a = type(open_clip).__name__\nc.uninstall_open_clip_alias()\ndel open_clip\nimport open_clip\n"
+        "print(a, type(open_clip).__name__, hasattr(open_clip, '__file__'))"
+    )
+    out = _run(code)
+    assert out.stdout.split() == ["_AliasModule", "module", "True"], out.stderr[-2000:]
+
+
+def test_unknown_names_say_what_exists() -> None:
+    with pytest.raises(AttributeError, match="did you mean tokenize"):
+        compat.resolve("tokenizer", "tokenise")
+    with pytest.raises(compat.UnknownNameError, match="did you mean"):
+        compat.module_table("tokeniser")
