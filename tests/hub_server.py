@@ -116,7 +116,8 @@ def _make_handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
             self._answer(send_body=True)
 
         def _answer(self, send_body: bool) -> None:
-            path = self.path.split("?", 1)[0]
+            # The Hub resolves a file at the commit it reported (X-Repo-Commit) as at the branch name.
+            path = self.path.split("?", 1)[0].replace(f"/resolve/{COMMIT}/", "/resolve/main/")
             server.record(self.command, path)
             fault = server.take_fault(path)
             if fault == "slow":

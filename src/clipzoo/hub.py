@@ -18,6 +18,11 @@ Integrity of URL files
   same file; ``<name>.verified`` records the verified digest with the file's size and mtime so that a cache hit
   does not hash the whole file again, while a file changed since then is hashed and, if wrong, fetched again.
 
+Integrity of Hub files
+  A Hub LFS file (the weights) is downloaded into ``<HF cache>/.clipzoo-staging/``, its SHA-256 compared with the
+  one the Hub sends (``X-Linked-Etag``), and only then moved into the cache as ``blobs/<sha256>``; a mismatch is a
+  :class:`ChecksumError` and nothing is cached. Cached files get the umask's modes (not mkstemp's 0600).
+
 Tuning, from the environment at call time (arguments win)
   ``CLIPZOO_DOWNLOAD_TIMEOUT``: seconds a socket may wait (default 30; for Hub files it bounds the metadata request,
   the body follows ``HF_HUB_DOWNLOAD_TIMEOUT``); ``CLIPZOO_DOWNLOAD_RETRIES``: extra attempts after a 5xx, dropped
@@ -35,6 +40,7 @@ import hashlib
 import http.client
 import json
 import os
+import shutil
 import socket
 import sys
 import tempfile
@@ -50,6 +56,7 @@ from typing import Any, BinaryIO
 from clipzoo.constants import HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
 
 from .errors import IntegrityError, NetworkError
+from .filemodes import file_mode
 
 __all__ = [
     "ChecksumError",
@@ -239,6 +246,7 @@ def _write_stamp(target: str, digest: str, stat: os.stat_result) -> None:
     """Record ``digest`` for the file whose stat (taken on the hashed descriptor) is ``stat``."""
     record = {"sha256": digest, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".stamp.", suffix=".part")
+    os.fchmod(fd, file_mode())  # mkstemp makes 0600; cached files follow the umask like any other file
     with os.fdopen(fd, "w") as f:
         json.dump(record, f)
     os.replace(tmp, _stamp_path(target))
@@ -407,6 +415,7 @@ def _fetch_once(url: str, target: str, expected: str, timeout: float, progress: 
         size = _content_length(response)
         folder, name = os.path.split(target)
         fd, part = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".part")
+        os.fchmod(fd, file_mode())  # mkstemp makes 0600; the cached file follows the umask
         try:
             with os.fdopen(fd, "wb") as out:
                 digest, received = _copy_hashing(response, out, size, progress, name)
@@ -623,7 +632,8 @@ def _hf_fetch_once(
     from huggingface_hub import hf_hub_download
 
     try:
-        return hf_hub_download(
+        verified = offline or _hf_verified_prefetch(repo_id, filename, revision, cache_dir, timeout, label)
+        path = hf_hub_download(
             repo_id,
             filename,
             revision=revision,
@@ -632,6 +642,9 @@ def _hf_fetch_once(
             etag_timeout=timeout,
             endpoint=os.environ.get("HF_ENDPOINT") or None,  # read now: huggingface_hub reads it at import
         )
+        if not verified:
+            _hf_check_cached(path, filename, repo_id, label)
+        return path
     except hf_errors.LocalEntryNotFoundError as e:  # before EntryNotFoundError, its base class
         if offline:
             return None
@@ -658,6 +671,97 @@ def _hf_fetch_once(
         if _is_transport_error(e):
             raise _Transient(_root_cause(e), timed_out=_is_timeout(e)) from e
         raise
+
+
+def _hf_verified_prefetch(
+    repo_id: str,
+    filename: str,
+    revision: str | None,
+    cache_dir: str | os.PathLike | None,
+    timeout: float,
+    label: str,
+) -> bool:
+    """Put a Hub LFS file into the HF cache only once its SHA-256 matches the one the Hub sent.
+
+    The Hub sends an LFS file's SHA-256 as its ``X-Linked-Etag``/``ETag``; huggingface_hub names the cached blob
+    by it but never checks the bytes. Here the file is downloaded into a staging folder beside the cache
+    (``.clipzoo-staging/``, resumable), hashed, and only then moved to ``blobs/<sha256>``, where the
+    ``hf_hub_download`` call that follows finds it and links it into the snapshot. A mismatch raises
+    :class:`ChecksumError` and caches nothing. Files that are not in LFS (their ETag is a git blob id) are left
+    to ``hf_hub_download``. Returns False when the metadata request failed (the download that follows then
+    reports the failure, or the file it caches is hashed afterwards by :func:`_hf_check_cached`).
+    """
+    from filelock import FileLock
+    from huggingface_hub import constants, get_hf_file_metadata, hf_hub_download, hf_hub_url
+    from huggingface_hub import errors as hf_errors
+
+    endpoint = os.environ.get("HF_ENDPOINT") or None
+    url = hf_hub_url(repo_id, filename, revision=revision, endpoint=endpoint)
+    try:
+        metadata = get_hf_file_metadata(url, timeout=timeout)
+    except (hf_errors.EntryNotFoundError, hf_errors.RepositoryNotFoundError, hf_errors.RevisionNotFoundError):
+        raise  # final answers, sorted by the caller as for hf_hub_download
+    except Exception:  # noqa: BLE001 - the download that follows reports (and classifies) the failure
+        return False
+    expected = (metadata.etag or "").strip('"').lower()
+    if not _is_hex(expected, 64):
+        return True
+    cache = _hub_cache_dir(cache_dir) or constants.HF_HUB_CACHE
+    repo_folder = "models--" + repo_id.replace("/", "--")
+    blob = os.path.join(cache, repo_folder, "blobs", expected)
+    if os.path.exists(blob):
+        return True  # verified when it entered the cache (or put there by another tool, trusted as the Hub's)
+    staging = os.path.join(cache, ".clipzoo-staging", repo_folder, expected)
+    os.makedirs(os.path.dirname(staging), exist_ok=True)
+    with FileLock(staging + ".lock"):
+        if os.path.exists(blob):
+            return True  # another process verified it while we waited
+        path = hf_hub_download(
+            repo_id,
+            filename,
+            revision=metadata.commit_hash or revision,
+            local_dir=staging,
+            etag_timeout=timeout,
+            endpoint=endpoint,
+        )
+        digest = _file_sha256(path)
+        if digest != expected:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise ChecksumError(
+                f"{label}: {filename} from hf-hub:{repo_id} has SHA-256 {digest}, but the Hub lists {expected}; "
+                "it was discarded and nothing was cached. The server sent a different or damaged file: try "
+                "again later, or report it if it persists"
+            )
+        os.makedirs(os.path.dirname(blob), exist_ok=True)
+        os.chmod(path, file_mode())
+        os.replace(path, blob)
+        shutil.rmtree(staging, ignore_errors=True)
+    return True
+
+
+def _hf_check_cached(path: str, filename: str, repo_id: str, label: str) -> None:
+    """Hash a cached Hub file whose metadata could not be read beforehand; remove it when it is not its blob name."""
+    blob = os.path.realpath(path)
+    expected = os.path.basename(blob)
+    if not _is_hex(expected, 64):
+        return  # a git blob id names it (not an LFS file)
+    digest = _file_sha256(blob)
+    if digest != expected:
+        for name in (path, blob):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(name)
+        raise ChecksumError(
+            f"{label}: {filename} from hf-hub:{repo_id} has SHA-256 {digest}, but the Hub lists {expected}; it "
+            "was removed from the cache. The server sent a different or damaged file: try again later"
+        )
+
+
+def _file_sha256(path: str) -> str:
+    hasher = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(_CHUNK), b""):
+            hasher.update(block)
+    return hasher.hexdigest()
 
 
 def _causes(error: BaseException) -> Iterator[BaseException]:
