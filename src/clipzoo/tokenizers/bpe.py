@@ -98,7 +98,27 @@ def _merge_word(symbols: list[str], ranks: dict[tuple[str, str], int]) -> list[s
 
 
 class SimpleTokenizer:
-    """CLIP BPE tokenizer: texts -> LongTensor [batch, context_length] of start, BPE ids, end, zero padding."""
+    """CLIP BPE tokenizer: texts -> LongTensor [batch, context_length] of start, BPE ids, end, zero padding.
+
+    The ids are open_clip's ``SimpleTokenizer``'s; a text longer than ``context_length - 2`` tokens is cut and
+    still ends with the end token.
+
+    Args:
+        bpe_path: A gzipped CLIP merges file; None uses the one shipped with clipzoo (:func:`default_bpe`).
+        additional_special_tokens: Tokens added after ``<start_of_text>`` and ``<end_of_text>`` (ids 49408 on
+            with the shipped vocabulary); they are never split.
+        context_length: Tokens per row, start and end included (default 77); None makes every call pass one.
+        clean: Cleaning before BPE: ``'lower'`` (the default: ftfy, HTML unescape, whitespace collapsed,
+            lower case), ``'whitespace'`` (the same, case kept) or ``'canonicalize'`` (lower case, punctuation
+            dropped).
+        reduction_mask: How over-long texts are shortened, as in open_clip's training: ``''`` (the default)
+            truncates; ``'simple'`` keeps one random block, ``'random'`` a random subset in order, ``'shuffle'``
+            a random subset shuffled, ``'syntax'`` nouns, then adjectives, then verbs (needs nltk).
+
+    Raises:
+        ValueError: ``clean`` or ``reduction_mask`` is not one of the names above.
+        FileNotFoundError: ``bpe_path`` does not exist.
+    """
 
     def __init__(
         self,
@@ -214,7 +234,14 @@ class SimpleTokenizer:
         return " ".join(self.decoder[i] for i in self._bpe_ids(token))
 
     def encode(self, text: str) -> list[int]:
-        """BPE ids of one text, without start/end tokens."""
+        """BPE ids of one text, without start/end tokens.
+
+        Args:
+            text: The text, cleaned as the tokenizer's ``clean`` mode says before BPE.
+
+        Returns:
+            The ids, as many as the text needs (no truncation).
+        """
         get = self._chunk_cache.get
         ids: list[int] = []
         for chunk in self._chunks(text):
@@ -223,7 +250,18 @@ class SimpleTokenizer:
         return ids
 
     def decode(self, tokens: Sequence[int] | np.ndarray | torch.Tensor) -> str:
-        """Text of a sequence of ids; end-of-word markers become spaces, broken UTF-8 becomes U+FFFD."""
+        """Text of a sequence of ids; end-of-word markers become spaces, broken UTF-8 becomes U+FFFD.
+
+        Args:
+            tokens: Ids as a list, numpy array or 1-D tensor. Nothing is skipped: start/end tokens decode to
+                their text and padding zeros to ``'!'`` (open_clip's behaviour), so cut them off first.
+
+        Returns:
+            The decoded text.
+
+        Raises:
+            KeyError: an id is not in the vocabulary.
+        """
         if is_tensor(tokens):
             tokens = tokens.tolist()
         elif isinstance(tokens, np.ndarray):
@@ -235,7 +273,19 @@ class SimpleTokenizer:
     # -- batching -------------------------------------------------------------------------------------
 
     def __call__(self, texts: str | Sequence[str], context_length: int | None = None) -> torch.Tensor:
-        """Tokenize one text or a list of texts into a LongTensor [batch, context_length]."""
+        """Tokenize one text or a list of texts into a LongTensor [batch, context_length].
+
+        Args:
+            texts: One string or a sequence of strings.
+            context_length: Tokens per row for this call, start and end included; None uses the tokenizer's.
+
+        Returns:
+            int64 tensor [len(texts), context_length]: start token, BPE ids, end token, zeros.
+
+        Raises:
+            TypeError: ``texts`` is neither a string nor a sequence of strings.
+            ValueError: no context length is set, or it is below 2.
+        """
         texts = as_text_list(texts)
         context_length = check_context_length(context_length, self.context_length)
         if self.reduction_fn is not None:
@@ -243,7 +293,19 @@ class SimpleTokenizer:
         return from_numpy(self._pack(*self._encode_batch(texts), context_length))
 
     def tokenize_numpy(self, texts: str | Sequence[str], context_length: int | None = None) -> np.ndarray:
-        """The ids of `__call__` as an int64 numpy array, without importing torch (reduction masks need it)."""
+        """The ids of `__call__` as an int64 numpy array, without importing torch (reduction masks need it).
+
+        Args:
+            texts: One string or a sequence of strings.
+            context_length: Tokens per row for this call, start and end included; None uses the tokenizer's.
+
+        Returns:
+            int64 array [len(texts), context_length], the same ids as ``__call__``.
+
+        Raises:
+            TypeError: ``texts`` is neither a string nor a sequence of strings.
+            ValueError: no context length is set, or it is below 2.
+        """
         if self.reduction_fn is not None:
             return self(texts, context_length).numpy()
         texts = as_text_list(texts)
@@ -403,12 +465,35 @@ def _default_tokenizer() -> SimpleTokenizer:
 
 
 def tokenize(texts: str | Sequence[str], context_length: int = DEFAULT_CONTEXT_LENGTH) -> torch.Tensor:
-    """Tokenize with the default CLIP tokenizer (built on first use)."""
+    """Tokenize with the default CLIP tokenizer (built on first use), as ``open_clip.tokenize``.
+
+    Args:
+        texts: One string or a sequence of strings.
+        context_length: Tokens per row for this call, start and end included; default 77.
+
+    Returns:
+        int64 tensor [len(texts), context_length]: start token, BPE ids, end token, zeros.
+
+    Raises:
+        TypeError: ``texts`` is neither a string nor a sequence of strings.
+        ValueError: ``context_length`` is below 2.
+    """
     return _default_tokenizer()(texts, context_length=context_length)
 
 
 def decode(output_ids: Sequence[int] | np.ndarray | torch.Tensor) -> str:
-    """Decode ids with the default CLIP tokenizer."""
+    """Decode ids with the default CLIP tokenizer, as ``open_clip.decode``.
+
+    Args:
+        output_ids: Ids as a list, numpy array or 1-D tensor (on any device); start/end tokens and padding are
+            decoded too (see :meth:`SimpleTokenizer.decode`).
+
+    Returns:
+        The decoded text.
+
+    Raises:
+        KeyError: an id is not in the vocabulary.
+    """
     if is_tensor(output_ids):
         output_ids = output_ids.cpu()
     return _default_tokenizer().decode(output_ids)
