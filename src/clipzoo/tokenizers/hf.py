@@ -98,7 +98,30 @@ def read_special_tokens(directory: Path) -> dict[str, str]:
 
 
 class HFTokenizer:
-    """open_clip's HFTokenizer on the `tokenizers` library: clean, encode with special tokens, truncate, pad."""
+    """open_clip's HFTokenizer on the `tokenizers` library: clean, encode with special tokens, truncate, pad.
+
+    Gives the ids open_clip's HFTokenizer gives for the same folder, from its ``tokenizer.json``, without
+    importing transformers.
+
+    Args:
+        tokenizer_name: A local folder holding ``tokenizer.json`` (and optionally ``tokenizer_config.json``,
+            ``special_tokens_map.json``), or a Hub repo id ``'org/name'`` whose files are fetched into the
+            Hugging Face cache (``HF_HUB_OFFLINE=1`` reads the cache only).
+        context_length: Tokens per row, special tokens included (default 77); None makes every call pass one.
+        clean: Cleaning before encoding: ``'whitespace'`` (the default), ``'lower'`` or ``'canonicalize'``.
+        strip_sep_token: Replace the separator token's id with 0 in the output (open_clip's option).
+        language: Must be None: language-code tokenizers (NLLB, ...) are not emulated.
+        cache_dir: Hugging Face cache folder for Hub files.
+        tokenizer_mode: None, or ``'clips'`` for open_clip's CLIPS layout (start token, ids, end token,
+            padding, the class token in the last position).
+
+    Raises:
+        ValueError: ``language`` is set, ``tokenizer_mode`` or ``clean`` is unknown, or the tokenizer lacks a
+            special token its class needs.
+        FileNotFoundError: ``tokenizer_name`` is neither a folder nor a Hub repo id, or has no ``tokenizer.json``.
+        ImportError: the ``tokenizers`` package is not installed.
+        DownloadError: the Hub files could not be fetched (network errors other than a missing file).
+    """
 
     def __init__(
         self,
@@ -176,11 +199,36 @@ class HFTokenizer:
             ) from None
 
     def __call__(self, texts: str | Sequence[str], context_length: int | None = None) -> torch.Tensor:
-        """Tokenize one text or a list of texts into a LongTensor [batch, context_length]."""
+        """Tokenize one text or a list of texts into a LongTensor [batch, context_length].
+
+        Args:
+            texts: One string or a sequence of strings.
+            context_length: Tokens per row for this call, special tokens included; None uses the tokenizer's.
+
+        Returns:
+            int64 tensor [len(texts), context_length]: the ids with the tokenizer's special tokens, cut to fit,
+            filled with the pad token (on the right, or on the side the tokenizer's config says).
+
+        Raises:
+            TypeError: ``texts`` is neither a string nor a sequence of strings.
+            ValueError: no context length is set or it is below 2, or the tokenizer has no pad token.
+        """
         return from_numpy(self.tokenize_numpy(texts, context_length))
 
     def tokenize_numpy(self, texts: str | Sequence[str], context_length: int | None = None) -> np.ndarray:
-        """The ids of `__call__` as an int64 numpy array [batch, context_length], without importing torch."""
+        """The ids of `__call__` as an int64 numpy array [batch, context_length], without importing torch.
+
+        Args:
+            texts: One string or a sequence of strings.
+            context_length: Tokens per row for this call, special tokens included; None uses the tokenizer's.
+
+        Returns:
+            int64 array [len(texts), context_length], the same ids as ``__call__``.
+
+        Raises:
+            TypeError: ``texts`` is neither a string nor a sequence of strings.
+            ValueError: no context length is set or it is below 2, or the tokenizer has no pad token.
+        """
         texts = [self.clean_fn(t) for t in as_text_list(texts)]
         context_length = check_context_length(context_length, self.context_length)
         if self.tokenizer_mode == "clips":
@@ -217,7 +265,14 @@ class HFTokenizer:
         copy_tokenizer_files(self.directory, Path(dest))
 
     def decode(self, ids: Sequence[int] | torch.Tensor) -> str:
-        """Text of ids, skipping special tokens."""
+        """Text of ids, skipping special tokens (padding included).
+
+        Args:
+            ids: Ids as a list or 1-D tensor.
+
+        Returns:
+            The decoded text.
+        """
         if is_tensor(ids):
             ids = ids.tolist()
         return self.tokenizer.decode(list(ids), skip_special_tokens=True)
