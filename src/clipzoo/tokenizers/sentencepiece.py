@@ -38,7 +38,28 @@ def _load_processor(model_file: str | Path):
 
 
 class SigLipTokenizer:
-    """SigLIP text tokenizer: clean, lowercase, sentencepiece, end token, pad to context_length (64)."""
+    """SigLIP text tokenizer: clean, lowercase, sentencepiece, end token, pad to context_length (64).
+
+    Gives the ids of transformers' slow ``SiglipTokenizer`` (as open_clip's HFTokenizer uses it) without
+    transformers; :meth:`from_dir` builds one from a Hub-style folder.
+
+    Args:
+        model_file: A sentencepiece model (T5-style ``spiece.model``).
+        context_length: Tokens per row, end token included (default 64); None makes every call pass one.
+        clean: Cleaning before encoding: ``'canonicalize'`` (the default, what SigLIP configs ask for: lower
+            case, punctuation dropped), ``'whitespace'`` or ``'lower'``.
+        eos_token: The piece that ends every text.
+        pad_token: The piece that fills rows after the end token (SigLIP's is the end token itself).
+        unk_token: The model's unknown piece (also used, as transformers does, to keep a leading word marker).
+        do_lower_case: Lower-case texts before encoding.
+        strip_sep_token: Accepted for parity with open_clip's tokenizer options; SigLIP has no separator token,
+            so it changes nothing.
+
+    Raises:
+        ValueError: ``eos_token`` or ``pad_token`` is not a piece of the model, or ``clean`` is unknown.
+        FileNotFoundError: ``model_file`` does not exist.
+        ImportError: the ``sentencepiece`` package is not installed.
+    """
 
     def __init__(
         self,
@@ -97,16 +118,49 @@ class SigLipTokenizer:
         return _WHITESPACE_RUN.sub(" ", text.translate(_DROP_PUNCTUATION)).strip()
 
     def encode(self, text: str) -> list[int]:
-        """Sentencepiece ids of one cleaned text, without the end token."""
+        """Sentencepiece ids of one cleaned text, without the end token.
+
+        Args:
+            text: The text; the tokenizer's ``clean`` step is not applied here (``__call__`` applies it), the
+                lower-casing and punctuation removal of transformers' SiglipTokenizer are.
+
+        Returns:
+            The ids, as many as the text needs (no truncation).
+        """
         ids = self.sp.encode(self.unk_token + self._prepare(text))
         return ids[self._unk_pieces :] if len(ids) >= self._unk_pieces else ids
 
     def __call__(self, texts: str | Sequence[str], context_length: int | None = None) -> torch.Tensor:
-        """Tokenize one text or a list of texts into a LongTensor [batch, context_length]."""
+        """Tokenize one text or a list of texts into a LongTensor [batch, context_length].
+
+        Args:
+            texts: One string or a sequence of strings.
+            context_length: Tokens per row for this call, end token included; None uses the tokenizer's.
+
+        Returns:
+            int64 tensor [len(texts), context_length]: the ids cut to ``context_length - 1``, the end token,
+            then the pad token.
+
+        Raises:
+            TypeError: ``texts`` is neither a string nor a sequence of strings.
+            ValueError: no context length is set, or it is below 2.
+        """
         return from_numpy(self.tokenize_numpy(texts, context_length))
 
     def tokenize_numpy(self, texts: str | Sequence[str], context_length: int | None = None) -> np.ndarray:
-        """The ids of `__call__` as an int64 numpy array [batch, context_length], without importing torch."""
+        """The ids of `__call__` as an int64 numpy array [batch, context_length], without importing torch.
+
+        Args:
+            texts: One string or a sequence of strings.
+            context_length: Tokens per row for this call, end token included; None uses the tokenizer's.
+
+        Returns:
+            int64 array [len(texts), context_length], the same ids as ``__call__``.
+
+        Raises:
+            TypeError: ``texts`` is neither a string nor a sequence of strings.
+            ValueError: no context length is set, or it is below 2.
+        """
         texts = as_text_list(texts)
         context_length = check_context_length(context_length, self.context_length)
         out = np.full((len(texts), context_length), self.pad_token_id, dtype=np.int64)
@@ -134,7 +188,14 @@ class SigLipTokenizer:
         (dest / "tokenizer_config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
 
     def decode(self, ids: Sequence[int] | torch.Tensor) -> str:
-        """Text of ids, without end and padding tokens."""
+        """Text of ids, without end and padding tokens.
+
+        Args:
+            ids: Ids as a list or 1-D tensor.
+
+        Returns:
+            The decoded text.
+        """
         if is_tensor(ids):
             ids = ids.tolist()
         return self.sp.decode([i for i in ids if i not in (self.eos_token_id, self.pad_token_id)])
