@@ -9,33 +9,11 @@ Run standalone: ``python scripts/bench_convert.py [--quick]``.
 
 from __future__ import annotations
 
-import sys
 import tempfile
-import time
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 
-
-def _best(fn: Callable[[], object], repeat: int) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
-def _row(name: str, ours: float, peer: float, peer_name: str, note: str) -> dict:
-    return {
-        "name": name,
-        "clipzoo": ours,
-        "peer": peer,
-        "peer_name": peer_name,
-        "unit": "s",
-        "ratio": peer / ours,
-        "note": note,
-    }
+import benchlib
 
 
 def _torchscript(folder: Path, quick: bool) -> dict:
@@ -56,9 +34,11 @@ def _torchscript(folder: Path, quick: bool) -> dict:
             return torch.jit.load(str(path), map_location="cpu").state_dict()
 
         repeat = 2 if quick else 5
-        ours = _best(lambda: convert.read_torchscript(path), repeat)
-        theirs = _best(peer, repeat)
-    return _row(f"read TorchScript {name}", ours, theirs, "torch.jit.load", "weights only, best of runs")
+        ours = benchlib.best_of(lambda: convert.read_torchscript(path), repeat).seconds
+        theirs = benchlib.best_of(peer, repeat).seconds
+    return benchlib.time_row(
+        f"read TorchScript {name}", ours, theirs, "torch.jit.load", "weights only, best of runs"
+    )
 
 
 def _transformers_folder(folder: Path, quick: bool) -> dict:
@@ -73,10 +53,10 @@ def _transformers_folder(folder: Path, quick: bool) -> dict:
     torch.manual_seed(0)
     CLIPModel(config).save_pretrained(folder / "hf")
     repeat = 2 if quick else 3
-    ours = _best(lambda: clipzoo.create_model(f"local-dir:{folder / 'hf'}"), repeat)
-    theirs = _best(lambda: CLIPModel.from_pretrained(folder / "hf"), repeat)
+    ours = benchlib.best_of(lambda: clipzoo.create_model(f"local-dir:{folder / 'hf'}"), repeat).seconds
+    theirs = benchlib.best_of(lambda: CLIPModel.from_pretrained(folder / "hf"), repeat).seconds
     label = "2-layer CLIP" if quick else "ViT-B/32 CLIP"
-    return _row(
+    return benchlib.time_row(
         f"load transformers {label}",
         ours,
         theirs,
@@ -92,12 +72,5 @@ def run(quick: bool = False) -> list[dict]:
         return [_torchscript(folder, quick), _transformers_folder(folder, quick)]
 
 
-def main() -> None:
-    rows = run(quick="--quick" in sys.argv)
-    print(f"{'benchmark':40} {'clipzoo':>9} {'peer':>9} {'ratio':>7}  peer")
-    for r in rows:
-        print(f"{r['name']:40} {r['clipzoo']:9.3f} {r['peer']:9.3f} {r['ratio']:7.2f}  {r['peer_name']}")
-
-
 if __name__ == "__main__":
-    main()
+    benchlib.main(run)

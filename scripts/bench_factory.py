@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
-import time
 from pathlib import Path
+
+import benchlib
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / ".bench"
@@ -67,15 +67,13 @@ def checkpoint_for(name: str) -> Path:
 
 def _child(lib: str, name: str, path: Path) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2"))
-    t0 = time.perf_counter()
-    proc = subprocess.run(
+    wall, proc = benchlib.timed_run(
         [sys.executable, "-c", CHILD, lib, name, str(path)],
         capture_output=True,
         text=True,
         env=env,
         check=False,
     )
-    wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(f"{lib} {name} failed:\n{proc.stderr[-2000:]}")
     out = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -90,8 +88,9 @@ def _warm_page_cache(path: Path) -> None:
             pass
 
 
-def _best_of(repeats: int, lib: str, name: str, path: Path) -> dict:
-    """The fastest of ``repeats`` fresh-process runs (each after warming the page cache)."""
+def _fresh_processes(repeats: int, lib: str, name: str, path: Path) -> dict:
+    """``repeats`` fresh-process runs (each after warming the page cache), summed up: the fastest creation,
+    the fastest whole process and the largest peak RSS."""
     runs = []
     for _ in range(repeats):
         _warm_page_cache(path)
@@ -108,43 +107,35 @@ def run(quick: bool = False) -> list[dict]:
     for name in ("ViT-B-32",) if quick else ("ViT-B-32", "ViT-L-14"):
         path = checkpoint_for(name)
         size = path.stat().st_size
-        ours, peer = _best_of(2, "clipzoo", name, path), _best_of(2, "open_clip", name, path)
+        ours, peer = _fresh_processes(2, "clipzoo", name, path), _fresh_processes(2, "open_clip", name, path)
         if abs(ours["checksum"] - peer["checksum"]) > 1e-3 * max(1.0, abs(peer["checksum"])):
             raise RuntimeError(f"{name}: outputs differ between clipzoo and open_clip")
         rows += [
-            {
-                "name": f"create {name} from local safetensors (in-process)",
-                "clipzoo": ours["create_s"],
-                "peer": peer["create_s"],
-                "peer_name": "open_clip",
-                "unit": "s",
-                "ratio": peer["create_s"] / ours["create_s"],
-                "note": f"checkpoint {size / 2**20:.0f} MiB",
-            },
-            {
-                "name": f"create {name} (whole process: start + import + create)",
-                "clipzoo": ours["process_s"],
-                "peer": peer["process_s"],
-                "peer_name": "open_clip",
-                "unit": "s",
-                "ratio": peer["process_s"] / ours["process_s"],
-                "note": "",
-            },
-            {
-                "name": f"peak RSS added creating {name}",
-                "clipzoo": ours["peak_added_bytes"] / 2**20,
-                "peer": peer["peak_added_bytes"] / 2**20,
-                "peer_name": "open_clip",
-                "unit": "MiB",
-                "ratio": peer["peak_added_bytes"] / max(ours["peak_added_bytes"], 1),
-                "note": f"clipzoo {ours['peak_added_bytes'] / size:.2f}x checkpoint size, "
+            benchlib.time_row(
+                f"create {name} from local safetensors (in-process)",
+                ours["create_s"],
+                peer["create_s"],
+                "open_clip",
+                f"checkpoint {size / 2**20:.0f} MiB",
+            ),
+            benchlib.time_row(
+                f"create {name} (whole process: start + import + create)",
+                ours["process_s"],
+                peer["process_s"],
+                "open_clip",
+            ),
+            benchlib.time_row(
+                f"peak RSS added creating {name}",
+                ours["peak_added_bytes"] / 2**20,
+                peer["peak_added_bytes"] / 2**20,
+                "open_clip",
+                f"clipzoo {ours['peak_added_bytes'] / size:.2f}x checkpoint size, "
                 f"open_clip {peer['peak_added_bytes'] / size:.2f}x",
-            },
+                unit="MiB",
+            ),
         ]
     return rows
 
 
 if __name__ == "__main__":
-    from bench import print_table  # scripts/ is on sys.path when run directly
-
-    print_table(run(quick="--quick" in sys.argv))
+    benchlib.main(run)

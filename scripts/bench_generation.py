@@ -10,22 +10,12 @@ Run: python scripts/bench_generation.py [--quick]
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
-
-def _best_seconds(fn: Callable[[], object], repeats: int) -> tuple[float, object]:
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, out
+import benchlib
 
 
 def _models(quick: bool):
@@ -80,32 +70,21 @@ def run(quick: bool = False) -> list[dict]:
             torch.manual_seed(0)
             return generate(ours, images, seq_len=seq_len, **kwargs)
 
-        peer_s, peer_out = _best_seconds(run_peer, repeats)
-        ours_s, ours_out = _best_seconds(run_ours, repeats)
+        peer_s, peer_out = benchlib.best_of(run_peer, repeats)
+        ours_s, ours_out = benchlib.best_of(run_ours, repeats)
         same = peer_out.shape == ours_out.shape and bool((peer_out == ours_out).all())
         rows.append(
-            {
-                "name": f"{label}, 2 images, seq_len {seq_len}",
-                "clipzoo": ours_s,
-                "peer": peer_s,
-                "peer_name": "open_clip CoCa.generate",
-                "unit": "s",
-                "ratio": peer_s / ours_s,
-                "note": f"{'shrunk ' if quick else ''}coca_ViT-B-32 random weights; ids identical: {same}; "
+            benchlib.time_row(
+                f"{label}, 2 images, seq_len {seq_len}",
+                ours_s,
+                peer_s,
+                "open_clip CoCa.generate",
+                f"{'shrunk ' if quick else ''}coca_ViT-B-32 random weights; ids identical: {same}; "
                 f"torch threads={torch.get_num_threads()}",
-            }
+            )
         )
     return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="shrunk model, fewer repeats")
-    rows = run(quick=parser.parse_args().quick)
-    print(f"{'benchmark':<44} {'clipzoo':>9} {'peer':>9} {'ratio':>6}  note")
-    for r in rows:
-        print(f"{r['name']:<44} {r['clipzoo']:>8.3f}s {r['peer']:>8.3f}s {r['ratio']:>6.2f}  {r['note']}")
-
-
 if __name__ == "__main__":
-    main()
+    benchlib.main(run)

@@ -9,7 +9,6 @@ Run: python scripts/bench_hub.py [--quick]
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import functools
 import hashlib
@@ -17,9 +16,10 @@ import os
 import shutil
 import tempfile
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+import benchlib
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
@@ -39,17 +39,6 @@ def serve(folder: str) -> Iterator[str]:
     finally:
         httpd.shutdown()
         httpd.server_close()
-
-
-def best_time(fn: Callable[[], object], repeats: int, before: Callable[[], object] = lambda: None) -> float:
-    """Fastest of ``repeats`` timed calls, each after an untimed ``before()``."""
-    times = []
-    for _ in range(repeats):
-        before()
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def run(quick: bool = False) -> list[dict]:
@@ -80,43 +69,25 @@ def run(quick: bool = False) -> list[dict]:
                     return peer_download(url, cache_dir=theirs)
 
             cold = [
-                best_time(fetch, repeats, before=lambda d=d: shutil.rmtree(d, ignore_errors=True))
+                benchlib.best_of(
+                    fetch, repeats, before=lambda d=d: shutil.rmtree(d, ignore_errors=True)
+                ).seconds
                 for fetch, d in ((fetch_ours, ours), (fetch_theirs, theirs))
             ]
             fetch_ours(), fetch_theirs()
-            hit = [best_time(fetch, repeats) for fetch in (fetch_ours, fetch_theirs)]
+            hit = [benchlib.best_of(fetch, repeats).seconds for fetch in (fetch_ours, fetch_theirs)]
     finally:
         shutil.rmtree(root, ignore_errors=True)
     note = f"{size_mb} MiB file, local HTTP server, SHA-256 verified on both sides"
     return [
-        _row("download, cold cache", cold, note + "; clipzoo also fsyncs before the rename"),
-        _row("cache hit", hit, note + "; open_clip re-hashes the file on every call"),
+        benchlib.time_row(
+            "download, cold cache", *cold, "open_clip 3.3.0", note + "; clipzoo also fsyncs before the rename"
+        ),
+        benchlib.time_row(
+            "cache hit", *hit, "open_clip 3.3.0", note + "; open_clip re-hashes the file on every call"
+        ),
     ]
 
 
-def _row(name: str, seconds: list[float], note: str) -> dict:
-    ours, theirs = seconds
-    return {
-        "name": name,
-        "clipzoo": ours,
-        "peer": theirs,
-        "peer_name": "open_clip 3.3.0",
-        "unit": "s",
-        "ratio": theirs / ours,
-        "note": note,
-    }
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smaller file, fewer repeats")
-    rows = run(quick=parser.parse_args().quick)
-    print(f"{'benchmark':<24}{'clipzoo':>12}{'open_clip':>12}{'ratio':>9}  note")
-    for row in rows:
-        print(
-            f"{row['name']:<24}{row['clipzoo']:>11.6f}s{row['peer']:>11.6f}s{row['ratio']:>8.1f}x  {row['note']}"
-        )
-
-
 if __name__ == "__main__":
-    main()
+    benchlib.main(run)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import statistics
-import subprocess
 import sys
-import time
+
+import benchlib
 
 CASES = {
     "python -c 'import X; X.list_pretrained()'": (
@@ -19,57 +18,28 @@ CASES = {
 }
 
 
-def _wall(code: str, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
-def _cli_wall(repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "clipzoo", "pretrained"], check=True, capture_output=True)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 def run(quick: bool = False) -> list[dict]:
     """Whole-process wall time (median) of import + one registry call, for both libraries."""
     repeat = 1 if quick else 3
     rows = []
     for name, (ours, theirs) in CASES.items():
-        a, b = _wall(ours, repeat), _wall(theirs, repeat)
-        rows.append(
-            {
-                "name": name,
-                "clipzoo": a,
-                "peer": b,
-                "peer_name": "open_clip",
-                "unit": "s",
-                "ratio": b / a,
-                "note": f"median of {repeat}",
-            }
-        )
-    cli = _cli_wall(repeat)
-    peer = _wall(CASES["python -c 'import X; X.list_pretrained()'"][1], repeat)
+        a = benchlib.median_wall([sys.executable, "-c", ours], repeat)
+        b = benchlib.median_wall([sys.executable, "-c", theirs], repeat)
+        rows.append(benchlib.time_row(name, a, b, "open_clip", f"median of {repeat}"))
+    cli = benchlib.median_wall([sys.executable, "-m", "clipzoo", "pretrained"], repeat)
+    peer_code = CASES["python -c 'import X; X.list_pretrained()'"][1]
+    peer = benchlib.median_wall([sys.executable, "-c", peer_code], repeat)
     rows.append(
-        {
-            "name": "`clipzoo pretrained` vs python -c 'import open_clip; ...'",
-            "clipzoo": cli,
-            "peer": peer,
-            "peer_name": "open_clip",
-            "unit": "s",
-            "ratio": peer / cli,
-            "note": f"median of {repeat}",
-        }
+        benchlib.time_row(
+            "`clipzoo pretrained` vs python -c 'import open_clip; ...'",
+            cli,
+            peer,
+            "open_clip",
+            f"median of {repeat}",
+        )
     )
     return rows
 
 
 if __name__ == "__main__":
-    for row in run():
-        print(row)
+    benchlib.main(run)

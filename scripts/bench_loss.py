@@ -8,24 +8,14 @@ Run: python scripts/bench_loss.py [--quick]
 
 from __future__ import annotations
 
-import argparse
-import time
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 
+import benchlib
 
-def best_times(ours: Callable[[], object], peer: Callable[[], object], repeats: int) -> tuple[float, float]:
-    """Fastest of ``repeats`` calls each, alternating the two sides so that load changes hit both alike."""
-    ours(), peer()  # warm-up
-    best = [float("inf"), float("inf")]
-    for _ in range(repeats):
-        for side, fn in enumerate((ours, peer)):
-            start = time.perf_counter()
-            fn()
-            best[side] = min(best[side], time.perf_counter() - start)
-    return best[0], best[1]
+PEER = "open_clip 3.3.0"
 
 
 def _step(loss_fn, inputs: dict[str, torch.Tensor]) -> Callable[[], None]:
@@ -50,18 +40,6 @@ def _inputs(n: int, d: int, bias: bool) -> dict[str, torch.Tensor]:
     return inputs
 
 
-def _row(name: str, ours: float, peer: float, note: str) -> dict:
-    return {
-        "name": name,
-        "clipzoo": ours,
-        "peer": peer,
-        "peer_name": "open_clip 3.3.0",
-        "unit": "s",
-        "ratio": peer / ours,
-        "note": note,
-    }
-
-
 def _zero_shot_rows(repeats: int) -> list[dict]:
     import open_clip
     from open_clip.model import CLIP
@@ -76,13 +54,19 @@ def _zero_shot_rows(repeats: int) -> list[dict]:
     ).eval()
     tokenizer = open_clip.get_tokenizer("ViT-B-32")
     names = [f"class {i}" for i in range(20)]
-    ours, peer = best_times(
+    ours, peer = benchlib.best_pair(
         lambda: build_zero_shot_classifier(model, tokenizer, names, OPENAI_IMAGENET_TEMPLATES),
         lambda: open_clip.build_zero_shot_classifier(model, tokenizer, names, OPENAI_IMAGENET_TEMPLATES),
         repeats,
     )
     return [
-        _row("zero-shot classifier, 20 classes x 80 prompts", ours, peer, "tiny random CLIP, same tokenizer")
+        benchlib.time_row(
+            "zero-shot classifier, 20 classes x 80 prompts",
+            ours,
+            peer,
+            PEER,
+            "tiny random CLIP, same tokenizer",
+        )
     ]
 
 
@@ -102,22 +86,15 @@ def run(quick: bool = False) -> list[dict]:
         ]
         for name, mine, theirs, bias in cases:
             inputs = _inputs(n, d, bias)
-            t_ours, t_peer = best_times(_step(mine, inputs), _step(theirs, inputs), repeats)
+            t_ours, t_peer = benchlib.best_pair(_step(mine, inputs), _step(theirs, inputs), repeats)
             rows.append(
-                _row(f"{name} fwd+bwd N={n} D={d}", t_ours, t_peer, f"{torch.get_num_threads()} threads")
+                benchlib.time_row(
+                    f"{name} fwd+bwd N={n} D={d}", t_ours, t_peer, PEER, f"{torch.get_num_threads()} threads"
+                )
             )
     rows += _zero_shot_rows(2 if quick else 5)
     return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    rows = run(quick=parser.parse_args().quick)
-    print(f"{'case':<50} {'clipzoo':>10} {'peer':>10} {'ratio':>7}")
-    for r in rows:
-        print(f"{r['name']:<50} {r['clipzoo']:>9.4f}s {r['peer']:>9.4f}s {r['ratio']:>7.2f}")
-
-
 if __name__ == "__main__":
-    main()
+    benchlib.main(run)

@@ -10,13 +10,12 @@ Run: python scripts/bench_models.py [--quick]
 
 from __future__ import annotations
 
-import argparse
 import json
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
+
+import benchlib
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "model_configs"
 WORDS = [
@@ -45,18 +44,6 @@ TEMPLATES = [
 ]
 
 
-def best_times(ours: Callable[[], object], peer: Callable[[], object], repeats: int) -> tuple[float, float]:
-    """Fastest of ``repeats`` calls each, alternating the two sides."""
-    ours(), peer()  # warm-up
-    best = [float("inf"), float("inf")]
-    for _ in range(repeats):
-        for side, fn in enumerate((ours, peer)):
-            start = time.perf_counter()
-            fn()
-            best[side] = min(best[side], time.perf_counter() - start)
-    return best[0], best[1]
-
-
 def _models(name: str):
     import open_clip
 
@@ -76,19 +63,6 @@ def _prompts(count: int) -> list[str]:
     return [TEMPLATES[i % len(TEMPLATES)].format(WORDS[i % len(WORDS)]) for i in range(count)]
 
 
-def _throughput_row(name: str, count: int, unit: str, times: tuple[float, float], note: str) -> dict:
-    ours, peer = count / times[0], count / times[1]
-    return {
-        "name": name,
-        "clipzoo": ours,
-        "peer": peer,
-        "peer_name": "open_clip 3.3.0",
-        "unit": unit,
-        "ratio": ours / peer,
-        "note": note,
-    }
-
-
 def run(quick: bool = False) -> list[dict]:
     """Throughput rows for encode_image (32 images) and encode_text (64 prompts) of ViT-B-32."""
     import open_clip
@@ -101,40 +75,32 @@ def run(quick: bool = False) -> list[dict]:
     with torch.inference_mode():
         torch.testing.assert_close(ours.encode_image(images), peer.encode_image(images), rtol=0, atol=1e-4)
         torch.testing.assert_close(ours.encode_text(texts), peer.encode_text(texts), rtol=0, atol=1e-4)
-        times = best_times(lambda: ours.encode_image(images), lambda: peer.encode_image(images), repeats)
+        times = benchlib.best_pair(
+            lambda: ours.encode_image(images), lambda: peer.encode_image(images), repeats
+        )
         rows.append(
-            _throughput_row(
+            benchlib.throughput_row(
                 "ViT-B-32 encode_image fp32, 32 images",
-                32,
+                32 / times[0],
+                32 / times[1],
+                "open_clip 3.3.0",
                 "images/s",
-                times,
                 f"best of {repeats}, {torch.get_num_threads()} threads",
             )
         )
-        times = best_times(lambda: ours.encode_text(texts), lambda: peer.encode_text(texts), repeats)
+        times = benchlib.best_pair(lambda: ours.encode_text(texts), lambda: peer.encode_text(texts), repeats)
         rows.append(
-            _throughput_row(
+            benchlib.throughput_row(
                 "ViT-B-32 encode_text fp32, 64 prompts",
-                64,
+                64 / times[0],
+                64 / times[1],
+                "open_clip 3.3.0",
                 "texts/s",
-                times,
                 f"best of {repeats}; prompts of 6-16 tokens in a 77-token context",
             )
         )
     return rows
 
 
-def main() -> None:
-    """Print the benchmark table."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repeats")
-    args = parser.parse_args()
-    print(f"{'case':<45} {'clipzoo':>12} {'peer':>12} {'unit':>9} {'ratio':>7}")
-    for r in run(quick=args.quick):
-        print(
-            f"{r['name']:<45} {r['clipzoo']:>12.1f} {r['peer']:>12.1f} {r['unit']:>9} {r['ratio']:>7.2f}  {r['note']}"
-        )
-
-
 if __name__ == "__main__":
-    main()
+    benchlib.main(run)

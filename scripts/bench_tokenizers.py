@@ -4,19 +4,21 @@ CLIP BPE: 20k distinct caption-length texts (Zipf-distributed English words take
 few capitalised, 4% of words turned into out-of-vocabulary compounds or typos, with punctuation, numbers
 and ~5% non-ASCII captions), a fresh tokenizer on each side for
 every repeat (so both pay for their cold caches), best of `repeats`. Ids are checked to be identical.
-Times are CPU time of this process (time.process_time): the benchmark machine is shared.
+Times are CPU time of this process (benchlib.cpu_clock, time.process_time): the benchmark machine is shared.
 
 Run: python scripts/bench_tokenizers.py [--quick]
 """
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import random
 import tempfile
-import time
 from pathlib import Path
+
+import benchlib
+
+CPU = benchlib.cpu_clock  # CPU time of this process: the benchmark machine is shared
 
 NON_ASCII_WORDS = ["café", "naïve", "jalapeño", "Zürich", "São Paulo", "crème brûlée", "façade", "日本", "😀"]
 # Per-word suffixes (commas, possessives) are rare in captions; end-of-caption punctuation is common.
@@ -83,17 +85,6 @@ def make_captions(n: int, seed: int = 0) -> list[str]:
     return captions
 
 
-def _best_time(make, call, repeats: int) -> tuple[float, object]:
-    """Best wall time of `call(make())` over `repeats`, timing only the call (a fresh object each time)."""
-    best, result = float("inf"), None
-    for _ in range(repeats):
-        fresh = make()
-        start = time.process_time()
-        result = call(fresh)
-        best = min(best, time.process_time() - start)
-    return best, result
-
-
 def bench_clip_bpe(captions: list[str], repeats: int) -> dict:
     """Texts per second of SimpleTokenizer()(texts) on a fresh tokenizer (cold caches), both sides."""
     import open_clip.tokenizer as oc_tok
@@ -101,20 +92,21 @@ def bench_clip_bpe(captions: list[str], repeats: int) -> dict:
 
     from clipzoo.tokenizers.bpe import SimpleTokenizer
 
-    ours_s, ours = _best_time(SimpleTokenizer, lambda tok: tok(captions), repeats)
-    peer_s, peer = _best_time(oc_tok.SimpleTokenizer, lambda tok: tok(captions), repeats)
+    ours_s, ours = benchlib.best_of(lambda tok: tok(captions), repeats, make=SimpleTokenizer, clock=CPU)
+    peer_s, peer = benchlib.best_of(
+        lambda tok: tok(captions), repeats, make=oc_tok.SimpleTokenizer, clock=CPU
+    )
     if not torch.equal(ours, peer):
         raise AssertionError("clipzoo and open_clip produced different ids")
     n = len(captions)
-    return {
-        "name": f"clip_bpe_{n}_captions_cold",
-        "clipzoo": n / ours_s,
-        "peer": n / peer_s,
-        "peer_name": "open_clip 3.3.0 SimpleTokenizer",
-        "unit": "texts/s",
-        "ratio": peer_s / ours_s,
-        "note": f"fresh tokenizer per repeat (construction not timed), best of {repeats}, ids identical",
-    }
+    return benchlib.throughput_row(
+        f"clip_bpe_{n}_captions_cold",
+        n / ours_s,
+        n / peer_s,
+        "open_clip 3.3.0 SimpleTokenizer",
+        "texts/s",
+        f"fresh tokenizer per repeat (construction not timed), best of {repeats}, ids identical",
+    )
 
 
 def bench_clip_bpe_first_use(captions: list[str], repeats: int) -> dict:
@@ -123,18 +115,19 @@ def bench_clip_bpe_first_use(captions: list[str], repeats: int) -> dict:
 
     from clipzoo.tokenizers import bpe
 
-    ours_s, _ = _best_time(bpe._read_merges.cache_clear, lambda _: bpe.SimpleTokenizer()(captions), repeats)
-    peer_s, _ = _best_time(lambda: None, lambda _: oc_tok.SimpleTokenizer()(captions), repeats)
+    ours_s, _ = benchlib.best_of(
+        lambda: bpe.SimpleTokenizer()(captions), repeats, before=bpe._read_merges.cache_clear, clock=CPU
+    )
+    peer_s, _ = benchlib.best_of(lambda: oc_tok.SimpleTokenizer()(captions), repeats, clock=CPU)
     n = len(captions)
-    return {
-        "name": f"clip_bpe_{n}_captions_first_use",
-        "clipzoo": n / ours_s,
-        "peer": n / peer_s,
-        "peer_name": "open_clip 3.3.0 SimpleTokenizer",
-        "unit": "texts/s",
-        "ratio": peer_s / ours_s,
-        "note": f"SimpleTokenizer()(texts) with construction timed (merges re-read), best of {repeats}",
-    }
+    return benchlib.throughput_row(
+        f"clip_bpe_{n}_captions_first_use",
+        n / ours_s,
+        n / peer_s,
+        "open_clip 3.3.0 SimpleTokenizer",
+        "texts/s",
+        f"SimpleTokenizer()(texts) with construction timed (merges re-read), best of {repeats}",
+    )
 
 
 def bench_clip_bpe_construct(repeats: int) -> dict:
@@ -145,17 +138,15 @@ def bench_clip_bpe_construct(repeats: int) -> dict:
     from clipzoo.tokenizers.bpe import SimpleTokenizer
 
     # Forget the parsed merges each time: this is the first construction in a process.
-    ours_s, _ = _best_time(bpe._read_merges.cache_clear, lambda _: SimpleTokenizer(), repeats)
-    peer_s, _ = _best_time(lambda: None, lambda _: oc_tok.SimpleTokenizer(), repeats)
-    return {
-        "name": "clip_bpe_construct",
-        "clipzoo": ours_s,
-        "peer": peer_s,
-        "peer_name": "open_clip 3.3.0 SimpleTokenizer",
-        "unit": "s",
-        "ratio": peer_s / ours_s,
-        "note": f"best of {repeats}, first construction in a process (later ones reuse the parsed merges)",
-    }
+    ours_s, _ = benchlib.best_of(SimpleTokenizer, repeats, before=bpe._read_merges.cache_clear, clock=CPU)
+    peer_s, _ = benchlib.best_of(oc_tok.SimpleTokenizer, repeats, clock=CPU)
+    return benchlib.time_row(
+        "clip_bpe_construct",
+        ours_s,
+        peer_s,
+        "open_clip 3.3.0 SimpleTokenizer",
+        f"best of {repeats}, first construction in a process (later ones reuse the parsed merges)",
+    )
 
 
 def bench_clip_bpe_warm(captions: list[str], repeats: int) -> dict:
@@ -166,18 +157,17 @@ def bench_clip_bpe_warm(captions: list[str], repeats: int) -> dict:
 
     ours_tok, peer_tok = SimpleTokenizer(), oc_tok.SimpleTokenizer()
     ours_tok(captions), peer_tok(captions)
-    ours_s, _ = _best_time(lambda: ours_tok, lambda tok: tok(captions), repeats)
-    peer_s, _ = _best_time(lambda: peer_tok, lambda tok: tok(captions), repeats)
+    ours_s, _ = benchlib.best_of(lambda: ours_tok(captions), repeats, clock=CPU)
+    peer_s, _ = benchlib.best_of(lambda: peer_tok(captions), repeats, clock=CPU)
     n = len(captions)
-    return {
-        "name": f"clip_bpe_{n}_captions_warm",
-        "clipzoo": n / ours_s,
-        "peer": n / peer_s,
-        "peer_name": "open_clip 3.3.0 SimpleTokenizer",
-        "unit": "texts/s",
-        "ratio": peer_s / ours_s,
-        "note": f"same tokenizer, second pass over the same texts, best of {repeats}",
-    }
+    return benchlib.throughput_row(
+        f"clip_bpe_{n}_captions_warm",
+        n / ours_s,
+        n / peer_s,
+        "open_clip 3.3.0 SimpleTokenizer",
+        "texts/s",
+        f"same tokenizer, second pass over the same texts, best of {repeats}",
+    )
 
 
 def _train_siglip_spiece(folder: Path, captions: list[str]) -> Path:
@@ -226,20 +216,21 @@ def bench_siglip(captions: list[str], repeats: int) -> dict:
         model_file = _train_siglip_spiece(Path(tmp), captions)
         hf_siglip.requires_backends = lambda *a, **k: None  # protobuf is only needed for add_dummy_prefix
         peer_tok = _open_clip_hf_tokenizer(SiglipNoProtobuf(str(model_file)), 64, "canonicalize")
-        ours_s, ours = _best_time(lambda: SigLipTokenizer(model_file), lambda tok: tok(captions), repeats)
-        peer_s, peer = _best_time(lambda: peer_tok, lambda tok: tok(captions), repeats)
+        ours_s, ours = benchlib.best_of(
+            lambda tok: tok(captions), repeats, make=lambda: SigLipTokenizer(model_file), clock=CPU
+        )
+        peer_s, peer = benchlib.best_of(lambda: peer_tok(captions), repeats, clock=CPU)
     if not torch.equal(ours, peer):
         raise AssertionError("clipzoo and open_clip/transformers produced different SigLIP ids")
     n = len(captions)
-    return {
-        "name": f"siglip_sentencepiece_{n}_captions",
-        "clipzoo": n / ours_s,
-        "peer": n / peer_s,
-        "peer_name": "open_clip 3.3.0 HFTokenizer + transformers 4.56 SiglipTokenizer",
-        "unit": "texts/s",
-        "ratio": peer_s / ours_s,
-        "note": f"4k-piece unigram model trained here, context 64, best of {repeats}, ids identical",
-    }
+    return benchlib.throughput_row(
+        f"siglip_sentencepiece_{n}_captions",
+        n / ours_s,
+        n / peer_s,
+        "open_clip 3.3.0 HFTokenizer + transformers 4.56 SiglipTokenizer",
+        "texts/s",
+        f"4k-piece unigram model trained here, context 64, best of {repeats}, ids identical",
+    )
 
 
 def run(quick: bool = False) -> list[dict]:
@@ -256,8 +247,4 @@ def run(quick: bool = False) -> list[dict]:
 
 
 if __name__ == "__main__":
-    from bench import print_table  # scripts/ is on sys.path when run directly
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="2k texts instead of 20k")
-    print_table(run(quick=parser.parse_args().quick))
+    benchlib.main(run)

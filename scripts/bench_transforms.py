@@ -10,13 +10,13 @@ Run: python scripts/bench_transforms.py [--quick]
 
 from __future__ import annotations
 
-import argparse
 import os
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 
 from PIL import Image
+
+import benchlib
 
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "camera", "colorwheel")
 CAMERA_SIZES = ((3000, 2000), (4000, 3000), (4500, 3000), (2000, 3000))
@@ -50,25 +50,12 @@ def _write_camera_jpegs(folder: str, names: Sequence[str], sizes: Sequence[tuple
 
 def _images_per_s(fn: Callable[[str], object], paths: Sequence[str], repeats: int) -> float:
     """Best-of-`repeats` throughput of fn over all paths."""
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
+
+    def over_all() -> None:
         for path in paths:
             fn(path)
-        best = min(best, time.perf_counter() - start)
-    return len(paths) / best
 
-
-def _row(name: str, ours: float, peer: float, peer_name: str, note: str) -> dict:
-    return {
-        "name": name,
-        "clipzoo": ours,
-        "peer": peer,
-        "peer_name": peer_name,
-        "unit": "images/s",
-        "ratio": ours / peer,
-        "note": note,
-    }
+    return len(paths) / benchlib.best_of(over_all, repeats).seconds
 
 
 def _bench_eval(open_clip, paths: list[str], camera: list[str], repeats: int) -> list[dict]:
@@ -89,20 +76,22 @@ def _bench_eval(open_clip, paths: list[str], camera: list[str], repeats: int) ->
         torch.set_num_threads(n_threads)
         note = f"torch threads={n_threads}"
         rows.append(
-            _row(
+            benchlib.throughput_row(
                 "eval exact 224 (~512px photos)",
                 _images_per_s(exact, paths, repeats),
                 _images_per_s(peer, paths, repeats),
                 "open_clip.image_transform",
+                "images/s",
                 f"{len(paths)} skimage photos, decode included, bit-identical output; {note}",
             )
         )
         rows.append(
-            _row(
+            benchlib.throughput_row(
                 "eval fast 224 (camera JPEGs)",
                 _images_per_s(fast, camera, repeats),
                 _images_per_s(peer, camera, repeats),
                 "open_clip.image_transform",
+                "images/s",
                 f"{len(camera)} JPEGs 3000x2000..4500x3000, Image.draft + reducing_gap; {note}",
             )
         )
@@ -121,14 +110,12 @@ def _parallel_capacity(workers: int) -> float:
     def digest(_: int) -> bytes:
         return hashlib.sha256(data).digest()
 
-    start = time.perf_counter()
-    for job in jobs:
-        digest(job)
-    sequential = time.perf_counter() - start
-    start = time.perf_counter()
-    with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(digest, jobs))
-    return sequential / (time.perf_counter() - start)
+    def in_threads() -> None:
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(digest, jobs))
+
+    sequential = benchlib.best_of(lambda: [digest(job) for job in jobs], 1).seconds
+    return sequential / benchlib.best_of(in_threads, 1).seconds
 
 
 def _bench_batch(paths: list[str], repeats: int) -> list[dict]:
@@ -142,20 +129,17 @@ def _bench_batch(paths: list[str], repeats: int) -> list[dict]:
     def sequential(items: list[str]) -> torch.Tensor:
         return torch.stack([exact(p) for p in items])
 
-    best_seq = best_par = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        sequential(paths)
-        best_seq = min(best_seq, time.perf_counter() - start)
-        start = time.perf_counter()
-        preprocess_batch(paths, exact)
-        best_par = min(best_par, time.perf_counter() - start)
+    # Alternating, sequential first in each repeat, no warm-up (the eval rows above already warmed the files).
+    best_seq, best_par = benchlib.best_pair(
+        lambda: sequential(paths), lambda: preprocess_batch(paths, exact), repeats, warmup=False
+    )
     return [
-        _row(
+        benchlib.throughput_row(
             "preprocess_batch vs loop (exact 224)",
             len(paths) / best_par,
             len(paths) / best_seq,
             "clipzoo sequential loop",
+            "images/s",
             f"{len(paths)} photos, {os.cpu_count()} cores, default workers; GIL-free control "
             f"(sha256 threads) reaches {_parallel_capacity(os.cpu_count() or 1):.2f}x on this machine now",
         )
@@ -175,8 +159,4 @@ def run(quick: bool = False) -> list[dict]:
 
 
 if __name__ == "__main__":
-    from bench import print_table  # scripts/ is on sys.path when run directly
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer images and repeats")
-    print_table(run(quick=parser.parse_args().quick))
+    benchlib.main(run)
