@@ -295,7 +295,39 @@ def download_pretrained_from_url(
     model_name: str | None = None,
     tag: str | None = None,
 ) -> str:
-    """Local path of the file at ``url``, fetched once into the clipzoo cache and verified by SHA-256 when known."""
+    """Local path of the file at ``url``, fetched once into the clipzoo cache and verified by SHA-256 when known.
+
+    A cached file whose SHA-256 no longer matches is fetched again (with a warning); a download is renamed
+    into place only after its size and checksum are checked, so the cache never holds a partial file.
+
+    Args:
+        url: An ``https://``/``http://`` URL, or a ``file://`` URL or local path (returned as is once it is
+            known to exist; nothing is copied).
+        cache_dir: Folder the file is stored in under its URL's file name; None uses :func:`default_cache_dir`
+            (``$CLIPZOO_CACHE``, else ``$XDG_CACHE_HOME/clipzoo``, else ``~/.cache/clipzoo``).
+        expected_sha256: The file's SHA-256, whole or its leading hex digits; None uses the one the URL encodes
+            (:func:`expected_sha256_from_url`), and when neither gives one the file is not checked.
+        offline: True uses the cache only; None reads ``HF_HUB_OFFLINE`` at call time.
+        progress: Show a progress bar on stderr.
+        timeout: Seconds a socket may wait; None reads ``CLIPZOO_DOWNLOAD_TIMEOUT`` (default 30).
+        retries: Extra attempts after a 5xx/429 answer, a dropped connection, a timeout or a short body; None
+            reads ``CLIPZOO_DOWNLOAD_RETRIES`` (default 2). A host that cannot be resolved or connected to fails
+            at once, without retries.
+        model_name: Only names the weights in messages (with ``tag``, in the ``clipzoo download`` hint).
+        tag: Only names the weights in messages.
+
+    Returns:
+        The path of the verified local file.
+
+    Raises:
+        OfflineError: offline and the file is not cached (or the cached copy fails its checksum).
+        NotFoundError: a local path does not exist, or the server answers 404/410.
+        ChecksumError: the downloaded bytes do not match the expected SHA-256 (they are discarded).
+        DownloadTimeoutError: every attempt timed out.
+        DownloadError: the host cannot be reached (the message says to set ``HF_HUB_OFFLINE=1``), another HTTP
+            error, every attempt failed, or the cache path exists but is not a regular file.
+        ValueError: an unsupported URL scheme, a URL without a file name, or download settings out of range.
+    """
     local = _local_path(url)
     if local is not None:
         return local
@@ -501,7 +533,41 @@ def download_pretrained_from_hf(
     model_name: str | None = None,
     tag: str | None = None,
 ) -> str:
-    """Local path of a Hub file in the HF cache, preferring its .safetensors sibling when the repo has one."""
+    """Local path of a Hub file in the HF cache, preferring its .safetensors sibling when the repo has one.
+
+    An LFS file (weights) enters the cache only after its SHA-256 matches the one the Hub sends. When the Hub
+    cannot be reached, a cached copy is used; else the call fails at once instead of after huggingface_hub's
+    retries.
+
+    Args:
+        model_id: The Hub repo id, ``'org/name'``.
+        filename: The file in the repo; None means ``open_clip_pytorch_model.bin``. For a ``.bin``/``.pth``
+            name the ``.safetensors`` file of the same stem (``open_clip_model.safetensors`` for the default)
+            is tried first.
+        revision: A branch, tag or commit of the repo; None means the default branch.
+        cache_dir: The Hugging Face cache folder; None uses ``$HF_HUB_CACHE``, else ``$HF_HOME/hub``, else
+            huggingface_hub's default (``~/.cache/huggingface/hub``).
+        offline: True uses the cache only; None reads ``HF_HUB_OFFLINE`` at call time (and is offline too when
+            it was set as huggingface_hub was imported).
+        timeout: Seconds for the connect probe and the metadata request; None reads
+            ``CLIPZOO_DOWNLOAD_TIMEOUT`` (default 30). The body follows ``HF_HUB_DOWNLOAD_TIMEOUT``.
+        retries: Extra attempts after a body cut short (huggingface_hub retries other failures itself); None
+            reads ``CLIPZOO_DOWNLOAD_RETRIES`` (default 2).
+        model_name: Only names the weights in messages (with ``tag``, in the ``clipzoo download`` hint).
+        tag: Only names the weights in messages.
+
+    Returns:
+        The path of the file in the cache's snapshot folder.
+
+    Raises:
+        OfflineError: offline and none of the candidate files is cached.
+        NotFoundError: the repo or revision does not exist, or it has none of the candidate files.
+        ChecksumError: the downloaded bytes do not match the SHA-256 the Hub lists (nothing is cached).
+        DownloadTimeoutError: the Hub did not answer in time.
+        DownloadError: the Hub cannot be reached and the file is not cached (the message says to set
+            ``HF_HUB_OFFLINE=1``), the repo is gated, or another HTTP error.
+        ValueError: download settings out of range.
+    """
     filename = filename or HF_WEIGHTS_NAME
     candidates = [*_safe_alternatives(filename), filename]
     offline = is_offline(offline) or _hf_offline_at_import()
@@ -812,7 +878,32 @@ def download_pretrained(
     model_name: str | None = None,
     tag: str | None = None,
 ) -> str:
-    """Local path of a pretrained tag's weights: its ``file``, else its Hub file (preferred), else its URL."""
+    """Local path of a pretrained tag's weights: its ``file``, else its Hub file (preferred), else its URL.
+
+    Args:
+        cfg: The tag's record as :func:`clipzoo.get_pretrained_cfg` returns it: ``file`` (a local path),
+            ``hf_hub`` (``'org/repo/'`` or ``'org/repo/file'``) and/or ``url`` (with an optional ``sha256``).
+        prefer_hf_hub: With both ``hf_hub`` and ``url``, fetch from the Hub; False uses the URL.
+        cache_dir: The cache folder of whichever download runs (see :func:`download_pretrained_from_hf` and
+            :func:`download_pretrained_from_url`).
+        offline: True uses the cache only; None reads ``HF_HUB_OFFLINE`` at call time.
+        progress: Show a progress bar for URL downloads (Hub downloads show huggingface_hub's own).
+        timeout: Seconds a socket may wait (as the download that runs uses it); None reads
+            ``CLIPZOO_DOWNLOAD_TIMEOUT`` (default 30).
+        retries: Extra attempts after failures a retry can fix (as the download that runs counts them); None
+            reads ``CLIPZOO_DOWNLOAD_RETRIES`` (default 2).
+        model_name: Only names the weights in messages (with ``tag``, in the ``clipzoo download`` hint).
+        tag: Only names the weights in messages.
+
+    Returns:
+        The path of the local weights file.
+
+    Raises:
+        ValueError: ``cfg`` is empty, names no source, or its ``hf_hub`` is not ``'org/repo/[file]'``.
+        NotFoundError: the ``file`` does not exist, or the source has no such file.
+        OfflineError, ChecksumError, DownloadTimeoutError, DownloadError: as raised by
+            :func:`download_pretrained_from_hf` and :func:`download_pretrained_from_url`.
+    """
     if not cfg:
         raise ValueError(
             f"{_label(model_name, tag, 'pretrained weights')}: empty pretrained cfg, nothing to fetch"
