@@ -405,3 +405,247 @@ def test_cli_export_status_and_one_line(tiny_folder, tmp_path, capsys):
     blocker.write_text("x")
     assert main(["export", "hostile-a", "--random-weights", "--to", str(blocker / "out")]) == 2
     assert _one_line(capsys.readouterr().err).startswith(f"clipzoo: error: cannot write into {blocker}: ")
+
+
+# --- image files: one loader ----------------------------------------------------------------------------
+
+
+def _png16(array) -> bytes:
+    """A 16-bit RGB PNG (Pillow cannot write one), from a uint16 array [H, W, 3]."""
+    import struct
+    import zlib
+
+    height, width, _ = array.shape
+    raw = b"".join(b"\x00" + array[y].astype(">u2").tobytes() for y in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_exif_orientation_is_applied_to_files_only(tmp_path):
+    import numpy as np
+    from PIL import Image, ImageOps
+
+    from clipzoo import images
+    from clipzoo.transforms import image_transform
+
+    pixels = np.zeros((20, 40, 3), dtype=np.uint8)
+    pixels[:, :20] = (255, 0, 0)  # left half red: after a 90 degree turn it is the top (or bottom) half
+    stored = Image.fromarray(pixels)
+    exif = stored.getexif()
+    exif[0x0112] = 6  # "rotate 90 CW to view"
+    path = tmp_path / "phone.png"
+    stored.save(path, exif=exif)
+    loaded = images.load_image(path)
+    assert loaded.size == (20, 40)
+    upright = ImageOps.exif_transpose(Image.open(path))
+    assert np.array_equal(np.asarray(loaded), np.asarray(upright))
+    transform = image_transform(16, False)
+    assert torch.equal(transform(str(path)), transform(upright))  # a path: the upright pixels
+    assert torch.equal(transform(Image.open(path)), transform(stored))  # a PIL image: untouched (open_clip)
+
+
+def test_sixteen_bit_and_float_images_are_scaled_not_saturated(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from clipzoo import images
+
+    ramp = np.linspace(0, 65535, 64 * 4).round().astype(np.uint16).reshape(4, 64)
+    expected = (ramp.astype(np.int64) * 255 + 32767) // 65535
+    gray16 = tmp_path / "gray16.png"
+    Image.fromarray(ramp).save(gray16)
+    assert Image.open(gray16).mode == "I;16"
+    assert (
+        np.asarray(Image.open(gray16).convert("L")).min() == 0
+        and (np.asarray(Image.open(gray16).convert("L")) == 255).mean() > 0.9
+    )  # what PIL alone gives: saturated
+    loaded = images.load_image(gray16)
+    assert loaded.mode == "L" and np.array_equal(np.asarray(loaded), expected)
+    tiff_i = tmp_path / "gray32.tif"
+    Image.fromarray(ramp.astype(np.int32), mode="I").save(tiff_i)
+    assert np.array_equal(np.asarray(images.load_image(tiff_i)), expected)
+    tiff_f = tmp_path / "float.tif"
+    Image.fromarray((ramp / 65535).astype(np.float32), mode="F").save(tiff_f)
+    got_f = np.asarray(images.load_image(tiff_f)).astype(int)
+    assert np.abs(got_f - np.rint(ramp / 65535 * 255)).max() == 0
+    rgb16 = tmp_path / "rgb16.png"
+    rgb = np.stack([ramp, 65535 - ramp, np.full_like(ramp, 40000)], axis=-1)
+    rgb16.write_bytes(_png16(rgb))
+    got = np.asarray(images.load_image(rgb16)).astype(int)
+    assert np.abs(got - np.rint(rgb / 257)).max() <= 1 and got[..., 2].min() == got[..., 2].max() == 156
+
+
+def test_decompression_bomb_is_one_line_with_how_to_raise_it(tmp_path, monkeypatch, tiny_folder, capsys):
+    from PIL import Image
+
+    from clipzoo import images
+
+    path = tmp_path / "big.png"
+    Image.new("L", (100, 100)).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    monkeypatch.delenv(images.MAX_PIXELS_ENV, raising=False)
+    with pytest.raises(images.ImageTooLargeError) as info:
+        images.load_image(path)
+    message = str(info.value)
+    assert isinstance(info.value, Image.DecompressionBombError) and "\n" not in message
+    assert message.startswith(f"{path}: Image size (10000 pixels) exceeds limit of 2000 pixels")
+    assert (
+        "PIL.Image.MAX_IMAGE_PIXELS = <pixels>" in message and "CLIPZOO_MAX_IMAGE_PIXELS=<pixels>" in message
+    )
+    argv = ["classify", str(path), "--model", "hostile-a", "--random-weights", "--labels", "a", "b"]
+    assert main(argv) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert line.startswith("clipzoo: error: ") and "exceeds limit of 2000 pixels" in line
+    assert "CLIPZOO_MAX_IMAGE_PIXELS" in line
+    monkeypatch.setenv(images.MAX_PIXELS_ENV, "none")
+    assert images.load_image(path).size == (100, 100)
+    monkeypatch.setenv(images.MAX_PIXELS_ENV, "lots")
+    with pytest.raises(images.PixelLimitError, match=r"CLIPZOO_MAX_IMAGE_PIXELS='lots' is not a number"):
+        images.load_image(path)
+
+
+def test_missing_and_broken_image_files(tmp_path):
+    from clipzoo import images
+    from clipzoo.transforms import image_transform
+
+    with pytest.raises(images.ImageNotFoundError, match=r"image file '.*nope.png' does not exist"):
+        images.load_image(tmp_path / "nope.png")
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not an image at all")
+    with pytest.raises(images.ImageReadError, match=r"cannot open image .*broken.png"):
+        image_transform(16, False)(str(broken))
+
+
+# --- tokenizers: an empty list --------------------------------------------------------------------------
+
+
+def test_empty_text_list_gives_an_empty_long_tensor(tmp_path):
+    from clipzoo.tokenizers import HFTokenizer, SigLipTokenizer, SimpleTokenizer
+    from clipzoo.tokenizers.bpe import get_reduction_mask_fn
+    from test_tokenizers import build_wordpiece_dir, train_spiece
+
+    (tmp_path / "sp").mkdir()
+    (tmp_path / "wp").mkdir()
+    wordpiece = str(build_wordpiece_dir(tmp_path / "wp"))
+    clip = SimpleTokenizer()
+    masked = []
+    for mode in ("simple", "random", "shuffle"):  # one vocabulary, three reduction strategies
+        tok = copy.copy(clip)
+        tok.reduction_mask, tok.reduction_fn = mode, get_reduction_mask_fn(mode)
+        masked.append(tok)
+    tokenizers = [
+        clip,
+        *masked,
+        SigLipTokenizer(train_spiece(tmp_path / "sp"), context_length=12),
+        HFTokenizer(wordpiece, context_length=10),
+        HFTokenizer(wordpiece, context_length=10, tokenizer_mode="clips"),
+    ]
+    for tok in tokenizers:
+        out = tok([])
+        assert out.shape == (0, tok.context_length) and out.dtype == torch.long, tok
+        assert tok([], context_length=5).shape == (0, 5), tok
+        assert tok.tokenize_numpy([]).shape == (0, tok.context_length), tok
+
+
+# --- Hub files verified like URL files --------------------------------------------------------------------
+
+HUB_REPO = "org/hostile"
+
+
+@pytest.fixture
+def hub(tmp_path, monkeypatch):
+    """The local imitation of the Hub (tests/hub_server.py), with the HF cache in tmp_path."""
+    import functools
+
+    import huggingface_hub.file_download as hf_file_download
+
+    from hub_server import FakeServer
+
+    for name in ("HF_HUB_OFFLINE", "HF_HUB_CACHE", "HF_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    monkeypatch.setenv("CLIPZOO_DOWNLOAD_BACKOFF", "0.01")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    fast = functools.partial(hf_file_download.http_backoff, base_wait_time=0.01, max_wait_time=0.01)
+    monkeypatch.setattr(hf_file_download, "http_backoff", fast)
+    with FakeServer() as server:
+        monkeypatch.setenv("HF_ENDPOINT", server.base)
+        yield server
+
+
+def _cached_files(root: Path) -> list[str]:
+    return sorted(
+        str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and not p.name.endswith(".lock")
+    )
+
+
+def test_corrupted_hub_file_is_a_checksum_error_and_nothing_is_cached(hub, tmp_path):
+    from clipzoo import hub as clipzoo_hub
+
+    body = os.urandom(4096)
+    path = hub.add_hub_file(HUB_REPO, "open_clip_model.safetensors", body)
+    hub.add_fault(path, "corrupt", times=None)  # right length, wrong bytes, on every GET
+    with pytest.raises(clipzoo_hub.ChecksumError) as info:
+        clipzoo_hub.download_pretrained_from_hf(HUB_REPO)
+    import hashlib
+
+    expected = hashlib.sha256(body).hexdigest()
+    got = hashlib.sha256(bytes(b ^ 0xFF for b in body)).hexdigest()
+    assert str(info.value) == (
+        f"hf-hub:{HUB_REPO}: open_clip_model.safetensors from hf-hub:{HUB_REPO} has SHA-256 {got}, but the Hub "
+        f"lists {expected}; it was discarded and nothing was cached. The server sent a different or damaged "
+        "file: try again later, or report it if it persists"
+    )
+    assert _cached_files(tmp_path / "hf") == []
+    hub.faults.clear()
+    old = os.umask(0o022)
+    try:
+        good = Path(clipzoo_hub.download_pretrained_from_hf(HUB_REPO))
+    finally:
+        os.umask(old)
+    assert good.read_bytes() == body and good.resolve().name == expected
+    assert stat.S_IMODE(good.resolve().stat().st_mode) == 0o644
+    assert not [p for p in _cached_files(tmp_path / "hf") if ".clipzoo-staging" in p]
+
+
+def test_cli_download_of_a_corrupted_hub_file_is_status_4(hub, tmp_path, capsys):
+    config = {"model_cfg": TINY, "preprocess_cfg": {}}
+    hub.add_hub_file(HUB_REPO, "open_clip_config.json", json.dumps(config).encode())
+    path = hub.add_hub_file(HUB_REPO, "open_clip_model.safetensors", os.urandom(2048))
+    hub.add_fault(path, "corrupt", times=None)
+    assert main(["download", f"hf-hub:{HUB_REPO}", "--no-progress"]) == 4
+    line = _one_line(capsys.readouterr().err)
+    assert line.startswith(f"clipzoo: error: hf-hub:{HUB_REPO}: open_clip_model.safetensors from hf-hub:")
+    assert "nothing was cached" in line
+    assert [p for p in _cached_files(tmp_path / "hf") if "blobs" in p] != []  # the config is cached
+    assert not [p for p in _cached_files(tmp_path / "hf") if p.endswith("open_clip_model.safetensors")]
+
+
+def test_url_cache_files_follow_the_umask(tmp_path, monkeypatch):
+    import hashlib
+
+    from clipzoo import hub as clipzoo_hub
+    from hub_server import FakeServer
+
+    body = b"weights" * 100
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    with FakeServer() as server:
+        url = server.add_file(f"/models/{hashlib.sha256(body).hexdigest()}/w.pt", body)
+        old = os.umask(0o002)
+        try:
+            path = Path(
+                clipzoo_hub.download_pretrained_from_url(url, cache_dir=tmp_path / "c", progress=False)
+            )
+        finally:
+            os.umask(old)
+    assert path.read_bytes() == body and stat.S_IMODE(path.stat().st_mode) == 0o664

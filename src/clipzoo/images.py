@@ -33,6 +33,7 @@ __all__ = [
     "ImageReadError",
     "ImageTooLargeError",
     "MAX_PIXELS_ENV",
+    "PixelLimitError",
     "finish_image",
     "load_image",
     "open_image",
@@ -57,6 +58,10 @@ class ImageTooLargeError(ImageReadError, Image.DecompressionBombError):
     """The image has more pixels than PIL's decompression-bomb limit; the message says how to raise it."""
 
 
+class PixelLimitError(InputError, ValueError):
+    """``CLIPZOO_MAX_IMAGE_PIXELS`` is not a number of pixels (nor ``none``)."""
+
+
 def source_name(src: Any) -> str:
     """The path of a path or file source, else a short description (for messages)."""
     if isinstance(src, (str, os.PathLike)):
@@ -75,7 +80,7 @@ def _apply_pixel_limit_from_env() -> None:
     elif text.isdigit():
         Image.MAX_IMAGE_PIXELS = int(text)
     else:
-        raise ValueError(
+        raise PixelLimitError(
             f"{MAX_PIXELS_ENV}={value!r} is not a number of pixels (or 'none' to turn the check off)"
         )
 
