@@ -21,7 +21,22 @@ def _choice_error(what: str, value: Any, choices: Sequence[str]) -> ValueError:
 
 @dataclass
 class PreprocessCfg:
-    """Eval preprocessing settings (open_clip's PreprocessCfg fields)."""
+    """Eval preprocessing settings (open_clip's PreprocessCfg fields).
+
+    Attributes:
+        size: Model input size: an int for a square, or ``(height, width)``.
+        mode: Image mode; only ``'RGB'``.
+        mean: Per-channel normalization mean (default OpenAI's).
+        std: Per-channel normalization std (default OpenAI's).
+        interpolation: Resize filter: ``'bicubic'`` (the default), ``'bilinear'``, ``'nearest'``, or ``'random'``
+            (a training-only choice of timm; eval uses bicubic for it).
+        resize_mode: ``'shortest'`` (the default: short side to ``size``, then center crop), ``'longest'`` (long
+            side to ``size``, then pad with ``fill_color``) or ``'squash'`` (resize to exactly ``size``).
+        fill_color: Pad value (0-255) of ``'longest'``.
+
+    Raises:
+        ValueError: ``mode``, ``interpolation`` or ``resize_mode`` is not one of the values above.
+    """
 
     size: int | tuple[int, int] = 224
     mode: str = "RGB"
@@ -74,7 +89,16 @@ def normalize_preprocess_dict(cfg: dict[str, Any], source: str = "preprocess cfg
 
 
 def merge_preprocess_dict(base: PreprocessCfg | dict[str, Any], overlay: dict[str, Any] | None) -> dict:
-    """Overlay non-None PreprocessCfg keys of `overlay` on `base`; other keys of both are dropped."""
+    """Overlay non-None PreprocessCfg keys of `overlay` on `base`; other keys of both are dropped.
+
+    Args:
+        base: The starting settings: a :class:`PreprocessCfg` or a dict of its fields.
+        overlay: Fields that replace ``base``'s; None values are skipped. None overlays nothing.
+
+    Returns:
+        A new dict of the PreprocessCfg fields present in either (not validated: build a
+        :class:`PreprocessCfg` from it to check the values).
+    """
     merged = asdict(base) if isinstance(base, PreprocessCfg) else dict(base)
     merged = {k: v for k, v in merged.items() if k in PREPROCESS_KEYS}
     merged.update({k: v for k, v in (overlay or {}).items() if k in PREPROCESS_KEYS and v is not None})
@@ -82,5 +106,13 @@ def merge_preprocess_dict(base: PreprocessCfg | dict[str, Any], overlay: dict[st
 
 
 def merge_preprocess_kwargs(base: PreprocessCfg, **kwargs: Any) -> dict:
-    """Keyword form of merge_preprocess_dict."""
+    """Keyword form of merge_preprocess_dict.
+
+    Args:
+        base: The starting settings: a :class:`PreprocessCfg` or a dict of its fields.
+        **kwargs: Fields that replace ``base``'s; None values are skipped, keys that are not fields dropped.
+
+    Returns:
+        A new dict of the PreprocessCfg fields (see :func:`merge_preprocess_dict`).
+    """
     return merge_preprocess_dict(base, kwargs)
