@@ -120,7 +120,28 @@ def preprocess_batch(
     num_workers: int | None = None,
     progress: bool = False,
 ) -> torch.Tensor:
-    """Apply `transform` to every image (path, file object or PIL image) in threads -> [N, C, H, W]."""
+    """Apply `transform` to every image (path, file object or PIL image) in threads -> [N, C, H, W].
+
+    The result equals a sequential loop over ``paths`` (same transform, same order); the first failure stops
+    the batch.
+
+    Args:
+        paths: Images: file paths, binary file objects or PIL images, in any mix.
+        transform: A callable image -> tensor, e.g. the eval transform of ``create_model_and_transforms``.
+            clipzoo's eval transforms get paths as they are (so ``fast=True`` can decode JPEGs at a reduced
+            size); other transforms get the opened image (EXIF orientation applied).
+        num_workers: Worker threads; None uses one per CPU core (at most 32 and at most one per image), 1 runs
+            in the calling thread.
+        progress: Show a progress bar.
+
+    Returns:
+        One tensor [N, C, H, W] (the transform's dtype) with the images in input order.
+
+    Raises:
+        ValueError: ``paths`` is empty, or ``num_workers`` is below 1.
+        BatchItemError: an image could not be read or transformed, or its tensor's shape differs from the
+            first one's; the message names the item and its index, the original error is chained.
+    """
     from tqdm.auto import tqdm
 
     items = list(paths)
