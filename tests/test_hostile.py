@@ -649,3 +649,69 @@ def test_url_cache_files_follow_the_umask(tmp_path, monkeypatch):
         finally:
             os.umask(old)
     assert path.read_bytes() == body and stat.S_IMODE(path.stat().st_mode) == 0o664
+
+
+# --- the command line: every command x error case, one line and the documented status ---------------------
+
+_CLI_CASES = {
+    "unknown model": (2, "unknown model 'vit-b-32x'; close matches: ViT-B-32", {
+        "classify": ["classify", "ok.png", "--model", "vit-b-32x", "--pretrained", "openai", "--labels", "a", "b"],
+        "caption": ["caption", "ok.png", "--model", "vit-b-32x", "--pretrained", "openai"],
+        "export": ["export", "vit-b-32x", "openai", "--to", "out"],
+        "download": ["download", "vit-b-32x", "openai"],
+        "info": ["info", "vit-b-32x"],
+    }),
+    "typo'd tag": (2, "unknown pretrained tag 'openaii' for ViT-B-32; known tags: openai", {
+        "classify": ["classify", "ok.png", "--model", "ViT-B-32", "--pretrained", "openaii", "--labels", "a", "b"],
+        "caption": ["caption", "ok.png", "--model", "ViT-B-32", "--pretrained", "openaii"],
+        "export": ["export", "ViT-B-32", "openaii", "--to", "out"],
+        "download": ["download", "ViT-B-32", "openaii"],
+        "info": ["info", "ViT-B-32", "openaii"],
+    }),
+    "offline without cache": (3, "is not in the Hugging Face cache", {
+        "classify": ["classify", "ok.png", "--model", "ViT-B-32", "--pretrained", "openai", "--labels", "a", "b"],
+        "caption": ["caption", "ok.png", "--model", "coca_ViT-B-32", "--pretrained", "laion2b_s13b_b90k"],
+        "export": ["export", "ViT-B-32", "openai", "--to", "out"],
+        "download": ["download", "ViT-B-32", "openai"],
+    }),
+    "bad checkpoint": (2, "bad.pt: not a checkpoint (expected .safetensors", {
+        "classify": ["classify", "ok.png", "--model", "hostile-a", "--pretrained", "bad.pt", "--labels", "a", "b"],
+        "caption": ["caption", "ok.png", "--model", "hostile-a", "--pretrained", "bad.pt"],
+        "export": ["export", "hostile-a", "bad.pt", "--to", "out"],
+    }),
+    "unreadable image": (2, "cannot identify image file 'bad.png'", {
+        "classify": ["classify", "bad.png", "--model", "ViT-B-32", "--pretrained", "openai", "--labels", "a", "b"],
+        "caption": ["caption", "bad.png", "--model", "coca_ViT-B-32", "--pretrained", "laion2b_s13b_b90k"],
+    }),
+    "unwritable target": (2, "Not a directory; choose a target folder you can write to", {
+        "export": ["export", "hostile-a", "good.safetensors", "--to", "a-file/out"],
+    }),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "case,command", [(case, command) for case, (_, _, argvs) in _CLI_CASES.items() for command in argvs]
+)
+def test_cli_error_matrix(case, command, tiny_folder, tmp_path, monkeypatch, capsys):
+    from PIL import Image
+    from safetensors.torch import save_file
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CLIPZOO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # nothing here may touch the network
+    Image.new("RGB", (16, 16)).save("ok.png")
+    Path("bad.png").write_bytes(b"this is no image")
+    Path("bad.pt").write_bytes(b"garbage" * 10)
+    Path("a-file").write_text("x")
+    if case == "unwritable target":
+        save_file({k: v.contiguous() for k, v in clipzoo.create_model("hostile-a").state_dict().items()},
+                  "good.safetensors")  # fmt: skip
+    status, message, argvs = _CLI_CASES[case]
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert main(argvs[command]) == status
+    captured = capsys.readouterr()
+    line = _one_line(captured.err)
+    assert line.startswith("clipzoo: error: ") and message in line, line
+    assert "Traceback" not in captured.err and captured.out == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no target, lock or temporary left behind
