@@ -71,7 +71,21 @@ def _contrastive_loss(
 
 
 class ClipLoss(nn.Module):
-    """CLIP's symmetric contrastive loss, optionally over the batch gathered from all ranks."""
+    """CLIP's symmetric contrastive loss, optionally over the batch gathered from all ranks.
+
+    Args:
+        local_loss: Each rank scores only its own rows against the columns of all ranks (less memory; the
+            mean over ranks is the global loss). False: every rank computes the full global loss.
+        gather_with_grad: Gather features with gradients, so every rank's loss reaches every rank's features;
+            False keeps the graph of this rank's slice only.
+        cache_labels: Reuse the label tensor while the number of logits stays the same.
+        rank: This process's rank in the group.
+        world_size: Number of processes; above 1, features are gathered over ``torch.distributed``.
+        use_horovod: Must be False: Horovod is not supported (launch with torchrun).
+
+    Raises:
+        ValueError: ``use_horovod`` is True.
+    """
 
     def __init__(
         self,
@@ -147,7 +161,22 @@ class ClipLoss(nn.Module):
         logit_bias: torch.Tensor | None = None,
         output_dict: bool = False,
     ) -> torch.Tensor | dict[str, torch.Tensor]:
-        """Contrastive loss; ``{"contrastive_loss": loss}`` when ``output_dict``."""
+        """Contrastive loss; ``{"contrastive_loss": loss}`` when ``output_dict``.
+
+        Args:
+            image_features: [B, D] image embeddings (normalized, as the models' ``forward`` returns them).
+            text_features: [B, D] text embeddings; row i is the caption of image i.
+            logit_scale: The exponentiated scale (the models' ``forward`` output), multiplied into the logits.
+            logit_bias: Added to the logits when given.
+            output_dict: Return a dict instead of the tensor.
+
+        Returns:
+            The scalar mean of the image-to-text and text-to-image cross-entropies, or
+            ``{"contrastive_loss": loss}``.
+
+        Raises:
+            RuntimeError: ``world_size > 1`` but ``torch.distributed`` is not initialized.
+        """
         logits_per_image, logits_per_text = self.get_logits(
             image_features, text_features, logit_scale, logit_bias=logit_bias
         )
@@ -157,7 +186,22 @@ class ClipLoss(nn.Module):
 
 
 class CoCaLoss(ClipLoss):
-    """CoCa: weighted contrastive loss plus weighted captioning cross-entropy (padding ignored)."""
+    """CoCa: weighted contrastive loss plus weighted captioning cross-entropy (padding ignored).
+
+    Args:
+        caption_loss_weight: Factor of the captioning cross-entropy (open_clip_train uses 2.0).
+        clip_loss_weight: Factor of the contrastive loss (open_clip_train uses 1.0); 0 skips computing it.
+        pad_id: Label id ignored by the captioning loss (the tokenizer's padding).
+        local_loss: As in :class:`ClipLoss`.
+        gather_with_grad: As in :class:`ClipLoss`.
+        cache_labels: As in :class:`ClipLoss`.
+        rank: As in :class:`ClipLoss`.
+        world_size: As in :class:`ClipLoss`.
+        use_horovod: As in :class:`ClipLoss`.
+
+    Raises:
+        ValueError: ``use_horovod`` is True.
+    """
 
     def __init__(
         self,
@@ -195,7 +239,24 @@ class CoCaLoss(ClipLoss):
     ) -> tuple[torch.Tensor, torch.Tensor] | dict[str, torch.Tensor]:
         """Return (contrastive, caption) losses; ``logits`` is [B, T, vocab], ``labels`` is [B, T].
 
-        ``logit_bias`` (not in open_clip) lets ``loss(**model_out)`` accept a CoCa model with a bias.
+        ``loss(**model(image, text))`` works: the arguments are the keys of CoCa's ``forward`` output.
+
+        Args:
+            image_features: [B, D] image embeddings.
+            text_features: [B, D] text embeddings; row i is the caption of image i.
+            logits: [B, T, vocab] caption logits (position t predicts ``labels[:, t]``).
+            labels: [B, T] caption token ids; ``pad_id`` entries are ignored.
+            logit_scale: The exponentiated contrastive scale.
+            output_dict: Return a dict instead of the tuple.
+            logit_bias: Added to the contrastive logits when given (not in open_clip: it lets a CoCa model
+                with a bias pass its output as is).
+
+        Returns:
+            ``(contrastive_loss, caption_loss)``, each already multiplied by its weight, or the dict
+            ``{"contrastive_loss": ..., "caption_loss": ...}``.
+
+        Raises:
+            RuntimeError: ``world_size > 1`` but ``torch.distributed`` is not initialized.
         """
         if self.clip_loss_weight:
             clip_loss = self.clip_loss_weight * super().forward(
@@ -211,7 +272,19 @@ class CoCaLoss(ClipLoss):
 
 
 class DistillClipLoss(ClipLoss):
-    """Contrastive loss plus cross-entropy between teacher and student similarity distributions."""
+    """Contrastive loss plus cross-entropy between teacher and student similarity distributions.
+
+    Args:
+        local_loss: As in :class:`ClipLoss`.
+        gather_with_grad: As in :class:`ClipLoss`.
+        cache_labels: As in :class:`ClipLoss`.
+        rank: As in :class:`ClipLoss`.
+        world_size: As in :class:`ClipLoss`.
+        use_horovod: As in :class:`ClipLoss`.
+
+    Raises:
+        ValueError: ``use_horovod`` is True.
+    """
 
     def dist_loss(self, teacher_logits: torch.Tensor, student_logits: torch.Tensor) -> torch.Tensor:
         """Soft-target cross-entropy, averaged over rows."""
@@ -228,7 +301,24 @@ class DistillClipLoss(ClipLoss):
         dist_logit_scale: torch.Tensor,
         output_dict: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor] | dict[str, torch.Tensor]:
-        """Return (contrastive, distill) losses for the student against the teacher (``dist_*``)."""
+        """Return (contrastive, distill) losses for the student against the teacher (``dist_*``).
+
+        Args:
+            image_features: [B, D] image embeddings of the student.
+            text_features: [B, D] text embeddings of the student; row i is the caption of image i.
+            logit_scale: The student's exponentiated scale.
+            dist_image_features: [B, D'] image embeddings of the teacher.
+            dist_text_features: [B, D'] text embeddings of the teacher.
+            dist_logit_scale: The teacher's exponentiated scale.
+            output_dict: Return a dict instead of the tuple.
+
+        Returns:
+            ``(contrastive_loss, distill_loss)`` (the distill loss is the soft-target cross-entropy averaged
+            over both directions), or ``{"contrastive_loss": ..., "distill_loss": ...}``.
+
+        Raises:
+            RuntimeError: ``world_size > 1`` but ``torch.distributed`` is not initialized.
+        """
         logits_per_image, logits_per_text = self.get_logits(image_features, text_features, logit_scale)
         teacher_per_image, teacher_per_text = self.get_logits(
             dist_image_features, dist_text_features, dist_logit_scale
@@ -251,6 +341,16 @@ class SigLipLoss(nn.Module):
     picks how the texts travel: ``bidir`` (ring, both directions at once; the default), ``shift`` (ring, one
     direction), ``reduce`` (one all-reduce per rank) or ``gather`` (one all-gather). All give the same value
     and gradients.
+
+    Args:
+        cache_labels: Accepted for open_clip compatibility; changes nothing (labels are cheap to build).
+        rank: This process's rank in the group.
+        world_size: Number of processes; above 1, the texts of the other ranks are exchanged over
+            ``torch.distributed``.
+        dist_impl: ``'bidir'`` (None means it), ``'shift'``, ``'reduce'`` or ``'gather'``, as above.
+
+    Raises:
+        ValueError: ``dist_impl`` is not one of those (the message lists close matches).
     """
 
     def __init__(
@@ -317,7 +417,22 @@ class SigLipLoss(nn.Module):
         logit_bias: torch.Tensor | None,
         output_dict: bool = False,
     ) -> torch.Tensor | dict[str, torch.Tensor]:
-        """Loss of this rank's images against all texts; ``{"contrastive_loss": loss}`` when ``output_dict``."""
+        """Loss of this rank's images against all texts; ``{"contrastive_loss": loss}`` when ``output_dict``.
+
+        Args:
+            image_features: [B, D] image embeddings (normalized).
+            text_features: [B, D] text embeddings; row i is the caption of image i.
+            logit_scale: The exponentiated scale (the models' ``forward`` output).
+            logit_bias: The learned bias added to every logit (SigLIP models have one); None adds nothing.
+            output_dict: Return a dict instead of the tensor.
+
+        Returns:
+            The scalar sum of ``-log sigmoid(sign * logit)`` over all pairs (sign +1 for matching pairs, -1
+            otherwise) divided by the local batch size, or ``{"contrastive_loss": loss}``.
+
+        Raises:
+            RuntimeError: ``world_size > 1`` but ``torch.distributed`` is not initialized.
+        """
         loss = self._loss(image_features, text_features, logit_scale, logit_bias)
         if self.world_size > 1:
             cz_dist.require_initialized(self.world_size)
@@ -411,6 +526,19 @@ def create_loss(args: Any) -> nn.Module:
     Priority: ``args.distill`` -> DistillClipLoss; an architecture with a text decoder (``multimodal_cfg``
     in its registered config, i.e. CoCa) -> CoCaLoss; ``args.siglip`` -> SigLipLoss; else ClipLoss.
     Missing fields take open_clip_train's defaults; ``args.model`` is required unless distilling.
+
+    Args:
+        args: An object with open_clip_train's fields: ``model`` (a registered architecture), ``distill``,
+            ``siglip``, ``local_loss``, ``gather_with_grad``, ``rank``, ``world_size``, ``horovod``,
+            ``loss_dist_impl``, ``coca_caption_loss_weight`` (2.0), ``coca_contrastive_loss_weight`` (1.0).
+
+    Returns:
+        The loss module (with ``cache_labels=True`` for the contrastive ones, as open_clip_train does).
+
+    Raises:
+        UnknownModelError: ``args.model`` is not a registered architecture.
+        AttributeError: ``args`` has no ``model`` and ``distill`` is not set.
+        ValueError: ``args.horovod`` is set, or ``args.loss_dist_impl`` is unknown.
     """
     opt = {name: getattr(args, name, default) for name, default in _ARG_DEFAULTS.items()}
     dist_kwargs = {
