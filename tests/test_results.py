@@ -321,4 +321,4 @@ def test_registry_answers_without_torch_and_fast():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     report = json.loads(proc.stderr.strip().splitlines()[-1])
     assert report["heavy"] == [] and report["n"] == 5
-    assert report["elapsed"] < 1.0, report  # measured ~0.15 s on 2 shared cores
+    assert report["elapsed"] < 1.5, report  # measured 0.25-0.3 s here; slack for a loaded machine

@@ -108,8 +108,15 @@ def _label_front(ax, canvas, front: list[RankedPair], fontsize: float = 8.5) -> 
     ax.set_ylim(y_min, y_max)
     return [
         ax.annotate(
-            text, (p.gflops, p.value), xytext=(label_x, y), textcoords="data", ha="right", va="center",
-            fontsize=fontsize, zorder=5, annotation_clip=False,
+            text,
+            (p.gflops, p.value),
+            xytext=(label_x, y),
+            textcoords="data",
+            ha="right",
+            va="center",
+            fontsize=fontsize,
+            zorder=5,
+            annotation_clip=False,
             arrowprops={"arrowstyle": "-", "color": "#777777", "lw": 0.6, "shrinkA": 1, "shrinkB": 4},
         )  # fmt: skip
         for text, p, y in zip(texts, front, ys)

@@ -230,11 +230,11 @@ def get_model_profile(model: str) -> ModelProfile:
         UnknownModelError: ``model`` is not an architecture.
         ProfileNotFoundError: a registered architecture that is not built in (no stored profile).
     """
-    if registry.get_model_config(model) is None:
+    source_file = registry.get_config_source(model)
+    if source_file is None:
         raise registry.UnknownModelError(model)
     entry = _STORE.profiles().get(model)
-    source_file = registry.get_config_source(model)
-    if entry is None or source_file is None or source_file.parent != registry.builtin_config_dir():
+    if entry is None or source_file.parent != registry.builtin_config_dir():  # a user's config: not profiled
         raise ProfileNotFoundError(model)
     computed, published = entry["computed"], entry.get("published")
     values: dict[str, float] = {}

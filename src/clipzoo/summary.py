@@ -31,7 +31,9 @@ def _stored_counts() -> dict[str, dict[str, int]]:
     if not _PROFILES_FILE.is_file():
         return {}
     profiles = json.loads(_PROFILES_FILE.read_text(encoding="utf-8"))["models"]
-    return {name: e["computed"]["params"] for name, e in profiles.items() if "total" in e["computed"]["params"]}
+    return {
+        name: e["computed"]["params"] for name, e in profiles.items() if "total" in e["computed"]["params"]
+    }
 
 
 def parameter_summary(model_name: str) -> dict[str, int]:
