@@ -100,7 +100,26 @@ def build_zero_shot_classifier(
     device: str | torch.device = "cpu",
     use_tqdm: bool = False,
 ) -> torch.Tensor:
-    """Normalized class-embedding matrix [embed_dim, num_classes], encoding ``num_classes_per_batch`` at a time."""
+    """Normalized class-embedding matrix [embed_dim, num_classes], encoding ``num_classes_per_batch`` at a time.
+
+    Each class's column is the normalized mean of its normalized prompt embeddings (open_clip's matrix).
+
+    Args:
+        model: A model with ``encode_text`` (any clipzoo or open_clip model).
+        tokenizer: Turns a list of prompts into token ids, e.g. ``get_tokenizer(model_name)``.
+        classnames: The class names, one column each.
+        templates: Prompt templates: ``'{}'`` strings (``str.format``) or callables ``name -> prompt``.
+        num_classes_per_batch: Classes encoded per forward pass; None encodes all at once.
+        device: Where the token ids are sent (the model's device).
+        use_tqdm: Show a progress bar over the batches.
+
+    Returns:
+        A float tensor [embed_dim, len(classnames)] with unit-norm columns (no gradients).
+
+    Raises:
+        ZeroShotInputError: ``classnames`` or ``templates`` is empty or not a list/tuple.
+        ValueError: ``num_classes_per_batch`` is below 1.
+    """
     _check_nonempty_sequence(classnames, "classnames")
     _check_nonempty_sequence(templates, "templates")
     if num_classes_per_batch is not None and num_classes_per_batch < 1:
@@ -283,6 +302,17 @@ def zero_shot_classify(
         batch_size: images encoded per forward pass.
 
     Images and prompts go to the device and dtype of the model's weights; nothing is cached between calls.
+
+    Returns:
+        One list per image, in input order, of up to ``top_k`` ``(label, probability)`` pairs, most probable
+        first: softmax probabilities over the labels for CLIP-style models, independent sigmoid ones for
+        SigLIP-style models (see the module notes).
+
+    Raises:
+        ZeroShotInputError: empty, blank or duplicate labels; ``top_k`` or ``batch_size`` below 1; neither
+            ``tokenizer`` nor ``classifier``; a classifier of the wrong shape; an unknown template set or a
+            template without ``{}``; paths or PIL images without ``preprocess``; an image tensor that is not
+            [B, C, H, W] or [C, H, W]; an image file that is missing or cannot be read (the message names it).
     """
     labels = _check_labels(labels)
     if top_k < 1:
