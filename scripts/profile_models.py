@@ -144,6 +144,34 @@ def profile(name: str) -> dict:
     return entry
 
 
+TOLERANCE = 0.02
+# published key -> (computed section, key, scale)
+_COMPARED = {
+    "mparams": ("params", "total", 1e6),
+    "image_mparams": ("params", "visual", 1e6),
+    "text_mparams": ("params", "text", 1e6),
+    "gflops": ("flops", "total", 1e9),
+    "image_gflops": ("flops", "image", 1e9),
+    "text_gflops": ("flops", "text", 1e9),
+}
+
+
+def _worst_deviation(model: str, entry: dict) -> tuple[float, str]:
+    """The largest relative difference between a computed number and open_clip's, and which one it is."""
+    found = []
+    for key, (section, name, scale) in _COMPARED.items():
+        value = entry["computed"][section].get(name)
+        if value is not None:
+            published = entry["published"][key]
+            found.append(
+                (
+                    abs(value / scale - published) / published,
+                    f"{model} {key}: {value / scale:.2f} vs {published}",
+                )
+            )
+    return max(found)
+
+
 def _write(out: Path, entries: dict[str, dict]) -> None:
     import torch
 
@@ -190,8 +218,15 @@ def main(argv: list[str] | None = None) -> int:
                 f"{name}: the text tower cannot be built offline and open_clip published no profile"
             )
         print(f"{name}: {time.perf_counter() - start:.1f}s", file=sys.stderr, flush=True)
+    worst = max((_worst_deviation(n, e) for n, e in entries.items() if "published" in e), default=None)
+    if worst is not None and worst[0] > TOLERANCE:
+        raise SystemExit(
+            f"not written: a computed number is {worst[0]:.1%} off open_clip's profile ({worst[1]})"
+        )
     _write(args.out, entries)
     print(f"wrote {len(entries)} architectures to {args.out}", file=sys.stderr)
+    if worst is not None:
+        print(f"largest deviation from open_clip's profile: {worst[0]:.2%} ({worst[1]})", file=sys.stderr)
     return 0
 
 
