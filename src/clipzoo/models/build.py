@@ -63,12 +63,29 @@ def build_model(
 
 
 def get_cast_dtype(precision: str) -> torch.dtype | None:
-    """The weight dtype of mixed-precision modes ('bf16', 'fp16'); None otherwise."""
+    """The weight dtype of mixed-precision modes ('bf16', 'fp16'); None otherwise.
+
+    Args:
+        precision: A precision name as ``create_model`` takes it (``'fp32'``, ``'fp16'``, ``'bf16'``,
+            ``'pure_fp16'``, ``'amp'``, ...).
+
+    Returns:
+        ``torch.bfloat16`` for ``'bf16'``, ``torch.float16`` for ``'fp16'``, None for every other name (unknown
+        names included, as in open_clip).
+    """
     return _CAST_DTYPES.get(precision)
 
 
 def get_input_dtype(precision: str) -> torch.dtype | None:
-    """The dtype images should be given in for ``precision``; None means float32."""
+    """The dtype images should be given in for ``precision``; None means float32.
+
+    Args:
+        precision: A precision name as ``create_model`` takes it.
+
+    Returns:
+        ``torch.bfloat16`` for ``'bf16'``/``'pure_bf16'``, ``torch.float16`` for ``'fp16'``/``'pure_fp16'``,
+        None for every other name (the amp modes and fp32 take float32 images).
+    """
     return _INPUT_DTYPES.get(precision)
 
 
@@ -94,7 +111,15 @@ def _cast_layer(module: nn.Module, dtype: torch.dtype) -> None:
 
 
 def convert_weights_to_lp(model: nn.Module, dtype: torch.dtype = torch.float16) -> None:
-    """OpenAI-style mixed precision: matmul/conv weights to ``dtype``; norms, embeddings, scales stay float32."""
+    """OpenAI-style mixed precision: matmul/conv weights to ``dtype``; norms, embeddings, scales stay float32.
+
+    Casts, in place, the weights and biases of linear and conv layers, attention projections, and the text and
+    image projection matrices; everything else keeps its dtype.
+
+    Args:
+        model: The model to convert (changed in place).
+        dtype: The low-precision dtype, ``torch.float16`` (the default) or ``torch.bfloat16``.
+    """
     model.apply(lambda module: _cast_layer(module, dtype))
 
 
