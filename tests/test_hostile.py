@@ -224,6 +224,13 @@ def test_random_weights_are_logged(tiny_folder, tmp_path, caplog):
     caplog.clear()
     clipzoo.create_model("hostile-a", pretrained=str(weights))
     assert not [r for r in caplog.records if r.name == "clipzoo" and r.levelno >= logging.WARNING]
+    visual = tmp_path / "visual.safetensors"
+    save_file({k: v.contiguous() for k, v in model.visual.state_dict().items()}, str(visual))
+    clipzoo.create_model("hostile-a", pretrained_image_path=str(visual))
+    assert caplog.records[-1].getMessage() == (
+        "Model 'hostile-a' initialized partially: image tower weights loaded, the text tower is random "
+        "(pretrained=None)."
+    )
 
 
 @pytest.mark.parametrize("command", ["classify", "caption", "export"])
@@ -301,6 +308,18 @@ def test_killed_export_is_cleaned_up_and_a_held_lock_refuses(tmp_path):
     export._atomic_folder(target, False, _write_b, timeout=5)
     assert (target / "who.txt").read_text() == "B"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["holder.py", "out", "ready-hang"]  # no tmp, no lock
+
+
+def test_replacement_killed_between_its_renames_is_rolled_back(tmp_path):
+    target = tmp_path / "out"
+    (tmp_path / ".out.old-k1ll3d_x" / "previous").mkdir(parents=True)  # the old folder, moved aside
+    (tmp_path / ".out.old-k1ll3d_x" / "previous" / "who.txt").write_text("old")
+    (tmp_path / ".out.tmp-k1ll3d_y").mkdir()  # the new one, not yet renamed
+    (tmp_path / ".other.tmp-12345678").mkdir()  # another target's: not touched
+    with pytest.raises(export.ExportTargetError, match="already exists and is not empty"):
+        export._atomic_folder(target, False, _write_b)
+    assert (target / "who.txt").read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.tmp-12345678", "out"]
 
 
 def test_target_written_while_waiting_is_not_replaced(tmp_path):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -164,10 +165,15 @@ def _remove_leftovers(target: Path) -> None:
     inside it goes back into place when the target is missing, else it is removed.
     """
     parent, name = target.parent, target.name
+    # exactly tempfile's names (8 random characters): ".out.tmp-abc.tmp-12345678" belongs to target "out.tmp-abc"
+    ours = re.compile(rf"\.{re.escape(name)}\.(tmp|old)-[a-z0-9_]{{8}}")
     for entry in parent.iterdir():
-        if entry.name.startswith(f".{name}.tmp-"):
+        kind = ours.fullmatch(entry.name)
+        if kind is None:
+            continue
+        if kind.group(1) == "tmp":
             shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
-        elif entry.name.startswith(f".{name}.old-") and entry.is_dir():
+        elif entry.is_dir():
             previous = entry / "previous"
             if previous.exists() and not os.path.lexists(target):
                 os.replace(previous, target)

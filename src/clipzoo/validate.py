@@ -114,6 +114,8 @@ def _precision(name: str, value: Any) -> None:
 
 
 def _device(name: str, value: Any) -> None:
+    if value is None:
+        return  # the model stays where it was built (CPU)
     if _is_int(value):
         if value < 0:
             raise ArgumentError(f"{name} index must be >= 0, got {value}")
