@@ -292,6 +292,12 @@ def test_cli_usage_errors(capsys):
     assert "--top only apply with --sort" in capsys.readouterr().err
     assert main(["pretrained", "ViT-Q-32", "--sort", "imagenet1k"]) == 2
     assert "unknown model" in capsys.readouterr().err
+    assert main(["pretrained", "--sort", "imagenet1k", "--metric", "average"]) == 2
+    assert "--metric chooses what --plot draws" in capsys.readouterr().err
+    assert main(["pretrained", "--plot", "x.png", "--top", "3"]) == 2
+    assert "--top applies to --sort" in capsys.readouterr().err
+    assert main(["pretrained", "--sort", "imagenet1k", "--tag", "openai"]) == 2
+    assert "not --tag" in capsys.readouterr().err
 
 
 def test_cli_info_shows_profile_and_results(capsys):

@@ -99,6 +99,10 @@ def cmd_rank_or_plot(args: argparse.Namespace) -> int:
         )
     if args.model and not any(c in args.model for c in "*?["):
         check_model(args.model)
+    if args.metric is not None and not args.plot:
+        raise CliError("--metric chooses what --plot draws; rank by a metric with --sort METRIC")
+    if args.top is not None and not args.sort:
+        raise CliError("--top applies to --sort METRIC (the plot shows every pair within the limits)")
     if args.plot:
         from ..plot import plot_pretrained
 
