@@ -505,6 +505,40 @@ def generate(
     ``seq_len`` tokens, and at least ``min_seq_len`` before the end token; sampling looks at the last
     ``max_seq_len`` tokens. ``text`` ([L] or [B, L] ids) is a prompt to continue (sampling only).
     ``fixed_output_length`` pads every sequence with ``pad_token_id`` to ``seq_len``.
+
+    Args:
+        model: A CoCa model (anything with its ``_encode_image``/``_decode_step`` hooks); called as
+            ``model.generate(image, ...)`` it is passed for you.
+        image: Preprocessed images [B, C, H, W].
+        text: Prompt ids [L] or [B, L] to continue (sampling only); None starts from the start token.
+        seq_len: Most tokens per sequence, start token included.
+        max_seq_len: How many of the last tokens sampling feeds the decoder (its context length).
+        temperature: Divides the logits after the top-k/top-p filter when sampling; beam search ignores it.
+        generation_type: ``'beam_search'`` (the default), ``'top_k'`` or ``'top_p'``.
+        top_p: For ``'top_p'``: keep the most likely tokens that hold this share of the probability mass.
+        top_k: For ``'top_k'``: keep the ``top_k`` most likely tokens (1 is greedy).
+        pad_token_id: Fills sequences that ended early; None uses ``model.pad_id`` (else 0).
+        eos_token_id: End token id, or several (any ends a sequence; the first is written); None is CLIP's
+            ``<end_of_text>`` (49407).
+        sot_token_id: Start token id; None is CLIP's ``<start_of_text>`` (49406).
+        num_beams: Beams of beam search (at least 2).
+        num_beam_groups: Groups the beams are split into; it must divide ``num_beams``.
+        min_seq_len: The end token is forbidden until a sequence has this many tokens (start included).
+        stopping_criteria: Callables ``(token_ids, scores) -> finished per row`` that replace the default
+            length limit (``seq_len``).
+        repetition_penalty: Above 1 makes tokens already in the sequence less likely (1.0: no penalty).
+        fixed_output_length: Pad every sequence with ``pad_token_id`` to exactly ``seq_len`` tokens.
+
+    Returns:
+        int64 token ids [B, L], start token first, ``L <= seq_len``; [L] for a 1-D ``text`` prompt. Turn them
+        into text with :func:`decode_captions` (or the tokenizer's ``decode``).
+
+    Raises:
+        CaptioningUnsupportedError: ``model`` has no multimodal text decoder (the message lists the
+            architectures that have one).
+        GenerationArgumentError: an unknown ``generation_type``, lengths out of range (``seq_len`` must exceed
+            ``min_seq_len``), invalid beam, sampling or penalty settings, a ``text`` prompt with beam search, or
+            more than one start token id.
     """
     check_can_caption(model)
     _check_generation_type(generation_type)
