@@ -7,6 +7,7 @@ neither needs a display nor changes pyplot's global backend.
 from __future__ import annotations
 
 import math
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -152,7 +153,7 @@ def _draw(points: list[RankedPair], front: list[RankedPair], metric: str, captio
     ax.grid(True, which="minor", alpha=0.1)
     ax.set_title(
         f"{metric} vs. cost: {len(points)} pretrained models with published results (open_clip 3.3.0)\n"
-        + caption,
+        + textwrap.fill(caption, 130),
         fontsize=11,
     )
     ax.legend(loc="lower right", fontsize=9, framealpha=0.9)
@@ -196,9 +197,12 @@ def plot_pretrained(
         raise ValueError(f"no pretrained pair has a published {metric!r} value within the given limits")
     front = pareto_front(points)
 
-    caption = f"{ranking.missing} registry pairs have no published {metric} result and are not shown" + (
-        f"; {ranking.filtered} more are outside the limits" if ranking.filtered else ""
-    )
+    caption = f"{ranking.missing} registry pairs have no published {metric} result and are not shown"
+    if ranking.filtered:
+        caption += f"; {ranking.filtered} more are outside the limits"
+    twins = len(ranking) - len(points)
+    if twins:
+        caption += f"; {twins} -quickgelu twins with their base pair's numbers are drawn once"
     fig, _, _ = _draw(points, front, metric, caption)
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
