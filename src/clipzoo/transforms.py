@@ -112,7 +112,19 @@ FAST_MEAN_DIFF_255 = 1.0
 
 @dataclass
 class AugmentationCfg:
-    """Training augmentation settings (open_clip's AugmentationCfg fields)."""
+    """Training augmentation settings (open_clip's AugmentationCfg fields).
+
+    Attributes:
+        scale: Range of the crop's area, as a fraction of the image, for RandomResizedCrop.
+        ratio: Range of the crop's aspect ratio; None means (3/4, 4/3).
+        color_jitter: ColorJitter's (brightness, contrast, saturation, hue), applied with probability
+            ``color_jitter_prob``; with ``use_timm``, timm's ``color_jitter``.
+        re_prob: Random-erasing probability (timm only).
+        re_count: Random-erasing count (timm only).
+        use_timm: Build the pipeline with timm's ``create_transform`` (no flips, per-pixel random erasing).
+        color_jitter_prob: Probability of applying ``color_jitter`` (torchvision pipeline).
+        gray_scale_prob: Probability of converting to grayscale (torchvision pipeline).
+    """
 
     scale: tuple[float, float] = (0.9, 1.0)
     ratio: tuple[float, float] | None = None
@@ -527,7 +539,33 @@ def image_transform(
     aug_cfg: dict[str, Any] | AugmentationCfg | None = None,
     fast: bool = False,
 ) -> Callable:
-    """open_clip's image_transform: eval (EvalTransform) or train preprocessing; `fast` is eval-only."""
+    """open_clip's image_transform: eval (EvalTransform) or train preprocessing; `fast` is eval-only.
+
+    Args:
+        image_size: Output size: an int for a square, or ``(height, width)``.
+        is_train: Build the training pipeline (random resized crop, RGB, optional augmentation, normalize)
+            instead of the eval one (resize, crop or pad, normalize: open_clip's tensors bit for bit).
+        mean: Per-channel normalization mean (one number applies to all three); None uses OpenAI's.
+        std: Per-channel normalization std (one number applies to all three); None uses OpenAI's.
+        resize_mode: Eval only: ``'shortest'`` (None means it: short side to the size, center crop),
+            ``'longest'`` (long side to the size, pad with ``fill_color``) or ``'squash'`` (exact size).
+        interpolation: ``'bicubic'`` (None means it), ``'bilinear'``, ``'nearest'`` or ``'random'`` (bicubic
+            at eval).
+        fill_color: Eval only: the pad value (0-255) of ``'longest'``.
+        aug_cfg: Training augmentation (train only): an :class:`AugmentationCfg` or a dict of its fields; None
+            uses its defaults. Fields the chosen pipeline does not use are named in a warning.
+        fast: Eval only: let the JPEG decoder scale paths and file objects down while decoding (faster, not
+            bit-identical; bounds in the module notes).
+
+    Returns:
+        For eval, an :class:`EvalTransform`: image (PIL image, path or binary file object) -> normalized float
+        tensor [3, H, W]. For training, a callable on PIL images (torchvision or timm ops, imported on first use).
+
+    Raises:
+        ValueError: an unknown ``interpolation`` or ``resize_mode``, ``fast`` with ``is_train``, a bad size, a zero
+            in ``std``, or ``color_jitter_prob`` without a 4-tuple ``color_jitter``.
+        TypeError: ``aug_cfg`` is a dict with keys that are not AugmentationCfg fields.
+    """
     mean = _triple(mean, OPENAI_DATASET_MEAN)
     std = _triple(std, OPENAI_DATASET_STD)
     interpolation = interpolation or "bicubic"
@@ -551,7 +589,26 @@ def image_transform_v2(
     aug_cfg: dict[str, Any] | AugmentationCfg | None = None,
     fast: bool = False,
 ) -> Callable:
-    """image_transform driven by a PreprocessCfg."""
+    """image_transform driven by a PreprocessCfg.
+
+    Args:
+        cfg: The preprocessing settings (size, mean, std, interpolation, resize_mode, fill_color), e.g.
+            ``PreprocessCfg(**get_model_preprocess_cfg(model))``.
+        is_train: Build the training pipeline instead of the eval one (see :func:`image_transform`).
+        aug_cfg: Training augmentation (train only): an :class:`AugmentationCfg` or a dict of its fields; None
+            uses its defaults. Fields the chosen pipeline does not use are named in a warning.
+        fast: Eval only: let the JPEG decoder scale paths and file objects down while decoding (faster, not
+            bit-identical; bounds in the module notes).
+
+    Returns:
+        For eval, an :class:`EvalTransform`: image (PIL image, path or binary file object) -> normalized float
+        tensor [3, H, W]. For training, a callable on PIL images (torchvision or timm ops, imported on first use).
+
+    Raises:
+        ValueError: an unknown ``interpolation`` or ``resize_mode``, ``fast`` with ``is_train``, a bad size, a zero
+            in ``std``, or ``color_jitter_prob`` without a 4-tuple ``color_jitter``.
+        TypeError: ``aug_cfg`` is a dict with keys that are not AugmentationCfg fields.
+    """
     return image_transform(
         image_size=cfg.size,
         is_train=is_train,
