@@ -51,7 +51,15 @@ OTHER_FAMILY = "other"
 
 
 def model_family(model: str) -> str:
-    """Display family of an architecture (``ViT``, ``ResNet``, ``ConvNeXt``, ``SigLIP``, ``EVA``, ``CoCa``, ...)."""
+    """Display family of an architecture (``ViT``, ``ResNet``, ``ConvNeXt``, ``SigLIP``, ``EVA``, ``CoCa``, ...).
+
+    Args:
+        model: An architecture name; it need not be registered (the family is read from the name, for display
+            only: plot colours and ranking rows).
+
+    Returns:
+        The first family of :data:`FAMILIES` whose pattern matches the name, else ``'other'``.
+    """
     for pattern, family in FAMILIES:
         if re.search(pattern, model):
             return family
@@ -144,7 +152,12 @@ def stored_profiles() -> dict[str, dict]:
 
 
 def list_metrics() -> dict[str, dict[str, str]]:
-    """Every metric id with its source (open_clip file and column) and clip_benchmark dataset name."""
+    """Every metric id with its source (open_clip file and column) and clip_benchmark dataset name.
+
+    Returns:
+        A new dict ``{metric id: {"file": ..., "column": ...}}``, plus ``clip_benchmark`` (the dataset name)
+        where clip_benchmark has the dataset and ``about`` where the column needs explaining (averages, ...).
+    """
     return {metric: dict(entry) for metric, entry in _STORE.metrics().items()}
 
 
@@ -229,6 +242,7 @@ def get_model_profile(model: str) -> ModelProfile:
     Raises:
         UnknownModelError: ``model`` is not an architecture.
         ProfileNotFoundError: a registered architecture that is not built in (no stored profile).
+        ValueError: the stored profile lacks a number (a damaged ``model_profiles.json``).
     """
     source_file = registry.get_config_source(model)
     if source_file is None:
