@@ -164,10 +164,10 @@ def _preprocess_problems(preprocess: dict[str, Any] | None, siglip: bool) -> lis
         return []
     problems = []
     mode = preprocess.get("resize_mode", "shortest")
-    allowed = ("squash",) if siglip else ("shortest", "squash")
-    if mode not in allowed:
-        processor = "SiglipImageProcessor" if siglip else "CLIPImageProcessor"
-        problems.append(f"resize_mode {mode!r}: {processor} does {' or '.join(allowed)} only")
+    if mode not in ("shortest", "squash"):
+        problems.append(
+            f"resize_mode {mode!r}: transformers' image processors resize 'shortest' (+ crop) or 'squash'"
+        )
     if preprocess.get("interpolation", "bicubic") not in _RESAMPLE:
         problems.append(f"interpolation {preprocess['interpolation']!r}")
     if preprocess.get("mode", "RGB") != "RGB":
@@ -504,8 +504,10 @@ def preprocessor_config(preprocess: dict[str, Any], siglip: bool) -> dict[str, A
     """transformers image-processor config reproducing clipzoo's eval transform (resize, crop, mean/std)."""
     size = preprocess.get("size", 224)
     h, w = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    shortest = preprocess.get("resize_mode", "shortest") == "shortest"
     out: dict[str, Any] = {
-        "image_processor_type": "SiglipImageProcessor" if siglip else "CLIPImageProcessor",
+        # SiglipImageProcessor has no center crop: a SigLIP model with shortest-side preprocessing gets CLIP's
+        "image_processor_type": "SiglipImageProcessor" if siglip and not shortest else "CLIPImageProcessor",
         "processor_class": "SiglipProcessor" if siglip else "CLIPProcessor",
         "do_resize": True,
         "resample": _RESAMPLE[preprocess.get("interpolation", "bicubic")],
@@ -516,7 +518,7 @@ def preprocessor_config(preprocess: dict[str, Any], siglip: bool) -> dict[str, A
         "image_std": [float(x) for x in preprocess["std"]],
         "do_convert_rgb": True,
     }
-    if preprocess.get("resize_mode", "shortest") == "shortest":
+    if shortest:
         if h != w:
             raise ExportError(f"resize_mode 'shortest' with a non-square size {(h, w)}")
         out.update(size={"shortest_edge": h}, do_center_crop=True, crop_size={"height": h, "width": w})

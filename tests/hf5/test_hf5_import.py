@@ -1,0 +1,121 @@
+"""transformers 5.x checkpoints of odd sizes -> clipzoo (``local-dir:`` and a mocked ``hf-hub:``).
+
+Random ``CLIPModel``/``SiglipModel`` built by transformers itself with sizes no registry architecture has, each
+activation transformers uses for them, and a non-default layer-norm eps: clipzoo builds the towers from the
+config's numbers and its ``encode_image``/``encode_text`` equal ``get_image_features``/``get_text_features``
+(atol 1e-5); preprocessing comes from the saved image processor.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import clipzoo
+from clipzoo import hub
+
+ACTIVATIONS = ["quick_gelu", "gelu", "gelu_pytorch_tanh"]
+
+
+def _text(act: str, **extra) -> dict:
+    return dict(hidden_size=36, intermediate_size=75, num_hidden_layers=2, num_attention_heads=3, vocab_size=97,
+                max_position_embeddings=13, hidden_act=act, layer_norm_eps=2e-6, **extra)  # fmt: skip
+
+
+def _vision(act: str, **extra) -> dict:
+    return dict(hidden_size=40, intermediate_size=83, num_hidden_layers=3, num_attention_heads=5, image_size=42,
+                patch_size=14, hidden_act=act, layer_norm_eps=3e-6, **extra)  # fmt: skip
+
+
+def _clip(folder, act: str):
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
+
+    torch.manual_seed(0)
+    config = CLIPConfig(
+        text_config=_text(act, eos_token_id=96), vision_config=_vision(act), projection_dim=19
+    )
+    model = CLIPModel(config).eval()
+    with torch.no_grad():
+        model.logit_scale.fill_(2.5)
+    model.save_pretrained(folder)
+    CLIPImageProcessor(
+        size={"shortest_edge": 42},
+        crop_size={"height": 42, "width": 42},
+        resample=2,
+        image_mean=[0.4, 0.5, 0.6],
+    ).save_pretrained(folder)
+    return model
+
+
+def _siglip(folder, act: str):
+    from transformers import SiglipConfig, SiglipImageProcessor, SiglipModel
+
+    torch.manual_seed(0)
+    config = SiglipConfig(text_config=_text(act, projection_size=40), vision_config=_vision(act))
+    model = SiglipModel(config).eval()
+    with torch.no_grad():
+        model.logit_scale.fill_(2.25)
+        model.logit_bias.fill_(-4.0)
+    model.save_pretrained(folder)
+    SiglipImageProcessor(size={"height": 42, "width": 42}, image_mean=[0.3, 0.3, 0.3]).save_pretrained(folder)
+    return model
+
+
+def _inputs():
+    gen = torch.Generator().manual_seed(3)
+    ids = torch.randint(1, 95, (3, 13), generator=gen)
+    for row, pos in enumerate((4, 9, 12)):  # end tokens at different places, padding after them
+        ids[row, pos] = 96
+        ids[row, pos + 1 :] = 0
+    return torch.randn(3, 3, 42, 42, generator=gen), ids
+
+
+def _assert_same(model, reference) -> None:
+    pixels, ids = _inputs()
+    with torch.no_grad():
+        image = reference.get_image_features(pixel_values=pixels)
+        text = reference.get_text_features(input_ids=ids)
+        torch.testing.assert_close(
+            model.encode_image(pixels), getattr(image, "pooler_output", image), atol=1e-5, rtol=0
+        )
+        torch.testing.assert_close(
+            model.encode_text(ids), getattr(text, "pooler_output", text), atol=1e-5, rtol=0
+        )
+
+
+@pytest.mark.parametrize("act", ACTIVATIONS)
+def test_odd_clip_from_local_dir(tmp_path, act):
+    reference = _clip(tmp_path, act)
+    model = clipzoo.create_model(f"local-dir:{tmp_path}").eval()
+    _assert_same(model, reference)
+    assert model.logit_scale.item() == 2.5
+    pp = clipzoo.get_model_preprocess_cfg(model)
+    assert (pp["size"], pp["interpolation"], pp["resize_mode"], pp["mean"]) == (
+        42,
+        "bilinear",
+        "shortest",
+        (0.4, 0.5, 0.6),
+    )
+
+
+@pytest.mark.parametrize("act", ACTIVATIONS)
+def test_odd_siglip_from_local_dir(tmp_path, act):
+    reference = _siglip(tmp_path, act)
+    model = clipzoo.create_model(f"local-dir:{tmp_path}").eval()
+    _assert_same(model, reference)
+    assert (model.logit_scale.item(), model.logit_bias.item()) == (2.25, -4.0)
+    pp = clipzoo.get_model_preprocess_cfg(model)
+    assert (pp["size"], pp["resize_mode"], pp["mean"]) == (42, "squash", (0.3, 0.3, 0.3))
+
+
+def test_odd_siglip_from_hf_hub(tmp_path, monkeypatch):
+    reference = _siglip(tmp_path, "gelu_pytorch_tanh")
+
+    def fake_download(model_id, filename=None, revision=None, cache_dir=None, offline=None, **kwargs):
+        path = tmp_path / (filename or "open_clip_pytorch_model.bin")
+        if model_id != "org/odd-siglip" or not path.is_file():
+            raise hub.NotFoundError(f"hf-hub:{model_id} has no file {filename}")
+        return str(path)
+
+    monkeypatch.setattr(hub, "download_pretrained_from_hf", fake_download)
+    _assert_same(clipzoo.create_model("hf-hub:org/odd-siglip").eval(), reference)
