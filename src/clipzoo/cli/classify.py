@@ -6,7 +6,7 @@ import argparse
 import json
 from collections.abc import Sequence
 
-from ._common import add_json, add_random_weights, add_weights_args, require_weights
+from ._common import CliError, add_json, add_random_weights, add_weights_args, require_weights
 
 TEMPLATE_SET_NAMES = ("openai", "simple", "siglip")  # clipzoo.zero_shot.TEMPLATE_SETS (needs torch)
 
@@ -22,8 +22,59 @@ def format_predictions(images: Sequence[str], results: list[list[tuple[str, floa
     return "\n".join(lines)
 
 
+def _onnx_folder(args: argparse.Namespace) -> str | None:
+    """The ONNX folder to classify with: ``--onnx DIR``, or ``--model local-dir:DIR`` holding clipzoo_onnx.json."""
+    from ..onnx.manifest import is_onnx_folder  # stdlib only
+
+    if args.onnx:
+        if args.model:
+            raise CliError("give either --model or --onnx, not both")
+        return args.onnx
+    if args.model is None:
+        raise CliError("give --model MODEL (with --pretrained TAG) or --onnx DIR")
+    if args.model.startswith("local-dir:") and is_onnx_folder(args.model.removeprefix("local-dir:")):
+        return args.model.removeprefix("local-dir:")
+    return None
+
+
+def cmd_classify_onnx(args: argparse.Namespace, folder: str) -> int:
+    """``classify`` on the torch-free ONNX runtime (clipzoo.onnx.OnnxModel)."""
+    from ..onnx.preprocess import check_image_file
+    from ..onnx.runtime import OnnxModel, read_templates_file
+
+    templates = args.templates
+    if templates is not None and templates not in TEMPLATE_SET_NAMES:
+        templates = read_templates_file(templates)
+    for path in args.images:
+        check_image_file(path)
+    model = OnnxModel(folder)
+    results = model.classify(
+        list(args.images), args.labels, templates=templates, top_k=args.top_k, batch_size=args.batch_size
+    )
+    return _print_results(args, results, "sigmoid" if model.is_sigmoid else "softmax")
+
+
+def _print_results(args: argparse.Namespace, results: list[list[tuple[str, float]]], activation: str) -> int:
+    if args.json:
+        payload = [
+            {
+                "image": str(path),
+                "activation": activation,
+                "predictions": [{"label": lb, "prob": p} for lb, p in preds],
+            }
+            for path, preds in zip(args.images, results)
+        ]
+        print(json.dumps(payload, indent=2))
+    else:
+        print(format_predictions(args.images, results, activation))
+    return 0
+
+
 def cmd_classify(args: argparse.Namespace) -> int:
     """Load the model, classify every image, print a table or JSON."""
+    folder = _onnx_folder(args)
+    if folder is not None:
+        return cmd_classify_onnx(args, folder)
     from .. import zero_shot as zs
     from ..factory import create_model_and_transforms
     from ..tokenizers import get_tokenizer
@@ -49,27 +100,21 @@ def cmd_classify(args: argparse.Namespace) -> int:
         top_k=args.top_k,
         batch_size=args.batch_size,
     )
-    activation = "sigmoid" if zs._is_sigmoid_model(model) else "softmax"
-    if args.json:
-        payload = [
-            {
-                "image": str(path),
-                "activation": activation,
-                "predictions": [{"label": lb, "prob": p} for lb, p in preds],
-            }
-            for path, preds in zip(args.images, results)
-        ]
-        print(json.dumps(payload, indent=2))
-    else:
-        print(format_predictions(args.images, results, activation))
-    return 0
+    return _print_results(args, results, "sigmoid" if zs._is_sigmoid_model(model) else "softmax")
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     """Register ``classify``."""
     p = sub.add_parser("classify", help="zero-shot classify images against free-text labels")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
-    p.add_argument("--model", required=True, help="architecture name, hf-hub:org/repo or local-dir:PATH")
+    p.add_argument("--model", default=None, help="architecture name, hf-hub:org/repo or local-dir:PATH")
+    p.add_argument(
+        "--onnx",
+        default=None,
+        metavar="DIR",
+        help="classify with an ONNX export (clipzoo export --format onnx) on onnxruntime, without torch; "
+        "--model local-dir:DIR does the same when DIR is an ONNX export",
+    )
     add_weights_args(p, "model")
     p.add_argument(
         "--labels", nargs="+", required=True, help="candidate labels, e.g. --labels cat dog 'a car'"

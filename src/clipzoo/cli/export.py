@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_random_weights, require_weights
+from ._common import CliError, add_random_weights, require_weights
 
 
 def export_options(args: argparse.Namespace) -> dict:
     """The format-specific options the command line gives the format's writer (none for most formats)."""
-    return {}
+    quantize = getattr(args, "quantize", None)
+    if quantize is None:
+        return {}
+    if args.format != "onnx":
+        raise CliError(f"--quantize {quantize} needs --format onnx (the {args.format} format has no quantization)")
+    return {"quantize": quantize}
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -53,6 +58,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         help="folder format (default open_clip)",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing target folder")
+    parser.add_argument(
+        "--quantize",
+        default=None,
+        choices=("int8",),
+        help="onnx only: int8 weights (onnxruntime dynamic quantization of MatMul/Gemm)",
+    )
     parser.add_argument("--force-image-size", type=int, default=None, help="export at this input size")
     parser.add_argument("--force-quick-gelu", action="store_true", help="use QuickGELU activations")
     parser.add_argument(

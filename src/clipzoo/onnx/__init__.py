@@ -25,6 +25,7 @@ __all__ = [
     "MANIFEST_NAME",
     "OnnxExportError",
     "OnnxFolderError",
+    "OnnxInputError",
     "OnnxModel",
     "OnnxRuntimeMissingError",
     "is_onnx_folder",
@@ -34,6 +35,7 @@ __all__ = [
 _LAZY = {
     "OnnxModel": "runtime",
     "OnnxRuntimeMissingError": "runtime",
+    "OnnxInputError": "runtime",
     "OnnxExportError": "export",
     "write_onnx_folder": "export",
 }

@@ -22,6 +22,7 @@ MatMul/Gemm (per-tensor, symmetric), activations quantized on the fly; the fp32 
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import warnings
 from pathlib import Path
@@ -220,11 +221,28 @@ def _verify(module: Any, example: Any, path: Path, input_name: str, what: str) -
     return diff
 
 
+class _QuietRoot(logging.Filter):
+    """Drops onnxruntime's "consider pre-processing" hint, which it logs on the root logger (a library must not
+    print); a NullHandler keeps ``logging.warning`` from configuring the root logger as a side effect."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "pre-processing before quantization" not in record.getMessage()
+
+    def __enter__(self) -> None:
+        self._handler = logging.NullHandler()
+        logging.getLogger().addHandler(self._handler)
+        logging.getLogger().addFilter(self)
+
+    def __exit__(self, *exc: Any) -> None:
+        logging.getLogger().removeFilter(self)
+        logging.getLogger().removeHandler(self._handler)
+
+
 def _quantize(path: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     quantized = path.with_name(path.stem + ".int8.onnx")
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _QuietRoot():
         warnings.simplefilter("ignore")
         quantize_dynamic(
             str(path),

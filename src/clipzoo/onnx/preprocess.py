@@ -107,6 +107,21 @@ def _decoded(img: Image.Image, name: str) -> Image.Image:
     return img
 
 
+def check_image_file(path: str | os.PathLike) -> None:
+    """Fail early, naming the file, when it is missing or not an image (reads only the header).
+
+    Raises:
+        ImageInputError: the file does not exist or PIL cannot identify it.
+    """
+    try:
+        with Image.open(path):
+            pass
+    except FileNotFoundError as err:
+        raise ImageInputError(f"image file {os.fspath(path)!r} does not exist") from err
+    except (OSError, SyntaxError, ValueError) as err:
+        raise ImageInputError(f"cannot read image {os.fspath(path)!r}: {err}") from err
+
+
 class ImagePreprocessor:
     """A preprocess config (size, mean, std, interpolation, resize_mode, fill_color) -> float32 arrays."""
 

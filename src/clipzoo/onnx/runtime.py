@@ -17,11 +17,17 @@ from typing import Any
 
 import numpy as np
 
+from clipzoo.errors import InputError
+
 from .manifest import OnnxFolderError, read_manifest
 from .preprocess import ImagePreprocessor, ImageSource
 
 SIGLIP_TEMPLATES: tuple[str, ...] = ("This is a photo of {}.",)
 EXTRA_HINT = "pip install 'clipzoo[onnx]'"
+
+
+class OnnxInputError(InputError, ValueError):
+    """Bad labels, templates, token ids or options given to OnnxModel; the message names the culprit."""
 
 
 class OnnxRuntimeMissingError(OnnxFolderError, ImportError):
@@ -75,6 +81,24 @@ def build_tokenizer(folder: str | os.PathLike, entry: dict[str, Any] | None, con
     raise OnnxFolderError(f"{folder}: unknown tokenizer type {kind!r}; expected 'clip_bpe' or 'hf'")
 
 
+def read_templates_file(path: str | os.PathLike) -> list[str]:
+    """Templates from a text file, one per line with a ``{}`` slot; blank and ``#`` lines are skipped.
+
+    Raises:
+        OnnxInputError: the file does not exist or holds no template.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise OnnxInputError(
+            f"templates {str(path)!r} is neither a template set (openai, simple, siglip) nor a file"
+        )
+    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    templates = [line for line in lines if line and not line.startswith("#")]
+    if not templates:
+        raise OnnxInputError(f"templates file {str(path)!r} has no templates (one per line, with '{{}}')")
+    return templates
+
+
 def _l2_normalize(x: np.ndarray) -> np.ndarray:
     # Like torch.nn.functional.normalize: divide by max(norm, eps).
     norm = np.linalg.norm(x, axis=-1, keepdims=True)
@@ -88,13 +112,13 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 
 def _check_labels(labels: Sequence[str]) -> list[str]:
     if isinstance(labels, str) or not isinstance(labels, Sequence) or not labels:
-        raise OnnxFolderError(f"labels must be a non-empty list of strings, got {labels!r:.80}")
+        raise OnnxInputError(f"labels must be a non-empty list of strings, got {labels!r:.80}")
     bad = [i for i, label in enumerate(labels) if not isinstance(label, str) or not label.strip()]
     if bad:
-        raise OnnxFolderError(f"labels must be non-empty strings; bad entries at positions {bad}")
+        raise OnnxInputError(f"labels must be non-empty strings; bad entries at positions {bad}")
     if len(set(labels)) != len(labels):
         duplicates = sorted({label for label in labels if list(labels).count(label) > 1})
-        raise OnnxFolderError(f"duplicate labels {duplicates}; each label must appear once")
+        raise OnnxInputError(f"duplicate labels {duplicates}; each label must appear once")
     return list(labels)
 
 
@@ -212,7 +236,7 @@ class OnnxModel:
         """Text features [N, embed_dim] of token ids [N, context_length] (L2-normalized unless asked not to)."""
         ids = np.asarray(ids, dtype=np.int64)
         if ids.ndim != 2 or ids.shape[1] != self.context_length:
-            raise OnnxFolderError(f"token ids must be [N, {self.context_length}], got {list(ids.shape)}")
+            raise OnnxInputError(f"token ids must be [N, {self.context_length}], got {list(ids.shape)}")
         chunks = (self._trim(ids[i : i + batch_size]) for i in range(0, len(ids), batch_size))
         features = self._run_batches("text", chunks)
         return _l2_normalize(features) if normalize else features
@@ -268,10 +292,10 @@ class OnnxModel:
             return SIGLIP_TEMPLATES if self.is_sigmoid else OPENAI_IMAGENET_TEMPLATES
         if isinstance(templates, str):
             if templates not in named:
-                raise OnnxFolderError(f"unknown template set {templates!r}; known: {', '.join(named)}")
+                raise OnnxInputError(f"unknown template set {templates!r}; known: {', '.join(named)}")
             return named[templates]
         if not templates:
-            raise OnnxFolderError("templates is empty; give at least one")
+            raise OnnxInputError("templates is empty; give at least one")
         return list(templates)
 
     def label_probabilities(self, image_features: np.ndarray, classifier: np.ndarray) -> np.ndarray:
@@ -307,11 +331,11 @@ class OnnxModel:
         """
         labels = _check_labels(labels)
         if top_k < 1:
-            raise OnnxFolderError(f"top_k must be at least 1, got {top_k}")
+            raise OnnxInputError(f"top_k must be at least 1, got {top_k}")
         if classifier is None:
             classifier = self.zero_shot_classifier(labels, templates)
         if classifier.shape != (self.embed_dim, len(labels)):
-            raise OnnxFolderError(
+            raise OnnxInputError(
                 f"classifier must be [{self.embed_dim}, {len(labels)}], got {list(classifier.shape)}"
             )
         probs = self.label_probabilities(self.encode_image(images, batch_size=batch_size), classifier)

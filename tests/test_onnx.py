@@ -1,0 +1,411 @@
+"""clipzoo.onnx: export every tower family to ONNX, run it on onnxruntime without torch, int8 quantization.
+
+Parity: onnxruntime fp32 features equal clipzoo's torch features within ATOL (1e-4) for the smallest config of
+each family (native ViT + CLIP text: ViT-B-32 once; ModifiedResNet; timm ViT with SigLIP's map pooling +
+SigLIP-style text; timm ConvNeXt; CoCa) with random weights. The runtime's preprocessing is bit-identical to
+the eval transform, its token ids identical to get_tokenizer's. int8: tiny-digits held-out accuracy within one
+point of torch fp32.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import clipzoo
+from clipzoo import registry
+from clipzoo.cli import main
+from clipzoo.export import export_model
+from clipzoo.onnx import (
+    MANIFEST_NAME,
+    OnnxFolderError,
+    OnnxInputError,
+    OnnxModel,
+    OnnxRuntimeMissingError,
+    is_onnx_folder,
+    read_manifest,
+)
+from clipzoo.onnx.export import OnnxExportError, check_exportable
+from clipzoo.onnx.preprocess import ImagePreprocessor
+from clipzoo.transforms import image_transform
+
+ATOL = 1e-4
+TEXTS = ["a photo of a cat.", "", "a much longer caption about a dog that runs along the beach at dawn"]
+TEXT = {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}
+VIT = {"image_size": 32, "layers": 2, "width": 64, "head_width": 32, "patch_size": 8}
+WORDS = ["photo", "cat", "dog", "beach", "caption", "runs", "long", "a", "of", "the", "at", "dawn", "along"]
+
+
+def _spiece_folder(folder: Path) -> Path:
+    """A T5-style tokenizer folder (tiny unigram spiece.model) as SigLIP configs name them."""
+    import sentencepiece as spm
+
+    rng = random.Random(0)
+    sentences = [" ".join(rng.choices(WORDS, k=rng.randint(3, 10))) for _ in range(200)]
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(sentences),
+        model_prefix=str(folder / "spiece"),
+        vocab_size=30,
+        model_type="unigram",
+        pad_id=0,
+        eos_id=1,
+        unk_id=2,
+        bos_id=-1,
+        character_coverage=1.0,
+        minloglevel=2,
+    )
+    (folder / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "T5Tokenizer"}))
+    return folder
+
+
+def _configs(tokenizer_dir: Path) -> dict[str, dict]:
+    return {
+        "onnx-rn": {
+            "embed_dim": 24,
+            "vision_cfg": {"image_size": 64, "layers": [1, 1, 1, 1], "width": 16, "patch_size": None},
+            "text_cfg": TEXT,
+        },
+        "onnx-siglip": {  # SigLIP's layout: timm ViT with map pooling, bidirectional text pooled at the end
+            "embed_dim": 64,
+            "init_logit_bias": -10,
+            "custom_text": True,
+            "vision_cfg": {
+                "image_size": 160,
+                "timm_model_name": "test_vit",
+                "timm_model_pretrained": False,
+                "timm_pool": "map",
+                "timm_proj": "none",
+            },
+            "text_cfg": {
+                **TEXT,
+                "vocab_size": 30,
+                "hf_tokenizer_name": str(tokenizer_dir),
+                "tokenizer_kwargs": {"clean": "canonicalize"},
+                "no_causal_mask": True,
+                "proj_bias": True,
+                "pool_type": "last",
+            },
+        },
+        "onnx-convnext": {
+            "embed_dim": 24,
+            "vision_cfg": {
+                "image_size": 160,
+                "timm_model_name": "test_convnext",
+                "timm_model_pretrained": False,
+                "timm_pool": "",
+                "timm_proj": "linear",
+            },
+            "text_cfg": TEXT,
+        },
+        "onnx-coca": {
+            "embed_dim": 24,
+            "custom_text": True,
+            "vision_cfg": {**VIT, "attentional_pool": True, "attn_pooler_queries": 6, "output_tokens": True},
+            "text_cfg": {**TEXT, "width": 24, "embed_cls": True, "output_tokens": True},
+            "multimodal_cfg": {"context_length": 16, "width": 24, "heads": 2, "layers": 1},
+        },
+        "onnx-tokens": {"embed_dim": 24, "vision_cfg": VIT, "text_cfg": {**TEXT, "pool_type": "none"}},
+    }
+
+
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory):
+    """Register the tiny architectures of this module; yields their names."""
+    folder = tmp_path_factory.mktemp("onnx-configs")
+    configs = _configs(_spiece_folder(tmp_path_factory.mktemp("onnx-spiece")))
+    for name, cfg in configs.items():
+        (folder / f"{name}.json").write_text(json.dumps(cfg))
+    registry.reset_registry()
+    registry.add_model_config(folder)
+    yield list(configs)
+    registry.reset_registry()
+
+
+@pytest.fixture(scope="module")
+def digits_int8(tmp_path_factory):
+    """tiny-digits exported with ``clipzoo export ... --format onnx --quantize int8`` (the CLI path)."""
+    target = tmp_path_factory.mktemp("digits") / "int8"
+    assert (
+        main(
+            [
+                "export",
+                "tiny-digits",
+                "sklearn_digits",
+                "--format",
+                "onnx",
+                "--to",
+                str(target),
+                "--quantize",
+                "int8",
+            ]
+        )
+        == 0
+    )
+    return target
+
+
+@pytest.fixture(scope="module")
+def digit_pngs(tmp_path_factory):
+    """Three held-out digits as PNG files, with their labels."""
+    from clipzoo.digits import load_heldout
+
+    folder = tmp_path_factory.mktemp("pngs")
+    images, labels = load_heldout()
+    paths = []
+    for i in range(3):
+        paths.append(folder / f"digit{i}.png")
+        images[i].save(paths[-1])
+    return paths, labels[:3]
+
+
+def _photos() -> list[Image.Image]:
+    """Noise images of several sizes and aspect ratios (RGB and grey)."""
+    rng = np.random.default_rng(0)
+    sizes = [(50, 37), (64, 64), (90, 200)]
+    images = [Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)) for w, h in sizes]
+    return [*images, images[0].convert("L")]
+
+
+def _export_random(name: str, folder: Path, **options) -> torch.nn.Module:
+    """Export ``name`` with random weights (seeded) and return the same model built in torch."""
+    torch.manual_seed(0)
+    export_model(name, None, to=folder, format="onnx", format_options=options or None)
+    torch.manual_seed(0)
+    return clipzoo.create_model(name).eval()
+
+
+def _assert_matches_torch(folder: Path, model: torch.nn.Module, name: str) -> None:
+    onnx = OnnxModel(folder)
+    tokenizer = clipzoo.get_tokenizer(name)
+    preprocess = image_transform(
+        onnx.preprocess_cfg["size"],
+        is_train=False,
+        **{k: onnx.preprocess_cfg[k] for k in ("mean", "std", "resize_mode", "interpolation", "fill_color")},
+    )
+    images = _photos()
+    ids = tokenizer(TEXTS)
+    assert np.array_equal(onnx.tokenize(TEXTS), ids.numpy())
+    with torch.no_grad():
+        want_image = model.encode_image(
+            torch.stack([preprocess(im) for im in images]), normalize=False
+        ).numpy()
+        want_text = model.encode_text(ids, normalize=False).numpy()
+    np.testing.assert_allclose(onnx.encode_image(images, normalize=False), want_image, rtol=0, atol=ATOL)
+    np.testing.assert_allclose(onnx.encode_text(TEXTS, normalize=False), want_text, rtol=0, atol=ATOL)
+    np.testing.assert_allclose(
+        onnx.encode_image(images[:1], normalize=False), want_image[:1], rtol=0, atol=ATOL
+    )
+    np.testing.assert_allclose(onnx.encode_text(TEXTS[2:], normalize=False), want_text[2:], rtol=0, atol=ATOL)
+    normalized = onnx.encode_image(images)
+    np.testing.assert_allclose(np.linalg.norm(normalized, axis=1), 1.0, atol=1e-5)
+
+
+# ------------------------------------------------------------------------------------------ coverage
+
+
+def test_vit_b_32_round_trips_within_tolerance(tmp_path):
+    """Native ViT image tower and CLIP text tower at full size (random weights), once."""
+    from clipzoo.factory import resolve
+    from clipzoo.onnx.export import write_onnx_folder
+
+    folder = tmp_path / "b32"
+    folder.mkdir()
+    model = clipzoo.create_model("ViT-B-32").eval()
+    write_onnx_folder(folder, model, resolve("ViT-B-32"))  # the writer export_model runs, on this model
+    _assert_matches_torch(folder, model, "ViT-B-32")
+    manifest = read_manifest(folder)
+    assert manifest["model"] == "ViT-B-32" and manifest["tag"] is None and manifest["embed_dim"] == 512
+    assert manifest["context_length"] == 77 and manifest["opset"] >= 21 and manifest["quantization"] is None
+    assert manifest["text"]["prefix_pooling"] == {"pool_type": "argmax", "eos_id": 2}
+    assert (
+        manifest["logit_scale"] == pytest.approx(model.logit_scale.item()) and manifest["logit_bias"] is None
+    )
+    assert manifest["scoring"] == "softmax"
+    assert set(manifest["files"]) >= {"image_encoder.onnx", "text_encoder.onnx", "preprocess_config.json"}
+
+
+@pytest.mark.parametrize("name", ["onnx-rn", "onnx-siglip", "onnx-convnext", "onnx-coca"])
+def test_tower_families_round_trip_within_tolerance(tmp_path, tiny_models, name):
+    """ModifiedResNet, timm ViT (SigLIP map pool) + SigLIP text, timm ConvNeXt, CoCa's two encoders."""
+    folder = tmp_path / name
+    model = _export_random(name, folder)
+    _assert_matches_torch(folder, model, name)
+    manifest = read_manifest(folder)
+    if name == "onnx-siglip":  # sigmoid scoring, fixed-length bidirectional text, sentencepiece files
+        assert manifest["scoring"] == "sigmoid" and manifest["logit_bias"] == pytest.approx(-10)
+        assert manifest["text"]["prefix_pooling"] is None and manifest["tokenizer"]["type"] == "hf"
+        assert "tokenizer/spiece.model" in manifest["files"]
+        probs = OnnxModel(folder).classify(_photos()[:2], ["cat", "dog"], top_k=2)
+        assert all(0 < p < 1 for preds in probs for _, p in preds)  # independent sigmoids
+    if name == "onnx-coca":  # the class token is the pooled one: every position counts
+        assert manifest["text"]["prefix_pooling"] is None
+
+
+def test_architecture_that_cannot_export_says_why_and_writes_nothing(tmp_path, tiny_models):
+    target = tmp_path / "tokens"
+    with pytest.raises(OnnxExportError, match="pool_type 'none'.*per token"):
+        export_model("onnx-tokens", None, to=target, format="onnx")
+    with pytest.raises(OnnxExportError, match="unknown quantize='int4'"):
+        export_model(
+            "tiny-digits", "sklearn_digits", to=target, format="onnx", format_options={"quantize": "int4"}
+        )
+    assert not target.exists()
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith((".tokens.tmp", ".tokens.old"))]
+
+
+def test_exporter_failure_names_the_tower(tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("Unsupported op aten::frobnicate")
+
+    monkeypatch.setattr(torch.onnx, "export", broken)
+    target = tmp_path / "broken"
+    with pytest.raises(OnnxExportError, match=r"image tower .*does not export.*aten::frobnicate"):
+        export_model("tiny-digits", "sklearn_digits", to=target, format="onnx")
+    assert not target.exists()
+
+
+def test_missing_packages_name_the_extra(monkeypatch, digits_int8):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    with pytest.raises(OnnxRuntimeMissingError, match=r"pip install 'clipzoo\[onnx\]'"):
+        OnnxModel(digits_int8)
+    monkeypatch.setitem(sys.modules, "onnxscript", None)
+    with pytest.raises(OnnxExportError, match=r"onnxruntime, onnxscript: pip install 'clipzoo\[onnx\]'"):
+        check_exportable(clipzoo.create_model("tiny-digits", pretrained="sklearn_digits"))
+
+
+# --------------------------------------------------------------------------------------- int8, runtime
+
+
+def test_int8_keeps_digits_accuracy_within_one_point(digits_int8):
+    from clipzoo.demo import classify, digit_templates
+    from clipzoo.digits import DIGIT_CLASSNAMES, load_heldout
+
+    images, labels = load_heldout()
+    model, _, preprocess = clipzoo.create_model_and_transforms("tiny-digits", pretrained="sklearn_digits")
+    torch_preds = [
+        p for p, _ in classify(model.eval(), preprocess, clipzoo.get_tokenizer("tiny-digits"), images)
+    ]
+    onnx = OnnxModel(digits_int8)
+    results = onnx.classify(
+        images, list(DIGIT_CLASSNAMES), templates=digit_templates(), top_k=1, batch_size=128
+    )
+    int8_preds = [DIGIT_CLASSNAMES.index(preds[0][0]) for preds in results]
+    acc_fp32 = np.mean(np.array(torch_preds) == labels)
+    acc_int8 = np.mean(np.array(int8_preds) == labels)
+    assert acc_fp32 > 0.9 and abs(acc_int8 - acc_fp32) <= 0.01, (acc_fp32, acc_int8)
+    manifest = read_manifest(digits_int8)
+    assert manifest["quantization"]["weight_type"] == "int8" and manifest["quantization"]["op_types"]
+
+
+def test_runtime_never_imports_torch(digits_int8, digit_pngs):
+    paths, labels = digit_pngs
+    code = f"""
+import sys
+from clipzoo.onnx import OnnxModel
+model = OnnxModel({str(digits_int8)!r})
+top = model.classify({[str(p) for p in paths]!r}, ["zero", "one", "two", "three", "four", "five", "six",
+    "seven", "eight", "nine"], templates=["a photo of the digit {{}}."], top_k=1)
+assert model.encode_text(["a photo"]).shape == (1, 64)
+print("TOP", [preds[0][0] for preds in top])
+print("HEAVY", sorted(m for m in ("torch", "torchvision", "timm", "transformers") if m in sys.modules))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "HEAVY []" in out.stdout
+    assert "TOP [" in out.stdout
+
+
+def test_folder_errors_are_typed(tmp_path, digits_int8):
+    assert is_onnx_folder(digits_int8) and not is_onnx_folder(tmp_path)
+    with pytest.raises(OnnxFolderError, match="no clipzoo_onnx.json.*--format onnx"):
+        OnnxModel(tmp_path)
+    (tmp_path / MANIFEST_NAME).write_text(json.dumps({"format": "clipzoo-onnx", "format_version": 99}))
+    with pytest.raises(OnnxFolderError, match="format_version 99 is not supported"):
+        OnnxModel(tmp_path)
+    model = OnnxModel(digits_int8)
+    with pytest.raises(OnnxInputError, match="duplicate labels"):
+        model.classify([Image.new("RGB", (8, 8))], ["a", "a"])
+    with pytest.raises(OnnxInputError, match=r"token ids must be \[N, 16\]"):
+        model.encode_tokens(np.zeros((1, 5), dtype=np.int64))
+
+
+def test_cli_classify_runs_on_the_onnx_runtime(digits_int8, digit_pngs, capsys):
+    paths, labels = digit_pngs
+    from clipzoo.digits import DIGIT_CLASSNAMES
+
+    argv = [
+        "classify",
+        *map(str, paths),
+        "--labels",
+        *DIGIT_CLASSNAMES,
+        "--templates",
+        "simple",
+        "--top-k",
+        "1",
+    ]
+    assert main([*argv, "--onnx", str(digits_int8), "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert [row["activation"] for row in payload] == ["softmax"] * 3
+    assert main([*argv, "--model", f"local-dir:{digits_int8}"]) == 0
+    table = capsys.readouterr().out
+    assert table.splitlines()[0].split()[-1] == "softmax" and str(paths[0]) in table
+    assert main(["classify", str(paths[0]), "--labels", "a", "b"]) == 2  # neither --model nor --onnx
+
+
+# ----------------------------------------------------------------------------- preprocessing, tokenizer
+
+
+def _mode_images() -> list[Image.Image]:
+    rng = np.random.default_rng(1)
+    rgb = Image.fromarray(rng.integers(0, 256, (37, 50, 3), dtype=np.uint8))
+    tall = Image.fromarray(rng.integers(0, 256, (64, 20, 3), dtype=np.uint8))
+    return [
+        rgb,
+        tall.convert("L"),
+        rgb.convert("RGBA"),
+        rgb.convert("P"),
+        tall.convert("LA"),
+        rgb.convert("CMYK"),
+        rgb.convert("I;16"),
+        rgb.convert("F"),
+        tall.convert("1"),
+        Image.fromarray(rng.integers(0, 256, (5, 300, 3), dtype=np.uint8)),  # extreme aspect ratio
+    ]
+
+
+@pytest.mark.parametrize("resize_mode", ["shortest", "longest", "squash"])
+@pytest.mark.parametrize("size", [32, (24, 40)])
+def test_preprocessing_is_bit_identical_to_the_eval_transform(resize_mode, size, tmp_path):
+    images = _mode_images()
+    for interpolation in ("bicubic", "bilinear", "nearest"):
+        cfg = {
+            "size": size,
+            "mean": (0.5, 0.25, 0.1),
+            "std": (0.2, 0.3, 0.7),
+            "resize_mode": resize_mode,
+            "interpolation": interpolation,
+            "fill_color": 128,
+        }
+        ours = ImagePreprocessor(cfg)
+        theirs = image_transform(size, is_train=False, **{k: v for k, v in cfg.items() if k != "size"})
+        for image in images:
+            got, want = ours(image), theirs(image).numpy()
+            assert got.dtype == np.float32 and np.array_equal(got, want), (image.mode, interpolation)
+    path = tmp_path / "photo.png"
+    images[0].save(path)
+    assert np.array_equal(ours(path), theirs(path).numpy())
+    assert np.array_equal(ours.batch([path, images[0]])[1], theirs(images[0]).numpy())
+
+
+def test_tokenizer_ids_equal_get_tokenizer(digits_int8):
+    texts = [*TEXTS, "Café &amp; crème brûlée!", "日本語のテキスト", " ".join(["word"] * 40)]
+    onnx = OnnxModel(digits_int8)
+    assert np.array_equal(onnx.tokenize(texts), clipzoo.get_tokenizer("tiny-digits")(texts).numpy())
