@@ -1,0 +1,88 @@
+"""open_clip's ring-exchange helpers (clipzoo.distributed.neighbour_exchange*) on a real 3-rank gloo group.
+
+Three worker processes (this file run as a script) join one group through a ``file://`` store; each runs
+clipzoo's and open_clip 3.3.0's functions (open_clip's loss.py loaded on its own) on the same tensors and
+saves the results: received tensors and the gradients of a loss of them. Three ranks make the left and the
+right neighbour different. Exact equality is expected (the same values are moved, not computed).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+WORLD = 3
+
+
+def _peer_loss_module():
+    import importlib.util
+
+    package_dir = importlib.util.find_spec("open_clip").submodule_search_locations[0]
+    spec = importlib.util.spec_from_file_location("open_clip_peer_loss", Path(package_dir) / "loss.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _run(module, rank: int) -> dict[str, torch.Tensor]:
+    left, right = (rank - 1) % WORLD, (rank + 1) % WORLD
+    base = torch.arange(6, dtype=torch.float32).reshape(2, 3) + 10 * rank
+    out = {"shift": module.neighbour_exchange(left, right, base)}
+    out["from_right"], out["from_left"] = module.neighbour_exchange_bidir(left, right, base, base * 2)
+    x = base.clone().requires_grad_(True)
+    received = module.neighbour_exchange_with_grad(left, right, x)
+    (received * (rank + 1)).sum().backward()
+    out["shift_grad"] = x.grad
+    a, b = base.clone().requires_grad_(True), (base + 1).clone().requires_grad_(True)
+    from_right, from_left = module.neighbour_exchange_bidir_with_grad(left, right, a, b)
+    (from_right * 3 + from_left * (rank + 2)).sum().backward()
+    out["bidir_grad_a"], out["bidir_grad_b"] = a.grad, b.grad
+    return out
+
+
+def worker(rank: int, store: str, out_dir: str) -> None:
+    import torch.distributed as dist
+
+    from clipzoo import distributed
+
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=WORLD)
+    results = {"clipzoo": _run(distributed, rank), "open_clip": _run(_peer_loss_module(), rank)}
+    torch.save(results, Path(out_dir) / f"rank{rank}.pt")
+    dist.barrier()
+    dist.destroy_process_group()
+
+
+def test_neighbour_exchanges_equal_open_clip(tmp_path: Path) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, __file__, str(rank), str(tmp_path / "store"), str(tmp_path)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for rank in range(WORLD)
+    ]
+    logs = [p.communicate(timeout=180)[0].decode() for p in procs]
+    for rank, (p, log) in enumerate(zip(procs, logs)):
+        assert p.returncode == 0, f"rank {rank} failed:\n{log[-3000:]}"
+    for rank in range(WORLD):
+        results = torch.load(tmp_path / f"rank{rank}.pt")
+        ours, peer = results["clipzoo"], results["open_clip"]
+        assert ours.keys() == peer.keys()
+        for key in ours:
+            assert torch.equal(ours[key], peer[key]), (rank, key)
+        left = (rank - 1) % WORLD
+        assert torch.equal(
+            ours["shift"], torch.arange(6.0).reshape(2, 3) + 10 * left
+        )  # sent right by the left rank
+        # our right neighbour scaled what it received from us by its rank + 1: that is our gradient
+        assert torch.equal(ours["shift_grad"], torch.full((2, 3), float((rank + 1) % WORLD + 1)))
+
+
+if __name__ == "__main__":
+    worker(int(sys.argv[1]), sys.argv[2], sys.argv[3])
