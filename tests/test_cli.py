@@ -93,4 +93,14 @@ def test_every_command_is_wired():
     from clipzoo.cli import build_parser
 
     sub = next(a for a in build_parser()._actions if a.dest == "command")
-    assert set(sub.choices) == {"models", "pretrained", "info", "download", "export", "classify", "caption", "demo"}
+    assert set(sub.choices) == {
+        "models",
+        "pretrained",
+        "info",
+        "download",
+        "export",
+        "classify",
+        "caption",
+        "demo",
+        "run",
+    }

@@ -66,9 +66,8 @@ def require_weights(
     A folder or Hub model has weights when it holds a checkpoint (its configs are read, torch-free); a registry
     architecture has them when ``--pretrained`` names a tag or file.
     """
-    from ..sources import parse_model_name
-
     from ..factory import resolve
+    from ..sources import parse_model_name
 
     schema, _ = parse_model_name(model)
     if schema is None:
