@@ -128,3 +128,21 @@ def test_overwrite_replaces_the_folder_atomically(tmp_path, tiny_configs):
     export_model("tiny-vit", str(weights), to=target, format="transformers", overwrite=True)
     assert not (target / "stale.txt").exists() and (target / "model.safetensors").is_file()
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_cli_export_transformers(tmp_path, tiny_configs, capsys):
+    from clipzoo.cli import main
+
+    _, weights = _tiny_clip(tmp_path, tiny_configs)
+    target = tmp_path / "hf"
+    assert main(["export", "tiny-vit", str(weights), "--format", "transformers", "--to", str(target)]) == 0
+    assert capsys.readouterr().out.strip() == str(target.resolve())
+    assert json.loads((target / "config.json").read_text())["model_type"] == "clip"
+    assert main(["export", "tiny-vit", str(weights), "--format", "transformers", "--to", str(target)]) != 0
+    capsys.readouterr()
+    assert (
+        main(["export", "RN50", "--random-weights", "--format", "transformers", "--to", str(tmp_path / "rn")])
+        == 2
+    )
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "ModifiedResNet" in err and not (tmp_path / "rn").exists()

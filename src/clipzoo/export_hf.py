@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import InputError
 from .export import ExportError
 
 # timm's SigLIP ViT family (patch bias, no class token, MAP head); the "gap" variants have no MAP head
@@ -45,6 +46,10 @@ _BLOCK_OPTIONS = (
     "scale_attn",
     "scale_fc",
 )
+
+
+class UnsupportedArchitectureError(ExportError, InputError):
+    """The model (architecture, preprocessing or tokenizer) has no transformers equivalent; nothing was written."""
 
 
 @dataclass(frozen=True)
@@ -219,7 +224,9 @@ def check_spec(spec: Any) -> None:
     """
     support = transformers_export_support(spec.model_cfg, dict(spec.preprocess_cfg))
     if not support.ok:
-        raise ExportError(f"{spec.name} cannot be exported to transformers: {support.reason}")
+        raise UnsupportedArchitectureError(
+            f"{spec.name} cannot be exported to transformers: {support.reason}"
+        )
 
 
 def registry_export_table() -> list[tuple[str, str]]:
@@ -685,7 +692,8 @@ def write_transformers_folder(folder: Path, model: Any, spec: Any, *, include_to
         include_tokenizer: also write the tokenizer files (needed by AutoProcessor and pipelines).
 
     Raises:
-        ExportError: the architecture, its preprocessing or its tokenizer has no transformers equivalent.
+        UnsupportedArchitectureError: the architecture, its preprocessing or its tokenizer has no transformers
+            equivalent (an ExportError).
     """
     from safetensors.torch import save_file
 
