@@ -215,6 +215,12 @@ class OnnxModel:
             images: PIL images, paths or binary files (one or a list), or a preprocessed float32 [N, 3, H, W].
             normalize: L2-normalize the features.
             batch_size: images per onnxruntime call.
+
+        Returns:
+            float32 features [N, embed_dim], one row per image in input order.
+
+        Raises:
+            ImageInputError: an image file is missing or cannot be decoded (the message names it).
         """
         if isinstance(images, np.ndarray):
             pixels = [images[i : i + batch_size] for i in range(0, len(images), batch_size)]
@@ -244,7 +250,16 @@ class OnnxModel:
     def encode_text(
         self, texts: str | Sequence[str], normalize: bool = True, batch_size: int = 256
     ) -> np.ndarray:
-        """Text features [N, embed_dim] (L2-normalized unless ``normalize=False``)."""
+        """Text features [N, embed_dim] (L2-normalized unless ``normalize=False``).
+
+        Args:
+            texts: One string or a list of strings, tokenized with the folder's tokenizer (:meth:`tokenize`).
+            normalize: L2-normalize the features.
+            batch_size: texts per onnxruntime call.
+
+        Returns:
+            float32 features [N, embed_dim], one row per text in input order.
+        """
         return self.encode_tokens(self.tokenize(texts), normalize=normalize, batch_size=batch_size)
 
     def _trim(self, ids: np.ndarray) -> np.ndarray:
@@ -326,8 +341,12 @@ class OnnxModel:
             classifier: a precomputed [embed_dim, len(labels)] matrix from :meth:`zero_shot_classifier`.
             batch_size: images per onnxruntime call.
 
+        Returns:
+            One list per image, in input order, of up to ``top_k`` ``(label, probability)`` pairs, most probable
+            first (softmax over the labels for CLIP-style models, independent sigmoids for SigLIP-style ones).
+
         Raises:
-            OnnxFolderError: bad labels, templates, top_k or classifier shape.
+            OnnxInputError: bad labels, templates, top_k or classifier shape.
         """
         labels = _check_labels(labels)
         if top_k < 1:
