@@ -477,11 +477,6 @@ def create_model(
 ):
     check_factory_args("create_model", locals())
     _check_precision(precision)
-    if jit:
-        raise ValueError(
-            "jit=True is not supported: clipzoo models use scaled_dot_product_attention; "
-            "use torch.compile(model) instead"
-        )
     spec = resolve(
         model_name,
         pretrained,
@@ -508,6 +503,10 @@ def create_model(
         load(model, spec, cache_dir=cache_dir, weights_only=weights_only)
     _load_tower_weights(model, pretrained_image_path, pretrained_text_path, weights_only)
     _set_precision(model, precision, device, spec.model_cfg.uses_timm)
+    if jit:  # TorchScript where the architecture compiles, else the eager model and one warning saying why
+        from .models.jit import script_model
+
+        model = script_model(model)
     set_model_preprocess_cfg(model, spec.preprocess_cfg)
     return model
 

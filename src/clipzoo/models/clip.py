@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import TextCfg, VisionCfg
-from .text import TextEncoderMixin, TextTransformer, lock_text_modules
+from .text import TextEncoderMixin, TextTransformer, lock_text_modules, set_text_attributes
 from .towers import build_text_tower, build_vision_tower
 from .transformer import causal_mask, rebuild_meta_mask_after_load
 
@@ -189,6 +189,8 @@ class ContrastiveHeadMixin:
 class CLIP(ContrastiveHeadMixin, TextEncoderMixin, nn.Module):
     """OpenAI CLIP layout: ``visual.*`` plus the text modules at the top level (``transformer``, ...)."""
 
+    __constants__ = ["output_dict"]  # TorchScript compiles only the output layout the flag selects
+
     def __init__(
         self,
         embed_dim: int,
@@ -218,6 +220,8 @@ class CLIP(ContrastiveHeadMixin, TextEncoderMixin, nn.Module):
         self.ln_final = text.ln_final
         self.text_projection = text.text_projection
         self.text_options = text.text_options
+        set_text_attributes(self, text.text_options)
+        self.cls_emb = None  # the CLIP layout has no text class token (CoCa's text tower does)
         self.text_pool_type = text.pool_type
         self.text_eos_id = text.eos_id
         self.register_buffer("attn_mask", text.attn_mask, persistent=False)
@@ -275,6 +279,8 @@ class CLIP(ContrastiveHeadMixin, TextEncoderMixin, nn.Module):
 
 class CustomTextCLIP(ContrastiveHeadMixin, nn.Module):
     """Image tower under ``visual.``, any text tower (native, SigLIP-style or Hugging Face) under ``text.``."""
+
+    __constants__ = ["output_dict"]  # TorchScript compiles only the output layout the flag selects
 
     def __init__(
         self,

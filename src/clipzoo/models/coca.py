@@ -7,6 +7,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from ..config import MultimodalCfg, TextCfg, VisionCfg
 from ..generation import generate as _generate
@@ -60,8 +61,12 @@ class MultimodalDecoder(Transformer):
         """Image tokens (B, S, width) and text tokens (B, L, width) -> logits (B, L, output_dim)."""
         x = text_embs
         for self_block, cross_block in zip(self.resblocks, self.cross_attn):
-            x = self.run_block(self_block, x, None, None, True)
-            x = self.run_block(cross_block, x, image_embs)
+            if self.grad_checkpointing and torch.is_grad_enabled() and not torch.jit.is_scripting():
+                x = checkpoint(self_block, x, None, None, True, use_reentrant=False)
+                x = checkpoint(cross_block, x, image_embs, use_reentrant=False)
+            else:  # spelled out (no helper taking modules): TorchScript compiles this loop
+                x = self_block(x, None, None, True)
+                x = cross_block(x, image_embs)
         return self.ln_final(x) @ self.text_projection
 
 
@@ -170,17 +175,21 @@ class CoCa(ContrastiveHeadMixin, nn.Module):
         output_labels: bool = True,
     ) -> dict[str, torch.Tensor]:
         """Features, caption logits (teacher forcing: position i predicts token i+1) and labels."""
-        if image_latent is None or image_embs is None:
-            image_latent, image_embs = self._encode_image(image)
+        if image_latent is not None and image_embs is not None:
+            latent, embs = image_latent, image_embs
+        elif image is not None:
+            latent, embs = self._encode_image(image)
+        else:
+            raise ValueError("CoCa.forward needs images, or both image_latent and image_embs")
         if text is None:
-            return {"image_features": image_latent, "image_embs": image_embs}
+            return {"image_features": latent, "image_embs": embs}
         text_latent, token_embs = self._encode_text(text)
         if output_labels:
             token_embs = token_embs[:, :-1]
         out = {
-            "image_features": image_latent,
+            "image_features": latent,
             "text_features": text_latent,
-            "logits": self.text_decoder(image_embs, token_embs),
+            "logits": self.text_decoder(embs, token_embs),
             "logit_scale": self.logit_scale.exp(),
         }
         if output_labels:

@@ -219,8 +219,9 @@ class ModifiedResNet(nn.Module):
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         """Encode images to (B, output_dim) features (the last feature map once the head is pruned)."""
         x = self.stem(image)
-        for stage in self.stages():
-            x = stage(x)
+        x = self.layer4(
+            self.layer3(self.layer2(self.layer1(x)))
+        )  # spelled out: TorchScript has no list of modules
         return self.attnpool(x) if self.attnpool is not None else x
 
 

@@ -66,16 +66,24 @@ def make_text_projection(width: int, output_dim: int | None, proj_type: str, pro
     return nn.Parameter(torch.empty(width, output_dim))
 
 
+def set_text_attributes(owner: nn.Module, options: TextOptions) -> None:
+    """The options the encoder reads at run time, as plain attributes (TorchScript cannot read a dataclass)."""
+    owner.text_pool_type = options.pool_type
+    owner.text_eos_id = options.eos_id
+    owner.text_pad_id = options.pad_id
+    owner.text_causal = options.causal
+
+
 class TextEncoderMixin:
     """Encodes token ids with ``token_embedding``, ``positional_embedding``, ``transformer``, ``ln_final``,
-    ``text_projection`` and ``text_options`` found on ``self`` (plus ``cls_emb`` for CoCa)."""
+    ``text_projection``, ``cls_emb`` (None but for CoCa) and the ``text_*`` attributes of
+    :func:`set_text_attributes` found on ``self``."""
 
     def _text_embed(self, text: torch.Tensor) -> torch.Tensor:
         dtype = self.transformer.get_cast_dtype()
         x = self.token_embedding(text).to(dtype)
-        cls_emb = getattr(self, "cls_emb", None)
-        if cls_emb is not None:  # CoCa appends a class token after the text
-            x = torch.cat((x, cls_emb.to(dtype).expand(x.shape[0], 1, -1)), dim=1)
+        if self.cls_emb is not None:  # CoCa appends a class token after the text
+            x = torch.cat((x, self.cls_emb.to(dtype).expand(x.shape[0], 1, -1)), dim=1)
         length, table = x.shape[1], self.positional_embedding
         if length > table.shape[0]:
             raise ValueError(
@@ -85,15 +93,13 @@ class TextEncoderMixin:
 
     def _text_mask(self, text: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor | None, bool]:
         """(additive mask or None, is_causal flag for SDPA)."""
-        causal = self.text_options.causal
-        if getattr(self, "cls_emb", None) is None:
+        causal = self.text_causal
+        if self.cls_emb is None:
             return None, causal
         # CoCa: mask padding keys. Pretrained CoCa weights were trained with the class slot's "valid" flag put in
         # front instead of at the end, shifting the padding mask by one position; reproduce that exactly.
         batch, length = x.shape[:2]
-        valid = torch.cat(
-            (torch.ones_like(text[:, :1], dtype=torch.bool), text != self.text_options.pad_id), 1
-        )
+        valid = torch.cat((torch.ones_like(text[:, :1], dtype=torch.bool), text != self.text_pad_id), 1)
         mask = torch.zeros(batch, 1, 1, length, device=x.device, dtype=x.dtype)
         mask = mask.masked_fill(~valid[:, None, None, :], float("-inf"))
         if causal:
@@ -102,11 +108,11 @@ class TextEncoderMixin:
 
     def _text_pool_index(self, text: torch.Tensor) -> torch.Tensor | None:
         """Per-row position whose feature is the pooled text feature (None for pool_type 'none')."""
-        pool_type, rows = self.text_options.pool_type, text.shape[0]
+        pool_type, rows = self.text_pool_type, text.shape[0]
         if pool_type == "argmax":  # OpenAI CLIP: the end-of-text token has the largest id
             return text.argmax(dim=-1)
         if pool_type == "eos":
-            return (text == self.text_options.eos_id).int().argmax(dim=-1)
+            return (text == self.text_eos_id).int().argmax(dim=-1)
         if pool_type == "first":
             return torch.zeros(rows, dtype=torch.long, device=text.device)
         if pool_type == "last":
@@ -114,10 +120,14 @@ class TextEncoderMixin:
         return None
 
     def _text_project(self, pooled: torch.Tensor) -> torch.Tensor:
-        projection = self.text_projection
-        if projection is None:
-            return pooled
-        return projection(pooled) if isinstance(projection, nn.Linear) else pooled @ projection
+        # if/else, not early returns: TorchScript drops only the branches a static None/Tensor check rules out
+        if self.text_projection is None:
+            projected = pooled
+        elif isinstance(self.text_projection, torch.Tensor):
+            projected = pooled @ self.text_projection
+        else:
+            projected = self.text_projection(pooled)
+        return projected
 
     def encode_text_tokens(
         self, text: torch.Tensor, need_tokens: bool = False
@@ -125,7 +135,7 @@ class TextEncoderMixin:
         """Token ids (B, L) -> (projected pooled features, per-token features or None)."""
         x = self._text_embed(text)
         mask, is_causal = self._text_mask(text, x)
-        if getattr(self, "cls_emb", None) is not None:  # CoCa: the appended class token is the pooled one
+        if self.cls_emb is not None:  # CoCa: the appended class token is the pooled one
             x = self.transformer(x, attn_mask=mask, is_causal=is_causal)
             return self._text_project(self.ln_final(x[:, -1])), x[:, :-1]
         index = self._text_pool_index(text)
@@ -136,7 +146,9 @@ class TextEncoderMixin:
             x = self.ln_final(self.transformer(x, attn_mask=mask, is_causal=is_causal))
             pooled = x[torch.arange(x.shape[0], device=x.device), index]
             return self._text_project(pooled), x
-        if is_causal:  # positions after the last pooled one cannot change it: do not compute them
+        # positions after the last pooled one cannot change it: do not compute them (a data-dependent length, so
+        # not while tracing: a traced model would keep the example's length)
+        if is_causal and not torch.jit.is_tracing():
             x = x[:, : int(index.max()) + 1]
         pooled = self.transformer(x, attn_mask=mask, is_causal=is_causal, pool_index=index)
         return self._text_project(self.ln_final(pooled)), None
@@ -159,7 +171,7 @@ class TextEncoderMixin:
         if normalize_intermediates:
             intermediates = [self.ln_final(y) for y in intermediates]
         output: dict[str, torch.Tensor | list[torch.Tensor]] = {}
-        has_cls = getattr(self, "cls_emb", None) is not None
+        has_cls = self.cls_emb is not None
         if has_cls:  # CoCa: the appended class token is not part of the sequence
             if output_extra_tokens:
                 output["text_intermediates_suffix"] = [y[:, -1:] for y in intermediates]
@@ -179,6 +191,8 @@ class TextEncoderMixin:
 
 class TextTransformer(TextEncoderMixin, nn.Module):
     """Token embedding + transformer + final norm + projection; returns pooled (and token) features."""
+
+    __constants__ = ["output_tokens"]  # TorchScript compiles only the branch the flag selects
 
     def __init__(
         self,
@@ -209,6 +223,7 @@ class TextTransformer(TextEncoderMixin, nn.Module):
         self.text_options = TextOptions(
             context_length, vocab_size, pool_type, eos_id, pad_id, not no_causal_mask, output_tokens
         )
+        set_text_attributes(self, self.text_options)
         self.output_tokens = output_tokens
         self.context_length = context_length
         self.vocab_size = vocab_size
@@ -298,10 +313,15 @@ class TextTransformer(TextEncoderMixin, nn.Module):
             self.text_projection = None
         return take
 
-    def forward(self, text: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    # no return annotation: with ``output_tokens`` a TorchScript constant, scripting sees one return type
+    def forward(self, text: torch.Tensor):  # -> Tensor, or (Tensor, Tensor) when output_tokens
         """Token ids (B, L) -> pooled features, or (pooled, tokens) when ``output_tokens``."""
-        pooled, tokens = self.encode_text_tokens(text, need_tokens=self.output_tokens)
-        return (pooled, tokens) if self.output_tokens else pooled
+        if self.output_tokens:
+            pooled, tokens = self.encode_text_tokens(text, need_tokens=True)
+            if tokens is None:  # never: need_tokens returns them (the check refines the type for TorchScript)
+                raise RuntimeError("the text encoder returned no token features")
+            return pooled, tokens
+        return self.encode_text_tokens(text)[0]
 
 
 def lock_text_modules(owner: nn.Module, unlocked_layers: int = 0) -> None:

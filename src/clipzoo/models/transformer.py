@@ -86,9 +86,14 @@ class Attention(nn.Module):
         self.logit_scale_max = logit_scale_max
         kv_dim = dim if kv_dim is None else kv_dim
         self.packed = kv_dim == dim
+        # the unused layout's names are None parameters (as in nn.MultiheadAttention): absent from the state dict,
+        # and TorchScript resolves `is None` on them when it compiles, so only the used layout is compiled
         if self.packed:
             self.in_proj_weight = nn.Parameter(torch.empty(3 * dim, dim))
+            for name in ("q_proj_weight", "k_proj_weight", "v_proj_weight"):
+                self.register_parameter(name, None)
         else:
+            self.register_parameter("in_proj_weight", None)
             self.q_proj_weight = nn.Parameter(torch.empty(dim, dim))
             self.k_proj_weight = nn.Parameter(torch.empty(dim, kv_dim))
             self.v_proj_weight = nn.Parameter(torch.empty(dim, kv_dim))
@@ -127,16 +132,20 @@ class Attention(nn.Module):
     def _split_heads(self, x: torch.Tensor) -> torch.Tensor:
         return x.unflatten(-1, (self.num_heads, self.head_dim)).transpose(1, 2)
 
-    def _project(self, x: torch.Tensor, memory: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
+    def _project(
+        self, x: torch.Tensor, memory: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         d, bias = self.dim, self.in_proj_bias
-        if self.packed and memory is None:
+        if self.in_proj_weight is not None and memory is None:
             qkv = F.linear(x, self.in_proj_weight, bias).unflatten(-1, (3, self.num_heads, self.head_dim))
-            return qkv.permute(2, 0, 3, 1, 4).unbind(0)
+            qkv = qkv.permute(2, 0, 3, 1, 4)
+            return qkv[0], qkv[1], qkv[2]
         memory = x if memory is None else memory
-        if self.packed:
+        if self.in_proj_weight is not None:
             w_q, w_kv = self.in_proj_weight[:d], self.in_proj_weight[d:]
             q = F.linear(x, w_q, bias[:d])
-            k, v = F.linear(memory, w_kv, bias[d:]).chunk(2, dim=-1)
+            kv = F.linear(memory, w_kv, bias[d:])
+            k, v = kv[..., :d], kv[..., d:]
         else:
             q = F.linear(x, self.q_proj_weight, bias[:d])
             k = F.linear(memory, self.k_proj_weight, bias[d : 2 * d])
@@ -179,7 +188,9 @@ class Attention(nn.Module):
         return self.out_proj(out)
 
 
-def causal_mask(size: int, device: torch.device | str | None = None, dtype: torch.dtype = torch.float32):
+def causal_mask(
+    size: int, device: torch.device | None = None, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
     """Additive causal mask: 0 on and below the diagonal, -inf above (OpenAI CLIP's text mask)."""
     return torch.full((size, size), float("-inf"), device=device, dtype=dtype).triu_(1)
 
@@ -255,7 +266,7 @@ class ResidualAttentionBlock(nn.Module):
         is_causal: bool = False,
     ) -> torch.Tensor:
         """Apply the block; ``memory`` (cross-attention blocks only) is normalized by ``ln_1_kv`` first."""
-        if memory is not None:
+        if hasattr(self, "ln_1_kv") and memory is not None:
             memory = self.ln_1_kv(memory)
         x = x + self.ls_1(self.ln_attn(self.attn(self.ln_1(x), memory, attn_mask, is_causal)))
         return x + self.ls_2(self.mlp(self.ln_2(x)))
@@ -314,6 +325,7 @@ class Transformer(nn.Module):
         """The dtype activations are cast to: that of the first MLP weight (bf16/fp16 after casting)."""
         return self.resblocks[0].mlp.c_fc.weight.dtype
 
+    @torch.jit.ignore
     def run_block(self, block: nn.Module, x: torch.Tensor, *args) -> torch.Tensor:
         """Run one block, through activation checkpointing when enabled and training."""
         if self.grad_checkpointing and torch.is_grad_enabled():
@@ -332,21 +344,25 @@ class Transformer(nn.Module):
         With ``pool_index`` (B,), return only the final features at those positions, (B, D): the last block then
         computes just those rows (under a causal mask, row b attends to positions <= pool_index[b]).
         """
-        blocks = list(self.resblocks)
-        last = blocks.pop() if pool_index is not None else None
-        for block in blocks:
-            x = self.run_block(block, x, None, attn_mask, is_causal)
-        if last is None:
-            return x
-        if attn_mask is not None:
-            raise ValueError(
-                "pool_index supports causal or unmasked attention, not an explicit attention mask"
-            )
-        row_mask = None
-        if is_causal:
-            positions = torch.arange(x.shape[1], device=x.device)
-            row_mask = (positions <= pool_index.unsqueeze(1))[:, None, None, :]
-        return last.forward_rows(x, pool_index, row_mask)
+        last = len(self.resblocks) - 1
+        for i, block in enumerate(
+            self.resblocks
+        ):  # a loop TorchScript unrolls: no list(), no helper taking modules
+            if pool_index is not None and i == last:
+                if attn_mask is not None:
+                    raise ValueError(
+                        "pool_index supports causal or unmasked attention, not an explicit attention mask"
+                    )
+                row_mask: torch.Tensor | None = None
+                if is_causal:
+                    positions = torch.arange(x.shape[1], device=x.device)
+                    row_mask = (positions <= pool_index.unsqueeze(1))[:, None, None, :]
+                return block.forward_rows(x, pool_index, row_mask)
+            if self.grad_checkpointing and torch.is_grad_enabled() and not torch.jit.is_scripting():
+                x = checkpoint(block, x, None, attn_mask, is_causal, use_reentrant=False)
+            else:
+                x = block(x, None, attn_mask, is_causal)
+        return x
 
     @torch.jit.ignore
     def forward_intermediates(

@@ -38,6 +38,8 @@ class VisionTransformer(nn.Module):
     ``forward`` returns pooled features (B, output_dim), or ``(pooled, tokens)`` when ``output_tokens``.
     """
 
+    __constants__ = ["output_tokens"]  # TorchScript compiles only the branch the flag selects
+
     def __init__(
         self,
         image_size: int | Sequence[int],
@@ -236,13 +238,18 @@ class VisionTransformer(nn.Module):
             self.proj = None
         return take
 
-    def forward(self, image: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    def _project(self, pooled: torch.Tensor) -> torch.Tensor:
+        return pooled @ self.proj if self.proj is not None else pooled
+
+    # no return annotation: with ``output_tokens`` a TorchScript constant, scripting sees one return type
+    def forward(self, image: torch.Tensor):  # -> Tensor, or (Tensor, Tensor) when output_tokens
         """Encode images to features (and tokens when ``output_tokens``)."""
         x = self.embed(image)
+        if self.output_tokens:
+            pooled, tokens = self.pool(self.transformer(x))
+            return self._project(pooled), tokens
         if self._class_token_only():
-            pooled = self.ln_post(self.transformer(x, pool_index=x.new_zeros(x.shape[0], dtype=torch.long)))
-            return pooled @ self.proj if self.proj is not None else pooled
-        pooled, tokens = self.pool(self.transformer(x))
-        if self.proj is not None:
-            pooled = pooled @ self.proj
-        return (pooled, tokens) if self.output_tokens else pooled
+            return self._project(
+                self.ln_post(self.transformer(x, pool_index=x.new_zeros(x.shape[0], dtype=torch.long)))
+            )
+        return self._project(self.pool(self.transformer(x))[0])
