@@ -470,6 +470,12 @@ def test_exif_orientation_is_applied_to_files_only(tmp_path):
     transform = image_transform(16, False)
     assert torch.equal(transform(str(path)), transform(upright))  # a path: the upright pixels
     assert torch.equal(transform(Image.open(path)), transform(stored))  # a PIL image: untouched (open_clip)
+    from clipzoo.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
+    from clipzoo.onnx.preprocess import ImagePreprocessor
+
+    onnx_pre = ImagePreprocessor({"size": 16, "mean": OPENAI_DATASET_MEAN, "std": OPENAI_DATASET_STD})
+    # the torch-free ONNX runtime reads files the same way
+    assert np.array_equal(onnx_pre(str(path)), transform(str(path)).numpy())
 
 
 def test_sixteen_bit_and_float_images_are_scaled_not_saturated(tmp_path):

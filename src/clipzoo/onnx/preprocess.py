@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from clipzoo.errors import InputError
+from clipzoo.images import ImageReadError, finish_image, open_image  # the one file loader (torch-free)
 
 RESIZE_MODES = ("shortest", "longest", "squash")
 _RESAMPLE = {
@@ -114,7 +115,7 @@ def check_image_file(path: str | os.PathLike) -> None:
         ImageInputError: the file does not exist or PIL cannot identify it.
     """
     try:
-        with Image.open(path):
+        with open_image(path):
             pass
     except FileNotFoundError as err:
         raise ImageInputError(f"image file {os.fspath(path)!r} does not exist") from err
@@ -189,11 +190,15 @@ class ImagePreprocessor:
                 "file object"
             )
         try:
-            img = Image.open(src)
+            img = open_image(src)
         except (OSError, SyntaxError, ValueError) as err:
             raise ImageInputError(f"cannot open image {_name(src)}: {err}") from err
         with img:
-            return self._normalize(self._geometry(_decoded(img, _name(src))))
+            try:  # files as the torch transforms read them: EXIF orientation, 16-bit/float to 8 bits
+                decoded = finish_image(img, _name(src))
+            except ImageReadError as err:
+                raise ImageInputError(str(err)) from err
+            return self._normalize(self._geometry(decoded))
 
     def batch(self, images: Sequence[ImageSource]) -> np.ndarray:
         """Several images -> float32 array [N, 3, H, W]."""
