@@ -848,6 +848,25 @@ def is_hf_folder(folder: Path) -> bool:
         return False
 
 
+# transformers tokenizer classes that canonicalize SigLIP text themselves (clipzoo's SigLipTokenizer emulates them)
+_CANONICALIZING_TOKENIZERS = ("SiglipTokenizer", "T5Tokenizer", "T5TokenizerFast")
+
+
+def _match_tokenizer_cleaning(model_cfg: dict, folder: Path) -> None:
+    # transformers cleans SigLIP text only in SiglipTokenizer (T5 vocabularies); a folder with another tokenizer
+    # (SigLIP 2's Gemma, an exported tokenizer.json) gets the text as given, so clipzoo does no more than that
+    text = model_cfg["text_cfg"]
+    path = folder / "tokenizer_config.json"
+    if not (text.get("tokenizer_kwargs") and path.is_file()):
+        return
+    try:
+        tokenizer_class = json.loads(path.read_text(encoding="utf-8")).get("tokenizer_class", "")
+    except json.JSONDecodeError:
+        return  # the tokenizer reports its own unreadable config when it is built
+    if tokenizer_class not in _CANONICALIZING_TOKENIZERS:
+        text["tokenizer_kwargs"] = {"clean": "whitespace"}
+
+
 def read_hf_folder_config(folder: Path, tokenizer_source: str | None = None) -> tuple[dict, dict]:
     """(model_cfg, preprocess_cfg) of a transformers CLIP/SigLIP folder (``config.json`` + image processor)."""
     folder = Path(folder)
@@ -860,6 +879,7 @@ def read_hf_folder_config(folder: Path, tokenizer_source: str | None = None) -> 
         model_cfg = model_cfg_from_hf_config(config, tokenizer_source)
     except ValueError as err:
         raise ValueError(f"{config_path}: {err}") from err
+    _match_tokenizer_cleaning(model_cfg, folder)
     processor_path = folder / HF_PREPROCESSOR_FILE
     preprocess: dict = {}
     if processor_path.is_file():

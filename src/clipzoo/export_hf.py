@@ -403,7 +403,10 @@ def clip_config(model: Any, cfg: Any, eos_token_id: int) -> dict[str, Any]:
     vision = cfg.vision_cfg
     text = _native_text_config(model, cfg, cfg.quick_gelu)
     # transformers pools at the first eos_token_id, or at argmax(ids) when eos_token_id is 2 (its legacy switch)
-    text.update(model_type="clip_text_model", eos_token_id=eos_token_id, projection_dim=cfg.embed_dim)
+    text.update(model_type="clip_text_model", eos_token_id=eos_token_id, projection_dim=cfg.embed_dim,
+                bos_token_id=None, pad_token_id=None)  # fmt: skip
+    if eos_token_id == 49407:  # clipzoo's CLIP BPE: start 49406, padding 0
+        text.update(bos_token_id=49406, pad_token_id=0)
     visual = model.visual
     vision_config = {
         "model_type": "clip_vision_model",
@@ -497,7 +500,9 @@ def siglip_config(model: Any, cfg: Any) -> dict[str, Any]:
             f"embed_dim {cfg.embed_dim} differs from the image width {trunk.embed_dim}: SiglipModel compares the "
             "pooled image tokens with the projected text directly"
         )
-    text.update(model_type="siglip_text_model", projection_size=cfg.embed_dim)
+    # the special ids live in the tokenizer files; the text tower does not use them
+    text.update(model_type="siglip_text_model", projection_size=cfg.embed_dim, bos_token_id=None,
+                eos_token_id=None, pad_token_id=None)  # fmt: skip
     return {
         "architectures": ["SiglipModel"],
         "model_type": "siglip",
