@@ -253,3 +253,56 @@ def test_unknown_names_say_what_exists() -> None:
         compat.resolve("tokenizer", "tokenise")
     with pytest.raises(compat.UnknownNameError, match="did you mean"):
         compat.module_table("tokeniser")
+
+
+RUN_CASES = [
+    # (program source, args, expected status, text expected in stdout+stderr)
+    (
+        "import sys, open_clip\nprint(sys.argv[1:], open_clip.__version__)\n",
+        ["--x", "y"],
+        0,
+        "['--x', 'y'] 3.3.0",
+    ),
+    ("import sys\nsys.exit(6)\n", [], 6, ""),
+    ("import sys\nsys.exit('stopped: bad input')\n", [], 1, "stopped: bad input"),
+    ("raise RuntimeError('boom')\n", [], 1, "RuntimeError: boom"),
+]
+
+
+def test_clipzoo_run_passes_status_and_arguments(tmp_path: Path) -> None:
+    """`clipzoo run` (console script and -m) in a fresh process: argv, exit codes, messages, tracebacks."""
+    import os
+
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    for i, (source, args, status, text) in enumerate(RUN_CASES):
+        (tmp_path / f"prog{i}.py").write_text(source)
+        for target in ([str(tmp_path / f"prog{i}.py")], ["-m", f"prog{i}"]):
+            out = subprocess.run(
+                [sys.executable, "-m", "clipzoo", "run", *target, *args],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                env=env,
+            )
+            assert out.returncode == status, (target, out.stderr[-2000:])
+            assert text in out.stdout + out.stderr
+    missing = subprocess.run(
+        [sys.executable, "-m", "clipzoo", "run", "no-such-program-xyz"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert missing.returncode == 2 and "no-such-program-xyz" in missing.stderr
+    assert (
+        "usage: clipzoo run"
+        in subprocess.run(
+            [sys.executable, "-m", "clipzoo", "run", "--help"], capture_output=True, text=True, timeout=60
+        ).stdout
+    )
+
+
+def test_run_program_requires_a_program() -> None:
+    with pytest.raises(compat.ProgramNotFoundError, match="not on PATH"):
+        compat.find_program("no-such-program-xyz")
+    with pytest.raises(compat.ProgramNotFoundError, match="does not exist"):
+        compat.find_program("/no/such/file.py")
