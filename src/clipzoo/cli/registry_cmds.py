@@ -56,9 +56,12 @@ def _registry_info(model: str, tag: str | None, params: bool) -> dict:
         data["tag"] = tags.get_pretrained_record(model, tag).tag
         data["pretrained_cfg"] = tags.get_pretrained_cfg(model, tag)
     if params:
-        from ..summary import parameter_summary
+        from ..summary import buildable_offline, parameter_summary
 
-        data["parameters"] = parameter_summary(model)
+        # A remote Hugging Face text tower cannot be counted without the Hub; its profile (below) has
+        # open_clip's published numbers instead.
+        if buildable_offline(model):
+            data["parameters"] = parameter_summary(model)
     from .choose import info_data
 
     data.update(info_data(model, tag))
