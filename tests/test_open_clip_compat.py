@@ -306,3 +306,8 @@ def test_run_program_requires_a_program() -> None:
         compat.find_program("no-such-program-xyz")
     with pytest.raises(compat.ProgramNotFoundError, match="does not exist"):
         compat.find_program("/no/such/file.py")
+    assert compat.find_program("python") == str(
+        Path(sys.executable).parent / "python"
+    )  # this environment's first
+    with pytest.raises(compat.NotAPythonProgramError, match="not a Python program"):
+        compat.run_program("/bin/sh", ["-c", "exit 0"])

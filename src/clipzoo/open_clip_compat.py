@@ -23,7 +23,7 @@ import types
 from collections.abc import Sequence
 from typing import Any
 
-from .errors import ClipzooError, UnknownNameError
+from .errors import ClipzooError, InputError, UnknownNameError
 
 OPEN_CLIP_API_VERSION = "3.3.0"  # the open_clip release whose module layout and names the alias mirrors
 PACKAGE = "open_clip"
@@ -197,6 +197,10 @@ class ProgramNotFoundError(UnknownNameError, FileNotFoundError):
     """``clipzoo run`` was given a program that is neither a file nor on PATH / in this environment's bin."""
 
 
+class NotAPythonProgramError(InputError, ValueError):
+    """``clipzoo run`` was given a program that is not Python source (a binary or a shell script)."""
+
+
 def _parse(entry: str) -> tuple[str, str, bool]:
     """``name`` | ``name=target`` | ``name=target()`` -> (name, target attribute, call it)."""
     name, _, target = entry.partition("=")
@@ -348,7 +352,10 @@ def uninstall_open_clip_alias() -> None:
 
 
 def find_program(program: str) -> str:
-    """Path of a console script: a path as given, else on PATH, else in this interpreter's bin folder.
+    """Path of a console script: a path as given, else in this interpreter's bin folder, else on PATH.
+
+    This interpreter's folder comes first: the script runs in this process, so it must be the one installed
+    for this environment's packages.
 
     Raises:
         ProgramNotFoundError: none of those has it.
@@ -358,13 +365,28 @@ def find_program(program: str) -> str:
             return program
         raise ProgramNotFoundError(f"program {program!r} does not exist")
     bindir = os.path.dirname(sys.executable)
-    found = shutil.which(program) or shutil.which(program, path=bindir)
+    found = shutil.which(program, path=bindir) or shutil.which(program)
     if found is None:
         raise ProgramNotFoundError(
             f"program {program!r} is not on PATH nor in {bindir}; install it in this environment "
             "(e.g. `pip install clip-benchmark` for clip_benchmark) or give its path"
         )
     return found
+
+
+def _check_python(path: str) -> None:
+    """Raise :class:`NotAPythonProgramError` unless ``path`` is Python source (what runpy can run)."""
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    first = head.split(b"\n", 1)[0]
+    is_python = (first.startswith(b"#!") and b"python" in first) or (
+        not first.startswith(b"#!") and b"\0" not in head
+    )
+    if not is_python:
+        raise NotAPythonProgramError(
+            f"{path} is not a Python program (clipzoo run executes Python console scripts in-process, "
+            "with `import open_clip` served by clipzoo)"
+        )
 
 
 def _check_module(name: str) -> None:
@@ -390,10 +412,16 @@ def run_program(program: str, args: Sequence[str] = (), *, module: bool = False)
     the interpreter prints it and exits with status 1, as it would have without clipzoo.
 
     Raises:
-        ProgramNotFoundError: the console script cannot be found.
+        ProgramNotFoundError: the console script or module cannot be found.
+        NotAPythonProgramError: the program is not Python source.
         OpenClipConflictError: the real open_clip is already imported in this process.
     """
-    path = _check_module(program) if module else find_program(program)
+    if module:
+        _check_module(program)
+        path = None
+    else:
+        path = find_program(program)
+        _check_python(path)
     install_as_open_clip()
     saved_argv = sys.argv[:]
     sys.argv = [program if module else path, *args]

@@ -10,7 +10,12 @@ from ._common import CliError
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run ``PROGRAM ARGS...`` (a console script) or ``-m MODULE ARGS...`` with the alias installed."""
-    from ..open_clip_compat import OpenClipConflictError, ProgramNotFoundError, run_program
+    from ..open_clip_compat import (
+        NotAPythonProgramError,
+        OpenClipConflictError,
+        ProgramNotFoundError,
+        run_program,
+    )
 
     argv = list(args.argv)
     if argv[:1] in (["-h"], ["--help"]):
@@ -24,7 +29,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise CliError("clipzoo run needs a PROGRAM (a console script such as clip_benchmark) or -m MODULE")
     try:
         return run_program(argv[0], argv[1:], module=module)
-    except (ProgramNotFoundError, OpenClipConflictError):
+    except (ProgramNotFoundError, NotAPythonProgramError, OpenClipConflictError):
         raise
     except Exception:  # the program's own failure: show it as Python would, with its status 1
         traceback.print_exc()
