@@ -179,8 +179,7 @@ def test_bad_image_size_and_precision(tiny_configs):
         clipzoo.create_model("tiny-vit", force_image_size=36)
     with pytest.raises(ValueError, match="unknown precision 'bf61'; use one of: bf16"):
         clipzoo.create_model("tiny-vit", precision="bf61")
-    with pytest.raises(ValueError, match="jit=True is not supported"):
-        clipzoo.create_model("tiny-vit", jit=True)
+    # jit=True: TorchScript where the architecture compiles (tested with the jit support, not here)
 
 
 def test_precisions(tiny_file):
