@@ -416,13 +416,12 @@ def run_program(program: str, args: Sequence[str] = (), *, module: bool = False)
         NotAPythonProgramError: the program is not Python source.
         OpenClipConflictError: the real open_clip is already imported in this process.
     """
-    if module:
-        _check_module(program)
-        path = None
-    else:
-        path = find_program(program)
+    path = None if module else find_program(program)
+    if path is not None:
         _check_python(path)
     install_as_open_clip()
+    if module:
+        _check_module(program)  # after the alias: finding a submodule imports its parent packages
     saved_argv = sys.argv[:]
     sys.argv = [program if module else path, *args]
     try:
