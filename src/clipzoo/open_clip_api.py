@@ -54,7 +54,6 @@ __all__ = [
     "lock_text_tower",
     "prepare_inputs_for_generation",
     "text_global_pool",
-    "trace_model",
 ]
 
 has_distributed: bool = torch.distributed.is_available()
@@ -829,24 +828,3 @@ def has_hf_hub(necessary: bool = False) -> bool:
     if necessary and not present:
         raise RuntimeError("a Hugging Face Hub model was asked for but huggingface_hub is not installed")
     return present
-
-
-_CPU = torch.device("cpu")
-
-
-def trace_model(model: nn.Module, batch_size: int = 256, device: torch.device = _CPU) -> Any:
-    """``torch.jit.trace_module`` of a CLIP's ``forward``, ``encode_text`` and ``encode_image`` (eval mode).
-
-    Traced with ones as images and zeros as token ids, ``batch_size`` of each; the traced module keeps
-    ``visual.image_size``.
-    """
-    model.eval()
-    image_size = model.visual.image_size
-    height, width = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
-    images = torch.ones((batch_size, 3, height, width), device=device)
-    text = torch.zeros((batch_size, model.context_length), dtype=torch.int, device=device)
-    traced = torch.jit.trace_module(
-        model, inputs={"forward": (images, text), "encode_text": (text,), "encode_image": (images,)}
-    )
-    traced.visual.image_size = image_size
-    return traced

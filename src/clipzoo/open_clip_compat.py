@@ -53,7 +53,8 @@ ALIASES: dict[str, dict[str, str]] = {
         _HUB: "download_pretrained_from_url download_pretrained",
         "clipzoo.push_to_hf_hub": "push_pretrained_to_hf_hub push_to_hf_hub",
         _TOK: "tokenize decode",
-        _API: "SimpleTokenizer trace_model",
+        _API: "SimpleTokenizer",
+        "clipzoo.models.jit": "trace_model",
         "clipzoo.transforms": "image_transform AugmentationCfg",
         "clipzoo.zero_shot": "build_zero_shot_classifier",
         "clipzoo.zero_shot_legacy": "build_zero_shot_classifier_legacy",
@@ -113,7 +114,8 @@ ALIASES: dict[str, dict[str, str]] = {
         "clipzoo.models.layers": "LayerNorm LayerNormFp32 QuickGELU",
         "clipzoo.models.resnet": "ModifiedResNet",
         _API: "Attention VisionTransformer TextTransformer TimmModel HFTextEncoder text_global_pool lock_text_tower"
-        " convert_to_custom_text_state_dict trace_model",
+        " convert_to_custom_text_state_dict",
+        "clipzoo.models.jit": "trace_model",
         "clipzoo.utils": "to_2tuple",
     },
     "modified_resnet": {
