@@ -94,9 +94,27 @@ def _unwrap(obj: object, path: Path) -> StateDict:
     return obj
 
 
+def _read_hf_pair(folder: Path, weights_only: bool) -> StateDict:
+    """A CLIPVisionModelWithProjection + CLIPTextModelWithProjection pair folder, merged into one CLIPModel state
+    dict. The pair has no logit scale: transformers' CLIPModel default (ln(1/0.07) = 2.6592) is used."""
+    pair = convert.hf_pair_folders(folder)
+    if pair is None:
+        raise CheckpointError(f"{folder}: a folder, not a checkpoint file (nor a CLIP vision + text pair)")
+    state: StateDict = {}
+    for sub in pair:
+        files = [sub / name for name in convert.HF_WEIGHT_FILES if (sub / name).is_file()]
+        if not files:
+            raise CheckpointError(f"{sub}: no weights file ({', '.join(convert.HF_WEIGHT_FILES)})")
+        state.update(read_state_dict(files[0], weights_only=weights_only))
+    state.setdefault("logit_scale", torch.tensor(2.6592))
+    return state
+
+
 def read_state_dict(path: str | Path, weights_only: bool = True) -> StateDict:
     """Read a checkpoint file into a flat {key: tensor} dict, whatever its container format."""
     path = Path(path)
+    if path.is_dir():
+        return _read_hf_pair(path, weights_only)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint file {str(path)!r} does not exist")
     reader = _READERS.get(path.suffix.lower())

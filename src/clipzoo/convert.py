@@ -837,15 +837,62 @@ def preprocess_cfg_from_hf(processor: dict) -> dict[str, Any]:
     return out
 
 
-def is_hf_folder(folder: Path) -> bool:
-    """True when ``folder`` holds a transformers model (``config.json`` with a ``model_type``)."""
+def _model_type(folder: Path) -> str | None:
     path = Path(folder) / HF_CONFIG_FILE
     if not path.is_file():
-        return False
+        return None
     try:
-        return "model_type" in json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
-        return False
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return config.get("model_type") if isinstance(config, dict) else None
+
+
+# A CLIPVisionModelWithProjection + CLIPTextModelWithProjection pair: two transformers folders side by side
+HF_PAIR_TYPES = ("clip_vision_model", "clip_text_model")
+
+
+def hf_pair_folders(folder: Path) -> tuple[Path, Path] | None:
+    """(vision folder, text folder) when ``folder``'s subfolders hold a CLIPVisionModelWithProjection and a
+    CLIPTextModelWithProjection (one each, e.g. ``image_encoder/`` + ``text_encoder/``), else None."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return None
+    found: dict[str, list[Path]] = {kind: [] for kind in HF_PAIR_TYPES}
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+        kind = _model_type(sub)
+        if kind in found:
+            found[kind].append(sub)
+    vision, text = found[HF_PAIR_TYPES[0]], found[HF_PAIR_TYPES[1]]
+    if len(vision) == 1 and len(text) == 1:
+        return vision[0], text[0]
+    if vision or text:
+        raise ValueError(
+            f"{folder}: expected one CLIP vision and one CLIP text subfolder, found {len(vision)} vision "
+            f"({', '.join(p.name for p in vision) or '-'}) and {len(text)} text ({', '.join(p.name for p in text) or '-'})"
+        )
+    return None
+
+
+def is_hf_folder(folder: Path) -> bool:
+    """True when ``folder`` holds a transformers model (``config.json`` with a ``model_type``) or a CLIP
+    vision + text pair (:func:`hf_pair_folders`)."""
+    if _model_type(folder) is not None:
+        return True
+    try:
+        return hf_pair_folders(folder) is not None
+    except ValueError:
+        return True  # a broken pair: reading it reports what is wrong
+
+
+def _pair_config(vision_dir: Path, text_dir: Path) -> dict:
+    """The CLIPConfig (as a dict) that the pair's two tower configs make together."""
+    vision = json.loads((vision_dir / HF_CONFIG_FILE).read_text(encoding="utf-8"))
+    text = json.loads((text_dir / HF_CONFIG_FILE).read_text(encoding="utf-8"))
+    dims = {vision.get("projection_dim", 512), text.get("projection_dim", 512)}
+    if len(dims) != 1:
+        raise ValueError(f"the vision and text towers project to different sizes {sorted(dims)}")
+    return {"model_type": "clip", "projection_dim": dims.pop(), "vision_config": vision, "text_config": text}
 
 
 # transformers tokenizer classes that canonicalize SigLIP text themselves (clipzoo's SigLipTokenizer emulates them)
@@ -871,15 +918,22 @@ def read_hf_folder_config(folder: Path, tokenizer_source: str | None = None) -> 
     """(model_cfg, preprocess_cfg) of a transformers CLIP/SigLIP folder (``config.json`` + image processor)."""
     folder = Path(folder)
     config_path = folder / HF_CONFIG_FILE
+    pair = None if config_path.is_file() else hf_pair_folders(folder)
     try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
+        config = _pair_config(*pair) if pair else json.loads(config_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise ValueError(f"{config_path}: not valid JSON ({err.msg} at line {err.lineno})") from err
     try:
         model_cfg = model_cfg_from_hf_config(config, tokenizer_source)
     except ValueError as err:
         raise ValueError(f"{config_path}: {err}") from err
+    if pair and tokenizer_source == str(folder) and not (folder / "tokenizer_config.json").is_file():
+        text_cfg = model_cfg["text_cfg"]  # a pair keeps its tokenizer with the text tower
+        if text_cfg.get("hf_tokenizer_name") and (pair[1] / "tokenizer_config.json").is_file():
+            text_cfg["hf_tokenizer_name"] = str(pair[1])
     _match_tokenizer_cleaning(model_cfg, folder)
+    if pair and not (folder / HF_PREPROCESSOR_FILE).is_file():
+        folder = pair[0]  # the image processor saved with the vision tower
     processor_path = folder / HF_PREPROCESSOR_FILE
     preprocess: dict = {}
     if processor_path.is_file():

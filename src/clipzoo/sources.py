@@ -78,7 +78,9 @@ def find_checkpoint_in_dir(folder: Path) -> Path | None:
     for name in FOLDER_CHECKPOINTS:
         if (folder / name).is_file():
             return folder / name
-    return None
+    from . import convert  # a CLIP vision + text pair: the folder itself, read by clipzoo.checkpoint
+
+    return folder if convert.is_hf_folder(folder) and convert.hf_pair_folders(folder) else None
 
 
 def read_folder_config(folder: Path, tokenizer_source: str | None = None) -> tuple[dict, dict]:

@@ -119,3 +119,33 @@ def test_odd_siglip_from_hf_hub(tmp_path, monkeypatch):
 
     monkeypatch.setattr(hub, "download_pretrained_from_hf", fake_download)
     _assert_same(clipzoo.create_model("hf-hub:org/odd-siglip").eval(), reference)
+
+
+def test_clip_vision_and_text_with_projection_pair(tmp_path):
+    from transformers import (
+        CLIPImageProcessor,
+        CLIPTextConfig,
+        CLIPTextModelWithProjection,
+        CLIPVisionConfig,
+        CLIPVisionModelWithProjection,
+    )
+
+    torch.manual_seed(0)
+    vision = CLIPVisionModelWithProjection(CLIPVisionConfig(**_vision("gelu"), projection_dim=19)).eval()
+    text = CLIPTextModelWithProjection(
+        CLIPTextConfig(**_text("gelu", eos_token_id=96), projection_dim=19)
+    ).eval()
+    vision.save_pretrained(tmp_path / "image_encoder")
+    text.save_pretrained(tmp_path / "text_encoder")
+    CLIPImageProcessor(size={"shortest_edge": 42}, crop_size={"height": 42, "width": 42}).save_pretrained(
+        tmp_path / "image_encoder"
+    )
+    model = clipzoo.create_model(f"local-dir:{tmp_path}").eval()
+    pixels, ids = _inputs()
+    with torch.no_grad():
+        torch.testing.assert_close(
+            model.encode_image(pixels), vision(pixel_values=pixels).image_embeds, atol=1e-5, rtol=0
+        )
+        torch.testing.assert_close(model.encode_text(ids), text(input_ids=ids).text_embeds, atol=1e-5, rtol=0)
+    assert model.logit_scale.item() == pytest.approx(2.6592)  # the pair has none: transformers' default
+    assert clipzoo.get_model_preprocess_cfg(model)["size"] == 42
