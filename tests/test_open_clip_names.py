@@ -445,3 +445,34 @@ def test_prepare_inputs_for_generation_equals_open_clip() -> None:
     ours = open_clip_api.prepare_inputs_for_generation(ids, images, past=None, attention_mask=mask)
     peer = oc_coca.prepare_inputs_for_generation(ids, images, past=None, attention_mask=mask)
     assert ours.keys() == peer.keys() and torch.equal(ours["position_ids"], peer["position_ids"])
+
+
+def test_timm_model_and_hf_text_encoder_equal_open_clip() -> None:
+    """open_clip's constructors of the timm image tower and the transformers text tower build clipzoo's."""
+    import open_clip.timm_model as oc_timm
+    from transformers import BertConfig
+
+    torch.manual_seed(14)
+    peer = oc_timm.TimmModel("test_vit", 16, image_size=160).eval()
+    ours = open_clip_api.TimmModel("test_vit", 16, image_size=160).eval()
+    _copy_weights(peer, ours)
+    images = torch.randn(2, 3, 160, 160)
+    _close(ours(images), peer(images))
+    from clipzoo.models.timm_tower import TimmTower
+
+    assert isinstance(ours, TimmTower) and isinstance(ours, open_clip_api.TimmModel)
+    config = BertConfig(
+        vocab_size=99,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=37,
+        max_position_embeddings=16,
+    )
+    kwargs = {"config": config, "pooler_type": "cls_pooler", "proj_type": "linear"}
+    peer_text = oc_hf.HFTextEncoder("unused", 16, **kwargs).eval()
+    ours_text = open_clip_api.HFTextEncoder("unused", 16, **kwargs).eval()
+    _copy_weights(peer_text, ours_text)
+    text = torch.randint(1, 99, (2, 10))
+    text[0, 7:] = 0  # padding
+    _close(ours_text(text), peer_text(text))
