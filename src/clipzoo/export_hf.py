@@ -713,6 +713,12 @@ def write_transformers_folder(folder: Path, model: Any, spec: Any, *, include_to
     state = {k: v.detach().to("cpu").float() for k, v in model.state_dict().items()}
     if siglip:
         config = siglip_config(model, cfg)
+        side = _side(spec.preprocess_cfg.get("size", config["vision_config"]["image_size"]))
+        if side != config["vision_config"]["image_size"]:
+            raise UnsupportedArchitectureError(
+                f"the timm trunk runs at {config['vision_config']['image_size']} px but the preprocessing makes "
+                f"{side} px images (force_image_size on a timm tower); export without it"
+            )
         weights = siglip_state_dict(state, config["vision_config"]["num_hidden_layers"], cfg.text_cfg.layers)
     else:
         config = clip_config(model, cfg, _eos_token_id(cfg))
