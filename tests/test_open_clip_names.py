@@ -476,3 +476,36 @@ def test_timm_model_and_hf_text_encoder_equal_open_clip() -> None:
     text = torch.randint(1, 99, (2, 10))
     text[0, 7:] = 0  # padding
     _close(ours_text(text), peer_text(text))
+
+
+def test_siglip_tokenizer_from_a_model_file_equals_open_clip(tmp_path) -> None:
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_tokenizers import WORDS, train_spiece
+
+    model_file = str(train_spiece(tmp_path))
+    texts = [" ".join(WORDS[:5]), " ".join(WORDS[3:20]), WORDS[7].upper() + "!"]
+    ours, peer = open_clip_api.SigLipTokenizer(model_file, 12), oc_tok.SigLipTokenizer(model_file, 12)
+    assert torch.equal(ours(texts), peer(texts))
+    assert torch.equal(ours(texts[0], context_length=5), peer(texts[0], context_length=5))
+    with pytest.raises(open_clip_api.UnsupportedOptionError, match="c4-en"):
+        open_clip_api.SigLipTokenizer("gemma-7b")
+
+
+def test_convert_state_dict_takes_open_clip_argument_order() -> None:
+    vision, text = _tiny_clip()
+    torch.manual_seed(15)
+    import clipzoo.models as models
+
+    model = models.CLIP(16, vision, text)
+    state = model.state_dict()
+    assert open_clip_api.convert_state_dict(model, state).keys() == state.keys()
+    openai_layout = {
+        **state,
+        "input_resolution": torch.tensor(32),
+        "context_length": torch.tensor(8),
+        "vocab_size": torch.tensor(100),
+    }
+    assert open_clip_api.convert_state_dict(model, openai_layout).keys() == state.keys()

@@ -24,6 +24,7 @@ from .models import text as _text
 from .models import transformer as _transformer
 from .models import vit as _vit
 from .models.coca import MultimodalDecoder as _MultimodalDecoder
+from .tokenizers import HFTokenizer as _HF
 from .tokenizers import bpe as _bpe
 
 __all__ = [
@@ -567,16 +568,6 @@ class SimpleTokenizer(_bpe.SimpleTokenizer, metaclass=_AliasMeta):
         super().__init__(bpe_path, additional_special_tokens, context_length, clean, reduction_mask)
 
 
-def _tokenizer_classes() -> tuple[type, type]:
-    from .tokenizers import HFTokenizer as hf
-    from .tokenizers import SigLipTokenizer as siglip
-
-    return hf, siglip
-
-
-_HF, _SIGLIP = _tokenizer_classes()
-
-
 class HFTokenizer(_HF, metaclass=_AliasMeta):
     """A Hugging Face tokenizer (Hub id or folder); extra keyword arguments as in open_clip are refused."""
 
@@ -607,29 +598,69 @@ class HFTokenizer(_HF, metaclass=_AliasMeta):
 SIGLIP_VOCAB_FILES = {
     "c4-en": "http://storage.googleapis.com/t5-data/vocabs/cc_en.32000/sentencepiece.model",
     "mc4": "http://storage.googleapis.com/t5-data/vocabs/mc4.250000.100extra/sentencepiece.model",
+    "gemma": "http://storage.googleapis.com/big_vision/gemma_tokenizer.model",
 }
 
 
-class SigLipTokenizer(_SIGLIP, metaclass=_AliasMeta):
-    """SigLIP's sentencepiece tokenizer by open_clip's vocabulary name (``c4-en``, ``mc4``) or a model file."""
+class SigLipTokenizer:
+    """open_clip's tool for importing T5-style sentencepiece vocabularies: transformers' ``T5TokenizerFast``
+    (``legacy=False``; ``GemmaTokenizerFast`` for Gemma vocabularies) after open_clip's cleaning.
 
-    __alias_of__ = _SIGLIP
+    ``tokenizer_name`` is ``c4-en``/``mc4``/``gemma`` (big_vision's public vocabularies, downloaded through
+    clipzoo's verified cache) or a sentencepiece ``.model`` file. Needs transformers (``clipzoo[hf]``).
+    clipzoo's own SigLIP tokenizer for model configs is :class:`clipzoo.tokenizers.SigLipTokenizer`.
+    """
 
     def __init__(self, tokenizer_name: str, context_length: int | None = 64) -> None:
         import os
+        from functools import partial
 
         if tokenizer_name in SIGLIP_VOCAB_FILES:
             from .hub import download_pretrained_from_url
 
-            model_file = download_pretrained_from_url(SIGLIP_VOCAB_FILES[tokenizer_name])
+            vocab_file = download_pretrained_from_url(SIGLIP_VOCAB_FILES[tokenizer_name])
         elif os.path.isfile(tokenizer_name):
-            model_file = tokenizer_name
+            vocab_file = tokenizer_name
         else:
             raise UnsupportedOptionError(
                 f"SigLipTokenizer({tokenizer_name!r}): give one of {', '.join(SIGLIP_VOCAB_FILES)} or the path "
-                "of a sentencepiece .model file (Gemma vocabularies: use clipzoo.get_tokenizer(model_name))"
+                "of a sentencepiece .model file"
             )
-        super().__init__(model_file, context_length)
+        gemma = "gemma" in tokenizer_name
+        if gemma:
+            from transformers import GemmaTokenizerFast
+
+            make = partial(GemmaTokenizerFast, padding_side="right", add_bos_token=False, add_eos_token=True)
+        else:
+            from transformers import T5TokenizerFast
+
+            make = partial(T5TokenizerFast, extra_ids=0)
+        self.tokenizer = make(vocab_file, legacy=False)
+        self.tokenizer.pad_token_id = 0 if gemma else 1
+        self.tokenizer.eos_token_id = 1
+        self.context_length = context_length
+
+    def save_pretrained(self, dest: str) -> None:
+        """Write the transformers tokenizer files to ``dest``."""
+        self.tokenizer.save_pretrained(dest)
+
+    def __call__(self, texts: str | list[str], context_length: int | None = None) -> torch.Tensor:
+        """Token ids ``[len(texts), context_length]``: cleaned, truncated, padded.
+
+        Raises:
+            ValueError: no context length was given here or at construction.
+        """
+        from .tokenizers._clean import basic_clean
+
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        context_length = context_length or self.context_length
+        if not context_length:
+            raise ValueError("SigLipTokenizer needs a context_length (at construction or in the call)")
+        cleaned = [canonicalize_text(basic_clean(text)) for text in texts]
+        out = self.tokenizer(
+            cleaned, return_tensors="pt", max_length=context_length, padding="max_length", truncation=True
+        )
+        return out.input_ids
 
 
 _DROP_PUNCTUATION = str.maketrans("", "", string.punctuation)
