@@ -35,7 +35,15 @@ class ContrastiveHeadMixin:
                 module.init_non_persistent_buffers()
 
     def encode_image(self, image: torch.Tensor, normalize: bool = False) -> torch.Tensor:
-        """Images (B, 3, H, W) -> features (B, embed_dim), L2-normalized when ``normalize``."""
+        """Images (B, 3, H, W) -> features (B, embed_dim), L2-normalized when ``normalize``.
+
+        Args:
+            image: Preprocessed images (the model's eval transform), in its dtype and on its device.
+            normalize: L2-normalize each feature vector (cosine similarities need it).
+
+        Returns:
+            The image features [B, embed_dim].
+        """
         features = self.visual(image)
         return F.normalize(features, dim=-1) if normalize else features
 
@@ -49,7 +57,17 @@ class ContrastiveHeadMixin:
         return image_logits, image_logits.T
 
     def forward(self, image: torch.Tensor | None = None, text: torch.Tensor | None = None):
-        """Normalized features and the logit scale (and bias): a tuple, or a dict when ``output_dict``."""
+        """Normalized features and the logit scale (and bias): a tuple, or a dict when ``output_dict``.
+
+        Args:
+            image: Preprocessed images (B, 3, H, W), or None to skip the image tower.
+            text: Token ids (B, context_length), or None to skip the text tower.
+
+        Returns:
+            ``(image_features, text_features, logit_scale)``, plus ``logit_bias`` for models that have one
+            (SigLIP): L2-normalized features (None for a skipped input) and the exponentiated scale. A dict with
+            those keys when the model was built with ``output_dict=True``.
+        """
         image_features = self.encode_image(image, normalize=True) if image is not None else None
         text_features = self.encode_text(text, normalize=True) if text is not None else None
         scale = self.logit_scale.exp()
@@ -187,7 +205,29 @@ class ContrastiveHeadMixin:
 
 
 class CLIP(ContrastiveHeadMixin, TextEncoderMixin, nn.Module):
-    """OpenAI CLIP layout: ``visual.*`` plus the text modules at the top level (``transformer``, ...)."""
+    """OpenAI CLIP layout: ``visual.*`` plus the text modules at the top level (``transformer``, ...).
+
+    Usually built by ``create_model``, which picks this class, :class:`CustomTextCLIP` or ``CoCa`` from the
+    config.
+
+    Args:
+        embed_dim: Width of the shared image-text embedding space.
+        vision_cfg: The image tower's config (a ``VisionCfg`` or its dict): a native ViT, a ModifiedResNet
+            (``layers`` a list of 4) or a timm model (``timm_model_name``).
+        text_cfg: The text tower's config (a ``TextCfg`` or its dict); clipzoo's own text transformer (a
+            Hugging Face text model needs :class:`CustomTextCLIP`).
+        quick_gelu: Use QuickGELU activations (what OpenAI's original weights were trained with).
+        init_logit_scale: Initial ``logit_scale``, a log (default log(1/0.07)); None means the default.
+        init_logit_bias: Initial logit bias; None for no bias (CLIP), a number (e.g. -10) for SigLIP-style
+            sigmoid training.
+        nonscalar_logit_scale: Give ``logit_scale`` and ``logit_bias`` shape [1] instead of [].
+        cast_dtype: ``torch.float16``/``torch.bfloat16`` for mixed precision: LayerNorms then compute in float32
+            (see ``convert_weights_to_lp``); None for float32.
+        output_dict: Make ``forward`` return a dict instead of a tuple.
+
+    Raises:
+        ValueError: ``text_cfg`` describes a Hugging Face text model.
+    """
 
     __constants__ = ["output_dict"]  # TorchScript compiles only the output layout the flag selects
 
@@ -237,7 +277,18 @@ class CLIP(ContrastiveHeadMixin, TextEncoderMixin, nn.Module):
         self._init_tower_buffers()
 
     def encode_text(self, text: torch.Tensor, normalize: bool = False) -> torch.Tensor:
-        """Token ids (B, context_length) -> features (B, embed_dim), L2-normalized when ``normalize``."""
+        """Token ids (B, context_length) -> features (B, embed_dim), L2-normalized when ``normalize``.
+
+        Args:
+            text: Token ids from the model's tokenizer (``get_tokenizer``), at most ``context_length`` per row.
+            normalize: L2-normalize each feature vector (cosine similarities need it).
+
+        Returns:
+            The text features [B, embed_dim].
+
+        Raises:
+            ValueError: the rows are longer than the model's context length.
+        """
         features, _ = self.encode_text_tokens(text)
         return F.normalize(features, dim=-1) if normalize else features
 
@@ -278,7 +329,23 @@ class CLIP(ContrastiveHeadMixin, TextEncoderMixin, nn.Module):
 
 
 class CustomTextCLIP(ContrastiveHeadMixin, nn.Module):
-    """Image tower under ``visual.``, any text tower (native, SigLIP-style or Hugging Face) under ``text.``."""
+    """Image tower under ``visual.``, any text tower (native, SigLIP-style or Hugging Face) under ``text.``.
+
+    Args:
+        embed_dim: Width of the shared image-text embedding space.
+        vision_cfg: The image tower's config (a ``VisionCfg`` or its dict): a native ViT, a ModifiedResNet
+            (``layers`` a list of 4) or a timm model (``timm_model_name``).
+        text_cfg: The text tower's config (a ``TextCfg`` or its dict): clipzoo's text transformer or a
+            Hugging Face model (``hf_model_name``).
+        quick_gelu: Use QuickGELU activations (what OpenAI's original weights were trained with).
+        init_logit_scale: Initial ``logit_scale``, a log (default log(1/0.07)); None means the default.
+        init_logit_bias: Initial logit bias; None for no bias (CLIP), a number (e.g. -10) for SigLIP-style
+            sigmoid training.
+        nonscalar_logit_scale: Give ``logit_scale`` and ``logit_bias`` shape [1] instead of [].
+        cast_dtype: ``torch.float16``/``torch.bfloat16`` for mixed precision: LayerNorms then compute in float32
+            (see ``convert_weights_to_lp``); None for float32.
+        output_dict: Make ``forward`` return a dict instead of a tuple.
+    """
 
     __constants__ = ["output_dict"]  # TorchScript compiles only the output layout the flag selects
 
@@ -307,7 +374,15 @@ class CustomTextCLIP(ContrastiveHeadMixin, nn.Module):
         self._init_tower_buffers()
 
     def encode_text(self, text: torch.Tensor, normalize: bool = False) -> torch.Tensor:
-        """Token ids -> features (B, embed_dim), L2-normalized when ``normalize``."""
+        """Token ids -> features (B, embed_dim), L2-normalized when ``normalize``.
+
+        Args:
+            text: Token ids (B, context_length) from the model's tokenizer (``get_tokenizer``).
+            normalize: L2-normalize each feature vector (cosine similarities need it).
+
+        Returns:
+            The text features [B, embed_dim].
+        """
         features = self.text(text)
         return F.normalize(features, dim=-1) if normalize else features
 
