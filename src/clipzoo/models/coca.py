@@ -94,6 +94,22 @@ class CoCa(ContrastiveHeadMixin, nn.Module):
     """``text.*`` (with an appended class token), ``visual.*`` (attention-pooled tokens), ``text_decoder.*``.
 
     ``forward`` always returns a dict with image/text features, caption ``logits`` and ``logit_scale``.
+
+    Args:
+        embed_dim: Width of the shared image-text embedding space.
+        multimodal_cfg: The caption decoder's config (a ``MultimodalCfg`` or its dict); open_clip uses its
+            ``width``, ``layers``, ``heads``, ``context_length`` and ``ls_init_value``.
+        text_cfg: The text encoder's config (a ``TextCfg`` or its dict) with ``embed_cls`` and
+            ``output_tokens`` set, as CoCa configs have; its ``vocab_size`` is the decoder's.
+        vision_cfg: The image tower's config (a ``VisionCfg`` or its dict) with ``output_tokens`` set (CoCa
+            configs also use attentional pooling).
+        quick_gelu: Use QuickGELU activations.
+        init_logit_scale: Initial ``logit_scale``, a log (default log(1/0.07)); None means the default.
+        init_logit_bias: Initial logit bias; None for no bias.
+        nonscalar_logit_scale: Give ``logit_scale`` and ``logit_bias`` shape [1] instead of [].
+        cast_dtype: ``torch.float16``/``torch.bfloat16`` for mixed precision (LayerNorms compute in float32);
+            None for float32.
+        pad_id: The padding token id; ``generate`` fills finished captions with it.
     """
 
     generate = _generate  # model.generate(image, ...) is clipzoo.generation.generate(model, image, ...)
@@ -150,15 +166,39 @@ class CoCa(ContrastiveHeadMixin, nn.Module):
         return (F.normalize(latent, dim=-1) if normalize else latent), tokens
 
     def encode_image(self, images: torch.Tensor, normalize: bool = True) -> torch.Tensor:
-        """Images -> contrastive features (normalized by default, as in open_clip's CoCa)."""
+        """Images -> contrastive features (normalized by default, as in open_clip's CoCa).
+
+        Args:
+            images: Preprocessed images (B, 3, H, W), in the model's dtype and on its device.
+            normalize: L2-normalize each feature vector (the default, unlike CLIP's ``encode_image``).
+
+        Returns:
+            The image features [B, embed_dim].
+        """
         return self._encode_image(images, normalize=normalize)[0]
 
     def encode_text(self, text: torch.Tensor, normalize: bool = True) -> torch.Tensor:
-        """Token ids -> contrastive features (normalized by default, as in open_clip's CoCa)."""
+        """Token ids -> contrastive features (normalized by default, as in open_clip's CoCa).
+
+        Args:
+            text: Token ids (B, context_length) from the model's tokenizer.
+            normalize: L2-normalize each feature vector (the default, unlike CLIP's ``encode_text``).
+
+        Returns:
+            The text features [B, embed_dim].
+        """
         return self._encode_text(text, normalize=normalize)[0]
 
     def decode(self, text: torch.Tensor, image_embs: torch.Tensor) -> torch.Tensor:
-        """Caption logits (B, L, vocab) for every position of ``text`` given image tokens."""
+        """Caption logits (B, L, vocab) for every position of ``text`` given image tokens.
+
+        Args:
+            text: Caption token ids (B, L).
+            image_embs: The image tokens the decoder attends to (B, S, width): ``forward(image)["image_embs"]``.
+
+        Returns:
+            Logits (B, L, vocab_size); position i scores the token that follows ``text[:, i]``.
+        """
         _, token_embs = self._encode_text(text, normalize=False)
         return self.text_decoder(image_embs, token_embs)
 
@@ -174,7 +214,26 @@ class CoCa(ContrastiveHeadMixin, nn.Module):
         image_embs: torch.Tensor | None = None,
         output_labels: bool = True,
     ) -> dict[str, torch.Tensor]:
-        """Features, caption logits (teacher forcing: position i predicts token i+1) and labels."""
+        """Features, caption logits (teacher forcing: position i predicts token i+1) and labels.
+
+        Args:
+            image: Preprocessed images (B, 3, H, W); may be None when ``image_latent`` and ``image_embs`` are
+                given.
+            text: Caption token ids (B, L); None returns the image outputs only.
+            image_latent: Precomputed image features; with ``image_embs`` the image tower is skipped.
+            image_embs: Precomputed image tokens for the decoder.
+            output_labels: Teacher forcing for training: the decoder reads ``text[:, :-1]`` and ``labels`` is
+                ``text[:, 1:]``; False decodes every position and returns no labels.
+
+        Returns:
+            Without ``text``: ``{"image_features", "image_embs"}``. With it: ``image_features`` and
+            ``text_features`` (normalized), ``logits`` (B, L - 1 or L, vocab_size), ``logit_scale``
+            (exponentiated), ``labels`` (with ``output_labels``) and ``logit_bias`` (when the model has one):
+            the keyword arguments of ``CoCaLoss``.
+
+        Raises:
+            ValueError: neither ``image`` nor both ``image_latent`` and ``image_embs`` are given.
+        """
         if image_latent is not None and image_embs is not None:
             latent, embs = image_latent, image_embs
         elif image is not None:
