@@ -335,7 +335,19 @@ def _set_precision(model, precision: str, device, uses_timm: bool):
 
 
 def set_model_preprocess_cfg(model, preprocess_cfg: dict[str, Any]) -> None:
-    """Attach the preprocess cfg where open_clip keeps it (``model.visual.preprocess_cfg``)."""
+    """Attach the preprocess cfg where open_clip keeps it (``model.visual.preprocess_cfg``).
+
+    Also sets ``image_mean`` and ``image_std`` there, as open_clip does.
+
+    Args:
+        model: The model; the settings go on its image tower ``model.visual`` (on the model itself when it
+            has none).
+        preprocess_cfg: PreprocessCfg fields (``size``, ``mean``, ``std``, ``interpolation``, ...); a copy is
+            stored.
+
+    Raises:
+        KeyError: ``preprocess_cfg`` has no ``mean`` or no ``std``.
+    """
     module = getattr(model, "visual", model)
     module.image_mean = preprocess_cfg["mean"]
     module.image_std = preprocess_cfg["std"]
@@ -343,7 +355,17 @@ def set_model_preprocess_cfg(model, preprocess_cfg: dict[str, Any]) -> None:
 
 
 def get_model_preprocess_cfg(model) -> dict[str, Any]:
-    """The preprocess cfg a model carries (falls back to legacy image_size/mean/std attributes)."""
+    """The preprocess cfg a model carries (falls back to legacy image_size/mean/std attributes).
+
+    Args:
+        model: A model from ``create_model`` (or open_clip): read from ``model.visual``, or from the model
+            itself when it has no ``visual``.
+
+    Returns:
+        A new dict of the PreprocessCfg fields it carries (``size``, ``mean``, ``std``, ``interpolation``,
+        ``resize_mode``, ...); from ``image_size``/``image_mean``/``image_std`` when it carries no cfg; ``{}``
+        when it has neither.
+    """
     module = getattr(model, "visual", model)
     cfg = dict(getattr(module, "preprocess_cfg", {}) or {})
     if not cfg:
@@ -354,7 +376,15 @@ def get_model_preprocess_cfg(model) -> dict[str, Any]:
 
 
 def get_model_tokenize_cfg(model) -> dict[str, Any]:
-    """Context length and vocabulary size of the model's text tower."""
+    """Context length and vocabulary size of the model's text tower.
+
+    Args:
+        model: A model from ``create_model``: read from ``model.text`` (CustomTextCLIP, CoCa), or from the
+            model itself (CLIP).
+
+    Returns:
+        ``{"context_length": ..., "vocab_size": ...}``, each key only when the model sets it.
+    """
     module = getattr(model, "text", model)
     return {
         k: getattr(module, k)
