@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import huggingface_hub.constants  # noqa: F401 - before any test sets HF_HUB_OFFLINE: it is read at this import
 import pytest
 import torch
 
