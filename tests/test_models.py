@@ -311,3 +311,111 @@ def test_scaled_cosine_attention_is_a_temperature_scaled_cosine_softmax() -> Non
 def test_tokenize_cfg_reports_the_text_tower_limits() -> None:
     assert get_model_tokenize_cfg(tiny("clip")) == {"context_length": 16, "vocab_size": 500}
     assert get_model_tokenize_cfg(tiny("siglip")) == {"context_length": 16, "vocab_size": 500}
+
+
+# ----- forward_intermediates / prune_intermediate_layers (parity with open_clip lives in tests/parity/) -----
+
+
+def test_resnet_intermediates_are_the_stem_and_stage_maps() -> None:
+    model = tiny("resnet")
+    images = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    out = model.visual.forward_intermediates(images)
+    shapes = [tuple(x.shape) for x in out["image_intermediates"]]
+    assert shapes == [(2, 16, 16, 16), (2, 64, 16, 16), (2, 128, 8, 8), (2, 256, 4, 4), (2, 512, 2, 2)]
+    with torch.no_grad():
+        torch.testing.assert_close(out["image_features"], model.visual(images), rtol=0, atol=1e-6)
+    # the pooled features need every stage: an early index does not cut them short (open_clip fails there)
+    early = model.visual.forward_intermediates(images, indices=[1])
+    torch.testing.assert_close(early["image_features"], out["image_features"], rtol=0, atol=1e-6)
+    torch.testing.assert_close(early["image_intermediates"][0], out["image_intermediates"][1], rtol=0, atol=0)
+    only = model.visual.forward_intermediates(images, indices=[-4], intermediates_only=True)
+    assert list(only) == ["image_intermediates"] and only["image_intermediates"][0].shape == (2, 64, 16, 16)
+
+
+def test_resnet_pruning_drops_later_stages_and_the_pool() -> None:
+    from clipzoo.models.intermediates import IntermediatesError
+
+    model = tiny("resnet")
+    images = torch.randn(2, 3, 64, 64)
+    full = model.visual.forward_intermediates(images, indices=[2], intermediates_only=True)
+    assert model.visual.prune_intermediate_layers([2]) == [2]
+    keys = list(model.visual.state_dict())
+    assert not any(k.startswith(("layer3.", "layer4.", "attnpool.")) for k in keys)
+    assert any(k.startswith("layer2.") for k in keys)
+    with torch.no_grad():
+        torch.testing.assert_close(model.visual(images), full["image_intermediates"][0], rtol=0, atol=0)
+    with pytest.raises(IntermediatesError, match="NCHW"):
+        model.visual.forward_intermediates(images, output_fmt="NLC")
+
+
+def test_vit_intermediates_layout_and_pruning() -> None:
+    model = tiny("clip")
+    images = torch.randn(2, 3, 32, 32)
+    out = model.visual.forward_intermediates(images, indices=[0, -1], output_extra_tokens=True)
+    assert list(out) == ["image_intermediates", "image_intermediates_prefix", "image_features"]
+    assert [tuple(x.shape) for x in out["image_intermediates"]] == [(2, 64, 4, 4)] * 2
+    assert [tuple(x.shape) for x in out["image_intermediates_prefix"]] == [(2, 1, 64)] * 2
+    nlc = model.visual.forward_intermediates(images, indices=1, output_fmt="NLC", intermediates_only=True)
+    torch.testing.assert_close(
+        nlc["image_intermediates"][0],
+        out["image_intermediates"][1].flatten(2).transpose(1, 2),
+        rtol=0,
+        atol=0,
+    )
+    with torch.no_grad():
+        torch.testing.assert_close(out["image_features"], model.visual(images), rtol=0, atol=1e-6)
+    assert model.visual.prune_intermediate_layers([0], prune_norm=True) == [0]
+    assert len(model.visual.transformer.resblocks) == 1 and model.visual.proj is None
+    assert "visual.proj" not in model.state_dict() and "visual.ln_post.weight" not in model.state_dict()
+    with torch.no_grad():
+        assert model.visual(images).shape == (2, 64)  # class token of block 0, unprojected
+
+
+def test_model_intermediates_features_equal_the_encoders() -> None:
+    images, texts = torch.randn(2, 3, 32, 32), tokens(2)
+    for kind in ("clip", "siglip", "coca"):
+        model = tiny(kind)
+        with torch.no_grad():
+            out = model.forward_intermediates(images, texts, output_logits=True, output_logit_scale_bias=True)
+            torch.testing.assert_close(out["image_features"], model.encode_image(images, normalize=True))
+            torch.testing.assert_close(out["text_features"], model.encode_text(texts, normalize=True))
+            torch.testing.assert_close(out["image_logits"], model.get_logits(images, texts)[0])
+        assert len(out["text_intermediates"]) == 2 and out["text_intermediates"][0].shape[:2] == (2, 16)
+        assert ("logit_bias" in out) == (model.logit_bias is not None)
+
+
+def test_intermediates_requests_that_cannot_be_served_say_why() -> None:
+    from clipzoo.models.intermediates import IntermediatesError, feature_take_indices
+
+    model = tiny("clip")
+    images, texts = torch.randn(1, 3, 32, 32), tokens(1)
+    with pytest.raises(IntermediatesError, match="both image and text"):
+        model.forward_intermediates(images, output_logits=True)
+    with pytest.raises(IntermediatesError, match="out of range for a tower of 2 blocks"):
+        model.forward_intermediates(images, image_indices=[2])
+    with pytest.raises(IntermediatesError, match="last-n indices=3"):
+        model.forward_intermediates(text=texts, text_indices=3)
+    with pytest.raises(IntermediatesError, match="NCHW or NLC"):
+        model.forward_intermediates(images, image_output_fmt="NHWC")
+    with pytest.raises(IntermediatesError, match="attention pooler"):
+        tiny("coca").visual.forward_intermediates(images, normalize_intermediates=True)
+    assert feature_take_indices(5, [-1, 0]) == ([4, 0], 4)
+
+
+def test_meta_build_runs_construction_time_computation_on_meta() -> None:
+    """A tower that runs a forward pass while it is built (timm's hybrid ViTs probe their feature size) builds
+    under the factory's empty-parameter mode: the probe mixes meta weights with a real input."""
+    from clipzoo.factory import empty_parameters
+
+    class Probing(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stem = nn.Conv2d(3, 8, 3, stride=2)
+            with torch.no_grad():
+                self.feature_size = tuple(self.stem(torch.zeros(1, 3, 32, 32)).shape[-2:])
+            self.register_buffer("table", torch.arange(4.0))  # real buffers stay real
+
+    with empty_parameters():
+        module = Probing()
+    assert module.feature_size == (15, 15)
+    assert module.stem.weight.is_meta and not module.table.is_meta

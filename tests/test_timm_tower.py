@@ -161,3 +161,16 @@ def test_forward_intermediates_shapes():
     torch.testing.assert_close(out["image_features"], tower(_images()), atol=1e-6, rtol=0)
     only = tower.forward_intermediates(_images(), indices=1, intermediates_only=True)
     assert set(only) == {"image_intermediates"}
+
+
+def test_prune_intermediate_layers_keeps_the_selected_outputs():
+    tower = TimmTower(_cfg("test_vit", timm_pool="token", timm_proj="linear"), embed_dim=16).eval()
+    images = _images()
+    with torch.no_grad():
+        before = tower.forward_intermediates(images, indices=[0], intermediates_only=True)
+        assert tower.prune_intermediate_layers([0]) == [0]
+        after = tower.forward_intermediates(images, indices=[0], intermediates_only=True)
+    assert not any(k.startswith("head.") for k in tower.state_dict())
+    torch.testing.assert_close(
+        after["image_intermediates"][0], before["image_intermediates"][0], rtol=0, atol=0
+    )
