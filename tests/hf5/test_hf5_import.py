@@ -70,6 +70,34 @@ def _inputs():
     return torch.randn(3, 3, 42, 42, generator=gen), ids
 
 
+def _assert_exports_back(folder, reference) -> None:
+    """clipzoo's export of the loaded folder is the same transformers model again (both ways, any size)."""
+    from transformers import AutoModel
+
+    from clipzoo.export import export_model
+
+    again = export_model(
+        f"local-dir:{folder}", to=folder / "again", format="transformers", include_tokenizer=False
+    )
+    exported = AutoModel.from_pretrained(again).eval()
+    assert exported.config.vision_config.hidden_act == reference.config.vision_config.hidden_act
+    pixels, ids = _inputs()
+    with torch.no_grad():
+        for ours, theirs in (
+            (
+                exported.get_image_features(pixel_values=pixels),
+                reference.get_image_features(pixel_values=pixels),
+            ),
+            (exported.get_text_features(input_ids=ids), reference.get_text_features(input_ids=ids)),
+        ):
+            torch.testing.assert_close(
+                getattr(ours, "pooler_output", ours),
+                getattr(theirs, "pooler_output", theirs),
+                atol=1e-5,
+                rtol=0,
+            )
+
+
 def _assert_same(model, reference) -> None:
     pixels, ids = _inputs()
     with torch.no_grad():
@@ -96,6 +124,7 @@ def test_odd_clip_from_local_dir(tmp_path, act):
         "shortest",
         (0.4, 0.5, 0.6),
     )
+    _assert_exports_back(tmp_path, reference)
 
 
 @pytest.mark.parametrize("act", ACTIVATIONS)
@@ -106,6 +135,7 @@ def test_odd_siglip_from_local_dir(tmp_path, act):
     assert (model.logit_scale.item(), model.logit_bias.item()) == (2.25, -4.0)
     pp = clipzoo.get_model_preprocess_cfg(model)
     assert (pp["size"], pp["resize_mode"], pp["mean"]) == (42, "squash", (0.3, 0.3, 0.3))
+    _assert_exports_back(tmp_path, reference)
 
 
 def test_odd_siglip_from_hf_hub(tmp_path, monkeypatch):
