@@ -311,3 +311,35 @@ def test_run_program_requires_a_program() -> None:
     )  # this environment's first
     with pytest.raises(compat.NotAPythonProgramError, match="not a Python program"):
         compat.run_program("/bin/sh", ["-c", "exit 0"])
+
+
+SPAWN_PROGRAM = """
+import multiprocessing as mp, os, subprocess, sys
+
+def child(queue):
+    import open_clip
+    queue.put(type(open_clip).__name__)
+
+if __name__ == "__main__":
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=child, args=(queue,))
+    proc.start()
+    print(queue.get())
+    proc.join()
+    code = "import open_clip; print(type(open_clip).__name__)"
+    print(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip())
+"""
+
+
+def test_clipzoo_run_reaches_the_processes_the_program_starts(tmp_path: Path) -> None:
+    """multiprocessing's spawn children and Python subprocesses get the alias too (sitecustomize bootstrap)."""
+    (tmp_path / "spawner.py").write_text(SPAWN_PROGRAM)
+    out = subprocess.run(
+        [sys.executable, "-m", "clipzoo", "run", str(tmp_path / "spawner.py")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["_AliasModule", "_AliasModule"]

@@ -405,10 +405,26 @@ def _check_module(name: str) -> None:
         )
 
 
+_CHILD_ENV = ("PYTHONPATH", "CLIPZOO_OPEN_CLIP_ALIAS")
+
+
+def _child_env() -> dict[str, str]:
+    """Environment for the Python processes the program starts: our sitecustomize installs the alias there."""
+    site_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_alias_site")
+    path = os.environ.get("PYTHONPATH")
+    return {
+        "PYTHONPATH": site_dir + (os.pathsep + path if path else ""),
+        "CLIPZOO_OPEN_CLIP_ALIAS": "1",
+    }
+
+
 def run_program(program: str, args: Sequence[str] = (), *, module: bool = False) -> int:
     """Run a console script (or, with ``module=True``, ``python -m MODULE``) in this process, aliased.
 
-    The program sees ``sys.argv == [program, *args]`` and imports clipzoo wherever it imports open_clip.
+    The program sees ``sys.argv == [program, *args]`` and imports clipzoo wherever it imports open_clip; so
+    do the Python processes it starts (multiprocessing's spawn, subprocesses): while it runs, ``PYTHONPATH``
+    leads to a ``sitecustomize`` that installs the alias when ``CLIPZOO_OPEN_CLIP_ALIAS=1`` (both are restored
+    afterwards).
     Returns the exit status it ends with: 0 when it returns normally, else the integer it passed to
     ``sys.exit``. A non-integer exit code (``sys.exit("message")``) is raised again as ``SystemExit``, so
     the interpreter prints it and exits with status 1, as it would have without clipzoo.
@@ -424,8 +440,9 @@ def run_program(program: str, args: Sequence[str] = (), *, module: bool = False)
     install_as_open_clip()
     if module:
         _check_module(program)  # after the alias: finding a submodule imports its parent packages
-    saved_argv = sys.argv[:]
+    saved_argv, saved_env = sys.argv[:], {k: os.environ.get(k) for k in _CHILD_ENV}
     sys.argv = [program if module else path, *args]
+    os.environ.update(_child_env())
     try:
         if module:
             runpy.run_module(program, run_name="__main__", alter_sys=True)
@@ -437,4 +454,9 @@ def run_program(program: str, args: Sequence[str] = (), *, module: bool = False)
         raise
     finally:
         sys.argv = saved_argv
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     return 0
