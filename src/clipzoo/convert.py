@@ -763,7 +763,9 @@ def hf_siglip_model_cfg(config: dict, tokenizer_source: str | None = None) -> di
         text_cfg["act_kwargs"] = t_act
     if tokenizer_source:
         text_cfg["hf_tokenizer_name"] = tokenizer_source
-        text_cfg["tokenizer_kwargs"] = {"clean": "canonicalize"}
+        # transformers' own SigLIP text path: SiglipTokenizer canonicalizes itself (clipzoo's SigLipTokenizer does
+        # the same steps), Gemma (SigLIP 2) and other tokenizer.json tokenizers take the text as given
+        text_cfg["tokenizer_kwargs"] = {"clean": "whitespace"}
     out: dict[str, Any] = {
         "embed_dim": embed_dim,
         "init_logit_bias": -10.0,
@@ -895,25 +897,6 @@ def _pair_config(vision_dir: Path, text_dir: Path) -> dict:
     return {"model_type": "clip", "projection_dim": dims.pop(), "vision_config": vision, "text_config": text}
 
 
-# transformers tokenizer classes that canonicalize SigLIP text themselves (clipzoo's SigLipTokenizer emulates them)
-_CANONICALIZING_TOKENIZERS = ("SiglipTokenizer", "T5Tokenizer", "T5TokenizerFast")
-
-
-def _match_tokenizer_cleaning(model_cfg: dict, folder: Path) -> None:
-    # transformers cleans SigLIP text only in SiglipTokenizer (T5 vocabularies); a folder with another tokenizer
-    # (SigLIP 2's Gemma, an exported tokenizer.json) gets the text as given, so clipzoo does no more than that
-    text = model_cfg["text_cfg"]
-    path = folder / "tokenizer_config.json"
-    if not (text.get("tokenizer_kwargs") and path.is_file()):
-        return
-    try:
-        tokenizer_class = json.loads(path.read_text(encoding="utf-8")).get("tokenizer_class", "")
-    except json.JSONDecodeError:
-        return  # the tokenizer reports its own unreadable config when it is built
-    if tokenizer_class not in _CANONICALIZING_TOKENIZERS:
-        text["tokenizer_kwargs"] = {"clean": "whitespace"}
-
-
 def read_hf_folder_config(folder: Path, tokenizer_source: str | None = None) -> tuple[dict, dict]:
     """(model_cfg, preprocess_cfg) of a transformers CLIP/SigLIP folder (``config.json`` + image processor)."""
     folder = Path(folder)
@@ -931,7 +914,6 @@ def read_hf_folder_config(folder: Path, tokenizer_source: str | None = None) -> 
         text_cfg = model_cfg["text_cfg"]  # a pair keeps its tokenizer with the text tower
         if text_cfg.get("hf_tokenizer_name") and (pair[1] / "tokenizer_config.json").is_file():
             text_cfg["hf_tokenizer_name"] = str(pair[1])
-    _match_tokenizer_cleaning(model_cfg, folder)
     if pair and not (folder / HF_PREPROCESSOR_FILE).is_file():
         folder = pair[0]  # the image processor saved with the vision tower
     processor_path = folder / HF_PREPROCESSOR_FILE
