@@ -466,7 +466,7 @@ def _beam_search(
                 done[g],
                 ids,
             )
-            beam_scores[rows] = step.scores
+            beam_scores[rows] = step.scores.to(beam_scores.dtype)  # float32, as open_clip keeps them
             input_ids[rows] = group_ids[step.sources]
             chosen[rows] = step.tokens
         input_ids = torch.cat((input_ids, chosen[:, None]), dim=-1)
