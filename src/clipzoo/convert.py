@@ -11,7 +11,9 @@ Formats (besides open_clip's own ``.pt/.bin/.pth/.safetensors``, read by :mod:`c
 - Hugging Face transformers ``CLIPModel`` and ``SiglipModel`` checkpoints: weights (here), and architecture +
   preprocessing from ``config.json``/``preprocessor_config.json`` (:func:`model_cfg_from_hf_config`,
   :func:`preprocess_cfg_from_hf`), used by ``local-dir:`` and ``hf-hub:`` folders without an
-  ``open_clip_config.json``.
+  ``open_clip_config.json``; also a ``CLIPVisionModelWithProjection`` + ``CLIPTextModelWithProjection`` pair in
+  two subfolders of a ``local-dir:`` folder (:func:`hf_pair_folders`; the checkpoint reader merges their weights).
+  The reverse direction is :mod:`clipzoo.export_hf`.
 
 Towers are built from the config's numbers, any size: a CLIP image tower is clipzoo's native ViT; a SigLIP image
 tower (patch bias, no class token, MAP attention-pool head) is timm's SigLIP ViT family with ``timm_model_kwargs``
