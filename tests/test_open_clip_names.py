@@ -509,3 +509,16 @@ def test_convert_state_dict_takes_open_clip_argument_order() -> None:
         "vocab_size": torch.tensor(100),
     }
     assert open_clip_api.convert_state_dict(model, openai_layout).keys() == state.keys()
+
+
+def test_private_tower_builders_build_open_clip_modules() -> None:
+    """``open_clip.model._build_vision_tower``/``_build_text_tower`` (used by research code) map to clipzoo's."""
+    from clipzoo import open_clip_compat
+
+    vision, text = _tiny_clip()
+    for builder, cfg in (("_build_vision_tower", vision), ("_build_text_tower", text)):
+        ours = open_clip_compat.resolve("model", builder)(16, cfg)
+        peer = getattr(oc_model, builder)(16, cfg)
+        assert {k: v.shape for k, v in ours.state_dict().items()} == {
+            k: v.shape for k, v in peer.state_dict().items()
+        }

@@ -67,6 +67,7 @@ ALIASES: dict[str, dict[str, str]] = {
         "clipzoo.models.layers": "LayerNorm LayerNormFp32 QuickGELU",
         _API: "MultimodalTransformer prepare_inputs_for_generation",
         "clipzoo.generation": "GENERATION_TYPES",
+        "clipzoo.models.towers": "_build_vision_tower=build_vision_tower _build_text_tower=build_text_tower",
     },
     "constants": {
         "clipzoo.constants": "OPENAI_DATASET_MEAN OPENAI_DATASET_STD IMAGENET_MEAN IMAGENET_STD INCEPTION_MEAN"
@@ -117,6 +118,8 @@ ALIASES: dict[str, dict[str, str]] = {
         " convert_to_custom_text_state_dict",
         "clipzoo.models.jit": "trace_model",
         "clipzoo.utils": "to_2tuple",
+        # private, but research code builds towers with them
+        "clipzoo.models.towers": "_build_vision_tower=build_vision_tower _build_text_tower=build_text_tower",
     },
     "modified_resnet": {
         "clipzoo.models.resnet": "Bottleneck AttentionPool2d ModifiedResNet",
