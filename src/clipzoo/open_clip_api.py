@@ -709,8 +709,17 @@ def text_global_pool(
     pool_type: str = "argmax",
     eos_token_id: int | None = None,
 ) -> torch.Tensor:
-    """Pool token states [B, L, D]: 'first', 'last', 'argmax' (the highest id: CLIP's EOT), 'eos'
-    (the first ``eos_token_id``); any other ``pool_type`` returns ``x`` unchanged.
+    """Pool token states [B, L, D] into one vector per sequence.
+
+    Args:
+        x: Token states ``[batch, tokens, width]``.
+        text: Token ids ``[batch, tokens]`` (needed by 'argmax' and 'eos').
+        pool_type: 'first', 'last', 'argmax' (the position of the highest id: CLIP's end token), 'eos' (the
+            first ``eos_token_id``); any other value returns ``x`` unchanged.
+        eos_token_id: The end token id for 'eos'.
+
+    Returns:
+        ``[batch, width]`` (or ``x`` for an unknown ``pool_type``).
 
     Raises:
         ValueError: 'argmax'/'eos' without ``text``, or 'eos' without ``eos_token_id``.
@@ -757,7 +766,12 @@ def convert_to_custom_text_state_dict(state_dict: dict) -> dict:
 def convert_state_dict(model: nn.Module, state_dict: dict) -> dict:
     """Convert a foreign checkpoint (OpenAI, transformers CLIP/SigLIP, big_vision, MobileCLIP) to ``model``'s keys.
 
-    open_clip's argument order (model first); a state dict already in open_clip's layout is returned as is.
+    Args:
+        model: The model the state dict will be loaded into (open_clip's argument order: model first).
+        state_dict: The checkpoint; one already in open_clip's layout is returned as is.
+
+    Returns:
+        The state dict in ``model``'s layout.
     """
     from .checkpoint import convert_state_dict as convert
 
@@ -767,7 +781,12 @@ def convert_state_dict(model: nn.Module, state_dict: dict) -> dict:
 
 
 def load_big_vision_weights(model: nn.Module, checkpoint_path: str) -> None:
-    """Load a big_vision SigLIP ``.npz`` checkpoint into a CustomTextCLIP with a timm image tower (in place)."""
+    """Load a big_vision SigLIP ``.npz`` checkpoint into a CustomTextCLIP with a timm image tower (in place).
+
+    Args:
+        model: The SigLIP model (``CustomTextCLIP`` with a timm ``visual.trunk``).
+        checkpoint_path: The ``.npz`` file.
+    """
     from .convert import convert_big_vision, read_npz
 
     state = convert_big_vision(read_npz(checkpoint_path), model)
@@ -800,6 +819,14 @@ def convert_mobile_clip_state_dict(model: nn.Module, state_dict: dict, fastvit: 
 
     The image encoder goes through timm's checkpoint filter for the tower's trunk; the text encoder's
     module names are renamed to open_clip's.
+
+    Args:
+        model: The MobileCLIP model (its ``visual.trunk`` is the timm FastViT / hybrid ViT).
+        state_dict: Apple's checkpoint (``image_encoder.*``, ``text_encoder.*``, ``logit_scale``).
+        fastvit: The image encoder is a FastViT (S1/S2); False for the hybrid ViT of MobileCLIP-B.
+
+    Returns:
+        The state dict in ``model``'s layout.
     """
     if fastvit:
         from timm.models.fastvit import checkpoint_filter_fn

@@ -217,6 +217,12 @@ def _parse(entry: str) -> tuple[str, str, bool]:
 def module_table(module: str) -> dict[str, tuple[str, str, bool]]:
     """``{name: (clipzoo module, attribute, call)}`` of one open_clip module (``""`` for the package).
 
+    Args:
+        module: The open_clip submodule name (``"tokenizer"``), or ``""`` for the package itself.
+
+    Returns:
+        Each public name of that module, with where clipzoo defines it and whether it is called.
+
     Raises:
         UnknownNameError: ``module`` is not a module of open_clip 3.3.0.
     """
@@ -238,7 +244,15 @@ def module_table(module: str) -> dict[str, tuple[str, str, bool]]:
 def resolve(module: str, name: str) -> Any:
     """The clipzoo object that ``open_clip.<module>.<name>`` stands for (imports its clipzoo module).
 
+    Args:
+        module: The open_clip submodule name, or ``""`` for the package.
+        name: A public name of that module (or ``_tokenizer``/``__version__``).
+
+    Returns:
+        The clipzoo function, class or value.
+
     Raises:
+        UnknownNameError: ``module`` is not a module of open_clip 3.3.0.
         AttributeError: open_clip's module has no such public name (with close matches).
     """
     table = module_table(module)
@@ -362,6 +376,12 @@ def find_program(program: str) -> str:
     This interpreter's folder comes first: the script runs in this process, so it must be the one installed
     for this environment's packages.
 
+    Args:
+        program: A console script name (``clip_benchmark``) or a path.
+
+    Returns:
+        The script's path.
+
     Raises:
         ProgramNotFoundError: none of those has it.
     """
@@ -428,6 +448,14 @@ def run_program(program: str, args: Sequence[str] = (), *, module: bool = False)
     do the Python processes it starts (multiprocessing's spawn, subprocesses): while it runs, ``PYTHONPATH``
     leads to a ``sitecustomize`` that installs the alias when ``CLIPZOO_OPEN_CLIP_ALIAS=1`` (both are restored
     afterwards).
+
+    Args:
+        program: A console script (name or path), or with ``module=True`` a module name.
+        args: The program's arguments (``sys.argv[1:]`` as it sees them).
+        module: Run ``program`` as ``python -m`` would.
+
+    Returns:
+        The exit status.
     Returns the exit status it ends with: 0 when it returns normally, else the integer it passed to
     ``sys.exit``. A non-integer exit code (``sys.exit("message")``) is raised again as ``SystemExit``, so
     the interpreter prints it and exits with status 1, as it would have without clipzoo.

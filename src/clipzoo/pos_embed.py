@@ -99,6 +99,15 @@ def resize_pos_embed(
 
     The class token's row is kept; the grid is interpolated with ``interpolation``/``antialias``. Nothing
     happens when the sizes already agree or the model has no native ViT grid.
+
+    Args:
+        state_dict: A checkpoint in open_clip's layout, modified in place.
+        model: The model it will be loaded into (its ``visual.grid_size``).
+        interpolation: ``torch.nn.functional.interpolate`` mode.
+        antialias: Antialias when downsampling.
+
+    Raises:
+        CheckpointError: the checkpoint's positions do not form a square grid.
     """
     from .checkpoint import resize_pos_embed as resize
 
@@ -109,6 +118,12 @@ def resize_text_pos_embed(
     state_dict: dict, model: Any, interpolation: str = "linear", antialias: bool = False
 ) -> None:
     """Resize the text position embeddings in ``state_dict`` (in place) to the model's context length.
+
+    Args:
+        state_dict: A checkpoint (``positional_embedding`` or ``text.positional_embedding``), modified in place.
+        model: The model (or its ``text`` tower) whose ``positional_embedding`` gives the length.
+        interpolation: ``torch.nn.functional.interpolate`` mode along the positions.
+        antialias: Antialias when shortening.
 
     Raises:
         ValueError: the checkpoint's embedding width differs from the model's.

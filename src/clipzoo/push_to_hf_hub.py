@@ -28,8 +28,14 @@ _SERIALIZATIONS = (True, False, "both")
 
 
 def save_config_for_hf(model: Any, config_path: str, model_config: dict | None) -> None:
-    """Write ``open_clip_config.json``: the architecture and the model's preprocessing (mean/std and, when
-    set, interpolation and resize mode)."""
+    """Write ``open_clip_config.json``: the architecture and the model's preprocessing.
+
+    Args:
+        model: A CLIP-family model (its ``visual.image_mean``/``image_std`` and, when set, the interpolation
+            and resize mode of ``visual.preprocess_cfg`` are recorded).
+        config_path: The file to write.
+        model_config: The architecture dict (``get_model_config(name)``), written as ``model_cfg``.
+    """
     visual = model.visual
     preprocess_cfg = {"mean": visual.image_mean, "std": visual.image_std}
     extra = getattr(visual, "preprocess_cfg", {}) or {}
@@ -48,8 +54,16 @@ def save_for_hf(
     safe_serialization: bool | str = "both",
     skip_weights: bool = False,
 ) -> None:
-    """Write the repository folder: weights (safetensors if ``safe_serialization`` is True or 'both', a
-    pickle if False or 'both'), the tokenizer's files (when it has ``save_pretrained``) and the config.
+    """Write the repository folder: weights, the tokenizer's files and the config.
+
+    Args:
+        model: The model whose ``state_dict`` is saved.
+        tokenizer: Its tokenizer; its files are written when it has ``save_pretrained`` (HF tokenizers).
+        model_config: The architecture dict for ``open_clip_config.json``.
+        save_directory: The folder (created if needed).
+        safe_serialization: ``True`` writes ``open_clip_model.safetensors``, ``False`` the pickle
+            ``open_clip_pytorch_model.bin``, ``'both'`` both.
+        skip_weights: Write only the tokenizer and the config.
 
     Raises:
         ValueError: ``safe_serialization`` is not True, False or 'both'.
@@ -96,6 +110,19 @@ def push_to_hf_hub(
 
     A README model card (:func:`generate_readme` of ``model_card``) is added when the repository has none.
 
+    Args:
+        model: The model to upload.
+        tokenizer: Its tokenizer (files uploaded when it has ``save_pretrained``).
+        model_config: The architecture dict for ``open_clip_config.json``.
+        repo_id: ``owner/name`` (or ``name`` for the token's user).
+        commit_message: The commit's summary.
+        token: Hub token (huggingface_hub's default login when None).
+        revision: Branch to commit to (the default branch when None).
+        private: Create the repository private.
+        create_pr: Open a pull request instead of committing to the branch.
+        model_card: Fields for the README (``description``, ``details``, ``usage``, ``citation``, ...).
+        safe_serialization: As in :func:`save_for_hf`.
+
     Returns:
         huggingface_hub's ``CommitInfo`` of the upload.
     """
@@ -141,6 +168,27 @@ def push_pretrained_to_hf_hub(
 
     ``hf_tokenizer_self`` points the uploaded config's ``hf_tokenizer_name`` at ``repo_id`` itself; the
     ``openai`` tag records ``quick_gelu`` in the config, as those weights need it.
+
+    Args:
+        model_name: Architecture name (or ``hf-hub:``/``local-dir:`` source).
+        pretrained: Weights tag or file.
+        repo_id: Target repository.
+        precision: ``create_model`` precision.
+        image_mean: Override of the preprocessing mean.
+        image_std: Override of the preprocessing std.
+        image_interpolation: Override of the resize interpolation.
+        image_resize_mode: Override of the resize mode.
+        commit_message: The commit's summary.
+        token: Hub token.
+        revision: Branch to commit to.
+        private: Create the repository private.
+        create_pr: Open a pull request instead.
+        model_card: README fields.
+        hf_tokenizer_self: Point ``text_cfg.hf_tokenizer_name`` at ``repo_id``.
+        **kwargs: Further ``create_model_from_pretrained`` options.
+
+    Returns:
+        huggingface_hub's ``CommitInfo`` of the upload.
     """
     from .factory import create_model_from_pretrained, get_tokenizer
     from .registry import get_model_config
@@ -188,6 +236,14 @@ def generate_readme(model_card: dict, model_name: str) -> str:
     the card's description, details, usage, comparison and citation sections.
 
     ``tags`` and ``pipeline_tag`` are taken out of ``model_card`` (as open_clip does).
+
+    Args:
+        model_card: ``tags``, ``pipeline_tag``, ``license``, ``description``, ``details`` (a ``Dataset`` entry
+            is listed in the front matter), ``usage``, ``comparison``, ``citation`` (one or a list).
+        model_name: The name in the card's title.
+
+    Returns:
+        The README text.
     """
     tags = model_card.pop("tags", ("clip",))
     pipeline_tag = model_card.pop("pipeline_tag", "zero-shot-image-classification")
