@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import TextCfg, VisionCfg
+from .intermediates import IntermediatesError
 from .text import TextEncoderMixin, TextTransformer, lock_text_modules, set_text_attributes
 from .towers import build_text_tower, build_vision_tower
 from .transformer import causal_mask, rebuild_meta_mask_after_load
@@ -130,8 +131,6 @@ class ContrastiveHeadMixin:
             IntermediatesError: logits without both inputs, unknown formats, out-of-range indices, or a text tower
                 without intermediates (Hugging Face).
         """
-        from .intermediates import IntermediatesError
-
         if intermediates_only:  # open_clip: no final features, so nothing to normalize or compare
             normalize, output_logits = False, False
         if output_logits and (image is None or text is None):
@@ -187,8 +186,6 @@ class ContrastiveHeadMixin:
         output_extra_tokens: bool,
     ) -> dict[str, torch.Tensor | list[torch.Tensor]]:
         """The text tower's ``forward_intermediates`` output (towers under ``self.text``)."""
-        from .intermediates import IntermediatesError
-
         if not hasattr(self.text, "forward_intermediates"):
             raise IntermediatesError(
                 f"the {type(self.text).__name__} text tower has no intermediate features; pass text=None"

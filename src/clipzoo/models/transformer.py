@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from .intermediates import feature_take_indices
 from .layers import LayerNorm, LayerScale
 
 
@@ -345,9 +346,8 @@ class Transformer(nn.Module):
         computes just those rows (under a causal mask, row b attends to positions <= pool_index[b]).
         """
         last = len(self.resblocks) - 1
-        for i, block in enumerate(
-            self.resblocks
-        ):  # a loop TorchScript unrolls: no list(), no helper taking modules
+        # a loop over the ModuleList itself, calling blocks directly: what TorchScript can compile (it unrolls it)
+        for i, block in enumerate(self.resblocks):
             if pool_index is not None and i == last:
                 if attn_mask is not None:
                     raise ValueError(
@@ -385,8 +385,6 @@ class Transformer(nn.Module):
         Returns:
             (output of the last block run, list of the selected blocks' outputs, each (B, L, D)).
         """
-        from .intermediates import feature_take_indices
-
         take, max_index = feature_take_indices(len(self.resblocks), indices)
         blocks = list(self.resblocks)
         if stop_early:
@@ -401,8 +399,6 @@ class Transformer(nn.Module):
     @torch.jit.ignore
     def prune_intermediate_layers(self, indices: int | list[int] = 1) -> list[int]:
         """Drop the blocks after the last one ``indices`` selects; returns the selected positions."""
-        from .intermediates import feature_take_indices
-
         take, max_index = feature_take_indices(len(self.resblocks), indices)
         self.resblocks = self.resblocks[: max_index + 1]
         return take
