@@ -128,7 +128,7 @@ class VisionTransformer(nn.Module):
             [self.proj],
         ]
         for group in groups[-unlocked_groups:]:
-            for item in group:
+            for item in (i for i in group if i is not None):  # proj is None once the head is pruned
                 params = [item] if isinstance(item, nn.Parameter) else item.parameters()
                 for param in params:
                     param.requires_grad = True
