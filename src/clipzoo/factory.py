@@ -454,7 +454,8 @@ _RAISES = """Raises:
     clipzoo.validate.ArgumentError: an argument has the wrong type or is out of range (with the fix).
     CheckpointError: the checkpoint cannot be read or does not fit the model (missing/unexpected/mis-shaped keys).
     DownloadError: the weights could not be fetched (OfflineError offline without a cached copy,
-        ChecksumError when the downloaded bytes do not match their published SHA-256)."""
+        ChecksumError when the downloaded bytes do not match their published SHA-256).
+    ValueError: ``require_pretrained=True`` (always, for ``create_model_from_pretrained``) and no weights."""
 
 
 def _document(summary: str, returns: str, raises: str = _RAISES):
@@ -659,7 +660,6 @@ def create_model_and_transforms(
 @_document(
     "Create a model that must have pretrained weights (no random-init fallback), as :func:`create_model` does.",
     "``(model, preprocess)`` with the eval transform, or the model alone when ``return_transform=False``.",
-    _RAISES.replace("Raises:", "Raises:\n    ValueError: no weights were given (``pretrained`` is None or empty)."),
 )
 def create_model_from_pretrained(
     model_name: str,
