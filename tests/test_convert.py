@@ -3,6 +3,7 @@ their code), transformers config conversion, and the refusal of pickles that nee
 
 from __future__ import annotations
 
+import json
 import pickle
 import warnings
 import zipfile
@@ -333,3 +334,39 @@ def test_unconsumed_keys_are_reported():
         checkpoint.CheckpointError, match="missing 'vision_model.embeddings.patch_embedding.weight'"
     ):
         convert.convert_hf_clip(state, nn.Module())
+
+
+def _tower_config(folder: Path, model_type: str, **extra) -> None:
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps({"model_type": model_type, **extra}))
+
+
+def test_clip_vision_text_pair_folder_is_recognised(tmp_path):
+    _tower_config(
+        tmp_path / "image_encoder",
+        "clip_vision_model",
+        projection_dim=16,
+        hidden_size=32,
+        num_attention_heads=2,
+    )
+    _tower_config(tmp_path / "text_encoder", "clip_text_model", projection_dim=16, vocab_size=49408)
+    assert convert.hf_pair_folders(tmp_path) == (tmp_path / "image_encoder", tmp_path / "text_encoder")
+    assert convert.is_hf_folder(tmp_path)
+    model_cfg, _ = convert.read_hf_folder_config(tmp_path, str(tmp_path))
+    assert model_cfg["embed_dim"] == 16 and model_cfg["vision_cfg"]["width"] == 32
+    with pytest.raises(checkpoint.CheckpointError, match="no weights file"):
+        checkpoint.read_state_dict(tmp_path)
+
+
+def test_clip_pair_folder_errors(tmp_path):
+    _tower_config(tmp_path / "a", "clip_vision_model")
+    _tower_config(tmp_path / "b", "clip_vision_model")
+    with pytest.raises(ValueError, match="one CLIP vision and one CLIP text subfolder, found 2 vision"):
+        convert.hf_pair_folders(tmp_path)
+    _tower_config(tmp_path / "other" / "x", "clip_text_model", projection_dim=8)
+    _tower_config(tmp_path / "other" / "y", "clip_vision_model", projection_dim=16)
+    with pytest.raises(ValueError, match=r"different sizes \[8, 16\]"):
+        convert.read_hf_folder_config(tmp_path / "other")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(checkpoint.CheckpointError, match="a folder, not a checkpoint file"):
+        checkpoint.read_state_dict(tmp_path / "empty")
