@@ -911,7 +911,7 @@ def read_hf_folder_config(folder: Path, tokenizer_source: str | None = None) -> 
     try:
         model_cfg = model_cfg_from_hf_config(config, tokenizer_source)
     except ValueError as err:
-        raise ValueError(f"{config_path}: {err}") from err
+        raise ValueError(f"{folder if pair else config_path}: {err}") from err
     if pair and tokenizer_source == str(folder) and not (folder / "tokenizer_config.json").is_file():
         text_cfg = model_cfg["text_cfg"]  # a pair keeps its tokenizer with the text tower
         if text_cfg.get("hf_tokenizer_name") and (pair[1] / "tokenizer_config.json").is_file():
