@@ -108,6 +108,10 @@ def test_script_model_output_dict_and_coca() -> None:
     texts[:, -1] = 0
     with torch.no_grad():
         out, expected = scripted_coca(_images(coca), texts), coca(_images(coca), texts)
+        for method, inputs in (("encode_image", _images(coca)), ("encode_text", texts)):
+            torch.testing.assert_close(
+                getattr(scripted_coca, method)(inputs), getattr(coca, method)(inputs), rtol=0, atol=ATOL
+            )
     assert list(out) == list(expected)
     for key in expected:
         torch.testing.assert_close(out[key], expected[key], rtol=0, atol=ATOL)

@@ -165,6 +165,7 @@ class CoCa(ContrastiveHeadMixin, nn.Module):
         latent, tokens = self.text(text)
         return (F.normalize(latent, dim=-1) if normalize else latent), tokens
 
+    @torch.jit.export  # forward does not call it: exported so a scripted CoCa still has it (as a CLIP has)
     def encode_image(self, images: torch.Tensor, normalize: bool = True) -> torch.Tensor:
         """Images -> contrastive features (normalized by default, as in open_clip's CoCa).
 
@@ -177,6 +178,7 @@ class CoCa(ContrastiveHeadMixin, nn.Module):
         """
         return self._encode_image(images, normalize=normalize)[0]
 
+    @torch.jit.export
     def encode_text(self, text: torch.Tensor, normalize: bool = True) -> torch.Tensor:
         """Token ids -> contrastive features (normalized by default, as in open_clip's CoCa).
 
