@@ -39,7 +39,8 @@ def check(name: str, tag: str) -> str:
     model.eval()
     spec = resolve(name, force_preprocess_cfg=pp)
     folder = Path(tempfile.mkdtemp(prefix="hf-export-"))
-    write_transformers_folder(folder, model, spec, include_tokenizer=False)
+    with_tokenizer = not spec.model_cfg.text_cfg.hf_tokenizer_name  # the CLIP BPE ships with clipzoo
+    write_transformers_folder(folder, model, spec, include_tokenizer=with_tokenizer)
     hf = AutoModel.from_pretrained(folder).eval()
     processor = AutoImageProcessor.from_pretrained(folder)
     photos = [Image.fromarray(getattr(skimage.data, p)()).convert("RGB") for p in PHOTOS]
@@ -58,9 +59,28 @@ def check(name: str, tag: str) -> str:
     for photo in photos:
         theirs = processor(images=photo, return_tensors="pt")["pixel_values"][0]
         worst.append(round(((theirs - transform(photo)).abs() * std).max().item() * 255, 3))
+    extra = ""
+    if with_tokenizer:
+        from transformers import AutoProcessor, pipeline
+
+        texts = ["a photo of a cat.", "A PHOTO of the Dog!", "snake_case, tabs\tand 'quotes'", "zebra " * 100]
+        tokenizer = clipzoo.get_tokenizer(name)
+        theirs = AutoProcessor.from_pretrained(folder)(
+            text=texts, padding="max_length", max_length=context, truncation=True, return_tensors="pt"
+        )["input_ids"]
+        labels = ["cat", "dog", "astronaut", "rocket", "coffee"]
+        classify = pipeline("zero-shot-image-classification", model=str(folder))
+        same = []
+        for photo in photos[:4]:
+            ranked = [row["label"] for row in classify(photo, candidate_labels=labels)]
+            ours = clipzoo.zero_shot_classify(
+                model, [photo], labels, tokenizer, transform, templates=["This is a photo of {}."], top_k=5
+            )[0]
+            same.append(ranked == [label for label, _ in ours])
+        extra = f", ids equal {torch.equal(theirs, tokenizer(texts))}, pipeline ranking equal {same}"
     return (
-        f"{name} ({type(hf).__name__}): image {d_image:.2e}, text {d_text:.2e}, pixels (1/255) {worst}, "
-        f"{time.perf_counter() - start:.0f} s"
+        f"{name} ({type(hf).__name__}): image {d_image:.2e}, text {d_text:.2e}, pixels (1/255) {worst}"
+        f"{extra}, {time.perf_counter() - start:.0f} s"
     )
 
 
