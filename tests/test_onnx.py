@@ -211,6 +211,7 @@ def _assert_matches_torch(folder: Path, model: torch.nn.Module, name: str) -> No
 # ------------------------------------------------------------------------------------------ coverage
 
 
+@pytest.mark.slow  # ~20-30 s: two full-size exports (350 + 250 MB graphs) and their onnxruntime sessions
 def test_vit_b_32_round_trips_within_tolerance(tmp_path):
     """Native ViT image tower and CLIP text tower at full size (random weights), once."""
     from clipzoo.factory import resolve

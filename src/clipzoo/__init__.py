@@ -56,6 +56,7 @@ _EXPORTS: dict[str, str] = {
     "ExportError": "export",
     "ExportBusyError": "export",
     "ExportTargetError": "export",
+    "OnnxModel": "onnx",  # the torch-free ONNX runtime (clipzoo.onnx)
     "ArgumentError": "validate",
     "ArgumentTypeError": "validate",
     "UnknownArgumentError": "validate",

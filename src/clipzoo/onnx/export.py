@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import warnings
 from pathlib import Path
@@ -256,6 +257,15 @@ def _quantize(path: Path) -> None:
     quantized.rename(path)
 
 
+def _quantization_entry(mode: str) -> dict[str, Any]:
+    return {
+        "method": "onnxruntime.quantization.quantize_dynamic",
+        "weight_type": mode,
+        "op_types": list(QUANT_OP_TYPES),
+        "per_channel": False,
+    }
+
+
 # ---------------------------------------------------------------------------------------------- tokenizer
 
 
@@ -398,16 +408,46 @@ def write_onnx_folder(
         "tokenizer": token_entry,
         "preprocess_file": PREPROCESS_NAME,
         "opset": opset,
-        "quantization": None
-        if quantize is None
-        else {
-            "method": "onnxruntime.quantization.quantize_dynamic",
-            "weight_type": quantize,
-            "op_types": list(QUANT_OP_TYPES),
-            "per_channel": False,
-        },
+        "quantization": None if quantize is None else _quantization_entry(quantize),
         "exporter": {"torch": torch.__version__, "api": "torch.onnx.export(dynamo=True)"},
         "fp32_max_abs_diff_vs_torch": max_diff,
     }
     manifest["files"] = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
     write_manifest(folder, manifest)
+
+
+def quantize_folder(source: str | os.PathLike, to: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Write an int8 copy of an fp32 ONNX folder to ``to`` (onnxruntime only: no torch, no re-export).
+
+    Args:
+        source: an ONNX folder written with ``quantize=None``.
+        to: the target folder (written under a temporary name and renamed into place).
+        overwrite: replace an existing target.
+
+    Returns:
+        The target folder.
+
+    Raises:
+        OnnxExportError: the source is already quantized.
+        OnnxFolderError: the source is not a valid ONNX folder.
+    """
+    from clipzoo.export import _atomic_folder
+
+    from .manifest import MANIFEST_NAME, read_manifest
+
+    source = Path(source).expanduser()
+    manifest = read_manifest(source)
+    if manifest["quantization"] is not None:
+        raise OnnxExportError(f"{source} is already quantized ({manifest['quantization']['weight_type']})")
+
+    def write(folder: Path) -> None:
+        shutil.copytree(source, folder, dirs_exist_ok=True)
+        for tower in ("image", "text"):
+            _quantize(folder / manifest[tower]["file"])
+        manifest["quantization"] = _quantization_entry("int8")
+        (folder / MANIFEST_NAME).unlink()
+        manifest["files"] = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+        manifest.pop("format"), manifest.pop("format_version")
+        write_manifest(folder, manifest)
+
+    return _atomic_folder(Path(to), overwrite, write)

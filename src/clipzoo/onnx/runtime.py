@@ -200,7 +200,17 @@ class OnnxModel:
     # -- images --------------------------------------------------------------------------------------
 
     def preprocess(self, images: Sequence[ImageSource] | ImageSource) -> np.ndarray:
-        """Images (PIL images, paths or binary files) -> float32 [N, 3, H, W], as clipzoo's eval transform."""
+        """Preprocess images exactly as clipzoo's eval transform does (bit-identical values).
+
+        Args:
+            images: one or several PIL images, paths or binary file objects.
+
+        Returns:
+            float32 array [N, 3, H, W].
+
+        Raises:
+            ImageInputError: an unsupported type or an unreadable file (the message names it).
+        """
         return self.preprocessor.batch(_as_list(images))
 
     def encode_image(
@@ -235,11 +245,33 @@ class OnnxModel:
     # -- texts ---------------------------------------------------------------------------------------
 
     def tokenize(self, texts: str | Sequence[str]) -> np.ndarray:
-        """Token ids int64 [N, context_length], identical to ``clipzoo.get_tokenizer(model)(texts)``."""
+        """Token ids identical to ``clipzoo.get_tokenizer(model)(texts)``, without torch.
+
+        Args:
+            texts: one text or a list of texts.
+
+        Returns:
+            int64 array [N, context_length].
+
+        Raises:
+            OnnxFolderError: the folder was exported without tokenizer files.
+        """
         return self.tokenizer.tokenize_numpy(texts, self.context_length)
 
     def encode_tokens(self, ids: np.ndarray, normalize: bool = True, batch_size: int = 256) -> np.ndarray:
-        """Text features [N, embed_dim] of token ids [N, context_length] (L2-normalized unless asked not to)."""
+        """Text features of token ids (e.g. from :meth:`tokenize`).
+
+        Args:
+            ids: int64 token ids [N, context_length].
+            normalize: L2-normalize the features.
+            batch_size: texts per onnxruntime call.
+
+        Returns:
+            float32 array [N, embed_dim].
+
+        Raises:
+            OnnxInputError: ids of another shape.
+        """
         ids = np.asarray(ids, dtype=np.int64)
         if ids.ndim != 2 or ids.shape[1] != self.context_length:
             raise OnnxInputError(f"token ids must be [N, {self.context_length}], got {list(ids.shape)}")
@@ -288,7 +320,20 @@ class OnnxModel:
     def zero_shot_classifier(
         self, labels: Sequence[str], templates: Sequence[str | Callable[[str], str]] | str | None = None
     ) -> np.ndarray:
-        """[embed_dim, len(labels)]: per label, the normalized mean of its normalized prompt features."""
+        """The zero-shot classifier matrix of ``clipzoo.build_zero_shot_classifier``.
+
+        Args:
+            labels: distinct class names.
+            templates: a set name (``openai``, ``simple``, ``siglip``), ``{}`` strings or callables; None: the
+                family default.
+
+        Returns:
+            float32 array [embed_dim, len(labels)]: per label, the normalized mean of its normalized prompt
+            features.
+
+        Raises:
+            OnnxInputError: bad labels or templates.
+        """
         labels = _check_labels(labels)
         templates = self._templates(templates)
         prompts = [t.format(label) if isinstance(t, str) else t(label) for label in labels for t in templates]
@@ -314,7 +359,15 @@ class OnnxModel:
         return list(templates)
 
     def label_probabilities(self, image_features: np.ndarray, classifier: np.ndarray) -> np.ndarray:
-        """[N, num_labels]: softmax of scaled cosines (CLIP), or sigmoid(scaled cosine + bias) (SigLIP)."""
+        """Label probabilities of image features against a classifier matrix.
+
+        Args:
+            image_features: [N, embed_dim] (normalized here).
+            classifier: [embed_dim, num_labels] from :meth:`zero_shot_classifier`.
+
+        Returns:
+            [N, num_labels]: softmax of scaled cosines (CLIP), or sigmoid(scaled cosine + bias) (SigLIP).
+        """
         logits = np.float32(np.exp(self.logit_scale)) * (_l2_normalize(image_features) @ classifier)
         if self.is_sigmoid:
             return 1.0 / (1.0 + np.exp(-(logits + np.float32(self.logit_bias))))
