@@ -419,3 +419,19 @@ def test_meta_build_runs_construction_time_computation_on_meta() -> None:
         module = Probing()
     assert module.feature_size == (15, 15)
     assert module.stem.weight.is_meta and not module.table.is_meta
+
+
+def test_meta_build_refuses_writing_empty_weights_into_real_tensors() -> None:
+    """Copying a meta parameter into a real buffer cannot give it values: an error, not a silent no-op."""
+    from clipzoo.factory import empty_parameters
+
+    class CopiesWeights(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.proj = nn.Linear(3, 3)
+            self.register_buffer("snapshot", torch.zeros(3, 3), persistent=False)
+            self.snapshot.copy_(self.proj.weight.detach())
+
+    with pytest.raises(RuntimeError, match="empty \\(meta\\) parameter values into a real tensor"):
+        with empty_parameters():
+            CopiesWeights()

@@ -243,6 +243,11 @@ def _skip_meta_in_place_class():
                 return target
             tensors = [t for t in tree_flatten((args, kwargs))[0] if isinstance(t, torch.Tensor)]
             if any(t.is_meta for t in tensors) and not all(t.is_meta for t in tensors):
+                if name.endswith("_") or "out" in kwargs:  # a real tensor would silently keep its old values
+                    raise RuntimeError(
+                        f"{name}: a tower writes empty (meta) parameter values into a real tensor while it is "
+                        "built; this architecture must be built without the meta-device fast path"
+                    )
                 args, kwargs = tree_map(to_meta, (args, kwargs))
             return func(*args, **kwargs)
 
