@@ -370,3 +370,23 @@ def test_clip_pair_folder_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(checkpoint.CheckpointError, match="a folder, not a checkpoint file"):
         checkpoint.read_state_dict(tmp_path / "empty")
+
+
+def test_shard_index(tmp_path):
+    save_file({"a": torch.zeros(2)}, str(tmp_path / "s1.safetensors"))
+    save_file({"b": torch.ones(3)}, str(tmp_path / "s2.safetensors"))
+    index = tmp_path / "model.safetensors.index.json"
+    index.write_text(json.dumps({"weight_map": {"a": "s1.safetensors", "b": "s2.safetensors"}}))
+    state = checkpoint.read_state_dict(index)
+    assert sorted(state) == ["a", "b"] and state["b"].shape == (3,)
+    index.write_text(json.dumps({"weight_map": {"a": "s1.safetensors", "c": "s3.safetensors"}}))
+    with pytest.raises(
+        checkpoint.CheckpointError, match="shard 's3.safetensors' listed in the index is missing"
+    ):
+        checkpoint.read_state_dict(index)
+    index.write_text(json.dumps({"weight_map": {"a": "s1.safetensors", "c": "s1.safetensors"}}))
+    with pytest.raises(checkpoint.CheckpointError, match="no shard holds: c"):
+        checkpoint.read_state_dict(index)
+    index.write_text("[]")
+    with pytest.raises(checkpoint.CheckpointError, match="not a shard index"):
+        checkpoint.read_state_dict(index)

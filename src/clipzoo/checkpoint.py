@@ -136,8 +136,29 @@ def read_state_dict(path: str | Path, weights_only: bool = True) -> StateDict:
 
 
 # Readers chosen by extension where the extension is unambiguous: open_clip's own plus the third-party table.
+def _read_shard_index(path: Path, weights_only: bool = True) -> StateDict:
+    """A sharded checkpoint: the index's ``weight_map`` names the shard file (next to it) of every key."""
+    import json
+
+    try:
+        weight_map = json.loads(path.read_text(encoding="utf-8"))["weight_map"]
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as err:
+        raise CheckpointError(f"{path}: not a shard index (a JSON object with a 'weight_map')") from err
+    state: StateDict = {}
+    for shard in sorted(set(weight_map.values())):
+        shard_path = path.parent / shard
+        if not shard_path.is_file():
+            raise CheckpointError(f"{path}: shard {shard!r} listed in the index is missing")
+        state.update(read_state_dict(shard_path, weights_only=weights_only))
+    missing = sorted(set(weight_map) - set(state))
+    if missing:
+        raise CheckpointError(f"{path}: keys the index lists but no shard holds: {', '.join(missing[:10])}")
+    return state
+
+
 _READERS: dict[str, Callable[[Path], StateDict]] = {
     ".safetensors": _read_safetensors,
+    ".json": _read_shard_index,
     **checkpoint_formats.READERS,
 }
 

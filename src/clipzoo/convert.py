@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 HF_CONFIG_FILE = "config.json"
 HF_PREPROCESSOR_FILE = "preprocessor_config.json"
 HF_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+# Large transformers checkpoints are saved in shards listed by an index (its "weight_map": key -> shard file)
+HF_SHARD_INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
 
 
 def _error(message: str) -> Exception:

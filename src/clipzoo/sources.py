@@ -78,8 +78,12 @@ def find_checkpoint_in_dir(folder: Path) -> Path | None:
     for name in FOLDER_CHECKPOINTS:
         if (folder / name).is_file():
             return folder / name
-    from . import convert  # a CLIP vision + text pair: the folder itself, read by clipzoo.checkpoint
+    # sharded transformers weights (their index), or a CLIP vision + text pair (the folder itself)
+    from . import convert
 
+    for name in convert.HF_SHARD_INDEXES:
+        if (folder / name).is_file():
+            return folder / name
     return folder if convert.is_hf_folder(folder) and convert.hf_pair_folders(folder) else None
 
 

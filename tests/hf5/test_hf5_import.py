@@ -179,3 +179,18 @@ def test_clip_vision_and_text_with_projection_pair(tmp_path):
         torch.testing.assert_close(model.encode_text(ids), text(input_ids=ids).text_embeds, atol=1e-5, rtol=0)
     assert model.logit_scale.item() == pytest.approx(2.6592)  # the pair has none: transformers' default
     assert clipzoo.get_model_preprocess_cfg(model)["size"] == 42
+
+
+def test_sharded_checkpoint(tmp_path):
+    from transformers import CLIPConfig, CLIPModel
+
+    torch.manual_seed(0)
+    config = CLIPConfig(
+        text_config=_text("gelu", eos_token_id=96), vision_config=_vision("gelu"), projection_dim=19
+    )
+    reference = CLIPModel(config).eval()
+    reference.save_pretrained(tmp_path, max_shard_size="100KB")
+    assert (tmp_path / "model.safetensors.index.json").is_file() and not (
+        tmp_path / "model.safetensors"
+    ).exists()
+    _assert_same(clipzoo.create_model(f"local-dir:{tmp_path}").eval(), reference)
