@@ -327,3 +327,34 @@ def test_clip_layout_text_transformer_pruning_matches_open_clip(case: str) -> No
             ours.forward_intermediates(text=texts, text_indices=1),
             peer.forward_intermediates(text=texts, text_indices=1),
         )
+
+
+def _peer_prune_text(peer: torch.nn.Module, indices, prune_norm: bool) -> list[int]:
+    """open_clip's text-tower pruning; for the CLIP layout spelled out on the top-level modules."""
+    if hasattr(peer, "text"):
+        return peer.text.prune_intermediate_layers(indices, prune_norm=prune_norm)
+    take = peer.transformer.prune_intermediate_layers(indices)
+    if prune_norm:
+        peer.ln_final = torch.nn.Identity()
+    peer.text_projection = None
+    return take
+
+
+@pytest.mark.parametrize("case", ["ViT-B-32", "RN50", "native-siglip-text", "coca_ViT-B-32"])
+def test_model_level_pruning_equals_open_clip_tower_pruning(case: str) -> None:
+    """clipzoo's model-level prune_intermediate_layers (not in open_clip 3.3.0) prunes as open_clip's towers do."""
+    peer, ours = _pair(case)
+    images, texts = _inputs(case)
+    image_indices = None if case == "RN50" else [0]  # open_clip's ModifiedResNet cannot prune
+    prune_norm = case != "coca_ViT-B-32"  # CoCa's ln_post belongs to its attention pooler
+    taken = ours.prune_intermediate_layers(image_indices, [-2], prune_norm=prune_norm)
+    expected = {"text": _peer_prune_text(peer, [-2], prune_norm)}
+    if image_indices is not None:
+        expected = {
+            "image": peer.visual.prune_intermediate_layers(image_indices, prune_norm=prune_norm),
+            **expected,
+        }
+    assert taken == expected
+    assert _keys(ours) == _keys(peer)
+    with torch.inference_mode():
+        _assert_same(ours.forward_intermediates(images, texts), peer.forward_intermediates(images, texts))

@@ -175,6 +175,42 @@ class ContrastiveHeadMixin:
                 output["logit_bias"] = self.logit_bias
         return output
 
+    def prune_intermediate_layers(
+        self,
+        image_indices: int | list[int] | None = None,
+        text_indices: int | list[int] | None = None,
+        prune_norm: bool = False,
+        prune_head: bool = True,
+    ) -> dict[str, list[int]]:
+        """Prune each tower whose indices are given, as its own ``prune_intermediate_layers`` does.
+
+        open_clip 3.3.0 has this only on the towers (``model.visual``, ``model.text``, ``model.transformer``); this
+        is the same per tower, for both at once.
+
+        Args:
+            image_indices: Image blocks still needed (last n for an int, positions for a list); None keeps the tower.
+            text_indices: Text blocks still needed, the same way; None keeps the tower.
+            prune_norm: Also drop each pruned tower's final norm.
+            prune_head: Also drop each pruned tower's projection (features are then the tower's width).
+
+        Returns:
+            ``{"image": positions, "text": positions}`` for the towers pruned.
+
+        Raises:
+            IntermediatesError: out-of-range indices, or a tower that cannot be pruned (Hugging Face text).
+        """
+        taken: dict[str, list[int]] = {}
+        if image_indices is not None:
+            taken["image"] = self.visual.prune_intermediate_layers(image_indices, prune_norm, prune_head)
+        if text_indices is not None:
+            taken["text"] = self._prune_text(text_indices, prune_norm, prune_head)
+        return taken
+
+    def _prune_text(self, indices: int | list[int], prune_norm: bool, prune_head: bool) -> list[int]:
+        if not hasattr(self.text, "prune_intermediate_layers"):
+            raise IntermediatesError(f"the {type(self.text).__name__} text tower cannot be pruned")
+        return self.text.prune_intermediate_layers(indices, prune_norm, prune_head)
+
     def _text_tower_intermediates(
         self,
         text: torch.Tensor,
@@ -303,6 +339,15 @@ class CLIP(ContrastiveHeadMixin, TextEncoderMixin, nn.Module):
         return self._text_intermediates(
             text, indices, False, normalize_intermediates, intermediates_only, False
         )
+
+    def _prune_text(self, indices: int | list[int], prune_norm: bool, prune_head: bool) -> list[int]:
+        # the text modules live at the top level: what TextTransformer.prune_intermediate_layers does, here
+        take = self.transformer.prune_intermediate_layers(indices)
+        if prune_norm:
+            self.ln_final = nn.Identity()
+        if prune_head:
+            self.text_projection = None
+        return take
 
     def lock_text_tower(self, unlocked_layers: int = 0, freeze_layer_norm: bool = True) -> None:
         """Freeze the text modules, keeping the last ``unlocked_layers`` groups trainable."""
