@@ -179,8 +179,10 @@ PEER_FAILURES = {
 TIMM_CASE = "ViT-B-32-SigLIP2-256"
 TIMM_OPTIONS = (
     "defaults",
+    "int-indices",
     "list-negative-indices",
     "stop-early",
+    "normalize-intermediates",
     "intermediates-only",
     "nlc-extra-tokens",
     "logits-scale-bias",
