@@ -112,6 +112,24 @@ def _configs(tokenizer_dir: Path) -> dict[str, dict]:
             "text_cfg": {**TEXT, "width": 24, "embed_cls": True, "output_tokens": True},
             "multimodal_cfg": {"context_length": 16, "width": 24, "heads": 2, "layers": 1},
         },
+        "onnx-vit-options": {  # the native ViT/text options other configs use, and eos pooling (prefix cut)
+            "embed_dim": 24,
+            "vision_cfg": {
+                **VIT,
+                "ls_init_value": 0.1,
+                "pos_embed_type": "sin_cos_2d",
+                "no_ln_pre": True,
+                "final_ln_after_pool": True,
+                "pool_type": "avg",
+            },
+            "text_cfg": {
+                **TEXT,
+                "ls_init_value": 0.1,
+                "pool_type": "eos",
+                "eos_id": 49407,
+                "proj_bias": True,
+            },
+        },
         "onnx-tokens": {"embed_dim": 24, "vision_cfg": VIT, "text_cfg": {**TEXT, "pool_type": "none"}},
     }
 
@@ -233,9 +251,9 @@ def test_vit_b_32_round_trips_within_tolerance(tmp_path):
     assert set(manifest["files"]) >= {"image_encoder.onnx", "text_encoder.onnx", "preprocess_config.json"}
 
 
-@pytest.mark.parametrize("name", ["onnx-rn", "onnx-siglip", "onnx-convnext", "onnx-coca"])
+@pytest.mark.parametrize("name", ["onnx-rn", "onnx-siglip", "onnx-convnext", "onnx-coca", "onnx-vit-options"])
 def test_tower_families_round_trip_within_tolerance(tmp_path, tiny_models, name):
-    """ModifiedResNet, timm ViT (SigLIP map pool) + SigLIP text, timm ConvNeXt, CoCa's two encoders."""
+    """ModifiedResNet, timm ViT (SigLIP map pool) + SigLIP text, timm ConvNeXt, CoCa's two encoders, ViT options."""
     folder = tmp_path / name
     model = _export_random(name, folder)
     _assert_matches_torch(folder, model, name)
@@ -248,6 +266,8 @@ def test_tower_families_round_trip_within_tolerance(tmp_path, tiny_models, name)
         assert all(0 < p < 1 for preds in probs for _, p in preds)  # independent sigmoids
     if name == "onnx-coca":  # the class token is the pooled one: every position counts
         assert manifest["text"]["prefix_pooling"] is None
+    if name == "onnx-vit-options":
+        assert manifest["text"]["prefix_pooling"] == {"pool_type": "eos", "eos_id": 49407}
 
 
 def test_architecture_that_cannot_export_says_why_and_writes_nothing(tmp_path, tiny_models):
