@@ -77,6 +77,9 @@ def trace_model(model: nn.Module, batch_size: int = 256, device: torch.device = 
 
     Returns:
         The traced ``torch.jit.TopLevelTracedModule``.
+
+    Raises:
+        ValueError: the image tower has no ``image_size`` to build example images from.
     """
     model.eval()
     image_size = model.visual.image_size

@@ -206,9 +206,20 @@ class ModifiedResNet(nn.Module):
     def prune_intermediate_layers(
         self, indices: int | list[int] = 1, prune_norm: bool = False, prune_head: bool = True
     ) -> list[int]:
-        """Replace the stages after the last selected position by identities; ``prune_head`` drops the attention
-        pool (``forward`` then returns the last feature map). ``prune_norm`` is accepted for the common signature.
-        Returns the selected positions (0 = stem, 1..4 = layer1..layer4)."""
+        """Replace the stages after the last selected position (0 = stem, 1..4 = layer1..layer4) by identities.
+
+        Args:
+            indices: The blocks still needed: the last n for an int, those positions for a list (negative from the
+                end).
+            prune_norm: Also drop the final norm (accepted for the common signature: a ResNet has none).
+            prune_head: Also drop the attention pool (``forward`` then returns the last feature map).
+
+        Returns:
+            The absolute positions ``indices`` selects.
+
+        Raises:
+            IntermediatesError: ``indices`` selects no block or one that does not exist.
+        """
         take, max_index = feature_take_indices(5, indices)
         for index in range(max_index + 1, 5):
             setattr(self, f"layer{index}", nn.Identity())

@@ -304,8 +304,20 @@ class TextTransformer(TextEncoderMixin, nn.Module):
     def prune_intermediate_layers(
         self, indices: int | list[int] = 1, prune_norm: bool = False, prune_head: bool = True
     ) -> list[int]:
-        """Drop the blocks after the last selected one; ``prune_norm`` drops ``ln_final``, ``prune_head`` the
-        projection. Returns the selected block positions."""
+        """Drop the blocks after the last selected one (open_clip's signature).
+
+        Args:
+            indices: The blocks still needed: the last n for an int, those positions for a list (negative from the
+                end).
+            prune_norm: Also drop the final norm (``ln_final``).
+            prune_head: Also drop the projection (``text_projection`` becomes None).
+
+        Returns:
+            The absolute positions ``indices`` selects.
+
+        Raises:
+            IntermediatesError: ``indices`` selects no block or one that does not exist.
+        """
         take = self.transformer.prune_intermediate_layers(indices)
         if prune_norm:
             self.ln_final = nn.Identity()

@@ -212,8 +212,21 @@ class TimmTower(nn.Module):
     def prune_intermediate_layers(
         self, indices: int | list[int] = 1, prune_norm: bool = False, prune_head: bool = True
     ) -> list[int]:
-        """Drop trunk blocks after the last selected one (timm's ``prune_intermediate_layers``); ``prune_head`` also
-        drops the adapter head. Returns the selected positions."""
+        """Drop trunk blocks after the last selected one (timm's ``prune_intermediate_layers``).
+
+        Args:
+            indices: The blocks still needed: the last n for an int, those positions for a list (negative from the
+                end).
+            prune_norm: Also drop the final norm (of the trunk).
+            prune_head: Also drop the trunk's head and the adapter head.
+
+        Returns:
+            The absolute positions ``indices`` selects.
+
+        Raises:
+            IntermediatesError: ``indices`` selects no block or one that does not exist.
+            NotImplementedError: the timm trunk has no ``prune_intermediate_layers``.
+        """
         if not hasattr(self.trunk, "prune_intermediate_layers"):
             raise NotImplementedError(
                 f"timm model {type(self.trunk).__name__} has no prune_intermediate_layers"

@@ -384,6 +384,9 @@ class Transformer(nn.Module):
 
         Returns:
             (output of the last block run, list of the selected blocks' outputs, each (B, L, D)).
+
+        Raises:
+            IntermediatesError: ``indices`` selects no block or one that does not exist.
         """
         take, max_index = feature_take_indices(len(self.resblocks), indices)
         blocks = list(self.resblocks)
@@ -398,7 +401,18 @@ class Transformer(nn.Module):
 
     @torch.jit.ignore
     def prune_intermediate_layers(self, indices: int | list[int] = 1) -> list[int]:
-        """Drop the blocks after the last one ``indices`` selects; returns the selected positions."""
+        """Drop the blocks after the last one ``indices`` selects.
+
+        Args:
+            indices: The blocks still needed: the last n for an int, those positions for a list (negative from the
+                end).
+
+        Returns:
+            The absolute positions ``indices`` selects.
+
+        Raises:
+            IntermediatesError: ``indices`` selects no block or one that does not exist.
+        """
         take, max_index = feature_take_indices(len(self.resblocks), indices)
         self.resblocks = self.resblocks[: max_index + 1]
         return take
