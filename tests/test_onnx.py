@@ -224,6 +224,16 @@ def _assert_matches_torch(folder: Path, model: torch.nn.Module, name: str) -> No
     np.testing.assert_allclose(onnx.encode_text(TEXTS[2:], normalize=False), want_text[2:], rtol=0, atol=ATOL)
     normalized = onnx.encode_image(images)
     np.testing.assert_allclose(np.linalg.norm(normalized, axis=1), 1.0, atol=1e-5)
+    labels, templates = ["cat", "dog", "car"], ["a photo of a {}.", "a {} again"]
+    with torch.no_grad():
+        want = clipzoo.zero_shot_classify(
+            model, images, labels, tokenizer=tokenizer, preprocess=preprocess, templates=templates, top_k=3
+        )
+    got = onnx.classify(images, labels, templates=templates, top_k=3)
+    for ours, theirs in zip(got, want):  # the same probability per label (softmax or sigmoid, as the family)
+        assert dict(ours).keys() == dict(theirs).keys()
+        for label, prob in theirs:
+            assert dict(ours)[label] == pytest.approx(prob, abs=ATOL)
 
 
 # ------------------------------------------------------------------------------------------ coverage
