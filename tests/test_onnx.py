@@ -361,6 +361,10 @@ def test_folder_errors_are_typed(tmp_path, digits_int8):
     (tmp_path / MANIFEST_NAME).write_text(json.dumps({"format": "clipzoo-onnx", "format_version": 99}))
     with pytest.raises(OnnxFolderError, match="format_version 99 is not supported"):
         OnnxModel(tmp_path)
+    from clipzoo.onnx.runtime import build_tokenizer
+
+    with pytest.raises(OnnxFolderError, match="exported without tokenizer files; pass token ids"):
+        build_tokenizer(digits_int8, None, 16)  # the manifest entry of an export with include_tokenizer=False
     model = OnnxModel(digits_int8)
     with pytest.raises(OnnxInputError, match="duplicate labels"):
         model.classify([Image.new("RGB", (8, 8))], ["a", "a"])

@@ -161,9 +161,12 @@ def _text_module(model: Any) -> Any:
 
 
 def _example_ids(tokenizer: Any, context_length: int, vocab_size: int) -> Any:
+    """Two rows of token ids to trace and verify with: real prompts, or seeded random ids without a tokenizer."""
     import numpy as np
     import torch
 
+    if tokenizer is None:
+        return torch.randint(1, vocab_size, (2, context_length), generator=torch.Generator().manual_seed(0))
     ids = tokenizer.tokenize_numpy(["a photo of a cat.", "a diagram"], context_length)
     return torch.from_numpy(np.minimum(ids, vocab_size - 1))
 
@@ -352,7 +355,8 @@ def write_onnx_folder(
     check_exportable(model, quantize)
     cfg = spec.model_cfg
     context_length = cfg.text_cfg.context_length
-    tokenizer = get_tokenizer(spec.name, context_length=context_length)
+    # Without tokenizer files nothing needs the tokenizer (which may be a Hub download): trace random ids.
+    tokenizer = get_tokenizer(spec.name, context_length=context_length) if include_tokenizer else None
     preprocess = {k: spec.preprocess_cfg[k] for k in PREPROCESS_KEYS if k in spec.preprocess_cfg}
     preprocess = json.loads(json.dumps(preprocess))  # tuples -> lists
     height, width = _to_hw(preprocess["size"])
