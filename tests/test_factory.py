@@ -250,3 +250,13 @@ def test_tower_weights(tiny_file, tmp_path):
     fresh = clipzoo.create_model("tiny-vit", pretrained_text_path=str(text_only))
     with torch.no_grad():
         _close(fresh.encode_text(TXT), model.encode_text(TXT))
+
+
+def test_tag_registered_without_mean_std_keeps_the_default_preprocessing(tmp_path, fresh_tags):
+    from clipzoo.factory import resolve
+    from clipzoo.preprocess_cfg import default_preprocess_dict
+
+    weights = tmp_path / "w.pt"
+    weights.write_bytes(b"not read by resolve")
+    clipzoo.add_pretrained_cfg("ViT-B-32", "my-own", {"file": str(weights)})
+    assert resolve("ViT-B-32", "my-own").preprocess_cfg == default_preprocess_dict()

@@ -84,6 +84,7 @@ _EXPORTS: dict[str, str] = {
     "merge_preprocess_dict": "transforms",
     "merge_preprocess_kwargs": "transforms",
     "preprocess_batch": "batch",
+    "BatchItemError": "batch",
     # factory
     "create_model": "factory",
     "create_model_and_transforms": "factory",
@@ -91,7 +92,7 @@ _EXPORTS: dict[str, str] = {
     "get_tokenizer": "factory",
     "get_model_preprocess_cfg": "factory",
     "set_model_preprocess_cfg": "factory",
-    "get_model_tokenize_cfg": "factory",
+    "get_model_tokenize_cfg": "models",
     # losses and zero-shot
     "ClipLoss": "loss",
     "SigLipLoss": "loss",

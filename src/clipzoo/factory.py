@@ -127,7 +127,8 @@ def _preprocess_for(
     pp.update({k: v for k, v in base.items() if v is not None})
     if weights is not None and weights.record is not None:
         tag = weights.record
-        pp.update({k: getattr(tag, k) for k in _PREPROCESS_FROM_TAG})
+        # a tag registered without mean/std (add_pretrained_cfg) keeps the config's or default values
+        pp.update({k: getattr(tag, k) for k in _PREPROCESS_FROM_TAG if getattr(tag, k) not in (None, (), "")})
     size = model_cfg.vision_cfg.image_size
     pp["size"] = tuple(size) if isinstance(size, (list, tuple)) else size
     pp.update({k: v for k, v in (force or {}).items() if v is not None})
@@ -378,24 +379,6 @@ def get_model_preprocess_cfg(model) -> dict[str, Any]:
             if getattr(module, attr, None) is not None:
                 cfg[key] = getattr(module, attr)
     return cfg
-
-
-def get_model_tokenize_cfg(model) -> dict[str, Any]:
-    """Context length and vocabulary size of the model's text tower.
-
-    Args:
-        model: A model from ``create_model``: read from ``model.text`` (CustomTextCLIP, CoCa), or from the
-            model itself (CLIP).
-
-    Returns:
-        ``{"context_length": ..., "vocab_size": ...}``, each key only when the model sets it.
-    """
-    module = getattr(model, "text", model)
-    return {
-        k: getattr(module, k)
-        for k in ("context_length", "vocab_size")
-        if getattr(module, k, None) is not None
-    }
 
 
 def _check_precision(precision: str) -> None:

@@ -127,7 +127,14 @@ convert_weights_to_fp16 = convert_weights_to_lp  # open_clip's older name
 
 
 def get_model_tokenize_cfg(model: nn.Module) -> dict[str, int]:
-    """``context_length`` and ``vocab_size`` of the model's text tower (what a tokenizer must match)."""
+    """``context_length`` and ``vocab_size`` of the model's text tower (what a tokenizer must match).
+
+    Args:
+        model: A clipzoo/open_clip model, or its text tower.
+
+    Returns:
+        ``{"context_length": int, "vocab_size": int}``, each key only when the tower has that attribute.
+    """
     module = getattr(model, "text", model)
     names = ("context_length", "vocab_size")
     return {name: getattr(module, name) for name in names if getattr(module, name, None) is not None}
