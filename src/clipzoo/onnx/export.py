@@ -40,7 +40,7 @@ QUANTIZE_MODES = ("int8",)
 # Which ops get int8 weights: the matrix products hold ~all the weights of every supported tower. Convolutions
 # stay fp32 (ConvInteger is slow in onnxruntime's CPU provider and the patch/stem convs are small).
 QUANT_OP_TYPES = ("MatMul", "Gemm")
-VERIFY_ATOL, VERIFY_RTOL = 1e-4, 1e-4
+VERIFY_ATOL, VERIFY_RTOL = 1e-5, 1e-4  # relative: random-weight towers give tiny features
 PREFIX_POOL_TYPES = ("argmax", "eos", "first")
 _EXTRA_HINT = "pip install 'clipzoo[onnx]'"
 _VERIFY_TEXTS = ("a photo of a dog.", "", "Zwölf Boxkämpfer jagen Viktor quer über den großen Sylter Deich!")
