@@ -34,26 +34,18 @@ bench: install
 	mkdir -p .bench
 	$(PY) scripts/bench.py --json .bench/results.json
 
-# clip_benchmark's own environment for tests/test_clip_benchmark.py (it needs numpy < 2.3; the main lock has 2.4)
+# Test environments beside the main one, each from a pinned tests/envs/NAME-requirements.txt plus clipzoo
+# (editable): `bench` runs clip_benchmark (it needs numpy < 2.3; the main lock has 2.4), `hf5` transformers 5.x
+# (the main lock pins transformers < 4.57 for open_clip's CoCa parity). uv's cache shares torch with .venv.
 BENCH_VENV := .venv-bench
-BENCH_STAMP := $(BENCH_VENV)/.installed-stamp
-bench-env: $(BENCH_STAMP)
-
-$(BENCH_STAMP): tests/envs/bench-requirements.txt pyproject.toml $(STAMP)
-	$(PY) -m uv venv --allow-existing --python $(PY) $(BENCH_VENV)
-	$(PY) -m uv pip install --python $(BENCH_VENV)/bin/python -r tests/envs/bench-requirements.txt
-	$(PY) -m uv pip install --python $(BENCH_VENV)/bin/python --no-deps -e .
-	@touch $@
-
-# transformers 5.x environment for tests/hf5/ (the main lock pins transformers<4.57 for open_clip's CoCa parity)
 HF5_VENV := .venv-hf5
-HF5_STAMP := $(HF5_VENV)/.installed-stamp
-hf5-env: $(HF5_STAMP)
+bench-env: $(BENCH_VENV)/.installed-stamp
+hf5-env: $(HF5_VENV)/.installed-stamp
 
-$(HF5_STAMP): tests/envs/hf5-requirements.txt pyproject.toml $(STAMP)
-	$(PY) -m uv venv --allow-existing --python $(PY) $(HF5_VENV)
-	$(PY) -m uv pip install --python $(HF5_VENV)/bin/python -r tests/envs/hf5-requirements.txt
-	$(PY) -m uv pip install --python $(HF5_VENV)/bin/python --no-deps -e .
+.venv-%/.installed-stamp: tests/envs/%-requirements.txt pyproject.toml $(STAMP)
+	$(PY) -m uv venv --allow-existing --python $(PY) .venv-$*
+	$(PY) -m uv pip install --python .venv-$*/bin/python -r tests/envs/$*-requirements.txt
+	$(PY) -m uv pip install --python .venv-$*/bin/python --no-deps -e .
 	@touch $@
 
 clean:
