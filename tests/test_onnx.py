@@ -278,6 +278,22 @@ def test_tower_families_round_trip_within_tolerance(tmp_path, tiny_models, name)
         assert manifest["text"]["prefix_pooling"] is None
     if name == "onnx-vit-options":
         assert manifest["text"]["prefix_pooling"] == {"pool_type": "eos", "eos_id": 49407}
+        _check_quantize_folder(folder, tmp_path / "int8")
+
+
+def _check_quantize_folder(folder: Path, target: Path) -> None:
+    """quantize_folder: an int8 copy (torch-free) whose features stay close; a quantized folder is refused."""
+    from clipzoo.onnx.export import quantize_folder
+
+    assert quantize_folder(folder, target) == target.resolve()
+    manifest = read_manifest(target)
+    assert manifest["quantization"]["weight_type"] == "int8" and MANIFEST_NAME not in manifest["files"]
+    fp32, int8 = OnnxModel(folder), OnnxModel(target)
+    images = _photos()
+    assert ((fp32.encode_image(images) * int8.encode_image(images)).sum(axis=1) > 0.99).all()
+    assert ((fp32.encode_text(TEXTS) * int8.encode_text(TEXTS)).sum(axis=1) > 0.99).all()
+    with pytest.raises(OnnxExportError, match="already quantized"):
+        quantize_folder(target, target.parent / "again")
 
 
 def test_architecture_that_cannot_export_says_why_and_writes_nothing(tmp_path, tiny_models):
