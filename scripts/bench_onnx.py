@@ -7,8 +7,10 @@ ViT-B-32 with random weights (seeded), exported with ``clipzoo.onnx`` (fp32) and
 timed alternately with torch (``benchlib.best_pair``: warm-up, then best wall time of ``repeats``), so load on
 the shared machine hits both. Two settings: torch's thread count, wall time (what a user sees), and one
 thread, CPU time (steadier on a shared machine); onnxruntime sessions use the same thread count
-(``intra_op_num_threads``) and full graph optimization (the default level: no other level or thread count was
-consistently faster here, see ``--sessions``).
+(``intra_op_num_threads``) and full graph optimization (the default level). Session options tried on the 2-core VM
+(``--sessions``; ViT-B-32 encode_image): the basic/extended optimization levels were no faster than ``all``
+(int8: 0.7-0.95x); ``session.intra_op.allow_spinning=0`` gained 1.1-1.25x at 2 threads while other jobs ran (idle
+threads stop spinning on a shared CPU); 2 threads did not beat 1 under that load.
 
 Also: the cosine similarity of int8 to fp32 image features on the scikit-image sample photos (random weights:
 trained weights have other value ranges, so this bounds the quantization error of this graph, not of a
