@@ -68,10 +68,15 @@ from typing import Any, BinaryIO
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
 
 from .constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 from .images import ImageReadError, finish_image, open_image, orientation, source_name
+from .pil_geometry import RESAMPLE as _RESAMPLE
+from .pil_geometry import RESIZE_SIZE as _RESIZE_SIZE
+from .pil_geometry import Size2
+from .pil_geometry import center_crop_or_pad as _center_crop_or_pad
+from .pil_geometry import to_hw as _to_hw
 from .preprocess_cfg import (
     INTERPOLATIONS,
     RESIZE_MODES,
@@ -94,14 +99,7 @@ __all__ = [
 ]
 
 ImageSource = Image.Image | str | os.PathLike | BinaryIO
-Size2 = tuple[int, int]  # (height, width)
 
-_RESAMPLE = {  # keys: preprocess_cfg.INTERPOLATIONS
-    "bicubic": Image.Resampling.BICUBIC,
-    "bilinear": Image.Resampling.BILINEAR,
-    "nearest": Image.Resampling.NEAREST,
-    "random": Image.Resampling.BICUBIC,
-}
 
 FAST_DRAFT_FACTOR = 2
 FAST_REDUCING_GAP = 3.0
@@ -134,90 +132,6 @@ class AugmentationCfg:
     use_timm: bool = False
     color_jitter_prob: float | None = None
     gray_scale_prob: float | None = None
-
-
-def _to_hw(size: int | Sequence[int]) -> Size2:
-    """Normalize an int or (h, w) size to an (h, w) tuple of ints."""
-    if isinstance(size, (int, np.integer)):
-        return int(size), int(size)
-    if isinstance(size, Sequence) and len(size) == 1:
-        return int(size[0]), int(size[0])
-    if isinstance(size, Sequence) and len(size) == 2:
-        return int(size[0]), int(size[1])
-    raise ValueError(f"image size must be an int or an (height, width) pair, got {size!r}")
-
-
-# --- geometry: (source width, height) + target -> resize size (width, height) --------------------------
-
-
-def _size_shortest_square(w: int, h: int, target: Size2) -> tuple[int, int]:
-    # torchvision Resize(int): the short side becomes `side`, the long side int(side * long / short).
-    side = target[0]
-    short, long = (w, h) if w <= h else (h, w)
-    new_long = int(side * long / short)
-    return (side, new_long) if w <= h else (new_long, side)
-
-
-def _size_keep_ratio(w: int, h: int, target: Size2, longest: bool) -> tuple[int, int]:
-    # open_clip's ResizeKeepRatio with longest in {0, 1}: divide by the max (or min) side ratio, round.
-    ratio_h, ratio_w = h / target[0], w / target[1]
-    ratio = max(ratio_h, ratio_w) if longest else min(ratio_h, ratio_w)
-    new_h, new_w = round(h / ratio), round(w / ratio)
-    return max(new_w, 1), max(new_h, 1)
-
-
-def _size_shortest(w: int, h: int, target: Size2) -> tuple[int, int]:
-    if target[0] == target[1]:
-        return _size_shortest_square(w, h, target)
-    return _size_keep_ratio(w, h, target, longest=False)
-
-
-def _size_longest(w: int, h: int, target: Size2) -> tuple[int, int]:
-    return _size_keep_ratio(w, h, target, longest=True)
-
-
-def _size_squash(w: int, h: int, target: Size2) -> tuple[int, int]:
-    return target[1], target[0]
-
-
-_RESIZE_SIZE: dict[str, Callable[[int, int, Size2], tuple[int, int]]] = {
-    "shortest": _size_shortest,
-    "longest": _size_longest,
-    "squash": _size_squash,
-}
-
-
-def _pad_fill(img: Image.Image, fill: float | Sequence[float]) -> float | tuple:
-    """Fill value in the form torchvision's PIL pad passes to ImageOps.expand."""
-    bands = len(img.getbands())
-    if isinstance(fill, (int, float)) and bands > 1:
-        fill = (fill,) * bands
-    if isinstance(fill, (list, tuple)):
-        fill = tuple(fill) * bands if len(fill) == 1 else tuple(fill)
-        if len(fill) != bands:
-            raise ValueError(f"fill_color has {len(fill)} values but the image has {bands} bands")
-    if img.mode == "F":
-        return fill
-    return tuple(int(x) for x in fill) if isinstance(fill, tuple) else int(fill)
-
-
-def _center_crop_or_pad(img: Image.Image, target: Size2, fill: float | Sequence[float]) -> Image.Image:
-    """Pad (left/top get the smaller half) then center-crop to target, as torchvision/open_clip do."""
-    crop_h, crop_w = target
-    w, h = img.size
-    if crop_w > w or crop_h > h:
-        pad_w, pad_h = max(crop_w - w, 0), max(crop_h - h, 0)
-        border = (pad_w // 2, pad_h // 2, (pad_w + 1) // 2, (pad_h + 1) // 2)
-        palette = img.getpalette() if img.mode == "P" else None
-        img = ImageOps.expand(img, border=border, fill=_pad_fill(img, fill))
-        if palette is not None:
-            img.putpalette(palette)
-        w, h = img.size
-        if (w, h) == (crop_w, crop_h):
-            return img
-    top = int(round((h - crop_h) / 2.0))
-    left = int(round((w - crop_w) / 2.0))
-    return img.crop((left, top, left + crop_w, top + crop_h))
 
 
 # --- loading --------------------------------------------------------------------------------------------

@@ -14,83 +14,21 @@ from collections.abc import Sequence
 from typing import Any, BinaryIO
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 from clipzoo.errors import InputError
 from clipzoo.images import ImageReadError, finish_image, open_image  # the one file loader (torch-free)
+from clipzoo.pil_geometry import RESAMPLE as _RESAMPLE
+from clipzoo.pil_geometry import RESIZE_SIZE as _RESIZE_SIZE
+from clipzoo.pil_geometry import center_crop_or_pad as _crop_or_pad
+from clipzoo.pil_geometry import to_hw as _to_hw
+from clipzoo.preprocess_cfg import RESIZE_MODES
 
-RESIZE_MODES = ("shortest", "longest", "squash")
-_RESAMPLE = {
-    "bicubic": Image.Resampling.BICUBIC,
-    "bilinear": Image.Resampling.BILINEAR,
-    "nearest": Image.Resampling.NEAREST,
-    "random": Image.Resampling.BICUBIC,
-}
 ImageSource = Image.Image | str | os.PathLike | BinaryIO
 
 
 class ImageInputError(InputError, OSError):
     """An image that cannot be used: wrong type, unreadable or undecodable file (the message names it)."""
-
-
-def _to_hw(size: Any) -> tuple[int, int]:
-    if isinstance(size, (int, np.integer)):
-        return int(size), int(size)
-    if isinstance(size, Sequence) and len(size) in (1, 2):
-        return int(size[0]), int(size[-1])
-    raise ValueError(f"image size must be an int or an (height, width) pair, got {size!r}")
-
-
-def _shortest(w: int, h: int, target: tuple[int, int]) -> tuple[int, int]:
-    if target[0] == target[1]:  # torchvision Resize(int): the short side becomes the target
-        side = target[0]
-        short, long = (w, h) if w <= h else (h, w)
-        new_long = int(side * long / short)
-        return (side, new_long) if w <= h else (new_long, side)
-    return _keep_ratio(w, h, target, longest=False)
-
-
-def _keep_ratio(w: int, h: int, target: tuple[int, int], longest: bool) -> tuple[int, int]:
-    ratio_h, ratio_w = h / target[0], w / target[1]
-    ratio = max(ratio_h, ratio_w) if longest else min(ratio_h, ratio_w)
-    return max(round(w / ratio), 1), max(round(h / ratio), 1)
-
-
-_RESIZE_SIZE = {
-    "shortest": _shortest,
-    "longest": lambda w, h, t: _keep_ratio(w, h, t, longest=True),
-    "squash": lambda w, h, t: (t[1], t[0]),
-}
-
-
-def _pad_fill(img: Image.Image, fill: Any) -> Any:
-    bands = len(img.getbands())
-    if isinstance(fill, (int, float)) and bands > 1:
-        fill = (fill,) * bands
-    if isinstance(fill, (list, tuple)):
-        fill = tuple(fill) * bands if len(fill) == 1 else tuple(fill)
-        if len(fill) != bands:
-            raise ValueError(f"fill_color has {len(fill)} values but the image has {bands} bands")
-    if img.mode == "F":
-        return fill
-    return tuple(int(x) for x in fill) if isinstance(fill, tuple) else int(fill)
-
-
-def _crop_or_pad(img: Image.Image, target: tuple[int, int], fill: Any) -> Image.Image:
-    crop_h, crop_w = target
-    w, h = img.size
-    if crop_w > w or crop_h > h:
-        pad_w, pad_h = max(crop_w - w, 0), max(crop_h - h, 0)
-        border = (pad_w // 2, pad_h // 2, (pad_w + 1) // 2, (pad_h + 1) // 2)
-        palette = img.getpalette() if img.mode == "P" else None
-        img = ImageOps.expand(img, border=border, fill=_pad_fill(img, fill))
-        if palette is not None:
-            img.putpalette(palette)
-        w, h = img.size
-        if (w, h) == (crop_w, crop_h):
-            return img
-    top, left = int(round((h - crop_h) / 2.0)), int(round((w - crop_w) / 2.0))
-    return img.crop((left, top, left + crop_w, top + crop_h))
 
 
 def _name(src: Any) -> str:
