@@ -187,3 +187,9 @@ def test_status_table():
     ]
     assert error_line(RuntimeError("two\nlines")) == "clipzoo: error: RuntimeError: two lines"
     assert EXIT_STATUS[0][0].__name__ == "CliError"
+
+
+def test_a_torch_loader_given_an_onnx_folder_points_to_the_runtime(tmp_path, capsys):
+    (tmp_path / "clipzoo_onnx.json").write_text("{}")
+    status, _, err = run(capsys, ["info", f"local-dir:{tmp_path}"])
+    assert status == 2 and "is an ONNX export" in err and "--onnx" in err and err.count("\n") == 1

@@ -103,6 +103,13 @@ def read_folder_config(folder: Path, tokenizer_source: str | None = None) -> tup
     if not config_path.is_file():
         if convert.is_hf_folder(folder):
             return convert.read_hf_folder_config(folder, tokenizer_source or str(folder))
+        from .onnx.manifest import is_onnx_folder
+
+        if is_onnx_folder(folder):
+            raise FolderConfigError(
+                f"{folder} is an ONNX export (clipzoo_onnx.json), not a torch model folder: load it with "
+                f"clipzoo.OnnxModel({str(folder)!r}) or `clipzoo classify --onnx {folder} ...`"
+            )
         raise MissingFolderConfigError(
             f"{folder}: no {HF_CONFIG_NAME} (an exported clipzoo/open_clip folder) and no transformers "
             f"{convert.HF_CONFIG_FILE} with a model_type"
