@@ -24,7 +24,7 @@ format: install
 
 # Both cores: two pytest-xdist workers, one intra-op thread each (tests control their own thread counts).
 test: install lint bench-env hf5-env
-	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n 2 --dist worksteal $(PYTEST_ARGS)
 	OMP_NUM_THREADS=2 $(HF5_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/hf5
 
 demo: install
