@@ -29,7 +29,10 @@ import torch.nn.functional as F
 from clipzoo.zero_shot_metadata import (
     IMAGENET_CLASSNAMES,
     OPENAI_IMAGENET_TEMPLATES,
+    SIGLIP_TEMPLATES,
     SIMPLE_IMAGENET_TEMPLATES,
+    TEMPLATE_SETS,
+    read_template_lines,
 )
 
 from .errors import InputError
@@ -45,16 +48,6 @@ __all__ = [
 ]
 
 Template = str | Callable[[str], str]
-
-# The prompt used by the SigLIP authors for zero-shot classification.
-SIGLIP_TEMPLATES: tuple[str, ...] = ("This is a photo of {}.",)
-
-# Named prompt sets, usable as ``templates=`` and on the command line.
-TEMPLATE_SETS: dict[str, tuple[str, ...]] = {
-    "openai": OPENAI_IMAGENET_TEMPLATES,
-    "simple": SIMPLE_IMAGENET_TEMPLATES,
-    "siglip": SIGLIP_TEMPLATES,
-}
 
 
 class ZeroShotInputError(InputError, ValueError):
@@ -170,16 +163,7 @@ def resolve_templates(templates: str | Sequence[Template] | None, model: Any = N
 
 def read_templates_file(path: str | Path) -> list[str]:
     """Templates from a text file: one per line, each with a ``{}`` slot; blank and ``#`` lines skipped."""
-    path = Path(path)
-    if not path.is_file():
-        raise ZeroShotInputError(
-            f"templates {str(path)!r} is neither a template set ({', '.join(TEMPLATE_SETS)}) nor a file"
-        )
-    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
-    templates = [line for line in lines if line and not line.startswith("#")]
-    if not templates:
-        raise ZeroShotInputError(f"templates file {str(path)!r} has no templates (one per line, with '{{}}')")
-    return list(resolve_templates(templates))
+    return list(resolve_templates(read_template_lines(path, ZeroShotInputError)))
 
 
 def _is_sigmoid_model(model: Any) -> bool:

@@ -1,8 +1,14 @@
 """Zero-shot ImageNet metadata: the 1000 class names and the prompt templates used by CLIP.
 
-Pure data. Templates are ``str.format`` strings with one ``{}`` slot for the class name; the class names
+Data (stdlib only, so the torch-free ONNX runtime uses it too), plus the reader of template files. Templates are
+``str.format`` strings with one ``{}`` slot for the class name; the class names
 are the cleaned-up ImageNet-1k names used by open_clip and OpenAI CLIP (same order as the label indices).
 """
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
 
 # OpenAI's 80 ImageNet prompt templates (CLIP paper, prompt-engineering notebook).
 OPENAI_IMAGENET_TEMPLATES: tuple[str, ...] = (
@@ -98,6 +104,42 @@ SIMPLE_IMAGENET_TEMPLATES: tuple[str, ...] = (
     "art of the {}.",
     "a photo of the small {}.",
 )
+
+# The prompt used by the SigLIP authors for zero-shot classification.
+SIGLIP_TEMPLATES: tuple[str, ...] = ("This is a photo of {}.",)
+
+# Named prompt sets, usable as ``templates=`` and on the command line.
+TEMPLATE_SETS: dict[str, tuple[str, ...]] = {
+    "openai": OPENAI_IMAGENET_TEMPLATES,
+    "simple": SIMPLE_IMAGENET_TEMPLATES,
+    "siglip": SIGLIP_TEMPLATES,
+}
+
+
+def read_template_lines(path: str | os.PathLike, error: type[Exception] = ValueError) -> list[str]:
+    """Templates from a text file, one per line; blank and ``#`` lines are skipped.
+
+    Args:
+        path: The text file.
+        error: The exception class raised for a missing or empty file (each caller's own input error).
+
+    Returns:
+        The templates, in file order (their ``{}`` slots are not checked here).
+
+    Raises:
+        error: the file does not exist or holds no template.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise error(
+            f"templates {str(path)!r} is neither a template set ({', '.join(TEMPLATE_SETS)}) nor a file"
+        )
+    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    templates = [line for line in lines if line and not line.startswith("#")]
+    if not templates:
+        raise error(f"templates file {str(path)!r} has no templates (one per line, with '{{}}')")
+    return templates
+
 
 IMAGENET_CLASSNAMES: tuple[str, ...] = (
     "tench",

@@ -6,9 +6,8 @@ import argparse
 import json
 from collections.abc import Sequence
 
+from ..zero_shot_metadata import TEMPLATE_SETS
 from ._common import CliError, add_json, add_random_weights, add_weights_args, require_weights
-
-TEMPLATE_SET_NAMES = ("openai", "simple", "siglip")  # clipzoo.zero_shot.TEMPLATE_SETS (needs torch)
 
 
 def format_predictions(images: Sequence[str], results: list[list[tuple[str, float]]], activation: str) -> str:
@@ -43,7 +42,7 @@ def cmd_classify_onnx(args: argparse.Namespace, folder: str) -> int:
     from ..onnx.runtime import OnnxModel, read_templates_file
 
     templates = args.templates
-    if templates is not None and templates not in TEMPLATE_SET_NAMES:
+    if templates is not None and templates not in TEMPLATE_SETS:
         templates = read_templates_file(templates)
     for path in args.images:
         check_image_file(path)
@@ -122,7 +121,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--templates",
         default=None,
-        help=f"prompt set ({'|'.join(TEMPLATE_SET_NAMES)}) or a file with one '{{}}' template per line; "
+        help=f"prompt set ({'|'.join(TEMPLATE_SETS)}) or a file with one '{{}}' template per line; "
         "default: openai for CLIP-style models, siglip for SigLIP-style models",
     )
     p.add_argument("--top-k", type=int, default=5, help="predictions per image (default 5)")

@@ -17,7 +17,12 @@ import numpy as np
 from PIL import Image
 
 from clipzoo.errors import InputError
-from clipzoo.images import ImageReadError, finish_image, open_image  # the one file loader (torch-free)
+from clipzoo.images import (  # the one file loader (torch-free)
+    ImageReadError,
+    finish_image,
+    open_image,
+    source_name,
+)
 from clipzoo.pil_geometry import RESAMPLE as _RESAMPLE
 from clipzoo.pil_geometry import RESIZE_SIZE as _RESIZE_SIZE
 from clipzoo.pil_geometry import center_crop_or_pad as _crop_or_pad
@@ -29,13 +34,6 @@ ImageSource = Image.Image | str | os.PathLike | BinaryIO
 
 class ImageInputError(InputError, OSError):
     """An image that cannot be used: wrong type, unreadable or undecodable file (the message names it)."""
-
-
-def _name(src: Any) -> str:
-    if isinstance(src, (str, os.PathLike)):
-        return os.fspath(src)
-    name = getattr(src, "filename", None) or getattr(src, "name", None)
-    return str(name) if name else f"<{type(src).__name__}>"
 
 
 def _decoded(img: Image.Image, name: str) -> Image.Image:
@@ -121,7 +119,7 @@ class ImagePreprocessor:
             ImageInputError: an unsupported type, or a file that cannot be opened or decoded.
         """
         if isinstance(src, Image.Image):
-            return self._normalize(self._geometry(_decoded(src, _name(src))))
+            return self._normalize(self._geometry(_decoded(src, source_name(src))))
         if not isinstance(src, (str, os.PathLike)) and not hasattr(src, "read"):
             raise ImageInputError(
                 f"unsupported image type {type(src).__name__}; expected a PIL.Image.Image, a path or a binary "
@@ -130,10 +128,10 @@ class ImagePreprocessor:
         try:
             img = open_image(src)
         except (OSError, SyntaxError, ValueError) as err:
-            raise ImageInputError(f"cannot open image {_name(src)}: {err}") from err
+            raise ImageInputError(f"cannot open image {source_name(src)}: {err}") from err
         with img:
             try:  # files as the torch transforms read them: EXIF orientation, 16-bit/float to 8 bits
-                decoded = finish_image(img, _name(src))
+                decoded = finish_image(img, source_name(src))
             except ImageReadError as err:
                 raise ImageInputError(str(err)) from err
             return self._normalize(self._geometry(decoded))

@@ -18,11 +18,16 @@ from typing import Any
 import numpy as np
 
 from clipzoo.errors import InputError
+from clipzoo.zero_shot_metadata import (
+    OPENAI_IMAGENET_TEMPLATES,
+    SIGLIP_TEMPLATES,
+    TEMPLATE_SETS,
+    read_template_lines,
+)
 
 from .manifest import OnnxFolderError, read_manifest
 from .preprocess import ImagePreprocessor, ImageSource
 
-SIGLIP_TEMPLATES: tuple[str, ...] = ("This is a photo of {}.",)
 EXTRA_HINT = "pip install 'clipzoo[onnx]'"
 
 
@@ -87,16 +92,7 @@ def read_templates_file(path: str | os.PathLike) -> list[str]:
     Raises:
         OnnxInputError: the file does not exist or holds no template.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise OnnxInputError(
-            f"templates {str(path)!r} is neither a template set (openai, simple, siglip) nor a file"
-        )
-    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
-    templates = [line for line in lines if line and not line.startswith("#")]
-    if not templates:
-        raise OnnxInputError(f"templates file {str(path)!r} has no templates (one per line, with '{{}}')")
-    return templates
+    return read_template_lines(path, OnnxInputError)
 
 
 def _l2_normalize(x: np.ndarray) -> np.ndarray:
@@ -341,19 +337,12 @@ class OnnxModel:
         return _l2_normalize(features).T
 
     def _templates(self, templates: Any) -> Sequence[Any]:
-        from clipzoo.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES, SIMPLE_IMAGENET_TEMPLATES
-
-        named = {
-            "openai": OPENAI_IMAGENET_TEMPLATES,
-            "simple": SIMPLE_IMAGENET_TEMPLATES,
-            "siglip": SIGLIP_TEMPLATES,
-        }
         if templates is None:
             return SIGLIP_TEMPLATES if self.is_sigmoid else OPENAI_IMAGENET_TEMPLATES
         if isinstance(templates, str):
-            if templates not in named:
-                raise OnnxInputError(f"unknown template set {templates!r}; known: {', '.join(named)}")
-            return named[templates]
+            if templates not in TEMPLATE_SETS:
+                raise OnnxInputError(f"unknown template set {templates!r}; known: {', '.join(TEMPLATE_SETS)}")
+            return TEMPLATE_SETS[templates]
         if not templates:
             raise OnnxInputError("templates is empty; give at least one")
         return list(templates)
