@@ -20,7 +20,7 @@ def _torchscript(folder: Path, quick: bool) -> dict:
     import torch
 
     import clipzoo
-    from clipzoo import convert
+    from clipzoo.formats import convert
 
     name = "ViT-S-32" if quick else "ViT-B-32"
     model = clipzoo.create_model(name).eval()

@@ -29,7 +29,7 @@ t0 = time.perf_counter()
 if lib == 'clipzoo':
     # open_clip imports all its modules up front; import clipzoo's lazily-loaded ones too, so the
     # in-process figure is creation alone on both sides (the whole-process figure includes imports).
-    import clipzoo as lib_mod, clipzoo.factory, clipzoo.models, clipzoo.transforms, clipzoo.checkpoint
+    import clipzoo as lib_mod, clipzoo.factory.create, clipzoo.models, clipzoo.preprocess.transforms, clipzoo.checkpoint.load
 else:
     import open_clip as lib_mod
 import torch

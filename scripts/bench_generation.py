@@ -1,4 +1,4 @@
-"""Benchmark clipzoo.generation.generate against open_clip 3.3.0's CoCa.generate, side by side in one run.
+"""Benchmark clipzoo.models.generation.generate against open_clip 3.3.0's CoCa.generate, side by side in one run.
 
 Both libraries get the same random weights (open_clip's state dict loaded into clipzoo's CoCa) and the same images;
 each row also checks that the generated ids are identical. Rows: beam search (open_clip's defaults: 6 beams in 3
@@ -23,7 +23,8 @@ def _models(quick: bool):
     import open_clip
     import torch
 
-    from clipzoo import create_model, registry
+    from clipzoo import create_model
+    from clipzoo.registry import architectures as registry
 
     name = "coca_ViT-B-32"
     if quick:
@@ -50,7 +51,7 @@ def run(quick: bool = False) -> list[dict]:
     """Rows of seconds per generate call (best of a few), clipzoo vs open_clip, same weights and images."""
     import torch
 
-    from clipzoo.generation import generate
+    from clipzoo.models.generation import generate
 
     peer, ours, size = _models(quick)
     images = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(1))

@@ -1,4 +1,4 @@
-"""Loss forward + backward time: clipzoo.loss vs open_clip 3.3.0's open_clip.loss (single process, fp32, CPU).
+"""Loss forward + backward time: clipzoo.training.loss vs open_clip 3.3.0's open_clip.loss (single process, fp32, CPU).
 
 Each case times ``loss(...).backward()`` on fresh leaf features of shape [N, D] (best of `repeats`, after one
 warm-up). The zero-shot classifier build is timed too (tiny random CLIP, same model and tokenizer on both sides).
@@ -44,7 +44,7 @@ def _zero_shot_rows(repeats: int) -> list[dict]:
     import open_clip
     from open_clip.model import CLIP
 
-    from clipzoo.zero_shot import OPENAI_IMAGENET_TEMPLATES, build_zero_shot_classifier
+    from clipzoo.zero_shot.classifier import OPENAI_IMAGENET_TEMPLATES, build_zero_shot_classifier
 
     torch.manual_seed(0)
     model = CLIP(
@@ -74,7 +74,7 @@ def run(quick: bool = False) -> list[dict]:
     """Time every loss on both sides; ratio = open_clip time / clipzoo time (>1: clipzoo faster)."""
     import open_clip.loss as peer
 
-    from clipzoo import loss as ours
+    from clipzoo.training import loss as ours
 
     repeats = 3 if quick else 10
     sizes = [(512, 512)] if quick else [(512, 512), (2048, 768)]

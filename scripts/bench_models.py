@@ -47,8 +47,8 @@ TEMPLATES = [
 def _models(name: str):
     import open_clip
 
-    from clipzoo.config import parse_model_config
     from clipzoo.models import build_model
+    from clipzoo.registry.config import parse_model_config
 
     torch.manual_seed(0)
     peer = open_clip.create_model(name).eval()

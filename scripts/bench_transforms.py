@@ -61,7 +61,7 @@ def _images_per_s(fn: Callable[[str], object], paths: Sequence[str], repeats: in
 def _bench_eval(open_clip, paths: list[str], camera: list[str], repeats: int) -> list[dict]:
     import torch
 
-    from clipzoo.transforms import image_transform
+    from clipzoo.preprocess.transforms import image_transform
 
     peer_tf = open_clip.image_transform(224, is_train=False)
 
@@ -121,8 +121,8 @@ def _parallel_capacity(workers: int) -> float:
 def _bench_batch(paths: list[str], repeats: int) -> list[dict]:
     import torch
 
-    from clipzoo.batch import preprocess_batch
-    from clipzoo.transforms import image_transform
+    from clipzoo.preprocess.batch import preprocess_batch
+    from clipzoo.preprocess.transforms import image_transform
 
     exact = image_transform(224, False)
 

@@ -156,7 +156,7 @@ def _check_costs(rows: dict[tuple[str, str], dict[str, str]], profile_csv: Path)
 
 def build(csv_dir: Path) -> dict:
     """The data file's content."""
-    from clipzoo import pretrained
+    from clipzoo.registry import tags as pretrained
 
     metrics = metric_table(csv_dir)
     tables = {file: _read(csv_dir / file)[1] for file in (MAIN, CLASSIFICATION, RETRIEVAL)}

@@ -115,7 +115,7 @@ def profile(name: str) -> dict:
     from clipzoo.models import build_model, count_parameters
     from clipzoo.models.coca import CoCa
     from clipzoo.models.towers import build_vision_tower
-    from clipzoo.registry import get_model_cfg
+    from clipzoo.registry.architectures import get_model_cfg
 
     cfg = get_model_cfg(name)
     height, width = _image_size(cfg)
@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
 
-    from clipzoo.registry import list_models
+    from clipzoo.registry.architectures import list_models
 
     published = _published(args.published)
     names = list_models()

@@ -21,8 +21,8 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 
 import clipzoo
-from clipzoo.digits import DIGIT_TEMPLATES, MODEL_NAME, TAG, digit_image, render_prompt
-from clipzoo.loss import ClipLoss
+from clipzoo.demo.digits import DIGIT_TEMPLATES, MODEL_NAME, TAG, digit_image, render_prompt
+from clipzoo.training.loss import ClipLoss
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = 0

@@ -43,7 +43,7 @@ TINY_CONFIGS = {"tiny-vit": TINY_VIT, "tiny-rn": TINY_RN, "tiny-siglip": TINY_SI
 @pytest.fixture
 def tiny_configs(tmp_path_factory):
     """Register tiny architectures (tiny-vit, tiny-rn, tiny-siglip) in clipzoo; returns the folder."""
-    from clipzoo import registry
+    from clipzoo.registry import architectures as registry
 
     folder = tmp_path_factory.mktemp("configs")
     for name, cfg in TINY_CONFIGS.items():
@@ -57,7 +57,7 @@ def tiny_configs(tmp_path_factory):
 @pytest.fixture
 def fresh_tags():
     """A tag registry that tests may extend; restored afterwards."""
-    from clipzoo import pretrained
+    from clipzoo.registry import tags as pretrained
 
     yield pretrained.reset_tags()
     pretrained.reset_tags()

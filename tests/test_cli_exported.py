@@ -9,9 +9,9 @@ import torch
 from safetensors.torch import save_file
 
 import clipzoo
-from clipzoo import registry
 from clipzoo.cli import main
-from clipzoo.digits import load_heldout
+from clipzoo.demo.digits import load_heldout
+from clipzoo.registry import architectures as registry
 
 TINY_COCA = {
     "embed_dim": 32,

@@ -35,7 +35,7 @@ def _idx(path: Path, magic: int, dims: tuple[int, ...], data: bytes) -> None:
 
 
 def _digits() -> tuple[list, list[int]]:
-    from clipzoo.digits import load_heldout
+    from clipzoo.demo.digits import load_heldout
 
     images, labels = load_heldout()
     picked: dict[int, list[int]] = {}
@@ -61,7 +61,7 @@ def write_mnist(root: Path, images: list, labels: list[int]) -> None:
 
 def write_coco(root: Path, images: list, labels: list[int]) -> int:
     """``val2014/*.png`` and ``coco_test_karpathy.json`` with two distinct captions per image; returns #captions."""
-    from clipzoo.digits import DIGIT_TEMPLATES, render_prompt
+    from clipzoo.demo.digits import DIGIT_TEMPLATES, render_prompt
 
     folder = root / "val2014"
     folder.mkdir(parents=True)
@@ -111,7 +111,7 @@ def _metrics(out: Path) -> dict[str, dict]:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    from clipzoo.export import export_model
+    from clipzoo.export.folder import export_model
 
     tmp = tmp_path_factory.mktemp("clip_benchmark")
     images, labels = _digits()
@@ -179,7 +179,7 @@ def test_captioning_import_resolves_to_clipzoo() -> None:
         timeout=120,
     )
     assert probe.returncode == 0, probe.stderr[-2000:]
-    assert probe.stdout.split() == ["clipzoo.open_clip_compat", "clipzoo.tokenizers.bpe"]
+    assert probe.stdout.split() == ["clipzoo.compat.open_clip.alias", "clipzoo.tokenizers.bpe"]
 
 
 def test_run_module_and_exit_status(tmp_path: Path) -> None:

@@ -15,7 +15,9 @@ from safetensors.torch import save_file
 from torch import nn
 
 import clipzoo
-from clipzoo import checkpoint, checkpoint_formats, convert
+from clipzoo.checkpoint import formats as checkpoint_formats
+from clipzoo.checkpoint import load as checkpoint
+from clipzoo.formats import convert
 
 
 class NotATensor:
@@ -231,7 +233,7 @@ def test_hf_clip_config_conversion():
     }
     assert cfg["text_cfg"]["pool_type"] == "argmax" and cfg["text_cfg"]["context_length"] == 16
     assert "hf_tokenizer_name" not in cfg["text_cfg"]  # the standard CLIP vocabulary: clipzoo's own BPE
-    clipzoo.config.parse_model_config(cfg)  # valid for clipzoo's schema
+    clipzoo.registry.config.parse_model_config(cfg)  # valid for clipzoo's schema
 
 
 def test_hf_config_errors_name_the_problem():

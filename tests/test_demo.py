@@ -10,8 +10,9 @@ import pytest
 from PIL import Image
 
 import clipzoo
-from clipzoo import demo, digits
 from clipzoo.cli import build_parser, main
+from clipzoo.demo import digits
+from clipzoo.demo import tour as demo
 
 HELDOUT = 60  # synthetic held-out digits; the first half is labelled as the model predicts, the rest not
 ACCURACY_LINE = re.compile(r"^held-out zero-shot accuracy: (\d+\.\d)% \((\d+)/(\d+)\) in \d+\.\d\d s$", re.M)
@@ -22,7 +23,7 @@ SUMMARY_KEYS = {
 
 
 def _oracle_predictions(model, preprocess, images: np.ndarray) -> tuple[np.ndarray, float]:
-    """Zero-shot predictions computed here without clipzoo.zero_shot, and the smallest top-1/top-2 gap."""
+    """Zero-shot predictions computed here without clipzoo.zero_shot.classifier, and the smallest top-1/top-2 gap."""
     import torch
     import torch.nn.functional as F
 
@@ -150,7 +151,7 @@ def test_missing_packaged_files_fail_clearly(standin, fresh_tags, monkeypatch, t
 
 
 def test_unregistered_weights_fail_clearly(fresh_tags, tmp_path, capsys):
-    from clipzoo import pretrained
+    from clipzoo.registry import tags as pretrained
 
     empty = tmp_path / "tags.json"
     empty.write_text(json.dumps({"presets": {}, "models": {}}))

@@ -9,7 +9,7 @@ import torch
 from safetensors.torch import save_file
 
 import clipzoo
-from clipzoo import export
+from clipzoo.export import folder as export
 
 
 @pytest.fixture

@@ -7,10 +7,10 @@ import torch
 from safetensors.torch import save_file
 
 import clipzoo
-from clipzoo import factory
-from clipzoo.checkpoint import CheckpointError
+from clipzoo.checkpoint.load import CheckpointError
+from clipzoo.factory import create as factory
 from clipzoo.models.layers import LayerNormFp32, QuickGELU
-from clipzoo.registry import UnknownModelError
+from clipzoo.registry.architectures import UnknownModelError
 
 IMG = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
 TXT = torch.randint(1, 49000, (2, 16), generator=torch.Generator().manual_seed(1))
@@ -253,8 +253,8 @@ def test_tower_weights(tiny_file, tmp_path):
 
 
 def test_tag_registered_without_mean_std_keeps_the_default_preprocessing(tmp_path, fresh_tags):
-    from clipzoo.factory import resolve
-    from clipzoo.preprocess_cfg import default_preprocess_dict
+    from clipzoo.factory.create import resolve
+    from clipzoo.preprocess.config import default_preprocess_dict
 
     weights = tmp_path / "w.pt"
     weights.write_bytes(b"not read by resolve")

@@ -1,4 +1,4 @@
-"""clipzoo.generation: logits processors, beam bookkeeping, generate() on a tiny CoCa, caption decoding, the CLI.
+"""clipzoo.models.generation: logits processors, beam bookkeeping, generate() on a tiny CoCa, caption decoding, the CLI.
 
 Parity with open_clip's CoCa.generate is in tests/parity/test_generation_parity.py.
 """
@@ -12,8 +12,8 @@ import json
 import pytest
 import torch
 
-from clipzoo import generation
-from clipzoo.generation import (
+from clipzoo.models import generation
+from clipzoo.models.generation import (
     FinishedHypotheses,
     MaxLength,
     MinLength,
@@ -60,7 +60,7 @@ def tiny_coca_config(vocab_size: int) -> dict:
 @pytest.fixture
 def coca_names(tiny_configs, tmp_path):
     """Registers tiny-coca-gen (64-token vocab) and tiny-coca-clipvocab (CLIP's 49408) next to conftest's models."""
-    from clipzoo import registry
+    from clipzoo.registry import architectures as registry
 
     names = {"tiny-coca-gen": VOCAB, "tiny-coca-clipvocab": 49408}
     for name, vocab in names.items():
@@ -224,7 +224,8 @@ def test_generate_restores_training_mode(coca):
 
 
 def test_models_without_a_decoder_cannot_caption_and_the_error_lists_those_that_can(coca_names):
-    from clipzoo import create_model, registry
+    from clipzoo import create_model
+    from clipzoo.registry import architectures as registry
 
     clip = create_model("tiny-vit")
     with pytest.raises(generation.CaptioningUnsupportedError) as info:

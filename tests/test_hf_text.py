@@ -13,8 +13,8 @@ import torch
 transformers = pytest.importorskip("transformers")
 open_clip_hf = pytest.importorskip("open_clip.hf_model")
 
-from clipzoo.config import TextCfg  # noqa: E402
 from clipzoo.models.hf_text import HFTextTower  # noqa: E402
+from clipzoo.registry.config import TextCfg  # noqa: E402
 
 ATOL = 1e-5
 EMBED_DIM = 24

@@ -19,10 +19,11 @@ import pytest
 import torch
 
 import clipzoo
-from clipzoo import export, registry
 from clipzoo.cli import main
-from clipzoo.config import ConfigError, parse_model_config
-from clipzoo.validate import ArgumentError, ArgumentTypeError, UnknownArgumentError
+from clipzoo.export import folder as export
+from clipzoo.factory.arguments import ArgumentError, ArgumentTypeError, UnknownArgumentError
+from clipzoo.registry import architectures as registry
+from clipzoo.registry.config import ConfigError, parse_model_config
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = {
@@ -176,7 +177,7 @@ def test_builtin_name_is_replaced_only_with_overwrite(tmp_path, fresh_registry):
     ],
 )  # fmt: skip
 def test_create_model_arguments(tiny_folder, monkeypatch, kwargs, error, message):
-    from clipzoo import factory
+    from clipzoo.factory import create as factory
 
     monkeypatch.setattr(factory, "resolve", lambda *a, **k: pytest.fail("resolved despite a bad argument"))
     kwargs = {"model_name": "hostile-a", **kwargs}
@@ -255,7 +256,7 @@ def test_cli_refuses_random_weights(tiny_folder, tmp_path, capsys, command):
 
 HOLDER = """
 import pathlib, sys, time
-from clipzoo import export
+from clipzoo.export import folder as export
 
 target, ready, mode = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), sys.argv[3]
 
@@ -337,7 +338,8 @@ def test_target_written_while_waiting_is_not_replaced(tmp_path):
 
 EXPORTER = """
 import sys
-from clipzoo import export, registry
+from clipzoo.export import folder as export
+from clipzoo.registry import architectures as registry
 registry.add_model_config(sys.argv[1])
 export.export_model(sys.argv[2], to=sys.argv[3], lock_timeout=120)
 print("exported", sys.argv[2])
@@ -365,7 +367,7 @@ def test_two_concurrent_exports_never_both_succeed(tiny_folder, tmp_path):
 
 
 def test_unwritable_target_fails_before_the_model_is_built(tiny_folder, tmp_path, monkeypatch):
-    from clipzoo import factory
+    from clipzoo.factory import create as factory
 
     monkeypatch.setattr(factory, "create_model", lambda *a, **k: pytest.fail("built a model first"))
     blocker = tmp_path / "a-file"
@@ -382,7 +384,7 @@ def test_unwritable_target_fails_before_the_model_is_built(tiny_folder, tmp_path
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
 def test_read_only_parent_fails_before_the_model_is_built(tiny_folder, tmp_path, monkeypatch):
-    from clipzoo import factory
+    from clipzoo.factory import create as factory
 
     monkeypatch.setattr(factory, "create_model", lambda *a, **k: pytest.fail("built a model first"))
     parent = tmp_path / "ro"
@@ -454,8 +456,8 @@ def test_exif_orientation_is_applied_to_files_only(tmp_path):
     import numpy as np
     from PIL import Image, ImageOps
 
-    from clipzoo import images
-    from clipzoo.transforms import image_transform
+    from clipzoo.preprocess import images
+    from clipzoo.preprocess.transforms import image_transform
 
     pixels = np.zeros((20, 40, 3), dtype=np.uint8)
     pixels[:, :20] = (255, 0, 0)  # left half red: after a 90 degree turn it is the top (or bottom) half
@@ -483,7 +485,7 @@ def test_sixteen_bit_and_float_images_are_scaled_not_saturated(tmp_path):
     import numpy as np
     from PIL import Image
 
-    from clipzoo import images
+    from clipzoo.preprocess import images
 
     ramp = np.linspace(0, 65535, 64 * 4).round().astype(np.uint16).reshape(4, 64)
     expected = (ramp.astype(np.int64) * 255 + 32767) // 65535
@@ -513,7 +515,7 @@ def test_sixteen_bit_and_float_images_are_scaled_not_saturated(tmp_path):
 def test_decompression_bomb_is_one_line_with_how_to_raise_it(tmp_path, monkeypatch, tiny_folder, capsys):
     from PIL import Image
 
-    from clipzoo import images
+    from clipzoo.preprocess import images
 
     path = tmp_path / "big.png"
     Image.new("L", (100, 100)).save(path)
@@ -540,8 +542,8 @@ def test_decompression_bomb_is_one_line_with_how_to_raise_it(tmp_path, monkeypat
 
 
 def test_missing_and_broken_image_files(tmp_path):
-    from clipzoo import images
-    from clipzoo.transforms import image_transform
+    from clipzoo.preprocess import images
+    from clipzoo.preprocess.transforms import image_transform
 
     with pytest.raises(images.ImageNotFoundError, match=r"image file '.*nope.png' does not exist"):
         images.load_image(tmp_path / "nope.png")
@@ -616,7 +618,7 @@ def _cached_files(root: Path) -> list[str]:
 
 
 def test_corrupted_hub_file_is_a_checksum_error_and_nothing_is_cached(hub, tmp_path):
-    from clipzoo import hub as clipzoo_hub
+    from clipzoo.hub import download as clipzoo_hub
 
     body = os.urandom(4096)
     path = hub.add_hub_file(HUB_REPO, "open_clip_model.safetensors", body)
@@ -660,7 +662,7 @@ def test_cli_download_of_a_corrupted_hub_file_is_status_4(hub, tmp_path, capsys)
 def test_url_cache_files_follow_the_umask(tmp_path, monkeypatch):
     import hashlib
 
-    from clipzoo import hub as clipzoo_hub
+    from clipzoo.hub import download as clipzoo_hub
     from hub_server import FakeServer
 
     body = b"weights" * 100

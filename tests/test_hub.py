@@ -1,4 +1,4 @@
-"""clipzoo.hub against real local HTTP servers (never the internet): sources, cache, offline, faults, CLI."""
+"""clipzoo.hub.download against real local HTTP servers (never the internet): sources, cache, offline, faults, CLI."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from clipzoo import hub
 from clipzoo.constants import HF_CONFIG_NAME, HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
+from clipzoo.hub import download as hub
 
 
 def _load_server_module() -> types.ModuleType:
@@ -285,7 +285,7 @@ def test_offline_set_before_import_makes_no_request(server, tmp_path):
     server.add_hub_file(REPO, HF_SAFE_WEIGHTS_NAME, BODY)
     path = hub.download_pretrained_from_hf(REPO)
     before = server.count()
-    code = "import sys; from clipzoo.hub import download_pretrained_from_hf as d; print(d(sys.argv[1]))"
+    code = "import sys; from clipzoo.hub.download import download_pretrained_from_hf as d; print(d(sys.argv[1]))"
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     done = subprocess.run(
         [sys.executable, "-c", code, REPO], env=env, capture_output=True, text=True, timeout=60
@@ -414,7 +414,7 @@ def test_bad_cfgs():
 
 
 def _spawn_download(url: str, cache: Path) -> subprocess.Popen:
-    code = "import sys; from clipzoo.hub import download_pretrained_from_url as d; print(d(sys.argv[1], sys.argv[2], progress=False))"
+    code = "import sys; from clipzoo.hub.download import download_pretrained_from_url as d; print(d(sys.argv[1], sys.argv[2], progress=False))"
     return subprocess.Popen(
         [sys.executable, "-c", code, url, str(cache)],
         stdout=subprocess.PIPE,
@@ -462,7 +462,7 @@ def test_killed_download_leaves_no_loadable_file(server, cache):
 
 @pytest.fixture
 def fake_tags(server, monkeypatch):
-    """A tag registry with RN50/openai (URL) and ViT-B-32/laion2b (Hub) standing in for clipzoo.pretrained."""
+    """A tag registry with RN50/openai (URL) and ViT-B-32/laion2b (Hub) standing in for clipzoo.registry.tags."""
     cfgs = {
         ("RN50", "openai"): {"url": server.add_file(OPENAI_PATH, BODY)},
         ("RN50", "yfcc15m"): {"url": server.url("/clip/models/" + "0" * 64 + "/gone.pt")},
@@ -470,8 +470,8 @@ def fake_tags(server, monkeypatch):
     }
     server.add_hub_file(REPO, HF_SAFE_WEIGHTS_NAME, BODY)
     server.add_hub_file(REPO, HF_CONFIG_NAME, b"{}")
-    from clipzoo import pretrained as real_pretrained
-    from clipzoo import registry as real_registry
+    from clipzoo.registry import architectures as real_registry
+    from clipzoo.registry import tags as real_pretrained
 
     pretrained = types.SimpleNamespace(
         get_pretrained_cfg=lambda model, tag: dict(cfgs.get((model, tag), {})),

@@ -17,9 +17,9 @@ import torch
 from torch import nn
 
 import clipzoo
-from clipzoo.config import parse_model_config
 from clipzoo.models import build_model
 from clipzoo.models.jit import JitFallbackWarning, script_model, trace_model
+from clipzoo.registry.config import parse_model_config
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "model_configs"
 ATOL = 1e-5

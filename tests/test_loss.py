@@ -1,4 +1,4 @@
-"""Single-process behaviour of clipzoo.loss: values from first principles, outputs, errors, create_loss."""
+"""Single-process behaviour of clipzoo.training.loss: values from first principles, outputs, errors, create_loss."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from clipzoo.loss import ClipLoss, CoCaLoss, DistillClipLoss, SigLipLoss, create_loss
+from clipzoo.training.loss import ClipLoss, CoCaLoss, DistillClipLoss, SigLipLoss, create_loss
 
 
 def features(n: int = 5, d: int = 8, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -183,7 +183,7 @@ def test_create_loss_passes_options_through() -> None:
 
 
 def test_create_loss_does_not_guess_from_the_name() -> None:
-    from clipzoo.registry import UnknownModelError
+    from clipzoo.registry.architectures import UnknownModelError
 
     # A name containing "coca" that is not a registered CoCa config is an error, not a guess.
     with pytest.raises(UnknownModelError, match="coca_ViT-B-32"):

@@ -63,9 +63,9 @@ def open_clip_loss_module():
 
 
 def make_loss(case: str, rank: int, world_size: int, module=None):
-    """Build the loss for one case name from clipzoo.loss, or from ``module`` (open_clip's loss.py)."""
+    """Build the loss for one case name from clipzoo.training.loss, or from ``module`` (open_clip's loss.py)."""
     if module is None:
-        from clipzoo import loss as module
+        from clipzoo.training import loss as module
 
     if case in CLIP_CASES:
         return module.ClipLoss(rank=rank, world_size=world_size, cache_labels=True, **CLIP_CASES[case])

@@ -10,7 +10,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from clipzoo.config import parse_model_config
 from clipzoo.models import (
     CLIP,
     CoCa,
@@ -24,6 +23,7 @@ from clipzoo.models import (
 from clipzoo.models.layers import LayerNormFp32, QuickGELU
 from clipzoo.models.transformer import Attention, AttnOptions
 from clipzoo.models.vit import sincos_2d_position_embedding
+from clipzoo.registry.config import parse_model_config
 
 VISION = {"image_size": 32, "layers": 2, "width": 64, "head_width": 32, "patch_size": 8}
 TEXT = {"context_length": 16, "vocab_size": 500, "width": 32, "heads": 2, "layers": 2}
@@ -405,7 +405,7 @@ def test_intermediates_requests_that_cannot_be_served_say_why() -> None:
 def test_meta_build_runs_construction_time_computation_on_meta() -> None:
     """A tower that runs a forward pass while it is built (timm's hybrid ViTs probe their feature size) builds
     under the factory's empty-parameter mode: the probe mixes meta weights with a real input."""
-    from clipzoo.factory import empty_parameters
+    from clipzoo.factory.create import empty_parameters
 
     class Probing(nn.Module):
         def __init__(self) -> None:
@@ -423,7 +423,7 @@ def test_meta_build_runs_construction_time_computation_on_meta() -> None:
 
 def test_meta_build_refuses_writing_empty_weights_into_real_tensors() -> None:
     """Copying a meta parameter into a real buffer cannot give it values: an error, not a silent no-op."""
-    from clipzoo.factory import empty_parameters
+    from clipzoo.factory.create import empty_parameters
 
     class CopiesWeights(nn.Module):
         def __init__(self) -> None:

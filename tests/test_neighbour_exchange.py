@@ -1,4 +1,4 @@
-"""open_clip's ring-exchange helpers (clipzoo.distributed.neighbour_exchange*) on a real 3-rank gloo group.
+"""open_clip's ring-exchange helpers (clipzoo.training.distributed.neighbour_exchange*) on a real 3-rank gloo group.
 
 Three worker processes (this file run as a script) join one group through a ``file://`` store; each runs
 clipzoo's and open_clip 3.3.0's functions (open_clip's loss.py loaded on its own) on the same tensors and
@@ -47,7 +47,7 @@ def _run(module, rank: int) -> dict[str, torch.Tensor]:
 def worker(rank: int, store: str, out_dir: str) -> None:
     import torch.distributed as dist
 
-    from clipzoo import distributed
+    from clipzoo.training import distributed
 
     dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=WORLD)
     results = {"clipzoo": _run(distributed, rank), "open_clip": _run(_peer_loss_module(), rank)}

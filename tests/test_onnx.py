@@ -21,9 +21,8 @@ import torch
 from PIL import Image
 
 import clipzoo
-from clipzoo import registry
 from clipzoo.cli import main
-from clipzoo.export import export_model
+from clipzoo.export.folder import export_model
 from clipzoo.onnx import (
     MANIFEST_NAME,
     OnnxFolderError,
@@ -35,7 +34,8 @@ from clipzoo.onnx import (
 )
 from clipzoo.onnx.export import OnnxExportError, check_exportable
 from clipzoo.onnx.preprocess import ImagePreprocessor
-from clipzoo.transforms import image_transform
+from clipzoo.preprocess.transforms import image_transform
+from clipzoo.registry import architectures as registry
 
 ATOL = 1e-4
 TEXTS = ["a photo of a cat.", "", "a much longer caption about a dog that runs along the beach at dawn"]
@@ -173,7 +173,7 @@ def digits_int8(tmp_path_factory):
 @pytest.fixture(scope="module")
 def digit_pngs(tmp_path_factory):
     """Three held-out digits as PNG files, with their labels."""
-    from clipzoo.digits import load_heldout
+    from clipzoo.demo.digits import load_heldout
 
     folder = tmp_path_factory.mktemp("pngs")
     images, labels = load_heldout()
@@ -242,7 +242,7 @@ def _assert_matches_torch(folder: Path, model: torch.nn.Module, name: str) -> No
 @pytest.mark.slow  # ~20-30 s: two full-size exports (350 + 250 MB graphs) and their onnxruntime sessions
 def test_vit_b_32_round_trips_within_tolerance(tmp_path):
     """Native ViT image tower and CLIP text tower at full size (random weights), once."""
-    from clipzoo.factory import resolve
+    from clipzoo.factory.create import resolve
     from clipzoo.onnx.export import write_onnx_folder
 
     folder = tmp_path / "b32"
@@ -332,8 +332,8 @@ def test_missing_packages_name_the_extra(monkeypatch, digits_int8):
 
 
 def test_int8_keeps_digits_accuracy_within_one_point(digits_int8):
-    from clipzoo.demo import classify, digit_templates
-    from clipzoo.digits import DIGIT_CLASSNAMES, load_heldout
+    from clipzoo.demo.digits import DIGIT_CLASSNAMES, load_heldout
+    from clipzoo.demo.tour import classify, digit_templates
 
     images, labels = load_heldout()
     model, _, preprocess = clipzoo.create_model_and_transforms("tiny-digits", pretrained="sklearn_digits")
@@ -390,7 +390,7 @@ def test_folder_errors_are_typed(tmp_path, digits_int8):
 
 def test_cli_classify_runs_on_the_onnx_runtime(digits_int8, digit_pngs, capsys):
     paths, labels = digit_pngs
-    from clipzoo.digits import DIGIT_CLASSNAMES
+    from clipzoo.demo.digits import DIGIT_CLASSNAMES
 
     argv = [
         "classify",

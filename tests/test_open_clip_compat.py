@@ -18,7 +18,7 @@ import pytest
 
 open_clip = pytest.importorskip("open_clip")
 
-from clipzoo import open_clip_compat as compat  # noqa: E402
+from clipzoo.compat.open_clip import alias as compat  # noqa: E402
 
 PEER_DIR = Path(open_clip.__file__).parent
 # Module-level loop variables of open_clip/pretrained.py (``for k, v in _PRETRAINED.items()`` ...): not API.
@@ -226,7 +226,7 @@ except ModuleNotFoundError:
 else:
     raise AssertionError("unknown submodule imported")
 print(type(_tokenizer).__module__, _tokenizer.encode("a photo")[:1] == [320], open_clip.__version__)
-from clipzoo.open_clip_compat import uninstall_open_clip_alias
+from clipzoo.compat.open_clip.alias import uninstall_open_clip_alias
 uninstall_open_clip_alias()
 assert not any(m == "open_clip" or m.startswith("open_clip.") for m in sys.modules)
 print(importlib.util.find_spec("open_clip").origin.endswith("site-packages/open_clip/__init__.py"))

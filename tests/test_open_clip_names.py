@@ -29,10 +29,10 @@ from PIL import Image  # noqa: E402
 # `import open_clip.push_to_hf_hub as m` gives open_clip's function of that name (its __init__ rebinds it)
 oc_push = importlib.import_module("open_clip.push_to_hf_hub")
 
-from clipzoo import (  # noqa: E402  # noqa: E402
+from clipzoo.compat.open_clip import api as open_clip_api  # noqa: E402
+from clipzoo.compat.open_clip import cfg as open_clip_cfg  # noqa: E402
+from clipzoo.compat.open_clip import (  # noqa: E402
     hf_poolers,
-    open_clip_api,
-    open_clip_cfg,
     openai,
     pos_embed,
     push_to_hf_hub,
@@ -513,7 +513,7 @@ def test_convert_state_dict_takes_open_clip_argument_order() -> None:
 
 def test_private_tower_builders_build_open_clip_modules() -> None:
     """``open_clip.model._build_vision_tower``/``_build_text_tower`` (used by research code) map to clipzoo's."""
-    from clipzoo import open_clip_compat
+    from clipzoo.compat.open_clip import alias as open_clip_compat
 
     vision, text = _tiny_clip()
     for builder, cfg in (("_build_vision_tower", vision), ("_build_text_tower", text)):

@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 
 import clipzoo
-from clipzoo import plot
 from clipzoo.cli import main
-from clipzoo.results import RankedPair
+from clipzoo.registry import plot
+from clipzoo.registry.results import RankedPair
 
 
 def _pair(model: str, value: float, gflops: float) -> RankedPair:

@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import clipzoo
-from clipzoo import pretrained as P
+from clipzoo.registry import tags as P
 
 SEPARATORS = st.sampled_from(["-", "_", ".", " ", "--", "_-"])
 

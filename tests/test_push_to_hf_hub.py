@@ -118,7 +118,7 @@ def hub():
 
 PUSH = """
 import sys, clipzoo
-from clipzoo.push_to_hf_hub import push_pretrained_to_hf_hub, push_to_hf_hub
+from clipzoo.compat.open_clip.push_to_hf_hub import push_pretrained_to_hf_hub, push_to_hf_hub
 card = {"description": "tiny digits", "details": {"Dataset": "sklearn-digits"}}
 info = push_pretrained_to_hf_hub("tiny-digits", "sklearn-digits", "me/tiny", commit_message="first", model_card=card)
 print(info.oid)
@@ -168,7 +168,7 @@ def test_push_to_fake_hub_and_load_back(hub: FakeHub, tmp_path: Path) -> None:
 
 
 def test_save_for_hf_rejects_an_unknown_serialization(tmp_path: Path) -> None:
-    from clipzoo.push_to_hf_hub import save_for_hf
+    from clipzoo.compat.open_clip.push_to_hf_hub import save_for_hf
 
     with pytest.raises(ValueError, match="safe_serialization"):
         save_for_hf(None, None, {}, str(tmp_path), safe_serialization="yes")

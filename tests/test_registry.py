@@ -5,8 +5,8 @@ import json
 import pytest
 
 import clipzoo
-from clipzoo import registry
-from clipzoo.config import ConfigError, parse_model_config
+from clipzoo.registry import architectures as registry
+from clipzoo.registry.config import ConfigError, parse_model_config
 
 TINY = {
     "embed_dim": 32,

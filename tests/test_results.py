@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 import clipzoo
-from clipzoo import pretrained, results
 from clipzoo.cli import main
+from clipzoo.registry import results
+from clipzoo.registry import tags as pretrained
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data" / "open_clip-3.3.0"
@@ -204,7 +205,7 @@ def test_profile_script_reproduces_the_stored_entry(name):
 
 
 def test_summary_counts_come_from_the_profile_data():
-    from clipzoo import summary
+    from clipzoo.models import summary
 
     stored = summary._stored_counts()
     assert stored["ViT-B-32"] == clipzoo.get_model_profile("ViT-B-32").params

@@ -7,8 +7,8 @@ import torch
 
 timm = pytest.importorskip("timm")
 
-from clipzoo.config import VisionCfg  # noqa: E402
 from clipzoo.models.timm_tower import TimmTower  # noqa: E402
+from clipzoo.registry.config import VisionCfg  # noqa: E402
 
 
 def _cfg(name: str = "test_resnet", **overrides) -> VisionCfg:

@@ -25,7 +25,7 @@ from clipzoo.tokenizers import (
     get_tokenizer,
     tokenize,
 )
-from clipzoo.tokenizers._clean import basic_clean, is_ftfy_stable
+from clipzoo.tokenizers.clean import basic_clean, is_ftfy_stable
 
 WORDS = "a photo of the cat dog sitting on red blue mat with tree house car running fast big small".split()
 
@@ -408,8 +408,8 @@ def test_hf_errors(wordpiece_dir, tmp_path, monkeypatch):
 
 @pytest.fixture
 def configs(monkeypatch):
-    """A fake registry: get_tokenizer reads `clipzoo.registry.get_model_config`."""
-    from clipzoo import registry
+    """A fake registry: get_tokenizer reads `clipzoo.registry.architectures.get_model_config`."""
+    from clipzoo.registry import architectures as registry
 
     table: dict[str, dict] = {}
     monkeypatch.setattr(registry, "get_model_config", lambda name: json.loads(json.dumps(table.get(name))))

@@ -1,4 +1,4 @@
-"""Unit tests for clipzoo.transforms and clipzoo.batch (no peer needed; parity lives in tests/parity)."""
+"""Unit tests for clipzoo.preprocess.transforms and clipzoo.preprocess.batch (no peer needed; parity lives in tests/parity)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pytest
 import torch
 from PIL import Image, ImageFile
 
-from clipzoo.batch import BatchItemError, preprocess_batch
 from clipzoo.constants import IMAGENET_MEAN, IMAGENET_STD, OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
-from clipzoo.transforms import (
+from clipzoo.preprocess.batch import BatchItemError, preprocess_batch
+from clipzoo.preprocess.transforms import (
     FAST_MAX_DIFF_255,
     FAST_MEAN_DIFF_255,
     AugmentationCfg,
@@ -347,7 +347,7 @@ def test_eval_path_does_not_import_torchvision():
     import sys
 
     code = (
-        "import sys; from PIL import Image; from clipzoo.transforms import image_transform; "
+        "import sys; from PIL import Image; from clipzoo.preprocess.transforms import image_transform; "
         "image_transform(32, False)(Image.new('RGB', (40, 30))); "
         "assert 'torchvision' not in sys.modules, 'torchvision imported'"
     )

@@ -16,7 +16,7 @@ assert 'site-packages' in clipzoo.__file__, clipzoo.__file__
 assert len(clipzoo.list_models()) >= 144, clipzoo.list_models()
 assert clipzoo.get_model_config('ViT-B-32')['embed_dim'] == 512
 assert len(clipzoo.list_pretrained()) >= 196
-from clipzoo.registry import builtin_config_dir
+from clipzoo.registry.architectures import builtin_config_dir
 assert 'site-packages' in str(builtin_config_dir())
 pkg = Path(clipzoo.__file__).parent
 for rel in ('tokenizers/bpe_simple_vocab_16e6.txt.gz', 'weights/tiny-digits-sklearn_digits.safetensors',

@@ -1,4 +1,4 @@
-"""clipzoo.zero_shot with a tiny duck-typed model: probabilities, templates, input errors, the classify CLI."""
+"""clipzoo.zero_shot.classifier with a tiny duck-typed model: probabilities, templates, input errors, the classify CLI."""
 
 from __future__ import annotations
 
@@ -17,14 +17,14 @@ from PIL import Image
 
 from clipzoo.cli.classify import add_parsers as add_classify_parsers
 from clipzoo.cli.classify import cmd_classify as run_classify
-from clipzoo.zero_shot import (
+from clipzoo.zero_shot.classifier import (
     OPENAI_IMAGENET_TEMPLATES,
     SIMPLE_IMAGENET_TEMPLATES,
     ZeroShotInputError,
     build_zero_shot_classifier,
     zero_shot_classify,
 )
-from clipzoo.zero_shot_metadata import IMAGENET_CLASSNAMES
+from clipzoo.zero_shot.imagenet import IMAGENET_CLASSNAMES
 
 EMBED = 6
 
@@ -235,7 +235,7 @@ def test_unreadable_and_missing_images_are_named(tmp_path) -> None:
 
 @pytest.fixture
 def fake_factory(monkeypatch):
-    """Stand-ins for clipzoo.factory / clipzoo.tokenizers, recording how they were called."""
+    """Stand-ins for clipzoo.factory.create / clipzoo.tokenizers, recording how they were called."""
     calls: dict = {}
 
     def create_model_and_transforms(model_name, pretrained=None, device="cpu"):
@@ -249,7 +249,7 @@ def fake_factory(monkeypatch):
 
     monkeypatch.setitem(
         sys.modules,
-        "clipzoo.factory",
+        "clipzoo.factory.create",
         types.SimpleNamespace(create_model_and_transforms=create_model_and_transforms),
     )
     monkeypatch.setitem(sys.modules, "clipzoo.tokenizers", types.SimpleNamespace(get_tokenizer=get_tokenizer))

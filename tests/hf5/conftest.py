@@ -67,7 +67,7 @@ def gemma_dir(tmp_path_factory):
 @pytest.fixture
 def twins(tmp_path, spiece_dir, gemma_dir):
     """Register twin-<name> for the four architectures of the issue; yields {name: twin name}."""
-    from clipzoo import registry
+    from clipzoo.registry import architectures as registry
 
     tokenizers = {"ViT-B-16-SigLIP": spiece_dir, "ViT-B-16-SigLIP2": gemma_dir}
     folder = tmp_path / "configs"

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import clipzoo
-from clipzoo import hub
+from clipzoo.hub import download as hub
 
 ACTIVATIONS = ["quick_gelu", "gelu", "gelu_pytorch_tanh"]
 
@@ -74,7 +74,7 @@ def _assert_exports_back(folder, reference) -> None:
     """clipzoo's export of the loaded folder is the same transformers model again (both ways, any size)."""
     from transformers import AutoModel
 
-    from clipzoo.export import export_model
+    from clipzoo.export.folder import export_model
 
     again = export_model(
         f"local-dir:{folder}", to=folder / "again", format="transformers", include_tokenizer=False

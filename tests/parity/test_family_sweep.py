@@ -26,10 +26,10 @@ import torch
 open_clip = pytest.importorskip("open_clip")
 
 import clipzoo  # noqa: E402
-from clipzoo import registry  # noqa: E402
-from clipzoo.config import parse_model_config  # noqa: E402
 from clipzoo.models.towers import vision_tower_kind  # noqa: E402
-from clipzoo.results import get_model_profile  # noqa: E402
+from clipzoo.registry import architectures as registry  # noqa: E402
+from clipzoo.registry.config import parse_model_config  # noqa: E402
+from clipzoo.registry.results import get_model_profile  # noqa: E402
 
 ATOL = 1e-5
 HF_NAME = "sweep-hf-text"

@@ -1,4 +1,4 @@
-"""Parity of clipzoo.generation.generate with open_clip 3.3.0's CoCa.generate (peer: open_clip, whose beam search
+"""Parity of clipzoo.models.generation.generate with open_clip 3.3.0's CoCa.generate (peer: open_clip, whose beam search
 runs on transformers 4.56's BeamSearchScorer).
 
 A shrunk coca_ViT-B-32 (1 layer per tower, width 32/64, 32x32 images) is built by open_clip with every weight
@@ -19,9 +19,9 @@ import torch
 open_clip = pytest.importorskip("open_clip")
 transformers = pytest.importorskip("transformers")
 
-from clipzoo import registry  # noqa: E402
-from clipzoo.factory import create_model  # noqa: E402
-from clipzoo.generation import generate  # noqa: E402
+from clipzoo.factory.create import create_model  # noqa: E402
+from clipzoo.models.generation import generate  # noqa: E402
+from clipzoo.registry import architectures as registry  # noqa: E402
 
 VOCAB = 64  # a small vocabulary keeps the decoder's projection cheap; ids below are explicit
 SOT, EOS = VOCAB - 2, VOCAB - 1

@@ -23,9 +23,9 @@ import torch
 
 open_clip = pytest.importorskip("open_clip")
 
-from clipzoo.config import parse_model_config  # noqa: E402
 from clipzoo.models import build_model  # noqa: E402
 from clipzoo.models.intermediates import IntermediatesError, feature_take_indices  # noqa: E402
+from clipzoo.registry.config import parse_model_config  # noqa: E402
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "model_configs"
 ATOL = 1e-5

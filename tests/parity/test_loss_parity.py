@@ -1,4 +1,4 @@
-"""Parity of clipzoo.loss with open_clip 3.3.0's open_clip.loss (single process, fp32).
+"""Parity of clipzoo.training.loss with open_clip 3.3.0's open_clip.loss (single process, fp32).
 
 Same inputs into both; losses and gradients (features, logit_scale, logit_bias) must agree to atol 1e-6,
 rtol 1e-6. Distributed behaviour is covered in tests/test_loss_distributed.py.
@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from open_clip.factory import create_loss as oc_create_loss
 
-from clipzoo import loss as cz_loss
+from clipzoo.training import loss as cz_loss
 
 TOL = {"atol": 1e-6, "rtol": 1e-6}
 

@@ -23,8 +23,8 @@ import torch
 
 open_clip = pytest.importorskip("open_clip")
 
-from clipzoo.config import parse_model_config  # noqa: E402
 from clipzoo.models import build_model, convert_weights_to_lp  # noqa: E402
+from clipzoo.registry.config import parse_model_config  # noqa: E402
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "model_configs"
 FP32_ATOL = 1e-5

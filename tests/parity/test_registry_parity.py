@@ -14,7 +14,7 @@ def _peer_builtin_models():
     import json
     from pathlib import Path
 
-    from clipzoo.registry import _natural_key
+    from clipzoo.registry.architectures import _natural_key
 
     folder = Path(open_clip.__file__).parent / "model_configs"
     configs = {p.stem: json.loads(p.read_text()) for p in folder.glob("*.json")}

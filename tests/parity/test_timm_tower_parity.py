@@ -17,8 +17,8 @@ import torch
 open_clip = pytest.importorskip("open_clip")
 from open_clip.model import _build_vision_tower  # noqa: E402
 
-from clipzoo.config import parse_model_config  # noqa: E402
 from clipzoo.models.timm_tower import TimmTower  # noqa: E402
+from clipzoo.registry.config import parse_model_config  # noqa: E402
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "model_configs"
 ATOL = 1e-5

@@ -362,7 +362,7 @@ def test_tokenizer_choice_matches_open_clip_for_every_registered_model(monkeypat
     kwargs (constructors replaced by recorders on both sides: no Hub access needed)."""
     import open_clip.factory as oc_factory
 
-    from clipzoo import registry
+    from clipzoo.registry import architectures as registry
 
     def record_hf(source, context_length, cache_dir=None, tokenizer_mode=None, **kwargs):
         return ("hf", str(source), context_length, tokenizer_mode, kwargs)

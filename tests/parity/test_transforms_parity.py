@@ -1,4 +1,4 @@
-"""Parity of clipzoo.transforms with open_clip 3.3.0 (peer: open_clip.image_transform).
+"""Parity of clipzoo.preprocess.transforms with open_clip 3.3.0 (peer: open_clip.image_transform).
 
 Tolerance: none. Eval tensors must be bit-identical (torch.equal) for every resize mode x interpolation x
 target size x image kind; seeded training transforms must be bit-identical too. 'nearest' is not accepted by
@@ -22,7 +22,7 @@ from PIL import Image
 from torchvision.transforms import InterpolationMode
 
 from clipzoo.constants import IMAGENET_MEAN, IMAGENET_STD, INCEPTION_MEAN, INCEPTION_STD
-from clipzoo.transforms import (
+from clipzoo.preprocess.transforms import (
     AugmentationCfg,
     PreprocessCfg,
     image_transform,
@@ -167,7 +167,7 @@ def test_eval_bit_identical_mean_std(mean, std):
 
 
 def test_exif_orientation_is_applied_on_paths_only(tmp_path):
-    """Files go through clipzoo.images (EXIF orientation applied); PIL images stay exactly open_clip's input."""
+    """Files go through clipzoo.preprocess.images (EXIF orientation applied); PIL images stay exactly open_clip's input."""
     from PIL import ImageOps
 
     path = tmp_path / "rotated.jpg"

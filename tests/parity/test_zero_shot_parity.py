@@ -1,4 +1,4 @@
-"""Parity of clipzoo.zero_shot with open_clip 3.3.0 (zero_shot_classifier.py, zero_shot_metadata.py).
+"""Parity of clipzoo.zero_shot.classifier with open_clip 3.3.0 (zero_shot_classifier.py, zero_shot_metadata.py).
 
 The class-embedding matrix is compared on the SAME tiny random open_clip CLIP model and the same open_clip
 tokenizer passed to both functions: atol 1e-6, rtol 1e-6, fp32. Metadata must be identical.
@@ -12,7 +12,8 @@ import torch
 from open_clip import zero_shot_metadata as oc_meta
 from open_clip.model import CLIP
 
-from clipzoo import zero_shot, zero_shot_metadata
+from clipzoo.zero_shot import classifier as zero_shot
+from clipzoo.zero_shot import imagenet as zero_shot_metadata
 
 TOL = {"atol": 1e-6, "rtol": 1e-6}
 

@@ -25,7 +25,8 @@ def emit(args: argparse.Namespace, data: object, text: Callable[[], str]) -> int
 
 def check_model(name: str) -> None:
     """Raise UnknownModelError (close matches in its message) unless ``name`` is a registered architecture."""
-    from .. import pretrained, registry
+    from ..registry import architectures as registry
+    from ..registry import tags as pretrained
 
     if registry.get_model_config(name) is None and not pretrained.list_pretrained_tags_by_model(name):
         raise registry.UnknownModelError(name)
@@ -33,7 +34,7 @@ def check_model(name: str) -> None:
 
 def check_tag(model: str, tag: str) -> None:
     """Raise UnknownTagError (close matches in its message) unless ``tag`` is a pretrained tag of ``model``."""
-    from .. import pretrained
+    from ..registry import tags as pretrained
 
     if not pretrained.is_pretrained_cfg(model, tag):
         raise pretrained.UnknownTagError(model, tag)
@@ -66,8 +67,8 @@ def require_weights(
     A folder or Hub model has weights when it holds a checkpoint (its configs are read, torch-free); a registry
     architecture has them when ``--pretrained`` names a tag or file.
     """
-    from ..factory import resolve
-    from ..sources import parse_model_name
+    from ..factory.create import resolve
+    from ..factory.sources import parse_model_name
 
     schema, _ = parse_model_name(model)
     if schema is None:

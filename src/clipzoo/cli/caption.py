@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from ._common import add_json, add_random_weights, add_weights_args, require_weights
 
-GENERATION_TYPE_NAMES = ("beam_search", "top_k", "top_p")  # clipzoo.generation.GENERATION_TYPES (needs torch)
+GENERATION_TYPE_NAMES = ("beam_search", "top_k", "top_p")  # clipzoo.models.generation.GENERATION_TYPES (needs torch)
 
 
 def format_table(images: Sequence[str], captions: Sequence[str]) -> str:
@@ -23,10 +23,10 @@ def cmd_caption(args: argparse.Namespace) -> int:
     """Load the model, caption every image, print a table or JSON."""
     import torch
 
-    from .. import generation as gen
-    from ..factory import create_model_and_transforms
+    from ..factory.create import create_model_and_transforms
+    from ..models import generation as gen
+    from ..preprocess.transforms import load_image
     from ..tokenizers import get_tokenizer
-    from ..transforms import load_image
 
     images = [load_image(str(p)) for p in args.images]  # read all first: a bad file fails before the model
     require_weights(args.model, args.pretrained, args.random_weights)

@@ -91,7 +91,7 @@ def _table(ranking) -> str:
 
 def cmd_rank_or_plot(args: argparse.Namespace) -> int:
     """``clipzoo pretrained --sort METRIC`` (a table, or JSON) and/or ``--plot FILE``."""
-    from ..results import rank_pretrained
+    from ..registry.results import rank_pretrained
 
     if args.tag:
         raise CliError(
@@ -104,7 +104,7 @@ def cmd_rank_or_plot(args: argparse.Namespace) -> int:
     if args.top is not None and not args.sort:
         raise CliError("--top applies to --sort METRIC (the plot shows every pair within the limits)")
     if args.plot:
-        from ..plot import plot_pretrained
+        from ..registry.plot import plot_pretrained
 
         summary = plot_pretrained(args.plot, args.metric or args.sort or "imagenet1k", **_limits(args))
         if not args.sort:
@@ -135,7 +135,7 @@ def cmd_rank_or_plot(args: argparse.Namespace) -> int:
 
 def info_data(model: str, tag: str | None) -> dict:
     """The profile (``None`` without a stored one) and, with a tag, the published results of ``model``."""
-    from ..results import ProfileNotFoundError, get_model_profile, get_pretrained_results
+    from ..registry.results import ProfileNotFoundError, get_model_profile, get_pretrained_results
 
     try:
         profile = get_model_profile(model).to_dict()

@@ -6,7 +6,7 @@ import argparse
 import json
 from collections.abc import Sequence
 
-from ..zero_shot_metadata import TEMPLATE_SETS
+from ..zero_shot.imagenet import TEMPLATE_SETS
 from ._common import CliError, add_json, add_random_weights, add_weights_args, require_weights
 
 
@@ -74,9 +74,9 @@ def cmd_classify(args: argparse.Namespace) -> int:
     folder = _onnx_folder(args)
     if folder is not None:
         return cmd_classify_onnx(args, folder)
-    from .. import zero_shot as zs
-    from ..factory import create_model_and_transforms
+    from ..factory.create import create_model_and_transforms
     from ..tokenizers import get_tokenizer
+    from ..zero_shot import classifier as zs
 
     templates = args.templates
     if templates is not None and templates not in zs.TEMPLATE_SETS:

@@ -10,7 +10,7 @@ from ._common import CliError, add_json
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the demo: text as it goes, or one JSON summary with ``--json``."""
-    from .. import demo
+    from ..demo import tour as demo
 
     if args.limit is not None and args.limit < 1:
         raise CliError(f"--limit must be at least 1, got {args.limit}")

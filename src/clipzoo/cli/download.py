@@ -12,7 +12,8 @@ from ._common import CliError, check_model, check_tag
 
 
 def _registry_files(model: str, tag: str | None, cache_dir: str | None, progress: bool) -> list[str]:
-    from .. import hub, pretrained
+    from ..hub import download as hub
+    from ..registry import tags as pretrained
 
     check_model(model)
     if not tag:
@@ -25,9 +26,10 @@ def _registry_files(model: str, tag: str | None, cache_dir: str | None, progress
 
 def _hub_files(model: str, repo: str, tag: str | None, cache_dir: str | None) -> list[str]:
     """Config and weights of an ``hf-hub:org/repo`` model (open_clip layout, else transformers layout)."""
-    from .. import convert, hub
     from ..constants import HF_CONFIG_NAME
-    from ..sources import UnknownRepoError
+    from ..factory.sources import UnknownRepoError
+    from ..formats import convert
+    from ..hub import download as hub
 
     if tag:
         raise CliError(f"{model} takes no pretrained tag (got {tag!r}); run `clipzoo download {model}`")
@@ -71,7 +73,7 @@ def copy_into(path: str, folder: str) -> str:
 
 def cmd_download(args: argparse.Namespace) -> int:
     """Fetch the files of MODEL/TAG; print the local path of the weights (or of their copy in ``--to``)."""
-    from ..sources import parse_model_name
+    from ..factory.sources import parse_model_name
 
     schema, identifier = parse_model_name(args.model)
     if schema == "hf-hub":

@@ -19,7 +19,7 @@ def export_options(args: argparse.Namespace) -> dict:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Create the model, write the folder atomically and print its path."""
-    from ..export import export_model
+    from ..export.folder import export_model
 
     require_weights(args.model, args.tag, args.random_weights, args.cache_dir)
     path = export_model(
@@ -40,7 +40,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     """Register ``export``."""
-    from ..export import EXPORT_FORMATS  # stdlib-only module
+    from ..export.folder import EXPORT_FORMATS  # stdlib-only module
 
     parser = sub.add_parser(
         "export",

@@ -11,7 +11,7 @@ from ._common import CliError, add_json, check_model, check_tag, emit
 
 def cmd_models(args: argparse.Namespace) -> int:
     """List architectures, optionally filtered by a glob pattern."""
-    from .. import registry
+    from ..registry import architectures as registry
 
     names = registry.list_models()
     if args.pattern:
@@ -21,7 +21,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def cmd_pretrained(args: argparse.Namespace) -> int:
     """List (model, tag) pairs, optionally for one model and/or one tag; rank or plot them with --sort/--plot."""
-    from .. import pretrained as tags
+    from ..registry import tags
     from .choose import cmd_rank_or_plot, wants_ranking
 
     if wants_ranking(args):
@@ -45,8 +45,8 @@ def cmd_pretrained(args: argparse.Namespace) -> int:
 
 
 def _registry_info(model: str, tag: str | None, params: bool) -> dict:
-    from .. import pretrained as tags
-    from .. import registry
+    from ..registry import architectures as registry
+    from ..registry import tags
 
     data: dict = {"model": model, "config": registry.get_model_config(model)}
     source = registry.get_config_source(model)
@@ -56,7 +56,7 @@ def _registry_info(model: str, tag: str | None, params: bool) -> dict:
         data["tag"] = tags.get_pretrained_record(model, tag).tag
         data["pretrained_cfg"] = tags.get_pretrained_cfg(model, tag)
     if params:
-        from ..summary import buildable_offline, parameter_summary
+        from ..models.summary import buildable_offline, parameter_summary
 
         # A remote Hugging Face text tower cannot be counted without the Hub; its profile (below) has
         # open_clip's published numbers instead.
@@ -70,7 +70,7 @@ def _registry_info(model: str, tag: str | None, params: bool) -> dict:
 
 def _source_info(model: str, tag: str | None) -> dict:
     """``hf-hub:``/``local-dir:`` models: what the folder or repo holds (configs are read, weights are not)."""
-    from ..factory import resolve
+    from ..factory.create import resolve
 
     spec = resolve(model, tag)
     return {
@@ -109,8 +109,8 @@ def _info_text(data: dict) -> str:
 
 def cmd_info(args: argparse.Namespace) -> int:
     """Show an architecture's config, its parameter counts and, with a tag, the tag's record."""
-    from .. import registry
-    from ..sources import parse_model_name
+    from ..factory.sources import parse_model_name
+    from ..registry import architectures as registry
 
     schema, _ = parse_model_name(args.model)
     if schema is not None:

@@ -10,7 +10,7 @@ from ._common import CliError
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run ``PROGRAM ARGS...`` (a console script) or ``-m MODULE ARGS...`` with the alias installed."""
-    from ..open_clip_compat import (
+    from ..compat.open_clip.alias import (
         NotAPythonProgramError,
         OpenClipConflictError,
         ProgramNotFoundError,

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from ..config import ModelCfg
+from ..registry.config import ModelCfg
 from .clip import CLIP, CustomTextCLIP
 from .coca import CoCa, MultimodalDecoder
 from .text import TextTransformer

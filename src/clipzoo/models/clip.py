@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import TextCfg, VisionCfg
+from ..registry.config import TextCfg, VisionCfg
 from .intermediates import IntermediatesError
 from .text import TextEncoderMixin, TextTransformer, lock_text_modules, set_text_attributes
 from .towers import build_text_tower, build_vision_tower

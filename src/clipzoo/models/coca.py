@@ -9,9 +9,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from ..config import MultimodalCfg, TextCfg, VisionCfg
-from ..generation import generate as _generate
+from ..registry.config import MultimodalCfg, TextCfg, VisionCfg
 from .clip import DEFAULT_LOGIT_SCALE, ContrastiveHeadMixin
+from .generation import generate as _generate
 from .layers import LayerNorm, act_factory, norm_factory
 from .towers import as_section, build_text_tower, build_vision_tower
 from .transformer import ResidualAttentionBlock, Transformer, causal_mask, rebuild_meta_mask_after_load
@@ -112,7 +112,7 @@ class CoCa(ContrastiveHeadMixin, nn.Module):
         pad_id: The padding token id; ``generate`` fills finished captions with it.
     """
 
-    generate = _generate  # model.generate(image, ...) is clipzoo.generation.generate(model, image, ...)
+    generate = _generate  # model.generate(image, ...) is clipzoo.models.generation.generate(model, image, ...)
 
     output_dict = True
 

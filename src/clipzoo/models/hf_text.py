@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from clipzoo.config import TextCfg
+from clipzoo.registry.config import TextCfg
 
 _log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from clipzoo.config import VisionCfg
+from clipzoo.registry.config import VisionCfg
 
 # Pooling the adapter owns itself (an attention pool ending in a projection); any other value is a timm
 # ``global_pool`` name handed to the trunk.

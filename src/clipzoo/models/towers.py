@@ -8,7 +8,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from ..config import TextCfg, VisionCfg
+from ..registry.config import TextCfg, VisionCfg
 from .layers import act_factory, norm_factory
 from .resnet import ModifiedResNet
 from .text import TextTransformer

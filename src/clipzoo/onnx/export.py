@@ -2,7 +2,7 @@
 
 ``export_model(name, tag, to=DIR, format="onnx", format_options={"quantize": "int8"})`` calls
 :func:`write_onnx_folder` inside a temporary folder that is renamed into place only when everything is
-written (``clipzoo.export``), so a failure leaves nothing at the target.
+written (``clipzoo.export.folder``), so a failure leaves nothing at the target.
 
 How the graphs are made: ``torch.onnx.export(..., dynamo=True)`` (the torch.export-based exporter; the
 TorchScript one is deprecated) at opset :data:`DEFAULT_OPSET`, one graph per tower with a dynamic batch
@@ -29,7 +29,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from clipzoo.export import ExportError
+from clipzoo.export.folder import ExportError
 
 from .manifest import IMAGE_FILE, PREPROCESS_NAME, TEXT_FILE, TOKENIZER_DIR, write_manifest
 
@@ -346,7 +346,7 @@ def write_onnx_folder(
     """
     import torch
 
-    from clipzoo.preprocess_cfg import PREPROCESS_KEYS
+    from clipzoo.preprocess.config import PREPROCESS_KEYS
     from clipzoo.tokenizers import get_tokenizer
 
     from .preprocess import _to_hw
@@ -435,7 +435,7 @@ def quantize_folder(source: str | os.PathLike, to: str | os.PathLike, *, overwri
         OnnxExportError: the source is already quantized.
         OnnxFolderError: the source is not a valid ONNX folder.
     """
-    from clipzoo.export import _atomic_folder
+    from clipzoo.export.folder import _atomic_folder
 
     from .manifest import MANIFEST_NAME, read_manifest
 

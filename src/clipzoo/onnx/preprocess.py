@@ -1,6 +1,6 @@
-"""Eval preprocessing with PIL and numpy only, bit-identical to ``clipzoo.transforms.EvalTransform`` (exact path).
+"""Eval preprocessing with PIL and numpy only, bit-identical to ``clipzoo.preprocess.transforms.EvalTransform`` (exact path).
 
-``clipzoo.transforms`` builds its tensors with torch; this module is the same pipeline for the torch-free ONNX
+``clipzoo.preprocess.transforms`` builds its tensors with torch; this module is the same pipeline for the torch-free ONNX
 runtime: the same PIL resize (size arithmetic of torchvision ``Resize(int)`` for square ``shortest`` targets,
 ``round(side / ratio)`` otherwise), the same centre crop or crop-or-pad with ``fill_color``, RGB conversion,
 then ``(x / 255 - mean) / std`` in float32 in that order. tests/test_onnx.py checks ``np.array_equal`` against
@@ -17,17 +17,12 @@ import numpy as np
 from PIL import Image
 
 from clipzoo.errors import InputError
-from clipzoo.images import (  # the one file loader (torch-free)
-    ImageReadError,
-    finish_image,
-    open_image,
-    source_name,
-)
-from clipzoo.pil_geometry import RESAMPLE as _RESAMPLE
-from clipzoo.pil_geometry import RESIZE_SIZE as _RESIZE_SIZE
-from clipzoo.pil_geometry import center_crop_or_pad as _crop_or_pad
-from clipzoo.pil_geometry import to_hw as _to_hw
-from clipzoo.preprocess_cfg import RESIZE_MODES
+from clipzoo.preprocess.config import RESIZE_MODES
+from clipzoo.preprocess.geometry import RESAMPLE as _RESAMPLE
+from clipzoo.preprocess.geometry import RESIZE_SIZE as _RESIZE_SIZE
+from clipzoo.preprocess.geometry import center_crop_or_pad as _crop_or_pad
+from clipzoo.preprocess.geometry import to_hw as _to_hw
+from clipzoo.preprocess.images import ImageReadError, finish_image, open_image, source_name
 
 ImageSource = Image.Image | str | os.PathLike | BinaryIO
 

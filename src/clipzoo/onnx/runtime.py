@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from clipzoo.errors import InputError
-from clipzoo.zero_shot_metadata import (
+from clipzoo.zero_shot.imagenet import (
     OPENAI_IMAGENET_TEMPLATES,
     SIGLIP_TEMPLATES,
     TEMPLATE_SETS,

@@ -11,8 +11,8 @@ from typing import Any
 
 from clipzoo.constants import DEFAULT_CONTEXT_LENGTH
 
-from ._clean import basic_clean, canonicalize_text, whitespace_clean
 from .bpe import SimpleTokenizer, decode, default_bpe, tokenize
+from .clean import basic_clean, canonicalize_text, whitespace_clean
 from .hf import HFTokenizer, resolve_tokenizer_dir
 from .sentencepiece import SENTENCEPIECE_CLASSES, SigLipTokenizer
 
@@ -73,8 +73,8 @@ def build_hf_tokenizer(
 
 def _model_cfg(model_name: str, cache_dir: str | None) -> tuple[dict, str | None]:
     """(model_cfg, folder that replaces the config's HF tokenizer name) for a model name of any schema."""
-    from clipzoo import registry
-    from clipzoo.sources import folder_model, parse_model_name
+    from clipzoo.factory.sources import folder_model, parse_model_name
+    from clipzoo.registry import architectures as registry
 
     schema, identifier = parse_model_name(model_name)
     if schema is not None:

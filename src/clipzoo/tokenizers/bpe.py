@@ -23,7 +23,7 @@ import regex
 
 from clipzoo.constants import DEFAULT_CONTEXT_LENGTH, EOT_TOKEN, SOT_TOKEN
 
-from ._clean import as_text_list, check_context_length, from_numpy, get_clean_fn, is_ftfy_stable, is_tensor
+from .clean import as_text_list, check_context_length, from_numpy, get_clean_fn, is_ftfy_stable, is_tensor
 
 if TYPE_CHECKING:  # torch is imported only where a tensor is made: the numpy path works without it
     import torch

@@ -13,7 +13,7 @@ import numpy as np
 
 from clipzoo.constants import DEFAULT_CONTEXT_LENGTH
 
-from ._clean import as_text_list, check_context_length, from_numpy, get_clean_fn, is_tensor
+from .clean import as_text_list, check_context_length, from_numpy, get_clean_fn, is_tensor
 
 if TYPE_CHECKING:  # torch is imported only where a tensor is made: the numpy path works without it
     import torch
@@ -40,8 +40,8 @@ def _import_tokenizers():
 
 def resolve_tokenizer_dir(name: str | os.PathLike, cache_dir: str | None = None) -> Path:
     """A folder holding a tokenizer's files: `name` itself if it is a local folder, else the Hugging Face
-    cache's snapshot of Hub repo `name` (fetched through clipzoo.hub, so HF_HUB_OFFLINE=1 reads the cache only)."""
-    from clipzoo import hub
+    cache's snapshot of Hub repo `name` (fetched through clipzoo.hub.download, so HF_HUB_OFFLINE=1 reads the cache only)."""
+    from clipzoo.hub import download as hub
 
     path = Path(name).expanduser()
     if path.is_dir():

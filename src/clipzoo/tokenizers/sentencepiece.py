@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ._clean import as_text_list, check_context_length, from_numpy, get_clean_fn, is_tensor
+from .clean import as_text_list, check_context_length, from_numpy, get_clean_fn, is_tensor
 
 if TYPE_CHECKING:  # torch is imported only where a tensor is made: the numpy path works without it
     import torch

@@ -1,0 +1,55 @@
+"""The checkpoint formats clipzoo reads besides open_clip's own, as plain tables (no registration, no side effects).
+
+:mod:`clipzoo.checkpoint.load` reads these tables; :mod:`clipzoo.formats.convert` holds the functions they name. A new format is
+one row here: a reader for an unambiguous file extension, and/or a ``(name, detect, convert)`` converter that turns
+a detected third-party key layout into open_clip's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
+
+from ..formats import convert
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    StateDict = dict[str, torch.Tensor]
+
+
+class Converter(NamedTuple):
+    """A third-party checkpoint layout: its name, how to recognise it from the keys, how to convert it."""
+
+    name: str
+    detect: Callable[[StateDict], bool]
+    convert: Callable[[StateDict, nn.Module], StateDict]
+
+
+# Readers chosen by file extension where the extension is unambiguous (content sniffing covers the rest).
+READERS: dict[str, Callable[[Path], StateDict]] = {".npz": convert.read_npz}
+
+# Detectors are tried in order; the first that matches converts. A state dict none matches is open_clip's.
+CONVERTERS: tuple[Converter, ...] = (
+    Converter("openai", convert.is_openai_state, convert.convert_openai),
+    Converter("transformers-clip", convert.is_hf_clip_state, convert.convert_hf_clip),
+    Converter("transformers-siglip", convert.is_hf_siglip_state, convert.convert_hf_siglip),
+    Converter("big_vision", convert.is_big_vision_state, convert.convert_big_vision),
+)
+OPEN_CLIP = "open_clip"
+
+
+def find_converter(state: StateDict) -> Converter | None:
+    """The converter whose detector recognises ``state``, or None for open_clip's own layout."""
+    for converter in CONVERTERS:
+        if converter.detect(state):
+            return converter
+    return None
+
+
+def detect_format(state: StateDict) -> str:
+    """Name of the checkpoint layout: one of the converter names, or ``'open_clip'``."""
+    converter = find_converter(state)
+    return converter.name if converter is not None else OPEN_CLIP

@@ -1,0 +1,526 @@
+"""Export a model to a self-contained folder that ``create_model('local-dir:DIR')`` (clipzoo or open_clip) loads
+offline with the same architecture, weights, preprocessing and tokenizer.
+
+Layout (open_clip's Hub layout): ``open_clip_config.json`` = ``{"model_cfg": ..., "preprocess_cfg": ...}``
+(the tokenizer is described inside ``model_cfg.text_cfg``: ``hf_tokenizer_name``, ``tokenizer_kwargs``,
+``context_length``), ``open_clip_model.safetensors``, and for Hugging Face tokenizers their files. The folder is
+written under a temporary name next to the target and renamed into place: a failure leaves nothing behind.
+
+Concurrent and killed exports: an export holds the lock ``.NAME.lock`` next to the target (removed when it is
+released) from before the model is built until the folder is in place.
+A second export into the same target waits up to ``lock_timeout`` seconds (:data:`LOCK_TIMEOUT`), then fails
+with :class:`ExportBusyError`; it also fails, without replacing anything, when the target was written while it
+waited, so two concurrent exports never both succeed. Temporary folders of killed exports (``.NAME.tmp-*``) are
+removed by the next export into the same target. Files and folders get the modes of the process umask.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..constants import HF_CONFIG_NAME, HF_SAFE_WEIGHTS_NAME
+from ..errors import ClipzooError, InputError
+from ..files import fix_tree_modes
+from ..preprocess.config import PREPROCESS_KEYS as _PREPROCESS_KEYS
+
+# Files a Hugging Face tokenizer may consist of (transformers' save_pretrained names).
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+    "vocab.json",
+    "merges.txt",
+    "vocab.txt",
+)
+
+
+class ExportError(ClipzooError, RuntimeError):
+    """The export could not be completed (nothing was written at the target)."""
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value
+
+
+def _export_model_cfg(model_cfg: Any) -> dict[str, Any]:
+    """The open_clip-format dict to write; tower-pretrained flags are off (the weights are in the folder)."""
+    raw = model_cfg.to_dict() if hasattr(model_cfg, "to_dict") else dict(model_cfg)
+    raw = json.loads(json.dumps(_jsonable(raw)))  # a deep, JSON-safe copy
+    raw.get("vision_cfg", {}).pop("timm_model_pretrained", None)
+    if raw.get("text_cfg", {}).get("hf_model_name"):
+        raw["text_cfg"]["hf_model_pretrained"] = False
+    for key in ("cast_dtype", "output_dict"):  # call-time options, not architecture
+        raw.pop(key, None)
+    return raw
+
+
+def _export_preprocess_cfg(preprocess_cfg: dict[str, Any]) -> dict[str, Any]:
+    return {k: _jsonable(preprocess_cfg[k]) for k in _PREPROCESS_KEYS if k in preprocess_cfg}
+
+
+def _tokenizer_folder(name: str) -> Path | None:
+    """A local folder holding the tokenizer files of ``name``: the path itself or its HF-cache snapshot."""
+    if Path(name).is_dir():
+        return Path(name)
+    from huggingface_hub import try_to_load_from_cache
+
+    for filename in TOKENIZER_FILES:
+        cached = try_to_load_from_cache(name, filename)
+        if isinstance(cached, str):
+            return Path(cached).parent
+    return None
+
+
+def _copy_tokenizer(name: str, folder: Path) -> list[str]:
+    source = _tokenizer_folder(name)
+    copied = []
+    if source is not None:
+        for filename in TOKENIZER_FILES:
+            if (source / filename).is_file():
+                shutil.copyfile(source / filename, folder / filename)
+                copied.append(filename)
+    if not copied:
+        where = "in that folder" if Path(name).is_dir() else "in the Hugging Face cache"
+        fetch = "" if Path(name).is_dir() else f"download them first (`huggingface-cli download {name}`) or "
+        raise ExportError(
+            f"tokenizer {name!r}: no tokenizer files ({', '.join(TOKENIZER_FILES[:5])}, ...) found {where}; "
+            f"{fetch}pass include_tokenizer=False (CLI: --no-tokenizer)"
+        )
+    return copied
+
+
+def _save_weights(model: Any, path: Path) -> None:
+    from safetensors.torch import save_file
+
+    tensors, seen = {}, set()
+    for key, value in model.state_dict().items():
+        value = value.detach().to("cpu")
+        ptr = (value.untyped_storage().data_ptr(), value.storage_offset()) if value.numel() else None
+        # safetensors refuses tensors that share memory: give repeats their own copy
+        tensors[key] = value.clone() if ptr in seen else value.contiguous()
+        if ptr is not None:
+            seen.add(ptr)
+    save_file(tensors, str(path), metadata={"format": "pt"})
+
+
+def _write_folder(
+    folder: Path, model: Any, model_cfg: dict, preprocess_cfg: dict, include_tokenizer: bool
+) -> None:
+    _save_weights(model, folder / HF_SAFE_WEIGHTS_NAME)
+    tokenizer_name = model_cfg.get("text_cfg", {}).get("hf_tokenizer_name")
+    if tokenizer_name and include_tokenizer:
+        _copy_tokenizer(tokenizer_name, folder)
+    config = {"model_cfg": model_cfg, "preprocess_cfg": preprocess_cfg}
+    (folder / HF_CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+
+
+class ExportTargetError(ExportError, InputError):
+    """The target cannot be used: not empty (without overwrite), or not writable (checked before building)."""
+
+
+class ExportBusyError(ExportError):
+    """Another export into the same target holds its lock (or wrote the target while this one waited)."""
+
+
+# How long an export waits for another export into the same target to finish before it gives up.
+LOCK_TIMEOUT = 30.0
+
+
+def _target_state(target: Path) -> tuple[int, int, int] | None:
+    """Identity of what is at ``target`` now (device, inode, mtime), or None when nothing is."""
+    try:
+        stat = os.lstat(target)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return (stat.st_dev, stat.st_ino, stat.st_mtime_ns)
+
+
+def _is_empty_dir(path: Path) -> bool:
+    return path.is_dir() and not path.is_symlink() and not any(path.iterdir())
+
+
+def _remove_leftovers(target: Path) -> None:
+    """Clean up after exports into ``target`` that were killed; call with the target's lock held.
+
+    Every writer into ``target`` holds its lock, so a ``.NAME.tmp-*`` folder found under the lock belongs to a
+    dead run. A ``.NAME.old-*`` folder is a replacement killed between its two renames: the previous folder
+    inside it goes back into place when the target is missing, else it is removed.
+    """
+    parent, name = target.parent, target.name
+    # exactly tempfile's names (8 random characters): ".out.tmp-abc.tmp-12345678" belongs to target "out.tmp-abc"
+    ours = re.compile(rf"\.{re.escape(name)}\.(tmp|old)-[a-z0-9_]{{8}}")
+    for entry in parent.iterdir():
+        kind = ours.fullmatch(entry.name)
+        if kind is None:
+            continue
+        if kind.group(1) == "tmp":
+            shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+        elif entry.is_dir():
+            previous = entry / "previous"
+            if previous.exists() and not os.path.lexists(target):
+                os.replace(previous, target)
+            shutil.rmtree(entry)
+
+
+class _Busy(Exception):
+    """The lock stayed held by another process until the timeout."""
+
+
+class _PathLock:
+    """An exclusive lock on ``path`` that removes its file on release (``fcntl.flock``; filelock elsewhere).
+
+    The file exists only while some process holds or waits for the lock, so a finished export leaves nothing
+    next to its target. Removing a lock file is safe because a process that locked it checks afterwards that
+    the path still names the file it locked (else it starts over on the new file). The holder's pid is written
+    into the file for the message a waiting export gives when it times out. A process killed while holding the
+    lock releases it (the kernel drops the flock); its file is taken over by the next export.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+        self._fallback: Any = None
+
+    def acquire(self, timeout: float) -> None:
+        try:
+            import fcntl
+        except ImportError:  # no flock (Windows): filelock, whose lock file then stays
+            from filelock import FileLock, Timeout
+
+            self._fallback = FileLock(self.path)
+            try:
+                self._fallback.acquire(timeout=timeout)
+            except Timeout as err:
+                raise _Busy() from err
+            return
+        deadline = time.monotonic() + timeout
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                if time.monotonic() >= deadline:
+                    raise _Busy() from None
+                time.sleep(0.05)
+                continue
+            except BaseException:
+                os.close(fd)
+                raise
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                os.ftruncate(fd, 0)
+                os.write(fd, f"{os.getpid()}\n".encode())
+                self._fd = fd
+                return
+            os.close(fd)  # the holder removed this file as we locked it: lock the new one
+
+    def holder(self) -> str:
+        """'pid N' of the process holding the lock, when it wrote one."""
+        try:
+            pid = self.path.read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            return ""
+        return f"pid {pid}" if pid.isdigit() else ""
+
+    def release(self) -> None:
+        if self._fallback is not None:
+            self._fallback.release()
+            self._fallback = None
+        if self._fd is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)  # while still holding it: a waiter then sees a new file, never this one
+            os.close(self._fd)  # closing drops the flock
+            self._fd = None
+
+
+class _LockedTarget:
+    """The target folder of an export, locked for the whole export (check, build, write, rename).
+
+    Entering it checks, before anything is built, that the parent folder can be written (creating it if
+    needed), takes the lock ``.NAME.lock`` next to the target (waiting up to ``timeout`` seconds for another
+    export into it), removes what killed exports left there, and refuses a non-empty target unless
+    ``overwrite``. :meth:`write` then writes a temporary folder next to the target and renames it into place.
+    """
+
+    def __init__(self, target: str | os.PathLike, overwrite: bool, timeout: float = LOCK_TIMEOUT) -> None:
+        self.target = Path(target).expanduser().absolute()
+        self.overwrite, self.timeout = overwrite, timeout
+        self._lock: Any = None
+        self._created: list[Path] = []
+
+    def _make_parent(self) -> None:
+        missing = []
+        folder = self.target.parent
+        while not folder.exists():
+            missing.append(folder)
+            folder = folder.parent
+        try:
+            for folder in reversed(missing):
+                folder.mkdir()
+                self._created.append(folder)
+        except OSError as err:
+            raise ExportTargetError(
+                f"cannot create the folder {folder} for {self.target}: {err.strerror or err}; "
+                "choose a target folder you can write to"
+            ) from err
+
+    def __enter__(self) -> _LockedTarget:
+        if self.target.parent == self.target:
+            raise ExportTargetError(f"cannot export to {self.target}: choose a folder below it")
+        self._make_parent()
+        before = _target_state(self.target)
+        lock_path = self.target.parent / f".{self.target.name}.lock"
+        lock = _PathLock(lock_path)
+        try:
+            try:
+                lock.acquire(timeout=0)
+                waited = False
+            except _Busy:
+                waited = True
+                lock.acquire(timeout=self.timeout)
+        except _Busy as err:
+            self._remove_created()
+            holder = lock.holder()
+            raise ExportBusyError(
+                f"another export into {self.target} is still running ({holder + ', ' if holder else ''}lock "
+                f"{lock_path}; waited {self.timeout:g} s); wait for it to finish, or export to another folder"
+            ) from err
+        except OSError as err:  # the lock file is the first thing written: the folder is not writable
+            self._remove_created()
+            raise ExportTargetError(
+                f"cannot write into {self.target.parent}: {err.strerror or err}; choose a target folder you "
+                "can write to"
+            ) from err
+        self._lock = lock
+        try:
+            self._check(waited, before)
+        except BaseException:
+            self._release()
+            raise
+        return self
+
+    def _check(self, waited: bool, before_wait: tuple[int, int, int] | None) -> None:
+        """Under the lock: leftovers removed, the target is free (or may be replaced), nobody wrote it meanwhile."""
+        _remove_leftovers(self.target)
+        if waited:
+            now = _target_state(self.target)
+            if now is not None and now != before_wait:
+                raise ExportBusyError(
+                    f"another export wrote {self.target} while this one waited for it; not replacing it "
+                    "(run the export again to replace it)"
+                )
+        if os.path.lexists(self.target) and not self.overwrite and not _is_empty_dir(self.target):
+            raise ExportTargetError(
+                f"{self.target} already exists and is not empty (pass overwrite=True / --overwrite)"
+            )
+        if not os.access(self.target.parent, os.W_OK | os.X_OK):
+            raise ExportTargetError(
+                f"cannot write into {self.target.parent} (permission denied); choose a target folder you can "
+                "write to"
+            )
+
+    def write(self, write: Callable[[Path], Any]) -> Path:
+        """Run ``write(tmp_folder)`` and move the folder to the target in one rename; returns the target."""
+        target = self.target
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+        try:
+            write(tmp)
+            fix_tree_modes(tmp)  # mkdtemp made it 0700; the writers may have used mkstemp (0600)
+            if os.path.lexists(target):
+                old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+                os.replace(target, old / "previous")
+                os.replace(tmp, target)
+                shutil.rmtree(old)
+            else:
+                os.replace(tmp, target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        self._created.clear()  # the parent folders now hold the result
+        return target
+
+    def _remove_created(self) -> None:
+        for folder in reversed(self._created):
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only when still empty
+        self._created.clear()
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+        self._remove_created()  # folders made only for this export go when it failed
+
+    def __exit__(self, *exc: Any) -> None:
+        self._release()
+
+
+def _atomic_folder(target: Path, overwrite: bool, write, *, timeout: float = LOCK_TIMEOUT) -> Path:
+    """Run ``write(tmp_folder)`` then move the folder to ``target`` in one rename, under the target's lock."""
+    with _LockedTarget(target, overwrite, timeout) as locked:
+        return locked.write(write)
+
+
+def save_model_folder(
+    model: Any,
+    to: str | os.PathLike,
+    model_cfg: Any,
+    preprocess_cfg: dict[str, Any] | None = None,
+    *,
+    include_tokenizer: bool = True,
+    overwrite: bool = False,
+) -> Path:
+    """Write an already created model to a folder that ``create_model('local-dir:DIR')`` loads.
+
+    The folder is written under a temporary name next to ``to`` and renamed into place under the target's lock
+    (see the module notes): a failure leaves nothing at ``to``.
+
+    Args:
+        model: The model whose current weights are saved (``open_clip_model.safetensors``).
+        to: The target folder; its parent folders are created.
+        model_cfg: The architecture the model was built from: a ``ModelCfg`` or open_clip's config dict. Its
+            ``text_cfg`` also names the tokenizer (``hf_tokenizer_name``, ``tokenizer_kwargs``).
+        preprocess_cfg: Preprocessing fields (``size``, ``mean``, ``std``, ``interpolation``, ``resize_mode``,
+            ...); None uses the ones the model carries (``get_model_preprocess_cfg(model)``).
+        include_tokenizer: Copy a Hugging Face tokenizer's files into the folder (from the local folder or the
+            Hugging Face cache); the CLIP BPE tokenizer needs none.
+        overwrite: Replace a target that exists and is not empty.
+
+    Returns:
+        The path of the written folder.
+
+    Raises:
+        ExportTargetError: ``to`` exists and is not empty (without ``overwrite``), or its parent cannot be
+            created or written.
+        ExportBusyError: another export into ``to`` held its lock for ``LOCK_TIMEOUT`` seconds, or wrote the
+            target while this one waited.
+        ExportError: ``include_tokenizer`` is set but the tokenizer's files are neither a local folder nor in
+            the Hugging Face cache.
+    """
+    from ..factory.create import get_model_preprocess_cfg
+
+    cfg = _export_model_cfg(model_cfg)
+    preprocess = _export_preprocess_cfg(
+        preprocess_cfg if preprocess_cfg is not None else get_model_preprocess_cfg(model)
+    )
+    return _atomic_folder(
+        Path(to), overwrite, lambda tmp: _write_folder(tmp, model, cfg, preprocess, include_tokenizer)
+    )
+
+
+# format name -> "module:function" writing that format into a (temporary) folder; imported only when used.
+# A writer is called as ``writer(folder, model, spec, include_tokenizer=..., **format_options)``.
+EXPORT_FORMATS: dict[str, str] = {
+    "open_clip": "clipzoo.export.folder:write_open_clip_folder",
+    "onnx": "clipzoo.onnx.export:write_onnx_folder",
+    "transformers": "clipzoo.formats.transformers_export:write_transformers_folder",
+}
+
+
+def write_open_clip_folder(folder: Path, model: Any, spec: Any, *, include_tokenizer: bool = True) -> None:
+    """Write ``model`` (built from ``spec``, a factory ModelSpec) in open_clip's folder layout into ``folder``."""
+    cfg = _export_model_cfg(spec.model_cfg)
+    _write_folder(folder, model, cfg, _export_preprocess_cfg(spec.preprocess_cfg), include_tokenizer)
+
+
+def _format_writer(format: str):
+    import importlib
+
+    target = EXPORT_FORMATS.get(format)
+    if target is None:
+        raise ValueError(f"unknown export format {format!r}; known formats: {', '.join(EXPORT_FORMATS)}")
+    module, func = target.split(":")
+    return getattr(importlib.import_module(module), func)
+
+
+def export_model(
+    model_name: str,
+    pretrained: str | None = None,
+    to: str | os.PathLike | None = None,
+    *,
+    format: str = "open_clip",
+    include_tokenizer: bool = True,
+    overwrite: bool = False,
+    cache_dir: str | None = None,
+    format_options: dict[str, Any] | None = None,
+    **create_kwargs: Any,
+) -> Path:
+    """Create ``model_name`` (+ ``pretrained``) with clipzoo and export it to the folder ``to``.
+
+    The target is checked and locked before the model is built, so an unusable target fails at once; the
+    folder is written under a temporary name and renamed into place (a failure leaves nothing at ``to``).
+
+    Args:
+        model_name: Any name ``create_model`` accepts: an architecture, ``'hf-hub:org/repo'`` or
+            ``'local-dir:PATH'``.
+        pretrained: A pretrained tag of the architecture or a checkpoint path; None exports random weights.
+        to: The target folder (required; the default None only keeps open_clip's argument order).
+        format: One of :data:`EXPORT_FORMATS`: ``'open_clip'`` (the default: a folder clipzoo and open_clip
+            load with ``local-dir:``), ``'onnx'`` or ``'transformers'`` (a CLIPModel/SiglipModel folder).
+        include_tokenizer: Copy the tokenizer files into the folder (Hugging Face tokenizers; the CLIP BPE
+            tokenizer needs none).
+        overwrite: Replace a target that exists and is not empty.
+        cache_dir: Where downloaded weights are cached (as in ``create_model``).
+        format_options: Options for the format's writer, e.g. ``{'quantize': 'int8', 'opset': 21}`` for ONNX.
+        **create_kwargs: ``create_model`` options that change the architecture or preprocessing
+            (``force_image_size``, ``force_quick_gelu``, ``force_preprocess_cfg``, ...), baked into the folder;
+            plus ``lock_timeout``, the seconds to wait for another export into the same target (default
+            :data:`LOCK_TIMEOUT`).
+
+    Returns:
+        The path of the written folder (absolute, ``~`` expanded).
+
+    Raises:
+        ValueError: ``to`` is None, ``format`` is unknown, or ``precision`` is not ``'fp32'`` (exports hold fp32
+            weights; choose the precision when loading the folder).
+        ExportTargetError: the target is not empty (without ``overwrite``) or cannot be written; checked before
+            the model is built.
+        ExportBusyError: another export into the target held its lock past ``lock_timeout``, or wrote the
+            target while this one waited.
+        ExportError: the format cannot hold this architecture (for transformers checked before building; ONNX
+            raises its subclass ``OnnxExportError``), or the tokenizer files cannot be found.
+        UnknownModelError, UnknownTagError, CheckpointError, DownloadError: as raised by ``create_model``.
+    """
+    from ..factory.create import create_model, resolve
+
+    if to is None:
+        raise ValueError("export_model needs a target folder: to=DIR")
+    writer = _format_writer(format)
+    if create_kwargs.get("precision", "fp32") != "fp32":
+        raise ValueError("export writes fp32 weights; load the folder with precision=... instead")
+    create_kwargs.pop("precision", None)
+    lock_timeout = create_kwargs.pop("lock_timeout", LOCK_TIMEOUT)
+    resolve_kwargs = {k: v for k, v in create_kwargs.items() if k != "device"}
+    # The target is checked and locked before the model is built: a folder that cannot be written, or that
+    # another export is writing, fails in a moment instead of after minutes of loading.
+    with _LockedTarget(to, overwrite, lock_timeout) as target:
+        spec = resolve(model_name, pretrained, cache_dir=cache_dir, **resolve_kwargs)
+        if hasattr(writer, "check_spec"):  # a format that cannot hold this architecture says why, unbuilt
+            writer.check_spec(spec)
+        model = create_model(model_name, pretrained, cache_dir=cache_dir, **create_kwargs)
+        options = dict(format_options or {})
+        return target.write(
+            lambda tmp: writer(tmp, model, spec, include_tokenizer=include_tokenizer, **options)
+        )

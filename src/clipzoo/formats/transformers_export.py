@@ -1,0 +1,734 @@
+"""Export to a Hugging Face transformers folder: ``export_model(name, tag, to=DIR, format="transformers")``.
+
+The folder holds ``config.json``, ``model.safetensors``, ``preprocessor_config.json`` and the tokenizer files, so
+that transformers alone (``AutoModel``, ``AutoProcessor``, ``pipeline("zero-shot-image-classification")``) gives
+clipzoo's features, token ids and preprocessing, and ``local-dir:DIR`` loads it back into clipzoo.
+
+What transformers can represent, and so what exports (:func:`transformers_export_support` says it for a config):
+
+- native-ViT CLIP (class token, learnable position embeddings, pre-norm, token pooling) with the CLIP text tower
+  (causal, argmax/eos pooling, no projection bias), any size and image size, QuickGELU, GELU or tanh-GELU ->
+  ``CLIPModel``;
+- SigLIP / SigLIP 2 fixed resolution: timm's SigLIP ViT (no class token, MAP attention-pool head) with the SigLIP
+  text tower (bidirectional, last-token pooling, projection bias) -> ``SiglipModel``.
+
+Everything else (ModifiedResNet, ConvNeXt, EVA and other timm trunks, CoCa, attentional pooling, Hugging Face text
+towers, custom attention blocks, layer scale, ...) is refused, with the reason, before the model is built.
+
+Tokenizers are written so that transformers reproduces clipzoo's ids: the CLIP BPE as ``vocab.json`` +
+``merges.txt`` for ``CLIPTokenizer`` (padding with id 0, as clipzoo pads), a SigLIP sentencepiece model for
+``SiglipTokenizer`` (which canonicalizes text as clipzoo does), and a ``tokenizer.json`` tokenizer with clipzoo's
+text cleaning added to its normalizer (and clipzoo's special-token template) for ``PreTrainedTokenizerFast``.
+SigLIP tokenizers return ``input_ids`` only: SigLIP's text tower attends to padding, as it was trained.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+from ..export.folder import ExportError
+
+# timm's SigLIP ViT family (patch bias, no class token, MAP head); the "gap" variants have no MAP head
+_TIMM_SIGLIP_NAME = re.compile(r"^vit_[a-z0-9]+_patch\d+_siglip_\d+$")
+_RESAMPLE = {"nearest": 0, "bilinear": 2, "bicubic": 3}
+_NATIVE_EPS = 1e-5  # clipzoo's native LayerNorm default
+_BLOCK_OPTIONS = (
+    "qk_norm",
+    "scaled_cosine_attn",
+    "scale_heads",
+    "scale_attn_inner",
+    "scale_attn",
+    "scale_fc",
+)
+
+
+class UnsupportedArchitectureError(ExportError, InputError):
+    """The model (architecture, preprocessing or tokenizer) has no transformers equivalent; nothing was written."""
+
+
+@dataclass(frozen=True)
+class ExportSupport:
+    """Whether an architecture exports to transformers: the transformers class, or the reason it cannot."""
+
+    hf_class: str | None
+    reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """True when the architecture exports."""
+        return self.hf_class is not None
+
+
+# ---------------------------------------------------------------------------------------------------- support
+
+
+def _get(section: Any, key: str, default: Any = None) -> Any:
+    return section.get(key, default) if isinstance(section, dict) else getattr(section, key, default)
+
+
+def _as_cfg(model_cfg: Any):
+    from ..registry.config import ModelCfg, parse_model_config
+
+    return model_cfg if isinstance(model_cfg, ModelCfg) else parse_model_config(model_cfg, source="<export>")
+
+
+def _block_problems(cfg: Any, tower: str) -> list[str]:
+    problems = [f"{tower} uses {name}" for name in _BLOCK_OPTIONS if getattr(cfg, name)]
+    if cfg.block_type not in (None, "default"):
+        problems.append(f"{tower} block_type {cfg.block_type!r}")
+    if cfg.ls_init_value is not None:
+        problems.append(f"{tower} has layer scale (ls_init_value)")
+    if set(cfg.norm_kwargs or {}) - {"eps"}:
+        problems.append(f"{tower} norm_kwargs {cfg.norm_kwargs} (transformers has only layer_norm_eps)")
+    if cfg.act_kwargs not in (None, {}, {"approximate": "tanh"}, {"approximate": "none"}):
+        problems.append(f"{tower} act_kwargs {cfg.act_kwargs}")
+    return problems
+
+
+def _text_problems(text: Any, siglip: bool) -> list[str]:
+    if text.hf_model_name:
+        return [
+            f"the text tower is a Hugging Face model ({text.hf_model_name}), not a CLIP/SigLIP text tower"
+        ]
+    problems = _block_problems(text, "the text tower")
+    if text.embed_cls:
+        problems.append("the text tower has a class token (embed_cls)")
+    if text.final_ln_after_pool:
+        problems.append("the text tower normalizes after pooling")
+    if text.proj_type != "linear":
+        problems.append(f"text proj_type {text.proj_type!r}")
+    if text.tokenizer_mode:
+        problems.append(f"tokenizer_mode {text.tokenizer_mode!r}")
+    if siglip:
+        if not text.no_causal_mask or text.pool_type != "last" or not text.proj_bias:
+            problems.append(
+                "SiglipModel's text tower is bidirectional, pools the last token and has a projection bias "
+                f"(this one: causal={not text.no_causal_mask}, pool_type={text.pool_type!r}, "
+                f"proj_bias={text.proj_bias})"
+            )
+    else:
+        if text.no_causal_mask or text.pool_type not in ("argmax", "eos") or text.proj_bias:
+            problems.append(
+                "CLIPModel's text tower is causal, pools at argmax/eos and has no projection bias "
+                f"(this one: causal={not text.no_causal_mask}, pool_type={text.pool_type!r}, "
+                f"proj_bias={text.proj_bias})"
+            )
+        if text.pool_type == "eos" and text.eos_id == 2:
+            problems.append("eos pooling with eos_id 2 (transformers reads eos_token_id 2 as argmax pooling)")
+    return problems
+
+
+def _square(size: Any) -> bool:
+    return isinstance(size, int) or (len(size) == 2 and size[0] == size[1])
+
+
+def _clip_vision_problems(vision: Any) -> list[str]:
+    if isinstance(vision.layers, (list, tuple)):
+        return ["the image tower is a ModifiedResNet; transformers' CLIPModel has only a ViT image tower"]
+    problems = _block_problems(vision, "the image tower")
+    checks = (
+        (vision.attentional_pool, "the image tower uses an attentional pooler"),
+        (vision.no_ln_pre, "the image tower has no pre-norm (no_ln_pre)"),
+        (vision.pos_embed_type != "learnable", f"position embedding {vision.pos_embed_type!r}"),
+        (
+            vision.pool_type != "tok",
+            f"image pool_type {vision.pool_type!r} (CLIPModel pools the class token)",
+        ),
+        (vision.final_ln_after_pool, "the image tower normalizes after pooling"),
+        (not _square(vision.image_size), f"non-square image size {vision.image_size}"),
+    )
+    return problems + [message for failed, message in checks if failed]
+
+
+def _siglip_vision_problems(vision: Any) -> list[str]:
+    name = vision.timm_model_name
+    if not _TIMM_SIGLIP_NAME.match(name):
+        return [
+            f"the image tower is timm's {name!r}; transformers represents only timm's SigLIP ViT (MAP head)"
+        ]
+    problems = []
+    if vision.timm_pool != "map" or vision.timm_proj not in ("none", "", None):
+        problems.append(
+            f"timm_pool={vision.timm_pool!r}, timm_proj={vision.timm_proj!r} (SiglipModel: 'map' and no projection)"
+        )
+    if not _square(vision.image_size):
+        problems.append(f"non-square image size {vision.image_size}")
+    if set(vision.norm_kwargs or {}) - {"eps"}:
+        problems.append(f"image norm_kwargs {vision.norm_kwargs}")
+    return problems
+
+
+def _preprocess_problems(preprocess: dict[str, Any] | None, siglip: bool) -> list[str]:
+    if not preprocess:
+        return []
+    problems = []
+    mode = preprocess.get("resize_mode", "shortest")
+    if mode not in ("shortest", "squash"):
+        problems.append(
+            f"resize_mode {mode!r}: transformers' image processors resize 'shortest' (+ crop) or 'squash'"
+        )
+    if preprocess.get("interpolation", "bicubic") not in _RESAMPLE:
+        problems.append(f"interpolation {preprocess['interpolation']!r}")
+    if preprocess.get("mode", "RGB") != "RGB":
+        problems.append(f"image mode {preprocess['mode']!r}")
+    return problems
+
+
+def transformers_export_support(
+    model_cfg: Any, preprocess_cfg: dict[str, Any] | None = None
+) -> ExportSupport:
+    """Say whether an architecture (and its preprocessing) exports to transformers, without building it.
+
+    Args:
+        model_cfg: a :class:`clipzoo.registry.config.ModelCfg` or an open_clip-format dict.
+        preprocess_cfg: the eval preprocessing to carry over (optional: None checks the architecture only).
+
+    Returns:
+        ``ExportSupport("CLIPModel" | "SiglipModel")``, or ``ExportSupport(None, reason)``.
+    """
+    cfg = _as_cfg(model_cfg)
+    if cfg.is_coca:
+        return ExportSupport(None, "CoCa (a text decoder): transformers has no CoCa model")
+    if cfg.nonscalar_logit_scale:
+        return ExportSupport(None, "a non-scalar logit scale")
+    siglip = bool(cfg.vision_cfg.timm_model_name)
+    if siglip:
+        problems = _siglip_vision_problems(cfg.vision_cfg)
+        if cfg.init_logit_bias is None:
+            problems.append("a timm image tower without a logit bias (a SigLIP model has one)")
+    else:
+        problems = _clip_vision_problems(cfg.vision_cfg)
+        if cfg.init_logit_bias is not None:
+            problems.append(
+                "a logit bias (sigmoid loss) with a CLIP image tower: CLIPModel has no logit_bias"
+            )
+    if problems and problems[0].startswith("the image tower is"):
+        return ExportSupport(None, problems[0])
+    problems += _text_problems(cfg.text_cfg, siglip)
+    problems += _preprocess_problems(preprocess_cfg, siglip)
+    if problems:
+        return ExportSupport(None, "; ".join(problems))
+    return ExportSupport("SiglipModel" if siglip else "CLIPModel")
+
+
+def check_spec(spec: Any) -> None:
+    """Raise ExportError with the reason when ``spec`` (a factory ModelSpec) cannot export to transformers.
+
+    export_model calls it before the model is built.
+    """
+    support = transformers_export_support(spec.model_cfg, dict(spec.preprocess_cfg))
+    if not support.ok:
+        raise UnsupportedArchitectureError(
+            f"{spec.name} cannot be exported to transformers: {support.reason}"
+        )
+
+
+def registry_export_table() -> list[tuple[str, str]]:
+    """``(architecture, transformers class or 'no: reason')`` for every registry architecture."""
+    from ..registry.architectures import get_model_config, list_models
+
+    rows = []
+    for name in list_models():
+        support = transformers_export_support(get_model_config(name))
+        rows.append((name, support.hf_class if support.ok else f"no: {support.reason}"))
+    return rows
+
+
+def registry_export_markdown() -> str:
+    """The README table: registry architectures grouped by what they export to, and why the others do not."""
+    groups: dict[str, list[str]] = {}
+    for name, result in registry_export_table():
+        # one row per kind of reason: the timm trunk or Hub text model named in it does not split rows
+        result = re.sub(r"timm's '[^']+'", "another timm trunk", result)
+        result = re.sub(r"Hugging Face model \([^)]*\)", "Hugging Face model", result)
+        groups.setdefault(result, []).append(name)
+    lines = ["| exports to | architectures |", "|---|---|"]
+    for result in sorted(groups, key=lambda r: (r.startswith("no:"), -len(groups[r]), r)):
+        names = ", ".join(f"`{n}`" for n in groups[result])
+        label = f"`{result}`" if not result.startswith("no:") else f"not exported ({result[4:]})"
+        lines.append(f"| {label} ({len(groups[result])}) | {names} |")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------------- weights
+
+
+class _Mapper:
+    """Moves clipzoo tensors to transformers names; every clipzoo key must be used exactly once."""
+
+    def __init__(self, state: dict) -> None:
+        self.state, self.out, self.left = state, {}, set(state)
+
+    def take(self, key: str):
+        if key not in self.state:
+            raise ExportError(f"the model has no weight {key!r} (not the architecture the config describes)")
+        self.left.discard(key)
+        return self.state[key]
+
+    def move(self, src: str, dst: str, fn=None) -> None:
+        value = self.take(src)
+        self.out[dst] = (fn(value) if fn else value).contiguous()
+
+    def pair(self, src: str, dst: str) -> None:
+        for p in ("weight", "bias"):
+            self.move(f"{src}.{p}", f"{dst}.{p}")
+
+    def finish(self) -> dict:
+        if self.left:
+            raise ExportError(
+                f"{len(self.left)} weight(s) transformers has no place for: {', '.join(sorted(self.left)[:10])}"
+            )
+        return self.out
+
+
+def _blocks(m: _Mapper, src: str, dst: str, names: dict[str, str], count: int) -> None:
+    for i in range(count):
+        s, d = f"{src}{i}.", f"{dst}{i}."
+        for part, hf in (
+            ("ln1", "layer_norm1"),
+            ("ln2", "layer_norm2"),
+            ("fc1", "mlp.fc1"),
+            ("fc2", "mlp.fc2"),
+        ):
+            m.pair(s + names[part], d + hf)
+        m.pair(s + names["out"], f"{d}self_attn.out_proj")
+        for p in ("weight", "bias"):
+            q, k, v = m.take(s + names["qkv"].format(p)).chunk(3, dim=0)
+            for n, t in zip("qkv", (q, k, v), strict=True):
+                m.out[f"{d}self_attn.{n}_proj.{p}"] = t.contiguous()
+
+
+_NATIVE = {"ln1": "ln_1", "ln2": "ln_2", "fc1": "mlp.c_fc", "fc2": "mlp.c_proj", "out": "attn.out_proj",
+           "qkv": "attn.in_proj_{}"}  # fmt: skip
+_TIMM = {"ln1": "norm1", "ln2": "norm2", "fc1": "mlp.fc1", "fc2": "mlp.fc2", "out": "attn.proj",
+         "qkv": "attn.qkv.{}"}  # fmt: skip
+
+
+def _text_weights(m: _Mapper, t: str, layers: int) -> None:
+    """clipzoo's native text tower (``t`` = '' for CLIP, 'text.' for custom text) -> ``text_model.*``."""
+    m.move(f"{t}token_embedding.weight", "text_model.embeddings.token_embedding.weight")
+    m.move(f"{t}positional_embedding", "text_model.embeddings.position_embedding.weight")
+    _blocks(m, f"{t}transformer.resblocks.", "text_model.encoder.layers.", _NATIVE, layers)
+    m.pair(f"{t}ln_final", "text_model.final_layer_norm")
+
+
+def clip_state_dict(state: dict, vision_layers: int, text_layers: int) -> dict:
+    """clipzoo CLIP (native ViT + CLIP text) state dict -> transformers CLIPModel state dict."""
+    m = _Mapper(state)
+    t = "text." if "text.token_embedding.weight" in state else ""
+    m.move("visual.class_embedding", "vision_model.embeddings.class_embedding")
+    m.move("visual.conv1.weight", "vision_model.embeddings.patch_embedding.weight")
+    m.move("visual.positional_embedding", "vision_model.embeddings.position_embedding.weight")
+    m.pair("visual.ln_pre", "vision_model.pre_layrnorm")
+    m.pair("visual.ln_post", "vision_model.post_layernorm")
+    _blocks(m, "visual.transformer.resblocks.", "vision_model.encoder.layers.", _NATIVE, vision_layers)
+    m.move("visual.proj", "visual_projection.weight", lambda w: w.T)
+    _text_weights(m, t, text_layers)
+    m.move(f"{t}text_projection", "text_projection.weight", lambda w: w.T)
+    m.move("logit_scale", "logit_scale", lambda w: w.reshape(()))
+    return m.finish()
+
+
+def siglip_state_dict(state: dict, vision_layers: int, text_layers: int) -> dict:
+    """clipzoo SigLIP (timm SigLIP ViT + SigLIP text) state dict -> transformers SiglipModel state dict."""
+    import torch
+
+    m = _Mapper(state)
+    v, head = "visual.trunk.", "vision_model.head."
+    m.pair(f"{v}patch_embed.proj", "vision_model.embeddings.patch_embedding")
+    m.move(
+        f"{v}pos_embed",
+        "vision_model.embeddings.position_embedding.weight",
+        lambda w: w.reshape(w.shape[-2:]),
+    )
+    _blocks(m, f"{v}blocks.", "vision_model.encoder.layers.", _TIMM, vision_layers)
+    m.pair(f"{v}norm", "vision_model.post_layernorm")
+    m.move(f"{v}attn_pool.latent", f"{head}probe")
+    for p in ("weight", "bias"):
+        q, kv = m.take(f"{v}attn_pool.q.{p}"), m.take(f"{v}attn_pool.kv.{p}")
+        m.out[f"{head}attention.in_proj_{p}"] = torch.cat([q, kv], dim=0).contiguous()
+    m.pair(f"{v}attn_pool.proj", f"{head}attention.out_proj")
+    m.pair(f"{v}attn_pool.norm", f"{head}layernorm")
+    m.pair(f"{v}attn_pool.mlp.fc1", f"{head}mlp.fc1")
+    m.pair(f"{v}attn_pool.mlp.fc2", f"{head}mlp.fc2")
+    _text_weights(m, "text.", text_layers)
+    m.pair("text.text_projection", "text_model.head")
+    m.move("logit_scale", "logit_scale", lambda w: w.reshape(1))
+    m.move("logit_bias", "logit_bias", lambda w: w.reshape(1))
+    return m.finish()
+
+
+# ---------------------------------------------------------------------------------------------------- configs
+
+
+def _hf_act(quick_gelu: bool, act_kwargs: dict | None) -> str:
+    if quick_gelu:
+        return "quick_gelu"
+    return "gelu_pytorch_tanh" if (act_kwargs or {}).get("approximate") == "tanh" else "gelu"
+
+
+def _eps(cfg: Any, default: float = _NATIVE_EPS) -> float:
+    return float((cfg.norm_kwargs or {}).get("eps", default))
+
+
+def _side(size: Any) -> int:
+    return int(size if isinstance(size, int) else size[0])
+
+
+def _native_text_config(model: Any, cfg: Any, quick_gelu: bool) -> dict[str, Any]:
+    text = cfg.text_cfg
+    tower = getattr(model, "text", model)
+    block = tower.transformer.resblocks[0]
+    return {
+        "vocab_size": text.vocab_size,
+        "hidden_size": text.width,
+        "intermediate_size": block.mlp.c_fc.out_features,
+        "num_hidden_layers": text.layers,
+        "num_attention_heads": text.heads,
+        "max_position_embeddings": text.context_length,
+        "hidden_act": _hf_act(quick_gelu, text.act_kwargs),
+        "layer_norm_eps": _eps(text),
+        "attention_dropout": 0.0,
+    }
+
+
+def clip_config(model: Any, cfg: Any, eos_token_id: int) -> dict[str, Any]:
+    """transformers CLIPConfig (as JSON) for a clipzoo CLIP model built from ``cfg``."""
+    vision = cfg.vision_cfg
+    text = _native_text_config(model, cfg, cfg.quick_gelu)
+    # transformers pools at the first eos_token_id, or at argmax(ids) when eos_token_id is 2 (its legacy switch)
+    text.update(model_type="clip_text_model", eos_token_id=eos_token_id, projection_dim=cfg.embed_dim,
+                bos_token_id=None, pad_token_id=None)  # fmt: skip
+    if eos_token_id == 49407:  # clipzoo's CLIP BPE: start 49406, padding 0
+        text.update(bos_token_id=49406, pad_token_id=0)
+    visual = model.visual
+    vision_config = {
+        "model_type": "clip_vision_model",
+        "hidden_size": vision.width,
+        "intermediate_size": visual.transformer.resblocks[0].mlp.c_fc.out_features,
+        "num_hidden_layers": vision.layers,
+        "num_attention_heads": vision.width // vision.head_width,
+        "num_channels": 3,
+        "image_size": _side(vision.image_size),
+        "patch_size": vision.patch_size,
+        "hidden_act": _hf_act(cfg.quick_gelu, vision.act_kwargs),
+        "layer_norm_eps": _eps(vision),
+        "attention_dropout": 0.0,
+        "projection_dim": cfg.embed_dim,
+    }
+    return {
+        "architectures": ["CLIPModel"],
+        "model_type": "clip",
+        "projection_dim": cfg.embed_dim,
+        "logit_scale_init_value": float(model.logit_scale.detach().reshape(())),
+        "text_config": text,
+        "vision_config": vision_config,
+        "dtype": "float32",
+    }
+
+
+def _timm_act(act: Any) -> str:
+    from torch import nn
+
+    name = type(act).__name__
+    if isinstance(act, nn.GELU):
+        return "gelu_pytorch_tanh" if act.approximate == "tanh" else "gelu"
+    if name == "GELUTanh":
+        return "gelu_pytorch_tanh"
+    if name in ("GELU",):  # timm's own exact GELU
+        return "gelu"
+    if name == "QuickGELU":
+        return "quick_gelu"
+    raise ExportError(
+        f"timm activation {name} has no transformers equivalent (gelu, gelu_pytorch_tanh, quick_gelu)"
+    )
+
+
+def _check_siglip_trunk(trunk: Any) -> None:
+    """The built timm trunk really is what SiglipVisionModel computes (timm_model_kwargs could change it)."""
+    from torch import nn
+
+    block = trunk.blocks[0]
+    checks = (
+        (getattr(trunk, "cls_token", None) is not None, "a class token"),
+        (getattr(trunk, "reg_token", None) is not None, "register tokens"),
+        (getattr(trunk, "global_pool", "") != "map", f"global_pool {getattr(trunk, 'global_pool', '')!r}"),
+        (not isinstance(trunk.norm_pre, nn.Identity), "a pre-norm"),
+        (not isinstance(getattr(trunk, "fc_norm", nn.Identity()), nn.Identity), "an fc_norm"),
+        (trunk.patch_embed.proj.bias is None, "no patch-embedding bias"),
+        (not isinstance(block.ls1, nn.Identity), "layer scale"),
+        (not isinstance(block.attn.q_norm, nn.Identity), "q/k norms"),
+        (getattr(trunk.attn_pool, "latent_len", 1) != 1, "more than one attention-pool query"),
+        (getattr(trunk, "no_embed_class", False), "no_embed_class"),
+    )
+    found = [what for failed, what in checks if failed]
+    if found:
+        raise ExportError(f"the timm SigLIP trunk has {', '.join(found)}, which SiglipVisionModel has not")
+
+
+def siglip_config(model: Any, cfg: Any) -> dict[str, Any]:
+    """transformers SiglipConfig (as JSON) for a clipzoo SigLIP model: the image numbers are read off the trunk."""
+    trunk = model.visual.trunk
+    _check_siglip_trunk(trunk)
+    block = trunk.blocks[0]
+    img = trunk.patch_embed.img_size
+    if img[0] != img[1]:
+        raise ExportError(f"non-square image size {tuple(img)}: SiglipVisionConfig has one image_size")
+    vision_config = {
+        "model_type": "siglip_vision_model",
+        "hidden_size": trunk.embed_dim,
+        "intermediate_size": block.mlp.fc1.out_features,
+        "num_hidden_layers": len(trunk.blocks),
+        "num_attention_heads": block.attn.num_heads,
+        "num_channels": 3,
+        "image_size": int(img[0]),
+        "patch_size": int(trunk.patch_embed.patch_size[0]),
+        "hidden_act": _timm_act(block.mlp.act),
+        "layer_norm_eps": float(block.norm1.eps),
+        "attention_dropout": 0.0,
+        "vision_use_head": True,
+    }
+    text = _native_text_config(model, cfg, cfg.quick_gelu)
+    if text["hidden_size"] != model.text.text_projection.in_features or cfg.embed_dim != trunk.embed_dim:
+        raise ExportError(
+            f"embed_dim {cfg.embed_dim} differs from the image width {trunk.embed_dim}: SiglipModel compares the "
+            "pooled image tokens with the projected text directly"
+        )
+    # the special ids live in the tokenizer files; the text tower does not use them
+    text.update(model_type="siglip_text_model", projection_size=cfg.embed_dim, bos_token_id=None,
+                eos_token_id=None, pad_token_id=None)  # fmt: skip
+    return {
+        "architectures": ["SiglipModel"],
+        "model_type": "siglip",
+        "text_config": text,
+        "vision_config": vision_config,
+        "dtype": "float32",
+    }
+
+
+def preprocessor_config(preprocess: dict[str, Any], siglip: bool) -> dict[str, Any]:
+    """transformers image-processor config reproducing clipzoo's eval transform (resize, crop, mean/std)."""
+    size = preprocess.get("size", 224)
+    h, w = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    shortest = preprocess.get("resize_mode", "shortest") == "shortest"
+    out: dict[str, Any] = {
+        # SiglipImageProcessor has no center crop: a SigLIP model with shortest-side preprocessing gets CLIP's
+        "image_processor_type": "SiglipImageProcessor" if siglip and not shortest else "CLIPImageProcessor",
+        "processor_class": "SiglipProcessor" if siglip else "CLIPProcessor",
+        "do_resize": True,
+        "resample": _RESAMPLE[preprocess.get("interpolation", "bicubic")],
+        "do_rescale": True,
+        "rescale_factor": 1 / 255,
+        "do_normalize": True,
+        "image_mean": [float(x) for x in preprocess["mean"]],
+        "image_std": [float(x) for x in preprocess["std"]],
+        "do_convert_rgb": True,
+    }
+    if shortest:
+        if h != w:
+            raise ExportError(f"resize_mode 'shortest' with a non-square size {(h, w)}")
+        out.update(size={"shortest_edge": h}, do_center_crop=True, crop_size={"height": h, "width": w})
+    else:
+        out.update(size={"height": h, "width": w})
+        if not siglip:
+            out["do_center_crop"] = False
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------- tokenizers
+
+
+def _json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _tokenizer_config(
+    tokenizer_class: str, context_length: int, siglip: bool, **tokens: Any
+) -> dict[str, Any]:
+    config = {
+        "tokenizer_class": tokenizer_class,
+        "processor_class": "SiglipProcessor" if siglip else "CLIPProcessor",
+        "model_max_length": context_length,
+        **tokens,
+    }
+    if siglip:  # SigLIP's text tower was trained attending to padding: no attention mask
+        config["model_input_names"] = ["input_ids"]
+    return config
+
+
+def _write_clip_bpe(tokenizer: Any, folder: Path, siglip: bool) -> None:
+    """CLIPTokenizer files from clipzoo's CLIP BPE tokenizer (vocab order and merges are the same)."""
+    if tokenizer.reduction_mask or tokenizer.clean != "lower" or len(tokenizer.special_tokens) != 2:
+        raise ExportError(
+            "the CLIP tokenizer uses options CLIPTokenizer has not (reduction_mask, a clean mode other than "
+            "'lower', or extra special tokens)"
+        )
+    # clipzoo (as open_clip) names the specials <start_of_text>/<end_of_text>; CLIPTokenizer's pre-tokenizer
+    # knows OpenAI's names
+    names = dict(zip(tokenizer.special_tokens, ("<|startoftext|>", "<|endoftext|>"), strict=True))
+    vocab = {names.get(k, k): v for k, v in sorted(tokenizer.encoder.items(), key=lambda item: item[1])}
+    _json(folder / "vocab.json", vocab)
+    merges = sorted(tokenizer.bpe_ranks, key=tokenizer.bpe_ranks.get)
+    (folder / "merges.txt").write_text(
+        "#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges), encoding="utf-8"
+    )
+    pad = tokenizer.decoder[0]  # clipzoo pads with id 0 ("!"), as open_clip does
+    tokens = {"bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>", "unk_token": "<|endoftext|>",
+              "pad_token": pad}  # fmt: skip
+    _json(folder / "special_tokens_map.json", tokens)
+    # The pad token "!" is also ordinary text: split_special_tokens keeps "dog!" tokenized as BPE ("!</w>")
+    config = _tokenizer_config(
+        "CLIPTokenizer",
+        tokenizer.context_length,
+        siglip,
+        do_lower_case=True,
+        split_special_tokens=True,
+        **tokens,
+    )
+    _json(folder / "tokenizer_config.json", config)
+
+
+def _write_sentencepiece(tokenizer: Any, folder: Path, siglip: bool) -> None:
+    """SiglipTokenizer files: transformers' SiglipTokenizer canonicalizes and pads as clipzoo's does."""
+    from ..tokenizers.clean import get_clean_fn
+
+    if tokenizer.clean_fn is not get_clean_fn("canonicalize"):
+        raise ExportError(
+            "a SigLIP sentencepiece tokenizer without canonicalize cleaning: SiglipTokenizer has it"
+        )
+    shutil.copyfile(tokenizer.model_file, folder / "spiece.model")
+    sp = tokenizer.sp
+    tokens = {"eos_token": sp.id_to_piece(tokenizer.eos_token_id), "pad_token": sp.id_to_piece(tokenizer.pad_token_id),
+              "unk_token": tokenizer.unk_token}  # fmt: skip
+    _json(folder / "special_tokens_map.json", tokens)
+    config = _tokenizer_config(
+        "SiglipTokenizer", tokenizer.context_length, siglip, do_lower_case=tokenizer.do_lower_case, **tokens
+    )
+    _json(folder / "tokenizer_config.json", config)
+
+
+def _clean_normalizers(clean_fn: Any) -> list:
+    """tokenizers normalizers doing what clipzoo's clean function does (ftfy/html fixes aside)."""
+    import string
+
+    from tokenizers import Regex, normalizers
+
+    from ..tokenizers.clean import get_clean_fn
+
+    collapse = [normalizers.Replace(Regex(r"\s+"), " "), normalizers.Strip()]
+    if clean_fn is get_clean_fn("whitespace"):
+        return collapse
+    if clean_fn is get_clean_fn("lower"):
+        return [*collapse, normalizers.Lowercase()]
+    if clean_fn is get_clean_fn("canonicalize"):
+        punctuation = Regex("[" + re.escape(string.punctuation) + "]")
+        return [normalizers.Replace("_", " "), normalizers.Replace(punctuation, ""), normalizers.Lowercase(),
+                *collapse]  # fmt: skip
+    raise ExportError("the tokenizer's clean function has no tokenizer.json equivalent")
+
+
+def _write_tokenizer_json(tokenizer: Any, folder: Path, siglip: bool) -> None:
+    """A tokenizer.json with clipzoo's cleaning and special-token template, for PreTrainedTokenizerFast."""
+    from tokenizers import normalizers
+
+    from ..tokenizers.hf import read_special_tokens
+
+    if tokenizer.tokenizer_mode or tokenizer.strip_sep_token:
+        raise ExportError("tokenizer_mode / strip_sep_token have no transformers tokenizer equivalent")
+    fast = tokenizer.tokenizer
+    steps = _clean_normalizers(tokenizer.clean_fn)
+    if fast.normalizer is not None:
+        steps.append(fast.normalizer)
+    data = json.loads(fast.to_str())
+    data["normalizer"] = json.loads(normalizers.Sequence(steps).__getstate__())
+    data["padding"] = data["truncation"] = None
+    _json(folder / "tokenizer.json", data)
+    tokens = read_special_tokens(tokenizer.directory)
+    if "pad_token" not in tokens:
+        tokens["pad_token"] = fast.id_to_token(tokenizer.special_ids["pad_token"])
+    _json(folder / "special_tokens_map.json", tokens)
+    config = _tokenizer_config(
+        "PreTrainedTokenizerFast",
+        tokenizer.context_length,
+        siglip,
+        padding_side=tokenizer.padding_side,
+        **tokens,
+    )
+    _json(folder / "tokenizer_config.json", config)
+
+
+def write_tokenizer(tokenizer: Any, folder: Path, siglip: bool) -> None:
+    """Write transformers tokenizer files reproducing clipzoo ``tokenizer``'s ids into ``folder``."""
+    from ..tokenizers import HFTokenizer, SigLipTokenizer, SimpleTokenizer
+
+    writers = ((SimpleTokenizer, _write_clip_bpe), (SigLipTokenizer, _write_sentencepiece),
+               (HFTokenizer, _write_tokenizer_json))  # fmt: skip
+    for cls, writer in writers:
+        if isinstance(tokenizer, cls):
+            return writer(tokenizer, folder, siglip)
+    raise ExportError(f"no transformers tokenizer for clipzoo's {type(tokenizer).__name__}")
+
+
+# ---------------------------------------------------------------------------------------------------- writer
+
+
+def _eos_token_id(cfg: Any) -> int:
+    text = cfg.text_cfg
+    if text.pool_type == "eos":
+        return text.eos_id
+    # argmax pooling: with clipzoo's CLIP BPE the end token is the largest id, so transformers' "first eos" pools
+    # at the same place; any other vocabulary keeps argmax through transformers' eos_token_id == 2 switch
+    return 49407 if not text.hf_tokenizer_name and text.vocab_size == 49408 else 2
+
+
+def write_transformers_folder(folder: Path, model: Any, spec: Any, *, include_tokenizer: bool = True) -> None:
+    """Write ``model`` (built from ``spec``, a factory ModelSpec) as a transformers CLIPModel/SiglipModel folder.
+
+    Args:
+        folder: an empty (temporary) folder; export_model renames it into place.
+        model: the clipzoo model, with its weights.
+        spec: the ModelSpec it was built from (architecture, preprocessing, tokenizer).
+        include_tokenizer: also write the tokenizer files (needed by AutoProcessor and pipelines).
+
+    Raises:
+        UnsupportedArchitectureError: the architecture, its preprocessing or its tokenizer has no transformers
+            equivalent (an ExportError).
+    """
+    from safetensors.torch import save_file
+
+    from ..factory.create import get_tokenizer
+
+    check_spec(spec)
+    cfg = spec.model_cfg
+    siglip = bool(cfg.vision_cfg.timm_model_name)
+    tokenizer = (
+        get_tokenizer(spec.name, context_length=cfg.text_cfg.context_length) if include_tokenizer else None
+    )
+    state = {k: v.detach().to("cpu").float() for k, v in model.state_dict().items()}
+    if siglip:
+        config = siglip_config(model, cfg)
+        side = _side(spec.preprocess_cfg.get("size", config["vision_config"]["image_size"]))
+        if side != config["vision_config"]["image_size"]:
+            raise UnsupportedArchitectureError(
+                f"the timm trunk runs at {config['vision_config']['image_size']} px but the preprocessing makes "
+                f"{side} px images (force_image_size on a timm tower); export without it"
+            )
+        weights = siglip_state_dict(state, config["vision_config"]["num_hidden_layers"], cfg.text_cfg.layers)
+    else:
+        config = clip_config(model, cfg, _eos_token_id(cfg))
+        weights = clip_state_dict(state, cfg.vision_cfg.layers, cfg.text_cfg.layers)
+    _json(folder / "config.json", config)
+    save_file(weights, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    _json(folder / "preprocessor_config.json", preprocessor_config(dict(spec.preprocess_cfg), siglip))
+    if tokenizer is not None:
+        write_tokenizer(tokenizer, folder, siglip)
+
+
+# export_model calls a writer's ``check_spec`` (when it has one) before building the model
+write_transformers_folder.check_spec = check_spec

@@ -1,0 +1,622 @@
+"""Caption generation for CoCa: top-k / top-p sampling and (grouped) beam search in plain torch.
+
+``generate`` reproduces open_clip 3.3.0's ``CoCa.generate`` token for token (same arguments, same defaults, same
+random-number consumption when sampling) without needing ``transformers`` at run time. It drives a model through
+two hooks: ``model._encode_image(images) -> (latent, image_tokens)`` and
+``model._decode_step(token_ids, image_tokens) -> next-token logits``.
+
+Semantics kept from open_clip (they are surprising, so they are written down here):
+- scores are raw decoder logits, not log-probabilities: beam scores add up logits;
+- ``temperature`` divides the logits after the top-k/top-p filter and is ignored by beam search;
+- ``num_beam_groups`` splits the beams into groups that search independently: open_clip applies no diversity
+  penalty between groups (transformers' ``LogitsProcessorList`` passes the group arguments only to processors
+  that take them, and MinLength/RepetitionPenalty do not), and every group starts from the same state, so all
+  groups find the same hypotheses and the result equals a search with ``num_beams // num_beam_groups`` beams;
+- a sampled sequence ends at the end token *or* at the pad token (id 0, a real word piece in the CLIP vocab);
+- the token at position ``seq_len - 1`` of a sampled sequence is forced to be the end token.
+
+Differences: the image is encoded once per image instead of once per beam, and a grouped search decodes one
+group instead of ``num_beam_groups`` identical copies (same ids, a fraction of the work); a ``text``
+prompt with beam search is an error (open_clip ignores it); beam search runs the model in eval mode too (open_clip
+leaves the mode as it is); arguments are validated with messages up front.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import InputError
+
+SOT_TOKEN_ID = 49406  # CLIP BPE <start_of_text>, open_clip's default
+EOS_TOKEN_ID = 49407  # CLIP BPE <end_of_text>
+GENERATION_TYPES = ("beam_search", "top_k", "top_p")
+
+# A stopping criterion answers, for every row of (token ids, scores), whether that row is finished.
+StoppingCriterion = Callable[[torch.Tensor, torch.Tensor | None], Any]
+
+
+class GenerationArgumentError(InputError, ValueError):
+    """An argument of ``generate`` out of its range (the message says which values are allowed)."""
+
+
+class CaptioningUnsupportedError(InputError, TypeError):
+    """The model has no multimodal text decoder, so it cannot write captions."""
+
+
+# -- logits processors: (token ids [N, L], scores [N, V]) -> new scores [N, V] ---------------------------------
+
+
+@dataclass(frozen=True)
+class MinLength:
+    """Forbid the end token(s) while sequences are shorter than ``min_length`` tokens (start token included)."""
+
+    min_length: int
+    eos_token_ids: torch.Tensor
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        scores = scores.clone()
+        if input_ids.shape[-1] < self.min_length:
+            scores[:, self.eos_token_ids.to(scores.device)] = -float("inf")
+        return scores
+
+
+@dataclass(frozen=True)
+class RepetitionPenalty:
+    """Make every token already in the sequence less likely: positive logits / penalty, negative ones * penalty."""
+
+    penalty: float
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        seen = scores.gather(1, input_ids)
+        penalized = torch.where(seen < 0, seen * self.penalty, seen / self.penalty)
+        return scores.scatter(1, input_ids, penalized)
+
+
+@dataclass(frozen=True)
+class TopK:
+    """Keep the ``k`` largest logits (and any tied with the k-th), set the rest to -inf."""
+
+    k: int
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        kth_largest = scores.topk(min(self.k, scores.shape[-1])).values[..., -1:]
+        return scores.masked_fill(scores < kth_largest, -float("inf"))
+
+
+@dataclass(frozen=True)
+class TopP:
+    """Nucleus filter: drop the least likely tokens whose probabilities sum to at most ``1 - p``; keep at least one."""
+
+    p: float
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        # Ascending order, softmax then cumsum over the sorted logits: the exact float path open_clip's warper takes.
+        ascending, order = scores.sort(descending=False)
+        drop_sorted = ascending.softmax(dim=-1).cumsum(dim=-1) <= (1 - self.p)
+        drop_sorted[..., -1] = False
+        drop = drop_sorted.scatter(1, order, drop_sorted)
+        return scores.masked_fill(drop, -float("inf"))
+
+
+def apply_processors(
+    processors: Sequence[Callable], input_ids: torch.Tensor, scores: torch.Tensor
+) -> torch.Tensor:
+    """Run logits processors in order."""
+    for process in processors:
+        scores = process(input_ids, scores)
+    return scores
+
+
+# -- stopping criteria --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MaxLength:
+    """Stop once sequences have ``max_length`` tokens (start token included)."""
+
+    max_length: int
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.full(
+            (input_ids.shape[0],), input_ids.shape[-1] >= self.max_length, device=input_ids.device
+        )
+
+
+def _should_stop(criteria: Sequence[StoppingCriterion], input_ids: torch.Tensor) -> bool:
+    """True when every row is finished according to at least one criterion."""
+    finished = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+    for criterion in criteria:
+        finished = finished | torch.as_tensor(
+            criterion(input_ids, None), dtype=torch.bool, device=finished.device
+        )
+    return bool(finished.all())
+
+
+def _max_length_of(criteria: Sequence[StoppingCriterion]) -> int | None:
+    """The length limit of the first criterion that has one (ours or transformers' ``MaxLengthCriteria``)."""
+    for criterion in criteria:
+        limit = getattr(criterion, "max_length", None)
+        if isinstance(limit, int):
+            return limit
+    return None
+
+
+# -- model checks -------------------------------------------------------------------------------------------------
+
+
+def captioning_models() -> list[str]:
+    """Registered architectures that can write captions: those whose config has a ``multimodal_cfg``."""
+    from clipzoo.registry import architectures as registry
+
+    return [
+        name
+        for name in registry.list_models()
+        if (registry.get_model_config(name) or {}).get("multimodal_cfg")
+    ]
+
+
+def check_can_caption(model: torch.nn.Module) -> None:
+    """Raise CaptioningUnsupportedError unless the model has the CoCa decoding hooks."""
+    if callable(getattr(model, "_decode_step", None)) and callable(getattr(model, "_encode_image", None)):
+        return
+    names = ", ".join(captioning_models()) or "none registered"
+    raise CaptioningUnsupportedError(
+        f"{type(model).__name__} cannot generate captions: it has no multimodal text decoder. "
+        f"Models that can caption (configs with a multimodal_cfg): {names}"
+    )
+
+
+# -- argument checks ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TokenIds:
+    """Special token ids on the generation device; ``eos`` may hold several ids, the first one is written."""
+
+    sot: torch.Tensor
+    eos: torch.Tensor
+    pad: int
+
+
+def _as_ids(
+    value: int | Sequence[int] | torch.Tensor | None, default: int, device: torch.device
+) -> torch.Tensor:
+    if value is None:
+        value = default
+    ids = torch.as_tensor([value] if isinstance(value, int) else value, dtype=torch.long, device=device)
+    return ids.reshape(-1)
+
+
+def _token_ids(model: torch.nn.Module, sot: Any, eos: Any, pad: int | None, device: torch.device) -> TokenIds:
+    sot_ids = _as_ids(sot, SOT_TOKEN_ID, device)
+    if sot_ids.numel() != 1:
+        raise GenerationArgumentError(f"sot_token_id must be a single token id, got {sot_ids.tolist()}")
+    pad = getattr(model, "pad_id", 0) if pad is None else pad
+    return TokenIds(sot_ids, _as_ids(eos, EOS_TOKEN_ID, device), int(pad))
+
+
+def _check_generation_type(generation_type: str) -> None:
+    if generation_type not in GENERATION_TYPES:
+        close = difflib.get_close_matches(str(generation_type), GENERATION_TYPES, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise GenerationArgumentError(
+            f"unknown generation_type {generation_type!r}{hint}; expected one of {list(GENERATION_TYPES)}"
+        )
+
+
+def _check_lengths(seq_len: int, min_seq_len: int, max_seq_len: int) -> None:
+    if not isinstance(min_seq_len, int) or min_seq_len < 0:
+        raise GenerationArgumentError(f"min_seq_len must be a non-negative integer, got {min_seq_len!r}")
+    if seq_len <= min_seq_len:
+        raise GenerationArgumentError(f"seq_len ({seq_len}) must be larger than min_seq_len ({min_seq_len})")
+    if max_seq_len < 1:
+        raise GenerationArgumentError(f"max_seq_len must be at least 1, got {max_seq_len}")
+
+
+def _check_beams(num_beams: int, num_beam_groups: int) -> None:
+    if not isinstance(num_beams, int) or num_beams < 2:
+        raise GenerationArgumentError(f"num_beams must be an integer >= 2 for beam search, got {num_beams!r}")
+    if not isinstance(num_beam_groups, int) or num_beam_groups < 1 or num_beams % num_beam_groups:
+        raise GenerationArgumentError(
+            f"num_beam_groups must be a positive integer that divides num_beams ({num_beams}), got {num_beam_groups!r}"
+        )
+
+
+def _sampling_filter(generation_type: str, top_k: int, top_p: float, temperature: float) -> TopK | TopP:
+    if not temperature > 0:
+        raise GenerationArgumentError(f"temperature must be > 0 for sampling, got {temperature}")
+    if generation_type == "top_k":
+        if not isinstance(top_k, int) or top_k < 1:
+            raise GenerationArgumentError(f"top_k must be a positive integer, got {top_k!r}")
+        return TopK(top_k)
+    if not 0 <= top_p <= 1:
+        raise GenerationArgumentError(f"top_p must be within [0, 1], got {top_p}")
+    return TopP(float(top_p))
+
+
+def _base_processors(min_seq_len: int, repetition_penalty: float, eos: torch.Tensor) -> list[Callable]:
+    if not repetition_penalty > 0:
+        raise GenerationArgumentError(f"repetition_penalty must be > 0, got {repetition_penalty}")
+    processors: list[Callable] = [MinLength(min_seq_len, eos)]
+    if repetition_penalty != 1.0:  # a penalty of exactly 1 changes nothing: skip the gather/scatter
+        processors.append(RepetitionPenalty(float(repetition_penalty)))
+    return processors
+
+
+# -- sampling -----------------------------------------------------------------------------------------------------
+
+
+def _sample(
+    model: torch.nn.Module,
+    image: torch.Tensor,
+    prompt: torch.Tensor,
+    ids: TokenIds,
+    processors: list[Callable],
+    criteria: Sequence[StoppingCriterion],
+    seq_len: int,
+    max_seq_len: int,
+    temperature: float,
+    fixed_output_length: bool,
+) -> torch.Tensor:
+    """Extend ``prompt`` one sampled token at a time until every row ends or a criterion stops it."""
+    _, image_embs = model._encode_image(image)
+    out = prompt
+    while True:
+        window = out[:, -max_seq_len:]
+        last = out[:, -1]
+        ended = torch.isin(last, ids.eos) | (last == ids.pad)
+        next_tokens = torch.full((out.shape[0], 1), ids.pad, dtype=torch.long, device=out.device)
+        if ended.all():
+            # a length criterion must be able to end a padded batch; without one, padding would never stop
+            if not fixed_output_length or _max_length_of(criteria) is None:
+                break
+        else:
+            live = ~ended
+            logits = model._decode_step(window, image_embs)[live]
+            scores = apply_processors(processors, window[live], logits)
+            probs = F.softmax(scores / temperature, dim=-1)
+            if window.shape[1] + 1 == seq_len:
+                next_tokens[live] = ids.eos[0]
+            else:
+                next_tokens[live] = torch.multinomial(probs, 1)
+        out = torch.cat((out, next_tokens), dim=-1)
+        if _should_stop(criteria, out):
+            break
+    return out
+
+
+def _prompt(text: torch.Tensor | None, batch_size: int, sot: torch.Tensor) -> torch.Tensor:
+    if text is None:
+        return sot.expand(batch_size, 1).clone()
+    return text[None, :] if text.ndim == 1 else text
+
+
+# -- beam search --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class FinishedHypotheses:
+    """The ``capacity`` best finished sequences of one (image, beam group), scored by sum / length**penalty."""
+
+    capacity: int
+    length_penalty: float = 1.0
+    entries: list[tuple[float, torch.Tensor]] = field(default_factory=list)
+    worst_score: float = 1e9
+
+    def add(self, tokens: torch.Tensor, score_sum: float, length: int) -> None:
+        """Keep ``tokens`` if the list has room or it beats the worst kept; evict the worst (earliest on ties)."""
+        score = score_sum / length**self.length_penalty
+        if len(self.entries) < self.capacity or score > self.worst_score:
+            self.entries.append((score, tokens))
+            if len(self.entries) > self.capacity:
+                ranked = sorted((s, i) for i, (s, _) in enumerate(self.entries))
+                del self.entries[ranked[0][1]]
+                self.worst_score = ranked[1][0]
+            else:
+                self.worst_score = min(score, self.worst_score)
+
+    def is_done(self, best_running_sum: float, cur_len: int) -> bool:
+        """Full, and the best running beam cannot beat the worst kept one (transformers' early_stopping=False)."""
+        if len(self.entries) < self.capacity:
+            return False
+        return self.worst_score >= best_running_sum / cur_len**self.length_penalty
+
+
+@dataclass
+class BeamStep:
+    """What one group keeps for the next step: per-row score, token, and source row in the group's ids."""
+
+    scores: torch.Tensor
+    tokens: torch.Tensor
+    sources: torch.Tensor
+
+
+def _select_beams(
+    top_scores: torch.Tensor,
+    top_tokens: torch.Tensor,
+    top_sources: torch.Tensor,
+    group_ids: torch.Tensor,
+    finished: list[FinishedHypotheses],
+    done: list[bool],
+    ids: TokenIds,
+) -> BeamStep:
+    """Walk each image's 2*G best candidates in order: end tokens among the first G finish a hypothesis, the
+    first G other candidates become the next beams."""
+    batch_size, group_size = len(finished), group_ids.shape[0] // len(finished)
+    scores = torch.zeros(batch_size, group_size, dtype=top_scores.dtype)
+    tokens = torch.full((batch_size, group_size), ids.pad, dtype=torch.long)
+    sources = torch.zeros(batch_size, group_size, dtype=torch.long)
+    cur_len = group_ids.shape[-1] + 1
+    eos = set(ids.eos.tolist())
+    for b in range(batch_size):
+        if done[b]:
+            continue  # keep padding a finished image: score 0, pad token, source row 0
+        kept = 0
+        for rank, (score, token, source) in enumerate(
+            zip(top_scores[b].tolist(), top_tokens[b].tolist(), top_sources[b].tolist())
+        ):
+            row = b * group_size + source
+            if token in eos:
+                if rank < group_size:
+                    finished[b].add(group_ids[row].clone(), score, cur_len)
+            else:
+                scores[b, kept], tokens[b, kept], sources[b, kept] = score, token, row
+                kept += 1
+            if kept == group_size:
+                break
+        done[b] = finished[b].is_done(top_scores[b].max().item(), cur_len)
+    device = group_ids.device
+    return BeamStep(scores.view(-1).to(device), tokens.view(-1).to(device), sources.view(-1).to(device))
+
+
+def _group_rows(
+    batch_size: int, num_beams: int, group: int, group_size: int, device: torch.device
+) -> torch.Tensor:
+    """Row indices (image-major) of one beam group's beams for every image."""
+    starts = torch.arange(batch_size, device=device)[:, None] * num_beams + group * group_size
+    return (starts + torch.arange(group_size, device=device)).reshape(-1)
+
+
+def _best_entry(candidates: list[tuple[float, torch.Tensor]]) -> torch.Tensor:
+    """The tokens of the highest-scoring candidate; among equal scores the last one (a stable sort's last)."""
+    top = max(score for score, _ in candidates)
+    return [tokens for score, tokens in candidates if score == top][-1]
+
+
+def _best_sequences(
+    input_ids: torch.Tensor,
+    beam_scores: torch.Tensor,
+    finished: list[list[FinishedHypotheses]],
+    done: list[list[bool]],
+    ids: TokenIds,
+    max_length: int | None,
+) -> torch.Tensor:
+    """Add the still-running beams to the finished lists (``[group][image]``), pick each image's best, end it
+    with the end token where it fits and pad the batch."""
+    batch_size = len(finished[0])
+    num_beams = input_ids.shape[0] // batch_size
+    for g, group in enumerate(finished):
+        for b, hyps in enumerate(group):
+            if done[g][b]:
+                continue
+            for k in range(hyps.capacity):
+                row = b * num_beams + g * hyps.capacity + k
+                hyps.add(input_ids[row], beam_scores[row].item(), input_ids.shape[-1])
+    best = [
+        _best_entry([entry for group in finished for entry in group[b].entries]) for b in range(batch_size)
+    ]
+    longest = max(len(tokens) for tokens in best) + 1
+    width = min(longest, max_length) if max_length is not None else longest
+    out = torch.full((len(best), width), ids.pad, dtype=input_ids.dtype, device=input_ids.device)
+    for i, tokens in enumerate(best):
+        out[i, : len(tokens)] = tokens
+        if len(tokens) < width:
+            out[i, len(tokens)] = ids.eos[0]
+    return out
+
+
+def _beam_search(
+    model: torch.nn.Module,
+    image: torch.Tensor,
+    ids: TokenIds,
+    processors: list[Callable],
+    criteria: Sequence[StoppingCriterion],
+    num_beams: int,
+    num_beam_groups: int,
+    length_penalty: float = 1.0,
+) -> torch.Tensor:
+    """Grouped beam search over raw logits; returns the best sequence per image, ended by the end token."""
+    batch_size, device = image.shape[0], image.device
+    group_size = num_beams // num_beam_groups
+    _, image_embs = model._encode_image(image)
+    image_embs = image_embs.repeat_interleave(num_beams, dim=0)
+    input_ids = ids.sot.expand(batch_size * num_beams, 1).clone()
+    # Only the first beam of each group starts live, so a group's beams do not all pick the same token.
+    beam_scores = torch.full((batch_size, num_beams), -1e9, dtype=torch.float, device=device)
+    beam_scores[:, ::group_size] = 0
+    beam_scores = beam_scores.view(-1)
+    # finished[g][b] and done[g][b]: beam group g of image b
+    finished = [
+        [FinishedHypotheses(group_size, length_penalty) for _ in range(batch_size)]
+        for _ in range(num_beam_groups)
+    ]
+    done = [[False] * batch_size for _ in range(num_beam_groups)]
+    groups = [_group_rows(batch_size, num_beams, g, group_size, device) for g in range(num_beam_groups)]
+    while True:
+        logits = model._decode_step(input_ids, image_embs)
+        chosen = torch.zeros(batch_size * num_beams, dtype=torch.long, device=device)
+        for g, rows in enumerate(groups):
+            group_ids = input_ids[rows]
+            scores = apply_processors(processors, group_ids, logits[rows]) + beam_scores[rows, None]
+            vocab = scores.shape[-1]
+            top_scores, flat = scores.view(batch_size, group_size * vocab).topk(2 * group_size, dim=1)
+            step = _select_beams(
+                top_scores.cpu(),
+                (flat % vocab).cpu(),
+                torch.div(flat, vocab, rounding_mode="floor").cpu(),
+                group_ids,
+                finished[g],
+                done[g],
+                ids,
+            )
+            beam_scores[rows] = step.scores.to(beam_scores.dtype)  # float32, as open_clip keeps them
+            input_ids[rows] = group_ids[step.sources]
+            chosen[rows] = step.tokens
+        input_ids = torch.cat((input_ids, chosen[:, None]), dim=-1)
+        if all(all(group) for group in done) or _should_stop(criteria, input_ids):
+            break
+    return _best_sequences(input_ids, beam_scores, finished, done, ids, _max_length_of(criteria))
+
+
+# -- public entry point -------------------------------------------------------------------------------------------
+
+
+def generate(
+    model: torch.nn.Module,
+    image: torch.Tensor,
+    text: torch.Tensor | None = None,
+    seq_len: int = 30,
+    max_seq_len: int = 77,
+    temperature: float = 1.0,
+    generation_type: str = "beam_search",
+    top_p: float = 0.1,
+    top_k: int = 1,
+    pad_token_id: int | None = None,
+    eos_token_id: int | Sequence[int] | torch.Tensor | None = None,
+    sot_token_id: int | torch.Tensor | None = None,
+    num_beams: int = 6,
+    num_beam_groups: int = 3,
+    min_seq_len: int = 5,
+    stopping_criteria: Sequence[StoppingCriterion] | None = None,
+    repetition_penalty: float = 1.0,
+    fixed_output_length: bool = False,
+) -> torch.Tensor:
+    """Caption token ids [B, L] (start token first) for preprocessed images [B, C, H, W]; open_clip's CoCa.generate.
+
+    ``generation_type``: "beam_search" (``num_beams``, ``num_beam_groups``), "top_k" (``top_k=1`` is greedy)
+    or "top_p" (keeps the tokens holding the top ``top_p`` of the probability mass). Sequences hold at most
+    ``seq_len`` tokens, and at least ``min_seq_len`` before the end token; sampling looks at the last
+    ``max_seq_len`` tokens. ``text`` ([L] or [B, L] ids) is a prompt to continue (sampling only).
+    ``fixed_output_length`` pads every sequence with ``pad_token_id`` to ``seq_len``.
+
+    Args:
+        model: A CoCa model (anything with its ``_encode_image``/``_decode_step`` hooks); called as
+            ``model.generate(image, ...)`` it is passed for you.
+        image: Preprocessed images [B, C, H, W].
+        text: Prompt ids [L] or [B, L] to continue (sampling only); None starts from the start token.
+        seq_len: Most tokens per sequence, start token included.
+        max_seq_len: How many of the last tokens sampling feeds the decoder (its context length).
+        temperature: Divides the logits after the top-k/top-p filter when sampling; beam search ignores it.
+        generation_type: ``'beam_search'`` (the default), ``'top_k'`` or ``'top_p'``.
+        top_p: For ``'top_p'``: keep the most likely tokens that hold this share of the probability mass.
+        top_k: For ``'top_k'``: keep the ``top_k`` most likely tokens (1 is greedy).
+        pad_token_id: Fills sequences that ended early; None uses ``model.pad_id`` (else 0).
+        eos_token_id: End token id, or several (any ends a sequence; the first is written); None is CLIP's
+            ``<end_of_text>`` (49407).
+        sot_token_id: Start token id; None is CLIP's ``<start_of_text>`` (49406).
+        num_beams: Beams of beam search (at least 2).
+        num_beam_groups: Groups the beams are split into; it must divide ``num_beams``.
+        min_seq_len: The end token is forbidden until a sequence has this many tokens (start included).
+        stopping_criteria: Callables ``(token_ids, scores) -> finished per row`` that replace the default
+            length limit (``seq_len``).
+        repetition_penalty: Above 1 makes tokens already in the sequence less likely (1.0: no penalty).
+        fixed_output_length: Pad every sequence with ``pad_token_id`` to exactly ``seq_len`` tokens.
+
+    Returns:
+        int64 token ids [B, L], start token first, ``L <= seq_len``; [L] for a 1-D ``text`` prompt. Turn them
+        into text with :func:`decode_captions` (or the tokenizer's ``decode``).
+
+    Raises:
+        CaptioningUnsupportedError: ``model`` has no multimodal text decoder (the message lists the
+            architectures that have one).
+        GenerationArgumentError: an unknown ``generation_type``, lengths out of range (``seq_len`` must exceed
+            ``min_seq_len``), invalid beam, sampling or penalty settings, a ``text`` prompt with beam search, or
+            more than one start token id.
+    """
+    check_can_caption(model)
+    _check_generation_type(generation_type)
+    _check_lengths(seq_len, min_seq_len, max_seq_len)
+    ids = _token_ids(model, sot_token_id, eos_token_id, pad_token_id, image.device)
+    processors = _base_processors(min_seq_len, repetition_penalty, ids.eos)
+    criteria = list(stopping_criteria) if stopping_criteria is not None else [MaxLength(seq_len)]
+    if generation_type == "beam_search":
+        if text is not None:
+            raise GenerationArgumentError("a text prompt is only supported by top_k/top_p sampling, not beam_search")
+        _check_beams(num_beams, num_beam_groups)
+        with _eval_mode(model), torch.no_grad():
+            # Groups never interact (see the module notes), so every group repeats the same search: run one.
+            out = _beam_search(model, image, ids, processors, criteria, num_beams // num_beam_groups, 1)
+        return _pad_to(out, seq_len, ids.pad) if fixed_output_length else out
+    processors.append(_sampling_filter(generation_type, top_k, top_p, temperature))
+    prompt = _prompt(text, image.shape[0], ids.sot)
+    with _eval_mode(model), torch.no_grad():
+        out = _sample(
+            model,
+            image,
+            prompt,
+            ids,
+            processors,
+            criteria,
+            seq_len,
+            max_seq_len,
+            temperature,
+            fixed_output_length,
+        )
+    return out.squeeze(0) if text is not None and text.ndim == 1 else out
+
+
+@contextlib.contextmanager
+def _eval_mode(model: torch.nn.Module) -> Iterator[None]:
+    """Run in eval mode (no dropout) and restore the caller's mode afterwards."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
+def _pad_to(out: torch.Tensor, length: int, pad: int) -> torch.Tensor:
+    if out.shape[1] >= length:
+        return out
+    return F.pad(out, (0, length - out.shape[1]), value=pad)
+
+
+# -- decoding -----------------------------------------------------------------------------------------------------
+
+
+def caption_token_ids(
+    row: Sequence[int] | torch.Tensor, sot_token_id: int, eos_token_ids: Sequence[int], pad_token_id: int
+) -> list[int]:
+    """The word-piece ids of one generated row: start tokens removed, cut at the first end token, trailing pads
+    (fill after a sampled row ended) dropped."""
+    tokens = row.tolist() if isinstance(row, torch.Tensor) else list(row)
+    tokens = [t for t in tokens if t != sot_token_id]
+    ends = [i for i, t in enumerate(tokens) if t in eos_token_ids]
+    if ends:
+        tokens = tokens[: ends[0]]
+    while tokens and tokens[-1] == pad_token_id:
+        tokens.pop()
+    return tokens
+
+
+def decode_captions(
+    token_ids: torch.Tensor,
+    tokenizer: Any,
+    sot_token_id: int | None = None,
+    eos_token_id: int | None = None,
+    pad_token_id: int = 0,
+) -> list[str]:
+    """Caption strings for generated ids [B, L] (or [L]), using ``tokenizer.decode``; start/end ids default to the
+    tokenizer's ``sot_token_id`` / ``eot_token_id``, else CLIP's."""
+    sot = sot_token_id if sot_token_id is not None else getattr(tokenizer, "sot_token_id", SOT_TOKEN_ID)
+    eos = eos_token_id if eos_token_id is not None else getattr(tokenizer, "eot_token_id", EOS_TOKEN_ID)
+    rows = token_ids[None] if token_ids.ndim == 1 else token_ids
+    return [tokenizer.decode(caption_token_ids(row, sot, [eos], pad_token_id)).strip() for row in rows]

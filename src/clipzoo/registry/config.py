@@ -1,0 +1,331 @@
+"""Typed architecture configs: open_clip's JSON schema, validated into dataclasses (no heavy imports).
+
+A config file keeps open_clip's keys unchanged, so an ``open_clip_config.json`` from the Hub loads as is.
+Unknown keys are errors that name the key, the section, the file, and the closest known key.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import difflib
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import InputError
+
+
+class ConfigError(InputError, ValueError):
+    """A model config is malformed: the message names the file, the section and the problem."""
+
+
+@dataclass
+class BlockCfg:
+    """Options of the transformer blocks, shared by both towers (open_clip's custom attention block keys)."""
+
+    act_kwargs: dict | None = None
+    norm_kwargs: dict | None = None
+    block_type: str | None = None
+    qk_norm: bool = False
+    scaled_cosine_attn: bool = False
+    scale_heads: bool = False
+    scale_attn_inner: bool = False
+    scale_attn: bool = False
+    scale_fc: bool = False
+
+
+@dataclass
+class VisionCfg(BlockCfg):
+    """Image tower hyperparameters (open_clip's ``vision_cfg`` keys)."""
+
+    layers: int | tuple[int, int, int, int] | list[int] = 12
+    width: int = 768
+    head_width: int = 64
+    mlp_ratio: float = 4.0
+    patch_size: int | None = 16  # None for ResNet and timm towers (open_clip's RN configs say null)
+    image_size: int | tuple[int, int] | list[int] = 224
+    ls_init_value: float | None = None
+    patch_dropout: float = 0.0
+    attentional_pool: bool = False
+    attn_pooler_queries: int = 256
+    attn_pooler_heads: int = 8
+    no_ln_pre: bool = False
+    pos_embed_type: str = "learnable"
+    final_ln_after_pool: bool = False
+    pool_type: str = "tok"
+    output_tokens: bool = False
+    timm_model_name: str | None = None
+    timm_model_pretrained: bool = False
+    timm_pool: str = "avg"
+    timm_proj: str | None = "linear"
+    timm_proj_bias: bool = False
+    timm_drop: float = 0.0
+    timm_drop_path: float | None = None
+    # clipzoo (not open_clip): keyword arguments for timm.create_model that set the trunk's numbers (embed_dim,
+    # depth, num_heads, mlp_ratio, patch_size, img_size, act_layer as a timm activation name, ...); the trunk's
+    # norm layer takes ``norm_kwargs`` (e.g. eps). Used for transformers SigLIP towers of any size.
+    timm_model_kwargs: dict | None = None
+
+
+@dataclass
+class TextCfg(BlockCfg):
+    """Text tower hyperparameters (open_clip's ``text_cfg`` keys)."""
+
+    context_length: int = 77
+    vocab_size: int = 49408
+    hf_tokenizer_name: str | None = None
+    tokenizer_mode: str | None = None
+    tokenizer_kwargs: dict | None = None
+    width: int = 512
+    heads: int = 8
+    layers: int = 12
+    mlp_ratio: float = 4.0
+    ls_init_value: float | None = None
+    embed_cls: bool = False
+    pad_id: int = 0
+    eos_id: int = 2
+    no_causal_mask: bool = False
+    final_ln_after_pool: bool = False
+    pool_type: str = "argmax"
+    proj_bias: bool = False
+    proj_type: str = "linear"
+    output_tokens: bool = False
+    hf_model_name: str | None = None
+    hf_model_pretrained: bool = True
+    hf_proj_type: str = "mlp"
+    hf_pooler_type: str = "mean_pooler"
+
+
+@dataclass
+class MultimodalCfg(TextCfg):
+    """CoCa's multimodal text decoder (open_clip's ``multimodal_cfg`` keys)."""
+
+    mlp_ratio: int = 4
+    dim_head: int = 64
+    heads: int = 8
+    n_queries: int = 256
+    attn_pooler_heads: int = 8
+
+
+@dataclass
+class ModelCfg:
+    """A whole architecture: embedding size, towers, and model-level options."""
+
+    embed_dim: int
+    vision_cfg: VisionCfg
+    text_cfg: TextCfg
+    multimodal_cfg: MultimodalCfg | None = None
+    quick_gelu: bool = False
+    custom_text: bool = False
+    init_logit_scale: float | None = None
+    init_logit_bias: float | None = None
+    nonscalar_logit_scale: bool = False
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def is_coca(self) -> bool:
+        """True when the config has a multimodal decoder (CoCa)."""
+        return self.multimodal_cfg is not None
+
+    @property
+    def uses_timm(self) -> bool:
+        """True when the image tower is a timm model."""
+        return bool(self.vision_cfg.timm_model_name)
+
+    @property
+    def uses_hf_text(self) -> bool:
+        """True when the text tower is a Hugging Face transformers model."""
+        return bool(self.text_cfg.hf_model_name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The open_clip-format dict (only keys that differ from defaults inside the towers)."""
+        out: dict[str, Any] = {"embed_dim": self.embed_dim}
+        for name in (
+            "quick_gelu",
+            "custom_text",
+            "init_logit_scale",
+            "init_logit_bias",
+            "nonscalar_logit_scale",
+        ):
+            value = getattr(self, name)
+            if value != ModelCfg.__dataclass_fields__[name].default:
+                out[name] = value
+        out["vision_cfg"] = _non_default(self.vision_cfg)
+        out["text_cfg"] = _non_default(self.text_cfg)
+        if self.multimodal_cfg is not None:
+            out["multimodal_cfg"] = _non_default(self.multimodal_cfg)
+        out.update(copy.deepcopy(self.extra))
+        return out
+
+
+_SECTIONS = {"vision_cfg": VisionCfg, "text_cfg": TextCfg, "multimodal_cfg": MultimodalCfg}
+_TOP_LEVEL = {f.name for f in dataclasses.fields(ModelCfg)} - {"extra"}
+# Keys open_clip's factory accepts at the top level that clipzoo keeps but does not interpret itself.
+_PASSTHROUGH = {"cast_dtype", "output_dict"}
+
+
+def _non_default(section: Any) -> dict[str, Any]:
+    out = {}
+    for f in dataclasses.fields(section):
+        value = getattr(section, f.name)
+        default = f.default if f.default is not dataclasses.MISSING else None
+        if value != default:
+            out[f.name] = copy.deepcopy(value)
+    return out
+
+
+def _unknown_key_error(key: str, known: set[str], section: str, source: str) -> ConfigError:
+    close = difflib.get_close_matches(key, sorted(known), n=3, cutoff=0.6)
+    hint = (
+        f"; did you mean {', '.join(repr(c) for c in close)}?"
+        if close
+        else f"; known keys: {', '.join(sorted(known))}"
+    )
+    return ConfigError(f"{source}: unknown key {key!r} in {section}{hint}")
+
+
+def _build_section(cls: type, raw: Any, section: str, source: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: {section} must be a JSON object, got {type(raw).__name__}")
+    known = {f.name for f in dataclasses.fields(cls)}
+    for key in raw:
+        if key not in known:
+            raise _unknown_key_error(key, known, section, source)
+    built = cls(**copy.deepcopy(raw))
+    _check_section(built, section, source)
+    return built
+
+
+# --- value checks: type from the dataclass annotations, range from the tables below ------------------------
+
+_POSITIVE = {
+    "width", "head_width", "heads", "mlp_ratio", "patch_size", "image_size", "vocab_size", "dim_head",
+    "n_queries", "attn_pooler_queries", "attn_pooler_heads", "embed_dim",
+}  # fmt: skip
+_AT_LEAST = {"layers": 1, "context_length": 2, "pad_id": 0, "eos_id": 0}
+_FRACTION = {"patch_dropout", "timm_drop", "timm_drop_path"}  # probabilities in [0, 1)
+_TYPE_WORDS = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string",
+               "dict": "a JSON object", "tuple": "a list", "list": "a list", "None": "null"}  # fmt: skip
+
+
+def _accepts(kind: str, value: Any) -> bool:
+    """Does ``value`` (from JSON or Python) fit one annotation alternative (``int``, ``list[int]``, ...)?"""
+    base, _, inner = kind.partition("[")
+    if base == "None":
+        return value is None
+    if base == "bool":
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False  # JSON true/false are not numbers
+    if base == "int":
+        return isinstance(value, int)
+    if base == "float":
+        return isinstance(value, (int, float))
+    if base in ("tuple", "list"):
+        if not isinstance(value, (list, tuple)):
+            return False
+        items = [part.strip() for part in inner.rstrip("]").split(",")]
+        if base == "tuple" and len(items) != len(value):
+            return False
+        return all(_accepts(items[0], v) for v in value)
+    return isinstance(value, {"str": str, "dict": dict}.get(base, object))
+
+
+def _check_type(section: str, key: str, annotation: str, value: Any, source: str) -> None:
+    kinds = [part.strip() for part in annotation.split("|")]
+    if any(_accepts(kind, value) for kind in kinds):
+        return
+    if "str" in kinds and value is None:
+        return  # open_clip configs use null for "no such option" in string fields (timm_proj: null)
+    words = []
+    for kind in kinds:
+        base, _, inner = kind.partition("[")
+        if base == "tuple" and inner.count(",") >= 1:
+            words.append(f"a list of {inner.count(',') + 1} integers")
+        elif base in ("tuple", "list"):
+            if not any(w.startswith("a list") for w in words):
+                words.append("a list of integers")
+        else:
+            words.append(_TYPE_WORDS.get(base, base))
+    raise ConfigError(f"{source}: {section}.{key} must be {' or '.join(dict.fromkeys(words))}, got {value!r}")
+
+
+def _check_range(section: str, key: str, value: Any, source: str) -> None:
+    values = value if isinstance(value, (list, tuple)) else [value]
+    if any(v is None for v in values):
+        return
+    if key in _POSITIVE and any(v <= 0 for v in values):
+        raise ConfigError(f"{source}: {section}.{key} must be > 0, got {value!r}")
+    if key in _AT_LEAST and any(v < _AT_LEAST[key] for v in values):
+        raise ConfigError(f"{source}: {section}.{key} must be >= {_AT_LEAST[key]}, got {value!r}")
+    if key in _FRACTION and any(not 0.0 <= v < 1.0 for v in values):
+        raise ConfigError(f"{source}: {section}.{key} must be in [0, 1), got {value!r}")
+    if isinstance(value, float) and value != value:
+        raise ConfigError(f"{source}: {section}.{key} must be a number, got NaN")
+
+
+def _check_section(cfg: Any, section: str, source: str) -> None:
+    """Every field's type and range, then the relations between fields; errors name ``source`` and the key."""
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        _check_type(section, f.name, str(f.type), value, source)
+        _check_range(section, f.name, value, source)
+    if isinstance(cfg, VisionCfg):
+        _check_vision(cfg, section, source)
+    elif cfg.hf_model_name is None and cfg.width % cfg.heads:
+        raise ConfigError(
+            f"{source}: {section}.width ({cfg.width}) must be divisible by {section}.heads ({cfg.heads})"
+        )
+    if isinstance(cfg, MultimodalCfg) and cfg.width % cfg.attn_pooler_heads:
+        raise ConfigError(
+            f"{source}: {section}.width ({cfg.width}) must be divisible by "
+            f"{section}.attn_pooler_heads ({cfg.attn_pooler_heads})"
+        )
+
+
+def _check_vision(cfg: VisionCfg, section: str, source: str) -> None:
+    if cfg.timm_model_name:
+        return  # timm builds the tower from its own name; width/layers/patch_size are not used
+    if isinstance(cfg.layers, (list, tuple)):  # ModifiedResNet: four stages
+        if len(cfg.layers) != 4:
+            raise ConfigError(
+                f"{source}: {section}.layers must be an integer (ViT) or a list of 4 stage depths "
+                f"(ResNet), got {list(cfg.layers)!r}"
+            )
+        return
+    if cfg.patch_size is None:
+        raise ConfigError(f"{source}: {section}.patch_size must be a positive integer for a ViT, got null")
+    if cfg.width % cfg.head_width:
+        raise ConfigError(
+            f"{source}: {section}.width ({cfg.width}) must be divisible by {section}.head_width "
+            f"({cfg.head_width})"
+        )
+
+
+def parse_model_config(raw: Any, source: str = "<config>") -> ModelCfg:
+    """Validate an open_clip-format dict into a ModelCfg; errors name ``source`` and the offending key."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: a model config must be a JSON object, got {type(raw).__name__}")
+    missing = [k for k in ("embed_dim", "vision_cfg", "text_cfg") if k not in raw]
+    if missing:
+        raise ConfigError(f"{source}: missing required key(s) {', '.join(missing)}")
+    if not isinstance(raw["embed_dim"], int) or isinstance(raw["embed_dim"], bool) or raw["embed_dim"] <= 0:
+        raise ConfigError(f"{source}: embed_dim must be a positive integer, got {raw['embed_dim']!r}")
+    for key in _TOP_LEVEL - set(_SECTIONS) - {"embed_dim"}:
+        if key in raw:
+            _check_type("model", key, str(ModelCfg.__dataclass_fields__[key].type), raw[key], source)
+            _check_range("model", key, raw[key], source)
+    kwargs: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in _SECTIONS:
+            if key == "multimodal_cfg" and value is None:
+                continue
+            kwargs[key] = _build_section(_SECTIONS[key], value, key, source)
+        elif key in _TOP_LEVEL:
+            kwargs[key] = value
+        elif key in _PASSTHROUGH:
+            extra[key] = value
+        else:
+            raise _unknown_key_error(key, _TOP_LEVEL | set(_SECTIONS), "the top level", source)
+    return ModelCfg(**kwargs, extra=extra)
