@@ -20,7 +20,7 @@ def _torchscript(folder: Path, quick: bool) -> dict:
     import torch
 
     import clipzoo
-    from clipzoo.formats import convert
+    from clipzoo.formats import torchscript
 
     name = "ViT-S-32" if quick else "ViT-B-32"
     model = clipzoo.create_model(name).eval()
@@ -34,7 +34,7 @@ def _torchscript(folder: Path, quick: bool) -> dict:
             return torch.jit.load(str(path), map_location="cpu").state_dict()
 
         repeat = 2 if quick else 5
-        ours = benchlib.best_of(lambda: convert.read_torchscript(path), repeat).seconds
+        ours = benchlib.best_of(lambda: torchscript.read_torchscript(path), repeat).seconds
         theirs = benchlib.best_of(peer, repeat).seconds
     return benchlib.time_row(
         f"read TorchScript {name}", ours, theirs, "torch.jit.load", "weights only, best of runs"

@@ -28,8 +28,8 @@ def check(name: str, tag: str) -> str:
     from transformers import AutoImageProcessor, AutoModel
 
     import clipzoo
+    from clipzoo.export.transformers import write_transformers_folder
     from clipzoo.factory.create import resolve
-    from clipzoo.formats.transformers_export import write_transformers_folder
 
     record = clipzoo.get_pretrained_cfg(name, tag)
     pp = {k: record[k] for k in ("mean", "std", "interpolation", "resize_mode")}

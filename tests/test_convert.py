@@ -17,7 +17,7 @@ from torch import nn
 import clipzoo
 from clipzoo.checkpoint import formats as checkpoint_formats
 from clipzoo.checkpoint import load as checkpoint
-from clipzoo.formats import convert
+from clipzoo.formats import transformers, transformers_config
 
 
 class NotATensor:
@@ -221,7 +221,7 @@ def test_hf_clip_config_conversion():
             "hidden_act": "quick_gelu",
         },
     }
-    cfg = convert.model_cfg_from_hf_config(config)
+    cfg = transformers_config.model_cfg_from_hf_config(config)
     assert cfg["embed_dim"] == 24 and cfg["quick_gelu"] is True
     assert cfg["vision_cfg"] == {
         "image_size": 32,
@@ -238,28 +238,28 @@ def test_hf_clip_config_conversion():
 
 def test_hf_config_errors_name_the_problem():
     with pytest.raises(ValueError, match="model_type 'bert' is not supported; supported: clip, siglip"):
-        convert.model_cfg_from_hf_config({"model_type": "bert"})
+        transformers_config.model_cfg_from_hf_config({"model_type": "bert"})
     mixed = {"model_type": "clip", "text_config": {"hidden_act": "gelu"}, "vision_config": {}}
     with pytest.raises(ValueError, match="different activations"):
-        convert.model_cfg_from_hf_config(mixed)
+        transformers_config.model_cfg_from_hf_config(mixed)
     no_head = {"model_type": "siglip", "text_config": {}, "vision_config": {"vision_use_head": False}}
     with pytest.raises(ValueError, match="vision_use_head=false"):
-        convert.model_cfg_from_hf_config(no_head)
+        transformers_config.model_cfg_from_hf_config(no_head)
     gray = {"model_type": "clip", "text_config": {}, "vision_config": {"num_channels": 1}}
     with pytest.raises(ValueError, match="num_channels=1"):
-        convert.model_cfg_from_hf_config(gray)
+        transformers_config.model_cfg_from_hf_config(gray)
     act = {"model_type": "siglip", "text_config": {}, "vision_config": {"hidden_act": "relu"}}
     with pytest.raises(ValueError, match="hidden_act 'relu' has no timm equivalent"):
-        convert.model_cfg_from_hf_config(act)
+        transformers_config.model_cfg_from_hf_config(act)
 
 
 def test_siglip_config_builds_the_timm_trunk_from_its_numbers():
     vision = {"hidden_size": 40, "num_hidden_layers": 3, "num_attention_heads": 5, "intermediate_size": 97,
               "image_size": 60, "patch_size": 12, "layer_norm_eps": 3e-6}  # fmt: skip
     config = {"model_type": "siglip", "text_config": {"projection_size": 40}, "vision_config": vision}
-    cfg = convert.model_cfg_from_hf_config(config, tokenizer_source="org/repo")
+    cfg = transformers_config.model_cfg_from_hf_config(config, tokenizer_source="org/repo")
     v = cfg["vision_cfg"]
-    assert v["timm_model_name"] == convert.SIGLIP_TIMM_FAMILY and v["timm_pool"] == "map"
+    assert v["timm_model_name"] == transformers_config.SIGLIP_TIMM_FAMILY and v["timm_pool"] == "map"
     kwargs = v["timm_model_kwargs"]
     assert (kwargs["embed_dim"], kwargs["depth"], kwargs["num_heads"], kwargs["patch_size"]) == (40, 3, 5, 12)
     assert int(40 * kwargs["mlp_ratio"]) == 97 and kwargs["img_size"] == v["image_size"] == 60
@@ -309,14 +309,14 @@ def test_siglip_config_builds_the_timm_trunk_from_its_numbers():
     ],
 )
 def test_preprocess_from_image_processor(processor, expected):
-    assert convert.preprocess_cfg_from_hf(processor) == expected
+    assert transformers_config.preprocess_cfg_from_hf(processor) == expected
 
 
 def test_preprocess_rejects_what_it_cannot_reproduce():
     with pytest.raises(ValueError, match="resample=1"):
-        convert.preprocess_cfg_from_hf({"resample": 1})
+        transformers_config.preprocess_cfg_from_hf({"resample": 1})
     with pytest.raises(ValueError, match="rescale_factor"):
-        convert.preprocess_cfg_from_hf({"rescale_factor": 0.5})
+        transformers_config.preprocess_cfg_from_hf({"rescale_factor": 0.5})
 
 
 def test_local_dir_without_any_config_says_what_it_expected(tmp_path):
@@ -335,7 +335,7 @@ def test_unconsumed_keys_are_reported():
     with pytest.raises(
         checkpoint.CheckpointError, match="missing 'vision_model.embeddings.patch_embedding.weight'"
     ):
-        convert.convert_hf_clip(state, nn.Module())
+        transformers.convert_hf_clip(state, nn.Module())
 
 
 def _tower_config(folder: Path, model_type: str, **extra) -> None:
@@ -352,9 +352,9 @@ def test_clip_vision_text_pair_folder_is_recognised(tmp_path):
         num_attention_heads=2,
     )
     _tower_config(tmp_path / "text_encoder", "clip_text_model", projection_dim=16, vocab_size=49408)
-    assert convert.hf_pair_folders(tmp_path) == (tmp_path / "image_encoder", tmp_path / "text_encoder")
-    assert convert.is_hf_folder(tmp_path)
-    model_cfg, _ = convert.read_hf_folder_config(tmp_path, str(tmp_path))
+    assert transformers_config.hf_pair_folders(tmp_path) == (tmp_path / "image_encoder", tmp_path / "text_encoder")
+    assert transformers_config.is_hf_folder(tmp_path)
+    model_cfg, _ = transformers_config.read_hf_folder_config(tmp_path, str(tmp_path))
     assert model_cfg["embed_dim"] == 16 and model_cfg["vision_cfg"]["width"] == 32
     with pytest.raises(checkpoint.CheckpointError, match="no weights file"):
         checkpoint.read_state_dict(tmp_path)
@@ -364,11 +364,11 @@ def test_clip_pair_folder_errors(tmp_path):
     _tower_config(tmp_path / "a", "clip_vision_model")
     _tower_config(tmp_path / "b", "clip_vision_model")
     with pytest.raises(ValueError, match="one CLIP vision and one CLIP text subfolder, found 2 vision"):
-        convert.hf_pair_folders(tmp_path)
+        transformers_config.hf_pair_folders(tmp_path)
     _tower_config(tmp_path / "other" / "x", "clip_text_model", projection_dim=8)
     _tower_config(tmp_path / "other" / "y", "clip_vision_model", projection_dim=16)
     with pytest.raises(ValueError, match=r"different sizes \[8, 16\]"):
-        convert.read_hf_folder_config(tmp_path / "other")
+        transformers_config.read_hf_folder_config(tmp_path / "other")
     (tmp_path / "empty").mkdir()
     with pytest.raises(checkpoint.CheckpointError, match="a folder, not a checkpoint file"):
         checkpoint.read_state_dict(tmp_path / "empty")

@@ -12,9 +12,9 @@ import pytest
 import torch
 
 import clipzoo
+from clipzoo.export import transformers as export_hf
 from clipzoo.export.folder import ExportError, export_model
 from clipzoo.factory import create as factory
-from clipzoo.formats import transformers_export as export_hf
 
 REFUSED = {
     "RN50": "ModifiedResNet",
@@ -75,7 +75,7 @@ def test_support_of_every_registry_architecture():
 def test_readme_table_is_current():
     readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
     assert export_hf.registry_export_markdown() in readme, (
-        "README's transformers export table is stale: paste clipzoo.formats.transformers_export.registry_export_markdown()"
+        "README's transformers export table is stale: paste clipzoo.export.transformers.registry_export_markdown()"
     )
 
 

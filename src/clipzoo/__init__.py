@@ -50,7 +50,7 @@ _EXPORTS: dict[str, str] = {
     "DownloadTimeoutError": "hub.download",
     "load_checkpoint": "checkpoint.load",
     "load_state_dict": "checkpoint.load",
-    "CheckpointError": "checkpoint.load",
+    "CheckpointError": "errors",
     "export_model": "export.folder",
     "save_model_folder": "export.folder",
     "ExportError": "export.folder",

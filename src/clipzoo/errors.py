@@ -26,3 +26,11 @@ class NetworkError(ClipzooError):
 
 class IntegrityError(NetworkError):
     """Downloaded bytes do not match their published checksum (status 4)."""
+
+
+class CheckpointError(InputError, ValueError):
+    """A file that cannot be read as a checkpoint, or whose weights do not fit the model.
+
+    It lives here, not in :mod:`clipzoo.checkpoint`, because the format converters (:mod:`clipzoo.formats`),
+    which the checkpoint loader uses, raise it too.
+    """

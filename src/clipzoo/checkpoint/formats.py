@@ -1,6 +1,6 @@
 """The checkpoint formats clipzoo reads besides open_clip's own, as plain tables (no registration, no side effects).
 
-:mod:`clipzoo.checkpoint.load` reads these tables; :mod:`clipzoo.formats.convert` holds the functions they name. A new format is
+:mod:`clipzoo.checkpoint.load` reads these tables; :mod:`clipzoo.formats` holds the functions they name. A new format is
 one row here: a reader for an unambiguous file extension, and/or a ``(name, detect, convert)`` converter that turns
 a detected third-party key layout into open_clip's.
 """
@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from ..formats import convert
+from ..formats import big_vision, torchscript, transformers
 
 if TYPE_CHECKING:
     import torch
@@ -29,14 +29,14 @@ class Converter(NamedTuple):
 
 
 # Readers chosen by file extension where the extension is unambiguous (content sniffing covers the rest).
-READERS: dict[str, Callable[[Path], StateDict]] = {".npz": convert.read_npz}
+READERS: dict[str, Callable[[Path], StateDict]] = {".npz": big_vision.read_npz}
 
 # Detectors are tried in order; the first that matches converts. A state dict none matches is open_clip's.
 CONVERTERS: tuple[Converter, ...] = (
-    Converter("openai", convert.is_openai_state, convert.convert_openai),
-    Converter("transformers-clip", convert.is_hf_clip_state, convert.convert_hf_clip),
-    Converter("transformers-siglip", convert.is_hf_siglip_state, convert.convert_hf_siglip),
-    Converter("big_vision", convert.is_big_vision_state, convert.convert_big_vision),
+    Converter("openai", torchscript.is_openai_state, torchscript.convert_openai),
+    Converter("transformers-clip", transformers.is_hf_clip_state, transformers.convert_hf_clip),
+    Converter("transformers-siglip", transformers.is_hf_siglip_state, transformers.convert_hf_siglip),
+    Converter("big_vision", big_vision.is_big_vision_state, big_vision.convert_big_vision),
 )
 OPEN_CLIP = "open_clip"
 

@@ -15,9 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..formats import convert
+from ..errors import CheckpointError
+from ..formats import big_vision, torchscript, transformers_config
 from . import formats as checkpoint_formats
-from .errors import CheckpointError
 
 StateDict = dict[str, torch.Tensor]
 
@@ -75,8 +75,8 @@ def _read_torchscript(path: Path, weights_only: bool = True) -> StateDict:
     # weights_only (the default) they are read without running the archive's code; torch.jit.load is the
     # fallback for trusted files only.
     if weights_only:
-        return convert.read_torchscript(path)
-    return convert.read_torchscript_with_jit(path)
+        return torchscript.read_torchscript(path)
+    return torchscript.read_torchscript_with_jit(path)
 
 
 def _unwrap(obj: object, path: Path) -> StateDict:
@@ -98,14 +98,14 @@ def _unwrap(obj: object, path: Path) -> StateDict:
 def _read_hf_pair(folder: Path, weights_only: bool) -> StateDict:
     """A CLIPVisionModelWithProjection + CLIPTextModelWithProjection pair folder, merged into one CLIPModel state
     dict. The pair has no logit scale: transformers' CLIPModel default (ln(1/0.07) = 2.6592) is used."""
-    pair = convert.hf_pair_folders(folder)
+    pair = transformers_config.hf_pair_folders(folder)
     if pair is None:
         raise CheckpointError(f"{folder}: a folder, not a checkpoint file (nor a CLIP vision + text pair)")
     state: StateDict = {}
     for sub in pair:
-        files = [sub / name for name in convert.HF_WEIGHT_FILES if (sub / name).is_file()]
+        files = [sub / name for name in transformers_config.HF_WEIGHT_FILES if (sub / name).is_file()]
         if not files:
-            raise CheckpointError(f"{sub}: no weights file ({', '.join(convert.HF_WEIGHT_FILES)})")
+            raise CheckpointError(f"{sub}: no weights file ({', '.join(transformers_config.HF_WEIGHT_FILES)})")
         state.update(read_state_dict(files[0], weights_only=weights_only))
     state.setdefault("logit_scale", torch.tensor(2.6592))
     return state
@@ -128,7 +128,7 @@ def read_state_dict(path: str | Path, weights_only: bool = True) -> StateDict:
     if _is_torchscript(path):
         return _read_torchscript(path, weights_only)
     if _is_npz(path):
-        return convert.read_npz(path)
+        return big_vision.read_npz(path)
     if not (_is_zip(path) or head[:1] == b"\x80"):
         raise CheckpointError(
             f"{path}: not a checkpoint (expected .safetensors, a PyTorch .pt/.pth/.bin, or .npz)"

@@ -28,12 +28,12 @@ def _hub_files(model: str, repo: str, tag: str | None, cache_dir: str | None) ->
     """Config and weights of an ``hf-hub:org/repo`` model (open_clip layout, else transformers layout)."""
     from ..constants import HF_CONFIG_NAME
     from ..factory.sources import UnknownRepoError
-    from ..formats import convert
+    from ..formats import transformers_config
     from ..hub import download as hub
 
     if tag:
         raise CliError(f"{model} takes no pretrained tag (got {tag!r}); run `clipzoo download {model}`")
-    layouts = ((HF_CONFIG_NAME, (None,)), (convert.HF_CONFIG_FILE, convert.HF_WEIGHT_FILES))
+    layouts = ((HF_CONFIG_NAME, (None,)), (transformers_config.HF_CONFIG_FILE, transformers_config.HF_WEIGHT_FILES))
     errors = []
     for config_name, weight_names in layouts:
         try:

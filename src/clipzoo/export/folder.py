@@ -435,7 +435,7 @@ def save_model_folder(
 EXPORT_FORMATS: dict[str, str] = {
     "open_clip": "clipzoo.export.folder:write_open_clip_folder",
     "onnx": "clipzoo.onnx.export:write_onnx_folder",
-    "transformers": "clipzoo.formats.transformers_export:write_transformers_folder",
+    "transformers": "clipzoo.export.transformers:write_transformers_folder",
 }
 
 

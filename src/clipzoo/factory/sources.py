@@ -79,12 +79,12 @@ def find_checkpoint_in_dir(folder: Path) -> Path | None:
         if (folder / name).is_file():
             return folder / name
     # sharded transformers weights (their index), or a CLIP vision + text pair (the folder itself)
-    from ..formats import convert
+    from ..formats import transformers_config
 
-    for name in convert.HF_SHARD_INDEXES:
+    for name in transformers_config.HF_SHARD_INDEXES:
         if (folder / name).is_file():
             return folder / name
-    return folder if convert.is_hf_folder(folder) and convert.hf_pair_folders(folder) else None
+    return folder if transformers_config.is_hf_folder(folder) and transformers_config.hf_pair_folders(folder) else None
 
 
 def read_folder_config(folder: Path, tokenizer_source: str | None = None) -> tuple[dict, dict]:
@@ -96,13 +96,13 @@ def read_folder_config(folder: Path, tokenizer_source: str | None = None) -> tup
     Raises:
         FolderConfigError: no readable config in the folder.
     """
-    from ..formats import convert
+    from ..formats import transformers_config
 
     folder = Path(folder)
     config_path = folder / HF_CONFIG_NAME
     if not config_path.is_file():
-        if convert.is_hf_folder(folder):
-            return convert.read_hf_folder_config(folder, tokenizer_source or str(folder))
+        if transformers_config.is_hf_folder(folder):
+            return transformers_config.read_hf_folder_config(folder, tokenizer_source or str(folder))
         from ..onnx.manifest import is_onnx_folder
 
         if is_onnx_folder(folder):
@@ -112,7 +112,7 @@ def read_folder_config(folder: Path, tokenizer_source: str | None = None) -> tup
             )
         raise MissingFolderConfigError(
             f"{folder}: no {HF_CONFIG_NAME} (an exported clipzoo/open_clip folder) and no transformers "
-            f"{convert.HF_CONFIG_FILE} with a model_type"
+            f"{transformers_config.HF_CONFIG_FILE} with a model_type"
         )
     try:
         data = json.loads(config_path.read_text(encoding="utf-8"))
@@ -169,7 +169,7 @@ def folder_model(schema: str, identifier: str, cache_dir: str | None = None) -> 
 
 
 def _hub_model(repo_id: str, cache_dir: str | None) -> FolderModel:
-    from ..formats import convert
+    from ..formats import transformers_config
     from ..hub import download as hub
 
     try:
@@ -180,7 +180,7 @@ def _hub_model(repo_id: str, cache_dir: str | None) -> FolderModel:
         # Offline, a cached transformers repo has config.json but no open_clip_config.json: try it too.
         try:
             config = hub.download_pretrained_from_hf(
-                repo_id, filename=convert.HF_CONFIG_FILE, cache_dir=cache_dir
+                repo_id, filename=transformers_config.HF_CONFIG_FILE, cache_dir=cache_dir
             )
         except (hub.NotFoundError, hub.OfflineError) as hf_err:
             if isinstance(open_clip_err, hub.OfflineError):
@@ -190,10 +190,10 @@ def _hub_model(repo_id: str, cache_dir: str | None) -> FolderModel:
                 f"CLIP/SigLIP repo ({hf_err})"
             ) from hf_err
     try:
-        hub.download_pretrained_from_hf(repo_id, filename=convert.HF_PREPROCESSOR_FILE, cache_dir=cache_dir)
+        hub.download_pretrained_from_hf(repo_id, filename=transformers_config.HF_PREPROCESSOR_FILE, cache_dir=cache_dir)
     except hub.NotFoundError:
         pass  # optional: without it the converted config keeps the model type's default preprocessing
     model_cfg, preprocess = read_folder_config(Path(config).parent, tokenizer_source=repo_id)
     return FolderModel(
-        "hf-hub", repo_id, model_cfg, preprocess, repo_id, weights_files=tuple(convert.HF_WEIGHT_FILES)
+        "hf-hub", repo_id, model_cfg, preprocess, repo_id, weights_files=tuple(transformers_config.HF_WEIGHT_FILES)
     )

@@ -787,7 +787,7 @@ def load_big_vision_weights(model: nn.Module, checkpoint_path: str) -> None:
         model: The SigLIP model (``CustomTextCLIP`` with a timm ``visual.trunk``).
         checkpoint_path: The ``.npz`` file.
     """
-    from ...formats.convert import convert_big_vision, read_npz
+    from ...formats.big_vision import convert_big_vision, read_npz
 
     state = convert_big_vision(read_npz(checkpoint_path), model)
     model.load_state_dict(state)

@@ -24,19 +24,20 @@ SigLIP tokenizers return ``input_ids`` only: SigLIP's text tower attends to padd
 
 from __future__ import annotations
 
-import json
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
-from ..export.folder import ExportError
+from ..formats.transformers import clip_to_hf, siglip_to_hf
+from ..formats.transformers_config import HF_ACTIVATIONS, HF_RESAMPLE
+from .folder import ExportError
+from .transformers_tokenizer import json_dump, write_tokenizer
 
 # timm's SigLIP ViT family (patch bias, no class token, MAP head); the "gap" variants have no MAP head
 _TIMM_SIGLIP_NAME = re.compile(r"^vit_[a-z0-9]+_patch\d+_siglip_\d+$")
-_RESAMPLE = {"nearest": 0, "bilinear": 2, "bicubic": 3}
+_RESAMPLE = {name: number for number, name in HF_RESAMPLE.items()}  # clipzoo name -> PIL number
 _NATIVE_EPS = 1e-5  # clipzoo's native LayerNorm default
 _BLOCK_OPTIONS = (
     "qk_norm",
@@ -259,118 +260,13 @@ def registry_export_markdown() -> str:
 # ---------------------------------------------------------------------------------------------------- weights
 
 
-class _Mapper:
-    """Moves clipzoo tensors to transformers names; every clipzoo key must be used exactly once."""
-
-    def __init__(self, state: dict) -> None:
-        self.state, self.out, self.left = state, {}, set(state)
-
-    def take(self, key: str):
-        if key not in self.state:
-            raise ExportError(f"the model has no weight {key!r} (not the architecture the config describes)")
-        self.left.discard(key)
-        return self.state[key]
-
-    def move(self, src: str, dst: str, fn=None) -> None:
-        value = self.take(src)
-        self.out[dst] = (fn(value) if fn else value).contiguous()
-
-    def pair(self, src: str, dst: str) -> None:
-        for p in ("weight", "bias"):
-            self.move(f"{src}.{p}", f"{dst}.{p}")
-
-    def finish(self) -> dict:
-        if self.left:
-            raise ExportError(
-                f"{len(self.left)} weight(s) transformers has no place for: {', '.join(sorted(self.left)[:10])}"
-            )
-        return self.out
-
-
-def _blocks(m: _Mapper, src: str, dst: str, names: dict[str, str], count: int) -> None:
-    for i in range(count):
-        s, d = f"{src}{i}.", f"{dst}{i}."
-        for part, hf in (
-            ("ln1", "layer_norm1"),
-            ("ln2", "layer_norm2"),
-            ("fc1", "mlp.fc1"),
-            ("fc2", "mlp.fc2"),
-        ):
-            m.pair(s + names[part], d + hf)
-        m.pair(s + names["out"], f"{d}self_attn.out_proj")
-        for p in ("weight", "bias"):
-            q, k, v = m.take(s + names["qkv"].format(p)).chunk(3, dim=0)
-            for n, t in zip("qkv", (q, k, v), strict=True):
-                m.out[f"{d}self_attn.{n}_proj.{p}"] = t.contiguous()
-
-
-_NATIVE = {"ln1": "ln_1", "ln2": "ln_2", "fc1": "mlp.c_fc", "fc2": "mlp.c_proj", "out": "attn.out_proj",
-           "qkv": "attn.in_proj_{}"}  # fmt: skip
-_TIMM = {"ln1": "norm1", "ln2": "norm2", "fc1": "mlp.fc1", "fc2": "mlp.fc2", "out": "attn.proj",
-         "qkv": "attn.qkv.{}"}  # fmt: skip
-
-
-def _text_weights(m: _Mapper, t: str, layers: int) -> None:
-    """clipzoo's native text tower (``t`` = '' for CLIP, 'text.' for custom text) -> ``text_model.*``."""
-    m.move(f"{t}token_embedding.weight", "text_model.embeddings.token_embedding.weight")
-    m.move(f"{t}positional_embedding", "text_model.embeddings.position_embedding.weight")
-    _blocks(m, f"{t}transformer.resblocks.", "text_model.encoder.layers.", _NATIVE, layers)
-    m.pair(f"{t}ln_final", "text_model.final_layer_norm")
-
-
-def clip_state_dict(state: dict, vision_layers: int, text_layers: int) -> dict:
-    """clipzoo CLIP (native ViT + CLIP text) state dict -> transformers CLIPModel state dict."""
-    m = _Mapper(state)
-    t = "text." if "text.token_embedding.weight" in state else ""
-    m.move("visual.class_embedding", "vision_model.embeddings.class_embedding")
-    m.move("visual.conv1.weight", "vision_model.embeddings.patch_embedding.weight")
-    m.move("visual.positional_embedding", "vision_model.embeddings.position_embedding.weight")
-    m.pair("visual.ln_pre", "vision_model.pre_layrnorm")
-    m.pair("visual.ln_post", "vision_model.post_layernorm")
-    _blocks(m, "visual.transformer.resblocks.", "vision_model.encoder.layers.", _NATIVE, vision_layers)
-    m.move("visual.proj", "visual_projection.weight", lambda w: w.T)
-    _text_weights(m, t, text_layers)
-    m.move(f"{t}text_projection", "text_projection.weight", lambda w: w.T)
-    m.move("logit_scale", "logit_scale", lambda w: w.reshape(()))
-    return m.finish()
-
-
-def siglip_state_dict(state: dict, vision_layers: int, text_layers: int) -> dict:
-    """clipzoo SigLIP (timm SigLIP ViT + SigLIP text) state dict -> transformers SiglipModel state dict."""
-    import torch
-
-    m = _Mapper(state)
-    v, head = "visual.trunk.", "vision_model.head."
-    m.pair(f"{v}patch_embed.proj", "vision_model.embeddings.patch_embedding")
-    m.move(
-        f"{v}pos_embed",
-        "vision_model.embeddings.position_embedding.weight",
-        lambda w: w.reshape(w.shape[-2:]),
-    )
-    _blocks(m, f"{v}blocks.", "vision_model.encoder.layers.", _TIMM, vision_layers)
-    m.pair(f"{v}norm", "vision_model.post_layernorm")
-    m.move(f"{v}attn_pool.latent", f"{head}probe")
-    for p in ("weight", "bias"):
-        q, kv = m.take(f"{v}attn_pool.q.{p}"), m.take(f"{v}attn_pool.kv.{p}")
-        m.out[f"{head}attention.in_proj_{p}"] = torch.cat([q, kv], dim=0).contiguous()
-    m.pair(f"{v}attn_pool.proj", f"{head}attention.out_proj")
-    m.pair(f"{v}attn_pool.norm", f"{head}layernorm")
-    m.pair(f"{v}attn_pool.mlp.fc1", f"{head}mlp.fc1")
-    m.pair(f"{v}attn_pool.mlp.fc2", f"{head}mlp.fc2")
-    _text_weights(m, "text.", text_layers)
-    m.pair("text.text_projection", "text_model.head")
-    m.move("logit_scale", "logit_scale", lambda w: w.reshape(1))
-    m.move("logit_bias", "logit_bias", lambda w: w.reshape(1))
-    return m.finish()
-
-
-# ---------------------------------------------------------------------------------------------------- configs
-
-
 def _hf_act(quick_gelu: bool, act_kwargs: dict | None) -> str:
-    if quick_gelu:
-        return "quick_gelu"
-    return "gelu_pytorch_tanh" if (act_kwargs or {}).get("approximate") == "tanh" else "gelu"
+    """transformers' name for a clipzoo activation: the first entry of the import table that reads back to it."""
+    approximate = {"approximate": "tanh"} if (act_kwargs or {}).get("approximate") == "tanh" else None
+    for name, (quick, kwargs) in HF_ACTIVATIONS.items():
+        if quick == quick_gelu and (quick or kwargs == approximate):
+            return name
+    raise ExportError(f"activation quick_gelu={quick_gelu}, {act_kwargs} has no transformers name")
 
 
 def _eps(cfg: Any, default: float = _NATIVE_EPS) -> float:
@@ -544,136 +440,6 @@ def preprocessor_config(preprocess: dict[str, Any], siglip: bool) -> dict[str, A
 # ---------------------------------------------------------------------------------------------------- tokenizers
 
 
-def _json(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-
-
-def _tokenizer_config(
-    tokenizer_class: str, context_length: int, siglip: bool, **tokens: Any
-) -> dict[str, Any]:
-    config = {
-        "tokenizer_class": tokenizer_class,
-        "processor_class": "SiglipProcessor" if siglip else "CLIPProcessor",
-        "model_max_length": context_length,
-        **tokens,
-    }
-    if siglip:  # SigLIP's text tower was trained attending to padding: no attention mask
-        config["model_input_names"] = ["input_ids"]
-    return config
-
-
-def _write_clip_bpe(tokenizer: Any, folder: Path, siglip: bool) -> None:
-    """CLIPTokenizer files from clipzoo's CLIP BPE tokenizer (vocab order and merges are the same)."""
-    if tokenizer.reduction_mask or tokenizer.clean != "lower" or len(tokenizer.special_tokens) != 2:
-        raise ExportError(
-            "the CLIP tokenizer uses options CLIPTokenizer has not (reduction_mask, a clean mode other than "
-            "'lower', or extra special tokens)"
-        )
-    # clipzoo (as open_clip) names the specials <start_of_text>/<end_of_text>; CLIPTokenizer's pre-tokenizer
-    # knows OpenAI's names
-    names = dict(zip(tokenizer.special_tokens, ("<|startoftext|>", "<|endoftext|>"), strict=True))
-    vocab = {names.get(k, k): v for k, v in sorted(tokenizer.encoder.items(), key=lambda item: item[1])}
-    _json(folder / "vocab.json", vocab)
-    merges = sorted(tokenizer.bpe_ranks, key=tokenizer.bpe_ranks.get)
-    (folder / "merges.txt").write_text(
-        "#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges), encoding="utf-8"
-    )
-    pad = tokenizer.decoder[0]  # clipzoo pads with id 0 ("!"), as open_clip does
-    tokens = {"bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>", "unk_token": "<|endoftext|>",
-              "pad_token": pad}  # fmt: skip
-    _json(folder / "special_tokens_map.json", tokens)
-    # The pad token "!" is also ordinary text: split_special_tokens keeps "dog!" tokenized as BPE ("!</w>")
-    config = _tokenizer_config(
-        "CLIPTokenizer",
-        tokenizer.context_length,
-        siglip,
-        do_lower_case=True,
-        split_special_tokens=True,
-        **tokens,
-    )
-    _json(folder / "tokenizer_config.json", config)
-
-
-def _write_sentencepiece(tokenizer: Any, folder: Path, siglip: bool) -> None:
-    """SiglipTokenizer files: transformers' SiglipTokenizer canonicalizes and pads as clipzoo's does."""
-    from ..tokenizers.clean import get_clean_fn
-
-    if tokenizer.clean_fn is not get_clean_fn("canonicalize"):
-        raise ExportError(
-            "a SigLIP sentencepiece tokenizer without canonicalize cleaning: SiglipTokenizer has it"
-        )
-    shutil.copyfile(tokenizer.model_file, folder / "spiece.model")
-    sp = tokenizer.sp
-    tokens = {"eos_token": sp.id_to_piece(tokenizer.eos_token_id), "pad_token": sp.id_to_piece(tokenizer.pad_token_id),
-              "unk_token": tokenizer.unk_token}  # fmt: skip
-    _json(folder / "special_tokens_map.json", tokens)
-    config = _tokenizer_config(
-        "SiglipTokenizer", tokenizer.context_length, siglip, do_lower_case=tokenizer.do_lower_case, **tokens
-    )
-    _json(folder / "tokenizer_config.json", config)
-
-
-def _clean_normalizers(clean_fn: Any) -> list:
-    """tokenizers normalizers doing what clipzoo's clean function does (ftfy/html fixes aside)."""
-    import string
-
-    from tokenizers import Regex, normalizers
-
-    from ..tokenizers.clean import get_clean_fn
-
-    collapse = [normalizers.Replace(Regex(r"\s+"), " "), normalizers.Strip()]
-    if clean_fn is get_clean_fn("whitespace"):
-        return collapse
-    if clean_fn is get_clean_fn("lower"):
-        return [*collapse, normalizers.Lowercase()]
-    if clean_fn is get_clean_fn("canonicalize"):
-        punctuation = Regex("[" + re.escape(string.punctuation) + "]")
-        return [normalizers.Replace("_", " "), normalizers.Replace(punctuation, ""), normalizers.Lowercase(),
-                *collapse]  # fmt: skip
-    raise ExportError("the tokenizer's clean function has no tokenizer.json equivalent")
-
-
-def _write_tokenizer_json(tokenizer: Any, folder: Path, siglip: bool) -> None:
-    """A tokenizer.json with clipzoo's cleaning and special-token template, for PreTrainedTokenizerFast."""
-    from tokenizers import normalizers
-
-    from ..tokenizers.hf import read_special_tokens
-
-    if tokenizer.tokenizer_mode or tokenizer.strip_sep_token:
-        raise ExportError("tokenizer_mode / strip_sep_token have no transformers tokenizer equivalent")
-    fast = tokenizer.tokenizer
-    steps = _clean_normalizers(tokenizer.clean_fn)
-    if fast.normalizer is not None:
-        steps.append(fast.normalizer)
-    data = json.loads(fast.to_str())
-    data["normalizer"] = json.loads(normalizers.Sequence(steps).__getstate__())
-    data["padding"] = data["truncation"] = None
-    _json(folder / "tokenizer.json", data)
-    tokens = read_special_tokens(tokenizer.directory)
-    if "pad_token" not in tokens:
-        tokens["pad_token"] = fast.id_to_token(tokenizer.special_ids["pad_token"])
-    _json(folder / "special_tokens_map.json", tokens)
-    config = _tokenizer_config(
-        "PreTrainedTokenizerFast",
-        tokenizer.context_length,
-        siglip,
-        padding_side=tokenizer.padding_side,
-        **tokens,
-    )
-    _json(folder / "tokenizer_config.json", config)
-
-
-def write_tokenizer(tokenizer: Any, folder: Path, siglip: bool) -> None:
-    """Write transformers tokenizer files reproducing clipzoo ``tokenizer``'s ids into ``folder``."""
-    from ..tokenizers import HFTokenizer, SigLipTokenizer, SimpleTokenizer
-
-    writers = ((SimpleTokenizer, _write_clip_bpe), (SigLipTokenizer, _write_sentencepiece),
-               (HFTokenizer, _write_tokenizer_json))  # fmt: skip
-    for cls, writer in writers:
-        if isinstance(tokenizer, cls):
-            return writer(tokenizer, folder, siglip)
-    raise ExportError(f"no transformers tokenizer for clipzoo's {type(tokenizer).__name__}")
-
 
 # ---------------------------------------------------------------------------------------------------- writer
 
@@ -719,13 +485,13 @@ def write_transformers_folder(folder: Path, model: Any, spec: Any, *, include_to
                 f"the timm trunk runs at {config['vision_config']['image_size']} px but the preprocessing makes "
                 f"{side} px images (force_image_size on a timm tower); export without it"
             )
-        weights = siglip_state_dict(state, config["vision_config"]["num_hidden_layers"], cfg.text_cfg.layers)
+        weights = siglip_to_hf(state, ExportError)
     else:
         config = clip_config(model, cfg, _eos_token_id(cfg))
-        weights = clip_state_dict(state, cfg.vision_cfg.layers, cfg.text_cfg.layers)
-    _json(folder / "config.json", config)
+        weights = clip_to_hf(state, ExportError)
+    json_dump(folder / "config.json", config)
     save_file(weights, str(folder / "model.safetensors"), metadata={"format": "pt"})
-    _json(folder / "preprocessor_config.json", preprocessor_config(dict(spec.preprocess_cfg), siglip))
+    json_dump(folder / "preprocessor_config.json", preprocessor_config(dict(spec.preprocess_cfg), siglip))
     if tokenizer is not None:
         write_tokenizer(tokenizer, folder, siglip)
 

@@ -1,0 +1,150 @@
+"""Tokenizer files for a transformers export, written so that transformers reproduces clipzoo's ids.
+
+The CLIP BPE becomes ``vocab.json`` + ``merges.txt`` for ``CLIPTokenizer`` (padding with id 0, as clipzoo pads), a
+SigLIP sentencepiece model stays a ``spiece.model`` for ``SiglipTokenizer`` (which canonicalizes text as clipzoo
+does), and a ``tokenizer.json`` tokenizer gets clipzoo's text cleaning in its normalizer (and clipzoo's
+special-token template) for ``PreTrainedTokenizerFast``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+from .folder import ExportError
+
+
+def json_dump(path: Path, data: Any) -> None:
+    """Write ``data`` as indented UTF-8 JSON with a final newline."""
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _tokenizer_config(
+    tokenizer_class: str, context_length: int, siglip: bool, **tokens: Any
+) -> dict[str, Any]:
+    config = {
+        "tokenizer_class": tokenizer_class,
+        "processor_class": "SiglipProcessor" if siglip else "CLIPProcessor",
+        "model_max_length": context_length,
+        **tokens,
+    }
+    if siglip:  # SigLIP's text tower was trained attending to padding: no attention mask
+        config["model_input_names"] = ["input_ids"]
+    return config
+
+
+def _write_clip_bpe(tokenizer: Any, folder: Path, siglip: bool) -> None:
+    """CLIPTokenizer files from clipzoo's CLIP BPE tokenizer (vocab order and merges are the same)."""
+    if tokenizer.reduction_mask or tokenizer.clean != "lower" or len(tokenizer.special_tokens) != 2:
+        raise ExportError(
+            "the CLIP tokenizer uses options CLIPTokenizer has not (reduction_mask, a clean mode other than "
+            "'lower', or extra special tokens)"
+        )
+    # clipzoo (as open_clip) names the specials <start_of_text>/<end_of_text>; CLIPTokenizer's pre-tokenizer
+    # knows OpenAI's names
+    names = dict(zip(tokenizer.special_tokens, ("<|startoftext|>", "<|endoftext|>"), strict=True))
+    vocab = {names.get(k, k): v for k, v in sorted(tokenizer.encoder.items(), key=lambda item: item[1])}
+    json_dump(folder / "vocab.json", vocab)
+    merges = sorted(tokenizer.bpe_ranks, key=tokenizer.bpe_ranks.get)
+    (folder / "merges.txt").write_text(
+        "#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges), encoding="utf-8"
+    )
+    pad = tokenizer.decoder[0]  # clipzoo pads with id 0 ("!"), as open_clip does
+    tokens = {"bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>", "unk_token": "<|endoftext|>",
+              "pad_token": pad}  # fmt: skip
+    json_dump(folder / "special_tokens_map.json", tokens)
+    # The pad token "!" is also ordinary text: split_special_tokens keeps "dog!" tokenized as BPE ("!</w>")
+    config = _tokenizer_config(
+        "CLIPTokenizer",
+        tokenizer.context_length,
+        siglip,
+        do_lower_case=True,
+        split_special_tokens=True,
+        **tokens,
+    )
+    json_dump(folder / "tokenizer_config.json", config)
+
+
+def _write_sentencepiece(tokenizer: Any, folder: Path, siglip: bool) -> None:
+    """SiglipTokenizer files: transformers' SiglipTokenizer canonicalizes and pads as clipzoo's does."""
+    from ..tokenizers.clean import get_clean_fn
+
+    if tokenizer.clean_fn is not get_clean_fn("canonicalize"):
+        raise ExportError(
+            "a SigLIP sentencepiece tokenizer without canonicalize cleaning: SiglipTokenizer has it"
+        )
+    shutil.copyfile(tokenizer.model_file, folder / "spiece.model")
+    sp = tokenizer.sp
+    tokens = {"eos_token": sp.id_to_piece(tokenizer.eos_token_id), "pad_token": sp.id_to_piece(tokenizer.pad_token_id),
+              "unk_token": tokenizer.unk_token}  # fmt: skip
+    json_dump(folder / "special_tokens_map.json", tokens)
+    config = _tokenizer_config(
+        "SiglipTokenizer", tokenizer.context_length, siglip, do_lower_case=tokenizer.do_lower_case, **tokens
+    )
+    json_dump(folder / "tokenizer_config.json", config)
+
+
+def _clean_normalizers(clean_fn: Any) -> list:
+    """tokenizers normalizers doing what clipzoo's clean function does (ftfy/html fixes aside)."""
+    import string
+
+    from tokenizers import Regex, normalizers
+
+    from ..tokenizers.clean import get_clean_fn
+
+    collapse = [normalizers.Replace(Regex(r"\s+"), " "), normalizers.Strip()]
+    if clean_fn is get_clean_fn("whitespace"):
+        return collapse
+    if clean_fn is get_clean_fn("lower"):
+        return [*collapse, normalizers.Lowercase()]
+    if clean_fn is get_clean_fn("canonicalize"):
+        punctuation = Regex("[" + re.escape(string.punctuation) + "]")
+        return [normalizers.Replace("_", " "), normalizers.Replace(punctuation, ""), normalizers.Lowercase(),
+                *collapse]  # fmt: skip
+    raise ExportError("the tokenizer's clean function has no tokenizer.json equivalent")
+
+
+def _write_tokenizer_json(tokenizer: Any, folder: Path, siglip: bool) -> None:
+    """A tokenizer.json with clipzoo's cleaning and special-token template, for PreTrainedTokenizerFast."""
+    from tokenizers import normalizers
+
+    from ..tokenizers.hf import read_special_tokens
+
+    if tokenizer.tokenizer_mode or tokenizer.strip_sep_token:
+        raise ExportError("tokenizer_mode / strip_sep_token have no transformers tokenizer equivalent")
+    fast = tokenizer.tokenizer
+    steps = _clean_normalizers(tokenizer.clean_fn)
+    if fast.normalizer is not None:
+        steps.append(fast.normalizer)
+    data = json.loads(fast.to_str())
+    data["normalizer"] = json.loads(normalizers.Sequence(steps).__getstate__())
+    data["padding"] = data["truncation"] = None
+    json_dump(folder / "tokenizer.json", data)
+    tokens = read_special_tokens(tokenizer.directory)
+    if "pad_token" not in tokens:
+        tokens["pad_token"] = fast.id_to_token(tokenizer.special_ids["pad_token"])
+    json_dump(folder / "special_tokens_map.json", tokens)
+    config = _tokenizer_config(
+        "PreTrainedTokenizerFast",
+        tokenizer.context_length,
+        siglip,
+        padding_side=tokenizer.padding_side,
+        **tokens,
+    )
+    json_dump(folder / "tokenizer_config.json", config)
+
+
+def write_tokenizer(tokenizer: Any, folder: Path, siglip: bool) -> None:
+    """Write transformers tokenizer files reproducing clipzoo ``tokenizer``'s ids into ``folder``."""
+    from ..tokenizers import HFTokenizer, SigLipTokenizer, SimpleTokenizer
+
+    writers = ((SimpleTokenizer, _write_clip_bpe), (SigLipTokenizer, _write_sentencepiece),
+               (HFTokenizer, _write_tokenizer_json))  # fmt: skip
+    for cls, writer in writers:
+        if isinstance(tokenizer, cls):
+            return writer(tokenizer, folder, siglip)
+    raise ExportError(f"no transformers tokenizer for clipzoo's {type(tokenizer).__name__}")
+

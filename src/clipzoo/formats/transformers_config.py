@@ -1,0 +1,407 @@
+"""transformers CLIP/SigLIP folders: ``config.json`` and ``preprocessor_config.json`` to clipzoo's model and
+preprocessing configs, and the folder layouts clipzoo reads (single model, sharded weights, a vision + text pair).
+
+Towers are built from the config's numbers, any size: a CLIP image tower is clipzoo's native ViT; a SigLIP image
+tower (patch bias, no class token, MAP attention-pool head) is timm's SigLIP ViT family with ``timm_model_kwargs``
+(width, depth, heads, MLP ratio, patch and image size, activation) and ``norm_kwargs`` (eps), so its activation
+is transformers' own (tanh-approximate GELU for SigLIP) and features match transformers'. Such a config is
+clipzoo's: open_clip 3.3.0 has no ``timm_model_kwargs`` and cannot load it. Torch-free: used while resolving a name.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+HF_CONFIG_FILE = "config.json"
+HF_PREPROCESSOR_FILE = "preprocessor_config.json"
+HF_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+# Large transformers checkpoints are saved in shards listed by an index (its "weight_map": key -> shard file)
+HF_SHARD_INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
+
+
+
+
+def _section(config: dict, name: str) -> dict:
+    section = config.get(name)
+    if not isinstance(section, dict):
+        raise ValueError(
+            f"transformers config has no {name!r} section (model_type {config.get('model_type')!r})"
+        )
+    return section
+
+
+def _merged(section: dict, defaults: dict) -> dict:
+    # save_pretrained writes only values that differ from the class defaults: put the defaults back.
+    return {**defaults, **{k: v for k, v in section.items() if v is not None}}
+
+
+# transformers 4.56 class defaults (CLIPTextConfig, CLIPVisionConfig, SiglipTextConfig, SiglipVisionConfig).
+_CLIP_TEXT = {
+    "vocab_size": 49408,
+    "hidden_size": 512,
+    "intermediate_size": 2048,
+    "num_hidden_layers": 12,
+    "num_attention_heads": 8,
+    "max_position_embeddings": 77,
+    "hidden_act": "quick_gelu",
+    "layer_norm_eps": 1e-5,
+    "eos_token_id": 49407,
+}
+_CLIP_VISION = {
+    "hidden_size": 768,
+    "intermediate_size": 3072,
+    "num_hidden_layers": 12,
+    "num_attention_heads": 12,
+    "num_channels": 3,
+    "image_size": 224,
+    "patch_size": 32,
+    "hidden_act": "quick_gelu",
+    "layer_norm_eps": 1e-5,
+}
+_SIGLIP_TEXT = {
+    "vocab_size": 32000,
+    "hidden_size": 768,
+    "intermediate_size": 3072,
+    "num_hidden_layers": 12,
+    "num_attention_heads": 12,
+    "max_position_embeddings": 64,
+    "hidden_act": "gelu_pytorch_tanh",
+    "layer_norm_eps": 1e-6,
+    "projection_size": None,
+}
+_SIGLIP_VISION = {
+    "hidden_size": 768,
+    "intermediate_size": 3072,
+    "num_hidden_layers": 12,
+    "num_attention_heads": 12,
+    "num_channels": 3,
+    "image_size": 224,
+    "patch_size": 16,
+    "hidden_act": "gelu_pytorch_tanh",
+    "layer_norm_eps": 1e-6,
+    "vision_use_head": True,
+}
+# transformers activation name -> (quick_gelu flag, act_kwargs of nn.GELU)
+HF_ACTIVATIONS: dict[str, tuple[bool, dict | None]] = {
+    "quick_gelu": (True, None),
+    "gelu": (False, None),
+    "gelu_pytorch_tanh": (False, {"approximate": "tanh"}),
+    "gelu_new": (False, {"approximate": "tanh"}),
+}
+# transformers activation name -> timm activation name (timm's SigLIP ViT takes ``act_layer`` by name)
+HF_TIMM_ACTIVATIONS = {
+    "quick_gelu": "quick_gelu",
+    "gelu": "gelu",
+    "gelu_pytorch_tanh": "gelu_tanh",
+    "gelu_new": "gelu_tanh",
+}
+# The timm model whose family (ViT without class token, MAP attention-pool head, patch bias) every transformers
+# SigLIP image tower is built from; its size comes from the config's numbers (``timm_model_kwargs``).
+SIGLIP_TIMM_FAMILY = "vit_base_patch16_siglip_224"
+_TIMM_VIT_EPS = 1e-6  # timm's ViT LayerNorm eps
+
+
+def _activation(section: dict, where: str) -> tuple[bool, dict | None]:
+    act = section["hidden_act"]
+    if act not in HF_ACTIVATIONS:
+        raise ValueError(
+            f"{where}: hidden_act {act!r} has no clipzoo equivalent; supported: {', '.join(HF_ACTIVATIONS)}"
+        )
+    return HF_ACTIVATIONS[act]
+
+
+def _mlp_ratio(section: dict) -> float:
+    width, hidden = section["hidden_size"], section["intermediate_size"]
+    ratio = hidden / width
+    if int(width * ratio) != hidden:  # the towers compute int(width * mlp_ratio)
+        ratio = (hidden + 0.5) / width
+    return ratio
+
+
+def _tower_common(section: dict, default_eps: float) -> dict[str, Any]:
+    out: dict[str, Any] = {"width": section["hidden_size"], "layers": section["num_hidden_layers"]}
+    ratio = _mlp_ratio(section)
+    if ratio != 4.0:
+        out["mlp_ratio"] = ratio
+    if section["layer_norm_eps"] != default_eps:
+        out["norm_kwargs"] = {"eps": section["layer_norm_eps"]}
+    return out
+
+
+def _clip_text_pool(text: dict) -> dict[str, Any]:
+    # transformers: eos_token_id == 2 (old configs) pools at argmax(ids); otherwise at the first eos token.
+    eos = text["eos_token_id"]
+    return {"pool_type": "argmax"} if eos in (2, None) else {"pool_type": "eos", "eos_id": eos}
+
+
+def hf_clip_model_cfg(config: dict, tokenizer_source: str | None = None) -> dict[str, Any]:
+    """transformers CLIPConfig (as a dict) -> open_clip model_cfg."""
+    text = _merged(_section(config, "text_config"), _CLIP_TEXT)
+    vision = _merged(_section(config, "vision_config"), _CLIP_VISION)
+    (tq, t_act), (vq, v_act) = _activation(text, "text_config"), _activation(vision, "vision_config")
+    if tq != vq:
+        raise ValueError(
+            "text and vision towers use different activations (quick_gelu in one only); "
+            "clipzoo's quick_gelu flag covers both towers"
+        )
+    _check_square_rgb(vision, "vision_config")
+    heads = vision["num_attention_heads"]
+    vision_cfg = {
+        "image_size": vision["image_size"],
+        "patch_size": vision["patch_size"],
+        **_tower_common(vision, 1e-5),
+        "head_width": vision["hidden_size"] // heads,
+    }
+    text_cfg = {
+        "context_length": text["max_position_embeddings"],
+        "vocab_size": text["vocab_size"],
+        **_tower_common(text, 1e-5),
+        "heads": text["num_attention_heads"],
+        **_clip_text_pool(text),
+    }
+    for cfg, act in ((vision_cfg, v_act), (text_cfg, t_act)):
+        if act:
+            cfg["act_kwargs"] = act
+    if tokenizer_source and text["vocab_size"] != _CLIP_TEXT["vocab_size"]:
+        text_cfg["hf_tokenizer_name"] = tokenizer_source
+    out = {"embed_dim": config.get("projection_dim", 512), "vision_cfg": vision_cfg, "text_cfg": text_cfg}
+    if tq:
+        out["quick_gelu"] = True
+    return out
+
+
+def _check_square_rgb(vision: dict, where: str) -> None:
+    if vision["num_channels"] != 3:
+        raise ValueError(
+            f"{where}: num_channels={vision['num_channels']}; clipzoo's image towers take RGB (3)"
+        )
+    heads = vision["num_attention_heads"]
+    if vision["hidden_size"] % heads:
+        raise ValueError(f"{where}: hidden_size {vision['hidden_size']} is not divisible by {heads} heads")
+
+
+def siglip_vision_cfg(vision: dict) -> dict[str, Any]:
+    """A merged transformers SiglipVisionConfig -> clipzoo vision_cfg: a timm SigLIP ViT of exactly these numbers."""
+    _check_square_rgb(vision, "vision_config")
+    act = vision["hidden_act"]
+    if act not in HF_TIMM_ACTIVATIONS:
+        raise ValueError(
+            f"vision_config: hidden_act {act!r} has no timm equivalent; supported: {', '.join(HF_TIMM_ACTIVATIONS)}"
+        )
+    if not vision["vision_use_head"]:
+        raise ValueError(
+            "vision_config: vision_use_head=false (no attention-pool head): the image features would be the "
+            "un-pooled tokens, which a CLIP-style image tower cannot return"
+        )
+    cfg: dict[str, Any] = {
+        "image_size": vision["image_size"],
+        "timm_model_name": SIGLIP_TIMM_FAMILY,
+        "timm_model_pretrained": False,
+        "timm_pool": "map",
+        "timm_proj": "none",
+        "timm_model_kwargs": {
+            "embed_dim": vision["hidden_size"],
+            "depth": vision["num_hidden_layers"],
+            "num_heads": vision["num_attention_heads"],
+            "mlp_ratio": _mlp_ratio(vision),
+            "patch_size": vision["patch_size"],
+            "img_size": vision["image_size"],
+            "act_layer": HF_TIMM_ACTIVATIONS[act],
+        },
+    }
+    if vision["layer_norm_eps"] != _TIMM_VIT_EPS:
+        cfg["norm_kwargs"] = {"eps": vision["layer_norm_eps"]}
+    return cfg
+
+
+def hf_siglip_model_cfg(config: dict, tokenizer_source: str | None = None) -> dict[str, Any]:
+    """transformers SiglipConfig (as a dict) -> open_clip model_cfg (timm image trunk, native text tower)."""
+    text = _merged(_section(config, "text_config"), _SIGLIP_TEXT)
+    vision = _merged(_section(config, "vision_config"), _SIGLIP_VISION)
+    t_quick, t_act = _activation(text, "text_config")
+    embed_dim = vision["hidden_size"]
+    projection = text["projection_size"] or text["hidden_size"]
+    if projection != embed_dim:
+        raise ValueError(f"SigLIP text projection_size {projection} differs from the image width {embed_dim}")
+    vision_cfg = siglip_vision_cfg(vision)
+    text_cfg = {
+        "context_length": text["max_position_embeddings"],
+        "vocab_size": text["vocab_size"],
+        **_tower_common(text, 1e-5),
+        "heads": text["num_attention_heads"],
+        "no_causal_mask": True,
+        "proj_bias": True,
+        "pool_type": "last",
+    }
+    if t_act:
+        text_cfg["act_kwargs"] = t_act
+    if tokenizer_source:
+        text_cfg["hf_tokenizer_name"] = tokenizer_source
+        # transformers' own SigLIP text path: SiglipTokenizer canonicalizes itself (clipzoo's SigLipTokenizer does
+        # the same steps), Gemma (SigLIP 2) and other tokenizer.json tokenizers take the text as given
+        text_cfg["tokenizer_kwargs"] = {"clean": "whitespace"}
+    out: dict[str, Any] = {
+        "embed_dim": embed_dim,
+        "init_logit_bias": -10.0,
+        "custom_text": True,
+        "vision_cfg": vision_cfg,
+        "text_cfg": text_cfg,
+    }
+    if (
+        t_quick
+    ):  # the model-level flag reaches the native text tower only; the timm tower has its own act_layer
+        out["quick_gelu"] = True
+    return out
+
+
+HF_MODEL_TYPES: dict[str, Callable[[dict, str | None], dict]] = {
+    "clip": hf_clip_model_cfg,
+    "siglip": hf_siglip_model_cfg,
+}
+
+
+def model_cfg_from_hf_config(config: dict, tokenizer_source: str | None = None) -> dict[str, Any]:
+    """open_clip model_cfg for a transformers ``config.json`` (CLIP or SigLIP)."""
+    model_type = config.get("model_type")
+    if model_type not in HF_MODEL_TYPES:
+        raise ValueError(
+            f"transformers model_type {model_type!r} is not supported; supported: {', '.join(HF_MODEL_TYPES)}"
+        )
+    return HF_MODEL_TYPES[model_type](config, tokenizer_source)
+
+
+# PIL resampling numbers as transformers stores them (read both ways: the export inverts this table).
+HF_RESAMPLE = {0: "nearest", 2: "bilinear", 3: "bicubic"}
+
+
+def _hf_size(size: Any) -> int | tuple[int, int]:
+    if isinstance(size, int):
+        return size
+    if "height" in size and "width" in size:
+        h, w = int(size["height"]), int(size["width"])
+        return h if h == w else (h, w)
+    if "shortest_edge" in size:
+        return int(size["shortest_edge"])
+    raise ValueError(
+        f"image processor size {size!r} is not understood (expected height/width or shortest_edge)"
+    )
+
+
+def preprocess_cfg_from_hf(processor: dict) -> dict[str, Any]:
+    """open_clip preprocess_cfg from a transformers ``preprocessor_config.json`` (CLIP/SigLIP image processor)."""
+    out: dict[str, Any] = {}
+    if processor.get("do_normalize", True):
+        out["mean"] = tuple(processor.get("image_mean", (0.48145466, 0.4578275, 0.40821073)))
+        out["std"] = tuple(processor.get("image_std", (0.26862954, 0.26130258, 0.27577711)))
+    else:
+        out["mean"], out["std"] = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
+    if processor.get("do_rescale", True) and abs(processor.get("rescale_factor", 1 / 255) - 1 / 255) > 1e-9:
+        raise ValueError(
+            f"rescale_factor {processor['rescale_factor']} is not 1/255; clipzoo always scales by 1/255"
+        )
+    resample = processor.get("resample", 3)
+    if resample not in HF_RESAMPLE:
+        raise ValueError(f"resample={resample} has no clipzoo interpolation; supported: {HF_RESAMPLE}")
+    out["interpolation"] = HF_RESAMPLE[resample]
+    if processor.get("do_center_crop", False):
+        out["resize_mode"] = "shortest"
+        out["size"] = _hf_size(processor.get("crop_size", processor.get("size", 224)))
+    else:
+        size = processor.get("size", 224)
+        out["resize_mode"] = "shortest" if isinstance(size, dict) and "shortest_edge" in size else "squash"
+        out["size"] = _hf_size(size)
+    return out
+
+
+def _model_type(folder: Path) -> str | None:
+    path = Path(folder) / HF_CONFIG_FILE
+    if not path.is_file():
+        return None
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return config.get("model_type") if isinstance(config, dict) else None
+
+
+# A CLIPVisionModelWithProjection + CLIPTextModelWithProjection pair: two transformers folders side by side
+HF_PAIR_TYPES = ("clip_vision_model", "clip_text_model")
+
+
+def hf_pair_folders(folder: Path) -> tuple[Path, Path] | None:
+    """(vision folder, text folder) when ``folder``'s subfolders hold a CLIPVisionModelWithProjection and a
+    CLIPTextModelWithProjection (one each, e.g. ``image_encoder/`` + ``text_encoder/``), else None."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return None
+    found: dict[str, list[Path]] = {kind: [] for kind in HF_PAIR_TYPES}
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+        kind = _model_type(sub)
+        if kind in found:
+            found[kind].append(sub)
+    vision, text = found[HF_PAIR_TYPES[0]], found[HF_PAIR_TYPES[1]]
+    if len(vision) == 1 and len(text) == 1:
+        return vision[0], text[0]
+    if vision or text:
+        raise ValueError(
+            f"{folder}: expected one CLIP vision and one CLIP text subfolder, found {len(vision)} vision "
+            f"({', '.join(p.name for p in vision) or '-'}) and {len(text)} text ({', '.join(p.name for p in text) or '-'})"
+        )
+    return None
+
+
+def is_hf_folder(folder: Path) -> bool:
+    """True when ``folder`` holds a transformers model (``config.json`` with a ``model_type``) or a CLIP
+    vision + text pair (:func:`hf_pair_folders`)."""
+    if _model_type(folder) is not None:
+        return True
+    try:
+        return hf_pair_folders(folder) is not None
+    except ValueError:
+        return True  # a broken pair: reading it reports what is wrong
+
+
+def _pair_config(vision_dir: Path, text_dir: Path) -> dict:
+    """The CLIPConfig (as a dict) that the pair's two tower configs make together."""
+    vision = json.loads((vision_dir / HF_CONFIG_FILE).read_text(encoding="utf-8"))
+    text = json.loads((text_dir / HF_CONFIG_FILE).read_text(encoding="utf-8"))
+    dims = {vision.get("projection_dim", 512), text.get("projection_dim", 512)}
+    if len(dims) != 1:
+        raise ValueError(f"the vision and text towers project to different sizes {sorted(dims)}")
+    return {"model_type": "clip", "projection_dim": dims.pop(), "vision_config": vision, "text_config": text}
+
+
+def read_hf_folder_config(folder: Path, tokenizer_source: str | None = None) -> tuple[dict, dict]:
+    """(model_cfg, preprocess_cfg) of a transformers CLIP/SigLIP folder (``config.json`` + image processor)."""
+    folder = Path(folder)
+    config_path = folder / HF_CONFIG_FILE
+    pair = None if config_path.is_file() else hf_pair_folders(folder)
+    try:
+        config = _pair_config(*pair) if pair else json.loads(config_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{config_path}: not valid JSON ({err.msg} at line {err.lineno})") from err
+    try:
+        model_cfg = model_cfg_from_hf_config(config, tokenizer_source)
+    except ValueError as err:
+        raise ValueError(f"{folder if pair else config_path}: {err}") from err
+    if pair and tokenizer_source == str(folder) and not (folder / "tokenizer_config.json").is_file():
+        text_cfg = model_cfg["text_cfg"]  # a pair keeps its tokenizer with the text tower
+        if text_cfg.get("hf_tokenizer_name") and (pair[1] / "tokenizer_config.json").is_file():
+            text_cfg["hf_tokenizer_name"] = str(pair[1])
+    if pair and not (folder / HF_PREPROCESSOR_FILE).is_file():
+        folder = pair[0]  # the image processor saved with the vision tower
+    processor_path = folder / HF_PREPROCESSOR_FILE
+    preprocess: dict = {}
+    if processor_path.is_file():
+        preprocess = preprocess_cfg_from_hf(json.loads(processor_path.read_text(encoding="utf-8")))
+    elif config.get("model_type") == "siglip":  # SigLIP's processor defaults: squash, 0.5 mean/std
+        preprocess = {
+            "mean": (0.5, 0.5, 0.5),
+            "std": (0.5, 0.5, 0.5),
+            "resize_mode": "squash",
+            "interpolation": "bicubic",
+        }
+    return model_cfg, preprocess
