@@ -68,7 +68,7 @@ def _photos() -> list:
 def export_folders(root: Path) -> tuple[torch.nn.Module, Path, Path]:
     """(torch model, fp32 folder, int8 folder) of ViT-B-32 with seeded random weights."""
     import clipzoo
-    from clipzoo.factory.create import resolve
+    from clipzoo.factory.resolve import resolve
     from clipzoo.onnx.export import quantize_folder, write_onnx_folder
 
     torch.manual_seed(0)

@@ -29,7 +29,7 @@ def check(name: str, tag: str) -> str:
 
     import clipzoo
     from clipzoo.export.transformers import write_transformers_folder
-    from clipzoo.factory.create import resolve
+    from clipzoo.factory.resolve import resolve
 
     record = clipzoo.get_pretrained_cfg(name, tag)
     pp = {k: record[k] for k in ("mean", "std", "interpolation", "resize_mode")}

@@ -9,6 +9,7 @@ from safetensors.torch import save_file
 import clipzoo
 from clipzoo.checkpoint.load import CheckpointError
 from clipzoo.factory import create as factory
+from clipzoo.factory.resolve import PretrainedNotFoundError
 from clipzoo.models.layers import LayerNormFp32, QuickGELU
 from clipzoo.registry.architectures import UnknownModelError
 
@@ -130,7 +131,7 @@ def test_unknown_model_and_tag_errors(tiny_configs):
     with pytest.raises(UnknownModelError, match="unknown model 'tiny-vitt'; close matches: tiny-vit"):
         clipzoo.create_model("tiny-vitt")
     with pytest.raises(
-        factory.PretrainedNotFoundError,
+        PretrainedNotFoundError,
         match="unknown pretrained tag 'laion2b' for ViT-B-32; known tags: laion2b_e16.*not an existing file",
     ):
         clipzoo.create_model("ViT-B-32", pretrained="laion2b")
@@ -253,7 +254,7 @@ def test_tower_weights(tiny_file, tmp_path):
 
 
 def test_tag_registered_without_mean_std_keeps_the_default_preprocessing(tmp_path, fresh_tags):
-    from clipzoo.factory.create import resolve
+    from clipzoo.factory.resolve import resolve
     from clipzoo.preprocess.config import default_preprocess_dict
 
     weights = tmp_path / "w.pt"

@@ -242,7 +242,7 @@ def _assert_matches_torch(folder: Path, model: torch.nn.Module, name: str) -> No
 @pytest.mark.slow  # ~20-30 s: two full-size exports (350 + 250 MB graphs) and their onnxruntime sessions
 def test_vit_b_32_round_trips_within_tolerance(tmp_path):
     """Native ViT image tower and CLIP text tower at full size (random weights), once."""
-    from clipzoo.factory.create import resolve
+    from clipzoo.factory.resolve import resolve
     from clipzoo.onnx.export import write_onnx_folder
 
     folder = tmp_path / "b32"

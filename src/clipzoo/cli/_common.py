@@ -67,7 +67,7 @@ def require_weights(
     A folder or Hub model has weights when it holds a checkpoint (its configs are read, torch-free); a registry
     architecture has them when ``--pretrained`` names a tag or file.
     """
-    from ..factory.create import resolve
+    from ..factory.resolve import resolve
     from ..factory.sources import parse_model_name
 
     schema, _ = parse_model_name(model)

@@ -70,7 +70,7 @@ def _registry_info(model: str, tag: str | None, params: bool) -> dict:
 
 def _source_info(model: str, tag: str | None) -> dict:
     """``hf-hub:``/``local-dir:`` models: what the folder or repo holds (configs are read, weights are not)."""
-    from ..factory.create import resolve
+    from ..factory.resolve import resolve
 
     spec = resolve(model, tag)
     return {

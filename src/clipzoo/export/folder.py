@@ -503,7 +503,8 @@ def export_model(
             raises its subclass ``OnnxExportError``), or the tokenizer files cannot be found.
         UnknownModelError, UnknownTagError, CheckpointError, DownloadError: as raised by ``create_model``.
     """
-    from ..factory.create import create_model, resolve
+    from ..factory.create import create_model
+    from ..factory.resolve import resolve
 
     if to is None:
         raise ValueError("export_model needs a target folder: to=DIR")
