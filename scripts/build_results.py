@@ -1,4 +1,4 @@
-"""Write ``src/clipzoo/pretrained_results.json`` from open_clip 3.3.0's published result tables.
+"""Write ``src/clipzoo/registry/pretrained_results.json`` from open_clip 3.3.0's published result tables.
 
 open_clip keeps its zero-shot and retrieval results as CSV files in ``docs/`` that no API reads
 (``openclip_results.csv``: the 38-dataset table; ``openclip_classification_results.csv``: its 35
@@ -30,7 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CSV_DIR = ROOT / "tests" / "data" / "open_clip-3.3.0"
-DEFAULT_OUT = ROOT / "src" / "clipzoo" / "pretrained_results.json"
+DEFAULT_OUT = ROOT / "src" / "clipzoo" / "registry" / "pretrained_results.json"
 MAIN, CLASSIFICATION, RETRIEVAL = (
     "openclip_results.csv",
     "openclip_classification_results.csv",

@@ -1,4 +1,4 @@
-"""Write ``src/clipzoo/model_profiles.json``: parameters and FLOPs of every built-in architecture.
+"""Write ``src/clipzoo/registry/model_profiles.json``: parameters and FLOPs of every built-in architecture.
 
 Each architecture is built on the meta device (no weights allocated) and run once under
 ``torch.utils.flop_counter.FlopCounterMode``: one image at the config's image size through the image tower,
@@ -37,7 +37,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_OUT = ROOT / "src" / "clipzoo" / "model_profiles.json"
+DEFAULT_OUT = ROOT / "src" / "clipzoo" / "registry" / "model_profiles.json"
 DEFAULT_PUBLISHED = ROOT / "tests" / "data" / "open_clip-3.3.0" / "model_profile.csv"
 PUBLISHED_KEYS = ("mparams", "image_mparams", "text_mparams", "gflops", "image_gflops", "text_gflops")
 ABOUT = (

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TAGS_FILE = ROOT / "src" / "clipzoo" / "pretrained_tags.json"
+TAGS_FILE = ROOT / "src" / "clipzoo" / "registry" / "pretrained_tags.json"
 
 # Presets: the preprocessing families that most tags share; a tag names one and overrides what differs.
 PRESETS = {

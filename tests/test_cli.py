@@ -56,8 +56,8 @@ def test_info(capsys):
 @pytest.mark.parametrize(
     "argv,needle",
     [
-        (["info", "ViT-B-33"], "unknown model 'ViT-B-33'; close matches: ViT-B-32"),
-        (["pretrained", "ViT-B-33"], "unknown model 'ViT-B-33'; close matches: ViT-B-32"),
+        (["info", "ViT-B-33"], "unknown model 'ViT-B-33'; did you mean 'ViT-B-32'"),
+        (["pretrained", "ViT-B-33"], "unknown model 'ViT-B-33'; did you mean 'ViT-B-32'"),
         (
             ["info", "ViT-B-32", "laion2b"],
             "unknown pretrained tag 'laion2b' for ViT-B-32; known tags: laion2b_e16",

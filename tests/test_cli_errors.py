@@ -164,7 +164,7 @@ def test_debug_prints_the_traceback(capsys):
     status, _, err = run(capsys, ["--debug", "info", "vit-b-33"])
     *trace, last = err.rstrip().splitlines()
     assert status == 2 and trace[0].startswith("Traceback")
-    assert last.startswith("clipzoo: error: unknown model 'vit-b-33'; close matches: ViT-B-32")
+    assert last.startswith("clipzoo: error: unknown model 'vit-b-33'; did you mean 'ViT-B-32'")
 
 
 def test_version():

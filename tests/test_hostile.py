@@ -158,7 +158,7 @@ def test_builtin_name_is_replaced_only_with_overwrite(tmp_path, fresh_registry):
         ({"model_name": 32}, ArgumentTypeError, "got 32 (int)"),
         ({"precision": torch.float16}, ArgumentTypeError,
          "precision takes a string, not the dtype torch.float16; use precision='fp16'"),
-        ({"precision": "fp61"}, ArgumentError, "unknown precision 'fp61'; use one of: fp16"),
+        ({"precision": "fp61"}, ArgumentError, "unknown precision 'fp61'; did you mean 'fp16'"),
         ({"force_image_size": "224"}, ArgumentTypeError,
          "force_image_size must be an int or a (height, width) pair of ints, got '224' (str); use "
          "force_image_size=224"),
@@ -682,7 +682,7 @@ def test_url_cache_files_follow_the_umask(tmp_path, monkeypatch):
 # --- the command line: every command x error case, one line and the documented status ---------------------
 
 _CLI_CASES = {
-    "unknown model": (2, "unknown model 'vit-b-32x'; close matches: ViT-B-32", {
+    "unknown model": (2, "unknown model 'vit-b-32x'; did you mean 'ViT-B-32'", {
         "classify": ["classify", "ok.png", "--model", "vit-b-32x", "--pretrained", "openai", "--labels", "a", "b"],
         "caption": ["caption", "ok.png", "--model", "vit-b-32x", "--pretrained", "openai"],
         "export": ["export", "vit-b-32x", "openai", "--to", "out"],

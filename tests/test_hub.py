@@ -484,11 +484,11 @@ def fake_tags(server, monkeypatch):
         get_model_config=lambda model: {} if model in ("RN50", "ViT-B-32") else None,
         UnknownModelError=real_registry.UnknownModelError,
     )
-    import clipzoo
+    import clipzoo.registry
 
-    for name, module in (("pretrained", pretrained), ("registry", registry)):
-        monkeypatch.setitem(sys.modules, f"clipzoo.{name}", module)
-        monkeypatch.setattr(clipzoo, name, module, raising=False)
+    for name, module in (("tags", pretrained), ("architectures", registry)):
+        monkeypatch.setitem(sys.modules, f"clipzoo.registry.{name}", module)
+        monkeypatch.setattr(clipzoo.registry, name, module)
     return cfgs
 
 
@@ -516,7 +516,7 @@ def test_cli_hf_hub_model_fetches_config_and_weights(fake_tags, capsys, tmp_path
 @pytest.mark.parametrize(
     ("argv", "code", "message"),
     [
-        (("RN5O", "openai"), 2, "unknown model 'RN5O'; close matches: RN50"),
+        (("RN5O", "openai"), 2, "unknown model 'RN5O'; did you mean 'RN50'"),
         (("RN50", "opena1"), 2, "unknown pretrained tag 'opena1' for RN50; known tags: openai"),
         (("RN50",), 2, "RN50 needs a pretrained tag; known tags: openai, yfcc15m"),
         (("RN50", "yfcc15m"), 3, "HTTP 404"),

@@ -249,7 +249,7 @@ def test_real_open_clip_already_imported_is_refused() -> None:
 
 
 def test_unknown_names_say_what_exists() -> None:
-    with pytest.raises(AttributeError, match="did you mean tokenize"):
+    with pytest.raises(AttributeError, match="did you mean 'tokenize'"):
         compat.resolve("tokenizer", "tokenise")
     with pytest.raises(compat.UnknownNameError, match="did you mean"):
         compat.module_table("tokeniser")

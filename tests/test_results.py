@@ -140,7 +140,7 @@ def test_quickgelu_twins_of_openai_weights_inherit_their_rows():
 
 def test_build_script_reproduces_the_committed_data():
     built = _script("build_results").build(DATA)
-    assert built == json.loads((ROOT / "src" / "clipzoo" / "pretrained_results.json").read_text())
+    assert built == json.loads((ROOT / "src" / "clipzoo" / "registry" / "pretrained_results.json").read_text())
 
 
 def test_build_script_refuses_rows_that_are_not_registry_pairs(tmp_path):
@@ -192,7 +192,7 @@ def test_hf_text_architectures_say_which_numbers_are_published():
 
 
 def test_profile_errors(tiny_configs):
-    with pytest.raises(clipzoo.UnknownModelError, match="close matches"):
+    with pytest.raises(clipzoo.UnknownModelError, match="did you mean"):
         clipzoo.get_model_profile("ViT-B-33")
     with pytest.raises(clipzoo.ProfileNotFoundError, match="tiny-vit"):
         clipzoo.get_model_profile("tiny-vit")
@@ -205,7 +205,7 @@ def test_profile_script_reproduces_the_stored_entry(name):
 
 
 def test_summary_counts_come_from_the_profile_data():
-    from clipzoo.models import summary
+    from clipzoo.factory import summary
 
     stored = summary._stored_counts()
     assert stored["ViT-B-32"] == clipzoo.get_model_profile("ViT-B-32").params
@@ -288,7 +288,7 @@ def test_cli_sort_table_and_json(capsys):
 
 def test_cli_usage_errors(capsys):
     assert main(["pretrained", "--sort", "imagenet"]) == 2
-    assert "close matches: imagenet" in capsys.readouterr().err
+    assert "did you mean 'imagenet" in capsys.readouterr().err
     assert main(["pretrained", "--top", "3"]) == 2
     assert "--top only apply with --sort" in capsys.readouterr().err
     assert main(["pretrained", "ViT-Q-32", "--sort", "imagenet1k"]) == 2

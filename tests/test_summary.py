@@ -8,7 +8,7 @@ import pytest
 
 import clipzoo
 from clipzoo.cli import main
-from clipzoo.models import summary
+from clipzoo.factory import summary
 
 SAMPLE = ("RN50", "ViT-B-32", "coca_ViT-B-32", "ViT-B-16-SigLIP", "EVA02-B-16")
 

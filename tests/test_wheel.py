@@ -20,8 +20,8 @@ from clipzoo.registry.architectures import builtin_config_dir
 assert 'site-packages' in str(builtin_config_dir())
 pkg = Path(clipzoo.__file__).parent
 for rel in ('tokenizers/bpe_simple_vocab_16e6.txt.gz', 'weights/tiny-digits-sklearn_digits.safetensors',
-            'weights/digits_heldout.npz', 'pretrained_tags.json', 'model_profiles.json',
-            'pretrained_results.json'):
+            'weights/digits_heldout.npz', 'registry/pretrained_tags.json', 'registry/model_profiles.json',
+            'registry/pretrained_results.json'):
     assert (pkg / rel).is_file(), rel
 assert clipzoo.get_pretrained_cfg('tiny-digits', 'sklearn-digits')['file'].startswith(str(pkg))
 print('ok')

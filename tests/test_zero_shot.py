@@ -150,7 +150,7 @@ def test_templates_by_name_and_by_list() -> None:
     tok = RecordingTokenizer()
     zero_shot_classify(TinyModel(logit_bias=0.0), pixels(0, 1), ["cat"], tokenizer=tok, templates=["x {} y"])
     assert tok.prompts == ["x cat y"]
-    with pytest.raises(ZeroShotInputError, match="did you mean simple"):
+    with pytest.raises(ZeroShotInputError, match="did you mean 'simple'"):
         zero_shot_classify(TinyModel(), pixels(0, 1), ["cat"], tokenizer=tok, templates="simpel")
     with pytest.raises(ZeroShotInputError, match="no '{}' slot"):
         zero_shot_classify(TinyModel(), pixels(0, 1), ["cat"], tokenizer=tok, templates=["a photo"])

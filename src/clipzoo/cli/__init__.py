@@ -30,7 +30,7 @@ import traceback
 from collections.abc import Sequence
 
 from ..errors import InputError, IntegrityError, NetworkError, UnknownNameError
-from ._common import EXIT_FAILURE, EXIT_USAGE, CliError
+from .common import EXIT_FAILURE, EXIT_USAGE, CliError
 
 # Each module registers its subcommands, in this order in `clipzoo --help`.
 COMMAND_MODULES = ("registry_cmds", "download", "export", "classify", "caption", "demo", "run")

@@ -6,7 +6,7 @@ import argparse
 import json
 from collections.abc import Sequence
 
-from ._common import add_json, add_random_weights, add_weights_args, require_weights
+from .common import add_json, add_random_weights, add_weights_args, require_weights
 
 GENERATION_TYPE_NAMES = ("beam_search", "top_k", "top_p")  # clipzoo.models.generation.GENERATION_TYPES (needs torch)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import CliError, check_model, emit
+from .common import CliError, check_model, emit
 
 
 def _non_negative(kind: type):

@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 
 from ..zero_shot.imagenet import TEMPLATE_SETS
-from ._common import CliError, add_json, add_random_weights, add_weights_args, require_weights
+from .common import CliError, add_json, add_random_weights, add_weights_args, require_weights
 
 
 def format_predictions(images: Sequence[str], results: list[list[tuple[str, float]]], activation: str) -> str:

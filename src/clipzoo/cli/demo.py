@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ._common import CliError, add_json
+from .common import CliError, add_json
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

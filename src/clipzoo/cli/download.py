@@ -8,7 +8,7 @@ import os
 import shutil
 import tempfile
 
-from ._common import CliError, check_model, check_tag
+from .common import CliError, check_model, check_tag
 
 
 def _registry_files(model: str, tag: str | None, cache_dir: str | None, progress: bool) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import CliError, add_random_weights, require_weights
+from .common import CliError, add_random_weights, require_weights
 
 
 def export_options(args: argparse.Namespace) -> dict:

@@ -6,7 +6,7 @@ import argparse
 import fnmatch
 import json
 
-from ._common import CliError, add_json, check_model, check_tag, emit
+from .common import CliError, add_json, check_model, check_tag, emit
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -56,7 +56,7 @@ def _registry_info(model: str, tag: str | None, params: bool) -> dict:
         data["tag"] = tags.get_pretrained_record(model, tag).tag
         data["pretrained_cfg"] = tags.get_pretrained_cfg(model, tag)
     if params:
-        from ..models.summary import buildable_offline, parameter_summary
+        from ..factory.summary import buildable_offline, parameter_summary
 
         # A remote Hugging Face text tower cannot be counted without the Hub; its profile (below) has
         # open_clip's published numbers instead.

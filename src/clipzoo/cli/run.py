@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import traceback
 
-from ._common import CliError
+from .common import CliError
 
 
 def cmd_run(args: argparse.Namespace) -> int:

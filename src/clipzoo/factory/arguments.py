@@ -9,14 +9,13 @@ check a device string).
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..constants import PRECISIONS as _PRECISIONS
-from ..errors import InputError
+from ..errors import InputError, close_matches, unknown_choice_message
 from ..preprocess.config import INTERPOLATIONS as _INTERPOLATIONS
 from ..preprocess.config import PREPROCESS_KEYS as _PREPROCESS_KEYS
 from ..preprocess.config import RESIZE_MODES as _RESIZE_MODES
@@ -100,10 +99,7 @@ def _optional_path(name: str, value: Any) -> None:
 def _precision(name: str, value: Any) -> None:
     if isinstance(value, str):
         if value not in _PRECISIONS:
-            from ..registry.architectures import close_matches
-
-            close = close_matches(value, list(_PRECISIONS))
-            raise ArgumentError(f"unknown {name} {value!r}; use one of: {', '.join(close or _PRECISIONS)}")
+            raise ArgumentError(unknown_choice_message(name, value, list(_PRECISIONS)))
         return
     as_text = str(value)
     if type(value).__name__ == "dtype" and as_text.startswith("torch."):
@@ -192,11 +188,7 @@ def _choice(choices: tuple[str, ...]) -> Callable[[str, Any], None]:
         if value is None:
             return
         if not isinstance(value, str) or value not in choices:
-            close = difflib.get_close_matches(str(value), choices, n=1, cutoff=0.5)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise ArgumentError(
-                f"unknown {name} {value!r}; {hint}use one of: {', '.join(map(repr, choices))}"
-            )
+            raise ArgumentError(unknown_choice_message(name, value, choices))
 
     return check
 
@@ -208,11 +200,7 @@ def _preprocess_cfg(name: str, value: Any) -> None:
         raise ArgumentTypeError(f"{name} must be a dict of preprocessing settings or None, {_got(value)}")
     for key in value:
         if key not in _PREPROCESS_KEYS:
-            close = difflib.get_close_matches(str(key), _PREPROCESS_KEYS, n=1, cutoff=0.5)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise ArgumentError(
-                f"unknown {name} key {key!r}; {hint}known keys: {', '.join(_PREPROCESS_KEYS)}"
-            )
+            raise ArgumentError(unknown_choice_message(f"{name} key", key, _PREPROCESS_KEYS))
     checks = {"size": _image_size, "mean": lambda n, v: _numbers(n, v, False),
               "std": lambda n, v: _numbers(n, v, True), "interpolation": _choice(_INTERPOLATIONS),
               "resize_mode": _choice(_RESIZE_MODES)}  # fmt: skip
@@ -262,7 +250,7 @@ def suggest_keywords(key: str, known: list[str]) -> list[str]:
     same = [k for k in known if _normalized(k) == _normalized(key)]
     if same:
         return same
-    return difflib.get_close_matches(key, known, n=3, cutoff=0.6)
+    return close_matches(key, known)
 
 
 # create_model's own parameters: the wrappers pass unknown keywords on to it, so they may name these too.

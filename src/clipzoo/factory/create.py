@@ -13,6 +13,7 @@ import logging
 from typing import Any
 
 from ..constants import PRECISION_DTYPES, PRECISIONS
+from ..errors import unknown_choice_message
 from .arguments import check_factory_args
 from .build import build
 from .load import load
@@ -85,10 +86,7 @@ def get_model_preprocess_cfg(model) -> dict[str, Any]:
 
 def _check_precision(precision: str) -> None:
     if precision not in PRECISIONS:
-        from ..registry.architectures import close_matches
-
-        hint = close_matches(precision, list(PRECISIONS)) or list(PRECISIONS)
-        raise ValueError(f"unknown precision {precision!r}; use one of: {', '.join(hint)}")
+        raise ValueError(unknown_choice_message("precision", precision, list(PRECISIONS)))
 
 
 # ---------------------------------------------------------------------------------------------------- public

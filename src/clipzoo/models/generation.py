@@ -24,7 +24,6 @@ leaves the mode as it is); arguments are validated with messages up front.
 from __future__ import annotations
 
 import contextlib
-import difflib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,7 +31,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ..errors import InputError
+from ..errors import InputError, unknown_choice_message
 
 SOT_TOKEN_ID = 49406  # CLIP BPE <start_of_text>, open_clip's default
 EOS_TOKEN_ID = 49407  # CLIP BPE <end_of_text>
@@ -204,11 +203,7 @@ def _token_ids(model: torch.nn.Module, sot: Any, eos: Any, pad: int | None, devi
 
 def _check_generation_type(generation_type: str) -> None:
     if generation_type not in GENERATION_TYPES:
-        close = difflib.get_close_matches(str(generation_type), GENERATION_TYPES, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise GenerationArgumentError(
-            f"unknown generation_type {generation_type!r}{hint}; expected one of {list(GENERATION_TYPES)}"
-        )
+        raise GenerationArgumentError(unknown_choice_message("generation_type", generation_type, GENERATION_TYPES))
 
 
 def _check_lengths(seq_len: int, min_seq_len: int, max_seq_len: int) -> None:

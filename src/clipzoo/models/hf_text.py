@@ -8,7 +8,6 @@ imported only when a config names ``hf_model_name``.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,6 +17,8 @@ import torch
 from torch import nn
 
 from clipzoo.registry.config import TextCfg
+
+from ..errors import unknown_choice_message
 
 _log = logging.getLogger(__name__)
 
@@ -87,9 +88,7 @@ def _require_transformers() -> Any:
 
 
 def _unknown(kind: str, value: Any, known: list[str]) -> ValueError:
-    close = difflib.get_close_matches(str(value), known, n=3, cutoff=0.5)
-    hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
-    return ValueError(f"unknown {kind} {value!r}; known: {', '.join(known)}{hint}")
+    return ValueError(unknown_choice_message(kind, value, known))
 
 
 def _building_on_meta() -> bool:

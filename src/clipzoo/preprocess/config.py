@@ -9,14 +9,16 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from ..constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
+from ..errors import unknown_choice_message
 
 RESIZE_MODES = ("shortest", "longest", "squash")
 # 'random' only means something for timm training transforms; eval uses bicubic for it, as open_clip does.
 INTERPOLATIONS = ("bicubic", "bilinear", "nearest", "random")
 
 
-def _choice_error(what: str, value: Any, choices: Sequence[str]) -> ValueError:
-    return ValueError(f"unknown {what} {value!r}; expected one of {', '.join(map(repr, choices))}")
+def choice_error(what: str, value: Any, choices: Sequence[str]) -> ValueError:
+    """The ValueError for ``value`` outside ``choices`` (clipzoo's one wording, with close matches)."""
+    return ValueError(unknown_choice_message(what, value, list(choices)))
 
 
 @dataclass
@@ -48,11 +50,11 @@ class PreprocessCfg:
 
     def __post_init__(self) -> None:
         if self.mode != "RGB":
-            raise _choice_error("PreprocessCfg.mode", self.mode, ("RGB",))
+            raise choice_error("PreprocessCfg.mode", self.mode, ("RGB",))
         if self.interpolation not in INTERPOLATIONS:
-            raise _choice_error("PreprocessCfg.interpolation", self.interpolation, INTERPOLATIONS)
+            raise choice_error("PreprocessCfg.interpolation", self.interpolation, INTERPOLATIONS)
         if self.resize_mode not in RESIZE_MODES:
-            raise _choice_error("PreprocessCfg.resize_mode", self.resize_mode, RESIZE_MODES)
+            raise choice_error("PreprocessCfg.resize_mode", self.resize_mode, RESIZE_MODES)
 
     @property
     def num_channels(self) -> int:

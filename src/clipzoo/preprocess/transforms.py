@@ -75,7 +75,7 @@ from .config import (
     INTERPOLATIONS,
     RESIZE_MODES,
     PreprocessCfg,
-    _choice_error,
+    choice_error,
     merge_preprocess_dict,
     merge_preprocess_kwargs,
 )
@@ -197,9 +197,9 @@ class EvalTransform:
         fast: bool = False,
     ) -> None:
         if resize_mode not in _RESIZE_SIZE:
-            raise _choice_error("resize_mode", resize_mode, RESIZE_MODES)
+            raise choice_error("resize_mode", resize_mode, RESIZE_MODES)
         if interpolation not in _RESAMPLE:
-            raise _choice_error("interpolation", interpolation, INTERPOLATIONS)
+            raise choice_error("interpolation", interpolation, INTERPOLATIONS)
         if any(s == 0 for s in std):
             raise ValueError(f"std must not contain zeros, got {tuple(std)}")
         self.size = _to_hw(size)
@@ -485,9 +485,9 @@ def image_transform(
     interpolation = interpolation or "bicubic"
     resize_mode = resize_mode or "shortest"
     if interpolation not in _RESAMPLE:
-        raise _choice_error("interpolation", interpolation, INTERPOLATIONS)
+        raise choice_error("interpolation", interpolation, INTERPOLATIONS)
     if resize_mode not in _RESIZE_SIZE:
-        raise _choice_error("resize_mode", resize_mode, RESIZE_MODES)
+        raise choice_error("resize_mode", resize_mode, RESIZE_MODES)
     if not is_train:
         return EvalTransform(image_size, mean, std, resize_mode, interpolation, fill_color, fast=fast)
     if fast:

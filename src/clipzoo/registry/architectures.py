@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import copy
-import difflib
 import json
 import re
 from pathlib import Path
 
-from ..errors import UnknownNameError
+from ..errors import UnknownNameError, did_you_mean
 from .config import ConfigError, ModelCfg, parse_model_config
 
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the clipzoo package folder
@@ -183,20 +182,12 @@ def add_model_config(path: str | Path, overwrite: bool = False) -> None:
     _REGISTRY.add(path, overwrite=overwrite)
 
 
-def close_matches(name: str, choices: list[str], n: int = 5) -> list[str]:
-    """Up to n known names closest to ``name`` (case-insensitive)."""
-    lowered = {c.lower(): c for c in choices}
-    found = difflib.get_close_matches(name.lower(), list(lowered), n=n, cutoff=0.5)
-    return [lowered[f] for f in found]
-
-
 class UnknownModelError(UnknownNameError, KeyError, ValueError):
     """An architecture name that is not registered; the message lists close matches."""
 
     def __init__(self, model_name: str) -> None:
         self.model_name = model_name
-        matches = close_matches(model_name, list_models())
-        hint = f"; close matches: {', '.join(matches)}" if matches else "; see `clipzoo models` for the list"
+        hint = "; " + (did_you_mean(model_name, list_models(), n=5) or "see `clipzoo models` for the list")
         self.message = f"unknown model {model_name!r}{hint}"
         super().__init__(self.message)
 

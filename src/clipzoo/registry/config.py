@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import InputError
+from ..errors import InputError, did_you_mean
 
 
 class ConfigError(InputError, ValueError):
@@ -175,12 +174,7 @@ def _non_default(section: Any) -> dict[str, Any]:
 
 
 def _unknown_key_error(key: str, known: set[str], section: str, source: str) -> ConfigError:
-    close = difflib.get_close_matches(key, sorted(known), n=3, cutoff=0.6)
-    hint = (
-        f"; did you mean {', '.join(repr(c) for c in close)}?"
-        if close
-        else f"; known keys: {', '.join(sorted(known))}"
-    )
+    hint = "; " + (did_you_mean(key, sorted(known)) or f"known keys: {', '.join(sorted(known))}")
     return ConfigError(f"{source}: unknown key {key!r} in {section}{hint}")
 
 

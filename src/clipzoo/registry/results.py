@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import UnknownNameError
+from ..errors import UnknownNameError, unknown_choice_message
 from . import architectures as registry
 from . import tags
 
@@ -71,10 +71,7 @@ class UnknownMetricError(UnknownNameError, KeyError, ValueError):
 
     def __init__(self, metric: str, known: list[str]) -> None:
         self.metric = metric
-        close = registry.close_matches(metric, known) or known[:5]
-        self.message = (
-            f"unknown metric {metric!r}; close matches: {', '.join(close)} (see clipzoo.list_metrics())"
-        )
+        self.message = unknown_choice_message("metric", metric, known, listed=5) + " (see clipzoo.list_metrics())"
         super().__init__(self.message)
 
     def __str__(self) -> str:

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import UnknownNameError
-from .architectures import close_matches
+from ..errors import UnknownNameError, close_matches
 
 _TAGS_FILE = Path(__file__).resolve().parent / "pretrained_tags.json"
 _QUICKGELU_SUFFIX = "-quickgelu"

@@ -15,7 +15,6 @@ How per-rank losses relate to the loss over the global batch (all ranks' rows, B
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
 import torch
@@ -23,6 +22,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from clipzoo.training import distributed as cz_dist
+
+from ..errors import unknown_choice_message
 
 _HOROVOD_ERROR = (
     "use_horovod=True is not supported by clipzoo; launch with torch.distributed (torchrun) and pass "
@@ -489,9 +490,7 @@ _SIGLIP_NEGATIVES = {
 
 def _unknown_choice(what: str, value: str, choices) -> str:
     """Error text for a value outside a fixed set of choices, with close matches first."""
-    close = difflib.get_close_matches(str(value), list(choices), n=3)
-    hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
-    return f"unknown {what} {value!r}{hint}; choose one of {', '.join(map(repr, choices))}"
+    return unknown_choice_message(what, value, list(choices))
 
 
 # Training-argument fields read by create_loss, with the defaults of open_clip_train's argument parser.

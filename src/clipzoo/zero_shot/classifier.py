@@ -16,7 +16,6 @@ Probabilities follow the model family, detected from the model itself (never fro
 
 from __future__ import annotations
 
-import difflib
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -35,7 +34,7 @@ from clipzoo.zero_shot.imagenet import (
     read_template_lines,
 )
 
-from ..errors import InputError
+from ..errors import InputError, unknown_choice_message
 
 __all__ = [
     "IMAGENET_CLASSNAMES",
@@ -148,11 +147,7 @@ def resolve_templates(templates: str | Sequence[Template] | None, model: Any = N
         return SIGLIP_TEMPLATES if _is_sigmoid_model(model) else OPENAI_IMAGENET_TEMPLATES
     if isinstance(templates, str):
         if templates not in TEMPLATE_SETS:
-            close = difflib.get_close_matches(templates, list(TEMPLATE_SETS), n=2)
-            hint = f" (did you mean {', '.join(close)}?)" if close else ""
-            raise ZeroShotInputError(
-                f"unknown template set {templates!r}{hint}; known: {', '.join(TEMPLATE_SETS)}"
-            )
+            raise ZeroShotInputError(unknown_choice_message("template set", templates, list(TEMPLATE_SETS)))
         return TEMPLATE_SETS[templates]
     _check_nonempty_sequence(templates, "templates")
     for template in templates:

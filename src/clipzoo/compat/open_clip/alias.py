@@ -23,7 +23,7 @@ import types
 from collections.abc import Sequence
 from typing import Any
 
-from ...errors import ClipzooError, InputError, UnknownNameError
+from ...errors import ClipzooError, InputError, UnknownNameError, did_you_mean
 
 OPEN_CLIP_API_VERSION = "3.3.0"  # the open_clip release whose module layout and names the alias mirrors
 PACKAGE = "open_clip"
@@ -228,10 +228,8 @@ def module_table(module: str) -> dict[str, tuple[str, str, bool]]:
     """
     sources = ALIASES.get(module)
     if sources is None:
-        import difflib
-
-        close = difflib.get_close_matches(module, list(ALIASES), n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        hint = did_you_mean(module, ALIASES)
+        hint = f"; {hint}" if hint else ""
         raise UnknownNameError(f"open_clip {OPEN_CLIP_API_VERSION} has no module {module!r}{hint}")
     table: dict[str, tuple[str, str, bool]] = {}
     for source, names in sources.items():
@@ -257,10 +255,8 @@ def resolve(module: str, name: str) -> Any:
     """
     table = module_table(module)
     if name not in table:
-        import difflib
-
-        close = difflib.get_close_matches(name, list(table), n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        hint = did_you_mean(name, table)
+        hint = f"; {hint}" if hint else ""
         where = f"{PACKAGE}.{module}" if module else PACKAGE
         raise AttributeError(f"module {where!r} (clipzoo's alias) has no attribute {name!r}{hint}")
     source, target, call = table[name]

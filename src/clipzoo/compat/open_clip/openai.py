@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from ...errors import UnknownNameError
+from ...errors import UnknownNameError, did_you_mean
 
 __all__ = ["build_model_from_openai_state_dict", "list_openai_models", "load_openai_model"]
 
@@ -107,15 +107,8 @@ def _checkpoint_path(name: str, cache_dir: str | None) -> str:
         return download_pretrained_from_url(get_pretrained_url(name, "openai"), cache_dir=cache_dir)
     if os.path.isfile(name):
         return name
-    import difflib
-
     known = list_openai_models()
-    close = difflib.get_close_matches(name, known, n=5)
-    hint = (
-        f"; close matches: {', '.join(close)}"
-        if close
-        else f"; models with OpenAI weights: {', '.join(known)}"
-    )
+    hint = "; " + (did_you_mean(name, known) or f"models with OpenAI weights: {', '.join(known)}")
     raise OpenAIModelNotFoundError(f"{name!r} is neither a model with the 'openai' tag nor a file{hint}")
 
 

@@ -19,7 +19,7 @@ def count_on_meta(model_name: str) -> dict[str, int]:
     """Build the architecture on the meta device and count its parameters per tower."""
     import torch
 
-    from . import build_model, count_parameters
+    from ..models import build_model, count_parameters
 
     with torch.device("meta"):
         model = build_model(get_model_cfg(model_name))
