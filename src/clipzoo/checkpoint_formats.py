@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from . import convert
+from . import convert, hf_siglip2
 
 if TYPE_CHECKING:
     import torch
@@ -35,6 +35,8 @@ READERS: dict[str, Callable[[Path], StateDict]] = {".npz": convert.read_npz}
 CONVERTERS: tuple[Converter, ...] = (
     Converter("openai", convert.is_openai_state, convert.convert_openai),
     Converter("transformers-clip", convert.is_hf_clip_state, convert.convert_hf_clip),
+    # before SigLIP's: a Siglip2 checkpoint also has a patch bias and no class embedding
+    Converter("transformers-siglip2", hf_siglip2.is_hf_siglip2_state, hf_siglip2.siglip2_to_clipzoo),
     Converter("transformers-siglip", convert.is_hf_siglip_state, convert.convert_hf_siglip),
     Converter("big_vision", convert.is_big_vision_state, convert.convert_big_vision),
 )
