@@ -203,3 +203,20 @@ def test_force_naflex_vision_refuses_towers_it_cannot_convert():
     raw = copy.deepcopy(clipzoo.get_model_config("convnext_base"))
     with pytest.raises(NaFlexConfigError, match="not a ViT"):
         apply_force_naflex_vision(raw)
+
+
+def test_onnx_export_refuses_naflex_with_the_reason(tiny):
+    pytest.importorskip("onnx")
+    from clipzoo.onnx.export import OnnxExportError, check_exportable
+
+    with pytest.raises(OnnxExportError, match="NaFlex image tower.*format='transformers'"):
+        check_exportable(tiny[0])
+
+
+def test_naflex_architectures_export_to_siglip2():
+    from clipzoo.export_hf import transformers_export_support
+
+    for name in ("ViT-B-16-SigLIP2-naflex", "ViT-SO400M-16-SigLIP2-naflex"):
+        assert transformers_export_support(clipzoo.get_model_config(name)).hf_class == "Siglip2Model"
+    refused = transformers_export_support(clipzoo.get_model_config("naflex_ViT-B-16"))
+    assert not refused.ok and "naflexvit_base_patch16_gap" in refused.reason
