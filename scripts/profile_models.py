@@ -108,6 +108,32 @@ def _image_size(cfg) -> tuple[int, int]:
     return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
 
 
+# Token budgets a NaFlex image tower is profiled at: open_clip main's NaFlex training sequence lengths (its eval
+# default is the config's image_seq_len, also profiled). Each as a dense grid of that many patches: a NaFlex batch
+# computes every position up to its budget, padding included, so the cost depends on the budget alone.
+NAFLEX_BUDGETS = (128, 256, 576, 784, 1024)
+
+
+def _grid_for(budget: int) -> tuple[int, int]:
+    """The most square (rows, cols) with rows * cols == budget."""
+    rows = max(r for r in range(1, int(budget**0.5) + 1) if budget % r == 0)
+    return rows, budget // rows
+
+
+def naflex_budget_flops(model, cfg) -> dict[str, int]:
+    """Image-tower FLOPs of a NaFlex tower at each token budget (keys: the budget as a string)."""
+    import torch
+
+    from clipzoo.naflex import naflex_patch_size, naflex_token_budget
+
+    patch = naflex_patch_size(cfg.vision_cfg)
+    out = {}
+    for budget in sorted({*NAFLEX_BUDGETS, naflex_token_budget(cfg.vision_cfg)}):
+        rows, cols = _grid_for(budget)
+        out[str(budget)] = _flops(model.encode_image, torch.ones(1, 3, rows * patch, cols * patch))
+    return out
+
+
 def profile(name: str) -> dict:
     """The computed part of one architecture's entry."""
     import torch
@@ -116,6 +142,7 @@ def profile(name: str) -> dict:
     from clipzoo.models.coca import CoCa
     from clipzoo.models.towers import build_vision_tower
     from clipzoo.registry.architectures import get_model_cfg
+    from clipzoo.naflex import is_naflex_vision
 
     cfg = get_model_cfg(name)
     height, width = _image_size(cfg)
@@ -135,6 +162,8 @@ def profile(name: str) -> dict:
             flops = {"image": _flops(model.encode_image, image), "text": _flops(_text_forward, model, text)}
             # CoCa's forward also runs the caption decoder; a CLIP's is just its two towers
             flops["total"] = _flops(model, image, text) if isinstance(model, CoCa) else sum(flops.values())
+            if is_naflex_vision(cfg.vision_cfg):
+                entry["image_flops_by_token_budget"] = naflex_budget_flops(model, cfg)
     entry["computed"] = {"params": params, "flops": flops}
     if cfg.uses_hf_text:
         entry["note"] = (

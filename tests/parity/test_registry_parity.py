@@ -6,7 +6,10 @@ import open_clip.pretrained as oc_pretrained
 import clipzoo
 
 VL_FIELDS = ("url", "hf_hub", "mean", "std", "interpolation", "resize_mode", "quick_gelu")
-CLIPZOO_ONLY = {"tiny-digits"}  # the embedded default, trained by clipzoo itself
+# tiny-digits: the embedded default, trained by clipzoo itself. The NaFlex architectures and their two webli tags
+# come from open_clip's main branch (4.2.0.dev0), which no released open_clip has: 3.3.0 cannot be their peer.
+NAFLEX = {"naflex_ViT-B-16", "naflex_ViT-B-32", "ViT-B-16-SigLIP2-naflex", "ViT-SO400M-16-SigLIP2-naflex"}
+CLIPZOO_ONLY = {"tiny-digits"} | NAFLEX
 
 
 def _peer_builtin_models():

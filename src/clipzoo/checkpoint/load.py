@@ -273,8 +273,16 @@ def resize_text_pos_embed(state: StateDict, model: nn.Module) -> StateDict:
     return state
 
 
+def _to_naflex_layout(state: StateDict, model: nn.Module) -> StateDict:
+    # force_naflex_vision: a plain ViT checkpoint into a NaFlexVit
+    from .models.naflex import to_naflex_layout
+
+    return to_naflex_layout(state, model)
+
+
 ADAPTERS: list[Callable[[StateDict, nn.Module], StateDict]] = [
     _to_custom_text_layout,
+    _to_naflex_layout,
     _fix_logit_shapes,
     _drop_stale_keys,
     resize_pos_embed,

@@ -168,6 +168,10 @@ def info_lines(data: dict) -> list[str]:
             f"{cell('text_gflops', '.2f')} GFLOPs at {profile['context_length']} tokens"
         )
         lines.append(f"  total:       {cell('params_m', '.2f')} M params, {cell('gflops', '.2f')} GFLOPs")
+        budgets = profile.get("image_gflops_by_token_budget") or {}
+        if budgets:  # NaFlex: the image tower's cost follows the token budget (max_num_patches), not a size
+            cells = ", ".join(f"{n}: {g:.2f}" for n, g in budgets.items())
+            lines.append(f"  image tower GFLOPs per token budget (patches per image): {cells}")
         if profile["note"]:
             lines.append(f"  note: {profile['note']}")
     if "results" in data:

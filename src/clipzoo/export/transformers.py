@@ -34,6 +34,8 @@ from ..formats.transformers import clip_to_hf, siglip_to_hf
 from ..formats.transformers_config import HF_ACTIVATIONS, HF_RESAMPLE
 from .folder import ExportError
 from .transformers_tokenizer import json_dump, write_tokenizer
+from ..hf_siglip2 import retarget_processor_class, siglip2_export_problems, write_siglip2_folder
+from ..naflex import is_naflex_vision
 
 # timm's SigLIP ViT family (patch bias, no class token, MAP head); the "gap" variants have no MAP head
 _TIMM_SIGLIP_NAME = re.compile(r"^vit_[a-z0-9]+_patch\d+_siglip_\d+$")
@@ -199,7 +201,12 @@ def transformers_export_support(
     if cfg.nonscalar_logit_scale:
         return ExportSupport(None, "a non-scalar logit scale")
     siglip = bool(cfg.vision_cfg.timm_model_name)
-    if siglip:
+    naflex = is_naflex_vision(cfg.vision_cfg)
+    if naflex:  # SigLIP 2 NaFlex -> Siglip2Model (clipzoo.hf_siglip2)
+        problems = siglip2_export_problems(cfg.vision_cfg)
+        if cfg.init_logit_bias is None:
+            problems.append("a NaFlex image tower without a logit bias (a SigLIP 2 model has one)")
+    elif siglip:
         problems = _siglip_vision_problems(cfg.vision_cfg)
         if cfg.init_logit_bias is None:
             problems.append("a timm image tower without a logit bias (a SigLIP model has one)")
@@ -209,13 +216,13 @@ def transformers_export_support(
             problems.append(
                 "a logit bias (sigmoid loss) with a CLIP image tower: CLIPModel has no logit_bias"
             )
-    if problems and problems[0].startswith("the image tower is"):
+    if problems and problems[0].startswith(("the image tower is", "the NaFlex tower is")):
         return ExportSupport(None, problems[0])
     problems += _text_problems(cfg.text_cfg, siglip)
     problems += _preprocess_problems(preprocess_cfg, siglip)
     if problems:
         return ExportSupport(None, "; ".join(problems))
-    return ExportSupport("SiglipModel" if siglip else "CLIPModel")
+    return ExportSupport("Siglip2Model" if naflex else "SiglipModel" if siglip else "CLIPModel")
 
 
 def check_spec(spec: Any) -> None:
@@ -476,6 +483,12 @@ def write_transformers_folder(folder: Path, model: Any, spec: Any, *, include_to
     tokenizer = (
         get_tokenizer(spec.name, context_length=cfg.text_cfg.context_length) if include_tokenizer else None
     )
+    if is_naflex_vision(cfg.vision_cfg):
+        write_siglip2_folder(folder, model, spec)
+        if tokenizer is not None:
+            write_tokenizer(tokenizer, folder, siglip=True)
+            retarget_processor_class(folder)
+        return
     state = {k: v.detach().to("cpu").float() for k, v in model.state_dict().items()}
     if siglip:
         config = siglip_config(model, cfg)

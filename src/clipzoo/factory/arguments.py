@@ -237,7 +237,7 @@ _CHECKS: dict[str, Callable[[str, Any], None]] = {
 }
 _BOOLS = (
     "load_weights", "jit", "force_quick_gelu", "force_custom_text", "pretrained_image", "pretrained_text",
-    "require_pretrained", "weights_only", "return_transform",
+    "require_pretrained", "weights_only", "return_transform", "force_naflex_vision",
 )  # fmt: skip
 
 
@@ -258,7 +258,7 @@ _CREATE_MODEL_PARAMS = (
     "model_name", "pretrained", "load_weights", "precision", "device", "jit", "force_quick_gelu",
     "force_custom_text", "force_patch_dropout", "force_image_size", "force_preprocess_cfg", "force_context_length",
     "pretrained_image", "pretrained_text", "pretrained_image_path", "pretrained_text_path", "cache_dir",
-    "output_dict", "require_pretrained", "weights_only",
+    "output_dict", "require_pretrained", "weights_only", "force_naflex_vision",
 )  # fmt: skip
 
 

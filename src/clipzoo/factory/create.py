@@ -132,6 +132,9 @@ _ARG_DOCS: dict[str, str] = {
     "weights_only": "Read pickled checkpoints with ``torch.load(weights_only=True)`` (refuses pickles that "
     "would run code); False only for files you trust.",
     "return_transform": "Return ``(model, preprocess)``; False returns the model alone.",
+    "force_naflex_vision": "Turn a ViT image tower (native or timm) into timm's NaFlexVit (variable resolution and "
+    "aspect, a token budget; open_clip main's option); its checkpoint is converted when loaded and the eval "
+    "transform gives patch dicts.",
     "model_kwargs": "Top-level model config keys that replace the config's (``embed_dim``, ``vision_cfg``, "
     "``text_cfg``, ``quick_gelu``, ``init_logit_scale``, ...), as in open_clip.",
 }
@@ -192,6 +195,7 @@ def create_model(
     output_dict: bool | None = None,
     require_pretrained: bool = False,
     weights_only: bool = True,
+    force_naflex_vision: bool = False,
     **model_kwargs: Any,
 ):
     check_factory_args("create_model", locals())
@@ -207,6 +211,7 @@ def create_model(
         force_context_length=force_context_length,
         force_preprocess_cfg=force_preprocess_cfg,
         cache_dir=cache_dir,
+        force_naflex_vision=force_naflex_vision,
         **model_kwargs,
     )
     if require_pretrained and spec.weights is None:
@@ -307,6 +312,7 @@ def create_model_and_transforms(
     cache_dir: str | None = None,
     output_dict: bool | None = None,
     weights_only: bool = True,
+    force_naflex_vision: bool = False,
     **model_kwargs: Any,
 ):
     check_factory_args("create_model_and_transforms", locals())
@@ -335,13 +341,14 @@ def create_model_and_transforms(
         cache_dir=cache_dir,
         output_dict=output_dict,
         weights_only=weights_only,
+        force_naflex_vision=force_naflex_vision,
         **model_kwargs,
     )
     pp_cfg = PreprocessCfg(**get_model_preprocess_cfg(model))
     return (
         model,
         image_transform_v2(pp_cfg, is_train=True, aug_cfg=aug_cfg),
-        image_transform_v2(pp_cfg, is_train=False),
+        _eval_transform(model, pp_cfg),
     )
 
 
@@ -366,10 +373,11 @@ def create_model_from_pretrained(
     return_transform: bool = True,
     cache_dir: str | None = None,
     weights_only: bool = True,
+    force_naflex_vision: bool = False,
     **model_kwargs: Any,
 ):
     check_factory_args("create_model_from_pretrained", locals())
-    from ..preprocess.transforms import PreprocessCfg, image_transform_v2
+    from ..preprocess.transforms import PreprocessCfg
 
     force_preprocess_cfg = _preprocess_overrides(
         image_mean, image_std, image_interpolation, image_resize_mode
@@ -388,11 +396,25 @@ def create_model_from_pretrained(
         cache_dir=cache_dir,
         require_pretrained=True,
         weights_only=weights_only,
+        force_naflex_vision=force_naflex_vision,
         **model_kwargs,
     )
     if not return_transform:
         return model
-    return model, image_transform_v2(PreprocessCfg(**get_model_preprocess_cfg(model)), is_train=False)
+    return model, _eval_transform(model, PreprocessCfg(**get_model_preprocess_cfg(model)))
+
+
+def _eval_transform(model, pp_cfg):
+    """The eval transform: NaFlex towers take patch dicts at their token budget, others the dense transform."""
+    from .models.naflex import naflex_trunk
+
+    if naflex_trunk(model) is not None:
+        from .naflex_transform import naflex_transform_for_model
+
+        return naflex_transform_for_model(model)
+    from .transforms import image_transform_v2
+
+    return image_transform_v2(pp_cfg, is_train=False)
 
 
 def get_tokenizer(

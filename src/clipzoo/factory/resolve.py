@@ -154,6 +154,7 @@ def resolve(
     force_context_length: int | None = None,
     force_preprocess_cfg: dict[str, Any] | None = None,
     cache_dir: str | None = None,
+    force_naflex_vision: bool = False,
     **model_kwargs: Any,
 ) -> ModelSpec:
     """Decide architecture, weights source and preprocessing without importing torch or downloading."""
@@ -179,6 +180,10 @@ def resolve(
         },
     )
     raw.update(model_kwargs)  # open_clip: model kwargs have the last word
+    if force_naflex_vision:  # open_clip main: the image tower becomes a NaFlexVit (checkpoints converted on load)
+        from ..naflex import apply_force_naflex_vision
+
+        apply_force_naflex_vision(raw)
     cfg = parse_model_config(raw, source=model_name)
     _check_image_size(cfg, model_name)
     if not load_weights:

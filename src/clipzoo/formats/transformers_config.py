@@ -260,7 +260,16 @@ def hf_siglip_model_cfg(config: dict, tokenizer_source: str | None = None) -> di
 HF_MODEL_TYPES: dict[str, Callable[[dict, str | None], dict]] = {
     "clip": hf_clip_model_cfg,
     "siglip": hf_siglip_model_cfg,
+    # transformers' newer CLIP-family models (clipzoo.hf_siglip2): SigLIP 2 NaFlex, MetaCLIP 2 (CLIP layout)
+    "siglip2": lambda config, tokenizer_source=None: _siglip2().hf_siglip2_model_cfg(config, tokenizer_source),
+    "metaclip_2": lambda config, tokenizer_source=None: _siglip2().hf_metaclip2_model_cfg(config, tokenizer_source),
 }
+
+
+def _siglip2():
+    from .. import hf_siglip2  # it builds on this module's CLIP and SigLIP translations
+
+    return hf_siglip2
 
 
 def model_cfg_from_hf_config(config: dict, tokenizer_source: str | None = None) -> dict[str, Any]:
@@ -396,12 +405,14 @@ def read_hf_folder_config(folder: Path, tokenizer_source: str | None = None) -> 
     processor_path = folder / HF_PREPROCESSOR_FILE
     preprocess: dict = {}
     if processor_path.is_file():
-        preprocess = preprocess_cfg_from_hf(json.loads(processor_path.read_text(encoding="utf-8")))
-    elif config.get("model_type") == "siglip":  # SigLIP's processor defaults: squash, 0.5 mean/std
+        processor = json.loads(processor_path.read_text(encoding="utf-8"))
+        preprocess = preprocess_cfg_from_hf(processor)
+        _siglip2().apply_siglip2_processor(model_cfg, processor)  # the NaFlex token budget (max_num_patches)
+    elif config.get("model_type") in ("siglip", "siglip2"):  # their processor defaults: squash, 0.5 mean/std
         preprocess = {
             "mean": (0.5, 0.5, 0.5),
             "std": (0.5, 0.5, 0.5),
             "resize_mode": "squash",
-            "interpolation": "bicubic",
+            "interpolation": "bicubic" if config.get("model_type") == "siglip" else "bilinear",
         }
     return model_cfg, preprocess

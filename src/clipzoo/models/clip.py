@@ -35,17 +35,24 @@ class ContrastiveHeadMixin:
             if module is not self and hasattr(module, "init_non_persistent_buffers"):
                 module.init_non_persistent_buffers()
 
-    def encode_image(self, image: torch.Tensor, normalize: bool = False) -> torch.Tensor:
+    def encode_image(
+        self, image: torch.Tensor, normalize: bool = False, interpolate_pos_encoding: bool = False
+    ) -> torch.Tensor:
         """Images (B, 3, H, W) -> features (B, embed_dim), L2-normalized when ``normalize``.
 
         Args:
-            image: Preprocessed images (the model's eval transform), in its dtype and on its device.
+            image: Preprocessed images (the model's eval transform), in its dtype and on its device; for a NaFlex
+                tower also the patch dict of its NaFlex eval transform (``patches``, ``patch_coord``,
+                ``patch_valid``, batched by ``default_collate``).
             normalize: L2-normalize each feature vector (cosine similarities need it).
+            interpolate_pos_encoding: Run a ViT tower on images of another size than it was trained at (any
+                multiple of the patch size): its position grid is resized per call as transformers'
+                ``interpolate_pos_encoding=True`` resizes it.
 
         Returns:
             The image features [B, embed_dim].
         """
-        features = self.visual(image)
+        features = self.visual(image, interpolate_pos_encoding)
         return F.normalize(features, dim=-1) if normalize else features
 
     def get_logits(self, image: torch.Tensor, text: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -57,19 +64,29 @@ class ContrastiveHeadMixin:
             image_logits = image_logits + self.logit_bias
         return image_logits, image_logits.T
 
-    def forward(self, image: torch.Tensor | None = None, text: torch.Tensor | None = None):
+    def forward(
+        self,
+        image: torch.Tensor | None = None,
+        text: torch.Tensor | None = None,
+        interpolate_pos_encoding: bool = False,
+    ):
         """Normalized features and the logit scale (and bias): a tuple, or a dict when ``output_dict``.
 
         Args:
             image: Preprocessed images (B, 3, H, W), or None to skip the image tower.
             text: Token ids (B, context_length), or None to skip the text tower.
+            interpolate_pos_encoding: Images of another size than the trained one (see ``encode_image``).
 
         Returns:
             ``(image_features, text_features, logit_scale)``, plus ``logit_bias`` for models that have one
             (SigLIP): L2-normalized features (None for a skipped input) and the exponentiated scale. A dict with
             those keys when the model was built with ``output_dict=True``.
         """
-        image_features = self.encode_image(image, normalize=True) if image is not None else None
+        image_features = (
+            self.encode_image(image, normalize=True, interpolate_pos_encoding=interpolate_pos_encoding)
+            if image is not None
+            else None
+        )
         text_features = self.encode_text(text, normalize=True) if text is not None else None
         scale = self.logit_scale.exp()
         if self.output_dict:

@@ -154,10 +154,10 @@ class CoCa(ContrastiveHeadMixin, nn.Module):
         self.text.lock(unlocked_layers, freeze_layer_norm)
 
     def _encode_image(
-        self, images: torch.Tensor, normalize: bool = True
+        self, images: torch.Tensor, normalize: bool = True, interpolate_pos_encoding: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(image latent, image tokens for the decoder)."""
-        latent, tokens = self.visual(images)
+        latent, tokens = self.visual(images, interpolate_pos_encoding)
         return (F.normalize(latent, dim=-1) if normalize else latent), tokens
 
     def _encode_text(self, text: torch.Tensor, normalize: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
@@ -166,17 +166,23 @@ class CoCa(ContrastiveHeadMixin, nn.Module):
         return (F.normalize(latent, dim=-1) if normalize else latent), tokens
 
     @torch.jit.export  # forward does not call it: exported so a scripted CoCa still has it (as a CLIP has)
-    def encode_image(self, images: torch.Tensor, normalize: bool = True) -> torch.Tensor:
+    def encode_image(
+        self, images: torch.Tensor, normalize: bool = True, interpolate_pos_encoding: bool = False
+    ) -> torch.Tensor:
         """Images -> contrastive features (normalized by default, as in open_clip's CoCa).
 
         Args:
             images: Preprocessed images (B, 3, H, W), in the model's dtype and on its device.
             normalize: L2-normalize each feature vector (the default, unlike CLIP's ``encode_image``).
+            interpolate_pos_encoding: Run the ViT tower on images of another size than the trained one (its
+                position grid resized per call, as transformers resizes it).
 
         Returns:
             The image features [B, embed_dim].
         """
-        return self._encode_image(images, normalize=normalize)[0]
+        return self._encode_image(
+            images, normalize=normalize, interpolate_pos_encoding=interpolate_pos_encoding
+        )[0]
 
     @torch.jit.export
     def encode_text(self, text: torch.Tensor, normalize: bool = True) -> torch.Tensor:

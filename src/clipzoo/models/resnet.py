@@ -227,8 +227,17 @@ class ModifiedResNet(nn.Module):
             self.attnpool = None
         return take
 
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        """Encode images to (B, output_dim) features (the last feature map once the head is pruned)."""
+    def forward(self, image: torch.Tensor, interpolate_pos_encoding: bool = False) -> torch.Tensor:
+        """Encode images to (B, output_dim) features (the last feature map once the head is pruned).
+
+        Raises:
+            ValueError: ``interpolate_pos_encoding=True``: the ResNet's pool has no patch grid to resize.
+        """
+        if interpolate_pos_encoding:
+            raise ValueError(
+                "interpolate_pos_encoding=True is for ViT image towers; a ModifiedResNet takes another size only "
+                "when built for it (force_image_size)"
+            )
         x = self.stem(image)
         x = self.layer4(
             self.layer3(self.layer2(self.layer1(x)))

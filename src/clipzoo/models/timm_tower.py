@@ -137,8 +137,22 @@ class TimmTower(nn.Module):
         _check_computed_buffers_can_be_rebuilt(self)
         self.register_load_state_dict_post_hook(_rebuild_computed_buffers_after_load)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Pooled, projected image features."""
+    def forward(
+        self, x: torch.Tensor | dict[str, torch.Tensor], interpolate_pos_encoding: bool = False
+    ) -> torch.Tensor:
+        """Pooled, projected image features of images (B, 3, H, W), or of a NaFlex patch dict (NaFlexVit trunks).
+
+        Raises:
+            ValueError: ``interpolate_pos_encoding=True`` with a trunk that has no learned position grid.
+        """
+        if isinstance(x, dict):
+            from .naflex import check_naflex_batch
+
+            check_naflex_batch(x)
+        elif interpolate_pos_encoding:
+            from .pos_interp import timm_vit_forward_interpolated
+
+            return self.head(timm_vit_forward_interpolated(self.trunk, x))
         return self.head(self.trunk(x))
 
     def lock(self, unlocked_groups: int = 0, freeze_bn_stats: bool = False) -> None:

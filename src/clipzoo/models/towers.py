@@ -53,7 +53,10 @@ def _timm_tower(
 ) -> nn.Module:
     from .timm_tower import TimmTower  # timm is heavy: imported only when a config needs it
 
-    return TimmTower(cfg, embed_dim)
+    tower = TimmTower(cfg, embed_dim)
+    if cfg.image_seq_len is not None:  # open_clip main: a NaFlex tower's default token budget
+        tower.image_seq_len = int(cfg.image_seq_len)
+    return tower
 
 
 def _resnet_tower(

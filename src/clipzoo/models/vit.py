@@ -9,6 +9,7 @@ from torch import nn
 
 from .intermediates import IMAGE_OUTPUT_FORMATS, IntermediatesError, check_output_fmt, tokens_to_nchw
 from .layers import LayerNorm, PatchDropout, to_2tuple
+from .pos_interp import resize_position_grid
 from .transformer import DEFAULT_ATTN, AttentionalPooler, AttnOptions, Transformer
 
 
@@ -142,11 +143,17 @@ class VisionTransformer(nn.Module):
         return {"positional_embedding", "class_embedding"}
 
     # ----- forward -----
-    def embed(self, image: torch.Tensor) -> torch.Tensor:
-        """Image (B, 3, H, W) -> token sequence (B, 1 + grid, width) after ln_pre."""
-        x = self.conv1(image).flatten(2).transpose(1, 2)
+    def embed(self, image: torch.Tensor, interpolate_pos_encoding: bool = False) -> torch.Tensor:
+        """Image (B, 3, H, W) -> token sequence (B, 1 + grid, width) after ln_pre; ``interpolate_pos_encoding``
+        resizes the position grid to the image's (transformers' arithmetic, :mod:`clipzoo.models.pos_interp`)."""
+        x = self.conv1(image)
+        positions = self.positional_embedding
+        if interpolate_pos_encoding:
+            grid = (int(x.shape[2]), int(x.shape[3]))
+            positions = resize_position_grid(positions, (self.grid_size[0], self.grid_size[1]), grid, 1)
+        x = x.flatten(2).transpose(1, 2)
         cls = self.class_embedding.to(x.dtype).expand(x.shape[0], 1, -1)
-        x = torch.cat((cls, x), dim=1) + self.positional_embedding.to(x.dtype)
+        x = torch.cat((cls, x), dim=1) + positions.to(x.dtype)
         return self.ln_pre(self.patch_dropout(x))
 
     def _split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -254,9 +261,12 @@ class VisionTransformer(nn.Module):
         return pooled @ self.proj if self.proj is not None else pooled
 
     # no return annotation: with ``output_tokens`` a TorchScript constant, scripting sees one return type
-    def forward(self, image: torch.Tensor):  # -> Tensor, or (Tensor, Tensor) when output_tokens
-        """Encode images to features (and tokens when ``output_tokens``)."""
-        x = self.embed(image)
+    def forward(
+        self, image: torch.Tensor, interpolate_pos_encoding: bool = False
+    ):  # -> Tensor, or (Tensor, Tensor) when output_tokens
+        """Encode images to features (and tokens when ``output_tokens``); ``interpolate_pos_encoding`` runs images
+        of another size than the trained one (multiples of the patch size)."""
+        x = self.embed(image, interpolate_pos_encoding)
         if self.output_tokens:
             pooled, tokens = self.pool(self.transformer(x))
             return self._project(pooled), tokens

@@ -93,8 +93,8 @@ def check_exportable(model: Any, quantize: str | None = None) -> None:
         quantize: None or one of :data:`QUANTIZE_MODES`.
 
     Raises:
-        OnnxExportError: missing ONNX packages, an unknown quantization, a model without both encoders, a text
-            tower that pools per token, or weights that are not fp32.
+        OnnxExportError: missing ONNX packages, an unknown quantization, a model without both encoders, a NaFlex
+            image tower, a text tower that pools per token, or weights that are not fp32.
     """
     _require_export_deps()
     if quantize is not None and quantize not in QUANTIZE_MODES:
@@ -107,6 +107,14 @@ def check_exportable(model: Any, quantize: str | None = None) -> None:
             raise OnnxExportError(
                 f"{name} has no {method}: only image-text models (CLIP, SigLIP, CoCa) export"
             )
+    from ..models.naflex import naflex_trunk
+
+    if naflex_trunk(model) is not None:
+        raise OnnxExportError(
+            f"{name} has a NaFlex image tower (variable resolution: patch dicts, per-image position resizing); the "
+            "ONNX folder's fixed-size image graph and its runtime preprocessing cannot represent it. Export to "
+            "transformers instead (format='transformers' gives a Siglip2Model), or build a fixed-size model"
+        )
     owner = _text_owner(model)
     if owner is not None and owner.text_options.pool_type == "none":
         raise OnnxExportError(

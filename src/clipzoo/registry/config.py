@@ -64,6 +64,9 @@ class VisionCfg(BlockCfg):
     # depth, num_heads, mlp_ratio, patch_size, img_size, act_layer as a timm activation name, ...); the trunk's
     # norm layer takes ``norm_kwargs`` (e.g. eps). Used for transformers SigLIP towers of any size.
     timm_model_kwargs: dict | None = None
+    # open_clip main (NaFlex towers): the default token budget, i.e. how many patches an image is resized to
+    # fit at most; None for fixed-size towers.
+    image_seq_len: int | None = None
 
 
 @dataclass
@@ -194,7 +197,7 @@ def _build_section(cls: type, raw: Any, section: str, source: str) -> Any:
 
 _POSITIVE = {
     "width", "head_width", "heads", "mlp_ratio", "patch_size", "image_size", "vocab_size", "dim_head",
-    "n_queries", "attn_pooler_queries", "attn_pooler_heads", "embed_dim",
+    "n_queries", "attn_pooler_queries", "attn_pooler_heads", "embed_dim", "image_seq_len",
 }  # fmt: skip
 _AT_LEAST = {"layers": 1, "context_length": 2, "pad_id": 0, "eos_id": 0}
 _FRACTION = {"patch_dropout", "timm_drop", "timm_drop_path"}  # probabilities in [0, 1)

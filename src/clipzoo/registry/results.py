@@ -204,12 +204,15 @@ class ModelProfile:
     params: dict[str, int] = field(default_factory=dict)
     published: dict[str, float] | None = None
     note: str = ""
+    # NaFlex towers: image-tower GFLOPs at each token budget (patches per image, padding included)
+    image_gflops_by_token_budget: dict[int, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
         out = dict(self.__dict__)
         out["image_size"] = list(self.image_size)
         out["source"], out["params"] = dict(self.source), dict(self.params)
+        out["image_gflops_by_token_budget"] = {str(k): v for k, v in self.image_gflops_by_token_budget.items()}
         return out
 
 
@@ -266,6 +269,10 @@ def get_model_profile(model: str) -> ModelProfile:
         params=dict(computed["params"]),
         published=dict(published) if published else None,
         note=entry.get("note", ""),
+        image_gflops_by_token_budget={
+            int(k): v / 1e9
+            for k, v in sorted(entry.get("image_flops_by_token_budget", {}).items(), key=lambda kv: int(kv[0]))
+        },
         **values,
     )
 
