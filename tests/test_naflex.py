@@ -214,7 +214,7 @@ def test_onnx_export_refuses_naflex_with_the_reason(tiny):
 
 
 def test_naflex_architectures_export_to_siglip2():
-    from clipzoo.export_hf import transformers_export_support
+    from clipzoo.export.transformers import transformers_export_support
 
     for name in ("ViT-B-16-SigLIP2-naflex", "ViT-SO400M-16-SigLIP2-naflex"):
         assert transformers_export_support(clipzoo.get_model_config(name)).hf_class == "Siglip2Model"

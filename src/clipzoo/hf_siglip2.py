@@ -112,7 +112,7 @@ def _move(state: StateDict, sources: tuple[str, ...], targets: tuple[str, ...], 
 
 def _convert(state: StateDict, forward: bool) -> StateDict:
     """Apply :data:`SIGLIP2_KEYS` transformers -> clipzoo (``forward``) or back; every key must be used."""
-    from .checkpoint_errors import CheckpointError
+    from .errors import CheckpointError
 
     if forward:
         layers = {"vision": _layer_count(state, f"{_V}encoder.layers."), "text": _layer_count(state, f"{_T}encoder.layers.")}
@@ -224,7 +224,7 @@ def siglip2_vision_cfg(vision: dict, max_num_patches: int | None = None) -> dict
 
 def hf_siglip2_model_cfg(config: dict, tokenizer_source: str | None = None) -> dict[str, Any]:
     """transformers Siglip2Config (as a dict) -> open_clip model_cfg: NaFlexVit image tower, SigLIP text tower."""
-    from .convert import hf_siglip_model_cfg
+    from .formats.transformers_config import hf_siglip_model_cfg
 
     vision = config.get("vision_config") or {}
     # the text tower is SigLIP's; build it through the SigLIP translation with a stand-in fixed-size vision section
@@ -238,7 +238,7 @@ def hf_siglip2_model_cfg(config: dict, tokenizer_source: str | None = None) -> d
 
 def hf_metaclip2_model_cfg(config: dict, tokenizer_source: str | None = None) -> dict[str, Any]:
     """transformers MetaClip2Config (as a dict) -> open_clip model_cfg: CLIP's, pooling at the first eos token."""
-    from .convert import hf_clip_model_cfg
+    from .formats.transformers_config import hf_clip_model_cfg
 
     out = hf_clip_model_cfg(config, tokenizer_source)
     eos = (config.get("text_config") or {}).get("eos_token_id", 49407)
@@ -307,7 +307,7 @@ def siglip2_config(model: Any, cfg: Any) -> dict[str, Any]:
     Raises:
         ExportError: the built trunk differs from Siglip2VisionModel (the message lists how).
     """
-    from .export import ExportError
+    from .export.folder import ExportError
 
     trunk = model.visual.trunk
     problems = _trunk_problems(trunk)

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .naflex import size_for_patch_budget
-from .pil_geometry import RESAMPLE
+from .preprocess.geometry import RESAMPLE
 
 
 class NaFlexEvalTransform:
@@ -70,7 +70,7 @@ class NaFlexEvalTransform:
 
     def __call__(self, src: Any) -> dict[str, torch.Tensor]:
         """Preprocess one image to its padded patch dict (see the class docstring)."""
-        from .transforms import load_image
+        from .preprocess.transforms import load_image
 
         img = load_image(src)
         img = img if img.mode == "RGB" else img.convert("RGB")
@@ -126,7 +126,7 @@ def naflex_transform_for_model(model: Any, max_num_patches: int | None = None) -
     if max_num_patches is None:
         height, width = visual.image_size
         max_num_patches = (height // patch) * (width // patch)
-    from .preprocess_cfg import default_preprocess_dict
+    from .preprocess.config import default_preprocess_dict
 
     pp = {**default_preprocess_dict(), **(getattr(visual, "preprocess_cfg", None) or {})}
     interpolation = "bicubic" if pp["interpolation"] == "random" else pp["interpolation"]

@@ -21,7 +21,7 @@ from PIL import Image
 from torch.utils.data import default_collate
 
 import clipzoo
-from clipzoo import hub
+from clipzoo.hub import download as hub
 from clipzoo.models.naflex import naflex_batch_from_hf
 
 TEXT = dict(hidden_size=40, intermediate_size=83, num_hidden_layers=2, num_attention_heads=5, vocab_size=97,
@@ -77,7 +77,7 @@ def _assert_same(model, reference, processor) -> float:
 def test_siglip2_folder_from_local_dir_and_back(tmp_path, act):
     from transformers import AutoModel
 
-    from clipzoo.export import export_model
+    from clipzoo.export.folder import export_model
 
     reference, processor = _siglip2(tmp_path, act)
     model, _, transform = clipzoo.create_model_and_transforms(f"local-dir:{tmp_path}")
@@ -131,7 +131,7 @@ def _naflex_twin(gemma_dir) -> dict:
 
 @pytest.fixture
 def naflex_twin(tmp_path, gemma_dir):
-    from clipzoo import registry
+    from clipzoo.registry import architectures as registry
 
     folder = tmp_path / "configs"
     folder.mkdir()
@@ -146,7 +146,7 @@ def test_naflex_export_loads_in_transformers_with_the_same_features(naflex_twin,
     from safetensors.torch import save_file
     from transformers import AutoModel, AutoProcessor
 
-    from clipzoo.export import export_model
+    from clipzoo.export.folder import export_model
 
     preprocess = {k: v for k, v in clipzoo.get_pretrained_cfg("ViT-B-16-SigLIP2-naflex", "webli").items()
                   if k in ("mean", "std", "interpolation", "resize_mode")}  # fmt: skip

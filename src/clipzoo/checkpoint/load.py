@@ -275,7 +275,7 @@ def resize_text_pos_embed(state: StateDict, model: nn.Module) -> StateDict:
 
 def _to_naflex_layout(state: StateDict, model: nn.Module) -> StateDict:
     # force_naflex_vision: a plain ViT checkpoint into a NaFlexVit
-    from .models.naflex import to_naflex_layout
+    from ..models.naflex import to_naflex_layout
 
     return to_naflex_layout(state, model)
 

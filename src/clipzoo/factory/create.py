@@ -406,13 +406,13 @@ def create_model_from_pretrained(
 
 def _eval_transform(model, pp_cfg):
     """The eval transform: NaFlex towers take patch dicts at their token budget, others the dense transform."""
-    from .models.naflex import naflex_trunk
+    from ..models.naflex import naflex_trunk
 
     if naflex_trunk(model) is not None:
-        from .naflex_transform import naflex_transform_for_model
+        from ..naflex_transform import naflex_transform_for_model
 
         return naflex_transform_for_model(model)
-    from .transforms import image_transform_v2
+    from ..preprocess.transforms import image_transform_v2
 
     return image_transform_v2(pp_cfg, is_train=False)
 
