@@ -124,7 +124,7 @@ def naflex_budget_flops(model, cfg) -> dict[str, int]:
     """Image-tower FLOPs of a NaFlex tower at each token budget (keys: the budget as a string)."""
     import torch
 
-    from clipzoo.naflex import naflex_patch_size, naflex_token_budget
+    from clipzoo.registry.naflex import naflex_patch_size, naflex_token_budget
 
     patch = naflex_patch_size(cfg.vision_cfg)
     out = {}
@@ -142,7 +142,7 @@ def profile(name: str) -> dict:
     from clipzoo.models.coca import CoCa
     from clipzoo.models.towers import build_vision_tower
     from clipzoo.registry.architectures import get_model_cfg
-    from clipzoo.naflex import is_naflex_vision
+    from clipzoo.registry.naflex import is_naflex_vision
 
     cfg = get_model_cfg(name)
     height, width = _image_size(cfg)

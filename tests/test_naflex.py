@@ -15,7 +15,7 @@ from PIL import Image
 from torch.utils.data import default_collate
 
 import clipzoo
-from clipzoo.naflex import NaFlexConfigError, apply_force_naflex_vision, size_for_patch_budget
+from clipzoo.registry.naflex import NaFlexConfigError, apply_force_naflex_vision, size_for_patch_budget
 
 pytest.importorskip("timm")
 
@@ -122,7 +122,7 @@ def test_patch_dict_equals_the_dense_image_and_padding_changes_nothing(tiny):
 
 
 def test_budget_is_settable(tiny):
-    from clipzoo.naflex_transform import naflex_transform_for_model
+    from clipzoo.preprocess.naflex import naflex_transform_for_model
 
     model, _ = tiny
     transform = naflex_transform_for_model(model, max_num_patches=40)
@@ -132,7 +132,7 @@ def test_budget_is_settable(tiny):
 
 def test_malformed_batches_and_non_naflex_models_say_what_is_wrong():
     from clipzoo.models.naflex import NaFlexInputError, check_naflex_batch
-    from clipzoo.naflex_transform import naflex_transform_for_model
+    from clipzoo.preprocess.naflex import naflex_transform_for_model
 
     with pytest.raises(NaFlexInputError, match="missing patch_valid"):
         check_naflex_batch({"patches": torch.zeros(1, 2, 3), "patch_coord": torch.zeros(1, 2, 2)})

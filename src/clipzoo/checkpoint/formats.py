@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from ..formats import big_vision, torchscript, transformers
-from .. import hf_siglip2
 
 if TYPE_CHECKING:
     import torch
@@ -37,7 +36,7 @@ CONVERTERS: tuple[Converter, ...] = (
     Converter("openai", torchscript.is_openai_state, torchscript.convert_openai),
     Converter("transformers-clip", transformers.is_hf_clip_state, transformers.convert_hf_clip),
     # before SigLIP's: a Siglip2 checkpoint also has a patch bias and no class embedding
-    Converter("transformers-siglip2", hf_siglip2.is_hf_siglip2_state, hf_siglip2.siglip2_to_clipzoo),
+    Converter("transformers-siglip2", transformers.is_hf_siglip2_state, transformers.siglip2_to_clipzoo),
     Converter("transformers-siglip", transformers.is_hf_siglip_state, transformers.convert_hf_siglip),
     Converter("big_vision", big_vision.is_big_vision_state, big_vision.convert_big_vision),
 )

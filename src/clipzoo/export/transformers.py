@@ -32,10 +32,10 @@ from typing import Any
 from ..errors import InputError
 from ..formats.transformers import clip_to_hf, siglip_to_hf
 from ..formats.transformers_config import HF_ACTIVATIONS, HF_RESAMPLE
+from ..registry.naflex import is_naflex_vision
 from .folder import ExportError
+from .siglip2 import retarget_processor_class, siglip2_export_problems, timm_act_name, write_siglip2_folder
 from .transformers_tokenizer import json_dump, write_tokenizer
-from ..hf_siglip2 import retarget_processor_class, siglip2_export_problems, write_siglip2_folder
-from ..naflex import is_naflex_vision
 
 # timm's SigLIP ViT family (patch bias, no class token, MAP head); the "gap" variants have no MAP head
 _TIMM_SIGLIP_NAME = re.compile(r"^vit_[a-z0-9]+_patch\d+_siglip_\d+$")
@@ -202,7 +202,7 @@ def transformers_export_support(
         return ExportSupport(None, "a non-scalar logit scale")
     siglip = bool(cfg.vision_cfg.timm_model_name)
     naflex = is_naflex_vision(cfg.vision_cfg)
-    if naflex:  # SigLIP 2 NaFlex -> Siglip2Model (clipzoo.hf_siglip2)
+    if naflex:  # SigLIP 2 NaFlex -> Siglip2Model (clipzoo.formats.siglip2)
         problems = siglip2_export_problems(cfg.vision_cfg)
         if cfg.init_logit_bias is None:
             problems.append("a NaFlex image tower without a logit bias (a SigLIP 2 model has one)")
@@ -336,23 +336,6 @@ def clip_config(model: Any, cfg: Any, eos_token_id: int) -> dict[str, Any]:
     }
 
 
-def _timm_act(act: Any) -> str:
-    from torch import nn
-
-    name = type(act).__name__
-    if isinstance(act, nn.GELU):
-        return "gelu_pytorch_tanh" if act.approximate == "tanh" else "gelu"
-    if name == "GELUTanh":
-        return "gelu_pytorch_tanh"
-    if name in ("GELU",):  # timm's own exact GELU
-        return "gelu"
-    if name == "QuickGELU":
-        return "quick_gelu"
-    raise ExportError(
-        f"timm activation {name} has no transformers equivalent (gelu, gelu_pytorch_tanh, quick_gelu)"
-    )
-
-
 def _check_siglip_trunk(trunk: Any) -> None:
     """The built timm trunk really is what SiglipVisionModel computes (timm_model_kwargs could change it)."""
     from torch import nn
@@ -392,7 +375,7 @@ def siglip_config(model: Any, cfg: Any) -> dict[str, Any]:
         "num_channels": 3,
         "image_size": int(img[0]),
         "patch_size": int(trunk.patch_embed.patch_size[0]),
-        "hidden_act": _timm_act(block.mlp.act),
+        "hidden_act": timm_act_name(block.mlp.act),
         "layer_norm_eps": float(block.norm1.eps),
         "attention_dropout": 0.0,
         "vision_use_head": True,

@@ -409,7 +409,7 @@ def _eval_transform(model, pp_cfg):
     from ..models.naflex import naflex_trunk
 
     if naflex_trunk(model) is not None:
-        from ..naflex_transform import naflex_transform_for_model
+        from ..preprocess.naflex import naflex_transform_for_model
 
         return naflex_transform_for_model(model)
     from ..preprocess.transforms import image_transform_v2

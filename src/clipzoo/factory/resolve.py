@@ -181,7 +181,7 @@ def resolve(
     )
     raw.update(model_kwargs)  # open_clip: model kwargs have the last word
     if force_naflex_vision:  # open_clip main: the image tower becomes a NaFlexVit (checkpoints converted on load)
-        from ..naflex import apply_force_naflex_vision
+        from ..registry.naflex import apply_force_naflex_vision
 
         apply_force_naflex_vision(raw)
     cfg = parse_model_config(raw, source=model_name)

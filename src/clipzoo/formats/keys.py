@@ -7,6 +7,7 @@ so the import (``to="clipzoo"``) and the export (``to="foreign"``) of a format c
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -121,12 +122,20 @@ def _scalar(w: Any, to: Direction) -> Any:  # foreign shape (); the loader adapt
     return w if to == "clipzoo" else w.reshape(())
 
 
+def _grid(w: Any, to: Direction) -> Any:  # foreign (N, D); clipzoo (NaFlexVit) (1, side, side, D)
+    if to == "foreign":
+        return w.reshape(-1, w.shape[-1])
+    side = math.isqrt(w.shape[0])
+    return w.reshape(1, side, side, w.shape[-1])
+
+
 VALUE_MAPS: dict[str, Callable[[Any, Direction], Any] | None] = {
     "same": None,
     "transpose": _transpose,
     "batch1": _batch1,
     "vector1": _vector1,
     "scalar": _scalar,
+    "grid": _grid,
 }
 
 

@@ -60,25 +60,45 @@ def clip_rules(text: str = "") -> list[Rule]:
     ]
 
 
-def siglip_rules() -> list[Rule]:
-    """transformers SiglipModel <-> clipzoo CustomTextCLIP with a timm SigLIP trunk (MAP head optional)."""
+def _siglip_rules(embeddings: list[Rule], optional_head: bool) -> list[Rule]:
+    """The SigLIP layout around an image-embedding table: encoder, MAP head, text tower, logit scale and bias."""
     v, head, trunk, pool = "vision_model.", "vision_model.head.", "visual.trunk.", "visual.trunk.attn_pool."
+    opt = optional_head
     return [
-        Param(f"{v}embeddings.patch_embedding", f"{trunk}patch_embed.proj", pair=True),
-        Param(f"{v}embeddings.position_embedding.weight", f"{trunk}pos_embed", value="batch1"),
+        *embeddings,
         Blocks(f"{v}encoder.layers.", f"{trunk}blocks.", HF_BLOCK, TIMM_BLOCK),
         Param(f"{v}post_layernorm", f"{trunk}norm", pair=True),
-        Param(f"{head}probe", f"{pool}latent", optional=True),
-        Packed((f"{head}attention.in_proj_{{}}",), (f"{pool}q.{{}}", f"{pool}kv.{{}}"), (1, 2), optional=True),
-        Param(f"{head}attention.out_proj", f"{pool}proj", pair=True, optional=True),
-        Param(f"{head}layernorm", f"{pool}norm", pair=True, optional=True),
-        Param(f"{head}mlp.fc1", f"{pool}mlp.fc1", pair=True, optional=True),
-        Param(f"{head}mlp.fc2", f"{pool}mlp.fc2", pair=True, optional=True),
+        Param(f"{head}probe", f"{pool}latent", optional=opt),
+        Packed((f"{head}attention.in_proj_{{}}",), (f"{pool}q.{{}}", f"{pool}kv.{{}}"), (1, 2), optional=opt),
+        Param(f"{head}attention.out_proj", f"{pool}proj", pair=True, optional=opt),
+        Param(f"{head}layernorm", f"{pool}norm", pair=True, optional=opt),
+        Param(f"{head}mlp.fc1", f"{pool}mlp.fc1", pair=True, optional=opt),
+        Param(f"{head}mlp.fc2", f"{pool}mlp.fc2", pair=True, optional=opt),
         *_text_rules("text."),
         Param("text_model.head", "text.text_projection", pair=True),
         Param("logit_scale", "logit_scale", value="vector1"),
         Param("logit_bias", "logit_bias", value="vector1"),
     ]
+
+
+def siglip_rules() -> list[Rule]:
+    """transformers SiglipModel <-> clipzoo CustomTextCLIP with a timm SigLIP trunk (MAP head optional)."""
+    v, trunk = "vision_model.embeddings.", "visual.trunk."
+    embeddings: list[Rule] = [
+        Param(f"{v}patch_embedding", f"{trunk}patch_embed.proj", pair=True),
+        Param(f"{v}position_embedding.weight", f"{trunk}pos_embed", value="batch1"),
+    ]
+    return _siglip_rules(embeddings, optional_head=True)
+
+
+def siglip2_rules() -> list[Rule]:
+    """transformers Siglip2Model <-> clipzoo's NaFlexVit SigLIP tower (linear patch embedding, (N, D) grid)."""
+    v, trunk = "vision_model.embeddings.", "visual.trunk.embeds."
+    embeddings: list[Rule] = [
+        Param(f"{v}patch_embedding", f"{trunk}proj", pair=True),
+        Param(f"{v}position_embedding.weight", f"{trunk}pos_embed", value="grid"),
+    ]
+    return _siglip_rules(embeddings, optional_head=False)
 
 
 # ---------------------------------------------------------------------------------------------------- import
@@ -168,3 +188,43 @@ def siglip_to_hf(state: StateDict, error: type[Exception] = ValueError) -> State
         Exception: ``error`` when a weight is missing or has no place in transformers' layout.
     """
     return _to_hf(state, siglip_rules(), error)
+
+
+# ---------------------------------------------------------------------------------------------------- SigLIP 2
+
+def is_hf_siglip2_state(state: StateDict) -> bool:
+    """transformers ``Siglip2Model``: a linear (already patchified) patch embedding and a text model."""
+    patch = state.get("vision_model.embeddings.patch_embedding.weight")
+    return patch is not None and patch.ndim == 2 and "text_model.embeddings.token_embedding.weight" in state
+
+
+def siglip2_to_clipzoo(state: StateDict, model: Any = None) -> StateDict:
+    """transformers Siglip2Model weights -> clipzoo's (NaFlexVit SigLIP tower, SigLIP text tower).
+
+    Args:
+        state: The transformers state dict.
+        model: The model being loaded (unused: the layout alone decides).
+
+    Returns:
+        The state dict in clipzoo's layout.
+
+    Raises:
+        CheckpointError: a key is missing or not understood.
+    """
+    what = "transformers SigLIP 2 checkpoint"
+    return convert_by_rules(state, siglip2_rules(), "clipzoo", _missing, _not_understood(what), HF_IGNORED)
+
+
+def clipzoo_to_siglip2(state: StateDict) -> StateDict:
+    """clipzoo NaFlex SigLIP weights -> transformers Siglip2Model's (the same table, read backwards).
+
+    Args:
+        state: The clipzoo state dict.
+
+    Returns:
+        The transformers state dict.
+
+    Raises:
+        CheckpointError: a key is missing or not understood.
+    """
+    return _to_hf(state, siglip2_rules(), CheckpointError)

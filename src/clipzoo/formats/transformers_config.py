@@ -11,6 +11,7 @@ clipzoo's: open_clip 3.3.0 has no ``timm_model_kwargs`` and cannot load it. Torc
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -257,19 +258,99 @@ def hf_siglip_model_cfg(config: dict, tokenizer_source: str | None = None) -> di
     return out
 
 
+# The timm family every transformers Siglip2 vision tower is built from; its size comes from timm_model_kwargs.
+SIGLIP2_TIMM_FAMILY = "naflexvit_base_patch16_siglip"
+# transformers 5.x Siglip2VisionConfig defaults (save_pretrained writes only what differs from them)
+_SIGLIP2_VISION = {
+    "hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12, "num_attention_heads": 12,
+    "num_channels": 3, "patch_size": 16, "hidden_act": "gelu_pytorch_tanh", "layer_norm_eps": 1e-6,
+    "vision_use_head": True, "num_patches": 256,
+}  # fmt: skip
+
+
+
+# ---------------------------------------------------------------------------------------------------- SigLIP 2 (NaFlex), MetaCLIP 2
+
+
+def siglip2_vision_cfg(vision: dict, max_num_patches: int | None = None) -> dict[str, Any]:
+    """A transformers Siglip2VisionConfig (dict, defaults filled in) -> clipzoo vision_cfg (a timm NaFlexVit).
+
+    Args:
+        vision: The ``vision_config`` section.
+        max_num_patches: The image processor's token budget (default: the position table's size).
+
+    Returns:
+        The open_clip-format ``vision_cfg``.
+
+    Raises:
+        ValueError: an activation, head or channel count clipzoo cannot build.
+    """
+    v = {**_SIGLIP2_VISION, **{k: x for k, x in vision.items() if x is not None}}
+    if v["num_channels"] != 3:
+        raise ValueError(f"vision_config: num_channels={v['num_channels']}; clipzoo's image towers take RGB (3)")
+    if v["hidden_act"] not in HF_TIMM_ACTIVATIONS:
+        raise ValueError(f"vision_config: hidden_act {v['hidden_act']!r}; supported: {', '.join(HF_TIMM_ACTIVATIONS)}")
+    if not v["vision_use_head"]:
+        raise ValueError("vision_config: vision_use_head=false: a CLIP-style image tower needs the pooling head")
+    side = math.isqrt(v["num_patches"])
+    if side * side != v["num_patches"]:
+        raise ValueError(f"vision_config: num_patches={v['num_patches']} is not a square grid")
+    patch = v["patch_size"]
+    cfg: dict[str, Any] = {
+        "image_size": side * patch,
+        "image_seq_len": int(max_num_patches or v["num_patches"]),
+        "timm_model_name": SIGLIP2_TIMM_FAMILY,
+        "timm_model_pretrained": False,
+        "timm_pool": "map",
+        "timm_proj": "none",
+        "timm_model_kwargs": {
+            "embed_dim": v["hidden_size"], "depth": v["num_hidden_layers"], "num_heads": v["num_attention_heads"],
+            "mlp_ratio": _mlp_ratio(v), "patch_size": patch,
+            "act_layer": HF_TIMM_ACTIVATIONS[v["hidden_act"]], "pos_embed_grid_size": [side, side],
+        },
+    }  # fmt: skip
+    if v["layer_norm_eps"] != _TIMM_VIT_EPS:
+        cfg["norm_kwargs"] = {"eps": v["layer_norm_eps"]}
+    return cfg
+
+
+def hf_siglip2_model_cfg(config: dict, tokenizer_source: str | None = None) -> dict[str, Any]:
+    """transformers Siglip2Config (as a dict) -> open_clip model_cfg: NaFlexVit image tower, SigLIP text tower."""
+    vision = config.get("vision_config") or {}
+    # the text tower is SigLIP's; build it through the SigLIP translation with a stand-in fixed-size vision section
+    side = math.isqrt(vision.get("num_patches") or _SIGLIP2_VISION["num_patches"])
+    as_siglip = {**config, "vision_config": {**{k: x for k, x in vision.items() if k != "num_patches"},
+                                             "image_size": side * (vision.get("patch_size") or 16)}}  # fmt: skip
+    out = hf_siglip_model_cfg(as_siglip, tokenizer_source)
+    out["vision_cfg"] = siglip2_vision_cfg(vision)
+    return out
+
+
+def hf_metaclip2_model_cfg(config: dict, tokenizer_source: str | None = None) -> dict[str, Any]:
+    """transformers MetaClip2Config (as a dict) -> open_clip model_cfg: CLIP's, pooling at the first eos token."""
+    out = hf_clip_model_cfg(config, tokenizer_source)
+    eos = (config.get("text_config") or {}).get("eos_token_id", 49407)
+    out["text_cfg"].update(pool_type="eos", eos_id=eos)
+    vocab = out["text_cfg"]["vocab_size"]
+    if tokenizer_source and vocab == 49408:  # hf_clip_model_cfg keeps the CLIP BPE for CLIP's vocabulary size
+        out["text_cfg"]["hf_tokenizer_name"] = tokenizer_source
+    return out
+
+
+def apply_siglip2_processor(model_cfg: dict, processor: dict) -> None:
+    """Take the token budget of a ``Siglip2ImageProcessor`` config into ``model_cfg`` (in place)."""
+    budget = processor.get("max_num_patches")
+    if budget and model_cfg.get("vision_cfg", {}).get("timm_model_name") == SIGLIP2_TIMM_FAMILY:
+        model_cfg["vision_cfg"]["image_seq_len"] = int(budget)
+
+
 HF_MODEL_TYPES: dict[str, Callable[[dict, str | None], dict]] = {
     "clip": hf_clip_model_cfg,
     "siglip": hf_siglip_model_cfg,
-    # transformers' newer CLIP-family models (clipzoo.hf_siglip2): SigLIP 2 NaFlex, MetaCLIP 2 (CLIP layout)
-    "siglip2": lambda config, tokenizer_source=None: _siglip2().hf_siglip2_model_cfg(config, tokenizer_source),
-    "metaclip_2": lambda config, tokenizer_source=None: _siglip2().hf_metaclip2_model_cfg(config, tokenizer_source),
+    # transformers' newer CLIP-family models: SigLIP 2 NaFlex, MetaCLIP 2 (CLIP layout)
+    "siglip2": hf_siglip2_model_cfg,
+    "metaclip_2": hf_metaclip2_model_cfg,
 }
-
-
-def _siglip2():
-    from .. import hf_siglip2  # it builds on this module's CLIP and SigLIP translations
-
-    return hf_siglip2
 
 
 def model_cfg_from_hf_config(config: dict, tokenizer_source: str | None = None) -> dict[str, Any]:
@@ -407,7 +488,7 @@ def read_hf_folder_config(folder: Path, tokenizer_source: str | None = None) -> 
     if processor_path.is_file():
         processor = json.loads(processor_path.read_text(encoding="utf-8"))
         preprocess = preprocess_cfg_from_hf(processor)
-        _siglip2().apply_siglip2_processor(model_cfg, processor)  # the NaFlex token budget (max_num_patches)
+        apply_siglip2_processor(model_cfg, processor)  # the NaFlex token budget (max_num_patches)
     elif config.get("model_type") in ("siglip", "siglip2"):  # their processor defaults: squash, 0.5 mean/std
         preprocess = {
             "mean": (0.5, 0.5, 0.5),

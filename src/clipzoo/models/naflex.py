@@ -1,7 +1,7 @@
 """NaFlex image towers at run time: the patch-dict batch, and checkpoints of plain ViTs loaded into a NaFlexVit.
 
 A NaFlex tower is a :class:`~clipzoo.models.timm_tower.TimmTower` whose trunk is timm's ``NaFlexVit``; timm's
-trunk itself takes either a dense ``(B, 3, H, W)`` tensor or the dict of :data:`clipzoo.naflex.NAFLEX_INPUT_KEYS`.
+trunk itself takes either a dense ``(B, 3, H, W)`` tensor or the dict of :data:`clipzoo.registry.naflex.NAFLEX_INPUT_KEYS`.
 This module converts transformers' ``Siglip2Processor`` output to that dict, and the key layout of a native
 (OpenAI-style) or timm ViT checkpoint to the NaFlexVit's (``force_naflex_vision=True``).
 """
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from ..naflex import NAFLEX_INPUT_KEYS
+from ..registry.naflex import NAFLEX_INPUT_KEYS
 
 if TYPE_CHECKING:
     StateDict = dict[str, torch.Tensor]

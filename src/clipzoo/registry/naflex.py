@@ -4,7 +4,7 @@
 A NaFlex tower (timm's ``NaFlexVit``, SigLIP 2 "naflex") keeps each image's aspect ratio and takes as many patches
 as the image needs, up to a budget (``vision_cfg.image_seq_len``, open_clip main's key). Its input is either a dense
 ``(B, 3, H, W)`` tensor or a dict of patches (:data:`NAFLEX_INPUT_KEYS`, timm's names). The torch half (batch
-helpers, checkpoint layout) is :mod:`clipzoo.models.naflex`; the eval transform is :mod:`clipzoo.naflex_transform`.
+helpers, checkpoint layout) is :mod:`clipzoo.models.naflex`; the eval transform is :mod:`clipzoo.preprocess.naflex`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Eval preprocessing of NaFlex models: one image of any size and aspect -> a padded dict of patches.
 
 The image keeps its aspect ratio and is resized to the largest size, in whole patches, whose patch count fits the
-token budget (transformers' ``Siglip2ImageProcessor`` arithmetic, :func:`clipzoo.naflex.size_for_patch_budget`),
+token budget (transformers' ``Siglip2ImageProcessor`` arithmetic, :func:`clipzoo.registry.naflex.size_for_patch_budget`),
 normalized, cut into patches flattened as (row, column, channel), and padded to ``max_num_patches`` so that
 ``torch.utils.data.default_collate`` stacks a list of them into the batch ``encode_image`` takes.
 """
@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .naflex import size_for_patch_budget
-from .preprocess.geometry import RESAMPLE
+from ..registry.naflex import size_for_patch_budget
+from .geometry import RESAMPLE
 
 
 class NaFlexEvalTransform:
@@ -70,7 +70,7 @@ class NaFlexEvalTransform:
 
     def __call__(self, src: Any) -> dict[str, torch.Tensor]:
         """Preprocess one image to its padded patch dict (see the class docstring)."""
-        from .preprocess.transforms import load_image
+        from .transforms import load_image
 
         img = load_image(src)
         img = img if img.mode == "RGB" else img.convert("RGB")
@@ -110,7 +110,7 @@ def naflex_transform_for_model(model: Any, max_num_patches: int | None = None) -
     Raises:
         ValueError: the model has no NaFlex image tower.
     """
-    from .models.naflex import naflex_trunk
+    from ..models.naflex import naflex_trunk
 
     trunk = naflex_trunk(model)
     if trunk is None:
@@ -126,7 +126,7 @@ def naflex_transform_for_model(model: Any, max_num_patches: int | None = None) -
     if max_num_patches is None:
         height, width = visual.image_size
         max_num_patches = (height // patch) * (width // patch)
-    from .preprocess.config import default_preprocess_dict
+    from .config import default_preprocess_dict
 
     pp = {**default_preprocess_dict(), **(getattr(visual, "preprocess_cfg", None) or {})}
     interpolation = "bicubic" if pp["interpolation"] == "random" else pp["interpolation"]
