@@ -618,13 +618,14 @@ def _cached_files(root: Path) -> list[str]:
 
 
 def test_corrupted_hub_file_is_a_checksum_error_and_nothing_is_cached(hub, tmp_path):
-    from clipzoo.hub import download as clipzoo_hub
+    from clipzoo.hub import errors as hub_errors
+    from clipzoo.hub.hf import download_pretrained_from_hf
 
     body = os.urandom(4096)
     path = hub.add_hub_file(HUB_REPO, "open_clip_model.safetensors", body)
     hub.add_fault(path, "corrupt", times=None)  # right length, wrong bytes, on every GET
-    with pytest.raises(clipzoo_hub.ChecksumError) as info:
-        clipzoo_hub.download_pretrained_from_hf(HUB_REPO)
+    with pytest.raises(hub_errors.ChecksumError) as info:
+        download_pretrained_from_hf(HUB_REPO)
     import hashlib
 
     expected = hashlib.sha256(body).hexdigest()
@@ -638,7 +639,7 @@ def test_corrupted_hub_file_is_a_checksum_error_and_nothing_is_cached(hub, tmp_p
     hub.faults.clear()
     old = os.umask(0o022)
     try:
-        good = Path(clipzoo_hub.download_pretrained_from_hf(HUB_REPO))
+        good = Path(download_pretrained_from_hf(HUB_REPO))
     finally:
         os.umask(old)
     assert good.read_bytes() == body and good.resolve().name == expected
@@ -662,7 +663,7 @@ def test_cli_download_of_a_corrupted_hub_file_is_status_4(hub, tmp_path, capsys)
 def test_url_cache_files_follow_the_umask(tmp_path, monkeypatch):
     import hashlib
 
-    from clipzoo.hub import download as clipzoo_hub
+    from clipzoo.hub.url import download_pretrained_from_url
     from hub_server import FakeServer
 
     body = b"weights" * 100
@@ -671,9 +672,7 @@ def test_url_cache_files_follow_the_umask(tmp_path, monkeypatch):
         url = server.add_file(f"/models/{hashlib.sha256(body).hexdigest()}/w.pt", body)
         old = os.umask(0o002)
         try:
-            path = Path(
-                clipzoo_hub.download_pretrained_from_url(url, cache_dir=tmp_path / "c", progress=False)
-            )
+            path = Path(download_pretrained_from_url(url, cache_dir=tmp_path / "c", progress=False))
         finally:
             os.umask(old)
     assert path.read_bytes() == body and stat.S_IMODE(path.stat().st_mode) == 0o664
