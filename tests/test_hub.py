@@ -489,11 +489,11 @@ def fake_tags(server, monkeypatch):
         get_model_config=lambda model: {} if model in ("RN50", "ViT-B-32") else None,
         UnknownModelError=real_registry.UnknownModelError,
     )
-    import clipzoo
+    import clipzoo.registry
 
-    for name, module in (("pretrained", pretrained), ("registry", registry)):
-        monkeypatch.setitem(sys.modules, f"clipzoo.{name}", module)
-        monkeypatch.setattr(clipzoo, name, module, raising=False)
+    for name, module in (("tags", pretrained), ("architectures", registry)):
+        monkeypatch.setitem(sys.modules, f"clipzoo.registry.{name}", module)
+        monkeypatch.setattr(clipzoo.registry, name, module, raising=False)
     return cfgs
 
 
