@@ -1,4 +1,4 @@
-"""Weights download and cache-hit time: clipzoo.hub.download vs open_clip 3.3.0, against one local HTTP server.
+"""Weights download and cache-hit time: clipzoo.hub.url vs open_clip 3.3.0, against one local HTTP server.
 
 A random file is served at an OpenAI-style URL (``.../openaipublic/clip/models/<sha256>/RN50.pt``), so both sides
 verify its SHA-256. "cold" fetches into an empty cache (best of `repeats`); "hit" asks again for the cached file
@@ -45,7 +45,7 @@ def run(quick: bool = False) -> list[dict]:
     """Cold download and cache hit, clipzoo vs open_clip, on one served file."""
     from open_clip.pretrained import download_pretrained_from_url as peer_download
 
-    from clipzoo.hub.download import download_pretrained_from_url
+    from clipzoo.hub.url import download_pretrained_from_url
 
     size_mb = 16 if quick else 128
     repeats = 2 if quick else 3

@@ -148,7 +148,7 @@ def test_unreachable_hub_fails_fast_with_the_offline_hint(files, capsys, monkeyp
 
 
 def test_unresolvable_host_fails_fast(files, capsys, monkeypatch):
-    from clipzoo.hub import download as hub
+    from clipzoo.hub import hf as hub
 
     def no_dns(*args, **kwargs):
         raise socket.gaierror(-2, "Name or service not known")
@@ -174,7 +174,7 @@ def test_version():
 
 def test_status_table():
     from clipzoo.errors import ClipzooError, InputError, IntegrityError, NetworkError, UnknownNameError
-    from clipzoo.hub.download import ChecksumError, OfflineError
+    from clipzoo.hub.errors import ChecksumError, OfflineError
 
     assert [
         exit_status(e) for e in (IntegrityError(), ChecksumError("x"), OfflineError("x"), NetworkError())

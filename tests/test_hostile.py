@@ -266,7 +266,7 @@ def write(tmp):
     time.sleep(600 if mode == "hang" else 2.0)
     (tmp / "who.txt").write_text("A")
 
-export._atomic_folder(target, mode == "overwrite", write)
+export.write_folder_atomically(target, mode == "overwrite", write)
 print("done")
 """
 
@@ -298,7 +298,7 @@ def test_killed_export_is_cleaned_up_and_a_held_lock_refuses(tmp_path):
         assert len(leftovers) == 1
         t0 = time.monotonic()
         with pytest.raises(export.ExportBusyError) as info:
-            export._atomic_folder(target, False, _write_b, timeout=0.3)
+            export.write_folder_atomically(target, False, _write_b, timeout=0.3)
         assert time.monotonic() - t0 < 5
         assert str(info.value).startswith(
             f"another export into {target} is still running (pid {holder.pid}, lock "
@@ -307,7 +307,7 @@ def test_killed_export_is_cleaned_up_and_a_held_lock_refuses(tmp_path):
         holder.send_signal(signal.SIGKILL)  # mid-write: 1 MB written, the folder not yet renamed
         holder.wait()
     assert (tmp_path / leftovers[0] / "weights.bin").stat().st_size == 1_000_000  # the dead run's folder
-    export._atomic_folder(target, False, _write_b, timeout=5)
+    export.write_folder_atomically(target, False, _write_b, timeout=5)
     assert (target / "who.txt").read_text() == "B"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["holder.py", "out", "ready-hang"]  # no tmp, no lock
 
@@ -319,7 +319,7 @@ def test_replacement_killed_between_its_renames_is_rolled_back(tmp_path):
     (tmp_path / ".out.tmp-k1ll3d_y").mkdir()  # the new one, not yet renamed
     (tmp_path / ".other.tmp-12345678").mkdir()  # another target's: not touched
     with pytest.raises(export.ExportTargetError, match="already exists and is not empty"):
-        export._atomic_folder(target, False, _write_b)
+        export.write_folder_atomically(target, False, _write_b)
     assert (target / "who.txt").read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == [".other.tmp-12345678", "out"]
 
@@ -331,7 +331,7 @@ def test_target_written_while_waiting_is_not_replaced(tmp_path):
     holder = _start_holder(tmp_path, target, "overwrite")
     with pytest.raises(export.ExportBusyError, match=r"another export wrote .*out while this one waited for it; "
                        r"not replacing it"):  # fmt: skip
-        export._atomic_folder(target, True, _write_b, timeout=60)
+        export.write_folder_atomically(target, True, _write_b, timeout=60)
     assert holder.wait(timeout=60) == 0
     assert (target / "who.txt").read_text() == "A"
 
@@ -618,13 +618,14 @@ def _cached_files(root: Path) -> list[str]:
 
 
 def test_corrupted_hub_file_is_a_checksum_error_and_nothing_is_cached(hub, tmp_path):
-    from clipzoo.hub import download as clipzoo_hub
+    from clipzoo.hub import errors as hub_errors
+    from clipzoo.hub.hf import download_pretrained_from_hf
 
     body = os.urandom(4096)
     path = hub.add_hub_file(HUB_REPO, "open_clip_model.safetensors", body)
     hub.add_fault(path, "corrupt", times=None)  # right length, wrong bytes, on every GET
-    with pytest.raises(clipzoo_hub.ChecksumError) as info:
-        clipzoo_hub.download_pretrained_from_hf(HUB_REPO)
+    with pytest.raises(hub_errors.ChecksumError) as info:
+        download_pretrained_from_hf(HUB_REPO)
     import hashlib
 
     expected = hashlib.sha256(body).hexdigest()
@@ -638,7 +639,7 @@ def test_corrupted_hub_file_is_a_checksum_error_and_nothing_is_cached(hub, tmp_p
     hub.faults.clear()
     old = os.umask(0o022)
     try:
-        good = Path(clipzoo_hub.download_pretrained_from_hf(HUB_REPO))
+        good = Path(download_pretrained_from_hf(HUB_REPO))
     finally:
         os.umask(old)
     assert good.read_bytes() == body and good.resolve().name == expected
@@ -662,7 +663,7 @@ def test_cli_download_of_a_corrupted_hub_file_is_status_4(hub, tmp_path, capsys)
 def test_url_cache_files_follow_the_umask(tmp_path, monkeypatch):
     import hashlib
 
-    from clipzoo.hub import download as clipzoo_hub
+    from clipzoo.hub.url import download_pretrained_from_url
     from hub_server import FakeServer
 
     body = b"weights" * 100
@@ -671,9 +672,7 @@ def test_url_cache_files_follow_the_umask(tmp_path, monkeypatch):
         url = server.add_file(f"/models/{hashlib.sha256(body).hexdigest()}/w.pt", body)
         old = os.umask(0o002)
         try:
-            path = Path(
-                clipzoo_hub.download_pretrained_from_url(url, cache_dir=tmp_path / "c", progress=False)
-            )
+            path = Path(download_pretrained_from_url(url, cache_dir=tmp_path / "c", progress=False))
         finally:
             os.umask(old)
     assert path.read_bytes() == body and stat.S_IMODE(path.stat().st_mode) == 0o664

@@ -1,4 +1,4 @@
-"""clipzoo.hub.download against real local HTTP servers (never the internet): sources, cache, offline, faults, CLI."""
+"""clipzoo.hub against real local HTTP servers (never the internet): sources, cache, offline, faults, CLI."""
 
 from __future__ import annotations
 
@@ -16,7 +16,12 @@ from pathlib import Path
 import pytest
 
 from clipzoo.constants import HF_CONFIG_NAME, HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
-from clipzoo.hub import download as hub
+from clipzoo.hub import cache as hub_cache
+from clipzoo.hub.cache import default_cache_dir
+from clipzoo.hub.errors import ChecksumError, DownloadError, DownloadTimeoutError, NotFoundError, OfflineError
+from clipzoo.hub.hf import download_pretrained_from_hf
+from clipzoo.hub.pretrained import download_pretrained
+from clipzoo.hub.url import download_pretrained_from_url, expected_sha256_from_url
 
 
 def _load_server_module() -> types.ModuleType:
@@ -87,17 +92,17 @@ def leftovers(folder: Path) -> list[str]:
 
 def test_openai_url_is_verified_cached_and_not_fetched_twice(server, cache):
     url = server.add_file(OPENAI_PATH, BODY)
-    path = hub.download_pretrained_from_url(url, progress=False)
+    path = download_pretrained_from_url(url, progress=False)
     assert Path(path) == cache / "RN50.pt"
     assert Path(path).read_bytes() == BODY
-    assert hub.download_pretrained_from_url(url, progress=False) == path
+    assert download_pretrained_from_url(url, progress=False) == path
     assert server.count("GET") == 1
     assert leftovers(cache) == []
 
 
 def test_release_url_prefix_checksum(server, tmp_path):
     url = server.add_file(RELEASE_PATH, BODY)
-    path = hub.download_pretrained_from_url(url, cache_dir=tmp_path / "elsewhere", progress=False)
+    path = download_pretrained_from_url(url, cache_dir=tmp_path / "elsewhere", progress=False)
     assert Path(path) == tmp_path / "elsewhere" / f"rn50-yfcc15m-{SHA[:8]}.pt"
     assert Path(path).read_bytes() == BODY
 
@@ -116,13 +121,13 @@ def test_release_url_prefix_checksum(server, tmp_path):
     ],
 )
 def test_expected_sha256_from_url(url, expected):
-    assert hub.expected_sha256_from_url(url) == expected
+    assert expected_sha256_from_url(url) == expected
 
 
 def test_explicit_sha256_is_checked(server, cache):
     url = server.add_file("/weights/plain.pt", BODY)
-    with pytest.raises(hub.ChecksumError, match="expected 0000"):
-        hub.download_pretrained_from_url(url, expected_sha256="0" * 64, progress=False)
+    with pytest.raises(ChecksumError, match="expected 0000"):
+        download_pretrained_from_url(url, expected_sha256="0" * 64, progress=False)
     assert not (cache / "plain.pt").exists()
     assert leftovers(cache) == []
 
@@ -130,17 +135,17 @@ def test_explicit_sha256_is_checked(server, cache):
 def test_corrupted_transfer_is_a_checksum_error_and_leaves_nothing(server, cache):
     url = server.add_file(OPENAI_PATH, BODY)
     server.add_fault(OPENAI_PATH, "corrupt")
-    with pytest.raises(hub.ChecksumError, match=SHA):
-        hub.download_pretrained_from_url(url, progress=False)
+    with pytest.raises(ChecksumError, match=SHA):
+        download_pretrained_from_url(url, progress=False)
     assert server.count("GET") == 1  # a wrong file is not fetched again and again
     assert not (cache / "RN50.pt").exists()
     assert leftovers(cache) == []
-    assert Path(hub.download_pretrained_from_url(url, progress=False)).read_bytes() == BODY
+    assert Path(download_pretrained_from_url(url, progress=False)).read_bytes() == BODY
 
 
 def test_404_is_final(server, cache):
-    with pytest.raises(hub.NotFoundError, match="HTTP 404"):
-        hub.download_pretrained_from_url(server.url("/nope/RN50.pt"), progress=False)
+    with pytest.raises(NotFoundError, match="HTTP 404"):
+        download_pretrained_from_url(server.url("/nope/RN50.pt"), progress=False)
     assert server.count() == 1
     assert leftovers(cache) == []
 
@@ -148,16 +153,16 @@ def test_404_is_final(server, cache):
 def test_500_is_retried_then_succeeds(server):
     url = server.add_file(OPENAI_PATH, BODY)
     server.add_fault(OPENAI_PATH, "500", times=2)
-    assert Path(hub.download_pretrained_from_url(url, progress=False)).read_bytes() == BODY
+    assert Path(download_pretrained_from_url(url, progress=False)).read_bytes() == BODY
     assert server.count("GET") == 3
 
 
 def test_persistent_500_gives_up_after_bounded_attempts(server, cache):
     url = server.add_file(OPENAI_PATH, BODY)
     server.add_fault(OPENAI_PATH, "500", times=None)
-    with pytest.raises(hub.DownloadError, match=r"3 attempts\): HTTP 500") as info:
-        hub.download_pretrained_from_url(url, progress=False)
-    assert type(info.value) is hub.DownloadError
+    with pytest.raises(DownloadError, match=r"3 attempts\): HTTP 500") as info:
+        download_pretrained_from_url(url, progress=False)
+    assert type(info.value) is DownloadError
     assert server.count("GET") == 3
     assert not (cache / "RN50.pt").exists()
     assert leftovers(cache) == []
@@ -166,7 +171,7 @@ def test_persistent_500_gives_up_after_bounded_attempts(server, cache):
 def test_truncated_body_is_retried_then_succeeds(server, cache):
     url = server.add_file(OPENAI_PATH, BODY)
     server.add_fault(OPENAI_PATH, "truncate")
-    assert Path(hub.download_pretrained_from_url(url, progress=False)).read_bytes() == BODY
+    assert Path(download_pretrained_from_url(url, progress=False)).read_bytes() == BODY
     assert server.count("GET") == 2
     assert leftovers(cache) == []
 
@@ -174,8 +179,8 @@ def test_truncated_body_is_retried_then_succeeds(server, cache):
 def test_persistently_truncated_body_is_an_error(server, cache):
     url = server.add_file("/weights/plain.pt", BODY)  # no checksum known: only the length can catch it
     server.add_fault("/weights/plain.pt", "truncate", times=None)
-    with pytest.raises(hub.DownloadError, match="attempts"):
-        hub.download_pretrained_from_url(url, progress=False, retries=1)
+    with pytest.raises(DownloadError, match="attempts"):
+        download_pretrained_from_url(url, progress=False, retries=1)
     assert server.count("GET") == 2
     assert not (cache / "plain.pt").exists()
     assert leftovers(cache) == []
@@ -184,8 +189,8 @@ def test_persistently_truncated_body_is_an_error(server, cache):
 def test_slow_server_times_out_with_a_clear_error(server, cache):
     url = server.add_file(OPENAI_PATH, BODY)
     server.add_fault(OPENAI_PATH, "slow", times=None)
-    with pytest.raises(hub.DownloadTimeoutError, match="2 attempts"):
-        hub.download_pretrained_from_url(url, progress=False, timeout=0.2, retries=1)
+    with pytest.raises(DownloadTimeoutError, match="2 attempts"):
+        download_pretrained_from_url(url, progress=False, timeout=0.2, retries=1)
     assert not (cache / "RN50.pt").exists()
     assert leftovers(cache) == []
 
@@ -195,15 +200,15 @@ def test_timeout_from_environment(server, monkeypatch):
     server.add_fault(OPENAI_PATH, "slow", times=None)
     monkeypatch.setenv("CLIPZOO_DOWNLOAD_TIMEOUT", "0.2")
     monkeypatch.setenv("CLIPZOO_DOWNLOAD_RETRIES", "0")
-    with pytest.raises(hub.DownloadTimeoutError, match="1 attempts"):
-        hub.download_pretrained_from_url(url, progress=False)
+    with pytest.raises(DownloadTimeoutError, match="1 attempts"):
+        download_pretrained_from_url(url, progress=False)
 
 
 def test_server_dying_mid_file_is_an_error_and_leaves_nothing(server, cache):
     url = server.add_file(OPENAI_PATH, BODY)
     server.add_fault(OPENAI_PATH, "die")
-    with pytest.raises(hub.DownloadError, match="3 attempts"):
-        hub.download_pretrained_from_url(url, progress=False)
+    with pytest.raises(DownloadError, match="3 attempts"):
+        download_pretrained_from_url(url, progress=False)
     assert server.count("GET") == 1  # later attempts found the server gone
     assert not (cache / "RN50.pt").exists()
     assert leftovers(cache) == []
@@ -211,43 +216,43 @@ def test_server_dying_mid_file_is_an_error_and_leaves_nothing(server, cache):
 
 def test_damaged_cache_file_is_fetched_again(server, cache):
     url = server.add_file(OPENAI_PATH, BODY)
-    path = Path(hub.download_pretrained_from_url(url, progress=False))
+    path = Path(download_pretrained_from_url(url, progress=False))
     path.write_bytes(b"bit rot" * 10)
     with pytest.warns(UserWarning, match="damaged"):
-        assert hub.download_pretrained_from_url(url, progress=False) == str(path)
+        assert download_pretrained_from_url(url, progress=False) == str(path)
     assert path.read_bytes() == BODY
     assert server.count("GET") == 2
 
 
 def test_cache_hit_uses_the_verified_stamp_instead_of_hashing(server, monkeypatch):
     url = server.add_file(OPENAI_PATH, BODY)
-    path = hub.download_pretrained_from_url(url, progress=False)
+    path = download_pretrained_from_url(url, progress=False)
 
     def no_hashing(*args):
         raise AssertionError("cache hit hashed the file again")
 
-    monkeypatch.setattr(hub.hashlib, "sha256", no_hashing)
-    assert hub.download_pretrained_from_url(url, progress=False) == path
+    monkeypatch.setattr(hub_cache.hashlib, "sha256", no_hashing)
+    assert download_pretrained_from_url(url, progress=False) == path
 
 
 def test_local_paths(tmp_path):
     weights = tmp_path / "w.safetensors"
     weights.write_bytes(b"x")
-    assert hub.download_pretrained_from_url(str(weights)) == str(weights)
-    assert hub.download_pretrained_from_url(weights.as_uri()) == str(weights)
-    assert hub.download_pretrained({"file": str(weights)}) == str(weights)
-    with pytest.raises(hub.NotFoundError, match="does not exist"):
-        hub.download_pretrained_from_url(str(tmp_path / "missing.pt"))
+    assert download_pretrained_from_url(str(weights)) == str(weights)
+    assert download_pretrained_from_url(weights.as_uri()) == str(weights)
+    assert download_pretrained({"file": str(weights)}) == str(weights)
+    with pytest.raises(NotFoundError, match="does not exist"):
+        download_pretrained_from_url(str(tmp_path / "missing.pt"))
 
 
 def test_default_cache_dir(monkeypatch, tmp_path):
-    assert hub.default_cache_dir() == str(tmp_path / "clipzoo")
+    assert default_cache_dir() == str(tmp_path / "clipzoo")
     monkeypatch.delenv("CLIPZOO_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert hub.default_cache_dir() == str(tmp_path / "xdg" / "clipzoo")
+    assert default_cache_dir() == str(tmp_path / "xdg" / "clipzoo")
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert hub.default_cache_dir() == str(tmp_path / "home" / ".cache" / "clipzoo")
+    assert default_cache_dir() == str(tmp_path / "home" / ".cache" / "clipzoo")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -256,36 +261,36 @@ def test_default_cache_dir(monkeypatch, tmp_path):
 
 def test_offline_url_hit_makes_no_request(server, monkeypatch):
     url = server.add_file(OPENAI_PATH, BODY)
-    path = hub.download_pretrained_from_url(url, progress=False)
+    path = download_pretrained_from_url(url, progress=False)
     before = server.count()
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # read at call time
-    assert hub.download_pretrained_from_url(url, progress=False) == path
+    assert download_pretrained_from_url(url, progress=False) == path
     assert server.count() == before
 
 
 def test_offline_url_miss_names_the_command(server):
     url = server.add_file(OPENAI_PATH, BODY)
-    with pytest.raises(hub.OfflineError, match="clipzoo download RN50 openai"):
-        hub.download_pretrained_from_url(url, offline=True, model_name="RN50", tag="openai")
+    with pytest.raises(OfflineError, match="clipzoo download RN50 openai"):
+        download_pretrained_from_url(url, offline=True, model_name="RN50", tag="openai")
     assert server.count() == 0
 
 
 def test_offline_hub_hit_makes_no_request(server, monkeypatch):
     server.add_hub_file(REPO, HF_SAFE_WEIGHTS_NAME, BODY)
-    path = hub.download_pretrained_from_hf(REPO)
+    path = download_pretrained_from_hf(REPO)
     before = server.count()
-    assert hub.download_pretrained_from_hf(REPO, offline=True) == path
+    assert download_pretrained_from_hf(REPO, offline=True) == path
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    assert hub.download_pretrained({"hf_hub": f"{REPO}/"}) == path
+    assert download_pretrained({"hf_hub": f"{REPO}/"}) == path
     assert server.count() == before
 
 
 def test_offline_set_before_import_makes_no_request(server, tmp_path):
     """HF_HUB_OFFLINE=1 already set when huggingface_hub is imported (a fresh process), with a cached file."""
     server.add_hub_file(REPO, HF_SAFE_WEIGHTS_NAME, BODY)
-    path = hub.download_pretrained_from_hf(REPO)
+    path = download_pretrained_from_hf(REPO)
     before = server.count()
-    code = "import sys; from clipzoo.hub.download import download_pretrained_from_hf as d; print(d(sys.argv[1]))"
+    code = "import sys; from clipzoo.hub.hf import download_pretrained_from_hf as d; print(d(sys.argv[1]))"
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     done = subprocess.run(
         [sys.executable, "-c", code, REPO], env=env, capture_output=True, text=True, timeout=60
@@ -301,9 +306,9 @@ def test_offline_set_before_import_makes_no_request(server, tmp_path):
 
 def test_offline_hub_uses_a_cached_bin_when_no_safetensors_is_cached(server):
     server.add_hub_file(REPO, HF_WEIGHTS_NAME, BODY)
-    path = hub.download_pretrained_from_hf(REPO)
+    path = download_pretrained_from_hf(REPO)
     before = server.count()
-    assert hub.download_pretrained_from_hf(REPO, offline=True) == path
+    assert download_pretrained_from_hf(REPO, offline=True) == path
     assert server.count() == before
 
 
@@ -311,9 +316,9 @@ def test_offline_hub_miss_names_model_tag_and_command(server):
     server.add_hub_file(REPO, HF_SAFE_WEIGHTS_NAME, BODY)
     cfg = {"hf_hub": f"{REPO}/", "url": server.url(OPENAI_PATH)}
     with pytest.raises(
-        hub.OfflineError, match=r"ViT-B-32 \(pretrained tag 'laion2b'\).*clipzoo download ViT-B-32 laion2b"
+        OfflineError, match=r"ViT-B-32 \(pretrained tag 'laion2b'\).*clipzoo download ViT-B-32 laion2b"
     ):
-        hub.download_pretrained(cfg, offline=True, model_name="ViT-B-32", tag="laion2b")
+        download_pretrained(cfg, offline=True, model_name="ViT-B-32", tag="laion2b")
     assert server.count() == 0
 
 
@@ -324,7 +329,7 @@ def test_offline_hub_miss_names_model_tag_and_command(server):
 def test_hub_prefers_safetensors_and_uses_the_hf_cache_layout(server, tmp_path):
     server.add_hub_file(REPO, HF_SAFE_WEIGHTS_NAME, BODY)
     server.add_hub_file(REPO, HF_WEIGHTS_NAME, b"pickle")
-    path = Path(hub.download_pretrained_from_hf(REPO))
+    path = Path(download_pretrained_from_hf(REPO))
     assert path.name == HF_SAFE_WEIGHTS_NAME
     assert path.read_bytes() == BODY
     assert path.is_relative_to(tmp_path / "hf" / "hub" / "models--org--tiny-clip" / "snapshots")
@@ -333,7 +338,7 @@ def test_hub_prefers_safetensors_and_uses_the_hf_cache_layout(server, tmp_path):
 
 def test_hub_falls_back_to_bin_when_no_safetensors(server):
     server.add_hub_file(REPO, HF_WEIGHTS_NAME, BODY)
-    path = Path(hub.download_pretrained_from_hf(REPO, cache_dir=server_cache(server)))
+    path = Path(download_pretrained_from_hf(REPO, cache_dir=server_cache(server)))
     assert path.name == HF_WEIGHTS_NAME
     assert path.read_bytes() == BODY
 
@@ -345,7 +350,7 @@ def server_cache(server) -> str:
 
 def test_hub_named_file_tries_its_safetensors_sibling(server):
     server.add_hub_file(REPO, "pytorch_model.bin", BODY)
-    path = Path(hub.download_pretrained({"hf_hub": f"{REPO}/pytorch_model.bin"}))
+    path = Path(download_pretrained({"hf_hub": f"{REPO}/pytorch_model.bin"}))
     assert path.name == "pytorch_model.bin"
     assert server.count("HEAD", f"/{REPO}/resolve/main/pytorch_model.safetensors") == 1
 
@@ -353,33 +358,33 @@ def test_hub_named_file_tries_its_safetensors_sibling(server):
 def test_hub_is_preferred_over_url(server):
     server.add_hub_file(REPO, HF_SAFE_WEIGHTS_NAME, BODY)
     cfg = {"hf_hub": f"{REPO}/", "url": server.add_file(OPENAI_PATH, BODY)}
-    assert Path(hub.download_pretrained(cfg)).name == HF_SAFE_WEIGHTS_NAME
+    assert Path(download_pretrained(cfg)).name == HF_SAFE_WEIGHTS_NAME
     assert server.count(path=OPENAI_PATH) == 0
-    assert Path(hub.download_pretrained(cfg, prefer_hf_hub=False, progress=False)).name == "RN50.pt"
+    assert Path(download_pretrained(cfg, prefer_hf_hub=False, progress=False)).name == "RN50.pt"
 
 
 def test_hub_missing_file_and_repo(server):
     server.add_hub_file(REPO, "other.txt", b"x")
     with pytest.raises(
-        hub.NotFoundError, match="has no file open_clip_model.safetensors or open_clip_pytorch_model"
+        NotFoundError, match="has no file open_clip_model.safetensors or open_clip_pytorch_model"
     ):
-        hub.download_pretrained_from_hf(REPO)
-    with pytest.raises(hub.NotFoundError, match="RepositoryNotFoundError"):
-        hub.download_pretrained_from_hf("org/no-such-repo")
+        download_pretrained_from_hf(REPO)
+    with pytest.raises(NotFoundError, match="RepositoryNotFoundError"):
+        download_pretrained_from_hf("org/no-such-repo")
 
 
 def test_hub_500_is_retried_then_succeeds(server):
     path = server.add_hub_file(REPO, HF_SAFE_WEIGHTS_NAME, BODY)
     server.add_fault(path, "500", times=2)
-    assert Path(hub.download_pretrained_from_hf(REPO)).read_bytes() == BODY
+    assert Path(download_pretrained_from_hf(REPO)).read_bytes() == BODY
 
 
 def test_hub_persistent_500_is_an_error(server, tmp_path):
     path = server.add_hub_file(REPO, HF_SAFE_WEIGHTS_NAME, BODY)
     server.add_fault(path, "500", times=None)
-    with pytest.raises(hub.DownloadError, match="could not reach hf-hub:org/tiny-clip") as info:
-        hub.download_pretrained_from_hf(REPO)
-    assert type(info.value) is hub.DownloadError
+    with pytest.raises(DownloadError, match="could not reach hf-hub:org/tiny-clip") as info:
+        download_pretrained_from_hf(REPO)
+    assert type(info.value) is DownloadError
     assert server.count(path=path) > 1  # retried (by huggingface_hub), but a bounded number of times
     assert not list((tmp_path / "hf").rglob(HF_SAFE_WEIGHTS_NAME))
 
@@ -388,7 +393,7 @@ def test_hub_truncated_body_is_retried_and_resumed(server, tmp_path):
     path = server.add_hub_file(REPO, HF_SAFE_WEIGHTS_NAME, BODY)
     server.add_fault(path, "ok", times=2)  # clipzoo's metadata HEAD, then the staging download's HEAD
     server.add_fault(path, "truncate")  # the GET
-    assert Path(hub.download_pretrained_from_hf(REPO)).read_bytes() == BODY
+    assert Path(download_pretrained_from_hf(REPO)).read_bytes() == BODY
     assert server.count("GET", path) == 2
     assert leftovers(tmp_path / "hf") == []
 
@@ -396,17 +401,17 @@ def test_hub_truncated_body_is_retried_and_resumed(server, tmp_path):
 def test_hub_slow_server_times_out(server):
     path = server.add_hub_file(REPO, HF_SAFE_WEIGHTS_NAME, BODY)
     server.add_fault(path, "slow", times=None)
-    with pytest.raises(hub.DownloadTimeoutError, match="could not reach hf-hub:org/tiny-clip"):
-        hub.download_pretrained_from_hf(REPO, timeout=0.2)
+    with pytest.raises(DownloadTimeoutError, match="could not reach hf-hub:org/tiny-clip"):
+        download_pretrained_from_hf(REPO, timeout=0.2)
 
 
 def test_bad_cfgs():
     with pytest.raises(ValueError, match="empty pretrained cfg"):
-        hub.download_pretrained({}, model_name="RN50", tag="x")
+        download_pretrained({}, model_name="RN50", tag="x")
     with pytest.raises(ValueError, match="names no source"):
-        hub.download_pretrained({"mean": (0.5,)})
+        download_pretrained({"mean": (0.5,)})
     with pytest.raises(ValueError, match="not 'org/repo/'"):
-        hub.download_pretrained({"hf_hub": "just-a-name"})
+        download_pretrained({"hf_hub": "just-a-name"})
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -414,7 +419,7 @@ def test_bad_cfgs():
 
 
 def _spawn_download(url: str, cache: Path) -> subprocess.Popen:
-    code = "import sys; from clipzoo.hub.download import download_pretrained_from_url as d; print(d(sys.argv[1], sys.argv[2], progress=False))"
+    code = "import sys; from clipzoo.hub.url import download_pretrained_from_url as d; print(d(sys.argv[1], sys.argv[2], progress=False))"
     return subprocess.Popen(
         [sys.executable, "-c", code, url, str(cache)],
         stdout=subprocess.PIPE,
@@ -452,7 +457,7 @@ def test_killed_download_leaves_no_loadable_file(server, cache):
     process.wait(timeout=10)
     assert not (cache / "RN50.pt").exists()
     server.faults.clear()
-    assert Path(hub.download_pretrained_from_url(url, progress=False)).read_bytes() == BODY
+    assert Path(download_pretrained_from_url(url, progress=False)).read_bytes() == BODY
     assert leftovers(cache) == []  # the dead process's partial file was cleared
 
 
@@ -488,7 +493,7 @@ def fake_tags(server, monkeypatch):
 
     for name, module in (("tags", pretrained), ("architectures", registry)):
         monkeypatch.setitem(sys.modules, f"clipzoo.registry.{name}", module)
-        monkeypatch.setattr(clipzoo.registry, name, module)
+        monkeypatch.setattr(clipzoo.registry, name, module, raising=False)
     return cfgs
 
 

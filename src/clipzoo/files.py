@@ -1,17 +1,38 @@
-"""File and folder modes that follow the process umask (stdlib only).
+"""Writing files and folders that other processes may read or write at the same time (stdlib; filelock when locking).
 
-``tempfile.mkstemp`` creates files 0600 and ``mkdtemp`` folders 0700, whatever the umask: a file or folder that
-is created that way and then renamed into place (a cached download, an exported model folder) would stay private
-to its creator although everything else the user writes is shared by their umask. These helpers give such paths
-the modes ``open()`` and ``mkdir()`` would have given them.
+Modes: ``tempfile.mkstemp`` creates files 0600 and ``mkdtemp`` folders 0700, whatever the umask: a file or folder
+created that way and then renamed into place (a cached download, an exported model folder) would stay private to
+its creator although everything else the user writes is shared by their umask. :func:`file_mode`,
+:func:`dir_mode` and :func:`fix_tree_modes` give such paths the modes ``open()`` and ``mkdir()`` would have given.
+
+Atomic targets: :class:`AtomicTarget` is the one way clipzoo replaces a file or folder that another process may
+be writing too (the URL cache, verified Hub blobs, exported model folders): under a lock beside the target, the
+new content is written under a staging name beside it and renamed into place, so a reader sees the old content
+or the new one and a failed or killed writer leaves nothing half-written at the target.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import re
+import shutil
+import tempfile
 import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
-__all__ = ["dir_mode", "file_mode", "fix_tree_modes", "umask"]
+__all__ = [
+    "AtomicTarget",
+    "LockBusyError",
+    "dir_mode",
+    "file_mode",
+    "fix_tree_modes",
+    "umask",
+    "write_file_atomically",
+]
 
 _LOCK = threading.Lock()
 
@@ -57,3 +78,253 @@ def fix_tree_modes(root: str | os.PathLike) -> None:
             path = os.path.join(folder, name)
             if not os.path.islink(path):
                 os.chmod(path, files)
+
+
+def write_file_atomically(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path`` and rename it onto ``path`` (umask modes, no lock).
+
+    For small records that any writer may replace whole (a last writer wins); readers never see a torn file.
+
+    Args:
+        path: The file to replace.
+        data: Its new content.
+
+    Raises:
+        OSError: the folder cannot be written.
+    """
+    folder, name = os.path.split(os.fspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder or ".", prefix=f".{name}.tmp-", suffix=".part")
+    try:
+        os.fchmod(fd, file_mode())
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+class LockBusyError(TimeoutError):
+    """Another process held the lock beside a target until the timeout ran out.
+
+    Args:
+        target: The locked target.
+        lock_path: The lock file.
+        holder: ``'pid N'`` of the process holding it, or ``''`` when it did not say.
+        timeout: The seconds waited.
+    """
+
+    def __init__(self, target: Path, lock_path: Path, holder: str, timeout: float) -> None:
+        self.target, self.lock_path, self.holder, self.timeout = target, lock_path, holder, timeout
+        who = f"{holder}, " if holder else ""
+        super().__init__(
+            f"{target} is being written by another process ({who}lock {lock_path}; waited {timeout:g} s)"
+        )
+
+
+class _PidLock:
+    """filelock's lock on ``path``, holding the holder's pid while held and removing its file on release.
+
+    The file is removed while the lock is still held, and only when the path still names the file locked: a
+    process that opened it meanwhile then finds it unlinked once it gets the lock and starts over on a new file
+    (filelock checks the link count after locking), so mutual exclusion holds and no lock file stays behind.
+    """
+
+    def __init__(self, path: Path) -> None:
+        from filelock import FileLock  # imported here so that importing clipzoo needs no third-party package
+
+        self.path = path
+        self._identity: tuple[int, int] | None = None
+        try:
+            self._lock = FileLock(path, on_acquired=self._acquired)
+        except TypeError:  # filelock < 4 has no acquisition hook: no holder pid, and the lock file stays
+            self._lock = FileLock(path)
+
+    def _acquired(self, fd: int) -> None:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        stat = os.fstat(fd)
+        self._identity = (stat.st_dev, stat.st_ino)
+
+    def acquire(self, timeout: float | None) -> None:
+        self._lock.acquire(timeout=-1 if timeout is None else timeout)
+
+    def holder(self) -> str:
+        try:
+            pid = self.path.read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            return ""
+        return f"pid {pid}" if pid.isdigit() else ""
+
+    def release(self) -> None:
+        if self._identity is not None:
+            # Windows cannot remove an open file; filelock's Windows lock removes it on release there
+            with contextlib.suppress(OSError):
+                stat = os.stat(self.path)
+                if (stat.st_dev, stat.st_ino) == self._identity:
+                    os.unlink(self.path)
+            self._identity = None
+        self._lock.release()
+
+
+def _state(path: Path) -> tuple[int, int, int] | None:
+    """Identity of what is at ``path`` now (device, inode, mtime), or None when nothing is."""
+    try:
+        stat = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return (stat.st_dev, stat.st_ino, stat.st_mtime_ns)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+class AtomicTarget:
+    """A file or folder replaced in one rename while the lock ``.NAME.lock`` beside it is held.
+
+    Entering takes the lock (waiting up to ``timeout`` seconds; None waits as long as it takes), which names the
+    holder's pid while held and is removed on release, then removes what killed writers left: staging copies
+    ``.NAME.tmp-*`` and a replaced folder put aside as ``.NAME.old-*`` (moved back when the target is missing).
+    Every writer of the target holds the lock, so anything of that kind found under it belongs to a dead process.
+    :meth:`staging` then gives a fresh staging file or folder that is renamed onto the target when its block
+    ends without an error and removed when it fails.
+
+    Example::
+
+        with AtomicTarget(path) as target, target.staging() as part:
+            part.write_bytes(data)
+
+    Args:
+        target: The file or folder to write; its parent folder must exist.
+        timeout: Seconds to wait for another writer; None waits without limit.
+
+    Raises:
+        LockBusyError: on entering, another process held the lock for ``timeout`` seconds.
+        OSError: on entering, the parent folder is missing or not a folder, or the lock file cannot be written.
+    """
+
+    def __init__(self, target: str | os.PathLike, timeout: float | None = None) -> None:
+        self.path = Path(target)
+        self.lock_path = self.path.parent / f".{self.path.name}.lock"
+        self.timeout = timeout
+        #: Whether another writer held the lock on entry and what it left at the target changed meanwhile.
+        self.changed_while_waiting = False
+        self._lock: _PidLock | None = None
+
+    def __enter__(self) -> AtomicTarget:
+        from filelock import Timeout
+
+        parent = self.path.parent
+        if (
+            not parent.is_dir()
+        ):  # checked here: filelock would create missing folders, or fail on a file oddly
+            code = errno.ENOTDIR if parent.exists() else errno.ENOENT
+            raise OSError(code, os.strerror(code), str(parent))
+        before = _state(self.path)
+        lock = _PidLock(self.lock_path)
+        try:
+            lock.acquire(0)
+            waited = False
+        except Timeout:
+            waited = True
+            try:
+                lock.acquire(self.timeout)
+            except Timeout as err:
+                raise LockBusyError(self.path, self.lock_path, lock.holder(), self.timeout or 0.0) from err
+        self._lock = lock
+        try:
+            self._remove_leftovers()
+        except BaseException:
+            self.release()
+            raise
+        self.changed_while_waiting = waited and _state(self.path) != before
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+
+    def release(self) -> None:
+        """Release the lock (and remove its file); entering the target again takes it anew."""
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def _remove_leftovers(self) -> None:
+        # exactly tempfile's names (8 random characters): ".out.tmp-abc.tmp-12345678" belongs to "out.tmp-abc"
+        ours = re.compile(rf"\.{re.escape(self.path.name)}\.(tmp|old)-[a-z0-9_]{{8}}(\.part)?")
+        for entry in self.path.parent.iterdir():
+            kind = ours.fullmatch(entry.name)
+            if kind is None:
+                continue
+            previous = entry / "previous"
+            if kind.group(1) == "old" and os.path.lexists(previous) and not os.path.lexists(self.path):
+                os.replace(previous, self.path)  # a replacement killed between its two renames: roll it back
+            _remove(entry)
+
+    @contextlib.contextmanager
+    def staging(self, *, folder: bool = False) -> Iterator[Path]:
+        """A new empty staging file (``.NAME.tmp-*.part``) or folder beside the target, published when the block ends.
+
+        Args:
+            folder: Stage a folder instead of a file.
+
+        Yields:
+            The staging path; when the block raises, it is removed and the target is left as it was.
+
+        Raises:
+            RuntimeError: the lock is not held (use the target in a ``with`` block).
+        """
+        self._check_held()
+        parent, prefix = self.path.parent, f".{self.path.name}.tmp-"
+        if folder:
+            staged = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+        else:
+            fd, name = tempfile.mkstemp(prefix=prefix, suffix=".part", dir=parent)
+            os.close(fd)
+            staged = Path(name)
+        try:
+            yield staged
+            self.publish(staged)
+        except BaseException:
+            _remove(staged)
+            raise
+
+    def publish(self, staged: str | os.PathLike) -> Path:
+        """Give ``staged`` the umask's modes and rename it onto the target (on the same file system).
+
+        A target folder (or a target replaced by a folder) is first renamed aside as ``.NAME.old-*``, and the
+        aside copy is removed once the new one is in place; a writer killed in between is rolled back by the next.
+
+        Args:
+            staged: The finished file or folder, e.g. from :meth:`staging`.
+
+        Returns:
+            The target path.
+
+        Raises:
+            RuntimeError: the lock is not held (use the target in a ``with`` block).
+        """
+        self._check_held()
+        staged, target = Path(staged), self.path
+        if staged.is_dir():
+            fix_tree_modes(staged)  # mkdtemp made it 0700; the writers may have used mkstemp (0600)
+        else:
+            os.chmod(staged, file_mode())
+        if os.path.lexists(target) and (staged.is_dir() or (target.is_dir() and not target.is_symlink())):
+            aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+            os.replace(target, aside / "previous")
+            os.replace(staged, target)
+            shutil.rmtree(aside)
+        else:
+            os.replace(staged, target)
+        return target
+
+    def _check_held(self) -> None:
+        if self._lock is None:
+            raise RuntimeError(f"{self.path}: write it inside `with AtomicTarget(...)`, which holds its lock")

@@ -12,7 +12,8 @@ import pytest
 import torch
 
 import clipzoo
-from clipzoo.hub import download as hub
+from clipzoo.hub import hf as hub_hf
+from clipzoo.hub.errors import NotFoundError
 
 ACTIVATIONS = ["quick_gelu", "gelu", "gelu_pytorch_tanh"]
 
@@ -144,10 +145,10 @@ def test_odd_siglip_from_hf_hub(tmp_path, monkeypatch):
     def fake_download(model_id, filename=None, revision=None, cache_dir=None, offline=None, **kwargs):
         path = tmp_path / (filename or "open_clip_pytorch_model.bin")
         if model_id != "org/odd-siglip" or not path.is_file():
-            raise hub.NotFoundError(f"hf-hub:{model_id} has no file {filename}")
+            raise NotFoundError(f"hf-hub:{model_id} has no file {filename}")
         return str(path)
 
-    monkeypatch.setattr(hub, "download_pretrained_from_hf", fake_download)
+    monkeypatch.setattr(hub_hf, "download_pretrained_from_hf", fake_download)
     _assert_same(clipzoo.create_model("hf-hub:org/odd-siglip").eval(), reference)
 
 

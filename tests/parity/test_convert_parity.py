@@ -20,7 +20,8 @@ import pytest
 import torch
 
 import clipzoo
-from clipzoo.hub import download as hub
+from clipzoo.hub import hf as hub_hf
+from clipzoo.hub.errors import NotFoundError
 from clipzoo.registry import architectures as registry
 
 TIMM_TINY = "vit_zootest_patch8_siglip_32"
@@ -163,10 +164,10 @@ def test_transformers_clip_hf_hub_mocked(tmp_path, monkeypatch):
         asked.append(filename)
         path = tmp_path / (filename or "open_clip_pytorch_model.bin")
         if model_id != "org/tiny-clip" or not path.is_file():
-            raise hub.NotFoundError(f"hf-hub:{model_id} has no file {filename}")
+            raise NotFoundError(f"hf-hub:{model_id} has no file {filename}")
         return str(path)
 
-    monkeypatch.setattr(hub, "download_pretrained_from_hf", fake_download)
+    monkeypatch.setattr(hub_hf, "download_pretrained_from_hf", fake_download)
     model = clipzoo.create_model("hf-hub:org/tiny-clip").eval()
     image, text = _inputs(eos=99)
     _assert_features_match(model, reference, image, text)

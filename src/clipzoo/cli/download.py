@@ -12,7 +12,7 @@ from .common import CliError, check_model, check_tag
 
 
 def _registry_files(model: str, tag: str | None, cache_dir: str | None, progress: bool) -> list[str]:
-    from ..hub import download as hub
+    from ..hub.pretrained import download_pretrained
     from ..registry import tags as pretrained
 
     check_model(model)
@@ -21,7 +21,7 @@ def _registry_files(model: str, tag: str | None, cache_dir: str | None, progress
         raise CliError(f"{model} needs a pretrained tag; known tags: {known}")
     check_tag(model, tag)
     cfg = pretrained.get_pretrained_cfg(model, tag)
-    return [hub.download_pretrained(cfg, cache_dir=cache_dir, progress=progress, model_name=model, tag=tag)]
+    return [download_pretrained(cfg, cache_dir=cache_dir, progress=progress, model_name=model, tag=tag)]
 
 
 def _hub_files(model: str, repo: str, tag: str | None, cache_dir: str | None) -> list[str]:
@@ -29,7 +29,8 @@ def _hub_files(model: str, repo: str, tag: str | None, cache_dir: str | None) ->
     from ..constants import HF_CONFIG_NAME
     from ..factory.sources import UnknownRepoError
     from ..formats import transformers_config
-    from ..hub import download as hub
+    from ..hub.errors import NotFoundError
+    from ..hub.hf import download_pretrained_from_hf
 
     if tag:
         raise CliError(f"{model} takes no pretrained tag (got {tag!r}); run `clipzoo download {model}`")
@@ -37,17 +38,17 @@ def _hub_files(model: str, repo: str, tag: str | None, cache_dir: str | None) ->
     errors = []
     for config_name, weight_names in layouts:
         try:
-            config = hub.download_pretrained_from_hf(repo, config_name, cache_dir=cache_dir, model_name=model)
-        except hub.NotFoundError as err:
+            config = download_pretrained_from_hf(repo, config_name, cache_dir=cache_dir, model_name=model)
+        except NotFoundError as err:
             errors.append(str(err))
             continue
         for weights_name in weight_names:
             try:
-                weights = hub.download_pretrained_from_hf(
+                weights = download_pretrained_from_hf(
                     repo, weights_name, cache_dir=cache_dir, model_name=model
                 )
                 return [config, weights]
-            except hub.NotFoundError as err:
+            except NotFoundError as err:
                 errors.append(str(err))
     raise UnknownRepoError(f"unknown model {model}: {'; '.join(errors)}")
 

@@ -6,8 +6,8 @@ Layout (open_clip's Hub layout): ``open_clip_config.json`` = ``{"model_cfg": ...
 ``context_length``), ``open_clip_model.safetensors``, and for Hugging Face tokenizers their files. The folder is
 written under a temporary name next to the target and renamed into place: a failure leaves nothing behind.
 
-Concurrent and killed exports: an export holds the lock ``.NAME.lock`` next to the target (removed when it is
-released) from before the model is built until the folder is in place.
+Concurrent and killed exports (:class:`clipzoo.files.AtomicTarget`): an export holds the lock ``.NAME.lock`` next
+to the target (removed when it is released) from before the model is built until the folder is in place.
 A second export into the same target waits up to ``lock_timeout`` seconds (:data:`LOCK_TIMEOUT`), then fails
 with :class:`ExportBusyError`; it also fails, without replacing anything, when the target was written while it
 waited, so two concurrent exports never both succeed. Temporary folders of killed exports (``.NAME.tmp-*``) are
@@ -19,17 +19,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import shutil
-import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ..constants import HF_CONFIG_NAME, HF_SAFE_WEIGHTS_NAME
 from ..errors import ClipzooError, InputError
-from ..files import fix_tree_modes
+from ..files import AtomicTarget, LockBusyError
 from ..preprocess.config import PREPROCESS_KEYS as _PREPROCESS_KEYS
 
 # Files a Hugging Face tokenizer may consist of (transformers' save_pretrained names).
@@ -144,130 +141,23 @@ class ExportBusyError(ExportError):
 LOCK_TIMEOUT = 30.0
 
 
-def _target_state(target: Path) -> tuple[int, int, int] | None:
-    """Identity of what is at ``target`` now (device, inode, mtime), or None when nothing is."""
-    try:
-        stat = os.lstat(target)
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    return (stat.st_dev, stat.st_ino, stat.st_mtime_ns)
-
-
 def _is_empty_dir(path: Path) -> bool:
     return path.is_dir() and not path.is_symlink() and not any(path.iterdir())
-
-
-def _remove_leftovers(target: Path) -> None:
-    """Clean up after exports into ``target`` that were killed; call with the target's lock held.
-
-    Every writer into ``target`` holds its lock, so a ``.NAME.tmp-*`` folder found under the lock belongs to a
-    dead run. A ``.NAME.old-*`` folder is a replacement killed between its two renames: the previous folder
-    inside it goes back into place when the target is missing, else it is removed.
-    """
-    parent, name = target.parent, target.name
-    # exactly tempfile's names (8 random characters): ".out.tmp-abc.tmp-12345678" belongs to target "out.tmp-abc"
-    ours = re.compile(rf"\.{re.escape(name)}\.(tmp|old)-[a-z0-9_]{{8}}")
-    for entry in parent.iterdir():
-        kind = ours.fullmatch(entry.name)
-        if kind is None:
-            continue
-        if kind.group(1) == "tmp":
-            shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
-        elif entry.is_dir():
-            previous = entry / "previous"
-            if previous.exists() and not os.path.lexists(target):
-                os.replace(previous, target)
-            shutil.rmtree(entry)
-
-
-class _Busy(Exception):
-    """The lock stayed held by another process until the timeout."""
-
-
-class _PathLock:
-    """An exclusive lock on ``path`` that removes its file on release (``fcntl.flock``; filelock elsewhere).
-
-    The file exists only while some process holds or waits for the lock, so a finished export leaves nothing
-    next to its target. Removing a lock file is safe because a process that locked it checks afterwards that
-    the path still names the file it locked (else it starts over on the new file). The holder's pid is written
-    into the file for the message a waiting export gives when it times out. A process killed while holding the
-    lock releases it (the kernel drops the flock); its file is taken over by the next export.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._fd: int | None = None
-        self._fallback: Any = None
-
-    def acquire(self, timeout: float) -> None:
-        try:
-            import fcntl
-        except ImportError:  # no flock (Windows): filelock, whose lock file then stays
-            from filelock import FileLock, Timeout
-
-            self._fallback = FileLock(self.path)
-            try:
-                self._fallback.acquire(timeout=timeout)
-            except Timeout as err:
-                raise _Busy() from err
-            return
-        deadline = time.monotonic() + timeout
-        while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                if time.monotonic() >= deadline:
-                    raise _Busy() from None
-                time.sleep(0.05)
-                continue
-            except BaseException:
-                os.close(fd)
-                raise
-            try:
-                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
-            except FileNotFoundError:
-                same = False
-            if same:
-                os.ftruncate(fd, 0)
-                os.write(fd, f"{os.getpid()}\n".encode())
-                self._fd = fd
-                return
-            os.close(fd)  # the holder removed this file as we locked it: lock the new one
-
-    def holder(self) -> str:
-        """'pid N' of the process holding the lock, when it wrote one."""
-        try:
-            pid = self.path.read_text(encoding="ascii").strip()
-        except (OSError, UnicodeDecodeError):
-            return ""
-        return f"pid {pid}" if pid.isdigit() else ""
-
-    def release(self) -> None:
-        if self._fallback is not None:
-            self._fallback.release()
-            self._fallback = None
-        if self._fd is not None:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.path)  # while still holding it: a waiter then sees a new file, never this one
-            os.close(self._fd)  # closing drops the flock
-            self._fd = None
 
 
 class _LockedTarget:
     """The target folder of an export, locked for the whole export (check, build, write, rename).
 
     Entering it checks, before anything is built, that the parent folder can be written (creating it if
-    needed), takes the lock ``.NAME.lock`` next to the target (waiting up to ``timeout`` seconds for another
-    export into it), removes what killed exports left there, and refuses a non-empty target unless
-    ``overwrite``. :meth:`write` then writes a temporary folder next to the target and renames it into place.
+    needed), takes the target's lock (:class:`~clipzoo.files.AtomicTarget`: waiting up to ``timeout`` seconds
+    for another export into it, removing what killed exports left there), and refuses a non-empty target
+    unless ``overwrite``. :meth:`write` then writes a staging folder next to the target and renames it into place.
     """
 
     def __init__(self, target: str | os.PathLike, overwrite: bool, timeout: float = LOCK_TIMEOUT) -> None:
         self.target = Path(target).expanduser().absolute()
         self.overwrite, self.timeout = overwrite, timeout
-        self._lock: Any = None
+        self._atomic: AtomicTarget | None = None
         self._created: list[Path] = []
 
     def _make_parent(self) -> None:
@@ -290,22 +180,15 @@ class _LockedTarget:
         if self.target.parent == self.target:
             raise ExportTargetError(f"cannot export to {self.target}: choose a folder below it")
         self._make_parent()
-        before = _target_state(self.target)
-        lock_path = self.target.parent / f".{self.target.name}.lock"
-        lock = _PathLock(lock_path)
+        atomic = AtomicTarget(self.target, self.timeout)
         try:
-            try:
-                lock.acquire(timeout=0)
-                waited = False
-            except _Busy:
-                waited = True
-                lock.acquire(timeout=self.timeout)
-        except _Busy as err:
+            atomic.__enter__()
+        except LockBusyError as err:
             self._remove_created()
-            holder = lock.holder()
             raise ExportBusyError(
-                f"another export into {self.target} is still running ({holder + ', ' if holder else ''}lock "
-                f"{lock_path}; waited {self.timeout:g} s); wait for it to finish, or export to another folder"
+                f"another export into {self.target} is still running ({err.holder + ', ' if err.holder else ''}"
+                f"lock {err.lock_path}; waited {self.timeout:g} s); wait for it to finish, or export to another "
+                "folder"
             ) from err
         except OSError as err:  # the lock file is the first thing written: the folder is not writable
             self._remove_created()
@@ -313,24 +196,21 @@ class _LockedTarget:
                 f"cannot write into {self.target.parent}: {err.strerror or err}; choose a target folder you "
                 "can write to"
             ) from err
-        self._lock = lock
+        self._atomic = atomic
         try:
-            self._check(waited, before)
+            self._check(atomic.changed_while_waiting)
         except BaseException:
             self._release()
             raise
         return self
 
-    def _check(self, waited: bool, before_wait: tuple[int, int, int] | None) -> None:
-        """Under the lock: leftovers removed, the target is free (or may be replaced), nobody wrote it meanwhile."""
-        _remove_leftovers(self.target)
-        if waited:
-            now = _target_state(self.target)
-            if now is not None and now != before_wait:
-                raise ExportBusyError(
-                    f"another export wrote {self.target} while this one waited for it; not replacing it "
-                    "(run the export again to replace it)"
-                )
+    def _check(self, changed_while_waiting: bool) -> None:
+        """Under the lock: the target is free (or may be replaced), and nobody wrote it while this export waited."""
+        if changed_while_waiting:
+            raise ExportBusyError(
+                f"another export wrote {self.target} while this one waited for it; not replacing it "
+                "(run the export again to replace it)"
+            )
         if os.path.lexists(self.target) and not self.overwrite and not _is_empty_dir(self.target):
             raise ExportTargetError(
                 f"{self.target} already exists and is not empty (pass overwrite=True / --overwrite)"
@@ -342,24 +222,13 @@ class _LockedTarget:
             )
 
     def write(self, write: Callable[[Path], Any]) -> Path:
-        """Run ``write(tmp_folder)`` and move the folder to the target in one rename; returns the target."""
-        target = self.target
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-        try:
-            write(tmp)
-            fix_tree_modes(tmp)  # mkdtemp made it 0700; the writers may have used mkstemp (0600)
-            if os.path.lexists(target):
-                old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-                os.replace(target, old / "previous")
-                os.replace(tmp, target)
-                shutil.rmtree(old)
-            else:
-                os.replace(tmp, target)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        """Run ``write(staging_folder)`` and move the folder to the target in one rename; returns the target."""
+        if self._atomic is None:
+            raise RuntimeError(f"{self.target}: write inside `with _LockedTarget(...)`, which holds its lock")
+        with self._atomic.staging(folder=True) as staging:
+            write(staging)
         self._created.clear()  # the parent folders now hold the result
-        return target
+        return self.target
 
     def _remove_created(self) -> None:
         for folder in reversed(self._created):
@@ -368,17 +237,41 @@ class _LockedTarget:
         self._created.clear()
 
     def _release(self) -> None:
-        if self._lock is not None:
-            self._lock.release()
-            self._lock = None
+        if self._atomic is not None:
+            self._atomic.release()
+            self._atomic = None
         self._remove_created()  # folders made only for this export go when it failed
 
     def __exit__(self, *exc: Any) -> None:
         self._release()
 
 
-def _atomic_folder(target: Path, overwrite: bool, write, *, timeout: float = LOCK_TIMEOUT) -> Path:
-    """Run ``write(tmp_folder)`` then move the folder to ``target`` in one rename, under the target's lock."""
+def write_folder_atomically(
+    target: str | os.PathLike,
+    overwrite: bool,
+    write: Callable[[Path], Any],
+    *,
+    timeout: float = LOCK_TIMEOUT,
+) -> Path:
+    """Run ``write(staging_folder)``, then move the folder to ``target`` in one rename, under the target's lock.
+
+    The export rules apply: parent folders are created (and removed again on failure), a non-empty target is
+    replaced only with ``overwrite``, and what killed writers left beside the target is removed first.
+
+    Args:
+        target: The folder to write.
+        overwrite: Replace a target that exists and is not empty.
+        write: Fills the staging folder it is given (an empty folder next to ``target``).
+        timeout: Seconds to wait for another writer of ``target``.
+
+    Returns:
+        The target path (absolute, ``~`` expanded).
+
+    Raises:
+        ExportTargetError: the target exists and is not empty (without ``overwrite``), or cannot be written.
+        ExportBusyError: another writer held the target's lock for ``timeout`` seconds, or wrote the target while
+            this one waited.
+    """
     with _LockedTarget(target, overwrite, timeout) as locked:
         return locked.write(write)
 
@@ -425,7 +318,7 @@ def save_model_folder(
     preprocess = _export_preprocess_cfg(
         preprocess_cfg if preprocess_cfg is not None else get_model_preprocess_cfg(model)
     )
-    return _atomic_folder(
+    return write_folder_atomically(
         Path(to), overwrite, lambda tmp: _write_folder(tmp, model, cfg, preprocess, include_tokenizer)
     )
 

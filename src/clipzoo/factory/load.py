@@ -18,31 +18,30 @@ def fetch_weights(source: WeightsSource, cache_dir: str | None = None) -> Path:
         return Path(source.path)
     if source.kind == "tag" and source.record is not None and source.record.file:
         return Path(source.record.to_dict()["file"])
-    from ..hub import download as hub
+    from ..hub.pretrained import download_pretrained
 
     if source.kind == "hf-hub":
         return _fetch_hub_weights(source, cache_dir)
     record = source.record
     return Path(
-        hub.download_pretrained(
-            record.to_dict(), cache_dir=cache_dir, model_name=record.model, tag=record.tag
-        )
+        download_pretrained(record.to_dict(), cache_dir=cache_dir, model_name=record.model, tag=record.tag)
     )
 
 
 def _fetch_hub_weights(source: WeightsSource, cache_dir: str | None) -> Path:
-    from ..hub import download as hub
+    from ..hub.errors import NotFoundError
+    from ..hub.hf import download_pretrained_from_hf
 
     label = f"hf-hub:{source.repo}"
     missing = []
     for filename in source.files or (None,):
         try:
             return Path(
-                hub.download_pretrained_from_hf(source.repo, filename, cache_dir=cache_dir, model_name=label)
+                download_pretrained_from_hf(source.repo, filename, cache_dir=cache_dir, model_name=label)
             )
-        except hub.NotFoundError as err:
+        except NotFoundError as err:
             missing.append(str(err))
-    raise hub.NotFoundError(f"{label}: no weights file ({'; '.join(missing)})")
+    raise NotFoundError(f"{label}: no weights file ({'; '.join(missing)})")
 
 
 def load(model, spec: ModelSpec, cache_dir: str | None = None, weights_only: bool = True) -> None:

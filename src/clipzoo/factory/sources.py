@@ -152,7 +152,7 @@ def folder_model(schema: str, identifier: str, cache_dir: str | None = None) -> 
         FileNotFoundError: a local folder that does not exist.
         FolderConfigError: a folder without a readable config.
         UnknownRepoError: a Hub repo with neither an open_clip nor a transformers config.
-        clipzoo.hub.download.DownloadError: the Hub could not be reached (OfflineError when offline without a cache).
+        clipzoo.hub.errors.DownloadError: the Hub could not be reached (OfflineError when offline without a cache).
     """
     if schema == "local-dir":
         folder = Path(identifier).expanduser()
@@ -170,28 +170,29 @@ def folder_model(schema: str, identifier: str, cache_dir: str | None = None) -> 
 
 def _hub_model(repo_id: str, cache_dir: str | None) -> FolderModel:
     from ..formats import transformers_config
-    from ..hub import download as hub
+    from ..hub.errors import NotFoundError, OfflineError
+    from ..hub.hf import download_pretrained_from_hf
 
     try:
-        config = hub.download_pretrained_from_hf(repo_id, filename=HF_CONFIG_NAME, cache_dir=cache_dir)
+        config = download_pretrained_from_hf(repo_id, filename=HF_CONFIG_NAME, cache_dir=cache_dir)
         model_cfg, preprocess = read_folder_config(Path(config).parent, tokenizer_source=repo_id)
         return FolderModel("hf-hub", repo_id, model_cfg, preprocess, repo_id)
-    except (hub.NotFoundError, hub.OfflineError) as open_clip_err:
+    except (NotFoundError, OfflineError) as open_clip_err:
         # Offline, a cached transformers repo has config.json but no open_clip_config.json: try it too.
         try:
-            config = hub.download_pretrained_from_hf(
+            config = download_pretrained_from_hf(
                 repo_id, filename=transformers_config.HF_CONFIG_FILE, cache_dir=cache_dir
             )
-        except (hub.NotFoundError, hub.OfflineError) as hf_err:
-            if isinstance(open_clip_err, hub.OfflineError):
+        except (NotFoundError, OfflineError) as hf_err:
+            if isinstance(open_clip_err, OfflineError):
                 raise open_clip_err from None
             raise UnknownRepoError(
                 f"hf-hub:{repo_id} is neither an open_clip repo ({open_clip_err}) nor a transformers "
                 f"CLIP/SigLIP repo ({hf_err})"
             ) from hf_err
     try:
-        hub.download_pretrained_from_hf(repo_id, filename=transformers_config.HF_PREPROCESSOR_FILE, cache_dir=cache_dir)
-    except hub.NotFoundError:
+        download_pretrained_from_hf(repo_id, filename=transformers_config.HF_PREPROCESSOR_FILE, cache_dir=cache_dir)
+    except NotFoundError:
         pass  # optional: without it the converted config keeps the model type's default preprocessing
     model_cfg, preprocess = read_folder_config(Path(config).parent, tokenizer_source=repo_id)
     return FolderModel(

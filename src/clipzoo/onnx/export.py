@@ -443,7 +443,7 @@ def quantize_folder(source: str | os.PathLike, to: str | os.PathLike, *, overwri
         OnnxExportError: the source is already quantized.
         OnnxFolderError: the source is not a valid ONNX folder.
     """
-    from clipzoo.export.folder import _atomic_folder
+    from clipzoo.export.folder import write_folder_atomically
 
     from .manifest import MANIFEST_NAME, read_manifest
 
@@ -462,4 +462,4 @@ def quantize_folder(source: str | os.PathLike, to: str | os.PathLike, *, overwri
         manifest.pop("format"), manifest.pop("format_version")
         write_manifest(folder, manifest)
 
-    return _atomic_folder(Path(to), overwrite, write)
+    return write_folder_atomically(Path(to), overwrite, write)

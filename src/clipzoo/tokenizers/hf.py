@@ -40,8 +40,9 @@ def _import_tokenizers():
 
 def resolve_tokenizer_dir(name: str | os.PathLike, cache_dir: str | None = None) -> Path:
     """A folder holding a tokenizer's files: `name` itself if it is a local folder, else the Hugging Face
-    cache's snapshot of Hub repo `name` (fetched through clipzoo.hub.download, so HF_HUB_OFFLINE=1 reads the cache only)."""
-    from clipzoo.hub import download as hub
+    cache's snapshot of Hub repo `name` (fetched through clipzoo.hub.hf, so HF_HUB_OFFLINE=1 reads the cache only)."""
+    from clipzoo.hub.errors import NotFoundError, OfflineError
+    from clipzoo.hub.hf import download_pretrained_from_hf
 
     path = Path(name).expanduser()
     if path.is_dir():
@@ -53,10 +54,8 @@ def resolve_tokenizer_dir(name: str | os.PathLike, cache_dir: str | None = None)
     found, missing = [], []
     for filename in TOKENIZER_FILES:
         try:
-            found.append(
-                Path(hub.download_pretrained_from_hf(str(name), filename=filename, cache_dir=cache_dir))
-            )
-        except (hub.NotFoundError, hub.OfflineError) as err:  # most repos lack some of these files
+            found.append(Path(download_pretrained_from_hf(str(name), filename=filename, cache_dir=cache_dir)))
+        except (NotFoundError, OfflineError) as err:  # most repos lack some of these files
             missing.append(err)
     if not found:
         raise FileNotFoundError(

@@ -32,7 +32,9 @@ _M = "clipzoo.models"
 _TR = "clipzoo.models.transformer"
 _API = "clipzoo.compat.open_clip.api"
 _TOK = "clipzoo.tokenizers"
-_HUB = "clipzoo.hub.download"
+_HUB = "clipzoo.hub.pretrained"
+_URL = "clipzoo.hub.url"
+_HF = "clipzoo.hub.hf"
 _PRE = "clipzoo.registry.tags"
 
 # open_clip module ("" is the package itself) -> clipzoo module -> names (see the module docstring).
@@ -50,7 +52,8 @@ ALIASES: dict[str, dict[str, str]] = {
         "clipzoo.compat.open_clip.openai": "load_openai_model list_openai_models",
         _PRE: "list_pretrained list_pretrained_models_by_tag list_pretrained_tags_by_model get_pretrained_url"
         " is_pretrained_cfg get_pretrained_cfg",
-        _HUB: "download_pretrained_from_url download_pretrained",
+        _URL: "download_pretrained_from_url",
+        _HUB: "download_pretrained",
         "clipzoo.compat.open_clip.push_to_hf_hub": "push_pretrained_to_hf_hub push_to_hf_hub",
         _TOK: "tokenize decode",
         _API: "SimpleTokenizer",
@@ -88,7 +91,8 @@ ALIASES: dict[str, dict[str, str]] = {
         _API: "convert_state_dict convert_to_custom_text_state_dict HFTokenizer SigLipTokenizer SimpleTokenizer",
         "clipzoo.compat.open_clip.pos_embed": "resize_pos_embed resize_text_pos_embed",
         _PRE: "is_pretrained_cfg get_pretrained_cfg list_pretrained_tags_by_model",
-        _HUB: "download_pretrained download_pretrained_from_hf",
+        _HUB: "download_pretrained",
+        _HF: "download_pretrained_from_hf",
         "clipzoo.preprocess.transforms": "image_transform_v2 AugmentationCfg PreprocessCfg merge_preprocess_dict"
         " merge_preprocess_kwargs",
     },
@@ -130,7 +134,7 @@ ALIASES: dict[str, dict[str, str]] = {
         "clipzoo.compat.open_clip.openai": "list_openai_models load_openai_model build_model_from_openai_state_dict",
         _M: "convert_weights_to_lp get_cast_dtype",
         _PRE: "get_pretrained_url list_pretrained_models_by_tag",
-        _HUB: "download_pretrained_from_url",
+        _URL: "download_pretrained_from_url",
         "clipzoo.constants": "OPENAI_DATASET_MEAN OPENAI_DATASET_STD",
     },
     "pos_embed": {
@@ -140,7 +144,9 @@ ALIASES: dict[str, dict[str, str]] = {
     "pretrained": {
         _PRE: "list_pretrained list_pretrained_models_by_tag list_pretrained_tags_by_model is_pretrained_cfg"
         " get_pretrained_cfg get_pretrained_url",
-        _HUB: "download_pretrained_from_url download_pretrained_from_hf download_pretrained",
+        _URL: "download_pretrained_from_url",
+        _HF: "download_pretrained_from_hf",
+        _HUB: "download_pretrained",
         _API: "has_hf_hub hf_hub_download",
     },
     "push_to_hf_hub": {

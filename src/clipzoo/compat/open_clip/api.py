@@ -616,7 +616,7 @@ class SigLipTokenizer:
         from functools import partial
 
         if tokenizer_name in SIGLIP_VOCAB_FILES:
-            from ...hub.download import download_pretrained_from_url
+            from ...hub.url import download_pretrained_from_url
 
             vocab_file = download_pretrained_from_url(SIGLIP_VOCAB_FILES[tokenizer_name])
         elif os.path.isfile(tokenizer_name):

@@ -100,7 +100,7 @@ def build_model_from_openai_state_dict(
 
 
 def _checkpoint_path(name: str, cache_dir: str | None) -> str:
-    from ...hub.download import download_pretrained_from_url
+    from ...hub.url import download_pretrained_from_url
     from ...registry.tags import get_pretrained_url, is_pretrained_cfg
 
     if is_pretrained_cfg(name, "openai"):
