@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import torch
@@ -9,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..registry.config import TextCfg, VisionCfg
-from .intermediates import IntermediatesError
+from .intermediates import IntermediatesError, IntermediatesRequest, prune_transformer_tower
 from .text import TextEncoderMixin, TextTransformer, lock_text_modules, set_text_attributes
 from .towers import build_text_tower, build_vision_tower
 from .transformer import causal_mask, rebuild_meta_mask_after_load
@@ -136,30 +137,15 @@ class ContrastiveHeadMixin:
         if output_logits and (image is None or text is None):
             raise IntermediatesError("output_logits=True needs both image and text inputs")
         output: dict[str, torch.Tensor | list[torch.Tensor]] = {}
+        options = (stop_early, normalize_intermediates, intermediates_only)
         if image is not None:
-            output.update(
-                self.visual.forward_intermediates(
-                    image,
-                    indices=image_indices,
-                    stop_early=stop_early,
-                    normalize_intermediates=normalize_intermediates,
-                    intermediates_only=intermediates_only,
-                    output_fmt=image_output_fmt,
-                    output_extra_tokens=image_output_extra_tokens,
-                )
+            request = IntermediatesRequest(
+                image_indices, *options, image_output_fmt, image_output_extra_tokens
             )
+            output.update(request.apply_to(self.visual, image))
         if text is not None:
-            output.update(
-                self._text_tower_intermediates(
-                    text,
-                    text_indices,
-                    stop_early,
-                    normalize_intermediates,
-                    intermediates_only,
-                    text_output_fmt,
-                    text_output_extra_tokens,
-                )
-            )
+            request = IntermediatesRequest(text_indices, *options, text_output_fmt, text_output_extra_tokens)
+            output.update(self._text_tower_intermediates(text, request))
         if normalize:
             for key in ("image_features", "text_features"):
                 if key in output:
@@ -212,29 +198,14 @@ class ContrastiveHeadMixin:
         return self.text.prune_intermediate_layers(indices, prune_norm, prune_head)
 
     def _text_tower_intermediates(
-        self,
-        text: torch.Tensor,
-        indices: int | list[int] | None,
-        stop_early: bool,
-        normalize_intermediates: bool,
-        intermediates_only: bool,
-        output_fmt: str,
-        output_extra_tokens: bool,
+        self, text: torch.Tensor, request: IntermediatesRequest
     ) -> dict[str, torch.Tensor | list[torch.Tensor]]:
         """The text tower's ``forward_intermediates`` output (towers under ``self.text``)."""
         if not hasattr(self.text, "forward_intermediates"):
             raise IntermediatesError(
                 f"the {type(self.text).__name__} text tower has no intermediate features; pass text=None"
             )
-        return self.text.forward_intermediates(
-            text,
-            indices=indices,
-            stop_early=stop_early,
-            normalize_intermediates=normalize_intermediates,
-            intermediates_only=intermediates_only,
-            output_fmt=output_fmt,
-            output_extra_tokens=output_extra_tokens,
-        )
+        return request.apply_to(self.text, text)
 
 
 class CLIP(ContrastiveHeadMixin, TextEncoderMixin, nn.Module):
@@ -326,28 +297,16 @@ class CLIP(ContrastiveHeadMixin, TextEncoderMixin, nn.Module):
         return F.normalize(features, dim=-1) if normalize else features
 
     def _text_tower_intermediates(
-        self,
-        text: torch.Tensor,
-        indices: int | list[int] | None,
-        stop_early: bool,
-        normalize_intermediates: bool,
-        intermediates_only: bool,
-        output_fmt: str,
-        output_extra_tokens: bool,
+        self, text: torch.Tensor, request: IntermediatesRequest
     ) -> dict[str, torch.Tensor | list[torch.Tensor]]:
         # open_clip's CLIP runs every text block and ignores the text format / extra-token options (no class token)
         return self._text_intermediates(
-            text, indices, False, normalize_intermediates, intermediates_only, False
+            text, dataclasses.replace(request, stop_early=False, extra_tokens=False)
         )
 
     def _prune_text(self, indices: int | list[int], prune_norm: bool, prune_head: bool) -> list[int]:
         # the text modules live at the top level: what TextTransformer.prune_intermediate_layers does, here
-        take = self.transformer.prune_intermediate_layers(indices)
-        if prune_norm:
-            self.ln_final = nn.Identity()
-        if prune_head:
-            self.text_projection = None
-        return take
+        return prune_transformer_tower(self, indices, prune_norm, prune_head, "ln_final", "text_projection")
 
     def lock_text_tower(self, unlocked_layers: int = 0, freeze_layer_norm: bool = True) -> None:
         """Freeze the text modules, keeping the last ``unlocked_layers`` groups trainable."""
