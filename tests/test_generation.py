@@ -13,17 +13,9 @@ import pytest
 import torch
 
 from clipzoo.models import generation
-from clipzoo.models.generation import (
-    FinishedHypotheses,
-    MaxLength,
-    MinLength,
-    RepetitionPenalty,
-    TopK,
-    TopP,
-    caption_token_ids,
-    decode_captions,
-    generate,
-)
+from clipzoo.models.beam_search import FinishedHypotheses, beam_search
+from clipzoo.models.decoding import MaxLength, MinLength, RepetitionPenalty, TopK, TopP
+from clipzoo.models.generation import caption_token_ids, decode_captions, generate
 
 VOCAB = 64
 SOT, EOS = VOCAB - 2, VOCAB - 1  # the tiny vocabulary's start/end ids
@@ -381,7 +373,7 @@ def test_beam_groups_repeat_one_search(coca, num_beams, num_beam_groups):
     """Why generate() decodes a single group: without a diversity penalty every group finds the same beams."""
     ids = generation._token_ids(coca, SOT, EOS, None, torch.device("cpu"))
     processors = generation._base_processors(3, 1.0, ids.eos)
-    search = functools.partial(generation._beam_search, coca, images(3), ids, processors, [MaxLength(14)])
+    search = functools.partial(beam_search, coca, images(3), ids, processors, [MaxLength(14)])
     with torch.no_grad():
         grouped = search(num_beams, num_beam_groups)
         single = search(num_beams // num_beam_groups, 1)

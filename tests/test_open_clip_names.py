@@ -29,8 +29,8 @@ from PIL import Image  # noqa: E402
 # `import open_clip.push_to_hf_hub as m` gives open_clip's function of that name (its __init__ rebinds it)
 oc_push = importlib.import_module("open_clip.push_to_hf_hub")
 
-from clipzoo.compat.open_clip import api as open_clip_api  # noqa: E402
 from clipzoo.compat.open_clip import cfg as open_clip_cfg  # noqa: E402
+from clipzoo.compat.open_clip import helpers as oc_helpers  # noqa: E402
 from clipzoo.compat.open_clip import (  # noqa: E402
     hf_poolers,
     openai,
@@ -40,6 +40,8 @@ from clipzoo.compat.open_clip import (  # noqa: E402
     utils,
     zero_shot_legacy,
 )
+from clipzoo.compat.open_clip import modules as oc_modules  # noqa: E402
+from clipzoo.compat.open_clip import tokenizer as oc_tokenizer  # noqa: E402
 
 ATOL = 1e-5
 
@@ -247,22 +249,22 @@ BLOCK_CASES = [
 def test_blocks_equal_open_clip(name: str, args: tuple, kwargs: dict, shape: tuple) -> None:
     torch.manual_seed(7)
     peer = getattr(oc_tr, name)(*args, **kwargs).eval()
-    ours = getattr(open_clip_api, name)(*args, **kwargs).eval()
+    ours = getattr(oc_modules, name)(*args, **kwargs).eval()
     _copy_weights(peer, ours)
     x = torch.randn(*shape)
     _close(ours(x), peer(x))
-    assert isinstance(ours, getattr(open_clip_api, name))
+    assert isinstance(ours, getattr(oc_modules, name))
 
 
 def test_attention_equals_open_clip() -> None:
     torch.manual_seed(8)
     kwargs = {"qk_norm": True, "scale_heads": True, "inner_norm": True}
-    peer, ours = oc_tr.Attention(32, 4, **kwargs).eval(), open_clip_api.Attention(32, 4, **kwargs).eval()
+    peer, ours = oc_tr.Attention(32, 4, **kwargs).eval(), oc_modules.Attention(32, 4, **kwargs).eval()
     _copy_weights(peer, ours)
     x = torch.randn(2, 6, 32)
     _close(ours(x), peer(x))
-    with pytest.raises(open_clip_api.UnsupportedOptionError, match="dropout"):
-        open_clip_api.Attention(32, 4, attn_drop=0.1)
+    with pytest.raises(oc_modules.UnsupportedOptionError, match="dropout"):
+        oc_modules.Attention(32, 4, attn_drop=0.1)
 
 
 def test_towers_equal_open_clip() -> None:
@@ -270,7 +272,7 @@ def test_towers_equal_open_clip() -> None:
     vit_args = (32, 8, 32, 2, 2, 4.0)
     peer, ours = (
         oc_tr.VisionTransformer(*vit_args, output_dim=16).eval(),
-        open_clip_api.VisionTransformer(*vit_args, output_dim=16).eval(),
+        oc_modules.VisionTransformer(*vit_args, output_dim=16).eval(),
     )
     _copy_weights(peer, ours)
     image = torch.randn(2, 3, 32, 32)
@@ -278,7 +280,7 @@ def test_towers_equal_open_clip() -> None:
     peer_t = oc_tr.TextTransformer(
         context_length=8, vocab_size=100, width=32, heads=2, layers=2, output_dim=16
     ).eval()
-    ours_t = open_clip_api.TextTransformer(
+    ours_t = oc_modules.TextTransformer(
         context_length=8, vocab_size=100, width=32, heads=2, layers=2, output_dim=16
     ).eval()
     _copy_weights(peer_t, ours_t)
@@ -288,10 +290,10 @@ def test_towers_equal_open_clip() -> None:
 
     assert isinstance(
         ztext.TextTransformer(context_length=8, vocab_size=100, width=32, heads=2, layers=1),
-        open_clip_api.TextTransformer,
+        oc_modules.TextTransformer,
     )
-    with pytest.raises(open_clip_api.UnsupportedOptionError, match="batch_first"):
-        open_clip_api.Transformer(32, 1, 4, batch_first=False)
+    with pytest.raises(oc_modules.UnsupportedOptionError, match="batch_first"):
+        oc_modules.Transformer(32, 1, 4, batch_first=False)
 
 
 def test_multimodal_transformer_equals_open_clip() -> None:
@@ -300,7 +302,7 @@ def test_multimodal_transformer_equals_open_clip() -> None:
     with torch.no_grad():  # open_clip leaves some of this module's parameters uninitialised (torch.empty)
         for param in peer.parameters():
             param.normal_(0, 0.05)
-    ours = open_clip_api.MultimodalTransformer(32, 2, 4, context_length=6, output_dim=16).eval()
+    ours = oc_modules.MultimodalTransformer(32, 2, 4, context_length=6, output_dim=16).eval()
     _copy_weights(peer, ours)
     image_embs, text_embs = torch.randn(2, 5, 32), torch.randn(2, 6, 32)
     _close(ours(image_embs, text_embs), peer(image_embs, text_embs))
@@ -310,10 +312,10 @@ def test_text_pool_lock_and_custom_state_dict_equal_open_clip() -> None:
     x, text = torch.randn(3, 5, 4), torch.tensor([[1, 9, 2, 0, 0], [1, 2, 9, 2, 0], [1, 2, 3, 4, 9]])
     for pool, eos in (("first", None), ("last", None), ("argmax", None), ("eos", 2), ("none", None)):
         assert torch.equal(
-            open_clip_api.text_global_pool(x, text, pool, eos), oc_tr.text_global_pool(x, text, pool, eos)
+            oc_helpers.text_global_pool(x, text, pool, eos), oc_tr.text_global_pool(x, text, pool, eos)
         )
     with pytest.raises(ValueError, match="eos_token_id"):
-        open_clip_api.text_global_pool(x, text, "eos")
+        oc_helpers.text_global_pool(x, text, "eos")
     vision, textcfg = _tiny_clip()
     textcfg["layers"] = 3
     torch.manual_seed(11)
@@ -326,30 +328,30 @@ def test_text_pool_lock_and_custom_state_dict_equal_open_clip() -> None:
             for p in m.parameters():
                 p.requires_grad = True
         oc_tr.lock_text_tower(peer, unlocked)
-        open_clip_api.lock_text_tower(ours, unlocked)
+        oc_helpers.lock_text_tower(ours, unlocked)
         frozen = lambda m: sorted(n for n, p in m.named_parameters() if not p.requires_grad)  # noqa: E731
         assert frozen(ours) == frozen(peer) and frozen(ours)
     state = peer.state_dict()
     assert (
-        open_clip_api.convert_to_custom_text_state_dict(state).keys()
+        oc_helpers.convert_to_custom_text_state_dict(state).keys()
         == oc_model.convert_to_custom_text_state_dict(state).keys()
     )
 
 
 def test_tokenizer_helpers_equal_open_clip() -> None:
-    assert open_clip_api.get_pairs(("a", "b", "c", "b")) == oc_tok.get_pairs(("a", "b", "c", "b"))
+    assert oc_tokenizer.get_pairs(("a", "b", "c", "b")) == oc_tok.get_pairs(("a", "b", "c", "b"))
     text = "Hello_World!  It's {a} TEST."
-    assert open_clip_api.canonicalize_text(text) == oc_tok.canonicalize_text(text)
+    assert oc_tokenizer.canonicalize_text(text) == oc_tok.canonicalize_text(text)
     kept = {"keep_punctuation_exact_string": "{a}"}
-    assert open_clip_api.canonicalize_text(text, **kept) == oc_tok.canonicalize_text(text, **kept)
+    assert oc_tokenizer.canonicalize_text(text, **kept) == oc_tok.canonicalize_text(text, **kept)
     for mode in ("lower", "whitespace", "canonicalize"):
-        assert open_clip_api.get_clean_fn(mode)(text) == oc_tok.get_clean_fn(mode)(text)
+        assert oc_tokenizer.get_clean_fn(mode)(text) == oc_tok.get_clean_fn(mode)(text)
     captions = ["a photo of a cat", "Deux chats, sous la pluie!"]
-    assert torch.equal(open_clip_api.SimpleTokenizer()(captions), oc_tok.SimpleTokenizer()(captions))
+    assert torch.equal(oc_tokenizer.SimpleTokenizer()(captions), oc_tok.SimpleTokenizer()(captions))
     long = ["one two three four five six seven eight nine ten"]
     for mode in ("simple", "random", "shuffle"):
         random.seed(0), torch.manual_seed(0), np.random.seed(0)
-        a = open_clip_api.get_reduction_mask_fn(mode)(long, 6, 49406, 49407, oc_tok._tokenizer.encode)
+        a = oc_tokenizer.get_reduction_mask_fn(mode)(long, 6, 49406, 49407, oc_tok._tokenizer.encode)
         random.seed(0), torch.manual_seed(0), np.random.seed(0)
         assert torch.equal(
             a, oc_tok.get_reduction_mask_fn(mode)(long, 6, 49406, 49407, oc_tok._tokenizer.encode)
@@ -442,7 +444,7 @@ def test_generate_readme_equals_open_clip() -> None:
 
 def test_prepare_inputs_for_generation_equals_open_clip() -> None:
     ids, images, mask = torch.tensor([[1, 2, 3]]), torch.zeros(1, 3, 4, 4), torch.tensor([[0, 1, 1]])
-    ours = open_clip_api.prepare_inputs_for_generation(ids, images, past=None, attention_mask=mask)
+    ours = oc_helpers.prepare_inputs_for_generation(ids, images, past=None, attention_mask=mask)
     peer = oc_coca.prepare_inputs_for_generation(ids, images, past=None, attention_mask=mask)
     assert ours.keys() == peer.keys() and torch.equal(ours["position_ids"], peer["position_ids"])
 
@@ -454,13 +456,13 @@ def test_timm_model_and_hf_text_encoder_equal_open_clip() -> None:
 
     torch.manual_seed(14)
     peer = oc_timm.TimmModel("test_vit", 16, image_size=160).eval()
-    ours = open_clip_api.TimmModel("test_vit", 16, image_size=160).eval()
+    ours = oc_modules.TimmModel("test_vit", 16, image_size=160).eval()
     _copy_weights(peer, ours)
     images = torch.randn(2, 3, 160, 160)
     _close(ours(images), peer(images))
     from clipzoo.models.timm_tower import TimmTower
 
-    assert isinstance(ours, TimmTower) and isinstance(ours, open_clip_api.TimmModel)
+    assert isinstance(ours, TimmTower) and isinstance(ours, oc_modules.TimmModel)
     config = BertConfig(
         vocab_size=99,
         hidden_size=32,
@@ -471,7 +473,7 @@ def test_timm_model_and_hf_text_encoder_equal_open_clip() -> None:
     )
     kwargs = {"config": config, "pooler_type": "cls_pooler", "proj_type": "linear"}
     peer_text = oc_hf.HFTextEncoder("unused", 16, **kwargs).eval()
-    ours_text = open_clip_api.HFTextEncoder("unused", 16, **kwargs).eval()
+    ours_text = oc_modules.HFTextEncoder("unused", 16, **kwargs).eval()
     _copy_weights(peer_text, ours_text)
     text = torch.randint(1, 99, (2, 10))
     text[0, 7:] = 0  # padding
@@ -487,11 +489,11 @@ def test_siglip_tokenizer_from_a_model_file_equals_open_clip(tmp_path) -> None:
 
     model_file = str(train_spiece(tmp_path))
     texts = [" ".join(WORDS[:5]), " ".join(WORDS[3:20]), WORDS[7].upper() + "!"]
-    ours, peer = open_clip_api.SigLipTokenizer(model_file, 12), oc_tok.SigLipTokenizer(model_file, 12)
+    ours, peer = oc_tokenizer.SigLipTokenizer(model_file, 12), oc_tok.SigLipTokenizer(model_file, 12)
     assert torch.equal(ours(texts), peer(texts))
     assert torch.equal(ours(texts[0], context_length=5), peer(texts[0], context_length=5))
-    with pytest.raises(open_clip_api.UnsupportedOptionError, match="c4-en"):
-        open_clip_api.SigLipTokenizer("gemma-7b")
+    with pytest.raises(oc_modules.UnsupportedOptionError, match="c4-en"):
+        oc_tokenizer.SigLipTokenizer("gemma-7b")
 
 
 def test_convert_state_dict_takes_open_clip_argument_order() -> None:
@@ -501,14 +503,14 @@ def test_convert_state_dict_takes_open_clip_argument_order() -> None:
 
     model = models.CLIP(16, vision, text)
     state = model.state_dict()
-    assert open_clip_api.convert_state_dict(model, state).keys() == state.keys()
+    assert oc_helpers.convert_state_dict(model, state).keys() == state.keys()
     openai_layout = {
         **state,
         "input_resolution": torch.tensor(32),
         "context_length": torch.tensor(8),
         "vocab_size": torch.tensor(100),
     }
-    assert open_clip_api.convert_state_dict(model, openai_layout).keys() == state.keys()
+    assert oc_helpers.convert_state_dict(model, openai_layout).keys() == state.keys()
 
 
 def test_private_tower_builders_build_open_clip_modules() -> None:

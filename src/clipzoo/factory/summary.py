@@ -39,10 +39,7 @@ def _stored_counts() -> dict[str, dict[str, int]]:
 def parameter_summary(model_name: str) -> dict[str, int]:
     """Per-tower parameter counts: the stored ones for unchanged built-in configs, else counted on meta."""
     source = get_config_source(model_name)
-    builtin = (
-        source is not None
-        and source.parent == builtin_config_dir()
-    )
+    builtin = source is not None and source.parent == builtin_config_dir()
     stored = _stored_counts().get(model_name) if builtin else None
     return stored if stored is not None else count_on_meta(model_name)
 

@@ -1,4 +1,8 @@
-"""Model code: towers (ViT, ModifiedResNet, text transformer, timm, Hugging Face) and CLIP/CustomTextCLIP/CoCa."""
+"""Model code: towers (ViT, ModifiedResNet, text transformer, timm, Hugging Face) and CLIP/CustomTextCLIP/CoCa.
+
+CoCa captioning: ``generation`` (``generate``, sampling, caption decoding), ``beam_search``, and ``decoding`` (the
+logits processors, stopping criteria and token ids both strategies share).
+"""
 
 from .build import (
     build_model,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import torch
@@ -9,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..registry.config import TextCfg, VisionCfg
-from .intermediates import IntermediatesError
+from .intermediates import IntermediatesError, IntermediatesRequest, prune_transformer_tower
 from .text import TextEncoderMixin, TextTransformer, lock_text_modules, set_text_attributes
 from .towers import build_text_tower, build_vision_tower
 from .transformer import causal_mask, rebuild_meta_mask_after_load
@@ -153,30 +154,15 @@ class ContrastiveHeadMixin:
         if output_logits and (image is None or text is None):
             raise IntermediatesError("output_logits=True needs both image and text inputs")
         output: dict[str, torch.Tensor | list[torch.Tensor]] = {}
+        options = (stop_early, normalize_intermediates, intermediates_only)
         if image is not None:
-            output.update(
-                self.visual.forward_intermediates(
-                    image,
-                    indices=image_indices,
-                    stop_early=stop_early,
-                    normalize_intermediates=normalize_intermediates,
-                    intermediates_only=intermediates_only,
-                    output_fmt=image_output_fmt,
-                    output_extra_tokens=image_output_extra_tokens,
-                )
+            request = IntermediatesRequest(
+                image_indices, *options, image_output_fmt, image_output_extra_tokens
             )
+            output.update(request.apply_to(self.visual, image))
         if text is not None:
-            output.update(
-                self._text_tower_intermediates(
-                    text,
-                    text_indices,
-                    stop_early,
-                    normalize_intermediates,
-                    intermediates_only,
-                    text_output_fmt,
-                    text_output_extra_tokens,
-                )
-            )
+            request = IntermediatesRequest(text_indices, *options, text_output_fmt, text_output_extra_tokens)
+            output.update(self._text_tower_intermediates(text, request))
         if normalize:
             for key in ("image_features", "text_features"):
                 if key in output:
@@ -229,57 +215,19 @@ class ContrastiveHeadMixin:
         return self.text.prune_intermediate_layers(indices, prune_norm, prune_head)
 
     def _text_tower_intermediates(
-        self,
-        text: torch.Tensor,
-        indices: int | list[int] | None,
-        stop_early: bool,
-        normalize_intermediates: bool,
-        intermediates_only: bool,
-        output_fmt: str,
-        output_extra_tokens: bool,
+        self, text: torch.Tensor, request: IntermediatesRequest
     ) -> dict[str, torch.Tensor | list[torch.Tensor]]:
         """The text tower's ``forward_intermediates`` output (towers under ``self.text``)."""
         if not hasattr(self.text, "forward_intermediates"):
             raise IntermediatesError(
                 f"the {type(self.text).__name__} text tower has no intermediate features; pass text=None"
             )
-        return self.text.forward_intermediates(
-            text,
-            indices=indices,
-            stop_early=stop_early,
-            normalize_intermediates=normalize_intermediates,
-            intermediates_only=intermediates_only,
-            output_fmt=output_fmt,
-            output_extra_tokens=output_extra_tokens,
-        )
+        return request.apply_to(self.text, text)
 
 
-class CLIP(ContrastiveHeadMixin, TextEncoderMixin, nn.Module):
-    """OpenAI CLIP layout: ``visual.*`` plus the text modules at the top level (``transformer``, ...).
-
-    Usually built by ``create_model``, which picks this class, :class:`CustomTextCLIP` or ``CoCa`` from the
-    config.
-
-    Args:
-        embed_dim: Width of the shared image-text embedding space.
-        vision_cfg: The image tower's config (a ``VisionCfg`` or its dict): a native ViT, a ModifiedResNet
-            (``layers`` a list of 4) or a timm model (``timm_model_name``).
-        text_cfg: The text tower's config (a ``TextCfg`` or its dict); clipzoo's own text transformer (a
-            Hugging Face text model needs :class:`CustomTextCLIP`).
-        quick_gelu: Use QuickGELU activations (what OpenAI's original weights were trained with).
-        init_logit_scale: Initial ``logit_scale``, a log (default log(1/0.07)); None means the default.
-        init_logit_bias: Initial logit bias; None for no bias (CLIP), a number (e.g. -10) for SigLIP-style
-            sigmoid training.
-        nonscalar_logit_scale: Give ``logit_scale`` and ``logit_bias`` shape [1] instead of [].
-        cast_dtype: ``torch.float16``/``torch.bfloat16`` for mixed precision: LayerNorms then compute in float32
-            (see ``convert_weights_to_lp``); None for float32.
-        output_dict: Make ``forward`` return a dict instead of a tuple.
-
-    Raises:
-        ValueError: ``text_cfg`` describes a Hugging Face text model.
-    """
-
-    __constants__ = ["output_dict"]  # TorchScript compiles only the output layout the flag selects
+class TwoTowerModel(ContrastiveHeadMixin, nn.Module):
+    """The constructor CLIP and CustomTextCLIP share: image tower, text tower (placed by ``set_text_tower``), logit
+    scale and bias, in that state-dict order."""
 
     def __init__(
         self,
@@ -293,15 +241,63 @@ class CLIP(ContrastiveHeadMixin, TextEncoderMixin, nn.Module):
         cast_dtype: torch.dtype | None = None,
         output_dict: bool = False,
     ) -> None:
+        """Build both towers from their configs.
+
+        Args:
+            embed_dim: Width of the shared image-text embedding space.
+            vision_cfg: The image tower's config (a ``VisionCfg`` or its dict): a native ViT, a ModifiedResNet
+                (``layers`` a list of 4) or a timm model (``timm_model_name``).
+            text_cfg: The text tower's config (a ``TextCfg`` or its dict): clipzoo's text transformer or (for
+                CustomTextCLIP only) a Hugging Face model (``hf_model_name``).
+            quick_gelu: Use QuickGELU activations (what OpenAI's original weights were trained with).
+            init_logit_scale: Initial ``logit_scale``, a log (default log(1/0.07)); None means the default.
+            init_logit_bias: Initial logit bias; None for no bias (CLIP), a number (e.g. -10) for SigLIP-style
+                sigmoid training.
+            nonscalar_logit_scale: Give ``logit_scale`` and ``logit_bias`` shape [1] instead of [].
+            cast_dtype: ``torch.float16``/``torch.bfloat16`` for mixed precision: LayerNorms then compute in
+                float32 (see ``convert_weights_to_lp``); None for float32.
+            output_dict: Make ``forward`` return a dict instead of a tuple.
+
+        Raises:
+            ValueError: a CLIP's ``text_cfg`` describes a Hugging Face text model.
+        """
         super().__init__()
         self.output_dict = output_dict
         self.visual = build_vision_tower(embed_dim, vision_cfg, quick_gelu, cast_dtype)
-        text = build_text_tower(embed_dim, text_cfg, quick_gelu, cast_dtype)
+        self.set_text_tower(build_text_tower(embed_dim, text_cfg, quick_gelu, cast_dtype))
+        self._init_logit_params(init_logit_scale, init_logit_bias, nonscalar_logit_scale)
+
+    def set_text_tower(self, text: nn.Module) -> None:
+        """Attach the text tower built from ``text_cfg`` (each model's own layout).
+
+        Args:
+            text: The text tower.
+        """
+        raise NotImplementedError
+
+
+class CLIP(TwoTowerModel, TextEncoderMixin):
+    """OpenAI CLIP layout: ``visual.*`` plus the text modules at the top level (``transformer``, ...).
+
+    Usually built by ``create_model``, which picks this class, :class:`CustomTextCLIP` or ``CoCa`` from the
+    config; the constructor's arguments are :class:`TwoTowerModel`'s (the text tower must be clipzoo's own).
+    """
+
+    __constants__ = ["output_dict"]  # TorchScript compiles only the output layout the flag selects
+
+    def set_text_tower(self, text: nn.Module) -> None:
+        """Adopt the text tower's modules at the top level (the order fixes the state-dict order).
+
+        Args:
+            text: The text tower.
+
+        Raises:
+            ValueError: ``text`` is not clipzoo's text transformer (a Hugging Face model needs CustomTextCLIP).
+        """
         if not isinstance(text, TextTransformer):
             raise ValueError(
                 "CLIP needs the native text tower; a Hugging Face text model needs CustomTextCLIP"
             )
-        # adopt the text tower's modules at the top level (the order fixes the state-dict order)
         self.transformer = text.transformer
         self.context_length = text.context_length
         self.vocab_size = text.vocab_size
@@ -316,7 +312,6 @@ class CLIP(ContrastiveHeadMixin, TextEncoderMixin, nn.Module):
         self.text_eos_id = text.eos_id
         self.register_buffer("attn_mask", text.attn_mask, persistent=False)
         self.register_load_state_dict_post_hook(rebuild_meta_mask_after_load)
-        self._init_logit_params(init_logit_scale, init_logit_bias, nonscalar_logit_scale)
 
     def init_non_persistent_buffers(self) -> None:
         """Rebuild non-persistent buffers (causal mask, tower tables) on the parameters' device.
@@ -343,28 +338,16 @@ class CLIP(ContrastiveHeadMixin, TextEncoderMixin, nn.Module):
         return F.normalize(features, dim=-1) if normalize else features
 
     def _text_tower_intermediates(
-        self,
-        text: torch.Tensor,
-        indices: int | list[int] | None,
-        stop_early: bool,
-        normalize_intermediates: bool,
-        intermediates_only: bool,
-        output_fmt: str,
-        output_extra_tokens: bool,
+        self, text: torch.Tensor, request: IntermediatesRequest
     ) -> dict[str, torch.Tensor | list[torch.Tensor]]:
         # open_clip's CLIP runs every text block and ignores the text format / extra-token options (no class token)
         return self._text_intermediates(
-            text, indices, False, normalize_intermediates, intermediates_only, False
+            text, dataclasses.replace(request, stop_early=False, extra_tokens=False)
         )
 
     def _prune_text(self, indices: int | list[int], prune_norm: bool, prune_head: bool) -> list[int]:
         # the text modules live at the top level: what TextTransformer.prune_intermediate_layers does, here
-        take = self.transformer.prune_intermediate_layers(indices)
-        if prune_norm:
-            self.ln_final = nn.Identity()
-        if prune_head:
-            self.text_projection = None
-        return take
+        return prune_transformer_tower(self, indices, prune_norm, prune_head, "ln_final", "text_projection")
 
     def lock_text_tower(self, unlocked_layers: int = 0, freeze_layer_norm: bool = True) -> None:
         """Freeze the text modules, keeping the last ``unlocked_layers`` groups trainable."""
@@ -387,46 +370,23 @@ class CLIP(ContrastiveHeadMixin, TextEncoderMixin, nn.Module):
         return names
 
 
-class CustomTextCLIP(ContrastiveHeadMixin, nn.Module):
+class CustomTextCLIP(TwoTowerModel):
     """Image tower under ``visual.``, any text tower (native, SigLIP-style or Hugging Face) under ``text.``.
 
-    Args:
-        embed_dim: Width of the shared image-text embedding space.
-        vision_cfg: The image tower's config (a ``VisionCfg`` or its dict): a native ViT, a ModifiedResNet
-            (``layers`` a list of 4) or a timm model (``timm_model_name``).
-        text_cfg: The text tower's config (a ``TextCfg`` or its dict): clipzoo's text transformer or a
-            Hugging Face model (``hf_model_name``).
-        quick_gelu: Use QuickGELU activations (what OpenAI's original weights were trained with).
-        init_logit_scale: Initial ``logit_scale``, a log (default log(1/0.07)); None means the default.
-        init_logit_bias: Initial logit bias; None for no bias (CLIP), a number (e.g. -10) for SigLIP-style
-            sigmoid training.
-        nonscalar_logit_scale: Give ``logit_scale`` and ``logit_bias`` shape [1] instead of [].
-        cast_dtype: ``torch.float16``/``torch.bfloat16`` for mixed precision: LayerNorms then compute in float32
-            (see ``convert_weights_to_lp``); None for float32.
-        output_dict: Make ``forward`` return a dict instead of a tuple.
+    The constructor's arguments are :class:`TwoTowerModel`'s.
     """
 
     __constants__ = ["output_dict"]  # TorchScript compiles only the output layout the flag selects
 
-    def __init__(
-        self,
-        embed_dim: int,
-        vision_cfg: VisionCfg | dict,
-        text_cfg: TextCfg | dict,
-        quick_gelu: bool = False,
-        init_logit_scale: float | None = DEFAULT_LOGIT_SCALE,
-        init_logit_bias: float | None = None,
-        nonscalar_logit_scale: bool = False,
-        cast_dtype: torch.dtype | None = None,
-        output_dict: bool = False,
-    ) -> None:
-        super().__init__()
-        self.output_dict = output_dict
-        self.visual = build_vision_tower(embed_dim, vision_cfg, quick_gelu, cast_dtype)
-        self.text = build_text_tower(embed_dim, text_cfg, quick_gelu, cast_dtype)
-        self.context_length = self.text.context_length
-        self.vocab_size = self.text.vocab_size
-        self._init_logit_params(init_logit_scale, init_logit_bias, nonscalar_logit_scale)
+    def set_text_tower(self, text: nn.Module) -> None:
+        """Keep the text tower under ``text.``.
+
+        Args:
+            text: The text tower.
+        """
+        self.text = text
+        self.context_length = text.context_length
+        self.vocab_size = text.vocab_size
 
     def init_non_persistent_buffers(self) -> None:
         """Rebuild non-persistent buffers (causal masks, tower tables) on the parameters' device."""

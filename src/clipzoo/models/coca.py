@@ -112,7 +112,9 @@ class CoCa(ContrastiveHeadMixin, nn.Module):
         pad_id: The padding token id; ``generate`` fills finished captions with it.
     """
 
-    generate = _generate  # model.generate(image, ...) is clipzoo.models.generation.generate(model, image, ...)
+    generate = (
+        _generate  # model.generate(image, ...) is clipzoo.models.generation.generate(model, image, ...)
+    )
 
     output_dict = True
 

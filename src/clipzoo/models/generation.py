@@ -25,20 +25,29 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from ..errors import InputError, unknown_choice_message
+from .beam_search import beam_search
+from .decoding import (
+    MaxLength,
+    MinLength,
+    RepetitionPenalty,
+    StoppingCriterion,
+    TokenIds,
+    TopK,
+    TopP,
+    apply_processors,
+    max_length_of,
+    should_stop,
+)
 
 SOT_TOKEN_ID = 49406  # CLIP BPE <start_of_text>, open_clip's default
 EOS_TOKEN_ID = 49407  # CLIP BPE <end_of_text>
 GENERATION_TYPES = ("beam_search", "top_k", "top_p")
-
-# A stopping criterion answers, for every row of (token ids, scores), whether that row is finished.
-StoppingCriterion = Callable[[torch.Tensor, torch.Tensor | None], Any]
 
 
 class GenerationArgumentError(InputError, ValueError):
@@ -47,104 +56,6 @@ class GenerationArgumentError(InputError, ValueError):
 
 class CaptioningUnsupportedError(InputError, TypeError):
     """The model has no multimodal text decoder, so it cannot write captions."""
-
-
-# -- logits processors: (token ids [N, L], scores [N, V]) -> new scores [N, V] ---------------------------------
-
-
-@dataclass(frozen=True)
-class MinLength:
-    """Forbid the end token(s) while sequences are shorter than ``min_length`` tokens (start token included)."""
-
-    min_length: int
-    eos_token_ids: torch.Tensor
-
-    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-        scores = scores.clone()
-        if input_ids.shape[-1] < self.min_length:
-            scores[:, self.eos_token_ids.to(scores.device)] = -float("inf")
-        return scores
-
-
-@dataclass(frozen=True)
-class RepetitionPenalty:
-    """Make every token already in the sequence less likely: positive logits / penalty, negative ones * penalty."""
-
-    penalty: float
-
-    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-        seen = scores.gather(1, input_ids)
-        penalized = torch.where(seen < 0, seen * self.penalty, seen / self.penalty)
-        return scores.scatter(1, input_ids, penalized)
-
-
-@dataclass(frozen=True)
-class TopK:
-    """Keep the ``k`` largest logits (and any tied with the k-th), set the rest to -inf."""
-
-    k: int
-
-    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-        kth_largest = scores.topk(min(self.k, scores.shape[-1])).values[..., -1:]
-        return scores.masked_fill(scores < kth_largest, -float("inf"))
-
-
-@dataclass(frozen=True)
-class TopP:
-    """Nucleus filter: drop the least likely tokens whose probabilities sum to at most ``1 - p``; keep at least one."""
-
-    p: float
-
-    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-        # Ascending order, softmax then cumsum over the sorted logits: the exact float path open_clip's warper takes.
-        ascending, order = scores.sort(descending=False)
-        drop_sorted = ascending.softmax(dim=-1).cumsum(dim=-1) <= (1 - self.p)
-        drop_sorted[..., -1] = False
-        drop = drop_sorted.scatter(1, order, drop_sorted)
-        return scores.masked_fill(drop, -float("inf"))
-
-
-def apply_processors(
-    processors: Sequence[Callable], input_ids: torch.Tensor, scores: torch.Tensor
-) -> torch.Tensor:
-    """Run logits processors in order."""
-    for process in processors:
-        scores = process(input_ids, scores)
-    return scores
-
-
-# -- stopping criteria --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class MaxLength:
-    """Stop once sequences have ``max_length`` tokens (start token included)."""
-
-    max_length: int
-
-    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor | None = None) -> torch.Tensor:
-        return torch.full(
-            (input_ids.shape[0],), input_ids.shape[-1] >= self.max_length, device=input_ids.device
-        )
-
-
-def _should_stop(criteria: Sequence[StoppingCriterion], input_ids: torch.Tensor) -> bool:
-    """True when every row is finished according to at least one criterion."""
-    finished = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
-    for criterion in criteria:
-        finished = finished | torch.as_tensor(
-            criterion(input_ids, None), dtype=torch.bool, device=finished.device
-        )
-    return bool(finished.all())
-
-
-def _max_length_of(criteria: Sequence[StoppingCriterion]) -> int | None:
-    """The length limit of the first criterion that has one (ours or transformers' ``MaxLengthCriteria``)."""
-    for criterion in criteria:
-        limit = getattr(criterion, "max_length", None)
-        if isinstance(limit, int):
-            return limit
-    return None
 
 
 # -- model checks -------------------------------------------------------------------------------------------------
@@ -173,15 +84,6 @@ def check_can_caption(model: torch.nn.Module) -> None:
 
 
 # -- argument checks ----------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TokenIds:
-    """Special token ids on the generation device; ``eos`` may hold several ids, the first one is written."""
-
-    sot: torch.Tensor
-    eos: torch.Tensor
-    pad: int
 
 
 def _as_ids(
@@ -270,7 +172,7 @@ def _sample(
         next_tokens = torch.full((out.shape[0], 1), ids.pad, dtype=torch.long, device=out.device)
         if ended.all():
             # a length criterion must be able to end a padded batch; without one, padding would never stop
-            if not fixed_output_length or _max_length_of(criteria) is None:
+            if not fixed_output_length or max_length_of(criteria) is None:
                 break
         else:
             live = ~ended
@@ -282,7 +184,7 @@ def _sample(
             else:
                 next_tokens[live] = torch.multinomial(probs, 1)
         out = torch.cat((out, next_tokens), dim=-1)
-        if _should_stop(criteria, out):
+        if should_stop(criteria, out):
             break
     return out
 
@@ -291,183 +193,6 @@ def _prompt(text: torch.Tensor | None, batch_size: int, sot: torch.Tensor) -> to
     if text is None:
         return sot.expand(batch_size, 1).clone()
     return text[None, :] if text.ndim == 1 else text
-
-
-# -- beam search --------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class FinishedHypotheses:
-    """The ``capacity`` best finished sequences of one (image, beam group), scored by sum / length**penalty."""
-
-    capacity: int
-    length_penalty: float = 1.0
-    entries: list[tuple[float, torch.Tensor]] = field(default_factory=list)
-    worst_score: float = 1e9
-
-    def add(self, tokens: torch.Tensor, score_sum: float, length: int) -> None:
-        """Keep ``tokens`` if the list has room or it beats the worst kept; evict the worst (earliest on ties)."""
-        score = score_sum / length**self.length_penalty
-        if len(self.entries) < self.capacity or score > self.worst_score:
-            self.entries.append((score, tokens))
-            if len(self.entries) > self.capacity:
-                ranked = sorted((s, i) for i, (s, _) in enumerate(self.entries))
-                del self.entries[ranked[0][1]]
-                self.worst_score = ranked[1][0]
-            else:
-                self.worst_score = min(score, self.worst_score)
-
-    def is_done(self, best_running_sum: float, cur_len: int) -> bool:
-        """Full, and the best running beam cannot beat the worst kept one (transformers' early_stopping=False)."""
-        if len(self.entries) < self.capacity:
-            return False
-        return self.worst_score >= best_running_sum / cur_len**self.length_penalty
-
-
-@dataclass
-class BeamStep:
-    """What one group keeps for the next step: per-row score, token, and source row in the group's ids."""
-
-    scores: torch.Tensor
-    tokens: torch.Tensor
-    sources: torch.Tensor
-
-
-def _select_beams(
-    top_scores: torch.Tensor,
-    top_tokens: torch.Tensor,
-    top_sources: torch.Tensor,
-    group_ids: torch.Tensor,
-    finished: list[FinishedHypotheses],
-    done: list[bool],
-    ids: TokenIds,
-) -> BeamStep:
-    """Walk each image's 2*G best candidates in order: end tokens among the first G finish a hypothesis, the
-    first G other candidates become the next beams."""
-    batch_size, group_size = len(finished), group_ids.shape[0] // len(finished)
-    scores = torch.zeros(batch_size, group_size, dtype=top_scores.dtype)
-    tokens = torch.full((batch_size, group_size), ids.pad, dtype=torch.long)
-    sources = torch.zeros(batch_size, group_size, dtype=torch.long)
-    cur_len = group_ids.shape[-1] + 1
-    eos = set(ids.eos.tolist())
-    for b in range(batch_size):
-        if done[b]:
-            continue  # keep padding a finished image: score 0, pad token, source row 0
-        kept = 0
-        for rank, (score, token, source) in enumerate(
-            zip(top_scores[b].tolist(), top_tokens[b].tolist(), top_sources[b].tolist())
-        ):
-            row = b * group_size + source
-            if token in eos:
-                if rank < group_size:
-                    finished[b].add(group_ids[row].clone(), score, cur_len)
-            else:
-                scores[b, kept], tokens[b, kept], sources[b, kept] = score, token, row
-                kept += 1
-            if kept == group_size:
-                break
-        done[b] = finished[b].is_done(top_scores[b].max().item(), cur_len)
-    device = group_ids.device
-    return BeamStep(scores.view(-1).to(device), tokens.view(-1).to(device), sources.view(-1).to(device))
-
-
-def _group_rows(
-    batch_size: int, num_beams: int, group: int, group_size: int, device: torch.device
-) -> torch.Tensor:
-    """Row indices (image-major) of one beam group's beams for every image."""
-    starts = torch.arange(batch_size, device=device)[:, None] * num_beams + group * group_size
-    return (starts + torch.arange(group_size, device=device)).reshape(-1)
-
-
-def _best_entry(candidates: list[tuple[float, torch.Tensor]]) -> torch.Tensor:
-    """The tokens of the highest-scoring candidate; among equal scores the last one (a stable sort's last)."""
-    top = max(score for score, _ in candidates)
-    return [tokens for score, tokens in candidates if score == top][-1]
-
-
-def _best_sequences(
-    input_ids: torch.Tensor,
-    beam_scores: torch.Tensor,
-    finished: list[list[FinishedHypotheses]],
-    done: list[list[bool]],
-    ids: TokenIds,
-    max_length: int | None,
-) -> torch.Tensor:
-    """Add the still-running beams to the finished lists (``[group][image]``), pick each image's best, end it
-    with the end token where it fits and pad the batch."""
-    batch_size = len(finished[0])
-    num_beams = input_ids.shape[0] // batch_size
-    for g, group in enumerate(finished):
-        for b, hyps in enumerate(group):
-            if done[g][b]:
-                continue
-            for k in range(hyps.capacity):
-                row = b * num_beams + g * hyps.capacity + k
-                hyps.add(input_ids[row], beam_scores[row].item(), input_ids.shape[-1])
-    best = [
-        _best_entry([entry for group in finished for entry in group[b].entries]) for b in range(batch_size)
-    ]
-    longest = max(len(tokens) for tokens in best) + 1
-    width = min(longest, max_length) if max_length is not None else longest
-    out = torch.full((len(best), width), ids.pad, dtype=input_ids.dtype, device=input_ids.device)
-    for i, tokens in enumerate(best):
-        out[i, : len(tokens)] = tokens
-        if len(tokens) < width:
-            out[i, len(tokens)] = ids.eos[0]
-    return out
-
-
-def _beam_search(
-    model: torch.nn.Module,
-    image: torch.Tensor,
-    ids: TokenIds,
-    processors: list[Callable],
-    criteria: Sequence[StoppingCriterion],
-    num_beams: int,
-    num_beam_groups: int,
-    length_penalty: float = 1.0,
-) -> torch.Tensor:
-    """Grouped beam search over raw logits; returns the best sequence per image, ended by the end token."""
-    batch_size, device = image.shape[0], image.device
-    group_size = num_beams // num_beam_groups
-    _, image_embs = model._encode_image(image)
-    image_embs = image_embs.repeat_interleave(num_beams, dim=0)
-    input_ids = ids.sot.expand(batch_size * num_beams, 1).clone()
-    # Only the first beam of each group starts live, so a group's beams do not all pick the same token.
-    beam_scores = torch.full((batch_size, num_beams), -1e9, dtype=torch.float, device=device)
-    beam_scores[:, ::group_size] = 0
-    beam_scores = beam_scores.view(-1)
-    # finished[g][b] and done[g][b]: beam group g of image b
-    finished = [
-        [FinishedHypotheses(group_size, length_penalty) for _ in range(batch_size)]
-        for _ in range(num_beam_groups)
-    ]
-    done = [[False] * batch_size for _ in range(num_beam_groups)]
-    groups = [_group_rows(batch_size, num_beams, g, group_size, device) for g in range(num_beam_groups)]
-    while True:
-        logits = model._decode_step(input_ids, image_embs)
-        chosen = torch.zeros(batch_size * num_beams, dtype=torch.long, device=device)
-        for g, rows in enumerate(groups):
-            group_ids = input_ids[rows]
-            scores = apply_processors(processors, group_ids, logits[rows]) + beam_scores[rows, None]
-            vocab = scores.shape[-1]
-            top_scores, flat = scores.view(batch_size, group_size * vocab).topk(2 * group_size, dim=1)
-            step = _select_beams(
-                top_scores.cpu(),
-                (flat % vocab).cpu(),
-                torch.div(flat, vocab, rounding_mode="floor").cpu(),
-                group_ids,
-                finished[g],
-                done[g],
-                ids,
-            )
-            beam_scores[rows] = step.scores.to(beam_scores.dtype)  # float32, as open_clip keeps them
-            input_ids[rows] = group_ids[step.sources]
-            chosen[rows] = step.tokens
-        input_ids = torch.cat((input_ids, chosen[:, None]), dim=-1)
-        if all(all(group) for group in done) or _should_stop(criteria, input_ids):
-            break
-    return _best_sequences(input_ids, beam_scores, finished, done, ids, _max_length_of(criteria))
 
 
 # -- public entry point -------------------------------------------------------------------------------------------
@@ -543,11 +268,13 @@ def generate(
     criteria = list(stopping_criteria) if stopping_criteria is not None else [MaxLength(seq_len)]
     if generation_type == "beam_search":
         if text is not None:
-            raise GenerationArgumentError("a text prompt is only supported by top_k/top_p sampling, not beam_search")
+            raise GenerationArgumentError(
+                "a text prompt is only supported by top_k/top_p sampling, not beam_search"
+            )
         _check_beams(num_beams, num_beam_groups)
         with _eval_mode(model), torch.no_grad():
             # Groups never interact (see the module notes), so every group repeats the same search: run one.
-            out = _beam_search(model, image, ids, processors, criteria, num_beams // num_beam_groups, 1)
+            out = beam_search(model, image, ids, processors, criteria, num_beams // num_beam_groups, 1)
         return _pad_to(out, seq_len, ids.pad) if fixed_output_length else out
     processors.append(_sampling_filter(generation_type, top_k, top_p, temperature))
     prompt = _prompt(text, image.shape[0], ids.sot)

@@ -7,7 +7,10 @@ those positions for a list, negative positions count from the end, all blocks fo
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
+from torch import nn
 
 from ..errors import InputError
 
@@ -69,3 +72,140 @@ def check_output_fmt(output_fmt: str, allowed: tuple[str, ...], tower: str) -> N
 def tokens_to_nchw(tokens: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """(B, H*W, C) patch tokens -> (B, C, H, W) feature map (contiguous)."""
     return tokens.reshape(tokens.shape[0], height, width, -1).permute(0, 3, 1, 2).contiguous()
+
+
+@dataclass(frozen=True)
+class IntermediatesRequest:
+    """The options of one ``forward_intermediates`` call, as a tower receives them.
+
+    Attributes:
+        indices: Last n blocks for an int, those positions for a list (negative from the end), all for None.
+        stop_early: Stop after the last selected block.
+        normalize: Apply the tower's final norm to every intermediate.
+        only: Return only the intermediates (no final features).
+        output_fmt: 'NCHW' feature maps or 'NLC' tokens.
+        extra_tokens: Also return the class/prefix tokens of each selected block.
+    """
+
+    indices: int | list[int] | None = None
+    stop_early: bool = False
+    normalize: bool = False
+    only: bool = False
+    output_fmt: str = "NCHW"
+    extra_tokens: bool = False
+
+    def apply_to(self, tower: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor | list[torch.Tensor]]:
+        """``tower.forward_intermediates(x, ...)`` with these options.
+
+        Args:
+            tower: Any tower with open_clip's ``forward_intermediates``.
+            x: The tower's input.
+
+        Returns:
+            The tower's output dict.
+        """
+        return tower.forward_intermediates(
+            x,
+            indices=self.indices,
+            stop_early=self.stop_early,
+            normalize_intermediates=self.normalize,
+            intermediates_only=self.only,
+            output_fmt=self.output_fmt,
+            output_extra_tokens=self.extra_tokens,
+        )
+
+
+class FeatureTower:
+    """Mixin: open_clip's and timm's feature API (``forward_intermediates``, ``prune_intermediate_layers``).
+
+    A tower sets ``intermediate_formats`` (the ``output_fmt`` values it serves; None when its trunk checks) and
+    ``intermediate_kind`` (for messages), and implements ``tower_intermediates(x, request)`` and
+    ``prune_blocks(indices, prune_norm, prune_head)``.
+    """
+
+    intermediate_formats: tuple[str, ...] | None = IMAGE_OUTPUT_FORMATS
+    intermediate_kind = "image"
+
+    def forward_intermediates(
+        self,
+        x: torch.Tensor,
+        indices: int | list[int] | None = None,
+        stop_early: bool = False,
+        normalize_intermediates: bool = False,
+        intermediates_only: bool = False,
+        output_fmt: str = "NCHW",
+        output_extra_tokens: bool = False,
+    ) -> dict[str, torch.Tensor | list[torch.Tensor]]:
+        """Block outputs of the tower, and its final features (open_clip's and timm's feature API).
+
+        Args:
+            x: The tower's input: images (B, 3, H, W) or token ids (B, L).
+            indices: Last n blocks for an int, those positions for a list (negative from the end), all for None.
+            stop_early: Stop after the last selected block (the features then pool that block's output).
+            normalize_intermediates: Apply the tower's final norm to every intermediate.
+            intermediates_only: Return only the intermediates.
+            output_fmt: 'NCHW' (B, C, H, W) feature maps or 'NLC' (B, L, C) tokens, as the tower serves them
+                (``intermediate_formats``; text serves 'NLC' only, though open_clip's default is 'NCHW').
+            output_extra_tokens: Also return the class/prefix tokens of each selected block
+                (``image_intermediates_prefix`` / ``text_intermediates_suffix``).
+
+        Returns:
+            ``image_intermediates`` or ``text_intermediates`` (a list of tensors), the optional extra tokens, and
+            unless ``intermediates_only`` the projected ``image_features`` / ``text_features``.
+
+        Raises:
+            IntermediatesError: an ``output_fmt`` the tower does not serve, out-of-range ``indices``, or options the
+                tower cannot honour (see its ``tower_intermediates``).
+        """
+        if self.intermediate_formats is not None:
+            check_output_fmt(output_fmt, self.intermediate_formats, self.intermediate_kind)
+        request = IntermediatesRequest(
+            indices, stop_early, normalize_intermediates, intermediates_only, output_fmt, output_extra_tokens
+        )
+        return self.tower_intermediates(x, request)
+
+    def prune_intermediate_layers(
+        self, indices: int | list[int] = 1, prune_norm: bool = False, prune_head: bool = True
+    ) -> list[int]:
+        """Drop the blocks after the last selected one (open_clip's signature).
+
+        Args:
+            indices: The blocks still needed: the last n for an int, those positions for a list (negative from the
+                end).
+            prune_norm: Also drop the final norm.
+            prune_head: Also drop the projection head (the features are then the tower's width).
+
+        Returns:
+            The absolute positions ``indices`` selects.
+
+        Raises:
+            IntermediatesError: ``indices`` selects no block or one that does not exist.
+        """
+        return self.prune_blocks(indices, prune_norm, prune_head)
+
+
+def prune_transformer_tower(
+    owner: nn.Module, indices: int | list[int], prune_norm: bool, prune_head: bool, norm: str, head: str
+) -> list[int]:
+    """Prune ``owner.transformer`` to the selected blocks; replace its final norm by an identity, its head by None.
+
+    Args:
+        owner: A module with a ``transformer`` (a ViT, a text tower, or a CLIP with top-level text modules).
+        indices: The blocks still needed (last n for an int, positions for a list).
+        prune_norm: Replace the attribute named ``norm`` by ``nn.Identity()``.
+        prune_head: Set the attribute named ``head`` to None.
+        norm: The final norm's attribute name.
+        head: The projection's attribute name.
+
+    Returns:
+        The absolute positions ``indices`` selects.
+
+    Raises:
+        IntermediatesError: ``indices`` selects no block or one that does not exist.
+    """
+    take = owner.transformer.prune_intermediate_layers(indices)
+    if prune_norm:
+        setattr(owner, norm, nn.Identity())
+    if prune_head:
+        setattr(owner, head, None)
+    return take

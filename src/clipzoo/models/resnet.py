@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .intermediates import check_output_fmt, feature_take_indices
+from .intermediates import FeatureTower, IntermediatesRequest, feature_take_indices
 
 EXPANSION = 4
 
@@ -95,8 +95,11 @@ class AttentionPool2d(nn.Module):
         return self.c_proj(out.transpose(1, 2).flatten(1))
 
 
-class ModifiedResNet(nn.Module):
+class ModifiedResNet(FeatureTower, nn.Module):
     """ResNet-D-like trunk + attention pooling; ``forward`` returns (B, output_dim) features."""
+
+    intermediate_formats = ("NCHW",)
+    intermediate_kind = "ResNet image"
 
     def __init__(
         self, layers: Sequence[int], output_dim: int, heads: int, image_size: int = 224, width: int = 64
@@ -159,39 +162,28 @@ class ModifiedResNet(nn.Module):
         x = self.act3(self.bn3(self.conv3(x)))
         return self.avgpool(x)
 
-    def forward_intermediates(
-        self,
-        x: torch.Tensor,
-        indices: int | list[int] | None = None,
-        stop_early: bool = False,
-        normalize_intermediates: bool = False,
-        intermediates_only: bool = False,
-        output_fmt: str = "NCHW",
-        output_extra_tokens: bool = False,
+    def tower_intermediates(
+        self, x: torch.Tensor, request: IntermediatesRequest
     ) -> dict[str, torch.Tensor | list[torch.Tensor]]:
-        """Feature maps of the stem and the four stages (5 positions), and the attention-pooled features.
+        """``forward_intermediates`` of the ResNet: feature maps of the stem and the four stages (5 positions).
+
+        ``stop_early``, ``normalize`` and ``extra_tokens`` are accepted for the common signature: the pooled
+        features need every stage (stages after the last selected one are skipped only with ``request.only``), a
+        ResNet has no final norm and no extra tokens.
 
         Args:
             x: Images (B, 3, H, W).
-            indices: Last n of the 5 positions (stem, layer1..layer4) for an int, those positions for a list
-                (negative from the end), all for None.
-            stop_early: Accepted for the common signature: the pooled features need every stage, so stages after
-                the last selected one are skipped only with ``intermediates_only``.
-            normalize_intermediates: Accepted for the common signature (a ResNet has no final norm).
-            intermediates_only: Return only the feature maps.
-            output_fmt: Must be 'NCHW'.
-            output_extra_tokens: Accepted for the common signature (a ResNet has no extra tokens).
+            request: The call's options; indices count the stem as 0 and layer1..layer4 as 1..4.
 
         Returns:
-            ``image_intermediates`` ((B, C, H, W) each) and, unless ``intermediates_only``, ``image_features``.
+            ``image_intermediates`` ((B, C, H, W) each) and, unless ``request.only``, ``image_features``.
 
         Raises:
-            IntermediatesError: ``output_fmt`` other than 'NCHW', or out-of-range ``indices``.
+            IntermediatesError: out-of-range indices.
         """
-        check_output_fmt(output_fmt, ("NCHW",), "ResNet image")
         blocks = [self.stem, *self.stages()]
-        take, max_index = feature_take_indices(len(blocks), indices)
-        if intermediates_only:
+        take, max_index = feature_take_indices(len(blocks), request.indices)
+        if request.only:
             blocks = blocks[: max_index + 1]
         intermediates = []
         for i, block in enumerate(blocks):
@@ -199,20 +191,17 @@ class ModifiedResNet(nn.Module):
             if i in take:
                 intermediates.append(x)
         output: dict[str, torch.Tensor | list[torch.Tensor]] = {"image_intermediates": intermediates}
-        if not intermediates_only:
+        if not request.only:
             output["image_features"] = self.attnpool(x) if self.attnpool is not None else x
         return output
 
-    def prune_intermediate_layers(
-        self, indices: int | list[int] = 1, prune_norm: bool = False, prune_head: bool = True
-    ) -> list[int]:
-        """Replace the stages after the last selected position (0 = stem, 1..4 = layer1..layer4) by identities.
+    def prune_blocks(self, indices: int | list[int], prune_norm: bool, prune_head: bool) -> list[int]:
+        """``prune_intermediate_layers``: stages after the last selected position become identities.
 
         Args:
-            indices: The blocks still needed: the last n for an int, those positions for a list (negative from the
-                end).
-            prune_norm: Also drop the final norm (accepted for the common signature: a ResNet has none).
-            prune_head: Also drop the attention pool (``forward`` then returns the last feature map).
+            indices: The positions still needed (0 = stem, 1..4 = layer1..layer4).
+            prune_norm: Accepted for the common signature (a ResNet has no final norm).
+            prune_head: Drop the attention pool (``forward`` then returns the last feature map).
 
         Returns:
             The absolute positions ``indices`` selects.

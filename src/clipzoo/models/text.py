@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .intermediates import check_output_fmt
+from .intermediates import FeatureTower, IntermediatesRequest, prune_transformer_tower
 from .layers import LayerNorm
 from .transformer import DEFAULT_ATTN, AttnOptions, Transformer, causal_mask, rebuild_meta_mask_after_load
 
@@ -154,30 +154,24 @@ class TextEncoderMixin:
         return self._text_project(self.ln_final(pooled)), None
 
     def _text_intermediates(
-        self,
-        text: torch.Tensor,
-        indices: int | list[int] | None,
-        stop_early: bool,
-        normalize_intermediates: bool,
-        intermediates_only: bool,
-        output_extra_tokens: bool,
+        self, text: torch.Tensor, request: IntermediatesRequest
     ) -> dict[str, torch.Tensor | list[torch.Tensor]]:
         """``text_intermediates`` (+ ``text_intermediates_suffix`` for CoCa's class token) and ``text_features``."""
         x = self._text_embed(text)
         mask, is_causal = self._text_mask(text, x)
         x, intermediates = self.transformer.forward_intermediates(
-            x, attn_mask=mask, indices=indices, stop_early=stop_early, is_causal=is_causal
+            x, attn_mask=mask, indices=request.indices, stop_early=request.stop_early, is_causal=is_causal
         )
-        if normalize_intermediates:
+        if request.normalize:
             intermediates = [self.ln_final(y) for y in intermediates]
         output: dict[str, torch.Tensor | list[torch.Tensor]] = {}
         has_cls = self.cls_emb is not None
         if has_cls:  # CoCa: the appended class token is not part of the sequence
-            if output_extra_tokens:
+            if request.extra_tokens:
                 output["text_intermediates_suffix"] = [y[:, -1:] for y in intermediates]
             intermediates = [y[:, :-1] for y in intermediates]
         output["text_intermediates"] = intermediates
-        if intermediates_only:
+        if request.only:
             return output
         if has_cls:  # the class token is the pooled one, normalized after pooling
             pooled = self.ln_final(x[:, -1])
@@ -189,10 +183,12 @@ class TextEncoderMixin:
         return output
 
 
-class TextTransformer(TextEncoderMixin, nn.Module):
+class TextTransformer(FeatureTower, TextEncoderMixin, nn.Module):
     """Token embedding + transformer + final norm + projection; returns pooled (and token) features."""
 
     __constants__ = ["output_tokens"]  # TorchScript compiles only the branch the flag selects
+    intermediate_formats = ("NLC",)
+    intermediate_kind = "text"
 
     def __init__(
         self,
@@ -266,64 +262,36 @@ class TextTransformer(TextEncoderMixin, nn.Module):
         """Parameters that optimizers should not decay."""
         return {"positional_embedding"} | ({"cls_emb"} if self.cls_emb is not None else set())
 
-    def forward_intermediates(
-        self,
-        text: torch.Tensor,
-        indices: int | list[int] | None = None,
-        stop_early: bool = False,
-        normalize_intermediates: bool = False,
-        intermediates_only: bool = False,
-        output_fmt: str = "NCHW",
-        output_extra_tokens: bool = False,
+    def tower_intermediates(
+        self, text: torch.Tensor, request: IntermediatesRequest
     ) -> dict[str, torch.Tensor | list[torch.Tensor]]:
-        """Block outputs of the text tower, and its final features (open_clip's feature API).
+        """``forward_intermediates`` of the text tower; CoCa's appended class token is the extra (suffix) token.
 
         Args:
             text: Token ids (B, L).
-            indices: Last n blocks for an int, those positions for a list (negative from the end), all for None.
-            stop_early: Stop after the last selected block (``text_features`` then pool that block's output).
-            normalize_intermediates: Apply the final norm (``ln_final``) to every intermediate.
-            intermediates_only: Return only the intermediates.
-            output_fmt: Must be 'NLC' (text has no spatial layout); the default 'NCHW' is open_clip's signature,
-                which rejects it as well.
-            output_extra_tokens: With an appended class token (CoCa), also return it per block
-                (``text_intermediates_suffix``, (B, 1, width) each).
+            request: The call's options; ``normalize`` applies ``ln_final``.
 
         Returns:
             ``text_intermediates`` ((B, L, width) each), optionally ``text_intermediates_suffix``, and unless
-            ``intermediates_only`` the projected ``text_features``.
+            ``request.only`` the projected ``text_features``.
 
         Raises:
-            IntermediatesError: ``output_fmt`` other than 'NLC', or out-of-range ``indices``.
+            IntermediatesError: out-of-range indices.
         """
-        check_output_fmt(output_fmt, ("NLC",), "text")
-        return self._text_intermediates(
-            text, indices, stop_early, normalize_intermediates, intermediates_only, output_extra_tokens
-        )
+        return self._text_intermediates(text, request)
 
-    def prune_intermediate_layers(
-        self, indices: int | list[int] = 1, prune_norm: bool = False, prune_head: bool = True
-    ) -> list[int]:
-        """Drop the blocks after the last selected one (open_clip's signature).
+    def prune_blocks(self, indices: int | list[int], prune_norm: bool, prune_head: bool) -> list[int]:
+        """``prune_intermediate_layers``: the norm is ``ln_final``, the head ``text_projection``.
 
         Args:
-            indices: The blocks still needed: the last n for an int, those positions for a list (negative from the
-                end).
-            prune_norm: Also drop the final norm (``ln_final``).
-            prune_head: Also drop the projection (``text_projection`` becomes None).
+            indices: The blocks still needed.
+            prune_norm: Drop ``ln_final``.
+            prune_head: Drop ``text_projection``.
 
         Returns:
             The absolute positions ``indices`` selects.
-
-        Raises:
-            IntermediatesError: ``indices`` selects no block or one that does not exist.
         """
-        take = self.transformer.prune_intermediate_layers(indices)
-        if prune_norm:
-            self.ln_final = nn.Identity()
-        if prune_head:
-            self.text_projection = None
-        return take
+        return prune_transformer_tower(self, indices, prune_norm, prune_head, "ln_final", "text_projection")
 
     # no return annotation: with ``output_tokens`` a TorchScript constant, scripting sees one return type
     def forward(self, text: torch.Tensor):  # -> Tensor, or (Tensor, Tensor) when output_tokens

@@ -16,6 +16,8 @@ from torch import nn
 
 from clipzoo.registry.config import VisionCfg
 
+from .intermediates import FeatureTower, IntermediatesRequest
+
 # Pooling the adapter owns itself (an attention pool ending in a projection); any other value is a timm
 # ``global_pool`` name handed to the trunk.
 _ATTN_POOLS = ("abs_attn", "rot_attn")
@@ -108,8 +110,10 @@ def _build_trunk_and_head(
     return trunk, nn.Sequential(layers)
 
 
-class TimmTower(nn.Module):
+class TimmTower(FeatureTower, nn.Module):
     """A timm model as a CLIP image tower: ``trunk`` (timm) followed by ``head`` (pool and/or projection)."""
+
+    intermediate_formats = None  # timm's forward_intermediates checks output_fmt itself
 
     def __init__(
         self,
@@ -191,54 +195,51 @@ class TimmTower(nn.Module):
         self.trunk.set_input_size(image_size)
         self.image_size = _to_2tuple(image_size)
 
-    def forward_intermediates(
-        self,
-        x: torch.Tensor,
-        indices: int | list[int] | None = None,
-        stop_early: bool = False,
-        normalize_intermediates: bool = False,
-        intermediates_only: bool = False,
-        output_fmt: str = "NCHW",
-        output_extra_tokens: bool = False,
-    ) -> dict[str, torch.Tensor | list[torch.Tensor]]:
-        """Block outputs (``image_intermediates``) and, unless ``intermediates_only``, ``image_features``."""
-        extra = {"return_prefix_tokens": True} if output_extra_tokens else {}
+    def tower_intermediates(self, x: torch.Tensor, request: IntermediatesRequest) -> dict[str, Any]:
+        """``forward_intermediates`` through the trunk's own (timm checks the indices and format).
+
+        Args:
+            x: Images (B, 3, H, W).
+            request: The call's options; ``normalize`` is timm's ``norm``, ``extra_tokens`` its
+                ``return_prefix_tokens``.
+
+        Returns:
+            ``image_intermediates``, optionally ``image_intermediates_prefix``, and unless ``request.only``
+            ``image_features``.
+        """
+        extra = {"return_prefix_tokens": True} if request.extra_tokens else {}
         trunk_out = self.trunk.forward_intermediates(
             x,
-            indices=indices,
-            intermediates_only=intermediates_only,
-            norm=normalize_intermediates,
-            stop_early=stop_early,
-            output_fmt=output_fmt,
+            indices=request.indices,
+            intermediates_only=request.only,
+            norm=request.normalize,
+            stop_early=request.stop_early,
+            output_fmt=request.output_fmt,
             **extra,
         )
-        intermediates = trunk_out if intermediates_only else trunk_out[1]
+        intermediates = trunk_out if request.only else trunk_out[1]
         out: dict[str, Any] = {}
         # With prefix tokens requested, ViT-like trunks return (spatial, prefix) pairs per block.
-        if output_extra_tokens and intermediates and isinstance(intermediates[0], tuple):
+        if request.extra_tokens and intermediates and isinstance(intermediates[0], tuple):
             out["image_intermediates_prefix"] = [pair[1] for pair in intermediates]
             intermediates = [pair[0] for pair in intermediates]
         out["image_intermediates"] = intermediates
-        if not intermediates_only:
+        if not request.only:
             out["image_features"] = self.head(self.trunk.forward_head(trunk_out[0]))
         return out
 
-    def prune_intermediate_layers(
-        self, indices: int | list[int] = 1, prune_norm: bool = False, prune_head: bool = True
-    ) -> list[int]:
-        """Drop trunk blocks after the last selected one (timm's ``prune_intermediate_layers``).
+    def prune_blocks(self, indices: int | list[int], prune_norm: bool, prune_head: bool) -> list[int]:
+        """``prune_intermediate_layers`` through timm's: the trunk's norm and head, and the adapter head.
 
         Args:
-            indices: The blocks still needed: the last n for an int, those positions for a list (negative from the
-                end).
-            prune_norm: Also drop the final norm (of the trunk).
-            prune_head: Also drop the trunk's head and the adapter head.
+            indices: The blocks still needed.
+            prune_norm: Drop the trunk's final norm.
+            prune_head: Drop the trunk's head and the adapter head.
 
         Returns:
             The absolute positions ``indices`` selects.
 
         Raises:
-            IntermediatesError: ``indices`` selects no block or one that does not exist.
             NotImplementedError: the timm trunk has no ``prune_intermediate_layers``.
         """
         if not hasattr(self.trunk, "prune_intermediate_layers"):

@@ -7,7 +7,13 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from .intermediates import IMAGE_OUTPUT_FORMATS, IntermediatesError, check_output_fmt, tokens_to_nchw
+from .intermediates import (
+    FeatureTower,
+    IntermediatesError,
+    IntermediatesRequest,
+    prune_transformer_tower,
+    tokens_to_nchw,
+)
 from .layers import LayerNorm, PatchDropout, to_2tuple
 from .pos_interp import resize_position_grid
 from .transformer import DEFAULT_ATTN, AttentionalPooler, AttnOptions, Transformer
@@ -33,13 +39,14 @@ def sincos_2d_position_embedding(width: int, grid: int, class_token: bool = True
     return table.float()
 
 
-class VisionTransformer(nn.Module):
+class VisionTransformer(FeatureTower, nn.Module):
     """Patchify, add class token and positions, run a transformer, pool, project.
 
     ``forward`` returns pooled features (B, output_dim), or ``(pooled, tokens)`` when ``output_tokens``.
     """
 
     __constants__ = ["output_tokens"]  # TorchScript compiles only the branch the flag selects
+    intermediate_kind = "ViT image"
 
     def __init__(
         self,
@@ -176,38 +183,24 @@ class VisionTransformer(nn.Module):
         # the pooled feature is the class token's alone, so the last block need not compute the patch tokens
         return self.pool_type == "tok" and self.attn_pool is None and not self.output_tokens
 
-    def forward_intermediates(
-        self,
-        x: torch.Tensor,
-        indices: int | list[int] | None = None,
-        stop_early: bool = False,
-        normalize_intermediates: bool = False,
-        intermediates_only: bool = False,
-        output_fmt: str = "NCHW",
-        output_extra_tokens: bool = False,
+    def tower_intermediates(
+        self, x: torch.Tensor, request: IntermediatesRequest
     ) -> dict[str, torch.Tensor | list[torch.Tensor]]:
-        """Block outputs of the image tower, and its final features (open_clip's and timm's feature API).
+        """``forward_intermediates`` of the ViT: patch tokens without the class token (that is the extra token).
 
         Args:
             x: Images (B, 3, H, W).
-            indices: Last n blocks for an int, those positions for a list (negative from the end), all for None.
-            stop_early: Stop after the last selected block (``image_features`` then pool that block's output).
-            normalize_intermediates: Apply the final norm (``ln_post``) to every intermediate.
-            intermediates_only: Return only the intermediates.
-            output_fmt: 'NCHW' (B, width, grid_h, grid_w) feature maps or 'NLC' (B, grid_h * grid_w, width) tokens.
-            output_extra_tokens: Also return the class token of each selected block (``image_intermediates_prefix``,
-                (B, 1, width) each).
+            request: The call's options; ``normalize`` applies ``ln_post``.
 
         Returns:
-            ``image_intermediates`` (patch tokens of each selected block, without the class token), optionally
-            ``image_intermediates_prefix``, and unless ``intermediates_only`` the projected ``image_features``.
+            ``image_intermediates``, optionally ``image_intermediates_prefix`` ((B, 1, width) each), and unless
+            ``request.only`` the projected ``image_features``.
 
         Raises:
-            IntermediatesError: unknown ``output_fmt``, out-of-range ``indices``, or ``normalize_intermediates``
-                with an attention pooler (its norm has the pooler's width).
+            IntermediatesError: out-of-range indices, or ``normalize`` with an attention pooler (its norm has the
+                pooler's width).
         """
-        check_output_fmt(output_fmt, IMAGE_OUTPUT_FORMATS, "ViT image")
-        if normalize_intermediates and self.attn_pool is not None:
+        if request.normalize and self.attn_pool is not None:
             raise IntermediatesError(
                 "normalize_intermediates=True is not available for this tower: its final norm (ln_post) "
                 f"normalizes the attention pooler's {self.output_dim}-d output, not the "
@@ -215,47 +208,36 @@ class VisionTransformer(nn.Module):
             )
         height, width = x.shape[-2:]
         x, intermediates = self.transformer.forward_intermediates(
-            self.embed(x), indices=indices, stop_early=stop_early
+            self.embed(x), indices=request.indices, stop_early=request.stop_early
         )
-        if normalize_intermediates:
+        if request.normalize:
             intermediates = [self.ln_post(y) for y in intermediates]
         prefix = [y[:, :1] for y in intermediates]
         intermediates = [y[:, 1:] for y in intermediates]
-        if output_fmt == "NCHW":
+        if request.output_fmt == "NCHW":
             grid = (height // self.patch_size[0], width // self.patch_size[1])
             intermediates = [tokens_to_nchw(y, *grid) for y in intermediates]
         output: dict[str, torch.Tensor | list[torch.Tensor]] = {"image_intermediates": intermediates}
-        if output_extra_tokens:
+        if request.extra_tokens:
             output["image_intermediates_prefix"] = prefix
-        if intermediates_only:
+        if request.only:
             return output
         pooled, _ = self.pool(x)
         output["image_features"] = pooled @ self.proj if self.proj is not None else pooled
         return output
 
-    def prune_intermediate_layers(
-        self, indices: int | list[int] = 1, prune_norm: bool = False, prune_head: bool = True
-    ) -> list[int]:
-        """Drop the blocks after the last selected one (open_clip's signature).
+    def prune_blocks(self, indices: int | list[int], prune_norm: bool, prune_head: bool) -> list[int]:
+        """``prune_intermediate_layers``: the norm is ``ln_post``, the head ``proj``.
 
         Args:
-            indices: The blocks still needed: the last n for an int, those positions for a list (negative from the
-                end).
-            prune_norm: Also drop the final norm (``ln_post``).
-            prune_head: Also drop the projection (``proj`` becomes None).
+            indices: The blocks still needed.
+            prune_norm: Drop ``ln_post``.
+            prune_head: Drop ``proj``.
 
         Returns:
             The absolute positions ``indices`` selects.
-
-        Raises:
-            IntermediatesError: ``indices`` selects no block or one that does not exist.
         """
-        take = self.transformer.prune_intermediate_layers(indices)
-        if prune_norm:
-            self.ln_post = nn.Identity()
-        if prune_head:
-            self.proj = None
-        return take
+        return prune_transformer_tower(self, indices, prune_norm, prune_head, "ln_post", "proj")
 
     def _project(self, pooled: torch.Tensor) -> torch.Tensor:
         return pooled @ self.proj if self.proj is not None else pooled

@@ -30,7 +30,9 @@ PACKAGE = "open_clip"
 
 _M = "clipzoo.models"
 _TR = "clipzoo.models.transformer"
-_API = "clipzoo.compat.open_clip.api"
+_OCM = "clipzoo.compat.open_clip.modules"
+_OCT = "clipzoo.compat.open_clip.tokenizer"
+_OCH = "clipzoo.compat.open_clip.helpers"
 _TOK = "clipzoo.tokenizers"
 _HUB = "clipzoo.hub.pretrained"
 _URL = "clipzoo.hub.url"
@@ -56,7 +58,7 @@ ALIASES: dict[str, dict[str, str]] = {
         _HUB: "download_pretrained",
         "clipzoo.compat.open_clip.push_to_hf_hub": "push_pretrained_to_hf_hub push_to_hf_hub",
         _TOK: "tokenize decode",
-        _API: "SimpleTokenizer",
+        _OCT: "SimpleTokenizer",
         "clipzoo.models.jit": "trace_model",
         "clipzoo.preprocess.transforms": "image_transform AugmentationCfg",
         "clipzoo.zero_shot.classifier": "build_zero_shot_classifier",
@@ -68,7 +70,8 @@ ALIASES: dict[str, dict[str, str]] = {
         "clipzoo.compat.open_clip.cfg": "CLIPTextCfg CLIPVisionCfg MultimodalCfg",
         _M: "CoCa",
         "clipzoo.models.layers": "LayerNorm LayerNormFp32 QuickGELU",
-        _API: "MultimodalTransformer prepare_inputs_for_generation",
+        _OCM: "MultimodalTransformer",
+        _OCH: "prepare_inputs_for_generation",
         "clipzoo.models.generation": "GENERATION_TYPES",
         "clipzoo.models.towers": "_build_vision_tower=build_vision_tower _build_text_tower=build_text_tower",
     },
@@ -78,7 +81,8 @@ ALIASES: dict[str, dict[str, str]] = {
     },
     "convert": {
         _M: "CLIP CustomTextCLIP",
-        _API: "TextTransformer Transformer convert_state_dict load_big_vision_weights convert_mobile_clip_state_dict",
+        _OCM: "TextTransformer Transformer",
+        _OCH: "convert_state_dict load_big_vision_weights convert_mobile_clip_state_dict",
     },
     "factory": {
         "clipzoo.factory.create": "create_model create_model_and_transforms create_model_from_pretrained get_tokenizer"
@@ -88,7 +92,8 @@ ALIASES: dict[str, dict[str, str]] = {
         "clipzoo.training.loss": "create_loss ClipLoss DistillClipLoss CoCaLoss SigLipLoss",
         _M: "CLIP CustomTextCLIP CoCa convert_weights_to_lp get_cast_dtype",
         "clipzoo.factory.sources": "HF_HUB_PREFIX LOCAL_DIR_PREFIX parse_model_name",
-        _API: "convert_state_dict convert_to_custom_text_state_dict HFTokenizer SigLipTokenizer SimpleTokenizer",
+        _OCT: "HFTokenizer SigLipTokenizer SimpleTokenizer",
+        _OCH: "convert_state_dict convert_to_custom_text_state_dict",
         "clipzoo.compat.open_clip.pos_embed": "resize_pos_embed resize_text_pos_embed",
         _PRE: "is_pretrained_cfg get_pretrained_cfg list_pretrained_tags_by_model",
         _HUB: "download_pretrained",
@@ -101,13 +106,13 @@ ALIASES: dict[str, dict[str, str]] = {
         "clipzoo.compat.open_clip.hf_poolers": "arch_dict register_pooler MeanPooler MaxPooler ClsPooler ClsLastHiddenStatePooler",
         "transformers.modeling_outputs": "BaseModelOutput",
         "transformers": "PretrainedConfig",
-        _API: "HFTextEncoder",
+        _OCM: "HFTextEncoder",
     },
     "loss": {
         "clipzoo.training.loss": "gather_features ClipLoss CoCaLoss DistillClipLoss SigLipLoss",
         "clipzoo.training.distributed": "neighbour_exchange neighbour_exchange_bidir NeighbourExchange"
         " neighbour_exchange_with_grad NeighbourExchangeBidir neighbour_exchange_bidir_with_grad",
-        _API: "has_distributed hvd",
+        _OCH: "has_distributed hvd",
     },
     "model": {
         "clipzoo.compat.open_clip.cfg": "CLIPVisionCfg CLIPTextCfg",
@@ -118,8 +123,8 @@ ALIASES: dict[str, dict[str, str]] = {
         "clipzoo.compat.open_clip.pos_embed": "resize_pos_embed resize_text_pos_embed",
         "clipzoo.models.layers": "LayerNorm LayerNormFp32 QuickGELU",
         "clipzoo.models.resnet": "ModifiedResNet",
-        _API: "Attention VisionTransformer TextTransformer TimmModel HFTextEncoder text_global_pool lock_text_tower"
-        " convert_to_custom_text_state_dict",
+        _OCM: "Attention VisionTransformer TextTransformer TimmModel HFTextEncoder",
+        _OCH: "text_global_pool lock_text_tower convert_to_custom_text_state_dict",
         "clipzoo.models.jit": "trace_model",
         "clipzoo.compat.open_clip.utils": "to_2tuple",
         # private, but research code builds towers with them
@@ -147,7 +152,7 @@ ALIASES: dict[str, dict[str, str]] = {
         _URL: "download_pretrained_from_url",
         _HF: "download_pretrained_from_hf",
         _HUB: "download_pretrained",
-        _API: "has_hf_hub hf_hub_download",
+        _OCH: "has_hf_hub hf_hub_download",
     },
     "push_to_hf_hub": {
         "clipzoo.compat.open_clip.push_to_hf_hub": "save_config_for_hf save_for_hf push_to_hf_hub push_pretrained_to_hf_hub"
@@ -155,15 +160,15 @@ ALIASES: dict[str, dict[str, str]] = {
         "clipzoo.factory.create": "create_model_from_pretrained get_tokenizer",
         "clipzoo.registry.architectures": "get_model_config",
         "clipzoo.constants": "HF_WEIGHTS_NAME HF_SAFE_WEIGHTS_NAME HF_CONFIG_NAME",
-        _API: "HFTokenizer SigLipTokenizer",
+        _OCT: "HFTokenizer SigLipTokenizer",
     },
-    "timm_model": {_API: "TimmModel", "clipzoo.compat.open_clip.utils": "freeze_batch_norm_2d"},
+    "timm_model": {_OCM: "TimmModel", "clipzoo.compat.open_clip.utils": "freeze_batch_norm_2d"},
     "tokenizer": {
         "clipzoo.constants": "DEFAULT_CONTEXT_LENGTH",
         "clipzoo.tokenizers.bpe": "default_bpe bytes_to_unicode decode tokenize random_mask_tokenize"
         " simple_mask_tokenize syntax_mask_tokenize _tokenizer=_default_tokenizer()",
         "clipzoo.tokenizers.clean": "basic_clean whitespace_clean",
-        _API: "get_pairs get_clean_fn canonicalize_text get_reduction_mask_fn SimpleTokenizer HFTokenizer"
+        _OCT: "get_pairs get_clean_fn canonicalize_text get_reduction_mask_fn SimpleTokenizer HFTokenizer"
         " SigLipTokenizer",
     },
     "transform": {
@@ -177,9 +182,9 @@ ALIASES: dict[str, dict[str, str]] = {
     "transformer": {
         "clipzoo.models.layers": "LayerNormFp32 LayerNorm QuickGELU",
         _TR: "AttentionalPooler",
-        _API: "LayerScale PatchDropout Attention ResidualAttentionBlock"
-        " CustomResidualAttentionBlock CustomTransformer Transformer VisionTransformer TextTransformer"
-        " MultimodalTransformer text_global_pool lock_text_tower",
+        _OCM: "LayerScale PatchDropout Attention ResidualAttentionBlock CustomResidualAttentionBlock CustomTransformer"
+        " Transformer VisionTransformer TextTransformer MultimodalTransformer",
+        _OCH: "text_global_pool lock_text_tower",
         "clipzoo.compat.open_clip.utils": "to_2tuple",
         "clipzoo.models.intermediates": "feature_take_indices",
         "clipzoo.compat.open_clip.pos_embed": "get_2d_sincos_pos_embed",

@@ -38,7 +38,9 @@ def _ordered_init(base: type, order: list[str]):
     fields = {f.name: f for f in dataclasses.fields(base)}
     missing = [name for name in order if name not in fields]
     if missing:
-        raise TypeError(f"clipzoo.registry.config.{base.__name__} lacks open_clip's field(s) {', '.join(missing)}")
+        raise TypeError(
+            f"clipzoo.registry.config.{base.__name__} lacks open_clip's field(s) {', '.join(missing)}"
+        )
     names = order + [name for name in fields if name not in order]
     specs = []
     for name in names:
