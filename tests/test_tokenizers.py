@@ -15,6 +15,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from clipzoo.factory.create import get_tokenizer
 from clipzoo.tokenizers import (
     HFTokenizer,
     SigLipTokenizer,
@@ -22,7 +23,6 @@ from clipzoo.tokenizers import (
     bpe,
     decode,
     default_bpe,
-    get_tokenizer,
     tokenize,
 )
 from clipzoo.tokenizers.clean import basic_clean, is_ftfy_stable

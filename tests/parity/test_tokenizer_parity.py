@@ -17,6 +17,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import clipzoo
 import clipzoo.tokenizers as cz
 
 oc_tok = pytest.importorskip("open_clip.tokenizer")
@@ -378,8 +379,8 @@ def test_tokenizer_choice_matches_open_clip_for_every_registered_model(monkeypat
     for name in registry.list_models():
         if oc_factory.get_model_config(name) is None:
             continue  # a clipzoo-only architecture
-        assert cz.get_tokenizer(name) == oc_factory.get_tokenizer(name), name
-        assert cz.get_tokenizer(name, context_length=9) == oc_factory.get_tokenizer(name, context_length=9), (
+        assert clipzoo.get_tokenizer(name) == oc_factory.get_tokenizer(name), name
+        assert clipzoo.get_tokenizer(name, context_length=9) == oc_factory.get_tokenizer(name, context_length=9), (
             name
         )
         compared += 1

@@ -23,10 +23,9 @@ def cmd_caption(args: argparse.Namespace) -> int:
     """Load the model, caption every image, print a table or JSON."""
     import torch
 
-    from ..factory.create import create_model_and_transforms
+    from ..factory.create import create_model_and_transforms, get_tokenizer
     from ..models import generation as gen
     from ..preprocess.transforms import load_image
-    from ..tokenizers import get_tokenizer
 
     images = [load_image(str(p)) for p in args.images]  # read all first: a bad file fails before the model
     require_weights(args.model, args.pretrained, args.random_weights)

@@ -74,8 +74,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
     folder = _onnx_folder(args)
     if folder is not None:
         return cmd_classify_onnx(args, folder)
-    from ..factory.create import create_model_and_transforms
-    from ..tokenizers import get_tokenizer
+    from ..factory.create import create_model_and_transforms, get_tokenizer
     from ..zero_shot import classifier as zs
 
     templates = args.templates

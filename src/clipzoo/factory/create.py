@@ -18,6 +18,7 @@ from .arguments import check_factory_args
 from .build import build
 from .load import load
 from .resolve import ModelSpec, resolve
+from .sources import folder_model, parse_model_name
 
 logger = logging.getLogger("clipzoo")
 
@@ -440,6 +441,24 @@ def get_tokenizer(
         clipzoo.factory.arguments.ArgumentError: an argument has the wrong type or is out of range.
     """
     check_factory_args("get_tokenizer", locals(), extra="kwargs")
-    from ..tokenizers import get_tokenizer as _get_tokenizer
+    from ..tokenizers import tokenizer_from_config
 
-    return _get_tokenizer(model_name, context_length=context_length, cache_dir=cache_dir, **kwargs)
+    if not model_name:
+        return tokenizer_from_config(None, context_length, **kwargs)
+    config, local_source = _tokenizer_source(model_name, cache_dir)
+    return tokenizer_from_config(config, context_length, cache_dir, local_source, **kwargs)
+
+
+def _tokenizer_source(model_name: str, cache_dir: str | None) -> tuple[dict, str | None]:
+    """(model config, folder that replaces the config's HF tokenizer name) for a model name of any schema."""
+    from ..registry import architectures as registry
+
+    schema, identifier = parse_model_name(model_name)
+    if schema is not None:
+        found = folder_model(schema, identifier, cache_dir)
+        # Like open_clip, an exported folder carries its own tokenizer files; a Hub repo names its own.
+        return found.model_cfg, (found.tokenizer_source if schema == "local-dir" else None)
+    config = registry.get_model_config(identifier)
+    if config is None:
+        raise registry.UnknownModelError(identifier)
+    return config, None

@@ -354,8 +354,8 @@ def write_onnx_folder(
     """
     import torch
 
+    from clipzoo.factory.create import get_tokenizer
     from clipzoo.preprocess.config import PREPROCESS_KEYS
-    from clipzoo.tokenizers import get_tokenizer
 
     from .preprocess import _to_hw
 

@@ -1,5 +1,6 @@
 """Text tokenizers of clipzoo: CLIP BPE (`SimpleTokenizer`), SigLIP sentencepiece (`SigLipTokenizer`) and
-Hugging Face `tokenizer.json` files (`HFTokenizer`), chosen by `get_tokenizer` from a model's config fields.
+Hugging Face `tokenizer.json` files (`HFTokenizer`), chosen by `tokenizer_from_config` from a model's config
+fields (`clipzoo.get_tokenizer` resolves a model name to that config).
 
 Every tokenizer maps `str | list[str]` to a LongTensor [batch, context_length] with open_clip's ids.
 """
@@ -25,7 +26,7 @@ __all__ = [
     "canonicalize_text",
     "decode",
     "default_bpe",
-    "get_tokenizer",
+    "tokenizer_from_config",
     "tokenize",
     "whitespace_clean",
 ]
@@ -71,37 +72,27 @@ def build_hf_tokenizer(
     return HFTokenizer(directory, context_length=context_length, tokenizer_mode=tokenizer_mode, **kwargs)
 
 
-def _model_cfg(model_name: str, cache_dir: str | None) -> tuple[dict, str | None]:
-    """(model_cfg, folder that replaces the config's HF tokenizer name) for a model name of any schema."""
-    from clipzoo.factory.sources import folder_model, parse_model_name
-    from clipzoo.registry import architectures as registry
-
-    schema, identifier = parse_model_name(model_name)
-    if schema is not None:
-        found = folder_model(schema, identifier, cache_dir)
-        # Like open_clip, an exported folder carries its own tokenizer files; a Hub repo names its own.
-        return found.model_cfg, (found.tokenizer_source if schema == "local-dir" else None)
-    config = registry.get_model_config(identifier)
-    if config is None:
-        raise registry.UnknownModelError(identifier)
-    return config, None
-
-
-def get_tokenizer(
-    model_name: str = "",
+def tokenizer_from_config(
+    config: dict[str, Any] | None,
     context_length: int | None = None,
     cache_dir: str | None = None,
+    local_source: str | None = None,
     **kwargs: Any,
 ) -> SimpleTokenizer | SigLipTokenizer | HFTokenizer:
-    """The tokenizer a model's config names: `text_cfg.hf_tokenizer_name` -> HF/SigLIP, else CLIP BPE.
+    """The tokenizer a model config names: `text_cfg.hf_tokenizer_name` -> HF/SigLIP, else CLIP BPE.
 
-    `model_name` is a registered architecture, 'hf-hub:org/repo' or 'local-dir:/path' ('' gives the default
-    CLIP tokenizer). `context_length` defaults to `text_cfg.context_length`; `kwargs` override the config's
-    `text_cfg.tokenizer_kwargs`.
+    Args:
+        config: The model config (a dict with `text_cfg`); None gives the default CLIP tokenizer.
+        context_length: Tokens per text; default `text_cfg.context_length`.
+        cache_dir: Where Hub tokenizer files are cached.
+        local_source: A folder holding the tokenizer files, replacing the config's `hf_tokenizer_name`.
+        **kwargs: Options that override the config's `text_cfg.tokenizer_kwargs`.
+
+    Returns:
+        The tokenizer (`SimpleTokenizer`, `SigLipTokenizer` or `HFTokenizer`).
     """
-    if not model_name:
+    if config is None:
         return SimpleTokenizer(context_length=context_length or DEFAULT_CONTEXT_LENGTH, **kwargs)
-    config, local_source = _model_cfg(model_name, cache_dir)
     text_cfg = config.get("text_cfg") or {}
     if context_length is None:
         context_length = text_cfg.get("context_length", DEFAULT_CONTEXT_LENGTH)
