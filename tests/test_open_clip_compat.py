@@ -58,13 +58,24 @@ def _defined(tree: ast.Module) -> set[str]:
     return out
 
 
+def _reexported(tree: ast.Module) -> set[str]:
+    """Names a module imports from open_clip's own modules (``from .constants import IMAGENET_MEAN``)."""
+    return {
+        alias.asname or alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and (node.level > 0 or (node.module or "").startswith("open_clip"))
+        for alias in node.names
+    }
+
+
 def peer_names() -> list[tuple[str, str]]:
     """(module, name) for every public name of open_clip 3.3.0 (module "" is the package)."""
     names = []
     for path in sorted(PEER_DIR.glob("*.py")):
         module = "" if path.stem == "__init__" else path.stem
         peer = importlib.import_module(f"open_clip.{module}" if module else "open_clip")
-        defined = _defined(ast.parse(path.read_text()))
+        tree = ast.parse(path.read_text())
+        defined = _defined(tree) | _reexported(tree)
         for name, value in vars(peer).items():
             if name.startswith("_") or inspect.ismodule(value) or (module, name) in LOOP_LEFTOVERS:
                 continue
@@ -101,6 +112,26 @@ def test_every_public_name_resolves() -> None:
     print(f"\nopen_clip 3.3.0 public names: {len(PEER_NAMES)}, resolved: {len(PEER_NAMES) - len(missing)}")
     assert not missing, "\n".join(missing)
     assert len(PEER_NAMES) >= 260  # 267 in open_clip 3.3.0
+
+
+def test_top_level_names_exist_in_clipzoo() -> None:
+    """Every name ``import open_clip`` offers at the top level is also ``clipzoo.<name>``."""
+    import clipzoo
+
+    missing = [name for module, name in PEER_NAMES if module == "" and not hasattr(clipzoo, name)]
+    assert not missing, missing
+
+
+@pytest.mark.parametrize(
+    ("module", "name"), [("model", "CLIPVisionCfg"), ("model", "CLIPTextCfg"), ("coca_model", "MultimodalCfg")]
+)
+def test_config_dataclasses_have_open_clips_field_order(module: str, name: str) -> None:
+    """fields()/astuple()/asdict() list open_clip's fields in its order; clipzoo's additions come after."""
+    import dataclasses
+
+    peer = [f.name for f in dataclasses.fields(_peer(module, name))]
+    ours = [f.name for f in dataclasses.fields(compat.resolve(module, name))]
+    assert ours[: len(peer)] == peer
 
 
 def _params(obj) -> list[inspect.Parameter] | None:

@@ -85,6 +85,7 @@ ALIASES: dict[str, dict[str, str]] = {
         "clipzoo.loss": "create_loss ClipLoss DistillClipLoss CoCaLoss SigLipLoss",
         _M: "CLIP CustomTextCLIP CoCa convert_weights_to_lp get_cast_dtype",
         "clipzoo.sources": "HF_HUB_PREFIX LOCAL_DIR_PREFIX parse_model_name",
+        "clipzoo.constants": "DEFAULT_CONTEXT_LENGTH",
         _API: "convert_state_dict convert_to_custom_text_state_dict HFTokenizer SigLipTokenizer SimpleTokenizer",
         "clipzoo.pos_embed": "resize_pos_embed resize_text_pos_embed",
         _PRE: "is_pretrained_cfg get_pretrained_cfg list_pretrained_tags_by_model",
@@ -142,6 +143,8 @@ ALIASES: dict[str, dict[str, str]] = {
         " get_pretrained_cfg get_pretrained_url",
         _HUB: "download_pretrained_from_url download_pretrained_from_hf download_pretrained",
         _API: "has_hf_hub hf_hub_download",
+        "clipzoo.constants": "HF_WEIGHTS_NAME HF_SAFE_WEIGHTS_NAME IMAGENET_MEAN IMAGENET_STD INCEPTION_MEAN"
+        " INCEPTION_STD OPENAI_DATASET_MEAN OPENAI_DATASET_STD",
     },
     "push_to_hf_hub": {
         "clipzoo.push_to_hf_hub": "save_config_for_hf save_for_hf push_to_hf_hub push_pretrained_to_hf_hub"
