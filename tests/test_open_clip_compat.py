@@ -8,6 +8,8 @@ The alias is exercised in subprocesses (this process has the real open_clip impo
 from __future__ import annotations
 
 import ast
+import json
+import os
 import importlib
 import inspect
 import subprocess
@@ -374,3 +376,49 @@ def test_clipzoo_run_reaches_the_processes_the_program_starts(tmp_path: Path) ->
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["_AliasModule", "_AliasModule"]
+
+
+REPORT = (
+    "import json, os, sys\n"
+    "print(json.dumps({'argv': sys.argv, 'path0': os.path.realpath(sys.path[0]), 'name': __name__,\n"
+    "                  'spec': getattr(__spec__, 'name', None), 'helper': HELPER}))\n"
+)
+
+
+def _run_both(python_args: list[str], cwd: Path) -> tuple[subprocess.CompletedProcess, subprocess.CompletedProcess]:
+    """The same program under ``python`` and under the ``clipzoo`` console script, from ``cwd``."""
+    clipzoo_bin = Path(sys.executable).parent / "clipzoo"
+
+    def run(cmd: list[str]) -> subprocess.CompletedProcess:
+        return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=120)
+
+    return run([sys.executable, *python_args]), run([str(clipzoo_bin), "run", *python_args])
+
+
+def test_clipzoo_run_a_script_by_relative_path_with_a_sibling_import(tmp_path: Path) -> None:
+    """`clipzoo run main.py` and `clipzoo run proj/main.py` find the file and its sibling module as python does."""
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "helper.py").write_text("VALUE = 'sibling'\n")
+    (proj / "main.py").write_text("from helper import VALUE as HELPER\n" + REPORT)
+    for cwd, target in ((proj, "main.py"), (tmp_path, "proj/main.py")):
+        python, clipzoo_run = _run_both([target, "--flag", "x"], cwd)
+        assert python.returncode == 0, python.stderr[-2000:]
+        assert clipzoo_run.returncode == 0, clipzoo_run.stderr[-2000:]
+        assert clipzoo_run.stdout == python.stdout
+        assert json.loads(python.stdout)["path0"] == os.path.realpath(proj)
+
+
+def test_clipzoo_run_m_a_package_module_from_the_folder_holding_it(tmp_path: Path) -> None:
+    """`clipzoo run -m pkg.train` from the folder holding pkg/ runs it as `python -m pkg.train` does."""
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "util.py").write_text("VALUE = 'package'\n")
+    (pkg / "train.py").write_text("from .util import VALUE as HELPER\nimport open_clip\n" + REPORT)
+    python, clipzoo_run = _run_both(["-m", "pkg.train", "--epochs", "1"], tmp_path)
+    # python imports the real open_clip, clipzoo run its alias: both import it, the report is the same
+    assert python.returncode == 0, python.stderr[-2000:]
+    assert clipzoo_run.returncode == 0, clipzoo_run.stderr[-2000:]
+    assert clipzoo_run.stdout == python.stdout
+    assert json.loads(python.stdout)["path0"] == os.path.realpath(tmp_path)
