@@ -8,10 +8,10 @@ The alias is exercised in subprocesses (this process has the real open_clip impo
 from __future__ import annotations
 
 import ast
-import json
-import os
 import importlib
 import inspect
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
