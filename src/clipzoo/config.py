@@ -60,6 +60,9 @@ class VisionCfg:
     # depth, num_heads, mlp_ratio, patch_size, img_size, act_layer as a timm activation name, ...); the trunk's
     # norm layer takes ``norm_kwargs`` (e.g. eps). Used for transformers SigLIP towers of any size.
     timm_model_kwargs: dict | None = None
+    # clipzoo (not open_clip): this tower's own QuickGELU choice where it differs from the model-level quick_gelu
+    # (which the text tower follows); None follows the model. transformers CLIP folders can mix them.
+    quick_gelu: bool | None = None
 
 
 @dataclass

@@ -53,6 +53,7 @@ class CLIPVisionCfg(config.VisionCfg):
         timm_drop: Dropout before the projection.
         timm_drop_path: Stochastic depth rate of the trunk.
         timm_model_kwargs: clipzoo: keyword arguments for ``timm.create_model`` (the trunk's numbers).
+        quick_gelu: clipzoo: this tower's own QuickGELU choice, overriding the model's (None follows it).
     """
 
 
