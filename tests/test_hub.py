@@ -543,3 +543,14 @@ def test_cli_checksum_mismatch_is_exit_4(fake_tags, server, capsys, cache):
     assert run_cli("RN50", "openai") == 4
     assert "SHA-256" in capsys.readouterr().err
     assert not (cache / "RN50.pt").exists()
+
+
+def test_hub_download_that_fails_for_good_leaves_no_staging_files(server, tmp_path):
+    """Fewer bytes than announced on every attempt: an error, and nothing but lock files left behind."""
+    path = server.add_hub_file(REPO, HF_SAFE_WEIGHTS_NAME, BODY)
+    server.add_fault(path, "truncate", times=None)
+    with pytest.raises(hub.DownloadError, match="attempts"):
+        hub.download_pretrained_from_hf(REPO, retries=2)
+    files = [p for p in (tmp_path / "hf").rglob("*") if p.is_file() and not p.name.endswith(".lock")]
+    assert [str(p) for p in files if ".clipzoo-staging" in str(p)] == []
+    assert leftovers(tmp_path / "hf") == []

@@ -671,13 +671,15 @@ def _hf_fetch(
             raise DownloadError(
                 f"{label}: {filename} of hf-hub:{repo_id}: {_unreachable_message(endpoint, unreachable)}"
             )
+    staged: list[str] = []  # staging folders the attempts resume from; discarded when all attempts fail
     for attempt in range(policy.retries + 1):
         try:
-            return _hf_fetch_once(repo_id, filename, revision, cache_dir, offline, policy.timeout, label)
+            return _hf_fetch_once(repo_id, filename, revision, cache_dir, offline, policy.timeout, label, staged)
         except _Transient as failure:
             last = failure
             if attempt < policy.retries:
                 time.sleep(policy.delay(attempt))
+    _discard_staging(staged)
     error = DownloadTimeoutError if last.timed_out else DownloadError
     attempts = policy.retries + 1
     message = f"{label}: could not fetch {filename} from hf-hub:{repo_id} ({attempts} attempts): {last}"
@@ -692,13 +694,16 @@ def _hf_fetch_once(
     offline: bool,
     timeout: float,
     label: str,
+    staged: list[str] | None = None,
 ) -> str | None:
     """One ``hf_hub_download`` call with its errors sorted into final, transient and 'no such file'."""
     from huggingface_hub import errors as hf_errors
     from huggingface_hub import hf_hub_download
 
     try:
-        verified = offline or _hf_verified_prefetch(repo_id, filename, revision, cache_dir, timeout, label)
+        verified = offline or _hf_verified_prefetch(
+            repo_id, filename, revision, cache_dir, timeout, label, staged
+        )
         path = hf_hub_download(
             repo_id,
             filename,
@@ -746,6 +751,7 @@ def _hf_verified_prefetch(
     cache_dir: str | os.PathLike | None,
     timeout: float,
     label: str,
+    staged: list[str] | None = None,
 ) -> bool:
     """Put a Hub LFS file into the HF cache only once its SHA-256 matches the one the Hub sent.
 
@@ -779,6 +785,8 @@ def _hf_verified_prefetch(
         return True  # verified when it entered the cache (or put there by another tool, trusted as the Hub's)
     staging = os.path.join(cache, ".clipzoo-staging", repo_folder, expected)
     os.makedirs(os.path.dirname(staging), exist_ok=True)
+    if staged is not None and staging not in staged:
+        staged.append(staging)
     with FileLock(staging + ".lock"):
         if os.path.exists(blob):
             return True  # another process verified it while we waited
@@ -803,6 +811,19 @@ def _hf_verified_prefetch(
         os.replace(path, blob)
         shutil.rmtree(staging, ignore_errors=True)
     return True
+
+
+def _discard_staging(staged: list[str]) -> None:
+    """Remove the staging folders of a download that failed for good (partial file, huggingface_hub's .cache).
+
+    Taken under the folder's lock, so a process downloading the same file is not disturbed; the lock file
+    stays, as after a successful download.
+    """
+    from filelock import FileLock
+
+    for staging in staged:
+        with FileLock(staging + ".lock"):
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 def _hf_check_cached(path: str, filename: str, repo_id: str, label: str) -> None:
