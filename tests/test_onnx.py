@@ -411,6 +411,32 @@ def test_cli_classify_runs_on_the_onnx_runtime(digits_int8, digit_pngs, capsys):
     assert main(["classify", str(paths[0]), "--labels", "a", "b"]) == 2  # neither --model nor --onnx
 
 
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [("a photo of a digit", "found 0"), ("a {} next to a {}", "found 2"), ("a {name}", "slot '{name}'")],
+)
+def test_cli_template_lines_get_one_check_on_both_paths(
+    digits_int8, digit_pngs, tmp_path, capsys, line, message
+):
+    """A template file line without exactly one '{}': the same message and status 2 on --onnx and --model."""
+    from clipzoo.digits import DIGIT_CLASSNAMES
+
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text(f"a photo of the digit {{}}.\n{line}\n")
+    argv = ["classify", str(digit_pngs[0][0]), "--labels", *DIGIT_CLASSNAMES, "--templates", str(prompts)]
+    errors = []
+    for backend in (
+        ["--onnx", str(digits_int8)],
+        ["--model", "tiny-digits", "--pretrained", "sklearn-digits"],
+    ):
+        assert main([*argv, *backend]) == 2
+        errors.append(capsys.readouterr().err)
+    assert errors[0] == errors[1]
+    assert f"template 2 {line!r}" in errors[0] and message in errors[0]
+    with pytest.raises(OnnxInputError, match="found 2"):
+        OnnxModel(digits_int8).zero_shot_classifier(["a"], ["{} {}"])
+
+
 # ----------------------------------------------------------------------------- preprocessing, tokenizer
 
 
