@@ -6,7 +6,7 @@ import argparse
 import fnmatch
 import json
 
-from ._common import CliError, add_json, check_model, check_tag, emit
+from ._common import CliError, add_json, check_model, check_tag, emit, is_glob, match_models
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -15,6 +15,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
     names = registry.list_models()
     if args.pattern:
+        match_models(args.pattern)  # nothing matches: say so, with the whole-name hint
         names = [n for n in names if fnmatch.fnmatch(n.lower(), args.pattern.lower())]
     return emit(args, names, lambda: "\n".join(names))
 
@@ -27,15 +28,19 @@ def cmd_pretrained(args: argparse.Namespace) -> int:
     if wants_ranking(args):
         return cmd_rank_or_plot(args)
 
-    if args.model:
+    models = None
+    if args.model and is_glob(args.model):
+        models = set(match_models(args.model))
+    elif args.model:
         check_model(args.model)
-    if args.model and args.tag:
+        models = {args.model}
+    if args.model and args.tag and not is_glob(args.model):
         check_tag(args.model, args.tag)
     key = tags.normalize_tag(args.tag) if args.tag else None
     pairs = [
         (m, t)
         for m, t in tags.list_pretrained()
-        if (not args.model or m == args.model) and (key is None or tags.normalize_tag(t) == key)
+        if (models is None or m in models) and (key is None or tags.normalize_tag(t) == key)
     ]
     if args.tag and not pairs:
         raise CliError(f"no model has pretrained tag {args.tag!r}; see `clipzoo pretrained` for all tags")
@@ -133,7 +138,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("pretrained", help="list pretrained (model, tag) pairs")
-    p.add_argument("model", nargs="?", help="only this architecture (with --sort/--plot: a glob)")
+    p.add_argument("model", nargs="?", help="only this architecture, or a glob such as 'ViT-B-*'")
     p.add_argument("--tag", help="only this tag (case- and separator-insensitive)")
     add_json(p)
     from .choose import add_ranking_args
