@@ -75,3 +75,24 @@ def test_caption_on_an_exported_folder(tmp_path, capsys, fresh_registry):
     exported = clipzoo.create_model(f"local-dir:{folder}").state_dict()
     original = clipzoo.create_model("tiny-coca-export", str(weights)).state_dict()
     assert exported.keys() == original.keys() and all(torch.equal(exported[k], original[k]) for k in original)
+
+
+def test_caption_seq_len_beyond_the_context_fails_before_generating(tmp_path, capsys, fresh_registry):
+    """A --seq-len the text tower cannot hold is refused at once (status 2), naming the longest that fits."""
+    (tmp_path / "tiny-coca-seq.json").write_text(json.dumps(TINY_COCA))
+    clipzoo.add_model_config(tmp_path / "tiny-coca-seq.json")
+    image = tmp_path / "digit.png"
+    load_heldout()[0][0].save(image)
+    argv = ["caption", str(image), "--model", "tiny-coca-seq", "--random-weights", "--seq-len"]
+    assert main([*argv, "100000000000"]) == 2
+    assert "at most 77 tokens" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        main([*argv, "0"])
+    assert stop.value.code == 2
+    from clipzoo import generation
+
+    model = clipzoo.create_model("tiny-coca-seq").eval()
+    with pytest.raises(generation.GenerationArgumentError, match="at most 77"):
+        generation.generate(model, torch.zeros(1, 3, 32, 32), seq_len=78)
+    with pytest.raises(generation.GenerationArgumentError, match="at most 77"):
+        generation.generate(model, torch.zeros(1, 3, 32, 32), generation_type="top_k", seq_len=78)
