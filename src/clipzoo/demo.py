@@ -17,6 +17,7 @@ from typing import Any
 
 import clipzoo
 from clipzoo.digits import DIGIT_CLASSNAMES, DIGIT_TEMPLATES, MODEL_NAME, TAG, load_heldout, render_prompt
+from clipzoo.output_files import check_output_file
 
 from .errors import ClipzooError
 
@@ -274,6 +275,7 @@ def run(
     """Run the whole demo, reporting progress through ``echo``; returns a machine-readable summary."""
     if limit is not None and limit < 1:
         raise DemoError(f"limit must be at least 1, got {limit}")
+    check_output_file(out, ["png"], create_parents=True, what="demo picture")  # before the work, not after
     registry = describe_registry()
     for line in registry_lines(registry):
         echo(line)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ClipzooError
+from .output_files import check_output_file
 from .results import DEFAULT_METRIC, FAMILIES, OTHER_FAMILY, RankedPair, rank_pretrained
 
 # one fixed colour per family (colour-blind-friendly tab10 first), in FAMILIES order, then "other"
@@ -162,6 +163,13 @@ def _draw(points: list[RankedPair], front: list[RankedPair], metric: str, captio
     return fig, canvas, labels
 
 
+def _formats() -> list[str]:
+    """The file suffixes matplotlib can save a figure as (png, pdf, svg, ...)."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    return [suffix.lower() for suffix in FigureCanvasBase.get_supported_filetypes()]
+
+
 def plot_pretrained(
     path: str | Path,
     metric: str = DEFAULT_METRIC,
@@ -188,9 +196,11 @@ def plot_pretrained(
     Raises:
         PlotDependencyError: matplotlib is missing (install the ``plot`` extra).
         UnknownMetricError: ``metric`` has no published results.
+        OutputPathError: ``path`` cannot be written (missing folder, a file in the way, an unsupported suffix).
         ValueError: no pair has both the metric and a profile within the limits.
     """
     _matplotlib()  # fail before any work when matplotlib is missing
+    path = check_output_file(path, _formats(), what="plot file")
     ranking = rank_pretrained(metric, max_gflops=max_gflops, max_params=max_params, pattern=pattern)
     points = _distinct([r for r in ranking if r.gflops is not None])
     if not points:

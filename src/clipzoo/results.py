@@ -351,8 +351,8 @@ def rank_pretrained(
     if metric not in known:
         raise UnknownMetricError(metric, known)
     for name, limit in (("max_gflops", max_gflops), ("max_params", max_params), ("top", top)):
-        if limit is not None and limit < 0:
-            raise ValueError(f"{name} must be >= 0, got {limit}")
+        if limit is not None and not limit >= 0:  # also NaN, which no value is below
+            raise ValueError(f"{name} must be a number >= 0, got {limit}")
     records, missing, filtered = [], [], 0
     for model, tag in tags.list_pretrained():
         subject = f"{model}:{tag}" if pattern and ":" in pattern else model

@@ -6,6 +6,7 @@ Used by :mod:`clipzoo.cli.registry_cmds`, which owns the ``pretrained`` and ``in
 from __future__ import annotations
 
 import argparse
+import math
 
 from ._common import CliError, check_model, emit, is_glob, match_models
 
@@ -16,8 +17,8 @@ def _non_negative(kind: type):
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
-        if value < 0:
-            raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+        if math.isnan(value) or value < 0:
+            raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
         return value
 
     return parse
