@@ -437,6 +437,38 @@ def test_cli_template_lines_get_one_check_on_both_paths(
         OnnxModel(digits_int8).zero_shot_classifier(["a"], ["{} {}"])
 
 
+def test_cli_classify_skip_bad_reports_and_classifies_the_rest(digits_int8, digit_pngs, tmp_path, capsys):
+    """One unreadable image: by default status 2 and no results; --skip-bad names it and classifies the rest."""
+    from clipzoo.digits import DIGIT_CLASSNAMES
+
+    good = [str(p) for p in digit_pngs[0]]
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(Path(good[0]).read_bytes()[:60])  # a PNG header, then nothing: fails when decoded
+    argv = [
+        "classify",
+        good[0],
+        str(broken),
+        good[1],
+        "--labels",
+        *DIGIT_CLASSNAMES,
+        "--top-k",
+        "1",
+        "--json",
+    ]
+    for backend in (
+        ["--onnx", str(digits_int8)],
+        ["--model", "tiny-digits", "--pretrained", "sklearn-digits"],
+    ):
+        capsys.readouterr()
+        assert main([*argv[:-1], *backend]) == 2  # default: fail (before the model loads), no results
+        assert capsys.readouterr().out == ""
+        assert main([*argv, *backend, "--skip-bad"]) == 2
+        out, err = capsys.readouterr()
+        assert [row["image"] for row in json.loads(out)] == [good[0], good[1]]
+        assert f"skipped {broken}" in err
+        assert main(["classify", *good, "--labels", "a", "b", *backend, "--skip-bad"]) == 0
+
+
 # ----------------------------------------------------------------------------- preprocessing, tokenizer
 
 
