@@ -96,3 +96,24 @@ def test_caption_seq_len_beyond_the_context_fails_before_generating(tmp_path, ca
         generation.generate(model, torch.zeros(1, 3, 32, 32), seq_len=78)
     with pytest.raises(generation.GenerationArgumentError, match="at most 77"):
         generation.generate(model, torch.zeros(1, 3, 32, 32), generation_type="top_k", seq_len=78)
+
+
+def test_info_of_folders_gives_parameters_and_cost(tmp_path, capsys):
+    """`clipzoo info`: parameters total, image, text (in that order) for registry names and local-dir: folders;
+    an exported architecture gets its stored profile, a changed one a meta-device count."""
+    assert main(["info", "tiny-digits", "--json"]) == 0
+    registry_info = json.loads(capsys.readouterr().out)
+    assert list(registry_info["parameters"])[:3] == ["total", "visual", "text"]
+    folder = tmp_path / "digits"
+    assert main(["export", "tiny-digits", "sklearn_digits", "--to", str(folder)]) == 0
+    capsys.readouterr()
+    assert main(["info", f"local-dir:{folder}", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["parameters"] == registry_info["parameters"] and "tiny-digits" in data["profile"]["note"]
+    config = json.loads((folder / "open_clip_config.json").read_text())
+    config["model_cfg"]["vision_cfg"]["layers"] = 2  # no longer a registry architecture
+    (folder / "open_clip_config.json").write_text(json.dumps(config))
+    assert main(["info", f"local-dir:{folder}"]) == 0
+    text = capsys.readouterr().out
+    assert text.index("  total:") < text.index("  visual:") < text.index("  text:")
+    assert "GFLOPs" in text and "counted on this folder's config" in text

@@ -437,6 +437,16 @@ def test_cli_template_lines_get_one_check_on_both_paths(
         OnnxModel(digits_int8).zero_shot_classifier(["a"], ["{} {}"])
 
 
+def test_cli_info_of_an_onnx_folder_counts_its_parameters(digits_int8, capsys):
+    assert main(["info", f"local-dir:{digits_int8}", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    params = data["parameters"]
+    assert (
+        list(params) == ["total", "visual", "text"] and params["total"] == params["visual"] + params["text"]
+    )
+    assert params["visual"] > 100_000 and data["config"]["model"] == "tiny-digits"
+
+
 def test_cli_classify_skip_bad_reports_and_classifies_the_rest(digits_int8, digit_pngs, tmp_path, capsys):
     """One unreadable image: by default status 2 and no results; --skip-bad names it and classifies the rest."""
     from clipzoo.digits import DIGIT_CLASSNAMES
