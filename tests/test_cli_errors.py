@@ -191,8 +191,10 @@ def test_status_table():
 
 def test_a_torch_loader_given_an_onnx_folder_points_to_the_runtime(tmp_path, capsys):
     (tmp_path / "clipzoo_onnx.json").write_text("{}")
-    status, _, err = run(capsys, ["info", f"local-dir:{tmp_path}"])
+    status, _, err = run(capsys, ["export", f"local-dir:{tmp_path}", "--to", str(tmp_path / "out")])
     assert status == 2 and "is an ONNX export" in err and "--onnx" in err and err.count("\n") == 1
+    status, _, err = run(capsys, ["info", f"local-dir:{tmp_path}"])  # info reads ONNX folders: a bad manifest
+    assert status == 2 and "clipzoo_onnx.json" in err and err.count("\n") == 1
 
 
 @pytest.mark.parametrize(
