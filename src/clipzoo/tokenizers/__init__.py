@@ -108,11 +108,21 @@ def get_tokenizer(
     tokenizer_kwargs = {**(text_cfg.get("tokenizer_kwargs") or {}), **kwargs}
     hf_name = text_cfg.get("hf_tokenizer_name")
     if hf_name:
-        return build_hf_tokenizer(
-            local_source or hf_name,
-            context_length=context_length,
-            cache_dir=cache_dir,
-            tokenizer_mode=text_cfg.get("tokenizer_mode"),
-            **tokenizer_kwargs,
-        )
+        try:
+            return build_hf_tokenizer(
+                local_source or hf_name,
+                context_length=context_length,
+                cache_dir=cache_dir,
+                tokenizer_mode=text_cfg.get("tokenizer_mode"),
+                **tokenizer_kwargs,
+            )
+        except FileNotFoundError as err:
+            if local_source or Path(str(hf_name)).expanduser().is_dir():
+                raise
+            # say whose files these are: several models share one tokenizer repo (every SigLIP: timm/ViT-B-16-SigLIP)
+            raise FileNotFoundError(
+                f"{model_name}'s tokenizer is the one of hf-hub:{hf_name} (its config's text_cfg.hf_tokenizer_name), "
+                f"fetched from the Hub on first use; `clipzoo download {model_name} TAG` caches it with the weights. "
+                f"{err}"
+            ) from err
     return SimpleTokenizer(context_length=context_length, **tokenizer_kwargs)
