@@ -321,10 +321,10 @@ def test_exporter_failure_names_the_tower(tmp_path, monkeypatch):
 
 def test_missing_packages_name_the_extra(monkeypatch, digits_int8):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
-    with pytest.raises(OnnxRuntimeMissingError, match=r"pip install 'clipzoo\[onnx\]'"):
+    with pytest.raises(OnnxRuntimeMissingError, match=r"uv pip install 'clipzoo\[onnx\]'"):
         OnnxModel(digits_int8)
     monkeypatch.setitem(sys.modules, "onnxscript", None)
-    with pytest.raises(OnnxExportError, match=r"onnxruntime, onnxscript: pip install 'clipzoo\[onnx\]'"):
+    with pytest.raises(OnnxExportError, match=r"onnxruntime, onnxscript: uv pip install 'clipzoo\[onnx\]'"):
         check_exportable(clipzoo.create_model("tiny-digits", pretrained="sklearn_digits"))
 
 

@@ -21,7 +21,7 @@ from clipzoo.output_files import check_output_file
 
 from .errors import ClipzooError
 
-PRETRAINED = "sklearn-digits"  # any spelling of the tag works; this one shows the normalization at work
+PRETRAINED = "sklearn_digits"  # the spelling every output uses (any spelling of a tag works)
 DEFAULT_OUT = "clipzoo-demo.png"
 REGENERATE_HINT = "regenerate it with `python scripts/train_digits.py` (from a clipzoo source checkout)"
 EXAMPLE_MODELS = ("ViT-B-32", "ViT-L-14", "RN50", "ViT-SO400M-14-SigLIP", "coca_ViT-B-32")

@@ -1,6 +1,6 @@
 """A picture for choosing a model: a published metric against GFLOPs, the Pareto front marked and labelled.
 
-Needs matplotlib (the ``plot`` extra: ``pip install clipzoo[plot]``); draws with the Agg canvas directly, so it
+Needs matplotlib (the ``plot`` extra: ``uv pip install 'clipzoo[plot]'``); draws with the Agg canvas directly, so it
 neither needs a display nor changes pyplot's global backend.
 """
 
@@ -10,6 +10,8 @@ import math
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
+
+from clipzoo.constants import EXTRA_INSTALL_HINT
 
 from .errors import ClipzooError
 from .output_files import check_output_file
@@ -64,7 +66,7 @@ def _matplotlib():
         from matplotlib.figure import Figure
     except ImportError as err:
         raise PlotDependencyError(
-            "plotting needs matplotlib, which is not installed: pip install 'clipzoo[plot]'"
+            "plotting needs matplotlib, which is not installed: " + EXTRA_INSTALL_HINT.format(extra="plot")
         ) from err
     return Figure, FigureCanvasAgg
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from clipzoo.constants import EXTRA_INSTALL_HINT
 from clipzoo.errors import InputError
 from clipzoo.zero_shot_metadata import (
     OPENAI_IMAGENET_TEMPLATES,
@@ -30,7 +31,7 @@ from clipzoo.zero_shot_metadata import (
 from .manifest import OnnxFolderError, read_manifest
 from .preprocess import ImagePreprocessor, ImageSource
 
-EXTRA_HINT = "pip install 'clipzoo[onnx]'"
+EXTRA_HINT = EXTRA_INSTALL_HINT.format(extra="onnx")
 
 
 class OnnxInputError(InputError, ValueError):
