@@ -104,3 +104,39 @@ def test_every_command_is_wired():
         "demo",
         "run",
     }
+
+
+def test_pretrained_takes_a_glob_without_sort(capsys):
+    status, out, _ = run(capsys, "pretrained", "ViT-B-3*", "--json")
+    models = {row["model"] for row in json.loads(out)}
+    assert status == 0 and "ViT-B-32" in models and all(m.lower().startswith("vit-b-3") for m in models)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [("models", "SigLIP"), ("pretrained", "SigLIP*"), ("pretrained", "nothing*", "--sort", "imagenet1k")],
+)
+def test_a_glob_that_matches_nothing_says_so(capsys, argv):
+    status, out, err = run(capsys, *argv)
+    assert status == 2 and out == ""
+    assert "no architecture matches" in err and "whole names" in err and "'*" in err
+
+
+def test_ranking_counts_and_lists_missing_pairs_within_the_glob(capsys):
+    from clipzoo.results import get_pretrained_results
+
+    from clipzoo import pretrained
+
+    expected = [
+        {"model": m, "tag": t}
+        for m, t in pretrained.list_pretrained()
+        if m == "ViT-L-14" and "imagenet1k" not in get_pretrained_results(m, t)
+    ]
+    status, out, _ = run(capsys, "pretrained", "ViT-L-14", "--sort", "imagenet1k", "--json")
+    data = json.loads(out)
+    assert status == 0 and data["missing"] == len(expected) and data["missing_pairs"] == expected
+    assert 0 < len(expected) < 10
+    status, out, _ = run(capsys, "pretrained", "ViT-L-14", "--sort", "imagenet1k", "--show-missing")
+    assert f"({len(expected)} pairs have no published imagenet1k result)" in out
+    assert all(f"ViT-L-14  {row['tag']}" in out for row in expected)
+    assert run(capsys, "pretrained", "--show-missing")[0] == 2  # only with --sort/--plot

@@ -191,5 +191,57 @@ def test_status_table():
 
 def test_a_torch_loader_given_an_onnx_folder_points_to_the_runtime(tmp_path, capsys):
     (tmp_path / "clipzoo_onnx.json").write_text("{}")
-    status, _, err = run(capsys, ["info", f"local-dir:{tmp_path}"])
+    status, _, err = run(capsys, ["export", f"local-dir:{tmp_path}", "--to", str(tmp_path / "out")])
     assert status == 2 and "is an ONNX export" in err and "--onnx" in err and err.count("\n") == 1
+    status, _, err = run(capsys, ["info", f"local-dir:{tmp_path}"])  # info reads ONNX folders: a bad manifest
+    assert status == 2 and "clipzoo_onnx.json" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["pretrained", "--plot", "out.txt"], ["'.txt' is not a format", ".png"]),
+        (["pretrained", "--plot", "{tmp}/no-such-folder/x.png"], ["no-such-folder", "does not exist"]),
+        (["demo", "--out", "{file}/x.png"], ["is a file, not a folder"]),
+        (["export", "ViT-B-32", "--random-weights", "--force-image-size", "100000", "--to", "{tmp}/x"],
+         ["image size (100000, 100000)", "sizes up to about"]),
+    ],
+)  # fmt: skip
+def test_bad_output_paths_and_sizes_are_typed_errors(tmp_path, capsys, argv, words):
+    """Refused before the work, with status 2 and the path or size the user gave (never a temporary file)."""
+    a_file = tmp_path / "red.jpg"
+    Image.new("RGB", (4, 4)).save(a_file)
+    argv = [a.format(tmp=tmp_path, file=a_file) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("clipzoo: error: ") and ".tmp" not in err
+    assert all(word in err for word in words), err
+    assert not (tmp_path / "x").exists()
+
+
+def test_unavailable_device_is_a_typed_error(tmp_path, capsys, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    image = tmp_path / "a.png"
+    Image.new("RGB", (8, 8)).save(image)
+    argv = [
+        "classify",
+        str(image),
+        "--model",
+        "tiny-digits",
+        "--pretrained",
+        "sklearn-digits",
+        "--labels",
+        "a",
+        "b",
+    ]
+    assert main([*argv, "--device", "cuda"]) == 2
+    assert "no CUDA device is available here" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["nan", "-1"])
+def test_max_gflops_must_be_a_number_at_least_zero(capsys, value):
+    with pytest.raises(SystemExit) as stop:
+        main(["pretrained", "--sort", "imagenet1k", "--max-gflops", value])
+    assert stop.value.code == 2 and "must be a number >= 0" in capsys.readouterr().err

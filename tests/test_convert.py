@@ -15,6 +15,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 import clipzoo
+import clipzoo.registry.config
 from clipzoo.checkpoint import formats as checkpoint_formats
 from clipzoo.checkpoint import load as checkpoint
 from clipzoo.formats import transformers, transformers_config
@@ -236,12 +237,20 @@ def test_hf_clip_config_conversion():
     clipzoo.registry.config.parse_model_config(cfg)  # valid for clipzoo's schema
 
 
+def test_hf_clip_config_with_one_quick_gelu_tower_sets_it_on_the_image_tower():
+    mixed = {
+        "model_type": "clip",
+        "text_config": {"hidden_act": "gelu"},
+        "vision_config": {},
+    }  # vision: quick
+    cfg = transformers_config.model_cfg_from_hf_config(mixed)
+    assert cfg.get("quick_gelu", False) is False and cfg["vision_cfg"]["quick_gelu"] is True
+    clipzoo.registry.config.parse_model_config(cfg)
+
+
 def test_hf_config_errors_name_the_problem():
     with pytest.raises(ValueError, match="model_type 'bert' is not supported; supported: clip, siglip"):
         transformers_config.model_cfg_from_hf_config({"model_type": "bert"})
-    mixed = {"model_type": "clip", "text_config": {"hidden_act": "gelu"}, "vision_config": {}}
-    with pytest.raises(ValueError, match="different activations"):
-        transformers_config.model_cfg_from_hf_config(mixed)
     no_head = {"model_type": "siglip", "text_config": {}, "vision_config": {"vision_use_head": False}}
     with pytest.raises(ValueError, match="vision_use_head=false"):
         transformers_config.model_cfg_from_hf_config(no_head)

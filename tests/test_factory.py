@@ -153,6 +153,22 @@ def test_mismatched_checkpoint_lists_keys(tiny_configs, tmp_path):
     assert "1 mis-shaped key(s): text_projection: checkpoint (3, 3) vs model (32, 32)" in text
 
 
+@pytest.mark.parametrize("legacy", [False, True])
+def test_truncated_pytorch_checkpoint_is_called_truncated(tiny_configs, tmp_path, legacy):
+    """A .pt cut short (zip or legacy pickle) is reported as truncated, not as 'not a checkpoint'."""
+    import torch
+
+    whole = tmp_path / "whole.pt"
+    torch.save(
+        clipzoo.create_model("tiny-vit").state_dict(), whole, _use_new_zipfile_serialization=not legacy
+    )
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match="truncated") as info:
+        clipzoo.create_model("tiny-vit", pretrained=str(cut))
+    assert "not a checkpoint" not in str(info.value) and "again" in str(info.value)
+
+
 def test_file_that_is_not_a_checkpoint(tiny_configs, tmp_path):
     path = tmp_path / "notes.txt"
     path.write_text("hello")

@@ -548,3 +548,44 @@ def test_cli_checksum_mismatch_is_exit_4(fake_tags, server, capsys, cache):
     assert run_cli("RN50", "openai") == 4
     assert "SHA-256" in capsys.readouterr().err
     assert not (cache / "RN50.pt").exists()
+
+
+def test_hub_download_that_fails_for_good_leaves_no_staging_files(server, tmp_path):
+    """Fewer bytes than announced on every attempt: an error, and nothing but lock files left behind."""
+    path = server.add_hub_file(REPO, HF_SAFE_WEIGHTS_NAME, BODY)
+    server.add_fault(path, "truncate", times=None)
+    with pytest.raises(DownloadError, match="attempts"):
+        download_pretrained_from_hf(REPO, retries=2)
+    files = [p for p in (tmp_path / "hf").rglob("*") if p.is_file() and not p.name.endswith(".lock")]
+    assert [str(p) for p in files if ".clipzoo-staging" in str(p)] == []
+    assert leftovers(tmp_path / "hf") == []
+
+
+SIGLIP, SIGLIP_TOKENIZER_REPO = "ViT-SO400M-14-SigLIP-384", "timm/ViT-B-16-SigLIP"
+
+
+def test_download_caches_the_tokenizer_files_the_model_fetches(server, monkeypatch, capsys):
+    """`clipzoo download MODEL TAG` also fetches the tokenizer repo the config names, so it works offline."""
+    from clipzoo.cli import main
+    from clipzoo.tokenizers.hf import resolve_tokenizer_dir
+
+    server.add_hub_file(f"timm/{SIGLIP}", HF_SAFE_WEIGHTS_NAME, BODY)
+    server.add_hub_file(SIGLIP_TOKENIZER_REPO, "tokenizer_config.json", b"{}")
+    server.add_hub_file(SIGLIP_TOKENIZER_REPO, "spiece.model", b"not really sentencepiece")
+    assert main(["download", SIGLIP, "webli", "--no-progress"]) == 0
+    assert Path(capsys.readouterr().out.strip()).read_bytes() == BODY  # the last line is still the weights
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    folder = resolve_tokenizer_dir(SIGLIP_TOKENIZER_REPO)
+    assert (folder / "spiece.model").read_bytes() == b"not really sentencepiece"
+
+
+def test_missing_shared_tokenizer_names_the_model_and_why(monkeypatch):
+    """Offline without the files: the error names the model asked for, the repo its tokenizer comes from, the fix."""
+    import clipzoo
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(FileNotFoundError) as info:
+        clipzoo.get_tokenizer(SIGLIP)
+    text = str(info.value)
+    assert text.startswith(f"{SIGLIP}'s tokenizer is the one of hf-hub:{SIGLIP_TOKENIZER_REPO}")
+    assert f"clipzoo download {SIGLIP} TAG" in text

@@ -321,10 +321,10 @@ def test_exporter_failure_names_the_tower(tmp_path, monkeypatch):
 
 def test_missing_packages_name_the_extra(monkeypatch, digits_int8):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
-    with pytest.raises(OnnxRuntimeMissingError, match=r"pip install 'clipzoo\[onnx\]'"):
+    with pytest.raises(OnnxRuntimeMissingError, match=r"uv pip install 'clipzoo\[onnx\]'"):
         OnnxModel(digits_int8)
     monkeypatch.setitem(sys.modules, "onnxscript", None)
-    with pytest.raises(OnnxExportError, match=r"onnxruntime, onnxscript: pip install 'clipzoo\[onnx\]'"):
+    with pytest.raises(OnnxExportError, match=r"onnxruntime, onnxscript: uv pip install 'clipzoo\[onnx\]'"):
         check_exportable(clipzoo.create_model("tiny-digits", pretrained="sklearn_digits"))
 
 
@@ -409,6 +409,74 @@ def test_cli_classify_runs_on_the_onnx_runtime(digits_int8, digit_pngs, capsys):
     table = capsys.readouterr().out
     assert table.splitlines()[0].split()[-1] == "softmax" and str(paths[0]) in table
     assert main(["classify", str(paths[0]), "--labels", "a", "b"]) == 2  # neither --model nor --onnx
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [("a photo of a digit", "found 0"), ("a {} next to a {}", "found 2"), ("a {name}", "slot '{name}'")],
+)
+def test_cli_template_lines_get_one_check_on_both_paths(
+    digits_int8, digit_pngs, tmp_path, capsys, line, message
+):
+    """A template file line without exactly one '{}': the same message and status 2 on --onnx and --model."""
+    from clipzoo.digits import DIGIT_CLASSNAMES
+
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text(f"a photo of the digit {{}}.\n{line}\n")
+    argv = ["classify", str(digit_pngs[0][0]), "--labels", *DIGIT_CLASSNAMES, "--templates", str(prompts)]
+    errors = []
+    for backend in (
+        ["--onnx", str(digits_int8)],
+        ["--model", "tiny-digits", "--pretrained", "sklearn-digits"],
+    ):
+        assert main([*argv, *backend]) == 2
+        errors.append(capsys.readouterr().err)
+    assert errors[0] == errors[1]
+    assert f"template 2 {line!r}" in errors[0] and message in errors[0]
+    with pytest.raises(OnnxInputError, match="found 2"):
+        OnnxModel(digits_int8).zero_shot_classifier(["a"], ["{} {}"])
+
+
+def test_cli_info_of_an_onnx_folder_counts_its_parameters(digits_int8, capsys):
+    assert main(["info", f"local-dir:{digits_int8}", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    params = data["parameters"]
+    assert (
+        list(params) == ["total", "visual", "text"] and params["total"] == params["visual"] + params["text"]
+    )
+    assert params["visual"] > 100_000 and data["config"]["model"] == "tiny-digits"
+
+
+def test_cli_classify_skip_bad_reports_and_classifies_the_rest(digits_int8, digit_pngs, tmp_path, capsys):
+    """One unreadable image: by default status 2 and no results; --skip-bad names it and classifies the rest."""
+    from clipzoo.digits import DIGIT_CLASSNAMES
+
+    good = [str(p) for p in digit_pngs[0]]
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(Path(good[0]).read_bytes()[:60])  # a PNG header, then nothing: fails when decoded
+    argv = [
+        "classify",
+        good[0],
+        str(broken),
+        good[1],
+        "--labels",
+        *DIGIT_CLASSNAMES,
+        "--top-k",
+        "1",
+        "--json",
+    ]
+    for backend in (
+        ["--onnx", str(digits_int8)],
+        ["--model", "tiny-digits", "--pretrained", "sklearn-digits"],
+    ):
+        capsys.readouterr()
+        assert main([*argv[:-1], *backend]) == 2  # default: fail (before the model loads), no results
+        assert capsys.readouterr().out == ""
+        assert main([*argv, *backend, "--skip-bad"]) == 2
+        out, err = capsys.readouterr()
+        assert [row["image"] for row in json.loads(out)] == [good[0], good[1]]
+        assert f"skipped {broken}" in err
+        assert main(["classify", *good, "--labels", "a", "b", *backend, "--skip-bad"]) == 0
 
 
 # ----------------------------------------------------------------------------- preprocessing, tokenizer

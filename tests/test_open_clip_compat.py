@@ -10,6 +10,8 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -58,13 +60,24 @@ def _defined(tree: ast.Module) -> set[str]:
     return out
 
 
+def _reexported(tree: ast.Module) -> set[str]:
+    """Names a module imports from open_clip's own modules (``from .constants import IMAGENET_MEAN``)."""
+    return {
+        alias.asname or alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and (node.level > 0 or (node.module or "").startswith("open_clip"))
+        for alias in node.names
+    }
+
+
 def peer_names() -> list[tuple[str, str]]:
     """(module, name) for every public name of open_clip 3.3.0 (module "" is the package)."""
     names = []
     for path in sorted(PEER_DIR.glob("*.py")):
         module = "" if path.stem == "__init__" else path.stem
         peer = importlib.import_module(f"open_clip.{module}" if module else "open_clip")
-        defined = _defined(ast.parse(path.read_text()))
+        tree = ast.parse(path.read_text())
+        defined = _defined(tree) | _reexported(tree)
         for name, value in vars(peer).items():
             if name.startswith("_") or inspect.ismodule(value) or (module, name) in LOOP_LEFTOVERS:
                 continue
@@ -101,6 +114,26 @@ def test_every_public_name_resolves() -> None:
     print(f"\nopen_clip 3.3.0 public names: {len(PEER_NAMES)}, resolved: {len(PEER_NAMES) - len(missing)}")
     assert not missing, "\n".join(missing)
     assert len(PEER_NAMES) >= 260  # 267 in open_clip 3.3.0
+
+
+def test_top_level_names_exist_in_clipzoo() -> None:
+    """Every name ``import open_clip`` offers at the top level is also ``clipzoo.<name>``."""
+    import clipzoo
+
+    missing = [name for module, name in PEER_NAMES if module == "" and not hasattr(clipzoo, name)]
+    assert not missing, missing
+
+
+@pytest.mark.parametrize(
+    ("module", "name"), [("model", "CLIPVisionCfg"), ("model", "CLIPTextCfg"), ("coca_model", "MultimodalCfg")]
+)
+def test_config_dataclasses_have_open_clips_field_order(module: str, name: str) -> None:
+    """fields()/astuple()/asdict() list open_clip's fields in its order; clipzoo's additions come after."""
+    import dataclasses
+
+    peer = [f.name for f in dataclasses.fields(_peer(module, name))]
+    ours = [f.name for f in dataclasses.fields(compat.resolve(module, name))]
+    assert ours[: len(peer)] == peer
 
 
 def _params(obj) -> list[inspect.Parameter] | None:
@@ -343,3 +376,49 @@ def test_clipzoo_run_reaches_the_processes_the_program_starts(tmp_path: Path) ->
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["_AliasModule", "_AliasModule"]
+
+
+REPORT = (
+    "import json, os, sys\n"
+    "print(json.dumps({'argv': sys.argv, 'path0': os.path.realpath(sys.path[0]), 'name': __name__,\n"
+    "                  'spec': getattr(__spec__, 'name', None), 'helper': HELPER}))\n"
+)
+
+
+def _run_both(python_args: list[str], cwd: Path) -> tuple[subprocess.CompletedProcess, subprocess.CompletedProcess]:
+    """The same program under ``python`` and under the ``clipzoo`` console script, from ``cwd``."""
+    clipzoo_bin = Path(sys.executable).parent / "clipzoo"
+
+    def run(cmd: list[str]) -> subprocess.CompletedProcess:
+        return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=120)
+
+    return run([sys.executable, *python_args]), run([str(clipzoo_bin), "run", *python_args])
+
+
+def test_clipzoo_run_a_script_by_relative_path_with_a_sibling_import(tmp_path: Path) -> None:
+    """`clipzoo run main.py` and `clipzoo run proj/main.py` find the file and its sibling module as python does."""
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "helper.py").write_text("VALUE = 'sibling'\n")
+    (proj / "main.py").write_text("from helper import VALUE as HELPER\n" + REPORT)
+    for cwd, target in ((proj, "main.py"), (tmp_path, "proj/main.py")):
+        python, clipzoo_run = _run_both([target, "--flag", "x"], cwd)
+        assert python.returncode == 0, python.stderr[-2000:]
+        assert clipzoo_run.returncode == 0, clipzoo_run.stderr[-2000:]
+        assert clipzoo_run.stdout == python.stdout
+        assert json.loads(python.stdout)["path0"] == os.path.realpath(proj)
+
+
+def test_clipzoo_run_m_a_package_module_from_the_folder_holding_it(tmp_path: Path) -> None:
+    """`clipzoo run -m pkg.train` from the folder holding pkg/ runs it as `python -m pkg.train` does."""
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "util.py").write_text("VALUE = 'package'\n")
+    (pkg / "train.py").write_text("from .util import VALUE as HELPER\nimport open_clip\n" + REPORT)
+    python, clipzoo_run = _run_both(["-m", "pkg.train", "--epochs", "1"], tmp_path)
+    # python imports the real open_clip, clipzoo run its alias: both import it, the report is the same
+    assert python.returncode == 0, python.stderr[-2000:]
+    assert clipzoo_run.returncode == 0, clipzoo_run.stderr[-2000:]
+    assert clipzoo_run.stdout == python.stdout
+    assert json.loads(python.stdout)["path0"] == os.path.realpath(tmp_path)

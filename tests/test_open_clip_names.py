@@ -31,17 +31,10 @@ oc_push = importlib.import_module("open_clip.push_to_hf_hub")
 
 from clipzoo.compat.open_clip import cfg as open_clip_cfg  # noqa: E402
 from clipzoo.compat.open_clip import helpers as oc_helpers  # noqa: E402
-from clipzoo.compat.open_clip import (  # noqa: E402
-    hf_poolers,
-    openai,
-    pos_embed,
-    push_to_hf_hub,
-    transform_ops,
-    utils,
-    zero_shot_legacy,
-)
+from clipzoo.compat.open_clip import hf_poolers, openai, pos_embed, push_to_hf_hub, utils, zero_shot_legacy  # noqa: E402
 from clipzoo.compat.open_clip import modules as oc_modules  # noqa: E402
 from clipzoo.compat.open_clip import tokenizer as oc_tokenizer  # noqa: E402
+from clipzoo.preprocess import torchvision_ops as transform_ops  # noqa: E402
 
 ATOL = 1e-5
 

@@ -358,3 +358,17 @@ def test_train_honours_ratio_and_interpolation():
     tf = image_transform(32, True, interpolation="bilinear", aug_cfg={"ratio": (0.5, 2.0), "scale": (0.4, 1)})
     crop = tf.transforms[0]
     assert crop.ratio == (0.5, 2.0) and crop.scale == (0.4, 1) and crop.interpolation.value == "bilinear"
+
+
+def test_eval_transform_has_compose_steps_and_runs_an_edited_list(photo_paths):
+    """`preprocess.transforms[-1]` is the Normalize (mean/std); an inserted step is run, as in a Compose."""
+    t = image_transform(64, False, mean=IMAGENET_MEAN, std=IMAGENET_STD)
+    before = t(photo_paths[0])
+    normalize = t.transforms[-1]
+    assert type(normalize).__name__ == "Normalize" and tuple(normalize.mean) == IMAGENET_MEAN
+    assert torch.equal(t(photo_paths[0]), before)  # reading the list changes nothing
+    seen = []
+    t.transforms.insert(0, lambda im: seen.append(im.size) or im)
+    assert torch.equal(t(photo_paths[0]), before) and seen == [load_image(photo_paths[0]).size]
+    t.transforms = t.transforms[:-1]  # without Normalize: values in [0, 1]
+    assert float(t(photo_paths[0]).min()) >= 0.0

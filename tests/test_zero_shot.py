@@ -152,7 +152,7 @@ def test_templates_by_name_and_by_list() -> None:
     assert tok.prompts == ["x cat y"]
     with pytest.raises(ZeroShotInputError, match="did you mean 'simple'"):
         zero_shot_classify(TinyModel(), pixels(0, 1), ["cat"], tokenizer=tok, templates="simpel")
-    with pytest.raises(ZeroShotInputError, match="no '{}' slot"):
+    with pytest.raises(ZeroShotInputError, match="exactly one '{}'"):
         zero_shot_classify(TinyModel(), pixels(0, 1), ["cat"], tokenizer=tok, templates=["a photo"])
 
 

@@ -56,6 +56,7 @@ _EXPORTS: dict[str, str] = {
     "ExportError": "export.folder",
     "ExportBusyError": "export.folder",
     "ExportTargetError": "export.folder",
+    "push_pretrained_to_hf_hub": "compat.open_clip.push_to_hf_hub",
     "OnnxModel": "onnx",  # the torch-free ONNX runtime (clipzoo.onnx)
     "ArgumentError": "factory.arguments",
     "ArgumentTypeError": "factory.arguments",
@@ -76,6 +77,12 @@ _EXPORTS: dict[str, str] = {
     "convert_weights_to_lp": "models",
     "get_cast_dtype": "models",
     "get_input_dtype": "models",
+    "convert_weights_to_fp16": "models",
+    "trace_model": "models.jit",
+    "CLIPVisionCfg": "compat.open_clip.cfg",
+    "CLIPTextCfg": "compat.open_clip.cfg",
+    "load_openai_model": "compat.open_clip.openai",
+    "list_openai_models": "compat.open_clip.openai",
     # preprocessing
     "PreprocessCfg": "preprocess.transforms",
     "AugmentationCfg": "preprocess.transforms",
@@ -101,6 +108,7 @@ _EXPORTS: dict[str, str] = {
     "create_loss": "training.loss",
     "build_zero_shot_classifier": "zero_shot.classifier",
     "zero_shot_classify": "zero_shot.classifier",
+    "build_zero_shot_classifier_legacy": "compat.open_clip.zero_shot_legacy",
     "IMAGENET_CLASSNAMES": "zero_shot.imagenet",
     "OPENAI_IMAGENET_TEMPLATES": "zero_shot.imagenet",
     "SIMPLE_IMAGENET_TEMPLATES": "zero_shot.imagenet",

@@ -29,3 +29,8 @@ PRECISION_DTYPES: dict[str, tuple[str, str | None]] = {
     "pure_bf16": ("bfloat16", None),
 }
 PRECISIONS = tuple(PRECISION_DTYPES)
+
+# How to install an optional extra: uv (environments made by uv have no pip) or, in a checkout, make install.
+EXTRA_INSTALL_HINT = (
+    "uv pip install 'clipzoo[{extra}]' (in a clipzoo checkout, `make install` includes every extra)"
+)

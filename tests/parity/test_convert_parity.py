@@ -146,6 +146,32 @@ def test_transformers_clip_local_dir(tmp_path):
     assert (pp["size"], pp["interpolation"], pp["resize_mode"]) == (32, "bilinear", "shortest")
 
 
+@pytest.mark.parametrize(("text_act", "vision_act"), [("quick_gelu", "gelu"), ("gelu", "quick_gelu")])
+def test_transformers_clip_with_a_different_activation_per_tower(tmp_path, text_act, vision_act):
+    """Each tower is built with its own activation, as transformers builds it; an export keeps both."""
+    from transformers import CLIPConfig, CLIPModel
+
+    torch.manual_seed(0)
+    config = CLIPConfig(
+        text_config=dict(TINY_TEXT, eos_token_id=99, hidden_act=text_act),
+        vision_config=dict(TINY_VISION, hidden_act=vision_act),
+        projection_dim=24,
+    )
+    reference = CLIPModel(config).eval()
+    reference.save_pretrained(tmp_path / "hf")
+    model = clipzoo.create_model(f"local-dir:{tmp_path / 'hf'}").eval()
+    image, text = _inputs(eos=99)
+    _assert_features_match(model, reference, image, text)
+    clipzoo.export_model(
+        f"local-dir:{tmp_path / 'hf'}", to=tmp_path / "out", format="transformers", include_tokenizer=False
+    )
+    exported = json.loads((tmp_path / "out" / "config.json").read_text())
+    assert (exported["text_config"]["hidden_act"], exported["vision_config"]["hidden_act"]) == (
+        text_act,
+        vision_act,
+    )
+
+
 def test_transformers_siglip_local_dir(tmp_path):
     reference = _save_hf_siglip(tmp_path)
     model = clipzoo.create_model(f"local-dir:{tmp_path}").eval()

@@ -244,3 +244,24 @@ def test_train_timm_seeded_bit_identical():
     ours, peer = image_transform(64, True, aug_cfg=aug), open_clip.image_transform(64, True, aug_cfg=aug)
     for seed in range(3):
         assert torch.equal(_seeded(ours, img, seed), _seeded(peer, img, seed)), seed
+
+
+@pytest.mark.parametrize("resize_mode", RESIZE_MODES)
+@pytest.mark.parametrize("size", SMALL_SIZES)
+def test_eval_transform_lists_open_clips_compose_steps(resize_mode: str, size) -> None:
+    """`.transforms` is open_clip's Compose list: same step types and settings, same pixels, editable."""
+    ours = image_transform(size, False, resize_mode=resize_mode, mean=IMAGENET_MEAN, std=IMAGENET_STD)
+    peer = open_clip.image_transform(
+        size, False, resize_mode=resize_mode, mean=IMAGENET_MEAN, std=IMAGENET_STD
+    )
+    assert [type(s).__name__ for s in ours.transforms] == [type(s).__name__ for s in peer.transforms]
+    for a, b in zip(ours.transforms, peer.transforms):  # settings (reprs differ: open_clip's has a stray ')')
+        for attr in ("size", "interpolation", "longest", "fill"):
+            assert getattr(a, attr, None) == getattr(b, attr, None), (type(a).__name__, attr)
+    assert tuple(ours.transforms[-1].mean) == IMAGENET_MEAN and tuple(ours.transforms[-1].std) == IMAGENET_STD
+    image = _image("rgb_chelsea_jpeg")
+    assert torch.equal(ours(image), peer(image))
+    flip = Image.Transpose.FLIP_LEFT_RIGHT
+    ours.transforms.insert(0, lambda im: im.transpose(flip))  # research code inserts steps
+    peer.transforms.insert(0, lambda im: im.transpose(flip))
+    assert torch.equal(ours(_image("rgb_chelsea_jpeg")), peer(_image("rgb_chelsea_jpeg")))

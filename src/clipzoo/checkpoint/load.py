@@ -46,7 +46,14 @@ def _read_pickle(path: Path, weights_only: bool) -> object:
                 f"torch.load(..., weights_only=False) and save its state_dict as .safetensors. Detail: {err}"
             ) from err
         raise CheckpointError(f"{path}: not a PyTorch checkpoint ({err})") from err
-    except (RuntimeError, EOFError, ValueError) as err:
+    except (EOFError, RuntimeError, ValueError) as err:
+        if isinstance(err, EOFError) or "EOF" in str(
+            err
+        ):  # legacy pickles: RuntimeError("unexpected EOF ...")
+            raise CheckpointError(
+                f"{path}: truncated: the PyTorch checkpoint ends before its data does ({path.stat().st_size:,} "
+                "bytes); download or copy it again"
+            ) from err
         raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({err})") from err
 
 
@@ -129,6 +136,11 @@ def read_state_dict(path: str | Path, weights_only: bool = True) -> StateDict:
         return _read_torchscript(path, weights_only)
     if _is_npz(path):
         return big_vision.read_npz(path)
+    if head[:4] == b"PK\x03\x04" and not _is_zip(path):
+        raise CheckpointError(
+            f"{path}: truncated or corrupt: it starts like a PyTorch (zip) checkpoint but its end, the zip "
+            f"directory, is missing ({path.stat().st_size:,} bytes); download or copy it again"
+        )
     if not (_is_zip(path) or head[:1] == b"\x80"):
         raise CheckpointError(
             f"{path}: not a checkpoint (expected .safetensors, a PyTorch .pt/.pth/.bin, or .npz)"

@@ -11,6 +11,16 @@ from .common import add_json, add_random_weights, add_weights_args, require_weig
 GENERATION_TYPE_NAMES = ("beam_search", "top_k", "top_p")  # clipzoo.models.generation.GENERATION_TYPES (needs torch)
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"must be at least 2 (the start token and one word), got {value}")
+    return value
+
+
 def format_table(images: Sequence[str], captions: Sequence[str]) -> str:
     """IMAGE / CAPTION, one row per image."""
     width = max(len("IMAGE"), *(len(str(p)) for p in images))
@@ -67,7 +77,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         default="beam_search",
         help="decoding strategy (default beam_search; top_k with its default k=1 is greedy)",
     )
-    p.add_argument("--seq-len", type=int, default=30, help="maximum caption length in tokens (default 30)")
+    p.add_argument(
+        "--seq-len", type=_positive_int, default=30, help="maximum caption length in tokens (default 30)"
+    )
     p.add_argument("--seed", type=int, default=None, help="random seed for top_k/top_p sampling")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--batch-size", type=int, default=8, help="images per generate call")

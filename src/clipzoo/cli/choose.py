@@ -6,8 +6,9 @@ Used by :mod:`clipzoo.cli.registry_cmds`, which owns the ``pretrained`` and ``in
 from __future__ import annotations
 
 import argparse
+import math
 
-from .common import CliError, check_model, emit
+from .common import CliError, check_model, emit, is_glob, match_models
 
 
 def _non_negative(kind: type):
@@ -16,8 +17,8 @@ def _non_negative(kind: type):
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
-        if value < 0:
-            raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+        if math.isnan(value) or value < 0:
+            raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
         return value
 
     return parse
@@ -40,6 +41,12 @@ def add_ranking_args(parser: argparse.ArgumentParser) -> None:
         "--max-params", type=_non_negative(float), metavar="M", help="at most M million parameters"
     )
     group.add_argument("--top", type=_non_negative(int), metavar="K", help="only the best K")
+    group.add_argument(
+        "--show-missing",
+        action="store_true",
+        default=None,
+        help="with --sort: also list the pairs that have no published result for METRIC",
+    )
 
 
 def wants_ranking(args: argparse.Namespace) -> bool:
@@ -54,14 +61,14 @@ def wants_ranking(args: argparse.Namespace) -> bool:
     return False
 
 
-_RANKING_ONLY = ("metric", "max_gflops", "max_params", "top")
+_RANKING_ONLY = ("metric", "max_gflops", "max_params", "top", "show_missing")
 
 
 def _limits(args: argparse.Namespace) -> dict:
     return {"max_gflops": args.max_gflops, "max_params": args.max_params, "pattern": args.model}
 
 
-def _table(ranking) -> str:
+def _table(ranking, show_missing: bool = False) -> str:
     headers = ("#", "model", "tag", ranking.metric, "GFLOPs", "params (M)", "family")
     rows = [
         (
@@ -86,7 +93,13 @@ def _table(ranking) -> str:
     note = f"{ranking.missing} pairs have no published {ranking.metric} result"
     if ranking.filtered:
         note += f"; {ranking.filtered} are outside the limits"
-    return "\n".join([*(line.rstrip() for line in lines), f"({note})"])
+    out = [*(line.rstrip() for line in lines), f"({note})"]
+    if show_missing and ranking.missing_pairs:
+        out.append(f"without a published {ranking.metric} result:")
+        out += [f"  {m}  {t}" for m, t in ranking.missing_pairs]
+    elif ranking.missing_pairs:
+        out[-1] = f"({note}; --show-missing lists them)"
+    return "\n".join(out)
 
 
 def cmd_rank_or_plot(args: argparse.Namespace) -> int:
@@ -97,8 +110,10 @@ def cmd_rank_or_plot(args: argparse.Namespace) -> int:
         raise CliError(
             "--sort/--plot rank every tag; use the MODEL argument (a glob) to narrow them, not --tag"
         )
-    if args.model and not any(c in args.model for c in "*?["):
+    if args.model and not is_glob(args.model):
         check_model(args.model)
+    elif args.model and ":" not in args.model:
+        match_models(args.model)  # a glob that matches no model: say so rather than rank nothing
     if args.metric is not None and not args.plot:
         raise CliError("--metric chooses what --plot draws; rank by a metric with --sort METRIC")
     if args.top is not None and not args.sort:
@@ -129,8 +144,9 @@ def cmd_rank_or_plot(args: argparse.Namespace) -> int:
         "missing": ranking.missing,
         "filtered": ranking.filtered,
         "results": [r.to_dict() for r in ranking],
+        "missing_pairs": [{"model": m, "tag": t} for m, t in ranking.missing_pairs],
     }
-    return emit(args, data, lambda: _table(ranking))
+    return emit(args, data, lambda: _table(ranking, bool(args.show_missing)))
 
 
 def info_data(model: str, tag: str | None) -> dict:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 
+from ..errors import InputError
 from ..zero_shot.imagenet import TEMPLATE_SETS
-from .common import CliError, add_json, add_random_weights, add_weights_args, require_weights
+from .common import EXIT_USAGE, CliError, add_json, add_random_weights, add_weights_args, require_weights
 
 
 def format_predictions(images: Sequence[str], results: list[list[tuple[str, float]]], activation: str) -> str:
@@ -36,6 +38,33 @@ def _onnx_folder(args: argparse.Namespace) -> str | None:
     return None
 
 
+def _images_to_classify(args: argparse.Namespace, check_header: Callable[[str], None]) -> list[str]:
+    """The images to classify, checked before the model loads: every one must open (headers only), or with
+    ``--skip-bad`` every one is decoded and those that fail are reported on stderr and left out."""
+    if not args.skip_bad:
+        for path in args.images:
+            check_header(path)
+        return list(args.images)
+    from ..preprocess.images import load_image
+
+    readable = []
+    for path in args.images:
+        try:
+            load_image(path)
+        except (InputError, OSError) as err:
+            print(f"clipzoo: skipped {path}: {' '.join(str(err).split())}", file=sys.stderr)
+        else:
+            readable.append(path)
+    if not readable:
+        raise CliError(f"none of the {len(args.images)} images could be read")
+    return readable
+
+
+def _status(args: argparse.Namespace, images: list[str]) -> int:
+    """0 when every image was classified, else 2 (some were skipped as unreadable)."""
+    return 0 if len(images) == len(args.images) else EXIT_USAGE
+
+
 def cmd_classify_onnx(args: argparse.Namespace, folder: str) -> int:
     """``classify`` on the torch-free ONNX runtime (clipzoo.onnx.OnnxModel)."""
     from ..onnx.preprocess import check_image_file
@@ -44,16 +73,18 @@ def cmd_classify_onnx(args: argparse.Namespace, folder: str) -> int:
     templates = args.templates
     if templates is not None and templates not in TEMPLATE_SETS:
         templates = read_templates_file(templates)
-    for path in args.images:
-        check_image_file(path)
+    images = _images_to_classify(args, check_image_file)
     model = OnnxModel(folder)
     results = model.classify(
-        list(args.images), args.labels, templates=templates, top_k=args.top_k, batch_size=args.batch_size
+        images, args.labels, templates=templates, top_k=args.top_k, batch_size=args.batch_size
     )
-    return _print_results(args, results, "sigmoid" if model.is_sigmoid else "softmax")
+    _print_results(args, images, results, "sigmoid" if model.is_sigmoid else "softmax")
+    return _status(args, images)
 
 
-def _print_results(args: argparse.Namespace, results: list[list[tuple[str, float]]], activation: str) -> int:
+def _print_results(
+    args: argparse.Namespace, images: list[str], results: list[list[tuple[str, float]]], activation: str
+) -> None:
     if args.json:
         payload = [
             {
@@ -61,12 +92,11 @@ def _print_results(args: argparse.Namespace, results: list[list[tuple[str, float
                 "activation": activation,
                 "predictions": [{"label": lb, "prob": p} for lb, p in preds],
             }
-            for path, preds in zip(args.images, results)
+            for path, preds in zip(images, results)
         ]
         print(json.dumps(payload, indent=2))
     else:
-        print(format_predictions(args.images, results, activation))
-    return 0
+        print(format_predictions(images, results, activation))
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
@@ -81,8 +111,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
     if templates is not None and templates not in zs.TEMPLATE_SETS:
         templates = zs.read_templates_file(templates)
     labels = zs._check_labels(args.labels)
-    for path in args.images:  # every image header first: a typo fails before the (slow) model load
-        zs._check_image_file(path)
+    images = _images_to_classify(args, zs._check_image_file)  # before the (slow) model load
     require_weights(args.model, args.pretrained, args.random_weights)
     model, _, preprocess = create_model_and_transforms(
         args.model, pretrained=args.pretrained, device=args.device
@@ -90,7 +119,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
     model.eval()
     results = zs.zero_shot_classify(
         model,
-        list(args.images),
+        images,
         labels,
         tokenizer=get_tokenizer(args.model),
         preprocess=preprocess,
@@ -98,7 +127,8 @@ def cmd_classify(args: argparse.Namespace) -> int:
         top_k=args.top_k,
         batch_size=args.batch_size,
     )
-    return _print_results(args, results, "sigmoid" if zs._is_sigmoid_model(model) else "softmax")
+    _print_results(args, images, results, "sigmoid" if zs._is_sigmoid_model(model) else "softmax")
+    return _status(args, images)
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -126,6 +156,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--top-k", type=int, default=5, help="predictions per image (default 5)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--batch-size", type=int, default=32, help="images per forward pass")
+    p.add_argument(
+        "--skip-bad",
+        action="store_true",
+        help="report each unreadable image on stderr and classify the rest (exit status 2 if any was skipped); "
+        "by default one unreadable image stops the command before the model loads",
+    )
     add_random_weights(p)
     add_json(p)
     p.set_defaults(func=cmd_classify)

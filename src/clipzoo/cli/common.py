@@ -32,6 +32,32 @@ def check_model(name: str) -> None:
         raise registry.UnknownModelError(name)
 
 
+def is_glob(text: str) -> bool:
+    """True when ``text`` holds a glob character (``*``, ``?`` or ``[``)."""
+    return any(c in text for c in "*?[")
+
+
+def match_models(pattern: str, what: str = "architecture") -> list[str]:
+    """Registered architectures matching the glob ``pattern`` (case-insensitive, the whole name).
+
+    Raises CliError (status 2) when none does, with the hint that names are matched whole.
+    """
+    import fnmatch
+
+    from ..registry import architectures as registry
+    from ..registry import tags as pretrained
+
+    names = list(dict.fromkeys([*registry.list_models(), *(m for m, _ in pretrained.list_pretrained())]))
+    found = [n for n in names if fnmatch.fnmatch(n.lower(), pattern.lower())]
+    if not found:
+        hint = "*" + pattern.strip("*") + "*"
+        raise CliError(
+            f"no {what} matches {pattern!r}; patterns match whole names, case-insensitive "
+            f"(e.g. '{hint}' for names containing it; `clipzoo models` lists them all)"
+        )
+    return found
+
+
 def check_tag(model: str, tag: str) -> None:
     """Raise UnknownTagError (close matches in its message) unless ``tag`` is a pretrained tag of ``model``."""
     from ..registry import tags as pretrained

@@ -1,4 +1,5 @@
-"""``clipzoo download MODEL [TAG]``: fetch and verify pretrained weights into the cache (torch-free)."""
+"""``clipzoo download MODEL [TAG]``: fetch and verify pretrained weights, and the tokenizer files the model
+fetches from the Hub, into the cache (torch-free)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,21 @@ def _registry_files(model: str, tag: str | None, cache_dir: str | None, progress
         raise CliError(f"{model} needs a pretrained tag; known tags: {known}")
     check_tag(model, tag)
     cfg = pretrained.get_pretrained_cfg(model, tag)
-    return [download_pretrained(cfg, cache_dir=cache_dir, progress=progress, model_name=model, tag=tag)]
+    weights = download_pretrained(cfg, cache_dir=cache_dir, progress=progress, model_name=model, tag=tag)
+    return [*_tokenizer_files(model, cache_dir), weights]
+
+
+def _tokenizer_files(model: str, cache_dir: str | None) -> list[str]:
+    """The tokenizer files a registry model fetches from the Hub (its ``text_cfg.hf_tokenizer_name``), so that
+    ``get_tokenizer`` works offline afterwards; none for CLIP's packaged BPE."""
+    from ..registry import architectures as registry
+    from ..tokenizers.hf import TOKENIZER_FILES, resolve_tokenizer_dir
+
+    name = ((registry.get_model_config(model) or {}).get("text_cfg") or {}).get("hf_tokenizer_name")
+    if not name or os.path.isdir(os.path.expanduser(name)):
+        return []
+    folder = resolve_tokenizer_dir(name, cache_dir)
+    return [str(folder / f) for f in TOKENIZER_FILES if (folder / f).is_file()]
 
 
 def _hub_files(model: str, repo: str, tag: str | None, cache_dir: str | None) -> list[str]:

@@ -13,7 +13,9 @@ def export_options(args: argparse.Namespace) -> dict:
     if quantize is None:
         return {}
     if args.format != "onnx":
-        raise CliError(f"--quantize {quantize} needs --format onnx (the {args.format} format has no quantization)")
+        raise CliError(
+            f"--quantize {quantize} needs --format onnx (the {args.format} format has no quantization)"
+        )
     return {"quantize": quantize}
 
 

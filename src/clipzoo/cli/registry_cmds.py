@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import json
+import math
 
-from .common import CliError, add_json, check_model, check_tag, emit
+from .common import CliError, add_json, check_model, check_tag, emit, is_glob, match_models
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -15,6 +16,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
     names = registry.list_models()
     if args.pattern:
+        match_models(args.pattern)  # nothing matches: say so, with the whole-name hint
         names = [n for n in names if fnmatch.fnmatch(n.lower(), args.pattern.lower())]
     return emit(args, names, lambda: "\n".join(names))
 
@@ -27,15 +29,19 @@ def cmd_pretrained(args: argparse.Namespace) -> int:
     if wants_ranking(args):
         return cmd_rank_or_plot(args)
 
-    if args.model:
+    models = None
+    if args.model and is_glob(args.model):
+        models = set(match_models(args.model))
+    elif args.model:
         check_model(args.model)
-    if args.model and args.tag:
+        models = {args.model}
+    if args.model and args.tag and not is_glob(args.model):
         check_tag(args.model, args.tag)
     key = tags.normalize_tag(args.tag) if args.tag else None
     pairs = [
         (m, t)
         for m, t in tags.list_pretrained()
-        if (not args.model or m == args.model) and (key is None or tags.normalize_tag(t) == key)
+        if (models is None or m in models) and (key is None or tags.normalize_tag(t) == key)
     ]
     if args.tag and not pairs:
         raise CliError(f"no model has pretrained tag {args.tag!r}; see `clipzoo pretrained` for all tags")
@@ -56,24 +62,32 @@ def _registry_info(model: str, tag: str | None, params: bool) -> dict:
         data["tag"] = tags.get_pretrained_record(model, tag).tag
         data["pretrained_cfg"] = tags.get_pretrained_cfg(model, tag)
     if params:
-        from ..factory.summary import buildable_offline, parameter_summary
+        from ..factory.summary import buildable_offline, ordered_counts, parameter_summary
 
         # A remote Hugging Face text tower cannot be counted without the Hub; its profile (below) has
         # open_clip's published numbers instead.
         if buildable_offline(model):
-            data["parameters"] = parameter_summary(model)
+            data["parameters"] = ordered_counts(parameter_summary(model))
     from .choose import info_data
 
     data.update(info_data(model, tag))
     return data
 
 
-def _source_info(model: str, tag: str | None) -> dict:
-    """``hf-hub:``/``local-dir:`` models: what the folder or repo holds (configs are read, weights are not)."""
+def _source_info(model: str, tag: str | None, params: bool) -> dict:
+    """``hf-hub:``/``local-dir:`` models: what the folder or repo holds (configs are read, weights are not), and
+    with ``params`` the parameters and cost: a built-in architecture's stored profile when the config is one,
+    else counted on the meta device."""
+    from ..factory.sources import parse_model_name
+    from ..onnx.manifest import is_onnx_folder
+
+    schema, path = parse_model_name(model)
+    if schema == "local-dir" and is_onnx_folder(path):
+        return _onnx_info(model, path, params)
     from ..factory.resolve import resolve
 
     spec = resolve(model, tag)
-    return {
+    data = {
         "model": model,
         "config": spec.model_cfg.to_dict(),
         "config_file": None,
@@ -81,6 +95,54 @@ def _source_info(model: str, tag: str | None) -> dict:
         "preprocess_cfg": spec.preprocess_cfg,
         "pretrained_tags": [],
     }
+    if params and not spec.model_cfg.uses_hf_text:
+        data.update(_cost(spec.model_cfg, lambda: _counted(spec.model_cfg)))
+    return data
+
+
+def _counted(model_cfg) -> dict:
+    from ..factory.summary import cfg_profile
+
+    return cfg_profile(model_cfg)
+
+
+def _cost(model_cfg, count) -> dict:
+    """``parameters`` and ``profile``: a registered twin's stored profile, else ``count()``."""
+    from ..factory.summary import ordered_counts, registry_twin
+    from .choose import info_data
+
+    twin = registry_twin(model_cfg)
+    profile = info_data(twin, None)["profile"] if twin else None
+    if profile is not None:
+        profile["note"] = "; ".join(filter(None, [f"the architecture of {twin}", profile.get("note")]))
+    else:
+        profile = count()
+    return {"parameters": ordered_counts(profile["params"]), "profile": profile}
+
+
+def _onnx_info(model: str, folder: str, params: bool) -> dict:
+    """An ONNX export: its manifest, and the parameters its two graphs hold (read with onnx, no torch)."""
+    from ..onnx.manifest import read_manifest
+
+    manifest = read_manifest(folder)
+    data: dict = {"model": model, "config": manifest, "config_file": None, "weights": f"onnx {folder}",
+                  "pretrained_tags": []}  # fmt: skip
+    if params:
+        data["parameters"] = _onnx_parameters(folder, manifest)
+    return data
+
+
+def _onnx_parameters(folder: str, manifest: dict) -> dict[str, int]:
+    """Numbers stored in each graph's initializers (int8 exports: quantized weights plus scales)."""
+    from pathlib import Path
+
+    import onnx
+
+    counts = {}
+    for tower, name in (("visual", "image_encoder.onnx"), ("text", "text_encoder.onnx")):
+        graph = onnx.load(str(Path(folder) / name), load_external_data=False).graph
+        counts[tower] = sum(int(math.prod(init.dims)) for init in graph.initializer)
+    return {"total": counts["visual"] + counts["text"], **counts}
 
 
 def _info_text(data: dict) -> str:
@@ -114,7 +176,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
     schema, _ = parse_model_name(args.model)
     if schema is not None:
-        data = _source_info(args.model, args.tag)
+        data = _source_info(args.model, args.tag, params=not args.no_params)
     else:
         if registry.get_model_config(args.model) is None:
             raise registry.UnknownModelError(args.model)
@@ -133,7 +195,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("pretrained", help="list pretrained (model, tag) pairs")
-    p.add_argument("model", nargs="?", help="only this architecture (with --sort/--plot: a glob)")
+    p.add_argument("model", nargs="?", help="only this architecture, or a glob such as 'ViT-B-*'")
     p.add_argument("--tag", help="only this tag (case- and separator-insensitive)")
     add_json(p)
     from .choose import add_ranking_args

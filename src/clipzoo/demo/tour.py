@@ -24,10 +24,11 @@ from clipzoo.demo.digits import (
     load_heldout,
     render_prompt,
 )
+from clipzoo.files import check_output_file
 
 from ..errors import ClipzooError
 
-PRETRAINED = "sklearn-digits"  # any spelling of the tag works; this one shows the normalization at work
+PRETRAINED = "sklearn_digits"  # the spelling every output uses (any spelling of a tag works)
 DEFAULT_OUT = "clipzoo-demo.png"
 REGENERATE_HINT = "regenerate it with `python scripts/train_digits.py` (from a clipzoo source checkout)"
 EXAMPLE_MODELS = ("ViT-B-32", "ViT-L-14", "RN50", "ViT-SO400M-14-SigLIP", "coca_ViT-B-32")
@@ -281,6 +282,7 @@ def run(
     """Run the whole demo, reporting progress through ``echo``; returns a machine-readable summary."""
     if limit is not None and limit < 1:
         raise DemoError(f"limit must be at least 1, got {limit}")
+    check_output_file(out, ["png"], create_parents=True, what="demo picture")  # before the work, not after
     registry = describe_registry()
     for line in registry_lines(registry):
         echo(line)

@@ -320,7 +320,9 @@ def clip_config(model: Any, cfg: Any, eos_token_id: int) -> dict[str, Any]:
         "num_channels": 3,
         "image_size": _side(vision.image_size),
         "patch_size": vision.patch_size,
-        "hidden_act": _hf_act(cfg.quick_gelu, vision.act_kwargs),
+        "hidden_act": _hf_act(
+            cfg.quick_gelu if vision.quick_gelu is None else vision.quick_gelu, vision.act_kwargs
+        ),
         "layer_norm_eps": _eps(vision),
         "attention_dropout": 0.0,
         "projection_dim": cfg.embed_dim,

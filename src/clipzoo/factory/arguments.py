@@ -115,21 +115,38 @@ def _device(name: str, value: Any) -> None:
     if _is_int(value):
         if value < 0:
             raise ArgumentError(f"{name} index must be >= 0, got {value}")
-        return
-    if type(value).__name__ == "device" and type(value).__module__ == "torch":
-        return
-    if not isinstance(value, str):
+    elif not (
+        type(value).__name__ == "device" and type(value).__module__ == "torch" or isinstance(value, str)
+    ):
         raise ArgumentTypeError(
             f"{name} must be a string such as 'cpu' or 'cuda:0', a torch.device or a CUDA index; {_got(value)}"
         )
     import torch
 
     try:
-        torch.device(value)
+        device = torch.device("cuda", value) if _is_int(value) else torch.device(value)
     except RuntimeError as err:
         raise ArgumentError(
             f"{name} {value!r} is not a torch device; use e.g. 'cpu', 'cuda', 'cuda:0' or 'mps'"
         ) from err
+    _check_available(name, value, device)
+
+
+def _check_available(name: str, value: Any, device: Any) -> None:
+    """Refuse an accelerator this machine does not have, before a model is built for it."""
+    import torch
+
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ArgumentError(
+                f"{name} {value!r}: no CUDA device is available here (torch.cuda.is_available() is False); "
+                "use 'cpu'"
+            )
+        if device.index is not None and device.index >= count:
+            raise ArgumentError(f"{name} {value!r}: this machine has {count} CUDA device(s), 0..{count - 1}")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise ArgumentError(f"{name} {value!r}: MPS is not available here; use 'cpu'")
 
 
 def _fraction(name: str, value: Any) -> None:
@@ -299,3 +316,60 @@ def check_factory_args(func: str, args: Mapping[str, Any], extra: str = "model_k
             _CHECKS[name](name, value)
     if extra in args and func != "get_tokenizer":
         _check_extra_keywords(func, args[extra], params)
+
+
+def _physical_memory() -> int | None:
+    """Bytes of RAM on this machine (None where the OS does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _image_tower_bytes(vision: Any, height: int, width: int) -> int:
+    """A lower bound of the memory one image needs in the image tower, float32.
+
+    The input tensor always; for a native ViT also its position table (tokens x width) and one attention map
+    (heads x tokens^2), which is what grows without bound with the image size.
+    """
+    need = 3 * height * width * 4
+    if vision.timm_model_name or isinstance(vision.layers, (list, tuple)) or not vision.patch_size:
+        return need
+    tokens = (height // vision.patch_size) * (width // vision.patch_size) + 1
+    heads = max(1, vision.width // vision.head_width)
+    return need + 4 * (tokens * vision.width + heads * tokens * tokens)
+
+
+def check_image_size_fits(vision: Any, source: str, memory: int | None = None) -> None:
+    """Refuse an image size whose image tower cannot fit in this machine's memory, before anything is built.
+
+    Args:
+        vision: The image tower's config (a :class:`clipzoo.config.VisionCfg`) at the size to check.
+        source: The model's name, for the message.
+        memory: Bytes available; None reads the machine's RAM.
+
+    Raises:
+        ArgumentError: the image tower needs more memory than there is (the message gives the largest size that
+            fits).
+    """
+    memory = memory if memory is not None else _physical_memory()
+    size = vision.image_size
+    height, width = (size, size) if isinstance(size, int) else tuple(size)
+    if memory is None or _image_tower_bytes(vision, height, width) <= memory:
+        return
+    step = vision.patch_size or 32
+    low, high = 1, max(height, width) // step  # square sizes, in steps: the largest that fits
+    while low < high:
+        mid = (low + high + 1) // 2
+        fits = _image_tower_bytes(vision, mid * step, mid * step) <= memory
+        low, high = (mid, high) if fits else (low, mid - 1)
+    need = _image_tower_bytes(vision, height, width) / 2**30
+    what = (
+        "its position table and one attention map"
+        if vision.patch_size and not vision.timm_model_name
+        else "input"
+    )
+    raise ArgumentError(
+        f"{source}: image size {(height, width)} needs at least {need:,.1f} GiB for one image in the image tower "
+        f"({what}), more than this machine's {memory / 2**30:.1f} GiB; sizes up to about {low * step} fit"
+    )

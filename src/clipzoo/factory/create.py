@@ -446,7 +446,7 @@ def get_tokenizer(
     if not model_name:
         return tokenizer_from_config(None, context_length, **kwargs)
     config, local_source = _tokenizer_source(model_name, cache_dir)
-    return tokenizer_from_config(config, context_length, cache_dir, local_source, **kwargs)
+    return tokenizer_from_config(config, context_length, cache_dir, local_source, model_name, **kwargs)
 
 
 def _tokenizer_source(model_name: str, cache_dir: str | None) -> tuple[dict, str | None]:

@@ -17,6 +17,7 @@ from ..preprocess.config import default_preprocess_dict, normalize_preprocess_di
 from ..registry.architectures import UnknownModelError, get_model_config
 from ..registry.config import ModelCfg, parse_model_config
 from ..registry.tags import PretrainedCfg, UnknownTagError, get_pretrained_record, is_pretrained_cfg
+from .arguments import check_image_size_fits
 from .sources import folder_model, parse_model_name
 
 logger = logging.getLogger("clipzoo")
@@ -131,6 +132,7 @@ def _preprocess_for(
 def _check_image_size(cfg: ModelCfg, source: str) -> None:
     vision = cfg.vision_cfg
     if vision.timm_model_name or isinstance(vision.layers, (list, tuple)):
+        check_image_size_fits(vision, source)
         return  # timm towers validate themselves; ResNets take any multiple of 32 handled below
     size = vision.image_size if isinstance(vision.image_size, (list, tuple)) else (vision.image_size,) * 2
     bad = [s for s in size if s % vision.patch_size]
@@ -140,6 +142,7 @@ def _check_image_size(cfg: ModelCfg, source: str) -> None:
             f"{source}: image size {tuple(size)} is not divisible by the patch size {vision.patch_size} "
             f"(try {valid})"
         )
+    check_image_size_fits(vision, source)
 
 
 def resolve(

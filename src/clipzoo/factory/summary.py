@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from ..registry.architectures import builtin_config_dir, get_config_source, get_model_cfg
 
@@ -47,3 +48,71 @@ def parameter_summary(model_name: str) -> dict[str, int]:
 def buildable_offline(model_name: str) -> bool:
     """False for configs whose text tower is a remote Hugging Face model (needs the Hub to build)."""
     return not get_model_cfg(model_name).uses_hf_text
+
+
+def ordered_counts(counts: dict[str, int]) -> dict[str, int]:
+    """Per-tower counts in reading order: total, image (``visual``), text, then the rest."""
+    first = [key for key in ("total", "visual", "text") if key in counts]
+    return {**{key: counts[key] for key in first}, **{k: v for k, v in counts.items() if k not in first}}
+
+
+def registry_twin(model_cfg: Any) -> str | None:
+    """The registered architecture whose parsed config equals ``model_cfg`` (an exported folder's source)."""
+    from ..registry.architectures import get_model_cfg, list_models
+
+    for name in list_models():
+        if get_model_cfg(name) == model_cfg:
+            return name
+    return None
+
+
+def cfg_profile(model_cfg: Any) -> dict[str, Any]:
+    """Parameters per tower and GFLOPs of one image and one text for a config, counted on the meta device.
+
+    FLOPs are torch's FlopCounterMode count of clipzoo's forward (a multiply-add is 2 FLOPs): one image at the
+    config's size, one text of ``context_length`` tokens. For the built-in architectures ``model_profiles.json``
+    holds open_clip's way of counting (every token through every layer), which can be slightly higher.
+    """
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from ..models import build_model, count_parameters
+    from ..models.text import TextEncoderMixin
+
+    size = model_cfg.vision_cfg.image_size
+    height, width = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    flops: dict[str, int] = {}
+    with torch.device("meta"):
+        model = build_model(model_cfg).eval()
+        model.requires_grad_(False)
+        image = torch.ones(1, 3, height, width)
+        text = torch.ones(1, model_cfg.text_cfg.context_length, dtype=torch.long)
+        tower = getattr(model, "text", model)
+        # every text position, as open_clip's text tower computes them (clipzoo stops at the pooled token)
+        encode_text = (
+            (lambda: tower.encode_text_tokens(text, need_tokens=True))
+            if isinstance(tower, TextEncoderMixin)
+            else (lambda: tower(text))
+        )
+        for tower_name, run in (("image", lambda: model.encode_image(image)), ("text", encode_text)):
+            counter = FlopCounterMode(display=False)
+            with counter:
+                run()
+            flops[tower_name] = int(counter.get_total_flops())
+    params = ordered_counts(count_parameters(model))
+    return {
+        "image_size": [height, width],
+        "context_length": model_cfg.text_cfg.context_length,
+        "image_params_m": params.get("visual", 0) / 1e6,
+        "text_params_m": params.get("text", 0) / 1e6,
+        "params_m": params["total"] / 1e6,
+        "image_gflops": flops["image"] / 1e9,
+        "text_gflops": flops["text"] / 1e9,
+        "gflops": (flops["image"] + flops["text"]) / 1e9,
+        "source": dict.fromkeys(
+            ("image_params_m", "text_params_m", "params_m", "image_gflops", "text_gflops", "gflops"),
+            "computed",
+        ),  # fmt: skip
+        "params": params,
+        "note": "counted on this folder's config (clipzoo's forward, meta device)",
+    }

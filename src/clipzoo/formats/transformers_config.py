@@ -143,11 +143,6 @@ def hf_clip_model_cfg(config: dict, tokenizer_source: str | None = None) -> dict
     text = _merged(_section(config, "text_config"), _CLIP_TEXT)
     vision = _merged(_section(config, "vision_config"), _CLIP_VISION)
     (tq, t_act), (vq, v_act) = _activation(text, "text_config"), _activation(vision, "vision_config")
-    if tq != vq:
-        raise ValueError(
-            "text and vision towers use different activations (quick_gelu in one only); "
-            "clipzoo's quick_gelu flag covers both towers"
-        )
     _check_square_rgb(vision, "vision_config")
     heads = vision["num_attention_heads"]
     vision_cfg = {
@@ -166,6 +161,8 @@ def hf_clip_model_cfg(config: dict, tokenizer_source: str | None = None) -> dict
     for cfg, act in ((vision_cfg, v_act), (text_cfg, t_act)):
         if act:
             cfg["act_kwargs"] = act
+    if vq != tq:  # the model-level flag follows the text tower; the image tower says its own
+        vision_cfg["quick_gelu"] = vq
     if tokenizer_source and text["vocab_size"] != _CLIP_TEXT["vocab_size"]:
         text_cfg["hf_tokenizer_name"] = tokenizer_source
     out = {"embed_dim": config.get("projection_dim", 512), "vision_cfg": vision_cfg, "text_cfg": text_cfg}

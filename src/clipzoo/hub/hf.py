@@ -186,11 +186,16 @@ def _hf_fetch(
             raise DownloadError(
                 f"{label}: {filename} of hf-hub:{repo_id}: {unreachable_message(endpoint, unreachable)}"
             )
-    return with_retries(
-        lambda: _hf_fetch_once(repo_id, filename, revision, cache_dir, offline, policy.timeout, label),
-        policy,
-        f"{label}: could not fetch {filename} from hf-hub:{repo_id}",
-    )
+    staged: list[tuple[str, str]] = []  # (blob, staging folder) the attempts resume from
+    try:
+        return with_retries(
+            lambda: _hf_fetch_once(repo_id, filename, revision, cache_dir, offline, policy.timeout, label, staged),
+            policy,
+            f"{label}: could not fetch {filename} from hf-hub:{repo_id}",
+        )
+    except DownloadError:
+        _discard_staging(staged)  # failed for good: a partial file left to resume from would only be litter
+        raise
 
 
 def _hf_fetch_once(
@@ -201,13 +206,14 @@ def _hf_fetch_once(
     offline: bool,
     timeout: float,
     label: str,
+    staged: list[tuple[str, str]] | None = None,
 ) -> str | None:
     """One ``hf_hub_download`` call with its errors sorted into final, transient and 'no such file'."""
     from huggingface_hub import errors as hf_errors
     from huggingface_hub import hf_hub_download
 
     try:
-        verified = offline or _hf_verified_prefetch(repo_id, filename, revision, cache_dir, timeout, label)
+        verified = offline or _hf_verified_prefetch(repo_id, filename, revision, cache_dir, timeout, label, staged)
         path = hf_hub_download(
             repo_id,
             filename,
@@ -255,6 +261,7 @@ def _hf_verified_prefetch(
     cache_dir: str | os.PathLike | None,
     timeout: float,
     label: str,
+    staged: list[tuple[str, str]] | None = None,
 ) -> bool:
     """Put a Hub LFS file into the HF cache only once its SHA-256 matches the one the Hub sent.
 
@@ -286,6 +293,8 @@ def _hf_verified_prefetch(
     if os.path.exists(blob):
         return True  # verified when it entered the cache (or put there by another tool, trusted as the Hub's)
     staging = os.path.join(cache, ".clipzoo-staging", repo_folder, expected)
+    if staged is not None and (blob, staging) not in staged:
+        staged.append((blob, staging))
     os.makedirs(os.path.dirname(blob), exist_ok=True)
     with AtomicTarget(blob) as target:
         if os.path.exists(blob):
@@ -309,6 +318,16 @@ def _hf_verified_prefetch(
         target.publish(path)
         shutil.rmtree(staging, ignore_errors=True)
     return True
+
+
+def _discard_staging(staged: list[tuple[str, str]]) -> None:
+    """Remove the staging folders of a download that failed for good (partial file, huggingface_hub's ``.cache``),
+    each under its blob's lock so that a process downloading the same file is not disturbed."""
+    for blob, staging in staged:
+        with AtomicTarget(blob):
+            shutil.rmtree(staging, ignore_errors=True)
+            with contextlib.suppress(OSError):  # the per-repo folder, when nothing else is staged there
+                os.rmdir(os.path.dirname(staging))
 
 
 def _hf_check_cached(path: str, filename: str, repo_id: str, label: str) -> None:

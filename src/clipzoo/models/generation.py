@@ -138,6 +138,28 @@ def _sampling_filter(generation_type: str, top_k: int, top_p: float, temperature
     return TopP(float(top_p))
 
 
+def longest_seq_len(model: torch.nn.Module, max_seq_len: int | None = None) -> int | None:
+    """The largest ``seq_len`` whose decoding fits the text tower's position table (None when unknown).
+
+    The last step feeds ``seq_len - 1`` tokens (at most ``max_seq_len`` when sampling), plus CoCa's class token.
+    """
+    text = getattr(model, "text", None)
+    table = getattr(text, "positional_embedding", None)
+    if table is None:
+        return None
+    fed = table.shape[0] - (1 if getattr(text, "cls_emb", None) is not None else 0)
+    return None if max_seq_len is not None and max_seq_len <= fed else fed + 1
+
+
+def _check_fits_context(model: torch.nn.Module, seq_len: int, max_seq_len: int | None) -> None:
+    limit = longest_seq_len(model, max_seq_len)
+    if limit is not None and seq_len > limit:
+        raise GenerationArgumentError(
+            f"seq_len {seq_len} is longer than this model's text context allows: at most {limit} tokens "
+            "(start token included)"
+        )
+
+
 def _base_processors(min_seq_len: int, repetition_penalty: float, eos: torch.Tensor) -> list[Callable]:
     if not repetition_penalty > 0:
         raise GenerationArgumentError(f"repetition_penalty must be > 0, got {repetition_penalty}")
@@ -257,12 +279,13 @@ def generate(
         CaptioningUnsupportedError: ``model`` has no multimodal text decoder (the message lists the
             architectures that have one).
         GenerationArgumentError: an unknown ``generation_type``, lengths out of range (``seq_len`` must exceed
-            ``min_seq_len``), invalid beam, sampling or penalty settings, a ``text`` prompt with beam search, or
-            more than one start token id.
+            ``min_seq_len`` and fit the model's text context), invalid beam, sampling or penalty settings, a
+            ``text`` prompt with beam search, or more than one start token id.
     """
     check_can_caption(model)
     _check_generation_type(generation_type)
     _check_lengths(seq_len, min_seq_len, max_seq_len)
+    _check_fits_context(model, seq_len, None if generation_type == "beam_search" else max_seq_len)
     ids = _token_ids(model, sot_token_id, eos_token_id, pad_token_id, image.device)
     processors = _base_processors(min_seq_len, repetition_penalty, ids.eos)
     criteria = list(stopping_criteria) if stopping_criteria is not None else [MaxLength(seq_len)]

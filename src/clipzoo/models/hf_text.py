@@ -1,7 +1,7 @@
 """Text tower around a Hugging Face transformers encoder: the encoder, a token pooler, and a projection.
 
 Module names (``transformer.*``, ``proj.*``) and numerics follow open_clip's ``HFTextEncoder`` so its
-checkpoints load with ``strict=True``. transformers is an optional dependency (``pip install 'clipzoo[hf]'``),
+checkpoints load with ``strict=True``. transformers is an optional dependency (``uv pip install 'clipzoo[hf]'``),
 imported only when a config names ``hf_model_name``.
 """
 
@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from clipzoo.constants import EXTRA_INSTALL_HINT
 from clipzoo.registry.config import TextCfg
 
 from ..errors import unknown_choice_message
@@ -82,7 +83,7 @@ def _require_transformers() -> Any:
     except ImportError as exc:
         raise ImportError(
             "this config has a Hugging Face text tower (text_cfg.hf_model_name), which needs transformers: "
-            "pip install 'clipzoo[hf]'"
+            + EXTRA_INSTALL_HINT.format(extra="hf")
         ) from exc
     return transformers
 

@@ -103,8 +103,13 @@ VISION_BUILDERS: dict[str, Callable[..., nn.Module]] = {
 def build_vision_tower(
     embed_dim: int, cfg: VisionCfg | dict, quick_gelu: bool = False, cast_dtype: torch.dtype | None = None
 ) -> nn.Module:
-    """The image tower the config asks for; timm towers always use exact GELU (timm's own layers)."""
+    """The image tower the config asks for; timm towers always use exact GELU (timm's own layers).
+
+    The config's own ``quick_gelu`` (when not None) overrides the model-level ``quick_gelu`` for this tower.
+    """
     cfg = as_section(cfg, VisionCfg)
+    if cfg.quick_gelu is not None:
+        quick_gelu = cfg.quick_gelu
     return VISION_BUILDERS[vision_tower_kind(cfg)](embed_dim, cfg, quick_gelu, cast_dtype)
 
 

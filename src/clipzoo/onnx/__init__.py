@@ -1,4 +1,4 @@
-"""ONNX export and a torch-free runtime for clipzoo models (the ``onnx`` extra: ``pip install 'clipzoo[onnx]'``).
+"""ONNX export and a torch-free runtime for clipzoo models (the ``onnx`` extra: ``uv pip install 'clipzoo[onnx]'``).
 
 Export (needs torch, onnx, onnxscript, onnxruntime)::
 

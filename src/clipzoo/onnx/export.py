@@ -29,6 +29,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from clipzoo.constants import EXTRA_INSTALL_HINT
 from clipzoo.export.folder import ExportError
 
 from .manifest import IMAGE_FILE, PREPROCESS_NAME, TEXT_FILE, TOKENIZER_DIR, write_manifest
@@ -42,7 +43,7 @@ QUANTIZE_MODES = ("int8",)
 QUANT_OP_TYPES = ("MatMul", "Gemm")
 VERIFY_ATOL, VERIFY_RTOL = 1e-5, 1e-4  # relative: random-weight towers give tiny features
 PREFIX_POOL_TYPES = ("argmax", "eos", "first")
-_EXTRA_HINT = "pip install 'clipzoo[onnx]'"
+_EXTRA_HINT = EXTRA_INSTALL_HINT.format(extra="onnx")
 _VERIFY_TEXTS = ("a photo of a dog.", "", "Zwölf Boxkämpfer jagen Viktor quer über den großen Sylter Deich!")
 
 

@@ -17,18 +17,21 @@ from typing import Any
 
 import numpy as np
 
+from clipzoo.constants import EXTRA_INSTALL_HINT
 from clipzoo.errors import InputError
 from clipzoo.zero_shot.imagenet import (
     OPENAI_IMAGENET_TEMPLATES,
     SIGLIP_TEMPLATES,
     TEMPLATE_SETS,
+    check_labels,
+    check_templates,
     read_template_lines,
 )
 
 from .manifest import OnnxFolderError, read_manifest
 from .preprocess import ImagePreprocessor, ImageSource
 
-EXTRA_HINT = "pip install 'clipzoo[onnx]'"
+EXTRA_HINT = EXTRA_INSTALL_HINT.format(extra="onnx")
 
 
 class OnnxInputError(InputError, ValueError):
@@ -107,15 +110,7 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 
 
 def _check_labels(labels: Sequence[str]) -> list[str]:
-    if isinstance(labels, str) or not isinstance(labels, Sequence) or not labels:
-        raise OnnxInputError(f"labels must be a non-empty list of strings, got {labels!r:.80}")
-    bad = [i for i, label in enumerate(labels) if not isinstance(label, str) or not label.strip()]
-    if bad:
-        raise OnnxInputError(f"labels must be non-empty strings; bad entries at positions {bad}")
-    if len(set(labels)) != len(labels):
-        duplicates = sorted({label for label in labels if list(labels).count(label) > 1})
-        raise OnnxInputError(f"duplicate labels {duplicates}; each label must appear once")
-    return list(labels)
+    return check_labels(labels, OnnxInputError)
 
 
 class OnnxModel:
@@ -343,9 +338,7 @@ class OnnxModel:
             if templates not in TEMPLATE_SETS:
                 raise OnnxInputError(f"unknown template set {templates!r}; known: {', '.join(TEMPLATE_SETS)}")
             return TEMPLATE_SETS[templates]
-        if not templates:
-            raise OnnxInputError("templates is empty; give at least one")
-        return list(templates)
+        return check_templates(templates, OnnxInputError)
 
     def label_probabilities(self, image_features: np.ndarray, classifier: np.ndarray) -> np.ndarray:
         """Label probabilities of image features against a classifier matrix.

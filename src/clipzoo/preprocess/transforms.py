@@ -206,6 +206,8 @@ class EvalTransform:
         self.mean, self.std = tuple(float(m) for m in mean), tuple(float(s) for s in std)
         self.resize_mode, self.interpolation = resize_mode, interpolation
         self.fill_color, self.fast = fill_color, fast
+        self._steps: list[Callable] | None = None  # built on first read of .transforms
+        self._built_steps: tuple[Callable, ...] = ()
         self._luts: dict[torch.dtype, np.ndarray] = {}
         self._lut(torch.get_default_dtype())  # built now, not lazily inside worker threads
         self._mean32 = np.asarray(self.mean, dtype=np.float32).reshape(-1, 1, 1)
@@ -222,6 +224,33 @@ class EvalTransform:
             f"EvalTransform(size={self.size}, resize_mode={self.resize_mode!r}, "
             f"interpolation={self.interpolation!r}, fill_color={self.fill_color}, fast={self.fast}, "
             f"mean={self.mean}, std={self.std})"
+        )
+
+    @property
+    def transforms(self) -> list[Callable]:
+        """open_clip's eval steps as torchvision transforms, as in its ``Compose``: resize, crop or pad, RGB,
+        tensor, ``Normalize`` (``transforms[-1]``, with ``.mean``/``.std``).
+
+        Edit the list as you would ``Compose.transforms`` (insert, replace, remove a step): once it differs from
+        the steps built here, calling the transform runs the list's steps in order, as a ``Compose`` does. The
+        first read imports torchvision.
+
+        Returns:
+            The list of steps (the same list object on every read).
+        """
+        if self._steps is None:
+            self._steps = _torchvision_eval_steps(self)
+            self._built_steps = tuple(self._steps)
+        return self._steps
+
+    @transforms.setter
+    def transforms(self, steps: Sequence[Callable]) -> None:
+        self._steps = list(steps)
+
+    def _steps_edited(self) -> bool:
+        built = self._built_steps
+        return self._steps is not None and (
+            len(self._steps) != len(built) or any(a is not b for a, b in zip(self._steps, built))
         )
 
     def _resample(self) -> Image.Resampling:
@@ -290,6 +319,11 @@ class EvalTransform:
     def __call__(self, src: ImageSource) -> torch.Tensor:
         """Preprocess one image (PIL image, path or binary file object) to a normalized [3, H, W] tensor."""
         _check_source(src)
+        if self._steps_edited():
+            out = load_image(src)
+            for step in self._steps:
+                out = step(out)
+            return out
         if isinstance(src, Image.Image):
             return self._exact(src, _source_name(src))
         name = _source_name(src)
@@ -298,6 +332,31 @@ class EvalTransform:
             if self.fast and img.format == "JPEG" and orientation(img) == 1:
                 return self._drafted(img, name)
             return self._exact(finish_image(img, name), name)
+
+
+def _torchvision_eval_steps(t: EvalTransform) -> list[Callable]:
+    """The torchvision steps of open_clip 3.3.0's eval ``Compose`` for ``t``'s settings (same pixels as ``t``)."""
+    from torchvision.transforms import CenterCrop, InterpolationMode, Normalize, Resize
+
+    from .torchvision_ops import CenterCropOrPad, MaybeConvertMode, MaybeToTensor, ResizeKeepRatio
+
+    mode = InterpolationMode(t._resample().name.lower())
+    height, width = t.size
+    if t.resize_mode == "longest":
+        steps = [
+            ResizeKeepRatio(t.size, interpolation=mode, longest=1),
+            CenterCropOrPad(t.size, fill=t.fill_color),
+        ]
+    elif t.resize_mode == "squash":
+        steps = [Resize(t.size, interpolation=mode)]
+    else:  # shortest: a square target is torchvision's Resize(int); a non-square one keeps the ratio
+        resize = (
+            Resize(height, interpolation=mode)
+            if height == width
+            else ResizeKeepRatio(t.size, interpolation=mode)
+        )
+        steps = [resize, CenterCrop(t.size)]
+    return [*steps, MaybeConvertMode(), MaybeToTensor(), Normalize(mean=t.mean, std=t.std)]
 
 
 # --- train transform ------------------------------------------------------------------------------------

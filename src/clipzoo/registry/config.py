@@ -19,23 +19,8 @@ class ConfigError(InputError, ValueError):
 
 
 @dataclass
-class BlockCfg:
-    """Options of the transformer blocks, shared by both towers (open_clip's custom attention block keys)."""
-
-    act_kwargs: dict | None = None
-    norm_kwargs: dict | None = None
-    block_type: str | None = None
-    qk_norm: bool = False
-    scaled_cosine_attn: bool = False
-    scale_heads: bool = False
-    scale_attn_inner: bool = False
-    scale_attn: bool = False
-    scale_fc: bool = False
-
-
-@dataclass
-class VisionCfg(BlockCfg):
-    """Image tower hyperparameters (open_clip's ``vision_cfg`` keys)."""
+class VisionCfg:
+    """Image tower hyperparameters (open_clip's ``vision_cfg`` keys, in its field order)."""
 
     layers: int | tuple[int, int, int, int] | list[int] = 12
     width: int = 768
@@ -53,6 +38,16 @@ class VisionCfg(BlockCfg):
     final_ln_after_pool: bool = False
     pool_type: str = "tok"
     output_tokens: bool = False
+    # options of the transformer blocks (open_clip's custom attention block keys), as in both towers
+    act_kwargs: dict | None = None
+    norm_kwargs: dict | None = None
+    block_type: str | None = None
+    qk_norm: bool = False
+    scaled_cosine_attn: bool = False
+    scale_heads: bool = False
+    scale_attn_inner: bool = False
+    scale_attn: bool = False
+    scale_fc: bool = False
     timm_model_name: str | None = None
     timm_model_pretrained: bool = False
     timm_pool: str = "avg"
@@ -67,11 +62,14 @@ class VisionCfg(BlockCfg):
     # open_clip main (NaFlex towers): the default token budget, i.e. how many patches an image is resized to
     # fit at most; None for fixed-size towers.
     image_seq_len: int | None = None
+    # clipzoo (not open_clip): this tower's own QuickGELU choice where it differs from the model-level quick_gelu
+    # (which the text tower follows); None follows the model. transformers CLIP folders can mix them.
+    quick_gelu: bool | None = None
 
 
 @dataclass
-class TextCfg(BlockCfg):
-    """Text tower hyperparameters (open_clip's ``text_cfg`` keys)."""
+class TextCfg:
+    """Text tower hyperparameters (open_clip's ``text_cfg`` keys, in its field order)."""
 
     context_length: int = 77
     vocab_size: int = 49408
@@ -92,6 +90,15 @@ class TextCfg(BlockCfg):
     proj_bias: bool = False
     proj_type: str = "linear"
     output_tokens: bool = False
+    act_kwargs: dict | None = None
+    norm_kwargs: dict | None = None
+    block_type: str | None = None
+    qk_norm: bool = False
+    scaled_cosine_attn: bool = False
+    scale_heads: bool = False
+    scale_attn_inner: bool = False
+    scale_attn: bool = False
+    scale_fc: bool = False
     hf_model_name: str | None = None
     hf_model_pretrained: bool = True
     hf_proj_type: str = "mlp"

@@ -1,6 +1,6 @@
 """A picture for choosing a model: a published metric against GFLOPs, the Pareto front marked and labelled.
 
-Needs matplotlib (the ``plot`` extra: ``pip install clipzoo[plot]``); draws with the Agg canvas directly, so it
+Needs matplotlib (the ``plot`` extra: ``uv pip install 'clipzoo[plot]'``); draws with the Agg canvas directly, so it
 neither needs a display nor changes pyplot's global backend.
 """
 
@@ -11,7 +11,9 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..constants import EXTRA_INSTALL_HINT
 from ..errors import ClipzooError
+from ..files import check_output_file
 from .results import DEFAULT_METRIC, FAMILIES, OTHER_FAMILY, RankedPair, rank_pretrained
 
 # one fixed colour per family (colour-blind-friendly tab10 first), in FAMILIES order, then "other"
@@ -63,7 +65,7 @@ def _matplotlib():
         from matplotlib.figure import Figure
     except ImportError as err:
         raise PlotDependencyError(
-            "plotting needs matplotlib, which is not installed: pip install 'clipzoo[plot]'"
+            "plotting needs matplotlib, which is not installed: " + EXTRA_INSTALL_HINT.format(extra="plot")
         ) from err
     return Figure, FigureCanvasAgg
 
@@ -162,6 +164,13 @@ def _draw(points: list[RankedPair], front: list[RankedPair], metric: str, captio
     return fig, canvas, labels
 
 
+def _formats() -> list[str]:
+    """The file suffixes matplotlib can save a figure as (png, pdf, svg, ...)."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    return [suffix.lower() for suffix in FigureCanvasBase.get_supported_filetypes()]
+
+
 def plot_pretrained(
     path: str | Path,
     metric: str = DEFAULT_METRIC,
@@ -188,9 +197,11 @@ def plot_pretrained(
     Raises:
         PlotDependencyError: matplotlib is missing (install the ``plot`` extra).
         UnknownMetricError: ``metric`` has no published results.
+        OutputPathError: ``path`` cannot be written (missing folder, a file in the way, an unsupported suffix).
         ValueError: no pair has both the metric and a profile within the limits.
     """
     _matplotlib()  # fail before any work when matplotlib is missing
+    path = check_output_file(path, _formats(), what="plot file")
     ranking = rank_pretrained(metric, max_gflops=max_gflops, max_params=max_params, pattern=pattern)
     points = _distinct([r for r in ranking if r.gflops is not None])
     if not points:

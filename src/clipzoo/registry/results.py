@@ -299,13 +299,17 @@ class Ranking(list):
 
     Attributes:
         metric: The metric ranked by.
-        missing: Registry pairs without a published value for the metric (left out).
-        filtered: Pairs with a value that the cost limits or the pattern excluded.
+        missing: Registry pairs (within the pattern) without a published value for the metric (left out).
+        missing_pairs: Those pairs, as ``(model, tag)`` in registry order.
+        filtered: Pairs within the pattern, with a value, that the cost limits excluded.
     """
 
-    def __init__(self, records: list[RankedPair], metric: str, missing: int, filtered: int) -> None:
+    def __init__(
+        self, records: list[RankedPair], metric: str, missing_pairs: list[tuple[str, str]], filtered: int
+    ) -> None:
         super().__init__(records)
-        self.metric, self.missing, self.filtered = metric, missing, filtered
+        self.metric, self.missing_pairs, self.filtered = metric, list(missing_pairs), filtered
+        self.missing = len(self.missing_pairs)
 
 
 def _cost(model: str) -> tuple[float | None, float | None]:
@@ -338,8 +342,9 @@ def rank_pretrained(
         top: Return only the first ``top`` records.
 
     Returns:
-        A :class:`Ranking` (a list of :class:`RankedPair`); ``.missing`` counts the pairs left out because
-        they have no published value for ``metric``, ``.filtered`` those the limits or pattern excluded.
+        A :class:`Ranking` (a list of :class:`RankedPair`); ``.missing`` counts the pairs within the pattern
+        left out because they have no published value for ``metric`` (``.missing_pairs`` lists them),
+        ``.filtered`` those the cost limits excluded.
         Ties are broken by fewer GFLOPs, then by name.
 
     Raises:
@@ -350,19 +355,19 @@ def rank_pretrained(
     if metric not in known:
         raise UnknownMetricError(metric, known)
     for name, limit in (("max_gflops", max_gflops), ("max_params", max_params), ("top", top)):
-        if limit is not None and limit < 0:
-            raise ValueError(f"{name} must be >= 0, got {limit}")
-    records, missing, filtered = [], 0, 0
+        if limit is not None and not limit >= 0:  # also NaN, which no value is below
+            raise ValueError(f"{name} must be a number >= 0, got {limit}")
+    records, missing, filtered = [], [], 0
     for model, tag in tags.list_pretrained():
+        subject = f"{model}:{tag}" if pattern and ":" in pattern else model
+        if pattern is not None and not fnmatch.fnmatch(subject.lower(), pattern.lower()):
+            continue  # outside the pattern: not counted anywhere
         value = (_STORE.row(model, tag) or {}).get(metric)
         if value is None:
-            missing += 1
+            missing.append((model, tag))
             continue
         params_m, gflops = _cost(model)
-        subject = f"{model}:{tag}" if pattern and ":" in pattern else model
-        if (pattern is not None and not fnmatch.fnmatch(subject.lower(), pattern.lower())) or not (
-            _within(gflops, max_gflops) and _within(params_m, max_params)
-        ):
+        if not (_within(gflops, max_gflops) and _within(params_m, max_params)):
             filtered += 1
             continue
         records.append(RankedPair(model, tag, metric, value, params_m, gflops, model_family(model)))

@@ -77,6 +77,7 @@ def tokenizer_from_config(
     context_length: int | None = None,
     cache_dir: str | None = None,
     local_source: str | None = None,
+    model_name: str = "",
     **kwargs: Any,
 ) -> SimpleTokenizer | SigLipTokenizer | HFTokenizer:
     """The tokenizer a model config names: `text_cfg.hf_tokenizer_name` -> HF/SigLIP, else CLIP BPE.
@@ -86,10 +87,15 @@ def tokenizer_from_config(
         context_length: Tokens per text; default `text_cfg.context_length`.
         cache_dir: Where Hub tokenizer files are cached.
         local_source: A folder holding the tokenizer files, replacing the config's `hf_tokenizer_name`.
+        model_name: The model the config is of (named in errors).
         **kwargs: Options that override the config's `text_cfg.tokenizer_kwargs`.
 
     Returns:
         The tokenizer (`SimpleTokenizer`, `SigLipTokenizer` or `HFTokenizer`).
+
+    Raises:
+        FileNotFoundError: the Hub tokenizer files are neither cached nor reachable (the message names the model
+            and the repo its tokenizer comes from).
     """
     if config is None:
         return SimpleTokenizer(context_length=context_length or DEFAULT_CONTEXT_LENGTH, **kwargs)
@@ -99,11 +105,21 @@ def tokenizer_from_config(
     tokenizer_kwargs = {**(text_cfg.get("tokenizer_kwargs") or {}), **kwargs}
     hf_name = text_cfg.get("hf_tokenizer_name")
     if hf_name:
-        return build_hf_tokenizer(
-            local_source or hf_name,
-            context_length=context_length,
-            cache_dir=cache_dir,
-            tokenizer_mode=text_cfg.get("tokenizer_mode"),
-            **tokenizer_kwargs,
-        )
+        try:
+            return build_hf_tokenizer(
+                local_source or hf_name,
+                context_length=context_length,
+                cache_dir=cache_dir,
+                tokenizer_mode=text_cfg.get("tokenizer_mode"),
+                **tokenizer_kwargs,
+            )
+        except FileNotFoundError as err:
+            if local_source or Path(str(hf_name)).expanduser().is_dir():
+                raise
+            # say whose files these are: several models share one tokenizer repo (every SigLIP: timm/ViT-B-16-SigLIP)
+            raise FileNotFoundError(
+                f"{model_name or 'the model'}'s tokenizer is the one of hf-hub:{hf_name} (its config's text_cfg.hf_tokenizer_name), "
+                f"fetched from the Hub on first use; `clipzoo download {model_name} TAG` caches it with the weights. "
+                f"{err}"
+            ) from err
     return SimpleTokenizer(context_length=context_length, **tokenizer_kwargs)

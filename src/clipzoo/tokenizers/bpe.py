@@ -414,7 +414,7 @@ def _import_nltk():
     except ImportError as e:
         raise ImportError(
             "reduction_mask='syntax' needs the 'nltk' package (and its 'punkt' and "
-            "'averaged_perceptron_tagger' data): pip install nltk"
+            "'averaged_perceptron_tagger' data): uv pip install nltk"
         ) from e
     return nltk
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from clipzoo.constants import DEFAULT_CONTEXT_LENGTH
+from clipzoo.constants import DEFAULT_CONTEXT_LENGTH, EXTRA_INSTALL_HINT
 
 from .clean import as_text_list, check_context_length, from_numpy, get_clean_fn, is_tensor
 
@@ -33,7 +33,7 @@ def _import_tokenizers():
     except ImportError as e:
         raise ImportError(
             "this model's text tower uses a Hugging Face tokenizer (tokenizer.json), which needs the "
-            "'tokenizers' package: pip install clipzoo[hf]"
+            "'tokenizers' package: " + EXTRA_INSTALL_HINT.format(extra="hf")
         ) from e
     return tokenizers
 

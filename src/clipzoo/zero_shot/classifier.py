@@ -16,7 +16,6 @@ Probabilities follow the model family, detected from the model itself (never fro
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +30,8 @@ from clipzoo.zero_shot.imagenet import (
     SIGLIP_TEMPLATES,
     SIMPLE_IMAGENET_TEMPLATES,
     TEMPLATE_SETS,
+    check_labels,
+    check_templates,
     read_template_lines,
 )
 
@@ -113,7 +114,7 @@ def build_zero_shot_classifier(
         ValueError: ``num_classes_per_batch`` is below 1.
     """
     _check_nonempty_sequence(classnames, "classnames")
-    _check_nonempty_sequence(templates, "templates")
+    templates = check_templates(templates, ZeroShotInputError)
     if num_classes_per_batch is not None and num_classes_per_batch < 1:
         raise ValueError(
             f"num_classes_per_batch must be a positive int or None (all at once), got {num_classes_per_batch}"
@@ -130,15 +131,8 @@ def build_zero_shot_classifier(
 
 
 def _check_labels(labels: Sequence[str]) -> list[str]:
-    """Labels must be distinct non-blank strings."""
-    _check_nonempty_sequence(labels, "labels")
-    blank = [i for i, label in enumerate(labels) if not isinstance(label, str) or not label.strip()]
-    if blank:
-        raise ZeroShotInputError(f"labels must be non-empty strings; bad entries at positions {blank}")
-    duplicates = sorted(label for label, count in Counter(labels).items() if count > 1)
-    if duplicates:
-        raise ZeroShotInputError(f"duplicate labels {duplicates}; each label must appear once")
-    return list(labels)
+    """Labels must be distinct non-blank strings (the shared check of clipzoo.zero_shot_metadata)."""
+    return check_labels(labels, ZeroShotInputError)
 
 
 def resolve_templates(templates: str | Sequence[Template] | None, model: Any = None) -> Sequence[Template]:
@@ -149,11 +143,7 @@ def resolve_templates(templates: str | Sequence[Template] | None, model: Any = N
         if templates not in TEMPLATE_SETS:
             raise ZeroShotInputError(unknown_choice_message("template set", templates, list(TEMPLATE_SETS)))
         return TEMPLATE_SETS[templates]
-    _check_nonempty_sequence(templates, "templates")
-    for template in templates:
-        if isinstance(template, str) and template.format("\0") == template:
-            raise ZeroShotInputError(f"template {template!r} has no '{{}}' slot for the label")
-    return templates
+    return check_templates(templates, ZeroShotInputError)
 
 
 def read_templates_file(path: str | Path) -> list[str]:

@@ -95,6 +95,7 @@ ALIASES: dict[str, dict[str, str]] = {
         _OCT: "HFTokenizer SigLipTokenizer SimpleTokenizer",
         _OCH: "convert_state_dict convert_to_custom_text_state_dict",
         "clipzoo.compat.open_clip.pos_embed": "resize_pos_embed resize_text_pos_embed",
+        "clipzoo.constants": "DEFAULT_CONTEXT_LENGTH",
         _PRE: "is_pretrained_cfg get_pretrained_cfg list_pretrained_tags_by_model",
         _HUB: "download_pretrained",
         _HF: "download_pretrained_from_hf",
@@ -153,6 +154,8 @@ ALIASES: dict[str, dict[str, str]] = {
         _HF: "download_pretrained_from_hf",
         _HUB: "download_pretrained",
         _OCH: "has_hf_hub hf_hub_download",
+        "clipzoo.constants": "HF_WEIGHTS_NAME HF_SAFE_WEIGHTS_NAME IMAGENET_MEAN IMAGENET_STD INCEPTION_MEAN"
+        " INCEPTION_STD OPENAI_DATASET_MEAN OPENAI_DATASET_STD",
     },
     "push_to_hf_hub": {
         "clipzoo.compat.open_clip.push_to_hf_hub": "save_config_for_hf save_for_hf push_to_hf_hub push_pretrained_to_hf_hub"
@@ -174,7 +177,7 @@ ALIASES: dict[str, dict[str, str]] = {
     "transform": {
         "clipzoo.preprocess.transforms": "PreprocessCfg merge_preprocess_dict merge_preprocess_kwargs AugmentationCfg"
         " image_transform image_transform_v2",
-        "clipzoo.compat.open_clip.transform_ops": "ResizeKeepRatio center_crop_or_pad CenterCropOrPad MaybeConvertMode"
+        "clipzoo.preprocess.torchvision_ops": "ResizeKeepRatio center_crop_or_pad CenterCropOrPad MaybeConvertMode"
         " MaybeToTensor color_jitter gray_scale",
         "clipzoo.compat.open_clip.utils": "to_2tuple",
         "clipzoo.constants": "OPENAI_DATASET_MEAN OPENAI_DATASET_STD",
@@ -378,7 +381,7 @@ def uninstall_open_clip_alias() -> None:
 
 
 def find_program(program: str) -> str:
-    """Path of a console script: a path as given, else in this interpreter's bin folder, else on PATH.
+    """Path of a program: a path or ``*.py`` as given, else a script in this interpreter's bin folder or on PATH.
 
     This interpreter's folder comes first: the script runs in this process, so it must be the one installed
     for this environment's packages.
@@ -392,16 +395,20 @@ def find_program(program: str) -> str:
     Raises:
         ProgramNotFoundError: none of those has it.
     """
-    if os.sep in program or (os.altsep and os.altsep in program):
+    # A path, or a Python file name, means a file as `python FILE` takes it (relative to the current folder).
+    if os.sep in program or (os.altsep and os.altsep in program) or program.endswith((".py", ".pyw")):
         if os.path.isfile(program):
             return program
         raise ProgramNotFoundError(f"program {program!r} does not exist")
     bindir = os.path.dirname(sys.executable)
     found = shutil.which(program, path=bindir) or shutil.which(program)
+    if found is None and os.path.isfile(program):
+        return program  # a script without a .py suffix in the current folder
     if found is None:
         raise ProgramNotFoundError(
             f"program {program!r} is not on PATH nor in {bindir}; install it in this environment "
-            "(e.g. `pip install clip-benchmark` for clip_benchmark) or give its path"
+            f"(e.g. `uv pip install --python {sys.executable} clip-benchmark` for clip_benchmark; this "
+            "environment may have no pip) or give its path"
         )
     return found
 
@@ -451,7 +458,8 @@ def _child_env() -> dict[str, str]:
 def run_program(program: str, args: Sequence[str] = (), *, module: bool = False) -> int:
     """Run a console script (or, with ``module=True``, ``python -m MODULE``) in this process, aliased.
 
-    The program sees ``sys.argv == [program, *args]`` and imports clipzoo wherever it imports open_clip; so
+    The program sees ``sys.argv == [program, *args]`` and ``sys.path[0]`` as python sets it (the script's
+    folder; the current folder for ``-m``), and imports clipzoo wherever it imports open_clip; so
     do the Python processes it starts (multiprocessing's spawn, subprocesses): while it runs, ``PYTHONPATH``
     leads to a ``sitecustomize`` that installs the alias when ``CLIPZOO_OPEN_CLIP_ALIAS=1`` (both are restored
     afterwards).
@@ -476,13 +484,19 @@ def run_program(program: str, args: Sequence[str] = (), *, module: bool = False)
     if path is not None:
         _check_python(path)
     install_as_open_clip()
-    if module:
-        _check_module(program)  # after the alias: finding a submodule imports its parent packages
     saved_argv, saved_env = sys.argv[:], {k: os.environ.get(k) for k in _CHILD_ENV}
+    saved_path0 = sys.path[0] if sys.path else None
+    # sys.path[0] as python sets it: the current folder for -m, the script's own folder for a file.
+    first = os.getcwd() if module else os.path.dirname(os.path.realpath(path))
+    if sys.path:
+        sys.path[0] = first
+    else:
+        sys.path.insert(0, first)
     sys.argv = [program if module else path, *args]
     os.environ.update(_child_env())
     try:
         if module:
+            _check_module(program)  # after the alias: finding a submodule imports its parent packages
             runpy.run_module(program, run_name="__main__", alter_sys=True)
         else:
             runpy.run_path(path, run_name="__main__")
@@ -492,6 +506,10 @@ def run_program(program: str, args: Sequence[str] = (), *, module: bool = False)
         raise
     finally:
         sys.argv = saved_argv
+        if saved_path0 is None:
+            sys.path.pop(0)
+        elif sys.path:
+            sys.path[0] = saved_path0
         for key, value in saved_env.items():
             if value is None:
                 os.environ.pop(key, None)

@@ -1,9 +1,9 @@
 """open_clip's tower config dataclasses, ``CLIPVisionCfg``, ``CLIPTextCfg`` and ``MultimodalCfg``.
 
 Each is a subclass of clipzoo's typed section (:class:`clipzoo.registry.config.VisionCfg`, ``TextCfg``,
-``MultimodalCfg``), so clipzoo's models take them wherever they take a config section, with the same fields
-and defaults; only the order of the constructor's parameters is open_clip's, so positional construction
-(``CLIPVisionCfg(12, 768)``) means what it means there. Fields clipzoo adds come last.
+``MultimodalCfg``), so clipzoo's models take them wherever they take a config section. Those sections declare
+open_clip 3.3.0's fields in open_clip's order, so positional construction (``CLIPVisionCfg(12, 768)``),
+``dataclasses.fields``, ``astuple`` and ``asdict`` mean what they mean there; fields clipzoo adds come last.
 """
 
 from __future__ import annotations
@@ -14,62 +14,89 @@ from ...registry import config
 
 __all__ = ["CLIPTextCfg", "CLIPVisionCfg", "MultimodalCfg"]
 
-_BLOCK = "block_type qk_norm scaled_cosine_attn scale_heads scale_attn_inner scale_attn scale_fc".split()
-# open_clip 3.3.0's field order (model.py / coca_model.py)
-_VISION_ORDER = (
-    "layers width head_width mlp_ratio patch_size image_size ls_init_value patch_dropout attentional_pool"
-    " attn_pooler_queries attn_pooler_heads no_ln_pre pos_embed_type final_ln_after_pool pool_type"
-    " output_tokens act_kwargs norm_kwargs".split()
-    + _BLOCK
-    + "timm_model_name timm_model_pretrained timm_pool timm_proj timm_proj_bias timm_drop timm_drop_path".split()
-)
-_TEXT_ORDER = (
-    "context_length vocab_size hf_tokenizer_name tokenizer_mode tokenizer_kwargs width heads layers mlp_ratio"
-    " ls_init_value embed_cls pad_id eos_id no_causal_mask final_ln_after_pool pool_type proj_bias proj_type"
-    " output_tokens act_kwargs norm_kwargs".split()
-    + _BLOCK
-    + "hf_model_name hf_model_pretrained hf_proj_type hf_pooler_type".split()
-)
-_MULTIMODAL_ORDER = _TEXT_ORDER + ["dim_head", "n_queries", "attn_pooler_heads"]
 
-
-def _ordered_init(base: type, order: list[str]):
-    """A dataclass ``__init__`` for ``base``'s fields with the parameters in ``order`` (the rest after)."""
-    fields = {f.name: f for f in dataclasses.fields(base)}
-    missing = [name for name in order if name not in fields]
-    if missing:
-        raise TypeError(
-            f"clipzoo.registry.config.{base.__name__} lacks open_clip's field(s) {', '.join(missing)}"
-        )
-    names = order + [name for name in fields if name not in order]
-    specs = []
-    for name in names:
-        f = fields[name]
-        default = (
-            dataclasses.field(default_factory=f.default_factory)
-            if f.default_factory is not dataclasses.MISSING
-            else dataclasses.field(default=f.default)
-        )
-        specs.append((name, f.type, default))
-    return dataclasses.make_dataclass(f"_{base.__name__}Init", specs).__init__
-
-
-@dataclasses.dataclass(init=False)
+@dataclasses.dataclass
 class CLIPVisionCfg(config.VisionCfg):
-    """Image tower config with open_clip's name and parameter order (a :class:`clipzoo.registry.config.VisionCfg`)."""
+    """Image tower config with open_clip's name (a :class:`clipzoo.registry.config.VisionCfg`).
 
-    __init__ = _ordered_init(config.VisionCfg, _VISION_ORDER)
+    Attributes:
+        layers: Transformer depth, or a ModifiedResNet's four stage depths.
+        width: Transformer width (a ResNet's base width).
+        head_width: Width of one attention head.
+        mlp_ratio: MLP hidden width over ``width``.
+        patch_size: ViT patch size (None for ResNet and timm towers).
+        image_size: Input size: an int, or ``(height, width)``.
+        ls_init_value: Layer-scale initial value (None: no layer scale).
+        patch_dropout: Fraction of patches dropped in training.
+        attentional_pool: Pool with an attentional pooler (CoCa).
+        attn_pooler_queries: Queries of that pooler.
+        attn_pooler_heads: Heads of that pooler.
+        no_ln_pre: Leave out the layer norm before the blocks.
+        pos_embed_type: ``'learnable'`` or ``'sin_cos_2d'``.
+        final_ln_after_pool: Apply the final layer norm after pooling.
+        pool_type: ``'tok'``, ``'avg'``, ``'avg_all'``, ``'last'`` or ``'none'``.
+        output_tokens: Return the token features as well.
+        act_kwargs: Keyword arguments of the activation.
+        norm_kwargs: Keyword arguments of the layer norms (e.g. ``eps``).
+        block_type: ``None`` (the default block) or ``'custom'``.
+        qk_norm: Normalize queries and keys (custom block).
+        scaled_cosine_attn: Cosine attention with a learned scale (custom block).
+        scale_heads: Per-head output scale (custom block).
+        scale_attn_inner: Layer norm inside attention (custom block).
+        scale_attn: Layer norm after attention (custom block).
+        scale_fc: Layer norm inside the MLP (custom block).
+        timm_model_name: A timm trunk to use as the image tower.
+        timm_model_pretrained: Load timm's ImageNet weights into that trunk.
+        timm_pool: The trunk's pooling (``'avg'``, ``'token'``, ``''``, ...).
+        timm_proj: Projection after the trunk: ``'linear'``, ``'mlp'`` or None.
+        timm_proj_bias: Bias in that projection.
+        timm_drop: Dropout before the projection.
+        timm_drop_path: Stochastic depth rate of the trunk.
+        timm_model_kwargs: clipzoo: keyword arguments for ``timm.create_model`` (the trunk's numbers).
+        quick_gelu: clipzoo: this tower's own QuickGELU choice, overriding the model's (None follows it).
+    """
 
 
-@dataclasses.dataclass(init=False)
+@dataclasses.dataclass
 class CLIPTextCfg(config.TextCfg):
-    """Text tower config with open_clip's name and parameter order (a :class:`clipzoo.registry.config.TextCfg`)."""
+    """Text tower config with open_clip's name (a :class:`clipzoo.registry.config.TextCfg`).
 
-    __init__ = _ordered_init(config.TextCfg, _TEXT_ORDER)
+    Attributes:
+        context_length: Tokens per text.
+        vocab_size: Size of the token embedding.
+        hf_tokenizer_name: A Hugging Face tokenizer to use instead of CLIP's BPE.
+        tokenizer_mode: The tokenizer's truncation mode (``'clips'`` and the like), None for the default.
+        tokenizer_kwargs: Keyword arguments of the tokenizer.
+        width: Transformer width.
+        heads: Attention heads.
+        layers: Transformer depth.
+        mlp_ratio: MLP hidden width over ``width``.
+        ls_init_value: Layer-scale initial value (None: no layer scale).
+        embed_cls: Append a learned class token.
+        pad_id: The padding token id.
+        eos_id: The end-of-text token id (``'eos'`` pooling).
+        no_causal_mask: Attend in both directions.
+        final_ln_after_pool: Apply the final layer norm after pooling.
+        pool_type: ``'argmax'``, ``'first'``, ``'last'``, ``'eos'`` or ``'none'``.
+        proj_bias: Bias in the projection.
+        proj_type: ``'linear'`` or ``'none'``.
+        output_tokens: Return the token features as well.
+        act_kwargs: Keyword arguments of the activation.
+        norm_kwargs: Keyword arguments of the layer norms (e.g. ``eps``).
+        block_type: ``None`` (the default block) or ``'custom'``.
+        qk_norm: Normalize queries and keys (custom block).
+        scaled_cosine_attn: Cosine attention with a learned scale (custom block).
+        scale_heads: Per-head output scale (custom block).
+        scale_attn_inner: Layer norm inside attention (custom block).
+        scale_attn: Layer norm after attention (custom block).
+        scale_fc: Layer norm inside the MLP (custom block).
+        hf_model_name: A Hugging Face model to use as the text tower.
+        hf_model_pretrained: Load that model's pretrained weights.
+        hf_proj_type: Projection after it: ``'mlp'``, ``'linear'`` or None.
+        hf_pooler_type: How its tokens are pooled (``'mean_pooler'``, ``'cls_pooler'``, ...).
+    """
 
 
-@dataclasses.dataclass(init=False)
+@dataclasses.dataclass
 class MultimodalCfg(config.MultimodalCfg, CLIPTextCfg):
-    """CoCa's decoder config with open_clip's parameter order (a ``CLIPTextCfg``, as in open_clip)."""
-
-    __init__ = _ordered_init(config.MultimodalCfg, _MULTIMODAL_ORDER)
+    """CoCa's decoder config with open_clip's name (a ``CLIPTextCfg``, as in open_clip)."""

@@ -24,7 +24,11 @@ class OpenAIModelNotFoundError(UnknownNameError, RuntimeError):
 
 
 def list_openai_models() -> list[str]:
-    """The architectures that have OpenAI's weights (the ``openai`` tag)."""
+    """The architectures that have OpenAI's weights (the ``openai`` tag).
+
+    Returns:
+        The architecture names, in the registry's order.
+    """
     from ...registry.tags import list_pretrained_models_by_tag
 
     return list_pretrained_models_by_tag("openai")

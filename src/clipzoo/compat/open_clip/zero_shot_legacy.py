@@ -47,6 +47,9 @@ def build_zero_shot_classifier_legacy(
         device: Device the token ids and the result are moved to.
         use_tqdm: Show a progress bar over the classes.
 
+    Returns:
+        A float tensor ``[embed_dim, num_classes]`` on ``device``: one unit-norm column per class.
+
     Raises:
         ValueError: ``classnames`` or ``templates`` is empty or not a sequence.
     """
