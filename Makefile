@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml uv.lock
 
 lint: install
 	$(VENV)/bin/ruff check src tests scripts
+	$(VENV)/bin/lint-imports
 
 format: install
 	$(VENV)/bin/ruff format src tests scripts

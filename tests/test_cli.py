@@ -123,9 +123,8 @@ def test_a_glob_that_matches_nothing_says_so(capsys, argv):
 
 
 def test_ranking_counts_and_lists_missing_pairs_within_the_glob(capsys):
-    from clipzoo.results import get_pretrained_results
-
-    from clipzoo import pretrained
+    from clipzoo.registry import tags as pretrained
+    from clipzoo.registry.results import get_pretrained_results
 
     expected = [
         {"model": m, "tag": t}

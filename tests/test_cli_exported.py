@@ -89,7 +89,7 @@ def test_caption_seq_len_beyond_the_context_fails_before_generating(tmp_path, ca
     with pytest.raises(SystemExit) as stop:
         main([*argv, "0"])
     assert stop.value.code == 2
-    from clipzoo import generation
+    from clipzoo.models import generation
 
     model = clipzoo.create_model("tiny-coca-seq").eval()
     with pytest.raises(generation.GenerationArgumentError, match="at most 77"):

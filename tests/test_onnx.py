@@ -419,7 +419,7 @@ def test_cli_template_lines_get_one_check_on_both_paths(
     digits_int8, digit_pngs, tmp_path, capsys, line, message
 ):
     """A template file line without exactly one '{}': the same message and status 2 on --onnx and --model."""
-    from clipzoo.digits import DIGIT_CLASSNAMES
+    from clipzoo.demo.digits import DIGIT_CLASSNAMES
 
     prompts = tmp_path / "prompts.txt"
     prompts.write_text(f"a photo of the digit {{}}.\n{line}\n")
@@ -449,7 +449,7 @@ def test_cli_info_of_an_onnx_folder_counts_its_parameters(digits_int8, capsys):
 
 def test_cli_classify_skip_bad_reports_and_classifies_the_rest(digits_int8, digit_pngs, tmp_path, capsys):
     """One unreadable image: by default status 2 and no results; --skip-bad names it and classifies the rest."""
-    from clipzoo.digits import DIGIT_CLASSNAMES
+    from clipzoo.demo.digits import DIGIT_CLASSNAMES
 
     good = [str(p) for p in digit_pngs[0]]
     broken = tmp_path / "broken.png"
