@@ -357,7 +357,7 @@ def write_onnx_folder(
     from clipzoo.preprocess.config import PREPROCESS_KEYS
     from clipzoo.tokenizers import get_tokenizer
 
-    from .preprocess import _to_hw
+    from ..sizes import to_hw as _to_hw
 
     model = model.eval()
     check_exportable(model, quantize)

@@ -166,7 +166,7 @@ ALIASES: dict[str, dict[str, str]] = {
     "tokenizer": {
         "clipzoo.constants": "DEFAULT_CONTEXT_LENGTH",
         "clipzoo.tokenizers.bpe": "default_bpe bytes_to_unicode decode tokenize random_mask_tokenize"
-        " simple_mask_tokenize syntax_mask_tokenize _tokenizer=_default_tokenizer()",
+        " simple_mask_tokenize syntax_mask_tokenize _tokenizer=default_tokenizer()",
         _OCT: "get_pairs get_clean_fn get_reduction_mask_fn SimpleTokenizer HFTokenizer"
         " SigLipTokenizer=BigVisionVocabTokenizer",
         "clipzoo.tokenizers.clean": "basic_clean whitespace_clean canonicalize_text",
