@@ -482,11 +482,11 @@ def test_siglip_tokenizer_from_a_model_file_equals_open_clip(tmp_path) -> None:
 
     model_file = str(train_spiece(tmp_path))
     texts = [" ".join(WORDS[:5]), " ".join(WORDS[3:20]), WORDS[7].upper() + "!"]
-    ours, peer = oc_tokenizer.SigLipTokenizer(model_file, 12), oc_tok.SigLipTokenizer(model_file, 12)
+    ours, peer = oc_tokenizer.BigVisionVocabTokenizer(model_file, 12), oc_tok.SigLipTokenizer(model_file, 12)
     assert torch.equal(ours(texts), peer(texts))
     assert torch.equal(ours(texts[0], context_length=5), peer(texts[0], context_length=5))
     with pytest.raises(oc_modules.UnsupportedOptionError, match="c4-en"):
-        oc_tokenizer.SigLipTokenizer("gemma-7b")
+        oc_tokenizer.BigVisionVocabTokenizer("gemma-7b")
 
 
 def test_convert_state_dict_takes_open_clip_argument_order() -> None:

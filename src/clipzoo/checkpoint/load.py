@@ -17,6 +17,7 @@ from torch import nn
 
 from ..errors import CheckpointError
 from ..formats import big_vision, torchscript, transformers_config
+from ..sizes import to_hw
 from . import formats as checkpoint_formats
 
 StateDict = dict[str, torch.Tensor]
@@ -236,21 +237,42 @@ def _drop_stale_keys(state: StateDict, model: nn.Module) -> StateDict:
     return state
 
 
-def _grid(size: int | tuple[int, int] | list[int]) -> tuple[int, int]:
-    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
-
-
 def resize_pos_embed(
     state: StateDict, model: nn.Module, interpolation: str = "bicubic", antialias: bool = True
 ) -> StateDict:
-    """Interpolate the image position-embedding grid to the model's grid (e.g. after ``force_image_size``)."""
+    """Interpolate the image position-embedding grid to the model's grid (e.g. after ``force_image_size``).
+
+    The rules of both position-embedding resizers (this one, :func:`resize_text_pos_embed`, and open_clip's
+    names in :mod:`clipzoo.compat.open_clip.pos_embed`, which call them):
+
+    - Positions are interpolated, widths never. The image grid is resized as a square grid after its leading
+      token rows (class token), which are kept as they are; the text positions are resized along their length.
+      A text width that differs from the model's is left for :func:`check_compatible` to report with the
+      other mis-shaped keys, or raises ``ValueError`` with ``check_width=True`` (open_clip's rule).
+    - Interpolation runs in float32 and the result takes the checkpoint's dtype back. Defaults are open_clip's:
+      the image grid ``bicubic`` with ``antialias=True`` (it matters only when shrinking the grid), the text
+      positions ``linear`` without antialiasing.
+    - Nothing changes when the sizes already agree, or the model has nothing to resize to.
+
+    Args:
+        state: A state dict in clipzoo's (open_clip's) layout; changed in place.
+        model: The model it will be loaded into (``model.visual.grid_size``).
+        interpolation: ``torch.nn.functional.interpolate`` mode.
+        antialias: Antialias (when shrinking).
+
+    Returns:
+        ``state``.
+
+    Raises:
+        CheckpointError: the checkpoint's positions do not form a square grid plus the model's token rows.
+    """
     key = "visual.positional_embedding"
     old = state.get(key)
     visual = getattr(model, "visual", None)
     if old is None or visual is None or not hasattr(visual, "grid_size") or old.ndim != 2:
         return state
     target = getattr(visual, "positional_embedding", None)
-    grid = _grid(visual.grid_size)
+    grid = to_hw(visual.grid_size)
     new_len = target.shape[0] if target is not None else grid[0] * grid[1] + 1
     if old.shape[0] == new_len:
         return state
@@ -268,18 +290,52 @@ def resize_pos_embed(
     return state
 
 
-def resize_text_pos_embed(state: StateDict, model: nn.Module) -> StateDict:
-    """Interpolate the text position embeddings to the model's context length (``force_context_length``)."""
+def resize_text_pos_embed(
+    state: StateDict,
+    model: nn.Module,
+    interpolation: str = "linear",
+    antialias: bool = False,
+    *,
+    check_width: bool = False,
+) -> StateDict:
+    """Interpolate the text position embeddings to the model's context length (``force_context_length``).
+
+    The rules (widths, dtype, antialias, defaults) are :func:`resize_pos_embed`'s.
+
+    Args:
+        state: A state dict (``positional_embedding`` or ``text.positional_embedding``); changed in place.
+        model: The model, or its text tower, whose ``positional_embedding`` gives the length.
+        interpolation: ``torch.nn.functional.interpolate`` mode along the positions.
+        antialias: Antialias (when shortening).
+        check_width: Raise on a width mismatch instead of leaving it to the strict key check.
+
+    Returns:
+        ``state``.
+
+    Raises:
+        CheckpointError: ``check_width`` and the checkpoint's width differs from the model's.
+    """
     key = "positional_embedding" if "positional_embedding" in state else "text.positional_embedding"
     old = state.get(key)
     owner = model if hasattr(model, "positional_embedding") else getattr(model, "text", None)
     target = getattr(owner, "positional_embedding", None)
-    if old is None or target is None or old.ndim != 2 or old.shape[0] == target.shape[0]:
+    if old is None or target is None or old.ndim != 2:
         return state
     if old.shape[1] != target.shape[1]:
+        if check_width:
+            raise CheckpointError(
+                f"{key}: the checkpoint's width {old.shape[1]} differs from the model's {target.shape[1]}; "
+                "a width cannot be interpolated"
+            )
         return state  # a width mismatch is reported by the strict key check
+    if old.shape[0] == target.shape[0]:
+        return state
     resized = F.interpolate(
-        old.T.unsqueeze(0).float(), size=target.shape[0], mode="linear", align_corners=False
+        old.T.unsqueeze(0).float(),
+        size=target.shape[0],
+        mode=interpolation,
+        antialias=antialias,
+        align_corners=False,
     )
     state[key] = resized.squeeze(0).T.contiguous().to(old.dtype)
     return state

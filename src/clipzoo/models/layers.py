@@ -85,12 +85,3 @@ def act_factory(quick_gelu: bool, act_kwargs: dict | None = None) -> Callable[[]
     """The activation constructor: QuickGELU for OpenAI-trained weights, else exact (or tanh) GELU."""
     cls = QuickGELU if quick_gelu else nn.GELU
     return partial(cls, **act_kwargs) if act_kwargs is not None else cls
-
-
-def to_2tuple(value: int | tuple[int, int] | list[int]) -> tuple[int, int]:
-    """``224 -> (224, 224)``; pairs pass through as tuples."""
-    if isinstance(value, (tuple, list)):
-        if len(value) != 2:
-            raise ValueError(f"expected an int or a pair, got {value!r}")
-        return int(value[0]), int(value[1])
-    return int(value), int(value)

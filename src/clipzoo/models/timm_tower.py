@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from clipzoo.registry.config import VisionCfg
+from clipzoo.sizes import to_hw
 
 from .intermediates import FeatureTower, IntermediatesRequest
 
@@ -25,12 +26,6 @@ _ATTN_POOLS = ("abs_attn", "rot_attn")
 # (None or ""), or there is no projection at all ("none").
 _HEAD_PROJS = ("linear", "mlp")
 _KNOWN_PROJS = (None, "", "none", *_HEAD_PROJS)
-
-
-def _to_2tuple(size: int | tuple[int, int] | list[int]) -> tuple[int, int]:
-    if isinstance(size, (tuple, list)):
-        return (int(size[0]), int(size[1]))
-    return (int(size), int(size))
 
 
 def _trunk_kwargs(vision_cfg: VisionCfg) -> dict[str, Any]:
@@ -133,7 +128,7 @@ class TimmTower(FeatureTower, nn.Module):
         if not vision_cfg.timm_model_name:
             raise ValueError("TimmTower needs vision_cfg.timm_model_name (a timm model name), got none")
         _check_head_options(vision_cfg)
-        self.image_size = _to_2tuple(vision_cfg.image_size if image_size is None else image_size)
+        self.image_size = to_hw(vision_cfg.image_size if image_size is None else image_size)
         use_pretrained = vision_cfg.timm_model_pretrained if pretrained is None else pretrained
         self.trunk, self.head = _build_trunk_and_head(vision_cfg, embed_dim, use_pretrained)
         # A meta-device build leaves computed (non-checkpointed) buffers such as RoPE tables empty, and a
@@ -193,7 +188,7 @@ class TimmTower(FeatureTower, nn.Module):
         if not hasattr(self.trunk, "set_input_size"):
             raise NotImplementedError(f"timm model {type(self.trunk).__name__} cannot change its input size")
         self.trunk.set_input_size(image_size)
-        self.image_size = _to_2tuple(image_size)
+        self.image_size = to_hw(image_size)
 
     def tower_intermediates(self, x: torch.Tensor, request: IntermediatesRequest) -> dict[str, Any]:
         """``forward_intermediates`` through the trunk's own (timm checks the indices and format).

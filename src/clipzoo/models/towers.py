@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -66,29 +68,26 @@ def _resnet_tower(
     return ModifiedResNet(list(cfg.layers), embed_dim, heads, image_size=cfg.image_size, width=cfg.width)
 
 
-def _vit_tower(embed_dim: int, cfg: VisionCfg, quick_gelu: bool, cast_dtype: torch.dtype | None) -> nn.Module:
-    return VisionTransformer(
-        image_size=cfg.image_size,
-        patch_size=cfg.patch_size,
-        width=cfg.width,
-        layers=cfg.layers,
-        heads=cfg.width // cfg.head_width,
-        mlp_ratio=cfg.mlp_ratio,
-        ls_init_value=cfg.ls_init_value,
-        attentional_pool=cfg.attentional_pool,
-        attn_pooler_queries=cfg.attn_pooler_queries,
-        attn_pooler_heads=cfg.attn_pooler_heads,
+def _native_kwargs(
+    cls: type, embed_dim: int, cfg: VisionCfg | TextCfg, quick_gelu: bool, cast_dtype: torch.dtype | None
+) -> dict[str, Any]:
+    """The keyword arguments of a native tower: every config field its constructor takes under the same name,
+    plus the output width and the block options (activation, norm, attention switches)."""
+    params = inspect.signature(cls).parameters
+    kwargs = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if f.name in params}
+    kwargs.update(
         output_dim=embed_dim,
-        patch_dropout=cfg.patch_dropout,
-        no_ln_pre=cfg.no_ln_pre,
-        pos_embed_type=cfg.pos_embed_type,
-        pool_type=cfg.pool_type,
-        final_ln_after_pool=cfg.final_ln_after_pool,
         act_layer=act_factory(quick_gelu, cfg.act_kwargs),
         norm_layer=norm_factory(cast_dtype, cfg.norm_kwargs),
-        output_tokens=cfg.output_tokens,
-        block_type=cfg.block_type,
         attn_options=attn_options(cfg),
+    )
+    return kwargs
+
+
+def _vit_tower(embed_dim: int, cfg: VisionCfg, quick_gelu: bool, cast_dtype: torch.dtype | None) -> nn.Module:
+    return VisionTransformer(
+        **_native_kwargs(VisionTransformer, embed_dim, cfg, quick_gelu, cast_dtype),
+        heads=cfg.width // cfg.head_width,
         pooler_norm_layer=norm_factory(cast_dtype),
     )
 
@@ -122,25 +121,4 @@ def build_text_tower(
         from .hf_text import HFTextTower  # transformers is optional and heavy
 
         return HFTextTower(cfg, embed_dim)
-    return TextTransformer(
-        context_length=cfg.context_length,
-        vocab_size=cfg.vocab_size,
-        width=cfg.width,
-        heads=cfg.heads,
-        layers=cfg.layers,
-        mlp_ratio=cfg.mlp_ratio,
-        ls_init_value=cfg.ls_init_value,
-        output_dim=embed_dim,
-        embed_cls=cfg.embed_cls,
-        no_causal_mask=cfg.no_causal_mask,
-        pad_id=cfg.pad_id,
-        eos_id=cfg.eos_id,
-        pool_type=cfg.pool_type,
-        proj_type=cfg.proj_type,
-        proj_bias=cfg.proj_bias,
-        act_layer=act_factory(quick_gelu, cfg.act_kwargs),
-        norm_layer=norm_factory(cast_dtype, cfg.norm_kwargs),
-        output_tokens=cfg.output_tokens,
-        block_type=cfg.block_type,
-        attn_options=attn_options(cfg),
-    )
+    return TextTransformer(**_native_kwargs(TextTransformer, embed_dim, cfg, quick_gelu, cast_dtype))

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
+from ..sizes import to_hw
 from .intermediates import (
     FeatureTower,
     IntermediatesError,
@@ -14,7 +15,7 @@ from .intermediates import (
     prune_transformer_tower,
     tokens_to_nchw,
 )
-from .layers import LayerNorm, PatchDropout, to_2tuple
+from .layers import LayerNorm, PatchDropout
 from .pos_interp import resize_position_grid
 from .transformer import DEFAULT_ATTN, AttentionalPooler, AttnOptions, Transformer
 
@@ -79,8 +80,8 @@ class VisionTransformer(FeatureTower, nn.Module):
         if attentional_pool and not isinstance(attentional_pool, bool):
             raise ValueError(f"attentional_pool must be true or false, got {attentional_pool!r}")
         self.output_tokens = output_tokens
-        self.image_size = to_2tuple(image_size)
-        self.patch_size = to_2tuple(patch_size)
+        self.image_size = to_hw(image_size)
+        self.patch_size = to_hw(patch_size)
         self.grid_size = (self.image_size[0] // self.patch_size[0], self.image_size[1] // self.patch_size[1])
         self.final_ln_after_pool = final_ln_after_pool
         self.output_dim = output_dim

@@ -358,7 +358,7 @@ def write_onnx_folder(
     from clipzoo.factory.create import get_tokenizer
     from clipzoo.preprocess.config import PREPROCESS_KEYS
 
-    from .preprocess import _to_hw
+    from ..sizes import to_hw as _to_hw
 
     model = model.eval()
     check_exportable(model, quantize)

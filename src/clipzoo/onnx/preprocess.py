@@ -21,8 +21,8 @@ from clipzoo.preprocess.config import RESIZE_MODES
 from clipzoo.preprocess.geometry import RESAMPLE as _RESAMPLE
 from clipzoo.preprocess.geometry import RESIZE_SIZE as _RESIZE_SIZE
 from clipzoo.preprocess.geometry import center_crop_or_pad as _crop_or_pad
-from clipzoo.preprocess.geometry import to_hw as _to_hw
 from clipzoo.preprocess.images import ImageReadError, finish_image, open_image, source_name
+from clipzoo.sizes import to_hw as _to_hw
 
 ImageSource = Image.Image | str | os.PathLike | BinaryIO
 

@@ -7,7 +7,6 @@ arithmetic is torchvision's/open_clip's, which keeps the transforms bit-identica
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable, Sequence
 
 from PIL import Image, ImageOps
@@ -20,21 +19,6 @@ RESAMPLE = {  # keys: preprocess_cfg.INTERPOLATIONS; 'random' is bicubic at eval
     "nearest": Image.Resampling.NEAREST,
     "random": Image.Resampling.BICUBIC,
 }
-
-
-def to_hw(size: int | Sequence[int]) -> Size2:
-    """Normalize an int or (h, w) size to an (h, w) tuple of ints.
-
-    Raises:
-        ValueError: neither an int nor a sequence of one or two ints.
-    """
-    if isinstance(size, numbers.Integral):
-        return int(size), int(size)
-    if isinstance(size, Sequence) and len(size) == 1:
-        return int(size[0]), int(size[0])
-    if isinstance(size, Sequence) and len(size) == 2:
-        return int(size[0]), int(size[1])
-    raise ValueError(f"image size must be an int or an (height, width) pair, got {size!r}")
 
 
 # --- (source width, height) + target -> resize size (width, height) ---------------------------------------

@@ -9,7 +9,6 @@ image is smaller), ``MaybeConvertMode``/``MaybeToTensor`` (pass tensors through)
 
 from __future__ import annotations
 
-import numbers
 import random
 from collections.abc import Sequence
 from typing import Any
@@ -17,6 +16,8 @@ from typing import Any
 import torch
 from torchvision.transforms import ColorJitter, Grayscale, InterpolationMode, ToTensor
 from torchvision.transforms import functional as F
+
+from ...sizes import to_hw
 
 __all__ = [
     "CenterCropOrPad",
@@ -27,18 +28,6 @@ __all__ = [
     "color_jitter",
     "gray_scale",
 ]
-
-
-def _pair(size: int | Sequence[int]) -> tuple[int, int]:
-    """``(h, w)`` from an int, a one-element or a two-element sequence."""
-    if isinstance(size, numbers.Number):
-        return int(size), int(size)
-    size = tuple(size)
-    if len(size) == 1:
-        return size[0], size[0]
-    if len(size) != 2:
-        raise ValueError(f"a size is an int or (height, width), got {size!r}")
-    return size
 
 
 def _check_probability(p: float) -> None:
@@ -118,7 +107,7 @@ def center_crop_or_pad(
 ) -> torch.Tensor:
     """Center-crop ``img`` (PIL image or ``[..., H, W]`` tensor) to ``output_size``, padding first with ``fill``
     (split evenly, the odd pixel after) along any edge that is shorter than the crop."""
-    crop_h, crop_w = _pair(output_size)
+    crop_h, crop_w = to_hw(output_size)
     _, height, width = F.get_dimensions(img)
     if crop_w > width or crop_h > height:
         pad_w, pad_h = max(crop_w - width, 0), max(crop_h - height, 0)
@@ -136,7 +125,7 @@ class CenterCropOrPad(torch.nn.Module):
 
     def __init__(self, size: int | Sequence[int], fill: int | tuple[int, ...] = 0) -> None:
         super().__init__()
-        self.size = _pair(size)
+        self.size = to_hw(size)
         self.fill = fill
 
     def forward(self, img: Any) -> Any:

@@ -71,6 +71,7 @@ import torch
 from PIL import Image
 
 from ..constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
+from ..sizes import to_hw as _to_hw
 from .config import (
     INTERPOLATIONS,
     RESIZE_MODES,
@@ -83,7 +84,6 @@ from .geometry import RESAMPLE as _RESAMPLE
 from .geometry import RESIZE_SIZE as _RESIZE_SIZE
 from .geometry import Size2
 from .geometry import center_crop_or_pad as _center_crop_or_pad
-from .geometry import to_hw as _to_hw
 from .images import ImageReadError, finish_image, open_image, orientation, source_name
 
 __all__ = [

@@ -460,7 +460,12 @@ def get_reduction_mask_fn(mode: str) -> Callable[..., torch.Tensor]:
 
 
 @lru_cache(maxsize=1)
-def _default_tokenizer() -> SimpleTokenizer:
+def default_tokenizer() -> SimpleTokenizer:
+    """The shared CLIP tokenizer of :func:`tokenize` and :func:`decode` (open_clip's ``tokenizer._tokenizer``).
+
+    Returns:
+        One ``SimpleTokenizer()`` with the default merges, built on first use.
+    """
     return SimpleTokenizer()
 
 
@@ -478,7 +483,7 @@ def tokenize(texts: str | Sequence[str], context_length: int = DEFAULT_CONTEXT_L
         TypeError: ``texts`` is neither a string nor a sequence of strings.
         ValueError: ``context_length`` is below 2.
     """
-    return _default_tokenizer()(texts, context_length=context_length)
+    return default_tokenizer()(texts, context_length=context_length)
 
 
 def decode(output_ids: Sequence[int] | np.ndarray | torch.Tensor) -> str:
@@ -496,4 +501,4 @@ def decode(output_ids: Sequence[int] | np.ndarray | torch.Tensor) -> str:
     """
     if is_tensor(output_ids):
         output_ids = output_ids.cpu()
-    return _default_tokenizer().decode(output_ids)
+    return default_tokenizer().decode(output_ids)

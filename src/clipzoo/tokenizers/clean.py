@@ -7,14 +7,19 @@ import string
 import sys
 import unicodedata
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ftfy
 import ftfy.badness
 
+if TYPE_CHECKING:  # torch is imported only where a tensor is made
+    import numpy as np
+    import torch
+
 CLEAN_MODES = ("lower", "whitespace", "canonicalize")
 
-_DROP_PUNCTUATION = str.maketrans("", "", string.punctuation)
+# Translation table that deletes ASCII punctuation (str.translate), the default of `canonicalize_text`.
+DROP_PUNCTUATION = str.maketrans("", "", string.punctuation)
 
 
 def _ftfy_rewritten_chars() -> frozenset[str]:
@@ -62,14 +67,30 @@ def whitespace_clean(text: str) -> str:
     return " ".join(text.split())
 
 
-def canonicalize_text(text: str, *, keep_punctuation_exact_string: str | None = None) -> str:
-    """Lowercase, drop ASCII punctuation ('_' becomes a space) and collapse whitespace (big_vision's rule)."""
+def canonicalize_text(
+    text: str,
+    *,
+    keep_punctuation_exact_string: str | None = None,
+    trans_punctuation: dict = DROP_PUNCTUATION,
+) -> str:
+    """Lowercase, drop punctuation ('_' becomes a space) and collapse whitespace (big_vision's rule).
+
+    Args:
+        text: The text.
+        keep_punctuation_exact_string: Occurrences of this exact string are kept intact (e.g. '{}' keeps '{}'
+            but drops a lone '{').
+        trans_punctuation: The ``str.translate`` table that drops punctuation (open_clip's parameter);
+            default: every ASCII punctuation character.
+
+    Returns:
+        The canonical text.
+    """
     text = text.replace("_", " ")
     if keep_punctuation_exact_string:
         parts = text.split(keep_punctuation_exact_string)
-        text = keep_punctuation_exact_string.join(part.translate(_DROP_PUNCTUATION) for part in parts)
+        text = keep_punctuation_exact_string.join(part.translate(trans_punctuation) for part in parts)
     else:
-        text = text.translate(_DROP_PUNCTUATION)
+        text = text.translate(trans_punctuation)
     return " ".join(text.lower().split())
 
 
@@ -134,3 +155,28 @@ def check_context_length(context_length: int | None, default: int | None) -> int
     if isinstance(value, bool) or not isinstance(value, int) or value < 2:
         raise ValueError(f"context_length must be an int >= 2 (room for start and end tokens), got {value!r}")
     return value
+
+
+class TensorCall:
+    """Mixin for tokenizers whose ``tokenize_numpy`` makes the ids: calling one returns them as a tensor."""
+
+    def tokenize_numpy(self, texts: str | Sequence[str], context_length: int | None = None) -> np.ndarray:
+        """The ids as an int64 numpy array [batch, context_length]; each tokenizer defines it."""
+        raise NotImplementedError
+
+    def __call__(self, texts: str | Sequence[str], context_length: int | None = None) -> torch.Tensor:
+        """Tokenize one text or a list of texts into a LongTensor [batch, context_length].
+
+        Args:
+            texts: One string or a sequence of strings.
+            context_length: Tokens per row for this call, special tokens included; None uses the tokenizer's.
+
+        Returns:
+            int64 tensor [len(texts), context_length]: the ids of ``tokenize_numpy`` (whose docstring says
+            what a row holds).
+
+        Raises:
+            TypeError: ``texts`` is neither a string nor a sequence of strings.
+            ValueError: as ``tokenize_numpy`` (no context length is set, or it is below 2, ...).
+        """
+        return from_numpy(self.tokenize_numpy(texts, context_length))

@@ -13,7 +13,7 @@ import numpy as np
 
 from clipzoo.constants import DEFAULT_CONTEXT_LENGTH, EXTRA_INSTALL_HINT
 
-from .clean import as_text_list, check_context_length, from_numpy, get_clean_fn, is_tensor
+from .clean import TensorCall, as_text_list, check_context_length, get_clean_fn, is_tensor
 
 if TYPE_CHECKING:  # torch is imported only where a tensor is made: the numpy path works without it
     import torch
@@ -96,7 +96,7 @@ def read_special_tokens(directory: Path) -> dict[str, str]:
     return found
 
 
-class HFTokenizer:
+class HFTokenizer(TensorCall):
     """open_clip's HFTokenizer on the `tokenizers` library: clean, encode with special tokens, truncate, pad.
 
     Gives the ids open_clip's HFTokenizer gives for the same folder, from its ``tokenizer.json``, without
@@ -197,32 +197,16 @@ class HFTokenizer:
                 f"this tokenizer has no {role} (its config names none), but it is needed here"
             ) from None
 
-    def __call__(self, texts: str | Sequence[str], context_length: int | None = None) -> torch.Tensor:
-        """Tokenize one text or a list of texts into a LongTensor [batch, context_length].
-
-        Args:
-            texts: One string or a sequence of strings.
-            context_length: Tokens per row for this call, special tokens included; None uses the tokenizer's.
-
-        Returns:
-            int64 tensor [len(texts), context_length]: the ids with the tokenizer's special tokens, cut to fit,
-            filled with the pad token (on the right, or on the side the tokenizer's config says).
-
-        Raises:
-            TypeError: ``texts`` is neither a string nor a sequence of strings.
-            ValueError: no context length is set or it is below 2, or the tokenizer has no pad token.
-        """
-        return from_numpy(self.tokenize_numpy(texts, context_length))
-
     def tokenize_numpy(self, texts: str | Sequence[str], context_length: int | None = None) -> np.ndarray:
-        """The ids of `__call__` as an int64 numpy array [batch, context_length], without importing torch.
+        """The ids as an int64 numpy array [batch, context_length], without importing torch.
 
         Args:
             texts: One string or a sequence of strings.
             context_length: Tokens per row for this call, special tokens included; None uses the tokenizer's.
 
         Returns:
-            int64 array [len(texts), context_length], the same ids as ``__call__``.
+            int64 array [len(texts), context_length]: the ids with the tokenizer's special tokens, cut to fit,
+            filled with the pad token (on the right, or on the side the tokenizer's config says).
 
         Raises:
             TypeError: ``texts`` is neither a string nor a sequence of strings.

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import re
-import string
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .clean import as_text_list, check_context_length, from_numpy, get_clean_fn, is_tensor
+from .clean import DROP_PUNCTUATION, TensorCall, as_text_list, check_context_length, get_clean_fn, is_tensor
 
 if TYPE_CHECKING:  # torch is imported only where a tensor is made: the numpy path works without it
     import torch
@@ -23,7 +22,6 @@ SIGLIP_CONTEXT_LENGTH = 64
 # into it (field 3 of ModelProto, field 3 of NormalizerSpec): what transformers does with the protobuf
 # package, without needing it.
 _NO_DUMMY_PREFIX = b"\x1a\x02\x18\x00"
-_DROP_PUNCTUATION = str.maketrans("", "", string.punctuation)
 _WHITESPACE_RUN = re.compile(r"\s+")
 # Tokenizer classes (tokenizer_config.json) whose files this module reads, and their model file names.
 SENTENCEPIECE_CLASSES = {"T5Tokenizer": "spiece.model", "SiglipTokenizer": "spiece.model"}
@@ -37,7 +35,7 @@ def _load_processor(model_file: str | Path):
     return sentencepiece.SentencePieceProcessor(model_proto=proto)
 
 
-class SigLipTokenizer:
+class SigLipTokenizer(TensorCall):
     """SigLIP text tokenizer: clean, lowercase, sentencepiece, end token, pad to context_length (64).
 
     Gives the ids of transformers' slow ``SiglipTokenizer`` (as open_clip's HFTokenizer uses it) without
@@ -115,7 +113,7 @@ class SigLipTokenizer:
         text = SPIECE_UNDERLINE + text.replace(SPIECE_UNDERLINE, " ")
         if self.do_lower_case:
             text = text.lower()
-        return _WHITESPACE_RUN.sub(" ", text.translate(_DROP_PUNCTUATION)).strip()
+        return _WHITESPACE_RUN.sub(" ", text.translate(DROP_PUNCTUATION)).strip()
 
     def encode(self, text: str) -> list[int]:
         """Sentencepiece ids of one cleaned text, without the end token.
@@ -130,32 +128,16 @@ class SigLipTokenizer:
         ids = self.sp.encode(self.unk_token + self._prepare(text))
         return ids[self._unk_pieces :] if len(ids) >= self._unk_pieces else ids
 
-    def __call__(self, texts: str | Sequence[str], context_length: int | None = None) -> torch.Tensor:
-        """Tokenize one text or a list of texts into a LongTensor [batch, context_length].
-
-        Args:
-            texts: One string or a sequence of strings.
-            context_length: Tokens per row for this call, end token included; None uses the tokenizer's.
-
-        Returns:
-            int64 tensor [len(texts), context_length]: the ids cut to ``context_length - 1``, the end token,
-            then the pad token.
-
-        Raises:
-            TypeError: ``texts`` is neither a string nor a sequence of strings.
-            ValueError: no context length is set, or it is below 2.
-        """
-        return from_numpy(self.tokenize_numpy(texts, context_length))
-
     def tokenize_numpy(self, texts: str | Sequence[str], context_length: int | None = None) -> np.ndarray:
-        """The ids of `__call__` as an int64 numpy array [batch, context_length], without importing torch.
+        """The ids as an int64 numpy array [batch, context_length], without importing torch.
 
         Args:
             texts: One string or a sequence of strings.
             context_length: Tokens per row for this call, end token included; None uses the tokenizer's.
 
         Returns:
-            int64 array [len(texts), context_length], the same ids as ``__call__``.
+            int64 array [len(texts), context_length]: the ids cut to ``context_length - 1``, the end token,
+            then the pad token.
 
         Raises:
             TypeError: ``texts`` is neither a string nor a sequence of strings.

@@ -74,18 +74,7 @@ def _contrastive_loss(
 class ClipLoss(nn.Module):
     """CLIP's symmetric contrastive loss, optionally over the batch gathered from all ranks.
 
-    Args:
-        local_loss: Each rank scores only its own rows against the columns of all ranks (less memory; the
-            mean over ranks is the global loss). False: every rank computes the full global loss.
-        gather_with_grad: Gather features with gradients, so every rank's loss reaches every rank's features;
-            False keeps the graph of this rank's slice only.
-        cache_labels: Reuse the label tensor while the number of logits stays the same.
-        rank: This process's rank in the group.
-        world_size: Number of processes; above 1, features are gathered over ``torch.distributed``.
-        use_horovod: Must be False: Horovod is not supported (launch with torchrun).
-
-    Raises:
-        ValueError: ``use_horovod`` is True.
+    The arguments are documented at ``__init__``, which :class:`DistillClipLoss` shares.
     """
 
     def __init__(
@@ -97,6 +86,21 @@ class ClipLoss(nn.Module):
         world_size: int = 1,
         use_horovod: bool = False,
     ) -> None:
+        """Configure the loss; the arguments are open_clip's.
+
+        Args:
+            local_loss: Each rank scores only its own rows against the columns of all ranks (less memory; the
+                mean over ranks is the global loss). False: every rank computes the full global loss.
+            gather_with_grad: Gather features with gradients, so every rank's loss reaches every rank's
+                features; False keeps the graph of this rank's slice only.
+            cache_labels: Reuse the label tensor while the number of logits stays the same.
+            rank: This process's rank in the group.
+            world_size: Number of processes; above 1, features are gathered over ``torch.distributed``.
+            use_horovod: Must be False: Horovod is not supported (launch with torchrun).
+
+        Raises:
+            ValueError: ``use_horovod`` is True.
+        """
         super().__init__()
         _reject_horovod(use_horovod)
         self.local_loss = local_loss
@@ -216,14 +220,7 @@ class CoCaLoss(ClipLoss):
         world_size: int = 1,
         use_horovod: bool = False,
     ) -> None:
-        super().__init__(
-            local_loss=local_loss,
-            gather_with_grad=gather_with_grad,
-            cache_labels=cache_labels,
-            rank=rank,
-            world_size=world_size,
-            use_horovod=use_horovod,
-        )
+        super().__init__(local_loss, gather_with_grad, cache_labels, rank, world_size, use_horovod)
         self.clip_loss_weight = clip_loss_weight
         self.caption_loss_weight = caption_loss_weight
         self.caption_loss = nn.CrossEntropyLoss(ignore_index=pad_id)
@@ -275,16 +272,7 @@ class CoCaLoss(ClipLoss):
 class DistillClipLoss(ClipLoss):
     """Contrastive loss plus cross-entropy between teacher and student similarity distributions.
 
-    Args:
-        local_loss: As in :class:`ClipLoss`.
-        gather_with_grad: As in :class:`ClipLoss`.
-        cache_labels: As in :class:`ClipLoss`.
-        rank: As in :class:`ClipLoss`.
-        world_size: As in :class:`ClipLoss`.
-        use_horovod: As in :class:`ClipLoss`.
-
-    Raises:
-        ValueError: ``use_horovod`` is True.
+    Its constructor is :class:`ClipLoss`'s (same arguments, documented there).
     """
 
     def dist_loss(self, teacher_logits: torch.Tensor, student_logits: torch.Tensor) -> torch.Tensor:

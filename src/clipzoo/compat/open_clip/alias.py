@@ -92,7 +92,7 @@ ALIASES: dict[str, dict[str, str]] = {
         "clipzoo.training.loss": "create_loss ClipLoss DistillClipLoss CoCaLoss SigLipLoss",
         _M: "CLIP CustomTextCLIP CoCa convert_weights_to_lp get_cast_dtype",
         "clipzoo.factory.sources": "HF_HUB_PREFIX LOCAL_DIR_PREFIX parse_model_name",
-        _OCT: "HFTokenizer SigLipTokenizer SimpleTokenizer",
+        _OCT: "HFTokenizer SigLipTokenizer=BigVisionVocabTokenizer SimpleTokenizer",
         _OCH: "convert_state_dict convert_to_custom_text_state_dict",
         "clipzoo.compat.open_clip.pos_embed": "resize_pos_embed resize_text_pos_embed",
         "clipzoo.constants": "DEFAULT_CONTEXT_LENGTH",
@@ -163,16 +163,16 @@ ALIASES: dict[str, dict[str, str]] = {
         "clipzoo.factory.create": "create_model_from_pretrained get_tokenizer",
         "clipzoo.registry.architectures": "get_model_config",
         "clipzoo.constants": "HF_WEIGHTS_NAME HF_SAFE_WEIGHTS_NAME HF_CONFIG_NAME",
-        _OCT: "HFTokenizer SigLipTokenizer",
+        _OCT: "HFTokenizer SigLipTokenizer=BigVisionVocabTokenizer",
     },
     "timm_model": {_OCM: "TimmModel", "clipzoo.compat.open_clip.utils": "freeze_batch_norm_2d"},
     "tokenizer": {
         "clipzoo.constants": "DEFAULT_CONTEXT_LENGTH",
         "clipzoo.tokenizers.bpe": "default_bpe bytes_to_unicode decode tokenize random_mask_tokenize"
-        " simple_mask_tokenize syntax_mask_tokenize _tokenizer=_default_tokenizer()",
-        "clipzoo.tokenizers.clean": "basic_clean whitespace_clean",
-        _OCT: "get_pairs get_clean_fn canonicalize_text get_reduction_mask_fn SimpleTokenizer HFTokenizer"
-        " SigLipTokenizer",
+        " simple_mask_tokenize syntax_mask_tokenize _tokenizer=default_tokenizer()",
+        _OCT: "get_pairs get_clean_fn get_reduction_mask_fn SimpleTokenizer HFTokenizer"
+        " SigLipTokenizer=BigVisionVocabTokenizer",
+        "clipzoo.tokenizers.clean": "basic_clean whitespace_clean canonicalize_text",
     },
     "transform": {
         "clipzoo.preprocess.transforms": "PreprocessCfg merge_preprocess_dict merge_preprocess_kwargs AugmentationCfg"

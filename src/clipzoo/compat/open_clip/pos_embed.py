@@ -97,8 +97,7 @@ def resize_pos_embed(
 ) -> None:
     """Resize ``state_dict['visual.positional_embedding']`` (in place) to ``model.visual``'s patch grid.
 
-    The class token's row is kept; the grid is interpolated with ``interpolation``/``antialias``. Nothing
-    happens when the sizes already agree or the model has no native ViT grid.
+    :func:`clipzoo.checkpoint.load.resize_pos_embed`, which states the rules (antialias, widths, dtype).
 
     Args:
         state_dict: A checkpoint in open_clip's layout, modified in place.
@@ -119,6 +118,9 @@ def resize_text_pos_embed(
 ) -> None:
     """Resize the text position embeddings in ``state_dict`` (in place) to the model's context length.
 
+    :func:`clipzoo.checkpoint.load.resize_text_pos_embed` with ``check_width=True`` (open_clip asserts the
+    width); the rules are stated at :func:`clipzoo.checkpoint.load.resize_pos_embed`.
+
     Args:
         state_dict: A checkpoint (``positional_embedding`` or ``text.positional_embedding``), modified in place.
         model: The model (or its ``text`` tower) whose ``positional_embedding`` gives the length.
@@ -126,26 +128,13 @@ def resize_text_pos_embed(
         antialias: Antialias when shortening.
 
     Raises:
-        ValueError: the checkpoint's embedding width differs from the model's.
+        ValueError: the checkpoint's embedding width differs from the model's (a ``CheckpointError``).
     """
-    key = "positional_embedding" if "positional_embedding" in state_dict else "text.positional_embedding"
-    old = state_dict.get(key)
-    if old is None:
-        return
-    target = getattr(model, "positional_embedding", None)
-    if target is None:
-        target = getattr(model.text, "positional_embedding", None)
-    if old.shape[1] != target.shape[1]:
-        raise ValueError(
-            f"{key}: the checkpoint's width {old.shape[1]} differs from the model's {target.shape[1]}; "
-            "a width cannot be interpolated"
-        )
-    if old.shape[0] == target.shape[0]:
-        return
-    import torch.nn.functional as F
+    from ...checkpoint.load import resize_text_pos_embed as resize
 
-    _log.info("text position embedding resized from %d to %d positions", old.shape[0], target.shape[0])
-    resized = F.interpolate(
-        old.T.unsqueeze(0), size=target.shape[0], mode=interpolation, antialias=antialias, align_corners=False
-    )
-    state_dict[key] = resized[0].T
+    key = "positional_embedding" if "positional_embedding" in state_dict else "text.positional_embedding"
+    before = state_dict.get(key)
+    resize(state_dict, model, interpolation=interpolation, antialias=antialias, check_width=True)
+    after = state_dict.get(key)
+    if after is not before:
+        _log.info("text position embedding resized from %d to %d positions", before.shape[0], after.shape[0])

@@ -1,13 +1,14 @@
 """open_clip 3.3.0's tokenizer classes and helpers, where clipzoo's own differ (``open_clip.tokenizer``).
 
 The tokenizer classes are thin subclasses of clipzoo's with open_clip's constructors (see
-:mod:`clipzoo.compat.open_clip.modules` for the ``isinstance`` rule); ``SigLipTokenizer`` is open_clip's importer
-of T5-style sentencepiece vocabularies, which clipzoo's model tokenizers do not need.
+:mod:`clipzoo.compat.open_clip.modules` for the ``isinstance`` rule). open_clip's ``SigLipTokenizer``, its
+importer of T5-style sentencepiece vocabularies (which clipzoo's model tokenizers do not need), is
+``BigVisionVocabTokenizer`` here: clipzoo's own ``SigLipTokenizer`` (:mod:`clipzoo.tokenizers.sentencepiece`) has
+another constructor, and one name means one class in the package; ``canonicalize_text`` is clipzoo's own.
 """
 
 from __future__ import annotations
 
-import string
 from collections.abc import Callable
 from typing import Any
 
@@ -15,12 +16,14 @@ import torch
 
 from ...tokenizers import HFTokenizer as _HF
 from ...tokenizers import bpe as _bpe
+from ...tokenizers import clean
+from ...tokenizers.clean import basic_clean, canonicalize_text
 from .modules import AliasMeta, UnsupportedOptionError
 
 __all__ = [
     "SIGLIP_VOCAB_FILES",
     "HFTokenizer",
-    "SigLipTokenizer",
+    "BigVisionVocabTokenizer",
     "SimpleTokenizer",
     "canonicalize_text",
     "get_clean_fn",
@@ -79,8 +82,9 @@ SIGLIP_VOCAB_FILES = {
 }
 
 
-class SigLipTokenizer:
-    """open_clip's tool for importing T5-style sentencepiece vocabularies: transformers' ``T5TokenizerFast``
+class BigVisionVocabTokenizer:
+    """open_clip's ``SigLipTokenizer`` (the alias table gives it that name): its tool for importing T5-style
+    sentencepiece vocabularies: transformers' ``T5TokenizerFast``
     (``legacy=False``; ``GemmaTokenizerFast`` for Gemma vocabularies) after open_clip's cleaning.
 
     ``tokenizer_name`` is ``c4-en``/``mc4``/``gemma`` (big_vision's public vocabularies, downloaded through
@@ -127,8 +131,6 @@ class SigLipTokenizer:
         Raises:
             ValueError: no context length was given here or at construction.
         """
-        from ...tokenizers.clean import basic_clean
-
         texts = [texts] if isinstance(texts, str) else list(texts)
         context_length = context_length or self.context_length
         if not context_length:
@@ -140,9 +142,6 @@ class SigLipTokenizer:
         return out.input_ids
 
 
-_DROP_PUNCTUATION = str.maketrans("", "", string.punctuation)
-
-
 def get_pairs(word: tuple[str, ...]) -> set[tuple[str, str]]:
     """The set of adjacent symbol pairs of a word (a tuple of symbols)."""
     return set(zip(word, word[1:]))
@@ -150,28 +149,9 @@ def get_pairs(word: tuple[str, ...]) -> set[tuple[str, str]]:
 
 def get_clean_fn(type: str) -> Callable[[str], str]:  # noqa: A002 - open_clip's parameter name
     """The text cleaning function for ``type`` ('lower', 'whitespace' or 'canonicalize')."""
-    from ...tokenizers.clean import get_clean_fn as clean_fn
-
-    return clean_fn(type)
+    return clean.get_clean_fn(type)
 
 
 def get_reduction_mask_fn(type: str) -> Callable[..., torch.Tensor]:  # noqa: A002 - open_clip's parameter name
     """The token-reduction strategy for ``type`` ('simple', 'random', 'shuffle' or 'syntax')."""
     return _bpe.get_reduction_mask_fn(type)
-
-
-def canonicalize_text(
-    text: str,
-    *,
-    keep_punctuation_exact_string: str | None = None,
-    trans_punctuation: dict = _DROP_PUNCTUATION,
-) -> str:
-    """big_vision's text canonicalization: '_' to space, drop punctuation (``trans_punctuation``), lowercase,
-    collapse whitespace; ``keep_punctuation_exact_string`` occurrences are kept intact."""
-    text = text.replace("_", " ")
-    if keep_punctuation_exact_string:
-        parts = text.split(keep_punctuation_exact_string)
-        text = keep_punctuation_exact_string.join(part.translate(trans_punctuation) for part in parts)
-    else:
-        text = text.translate(trans_punctuation)
-    return " ".join(text.lower().split())
