@@ -122,7 +122,7 @@ def test_patch_dict_equals_the_dense_image_and_padding_changes_nothing(tiny):
 
 
 def test_budget_is_settable(tiny):
-    from clipzoo.preprocess.naflex import naflex_transform_for_model
+    from clipzoo.factory.create import naflex_transform_for_model
 
     model, _ = tiny
     transform = naflex_transform_for_model(model, max_num_patches=40)
@@ -131,8 +131,8 @@ def test_budget_is_settable(tiny):
 
 
 def test_malformed_batches_and_non_naflex_models_say_what_is_wrong():
+    from clipzoo.factory.create import naflex_transform_for_model
     from clipzoo.models.naflex import NaFlexInputError, check_naflex_batch
-    from clipzoo.preprocess.naflex import naflex_transform_for_model
 
     with pytest.raises(NaFlexInputError, match="missing patch_valid"):
         check_naflex_batch({"patches": torch.zeros(1, 2, 3), "patch_coord": torch.zeros(1, 2, 2)})

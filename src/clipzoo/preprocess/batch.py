@@ -19,7 +19,8 @@ import torch
 from PIL import Image
 
 from ..errors import InputError
-from .transforms import ImageSource, _source_name, load_image
+from .images import source_name
+from .transforms import ImageSource, load_image
 
 __all__ = ["BatchItemError", "preprocess_batch"]
 
@@ -69,7 +70,7 @@ def _apply_into(
 
 
 def _describe(item: Any) -> str:
-    return "None" if item is None else _source_name(item)
+    return "None" if item is None else source_name(item)
 
 
 def _default_workers(n_items: int) -> int:

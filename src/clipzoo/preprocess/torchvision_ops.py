@@ -17,7 +17,7 @@ import torch
 from torchvision.transforms import ColorJitter, Grayscale, InterpolationMode, ToTensor
 from torchvision.transforms import functional as F
 
-from ...sizes import to_hw
+from ..sizes import to_hw
 
 __all__ = [
     "CenterCropOrPad",

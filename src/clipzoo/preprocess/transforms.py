@@ -137,7 +137,6 @@ class AugmentationCfg:
 # --- loading --------------------------------------------------------------------------------------------
 
 
-_source_name = source_name  # batch.py and older callers use the private name
 
 
 def _check_source(src: Any) -> None:
@@ -174,7 +173,7 @@ def load_image(src: ImageSource) -> Image.Image:
 
     _check_source(src)
     if isinstance(src, Image.Image):
-        return _load(src, _source_name(src))
+        return _load(src, source_name(src))
     return images.load_image(src)
 
 
@@ -325,8 +324,8 @@ class EvalTransform:
                 out = step(out)
             return out
         if isinstance(src, Image.Image):
-            return self._exact(src, _source_name(src))
-        name = _source_name(src)
+            return self._exact(src, source_name(src))
+        name = source_name(src)
         with _open(src) as img:
             # A JPEG stored upright can be scaled while it is decoded; a rotated one needs its pixels first.
             if self.fast and img.format == "JPEG" and orientation(img) == 1:
