@@ -57,6 +57,7 @@ _EXPORTS: dict[str, str] = {
     "ExportBusyError": "export.folder",
     "ExportTargetError": "export.folder",
     "push_pretrained_to_hf_hub": "compat.open_clip.push_to_hf_hub",
+    "push_to_hf_hub": "compat.open_clip.push_to_hf_hub",
     "OnnxModel": "onnx",  # the torch-free ONNX runtime (clipzoo.onnx)
     "ArgumentError": "factory.arguments",
     "ArgumentTypeError": "factory.arguments",

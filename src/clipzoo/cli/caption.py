@@ -35,7 +35,7 @@ def cmd_caption(args: argparse.Namespace) -> int:
 
     from ..factory.create import create_model_and_transforms, get_tokenizer
     from ..models import generation as gen
-    from ..preprocess.transforms import load_image
+    from ..preprocess.images import load_image
 
     images = [load_image(str(p)) for p in args.images]  # read all first: a bad file fails before the model
     require_weights(args.model, args.pretrained, args.random_weights)

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from ..errors import InputError
-from ..zero_shot.imagenet import TEMPLATE_SETS
+from ..zero_shot.prompts import TEMPLATE_SETS
 from .common import EXIT_USAGE, CliError, add_json, add_random_weights, add_weights_args, require_weights
 
 
@@ -67,8 +67,8 @@ def _status(args: argparse.Namespace, images: list[str]) -> int:
 
 def cmd_classify_onnx(args: argparse.Namespace, folder: str) -> int:
     """``classify`` on the torch-free ONNX runtime (clipzoo.onnx.OnnxModel)."""
-    from ..onnx.preprocess import check_image_file
     from ..onnx.runtime import OnnxModel, read_templates_file
+    from ..preprocess.images import check_image_file
 
     templates = args.templates
     if templates is not None and templates not in TEMPLATE_SETS:
@@ -105,13 +105,14 @@ def cmd_classify(args: argparse.Namespace) -> int:
     if folder is not None:
         return cmd_classify_onnx(args, folder)
     from ..factory.create import create_model_and_transforms, get_tokenizer
+    from ..preprocess.images import check_image_file
     from ..zero_shot import classifier as zs
 
     templates = args.templates
     if templates is not None and templates not in zs.TEMPLATE_SETS:
         templates = zs.read_templates_file(templates)
-    labels = zs._check_labels(args.labels)
-    images = _images_to_classify(args, zs._check_image_file)  # before the (slow) model load
+    labels = zs.check_label_list(args.labels)
+    images = _images_to_classify(args, check_image_file)  # before the (slow) model load
     require_weights(args.model, args.pretrained, args.random_weights)
     model, _, preprocess = create_model_and_transforms(
         args.model, pretrained=args.pretrained, device=args.device
@@ -127,7 +128,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
         top_k=args.top_k,
         batch_size=args.batch_size,
     )
-    _print_results(args, images, results, "sigmoid" if zs._is_sigmoid_model(model) else "softmax")
+    _print_results(args, images, results, "sigmoid" if zs.is_sigmoid_model(model) else "softmax")
     return _status(args, images)
 
 

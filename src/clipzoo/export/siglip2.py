@@ -118,11 +118,9 @@ def siglip2_config(model: Any, cfg: Any) -> dict[str, Any]:
 
 
 
-def siglip2_preprocessor_config(preprocess: dict[str, Any], patch_size: int, max_num_patches: int) -> dict:
-    """The ``Siglip2ImageProcessor`` config that reproduces clipzoo's NaFlex eval transform."""
+def image_processor_basics(preprocess: dict[str, Any]) -> dict[str, Any]:
+    """The settings every transformers image processor clipzoo writes shares: resample, rescale, mean/std, RGB."""
     return {
-        "image_processor_type": "Siglip2ImageProcessor",
-        "processor_class": "Siglip2Processor",
         "do_resize": True,
         "resample": _RESAMPLE[preprocess.get("interpolation", "bicubic")],
         "do_rescale": True,
@@ -131,6 +129,15 @@ def siglip2_preprocessor_config(preprocess: dict[str, Any], patch_size: int, max
         "image_mean": [float(x) for x in preprocess["mean"]],
         "image_std": [float(x) for x in preprocess["std"]],
         "do_convert_rgb": True,
+    }
+
+
+def siglip2_preprocessor_config(preprocess: dict[str, Any], patch_size: int, max_num_patches: int) -> dict:
+    """The ``Siglip2ImageProcessor`` config that reproduces clipzoo's NaFlex eval transform."""
+    return {
+        "image_processor_type": "Siglip2ImageProcessor",
+        "processor_class": "Siglip2Processor",
+        **image_processor_basics(preprocess),
         "patch_size": int(patch_size),
         "max_num_patches": int(max_num_patches),
     }

@@ -34,7 +34,13 @@ from ..formats.transformers import clip_to_hf, siglip_to_hf
 from ..formats.transformers_config import HF_ACTIVATIONS, HF_RESAMPLE
 from ..registry.naflex import is_naflex_vision
 from .folder import ExportError
-from .siglip2 import retarget_processor_class, siglip2_export_problems, timm_act_name, write_siglip2_folder
+from .siglip2 import (
+    image_processor_basics,
+    retarget_processor_class,
+    siglip2_export_problems,
+    timm_act_name,
+    write_siglip2_folder,
+)
 from .transformers_tokenizer import json_dump, write_tokenizer
 
 # timm's SigLIP ViT family (patch bias, no class token, MAP head); the "gap" variants have no MAP head
@@ -409,14 +415,7 @@ def preprocessor_config(preprocess: dict[str, Any], siglip: bool) -> dict[str, A
         # SiglipImageProcessor has no center crop: a SigLIP model with shortest-side preprocessing gets CLIP's
         "image_processor_type": "SiglipImageProcessor" if siglip and not shortest else "CLIPImageProcessor",
         "processor_class": "SiglipProcessor" if siglip else "CLIPProcessor",
-        "do_resize": True,
-        "resample": _RESAMPLE[preprocess.get("interpolation", "bicubic")],
-        "do_rescale": True,
-        "rescale_factor": 1 / 255,
-        "do_normalize": True,
-        "image_mean": [float(x) for x in preprocess["mean"]],
-        "image_std": [float(x) for x in preprocess["std"]],
-        "do_convert_rgb": True,
+        **image_processor_basics(preprocess),
     }
     if shortest:
         if h != w:

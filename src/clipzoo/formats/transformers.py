@@ -81,24 +81,16 @@ def _siglip_rules(embeddings: list[Rule], optional_head: bool) -> list[Rule]:
     ]
 
 
-def siglip_rules() -> list[Rule]:
-    """transformers SiglipModel <-> clipzoo CustomTextCLIP with a timm SigLIP trunk (MAP head optional)."""
-    v, trunk = "vision_model.embeddings.", "visual.trunk."
+def siglip_rules(naflex: bool = False) -> list[Rule]:
+    """transformers SiglipModel <-> clipzoo CustomTextCLIP with a timm SigLIP trunk (MAP head optional), or with
+    ``naflex`` Siglip2Model <-> clipzoo's NaFlexVit SigLIP tower (linear patch embedding, (N, D) grid, MAP head)."""
+    v = "vision_model.embeddings."
+    trunk, proj, grid = ("visual.trunk.embeds.", "proj", "grid") if naflex else ("visual.trunk.", "patch_embed.proj", "batch1")
     embeddings: list[Rule] = [
-        Param(f"{v}patch_embedding", f"{trunk}patch_embed.proj", pair=True),
-        Param(f"{v}position_embedding.weight", f"{trunk}pos_embed", value="batch1"),
+        Param(f"{v}patch_embedding", f"{trunk}{proj}", pair=True),
+        Param(f"{v}position_embedding.weight", f"{trunk}pos_embed", value=grid),
     ]
-    return _siglip_rules(embeddings, optional_head=True)
-
-
-def siglip2_rules() -> list[Rule]:
-    """transformers Siglip2Model <-> clipzoo's NaFlexVit SigLIP tower (linear patch embedding, (N, D) grid)."""
-    v, trunk = "vision_model.embeddings.", "visual.trunk.embeds."
-    embeddings: list[Rule] = [
-        Param(f"{v}patch_embedding", f"{trunk}proj", pair=True),
-        Param(f"{v}position_embedding.weight", f"{trunk}pos_embed", value="grid"),
-    ]
-    return _siglip_rules(embeddings, optional_head=False)
+    return _siglip_rules(embeddings, optional_head=not naflex)
 
 
 # ---------------------------------------------------------------------------------------------------- import
@@ -212,7 +204,7 @@ def siglip2_to_clipzoo(state: StateDict, model: Any = None) -> StateDict:
         CheckpointError: a key is missing or not understood.
     """
     what = "transformers SigLIP 2 checkpoint"
-    return convert_by_rules(state, siglip2_rules(), "clipzoo", _missing, _not_understood(what), HF_IGNORED)
+    return convert_by_rules(state, siglip_rules(naflex=True), "clipzoo", _missing, _not_understood(what), HF_IGNORED)
 
 
 def clipzoo_to_siglip2(state: StateDict) -> StateDict:
@@ -227,4 +219,4 @@ def clipzoo_to_siglip2(state: StateDict) -> StateDict:
     Raises:
         CheckpointError: a key is missing or not understood.
     """
-    return _to_hf(state, siglip2_rules(), CheckpointError)
+    return _to_hf(state, siglip_rules(naflex=True), CheckpointError)

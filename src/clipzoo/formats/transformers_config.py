@@ -51,17 +51,15 @@ _CLIP_TEXT = {
     "layer_norm_eps": 1e-5,
     "eos_token_id": 49407,
 }
-_CLIP_VISION = {
+_VIT_B = {  # the vision size both classes default to (ViT-B)
     "hidden_size": 768,
     "intermediate_size": 3072,
     "num_hidden_layers": 12,
     "num_attention_heads": 12,
     "num_channels": 3,
     "image_size": 224,
-    "patch_size": 32,
-    "hidden_act": "quick_gelu",
-    "layer_norm_eps": 1e-5,
 }
+_CLIP_VISION = {**_VIT_B, "patch_size": 32, "hidden_act": "quick_gelu", "layer_norm_eps": 1e-5}
 _SIGLIP_TEXT = {
     "vocab_size": 32000,
     "hidden_size": 768,
@@ -74,12 +72,7 @@ _SIGLIP_TEXT = {
     "projection_size": None,
 }
 _SIGLIP_VISION = {
-    "hidden_size": 768,
-    "intermediate_size": 3072,
-    "num_hidden_layers": 12,
-    "num_attention_heads": 12,
-    "num_channels": 3,
-    "image_size": 224,
+    **_VIT_B,
     "patch_size": 16,
     "hidden_act": "gelu_pytorch_tanh",
     "layer_norm_eps": 1e-6,

@@ -16,42 +16,14 @@ from typing import Any, BinaryIO
 import numpy as np
 from PIL import Image
 
-from clipzoo.errors import InputError
 from clipzoo.preprocess.config import RESIZE_MODES
 from clipzoo.preprocess.geometry import RESAMPLE as _RESAMPLE
 from clipzoo.preprocess.geometry import RESIZE_SIZE as _RESIZE_SIZE
 from clipzoo.preprocess.geometry import center_crop_or_pad as _crop_or_pad
-from clipzoo.preprocess.images import ImageReadError, finish_image, open_image, source_name
+from clipzoo.preprocess.images import load_image
 from clipzoo.sizes import to_hw as _to_hw
 
 ImageSource = Image.Image | str | os.PathLike | BinaryIO
-
-
-class ImageInputError(InputError, OSError):
-    """An image that cannot be used: wrong type, unreadable or undecodable file (the message names it)."""
-
-
-def _decoded(img: Image.Image, name: str) -> Image.Image:
-    try:
-        img.load()
-    except (OSError, SyntaxError, ValueError) as err:
-        raise ImageInputError(f"cannot decode image {name}: {err}") from err
-    return img
-
-
-def check_image_file(path: str | os.PathLike) -> None:
-    """Fail early, naming the file, when it is missing or not an image (reads only the header).
-
-    Raises:
-        ImageInputError: the file does not exist or PIL cannot identify it.
-    """
-    try:
-        with open_image(path):
-            pass
-    except FileNotFoundError as err:
-        raise ImageInputError(f"image file {os.fspath(path)!r} does not exist") from err
-    except (OSError, SyntaxError, ValueError) as err:
-        raise ImageInputError(f"cannot read image {os.fspath(path)!r}: {err}") from err
 
 
 class ImagePreprocessor:
@@ -111,25 +83,11 @@ class ImagePreprocessor:
         """One image (PIL image, path or binary file object) -> normalized float32 array [3, H, W].
 
         Raises:
-            ImageInputError: an unsupported type, or a file that cannot be opened or decoded.
+            TypeError: an unsupported type.
+            clipzoo.preprocess.images.ImageReadError: a file that cannot be opened or decoded (the message names it).
         """
-        if isinstance(src, Image.Image):
-            return self._normalize(self._geometry(_decoded(src, source_name(src))))
-        if not isinstance(src, (str, os.PathLike)) and not hasattr(src, "read"):
-            raise ImageInputError(
-                f"unsupported image type {type(src).__name__}; expected a PIL.Image.Image, a path or a binary "
-                "file object"
-            )
-        try:
-            img = open_image(src)
-        except (OSError, SyntaxError, ValueError) as err:
-            raise ImageInputError(f"cannot open image {source_name(src)}: {err}") from err
-        with img:
-            try:  # files as the torch transforms read them: EXIF orientation, 16-bit/float to 8 bits
-                decoded = finish_image(img, source_name(src))
-            except ImageReadError as err:
-                raise ImageInputError(str(err)) from err
-            return self._normalize(self._geometry(decoded))
+        # files as the torch transforms read them (one loader): EXIF orientation, 16-bit/float to 8 bits
+        return self._normalize(self._geometry(load_image(src)))
 
     def batch(self, images: Sequence[ImageSource]) -> np.ndarray:
         """Several images -> float32 array [N, 3, H, W]."""

@@ -19,14 +19,8 @@ import numpy as np
 
 from clipzoo.constants import EXTRA_INSTALL_HINT
 from clipzoo.errors import InputError
-from clipzoo.zero_shot.imagenet import (
-    OPENAI_IMAGENET_TEMPLATES,
-    SIGLIP_TEMPLATES,
-    TEMPLATE_SETS,
-    check_labels,
-    check_templates,
-    read_template_lines,
-)
+from clipzoo.zero_shot.imagenet import OPENAI_IMAGENET_TEMPLATES, SIGLIP_TEMPLATES
+from clipzoo.zero_shot.prompts import TEMPLATE_SETS, check_labels, check_templates, read_template_lines
 
 from .manifest import OnnxFolderError, read_manifest
 from .preprocess import ImagePreprocessor, ImageSource
@@ -200,7 +194,8 @@ class OnnxModel:
             float32 array [N, 3, H, W].
 
         Raises:
-            ImageInputError: an unsupported type or an unreadable file (the message names it).
+            TypeError: an unsupported type.
+            clipzoo.preprocess.images.ImageReadError: an unreadable file (the message names it).
         """
         return self.preprocessor.batch(_as_list(images))
 
@@ -221,7 +216,8 @@ class OnnxModel:
             float32 features [N, embed_dim], one row per image in input order.
 
         Raises:
-            ImageInputError: an image file is missing or cannot be decoded (the message names it).
+            clipzoo.preprocess.images.ImageReadError: an image file is missing or cannot be decoded (the message
+                names it).
         """
         if isinstance(images, np.ndarray):
             pixels = [images[i : i + batch_size] for i in range(0, len(images), batch_size)]
@@ -282,6 +278,9 @@ class OnnxModel:
 
         Returns:
             float32 features [N, embed_dim], one row per text in input order.
+
+        Raises:
+            OnnxInputError: the tokenizer gave ids of another shape than the graph takes.
         """
         return self.encode_tokens(self.tokenize(texts), normalize=normalize, batch_size=batch_size)
 

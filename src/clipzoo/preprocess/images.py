@@ -139,13 +139,22 @@ def to_8bit(img: Image.Image) -> Image.Image:
     return img
 
 
-def finish_image(img: Image.Image, name: str | None = None) -> Image.Image:
-    """Decode an opened file image now (errors name the file), apply its EXIF orientation, scale it to 8 bits.
+def check_source(src: Any) -> None:
+    """Raise TypeError unless ``src`` is a PIL image, a path or a binary file object (what the loader takes)."""
+    if src is None:
+        raise TypeError("image is None; expected a PIL.Image.Image, a path or a binary file object")
+    if not isinstance(src, (Image.Image, str, os.PathLike)) and not hasattr(src, "read"):
+        raise TypeError(
+            f"unsupported image type {type(src).__name__}; expected a PIL.Image.Image, a path "
+            "or a binary file object (tensors and arrays are not accepted)"
+        )
 
-    Returns ``img`` itself when nothing had to change, else a new image.
+
+def decode(img: Image.Image, name: str | None = None) -> Image.Image:
+    """Decode an image's pixels now (in place), so a truncated or corrupt file fails here, naming the file.
 
     Raises:
-        ImageTooLargeError: over the decompression-bomb limit (checked again when a frame is decoded).
+        ImageTooLargeError: over the decompression-bomb limit.
         ImageReadError: truncated or corrupt pixel data.
     """
     name = name or source_name(img)
@@ -155,6 +164,30 @@ def finish_image(img: Image.Image, name: str | None = None) -> Image.Image:
         raise _too_large(name, err) from err
     except (OSError, SyntaxError, ValueError) as err:
         raise ImageReadError(f"cannot decode image {name}: {err}") from err
+    return img
+
+
+def check_image_file(path: str | os.PathLike) -> None:
+    """Fail early, naming the file, when it is missing or not an image (reads only the header).
+
+    Raises:
+        ImageNotFoundError: the file does not exist.
+        ImageReadError: PIL cannot identify it.
+    """
+    with open_image(path):
+        pass
+
+
+def finish_image(img: Image.Image, name: str | None = None) -> Image.Image:
+    """Decode an opened file image now (errors name the file), apply its EXIF orientation, scale it to 8 bits.
+
+    Returns ``img`` itself when nothing had to change, else a new image.
+
+    Raises:
+        ImageTooLargeError: over the decompression-bomb limit (checked again when a frame is decoded).
+        ImageReadError: truncated or corrupt pixel data.
+    """
+    decode(img, name)
     if orientation(img) != 1:
         img = ImageOps.exif_transpose(img)
     return to_8bit(img)
@@ -175,17 +208,9 @@ def load_image(src: Image.Image | str | os.PathLike | BinaryIO) -> Image.Image:
         TypeError: ``src`` is none of the above.
         ImageNotFoundError, ImageTooLargeError, ImageReadError: see :func:`open_image` and :func:`finish_image`.
     """
+    check_source(src)
     if isinstance(src, Image.Image):
-        try:
-            src.load()
-        except (OSError, SyntaxError, ValueError) as err:
-            raise ImageReadError(f"cannot decode image {source_name(src)}: {err}") from err
-        return src
-    if src is None or (not isinstance(src, (str, os.PathLike)) and not hasattr(src, "read")):
-        raise TypeError(
-            f"unsupported image type {type(src).__name__}; expected a PIL.Image.Image, a path "
-            "or a binary file object (tensors and arrays are not accepted)"
-        )
+        return decode(src)
     img = open_image(src)
     try:
         out = finish_image(img, source_name(src))

@@ -84,7 +84,16 @@ from .geometry import RESAMPLE as _RESAMPLE
 from .geometry import RESIZE_SIZE as _RESIZE_SIZE
 from .geometry import Size2
 from .geometry import center_crop_or_pad as _center_crop_or_pad
-from .images import ImageReadError, finish_image, open_image, orientation, source_name
+from .images import (
+    ImageReadError,
+    check_source,
+    decode,
+    finish_image,
+    load_image,
+    open_image,
+    orientation,
+    source_name,
+)
 
 __all__ = [
     "AugmentationCfg",
@@ -93,7 +102,6 @@ __all__ = [
     "PreprocessCfg",
     "image_transform",
     "image_transform_v2",
-    "load_image",
     "merge_preprocess_dict",
     "merge_preprocess_kwargs",
 ]
@@ -137,44 +145,6 @@ class AugmentationCfg:
 # --- loading --------------------------------------------------------------------------------------------
 
 
-
-
-def _check_source(src: Any) -> None:
-    if src is None:
-        raise TypeError("image is None; expected a PIL.Image.Image, a path or a binary file object")
-    if not isinstance(src, (Image.Image, str, os.PathLike)) and not hasattr(src, "read"):
-        raise TypeError(
-            f"unsupported image type {type(src).__name__}; expected a PIL.Image.Image, a path "
-            "or a binary file object (tensors and arrays are not accepted)"
-        )
-
-
-def _open(src: str | os.PathLike | BinaryIO) -> Image.Image:
-    """The file loader's open (clipzoo.preprocess.images): typed errors that name the file, the pixel-limit hint."""
-    return open_image(src)
-
-
-def _load(img: Image.Image, name: str) -> Image.Image:
-    """Decode the pixels now so a truncated or corrupt file fails here, naming the file."""
-    try:
-        img.load()
-    except (OSError, SyntaxError, ValueError) as e:
-        raise ImageReadError(f"cannot decode image {name}: {e}") from e
-    return img
-
-
-def load_image(src: ImageSource) -> Image.Image:
-    """Open and decode an image from a path or file object (a PIL image is decoded in place).
-
-    Files go through :func:`clipzoo.preprocess.images.load_image`: EXIF orientation applied, 16-bit and float images scaled
-    to 8 bits, typed errors naming the file. A PIL image is returned as it is.
-    """
-    from . import images
-
-    _check_source(src)
-    if isinstance(src, Image.Image):
-        return _load(src, source_name(src))
-    return images.load_image(src)
 
 
 # --- eval transform -------------------------------------------------------------------------------------
@@ -304,7 +274,7 @@ class EvalTransform:
         return torch.from_numpy(out)
 
     def _exact(self, img: Image.Image, name: str) -> torch.Tensor:
-        _load(img, name)
+        decode(img, name)
         return self._tensor(self._geometry(img, self.resize_size(*img.size)))
 
     def _drafted(self, img: Image.Image, name: str) -> torch.Tensor:
@@ -312,12 +282,12 @@ class EvalTransform:
         wanted = (size[0] * FAST_DRAFT_FACTOR, size[1] * FAST_DRAFT_FACTOR)
         drafted = img.draft(None, wanted)
         box = drafted[1] if drafted is not None else None
-        _load(img, name)
+        decode(img, name)
         return self._tensor(self._geometry(img, size, box=box, gap=FAST_REDUCING_GAP))
 
     def __call__(self, src: ImageSource) -> torch.Tensor:
         """Preprocess one image (PIL image, path or binary file object) to a normalized [3, H, W] tensor."""
-        _check_source(src)
+        check_source(src)
         if self._steps_edited():
             out = load_image(src)
             for step in self._steps:
@@ -326,7 +296,7 @@ class EvalTransform:
         if isinstance(src, Image.Image):
             return self._exact(src, source_name(src))
         name = source_name(src)
-        with _open(src) as img:
+        with open_image(src) as img:
             # A JPEG stored upright can be scaled while it is decoded; a rotated one needs its pixels first.
             if self.fast and img.format == "JPEG" and orientation(img) == 1:
                 return self._drafted(img, name)
@@ -566,19 +536,15 @@ def image_transform_v2(
     Args:
         cfg: The preprocessing settings (size, mean, std, interpolation, resize_mode, fill_color), e.g.
             ``PreprocessCfg(**get_model_preprocess_cfg(model))``.
-        is_train: Build the training pipeline instead of the eval one (see :func:`image_transform`).
-        aug_cfg: Training augmentation (train only): an :class:`AugmentationCfg` or a dict of its fields; None
-            uses its defaults. Fields the chosen pipeline does not use are named in a warning.
-        fast: Eval only: let the JPEG decoder scale paths and file objects down while decoding (faster, not
-            bit-identical; bounds in the module notes).
+        is_train: Build the training pipeline instead of the eval one.
+        aug_cfg: Training augmentation, as in :func:`image_transform`.
+        fast: Eval only, as in :func:`image_transform`.
 
     Returns:
-        For eval, an :class:`EvalTransform`: image (PIL image, path or binary file object) -> normalized float
-        tensor [3, H, W]. For training, a callable on PIL images (torchvision or timm ops, imported on first use).
+        What :func:`image_transform` returns for these settings.
 
     Raises:
-        ValueError: an unknown ``interpolation`` or ``resize_mode``, ``fast`` with ``is_train``, a bad size, a zero
-            in ``std``, or ``color_jitter_prob`` without a 4-tuple ``color_jitter``.
+        ValueError: as :func:`image_transform` (bad interpolation, resize mode, size, std or augmentation).
         TypeError: ``aug_cfg`` is a dict with keys that are not AugmentationCfg fields.
     """
     return image_transform(

@@ -17,7 +17,6 @@ Probabilities follow the model family, detected from the model itself (never fro
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +28,8 @@ from clipzoo.zero_shot.imagenet import (
     OPENAI_IMAGENET_TEMPLATES,
     SIGLIP_TEMPLATES,
     SIMPLE_IMAGENET_TEMPLATES,
-    TEMPLATE_SETS,
-    check_labels,
-    check_templates,
-    read_template_lines,
 )
+from clipzoo.zero_shot.prompts import TEMPLATE_SETS, check_labels, check_templates, read_template_lines
 
 from ..errors import InputError, unknown_choice_message
 
@@ -130,15 +126,15 @@ def build_zero_shot_classifier(
         )
 
 
-def _check_labels(labels: Sequence[str]) -> list[str]:
-    """Labels must be distinct non-blank strings (the shared check of clipzoo.zero_shot_metadata)."""
+def check_label_list(labels: Sequence[str]) -> list[str]:
+    """Labels must be distinct non-blank strings (the shared check of :mod:`clipzoo.zero_shot.prompts`)."""
     return check_labels(labels, ZeroShotInputError)
 
 
 def resolve_templates(templates: str | Sequence[Template] | None, model: Any = None) -> Sequence[Template]:
     """Prompt templates from a set name (see TEMPLATE_SETS), a sequence, or None (the model family's default)."""
     if templates is None:
-        return SIGLIP_TEMPLATES if _is_sigmoid_model(model) else OPENAI_IMAGENET_TEMPLATES
+        return SIGLIP_TEMPLATES if is_sigmoid_model(model) else OPENAI_IMAGENET_TEMPLATES
     if isinstance(templates, str):
         if templates not in TEMPLATE_SETS:
             raise ZeroShotInputError(unknown_choice_message("template set", templates, list(TEMPLATE_SETS)))
@@ -151,30 +147,16 @@ def read_templates_file(path: str | Path) -> list[str]:
     return list(resolve_templates(read_template_lines(path, ZeroShotInputError)))
 
 
-def _is_sigmoid_model(model: Any) -> bool:
+def is_sigmoid_model(model: Any) -> bool:
     """SigLIP-style models carry a learned logit bias; CLIP-style ones have none (or None)."""
     return getattr(model, "logit_bias", None) is not None
 
 
-@contextmanager
-def _open_image(path: str | Path):
-    """``PIL.Image.open`` whose errors (missing file, not an image, truncated data) name the file."""
-    from PIL import UnidentifiedImageError
-
-    from ..preprocess.images import open_image  # the one file loader: typed errors, pixel-limit hint
-
-    try:
-        with open_image(path) as img:
-            yield img
-    except FileNotFoundError as err:
-        raise ZeroShotInputError(f"image file {str(path)!r} does not exist") from err
-    except (UnidentifiedImageError, OSError) as err:
-        raise ZeroShotInputError(f"cannot read image {str(path)!r}: {err}") from err
-
-
 def _load_image(item: Any):
-    """A PIL image from a path (converted to RGB) or the image itself; errors name the file."""
+    """A PIL image from a path (converted to RGB) or the image itself; errors name the file (the one loader)."""
     from PIL import Image
+
+    from ..preprocess.images import load_image
 
     if isinstance(item, Image.Image):
         return item
@@ -182,18 +164,7 @@ def _load_image(item: Any):
         raise ZeroShotInputError(
             f"images must be file paths, PIL images or a tensor; got {type(item).__name__}"
         )
-    from ..preprocess.images import finish_image
-
-    with _open_image(item) as img:
-        # Decoding happens here (EXIF orientation, 16-bit/float to 8 bits): truncated files fail inside the
-        # context and are named too.
-        return finish_image(img, str(item)).convert("RGB")
-
-
-def _check_image_file(path: str | Path) -> None:
-    """Fail early, naming the file, when it is missing or not an image (reads only the header)."""
-    with _open_image(path):
-        pass
+    return load_image(item).convert("RGB")
 
 
 def _image_batches(images: Any, preprocess: Callable | None, batch_size: int) -> Iterator[torch.Tensor]:
@@ -236,7 +207,7 @@ def label_probabilities(model: Any, image_features: torch.Tensor, classifier: to
     """[B, num_labels] probabilities: softmax for CLIP-style models, sigmoid for SigLIP-style ones."""
     scale = torch.as_tensor(model.logit_scale).exp()
     logits = scale * F.normalize(image_features, dim=-1) @ classifier
-    if _is_sigmoid_model(model):
+    if is_sigmoid_model(model):
         return torch.sigmoid(logits + model.logit_bias)
     return logits.softmax(dim=-1)
 
@@ -283,7 +254,7 @@ def zero_shot_classify(
             template without ``{}``; paths or PIL images without ``preprocess``; an image tensor that is not
             [B, C, H, W] or [C, H, W]; an image file that is missing or cannot be read (the message names it).
     """
-    labels = _check_labels(labels)
+    labels = check_label_list(labels)
     if top_k < 1:
         raise ZeroShotInputError(f"top_k must be at least 1, got {top_k}")
     if batch_size < 1:

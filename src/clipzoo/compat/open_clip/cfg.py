@@ -54,6 +54,7 @@ class CLIPVisionCfg(config.VisionCfg):
         timm_drop_path: Stochastic depth rate of the trunk.
         timm_model_kwargs: clipzoo: keyword arguments for ``timm.create_model`` (the trunk's numbers).
         quick_gelu: clipzoo: this tower's own QuickGELU choice, overriding the model's (None follows it).
+        image_seq_len: open_clip main (NaFlex towers): the default token budget (None for fixed-size towers).
     """
 
 
