@@ -45,6 +45,8 @@ TEMPLATES = [
     "a close-up photo of a {} in the wild.",
     "an origami {}.",
 ]
+
+
 def _prompts(count: int) -> list[str]:
     return [TEMPLATES[i % len(TEMPLATES)].format(WORDS[i % len(WORDS)]) for i in range(count)]
 
