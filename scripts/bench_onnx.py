@@ -45,24 +45,10 @@ TEMPLATES = [
     "a close-up photo of a {} in the wild.",
     "an origami {}.",
 ]
-PHOTOS = ("astronaut", "camera", "cat", "chelsea", "coffee", "coins", "horse", "hubble_deep_field", "rocket")
 
 
 def _prompts(count: int) -> list[str]:
     return [TEMPLATES[i % len(TEMPLATES)].format(WORDS[i % len(WORDS)]) for i in range(count)]
-
-
-def _photos() -> list:
-    import skimage.data
-    from PIL import Image
-
-    images = []
-    for name in PHOTOS:
-        array = getattr(skimage.data, name)()
-        images.append(
-            Image.fromarray(array.astype(np.uint8) if array.dtype != bool else array.astype(np.uint8) * 255)
-        )
-    return images
 
 
 def export_folders(root: Path) -> tuple[torch.nn.Module, Path, Path]:
@@ -164,7 +150,7 @@ def run(quick: bool = False, sessions: bool = False) -> list[dict]:
             rows += _throughput_rows(
                 model, fp32_dir, int8_dir, 1, repeats, benchlib.cpu_clock, "1 thread, CPU time"
             )
-        photos = _photos()
+        photos = benchlib.skimage_photos()
         cosine = (OnnxModel(fp32_dir).encode_image(photos) * OnnxModel(int8_dir).encode_image(photos)).sum(
             axis=1
         )

@@ -39,6 +39,8 @@ Clock = Callable[[], float]
 wall_clock: Clock = time.perf_counter
 cpu_clock: Clock = time.process_time
 ROW_FIELDS = ("name", "clipzoo", "peer", "peer_name", "unit", "ratio", "note")
+#: scikit-image's sample photos the accuracy checks encode (real photos: value ranges random inputs lack).
+PHOTOS = ("astronaut", "camera", "cat", "chelsea", "coffee", "coins", "horse", "hubble_deep_field", "rocket")
 
 
 class Best(NamedTuple):
@@ -231,6 +233,21 @@ def print_table(rows: list[dict], file: Any = None) -> None:
             f"{r['peer_name']}{'; ' + r['note'] if r.get('note') else ''}",
             file=out,
         )
+
+
+def skimage_photos(names: Sequence[str] = PHOTOS) -> list:
+    """scikit-image's sample photos as RGB-or-grey PIL images (imports skimage, numpy and PIL when called)."""
+    import numpy as np
+    import skimage.data
+    from PIL import Image
+
+    images = []
+    for name in names:
+        array = getattr(skimage.data, name)()
+        images.append(
+            Image.fromarray(array.astype(np.uint8) if array.dtype != bool else array.astype(np.uint8) * 255)
+        )
+    return images
 
 
 def machine() -> dict[str, Any]:

@@ -101,6 +101,10 @@ _EXPORTS: dict[str, str] = {
     "get_model_preprocess_cfg": "factory.create",
     "set_model_preprocess_cfg": "factory.create",
     "get_model_tokenize_cfg": "models",
+    # CPU inference paths chosen from the hardware (bf16 on AMX/AVX512-BF16, int8, fp32)
+    "optimize_for_inference": "inference.optimize",
+    "detect_cpu_features": "inference.cpu_features",
+    "InferencePathError": "inference.paths",
     # losses and zero-shot
     "ClipLoss": "training.loss",
     "SigLipLoss": "training.loss",
