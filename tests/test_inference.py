@@ -238,8 +238,9 @@ def test_half_precision_model_is_lifted_first(tiny_configs):
 
 
 def _digits_accuracy(path: str) -> float:
-    from clipzoo import demo
     from clipzoo.digits import load_heldout
+
+    from clipzoo import demo
 
     images, labels = load_heldout()
     model, preprocess, tokenizer, _ = demo.load_embedded("cpu")
