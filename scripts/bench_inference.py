@@ -59,9 +59,9 @@ def gemm_peaks(repeats: int) -> dict[str, float]:
 def _models(name: str):
     """(open_clip fp32, clipzoo fp32) with identical seeded random weights."""
     import open_clip
-    from clipzoo.config import parse_model_config
 
     from clipzoo.models import build_model
+    from clipzoo.registry.config import parse_model_config
 
     torch.manual_seed(0)
     peer = open_clip.create_model(name).eval()
@@ -183,10 +183,9 @@ def _cosine_rows(auto: str) -> list[dict]:
 
 def _digits_rows(auto: str) -> list[dict]:
     """tiny-digits held-out zero-shot accuracy per path (the embedded trained model), against fp32."""
-    from clipzoo.digits import load_heldout
-
     import clipzoo
-    from clipzoo import demo
+    from clipzoo.demo import tour as demo
+    from clipzoo.demo.digits import load_heldout
     from clipzoo.inference.optimize import available_kernels
 
     images, labels = load_heldout()

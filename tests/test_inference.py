@@ -238,9 +238,8 @@ def test_half_precision_model_is_lifted_first(tiny_configs):
 
 
 def _digits_accuracy(path: str) -> float:
-    from clipzoo.digits import load_heldout
-
-    from clipzoo import demo
+    from clipzoo.demo import tour as demo
+    from clipzoo.demo.digits import load_heldout
 
     images, labels = load_heldout()
     model, preprocess, tokenizer, _ = demo.load_embedded("cpu")
