@@ -17,6 +17,19 @@ class CliError(Exception):
         self.status = status
 
 
+MODEL_HELP = "architecture name, hf-hub:org/repo or local-dir:PATH"
+
+
+def add_model_command(
+    sub: argparse._SubParsersAction, name: str, tag_help: str | None, model_help: str = MODEL_HELP, **kwargs: str
+) -> argparse.ArgumentParser:
+    """A subcommand that takes a MODEL and an optional TAG (``kwargs``: ``help``, ``description``)."""
+    parser = sub.add_parser(name, **kwargs)
+    parser.add_argument("model", help=model_help)
+    parser.add_argument("tag", nargs="?", default=None, help=tag_help)
+    return parser
+
+
 def emit(args: argparse.Namespace, data: object, text: Callable[[], str]) -> int:
     """Print ``data`` as JSON with ``--json``, else ``text()``; exit status 0."""
     print(json.dumps(data, indent=2) if getattr(args, "json", False) else text())

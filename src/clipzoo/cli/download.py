@@ -9,7 +9,7 @@ import os
 import shutil
 import tempfile
 
-from .common import CliError, check_model, check_tag
+from .common import CliError, add_model_command, check_model, check_tag
 
 
 def _registry_files(model: str, tag: str | None, cache_dir: str | None, progress: bool) -> list[str]:
@@ -106,14 +106,15 @@ def cmd_download(args: argparse.Namespace) -> int:
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     """Register ``download``."""
-    parser = sub.add_parser(
+    parser = add_model_command(
+        sub,
         "download",
+        "pretrained tag (not used with hf-hub: models)",
+        "architecture name (see `clipzoo models`) or hf-hub:org/repo",
         help="fetch pretrained weights into the cache",
         description="Fetch a model's pretrained weights (verified) into the cache and print the local path. "
         "Exit status: 0 ok, 2 unknown model or tag, 3 network or offline error, 4 checksum mismatch.",
     )
-    parser.add_argument("model", help="architecture name (see `clipzoo models`) or hf-hub:org/repo")
-    parser.add_argument("tag", nargs="?", help="pretrained tag (not used with hf-hub: models)")
     parser.add_argument(
         "--cache-dir", help="cache folder (default: HF cache for Hub files, clipzoo cache for URLs)"
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import CliError, add_random_weights, require_weights
+from .common import CliError, add_model_command, add_random_weights, require_weights
 
 
 def export_options(args: argparse.Namespace) -> dict:
@@ -44,14 +44,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     """Register ``export``."""
     from ..export.folder import EXPORT_FORMATS  # stdlib-only module
 
-    parser = sub.add_parser(
+    parser = add_model_command(
+        sub,
         "export",
+        "pretrained tag or checkpoint file",
         help="write a model to a self-contained folder (load it with local-dir:DIR)",
         description="Create MODEL (with pretrained TAG or file) and write it to DIR in the chosen format "
         "(open_clip: open_clip_config.json, open_clip_model.safetensors and tokenizer files).",
     )
-    parser.add_argument("model", help="architecture name, hf-hub:org/repo or local-dir:PATH")
-    parser.add_argument("tag", nargs="?", default=None, help="pretrained tag or checkpoint file")
     parser.add_argument("--to", required=True, help="target folder (must not exist or be empty)")
     parser.add_argument(
         "--format",

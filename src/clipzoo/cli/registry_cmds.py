@@ -7,7 +7,7 @@ import fnmatch
 import json
 import math
 
-from .common import CliError, add_json, check_model, check_tag, emit, is_glob, match_models
+from .common import CliError, add_json, add_model_command, check_model, check_tag, emit, is_glob, match_models
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -203,11 +203,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     add_ranking_args(p)
     p.set_defaults(func=cmd_pretrained)
 
-    p = sub.add_parser(
-        "info", help="show a model's config and a tag's record (any name, hf-hub: or local-dir:)"
+    p = add_model_command(
+        sub, "info", None, help="show a model's config and a tag's record (any name, hf-hub: or local-dir:)"
     )
-    p.add_argument("model", help="architecture name, hf-hub:org/repo or local-dir:PATH")
-    p.add_argument("tag", nargs="?")
     p.add_argument("--no-params", action="store_true", help="skip the parameter counts")
     add_json(p)
     p.set_defaults(func=cmd_info)

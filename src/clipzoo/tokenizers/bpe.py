@@ -490,14 +490,13 @@ def decode(output_ids: Sequence[int] | np.ndarray | torch.Tensor) -> str:
     """Decode ids with the default CLIP tokenizer, as ``open_clip.decode``.
 
     Args:
-        output_ids: Ids as a list, numpy array or 1-D tensor (on any device); start/end tokens and padding are
-            decoded too (see :meth:`SimpleTokenizer.decode`).
+        output_ids: Ids as :meth:`SimpleTokenizer.decode` takes them, the tensor on any device.
 
     Returns:
-        The decoded text.
+        :meth:`SimpleTokenizer.decode`'s text.
 
     Raises:
-        KeyError: an id is not in the vocabulary.
+        KeyError: as :meth:`SimpleTokenizer.decode`.
     """
     if is_tensor(output_ids):
         output_ids = output_ids.cpu()

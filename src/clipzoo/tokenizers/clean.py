@@ -180,3 +180,18 @@ class TensorCall:
             ValueError: as ``tokenize_numpy`` (no context length is set, or it is below 2, ...).
         """
         return from_numpy(self.tokenize_numpy(texts, context_length))
+
+    def decode_ids(self, ids: list[int]) -> str:
+        """The text of a list of ids, special tokens left out; each tokenizer defines it."""
+        raise NotImplementedError
+
+    def decode(self, ids: Sequence[int] | torch.Tensor) -> str:
+        """Text of ids, without the special tokens (start, end, padding) the tokenizer adds.
+
+        Args:
+            ids: Ids as a list or 1-D tensor.
+
+        Returns:
+            The decoded text.
+        """
+        return self.decode_ids(ids.tolist() if is_tensor(ids) else list(ids))

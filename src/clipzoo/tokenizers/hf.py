@@ -13,10 +13,10 @@ import numpy as np
 
 from clipzoo.constants import DEFAULT_CONTEXT_LENGTH, EXTRA_INSTALL_HINT
 
-from .clean import TensorCall, as_text_list, check_context_length, get_clean_fn, is_tensor
+from .clean import TensorCall, as_text_list, check_context_length, get_clean_fn
 
 if TYPE_CHECKING:  # torch is imported only where a tensor is made: the numpy path works without it
-    import torch
+    pass
 
 TOKENIZER_FILES = ("tokenizer_config.json", "special_tokens_map.json", "tokenizer.json", "spiece.model")
 SPECIAL_ROLES = ("bos_token", "eos_token", "pad_token", "sep_token", "cls_token", "unk_token")
@@ -247,15 +247,6 @@ class HFTokenizer(TensorCall):
         """Copy the tokenizer's files (tokenizer.json and its configs) into folder `dest`."""
         copy_tokenizer_files(self.directory, Path(dest))
 
-    def decode(self, ids: Sequence[int] | torch.Tensor) -> str:
-        """Text of ids, skipping special tokens (padding included).
-
-        Args:
-            ids: Ids as a list or 1-D tensor.
-
-        Returns:
-            The decoded text.
-        """
-        if is_tensor(ids):
-            ids = ids.tolist()
-        return self.tokenizer.decode(list(ids), skip_special_tokens=True)
+    def decode_ids(self, ids: list[int]) -> str:
+        """The text of ``ids``, skipping the tokenizer's special tokens (padding included)."""
+        return self.tokenizer.decode(ids, skip_special_tokens=True)

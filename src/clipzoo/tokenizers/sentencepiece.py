@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .clean import DROP_PUNCTUATION, TensorCall, as_text_list, check_context_length, get_clean_fn, is_tensor
+from .clean import DROP_PUNCTUATION, TensorCall, as_text_list, check_context_length, get_clean_fn
 
 if TYPE_CHECKING:  # torch is imported only where a tensor is made: the numpy path works without it
-    import torch
+    pass
 
 SPIECE_UNDERLINE = "\u2581"
 SIGLIP_CONTEXT_LENGTH = 64
@@ -169,17 +169,8 @@ class SigLipTokenizer(TensorCall):
         }
         (dest / "tokenizer_config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
 
-    def decode(self, ids: Sequence[int] | torch.Tensor) -> str:
-        """Text of ids, without end and padding tokens.
-
-        Args:
-            ids: Ids as a list or 1-D tensor.
-
-        Returns:
-            The decoded text.
-        """
-        if is_tensor(ids):
-            ids = ids.tolist()
+    def decode_ids(self, ids: list[int]) -> str:
+        """The text of ``ids`` without end and padding tokens."""
         return self.sp.decode([i for i in ids if i not in (self.eos_token_id, self.pad_token_id)])
 
 

@@ -15,6 +15,18 @@ from ...registry import config
 __all__ = ["CLIPTextCfg", "CLIPVisionCfg", "MultimodalCfg"]
 
 
+# The transformer-block options both towers take, documented once (open_clip lists them in both classes).
+_BLOCK_OPTIONS_DOC = """act_kwargs: Keyword arguments of the activation.
+        norm_kwargs: Keyword arguments of the layer norms (e.g. ``eps``).
+        block_type: ``None`` (the default block) or ``'custom'``.
+        qk_norm: Normalize queries and keys (custom block).
+        scaled_cosine_attn: Cosine attention with a learned scale (custom block).
+        scale_heads: Per-head output scale (custom block).
+        scale_attn_inner: Layer norm inside attention (custom block).
+        scale_attn: Layer norm after attention (custom block).
+        scale_fc: Layer norm inside the MLP (custom block)."""
+
+
 @dataclasses.dataclass
 class CLIPVisionCfg(config.VisionCfg):
     """Image tower config with open_clip's name (a :class:`clipzoo.registry.config.VisionCfg`).
@@ -36,15 +48,7 @@ class CLIPVisionCfg(config.VisionCfg):
         final_ln_after_pool: Apply the final layer norm after pooling.
         pool_type: ``'tok'``, ``'avg'``, ``'avg_all'``, ``'last'`` or ``'none'``.
         output_tokens: Return the token features as well.
-        act_kwargs: Keyword arguments of the activation.
-        norm_kwargs: Keyword arguments of the layer norms (e.g. ``eps``).
-        block_type: ``None`` (the default block) or ``'custom'``.
-        qk_norm: Normalize queries and keys (custom block).
-        scaled_cosine_attn: Cosine attention with a learned scale (custom block).
-        scale_heads: Per-head output scale (custom block).
-        scale_attn_inner: Layer norm inside attention (custom block).
-        scale_attn: Layer norm after attention (custom block).
-        scale_fc: Layer norm inside the MLP (custom block).
+        {block_options}
         timm_model_name: A timm trunk to use as the image tower.
         timm_model_pretrained: Load timm's ImageNet weights into that trunk.
         timm_pool: The trunk's pooling (``'avg'``, ``'token'``, ``''``, ...).
@@ -82,20 +86,16 @@ class CLIPTextCfg(config.TextCfg):
         proj_bias: Bias in the projection.
         proj_type: ``'linear'`` or ``'none'``.
         output_tokens: Return the token features as well.
-        act_kwargs: Keyword arguments of the activation.
-        norm_kwargs: Keyword arguments of the layer norms (e.g. ``eps``).
-        block_type: ``None`` (the default block) or ``'custom'``.
-        qk_norm: Normalize queries and keys (custom block).
-        scaled_cosine_attn: Cosine attention with a learned scale (custom block).
-        scale_heads: Per-head output scale (custom block).
-        scale_attn_inner: Layer norm inside attention (custom block).
-        scale_attn: Layer norm after attention (custom block).
-        scale_fc: Layer norm inside the MLP (custom block).
+        {block_options}
         hf_model_name: A Hugging Face model to use as the text tower.
         hf_model_pretrained: Load that model's pretrained weights.
         hf_proj_type: Projection after it: ``'mlp'``, ``'linear'`` or None.
         hf_pooler_type: How its tokens are pooled (``'mean_pooler'``, ``'cls_pooler'``, ...).
     """
+
+
+for _cls in (CLIPVisionCfg, CLIPTextCfg):
+    _cls.__doc__ = _cls.__doc__.replace("{block_options}", _BLOCK_OPTIONS_DOC)
 
 
 @dataclasses.dataclass
