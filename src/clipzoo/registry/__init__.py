@@ -3,6 +3,8 @@ dataclasses), pretrained tags (``pretrained_tags.json``), published results and 
 and its plot.
 
 Modules: ``architectures`` (config registry), ``config`` (the typed schema), ``tags`` (tag registry, one
-``normalize_tag``), ``results`` (results, profiles, ranking), ``plot`` (matplotlib, optional).
-May import: the standard library, :mod:`clipzoo.errors`, :mod:`clipzoo.constants`. Never torch (``plot`` imports matplotlib when called); the import-linter contracts in ``pyproject.toml`` check it.
+``normalize_tag``), ``results`` (results, profiles, ranking), ``plot`` (matplotlib, optional), ``naflex``
+(NaFlex token budgets and ``force_naflex_vision`` on a config).
+May import: the standard library, :mod:`clipzoo.errors`, :mod:`clipzoo.constants`. Never torch (``plot`` imports
+matplotlib when called); the import-linter contracts in ``pyproject.toml`` check it.
 """
