@@ -8,7 +8,7 @@ gets). The paths are timed round-robin (one call of each per round, best of the 
 shared machine hits all of them. The same run measures the GEMM peak per dtype (2048x2048x2048: fp32 matmul,
 bf16 oneDNN-packed linear, int8 dynamic linear; at the start and at the end, the better kept, since load on a shared
 machine changes within a run) and MFU = profile GFLOPs per item x items/s / that dtype's peak
-(profiles: src/clipzoo/model_profiles.json). First-call cost = the rewrite (cast, quantize, prepack) + the first
+(profiles: src/clipzoo/registry/model_profiles.json). First-call cost = the rewrite (cast, quantize, prepack) + the first
 call's extra time over a warm one (oneDNN primitive creation). Accuracy: min cosine to clipzoo fp32 of ViT-B-32's
 image features on scikit-image's photos, and tiny-digits' held-out zero-shot accuracy (embedded trained weights).
 
@@ -29,7 +29,7 @@ import torch.nn.functional as F
 import benchlib
 
 ROOT = Path(__file__).resolve().parents[1]
-PROFILES = ROOT / "src" / "clipzoo" / "model_profiles.json"
+PROFILES = ROOT / "src" / "clipzoo" / "registry" / "model_profiles.json"
 # (model, images per call, prompts per call, in quick mode)
 MODELS = (("ViT-B-32", 32, 64, True), ("ViT-B-16-SigLIP", 8, 32, True), ("ViT-L-14", 4, 16, False))
 PATHS = ("fp32", "bf16", "int8")
