@@ -168,15 +168,14 @@ def _cosine_rows(auto: str) -> list[dict]:
                 continue
             cos = F.cosine_similarity(variant.encode_image(pixels), reference)
             rows.append(
-                {
-                    "name": f"ViT-B-32 image features, {len(pixels)} skimage photos: {path} min cosine to fp32",
-                    "clipzoo": float(cos.min()),
-                    "peer": 1.0,
-                    "peer_name": "clipzoo fp32 features",
-                    "unit": "cosine",
-                    "ratio": float(cos.min()),
-                    "note": f"mean {float(cos.mean()):.5f}; random weights{'; auto' if path == auto else ''}",
-                }
+                benchlib.throughput_row(
+                    f"ViT-B-32 image features, {len(pixels)} skimage photos: {path} min cosine to fp32",
+                    float(cos.min()),
+                    1.0,
+                    "clipzoo fp32 features",
+                    "cosine",
+                    f"mean {float(cos.mean()):.5f}; random weights{'; auto' if path == auto else ''}",
+                )
             )
     return rows
 
@@ -200,15 +199,14 @@ def _digits_rows(auto: str) -> list[dict]:
         preds = demo.classify(model, preprocess, tokenizer, images)
         accuracy[path] = 100.0 * sum(p == y for (p, _), y in zip(preds, labels)) / len(labels)
     return [
-        {
-            "name": f"tiny-digits held-out zero-shot accuracy ({len(labels)} digits): {path}",
-            "clipzoo": acc,
-            "peer": accuracy["fp32"],
-            "peer_name": "clipzoo fp32",
-            "unit": "%",
-            "ratio": acc / accuracy["fp32"],
-            "note": f"{acc - accuracy['fp32']:+.2f} points{'; auto' if path == auto else ''}",
-        }
+        benchlib.throughput_row(
+            f"tiny-digits held-out zero-shot accuracy ({len(labels)} digits): {path}",
+            acc,
+            accuracy["fp32"],
+            "clipzoo fp32",
+            "%",
+            f"{acc - accuracy['fp32']:+.2f} points{'; auto' if path == auto else ''}",
+        )
         for path, acc in accuracy.items()
     ]
 
@@ -237,16 +235,15 @@ def run(quick: bool = False) -> list[dict]:
     peaks = {dtype: max(start_peaks[dtype], end_peaks[dtype]) for dtype in start_peaks}
     _add_mfu(model_rows, peaks)
     rows = [
-        {
-            "name": f"GEMM peak {dtype} ({GEMM}^3, {torch.get_num_threads()} threads)",
-            "clipzoo": gflops,
-            "peer": peaks["fp32"],
-            "peer_name": "fp32 GEMM peak",
-            "unit": "GFLOPS",
-            "ratio": gflops / peaks["fp32"],
-            "note": f"start {start_peaks[dtype]:.0f}, end {end_peaks[dtype]:.0f}; CPU {features.model_name}: "
+        benchlib.throughput_row(
+            f"GEMM peak {dtype} ({GEMM}^3, {torch.get_num_threads()} threads)",
+            gflops,
+            peaks["fp32"],
+            "fp32 GEMM peak",
+            "GFLOPS",
+            f"start {start_peaks[dtype]:.0f}, end {end_peaks[dtype]:.0f}; CPU {features.model_name}: "
             f"{features.summary()}",
-        }
+        )
         for dtype, gflops in peaks.items()
     ] + model_rows
     return rows + _cosine_rows(auto) + _digits_rows(auto)

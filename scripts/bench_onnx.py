@@ -155,15 +155,14 @@ def run(quick: bool = False, sessions: bool = False) -> list[dict]:
             axis=1
         )
         rows.append(
-            {
-                "name": f"ViT-B-32 int8 vs fp32 image features, {len(photos)} skimage photos: min cosine",
-                "clipzoo": float(cosine.min()),
-                "peer": 1.0,
-                "peer_name": "fp32 ONNX features",
-                "unit": "cosine",
-                "ratio": float(cosine.min()),
-                "note": f"mean {cosine.mean():.5f}; random weights (trained weights have other value ranges)",
-            }
+            benchlib.throughput_row(
+                f"ViT-B-32 int8 vs fp32 image features, {len(photos)} skimage photos: min cosine",
+                float(cosine.min()),
+                1.0,
+                "fp32 ONNX features",
+                "cosine",
+                f"mean {cosine.mean():.5f}; random weights (trained weights have other value ranges)",
+            )
         )
         if sessions:
             _compare_sessions(

@@ -189,7 +189,7 @@ def time_row(
 def throughput_row(
     name: str, ours: float, peer: float, peer_name: str, unit: str, note: str = ""
 ) -> dict[str, Any]:
-    """A row where higher is better (items per second): ratio = ours / peer.
+    """A row where higher is better (items per second, cosine, accuracy): ratio = ours / peer.
 
     Args:
         name: What was measured.
