@@ -45,7 +45,6 @@ from .transformers_tokenizer import json_dump, write_tokenizer
 
 # timm's SigLIP ViT family (patch bias, no class token, MAP head); the "gap" variants have no MAP head
 _TIMM_SIGLIP_NAME = re.compile(r"^vit_[a-z0-9]+_patch\d+_siglip_\d+$")
-_RESAMPLE = {name: number for number, name in HF_RESAMPLE.items()}  # clipzoo name -> PIL number
 _NATIVE_EPS = 1e-5  # clipzoo's native LayerNorm default
 _BLOCK_OPTIONS = (
     "qk_norm",
@@ -182,7 +181,7 @@ def _preprocess_problems(preprocess: dict[str, Any] | None, siglip: bool) -> lis
         problems.append(
             f"resize_mode {mode!r}: transformers' image processors resize 'shortest' (+ crop) or 'squash'"
         )
-    if preprocess.get("interpolation", "bicubic") not in _RESAMPLE:
+    if preprocess.get("interpolation", "bicubic") not in HF_RESAMPLE.values():
         problems.append(f"interpolation {preprocess['interpolation']!r}")
     if preprocess.get("mode", "RGB") != "RGB":
         problems.append(f"image mode {preprocess['mode']!r}")
