@@ -7,13 +7,9 @@ answers without importing torch.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 from ..registry.architectures import builtin_config_dir, get_config_source, get_model_cfg
-
-_PROFILES_FILE = Path(__file__).resolve().parents[1] / "registry" / "model_profiles.json"
 
 
 def count_on_meta(model_name: str) -> dict[str, int]:
@@ -29,12 +25,9 @@ def count_on_meta(model_name: str) -> dict[str, int]:
 
 def _stored_counts() -> dict[str, dict[str, int]]:
     """Whole-model counts per tower of the built-in architectures that were built and counted (not HF-text ones)."""
-    if not _PROFILES_FILE.is_file():
-        return {}
-    profiles = json.loads(_PROFILES_FILE.read_text(encoding="utf-8"))["models"]
-    return {
-        name: e["computed"]["params"] for name, e in profiles.items() if "total" in e["computed"]["params"]
-    }
+    from ..registry.results import stored_profiles  # the registry's one reader of model_profiles.json
+
+    return {name: e["computed"]["params"] for name, e in stored_profiles().items() if "total" in e["computed"]["params"]}
 
 
 def parameter_summary(model_name: str) -> dict[str, int]:
