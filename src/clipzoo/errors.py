@@ -93,3 +93,17 @@ def unknown_choice_message(what: str, value: object, choices: Sequence[str], lis
     hint = did_you_mean(value, choices)
     known = ", ".join(map(str, choices[:listed])) + (f" (and {len(choices) - listed} more)" if len(choices) > listed else "")
     return f"unknown {what} {value!r}; " + (f"{hint} " if hint else "") + f"known: {known}"
+
+
+def choice_error(what: str, value: object, choices: Sequence[str]) -> ValueError:
+    """The ValueError for ``value`` outside ``choices``, in :func:`unknown_choice_message`'s wording.
+
+    Args:
+        what: the kind of name.
+        value: what the caller gave.
+        choices: the known names.
+
+    Returns:
+        The error, to be raised by the caller.
+    """
+    return ValueError(unknown_choice_message(what, value, list(choices)))

@@ -13,7 +13,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from ..constants import PRECISION_DTYPES, PRECISIONS
-from ..errors import unknown_choice_message
+from ..errors import choice_error
 from .arguments import check_factory_args
 from .build import build
 from .load import load
@@ -90,7 +90,7 @@ def get_model_preprocess_cfg(model) -> dict[str, Any]:
 
 def _check_precision(precision: str) -> None:
     if precision not in PRECISIONS:
-        raise ValueError(unknown_choice_message("precision", precision, list(PRECISIONS)))
+        raise choice_error("precision", precision, PRECISIONS)
 
 
 # ---------------------------------------------------------------------------------------------------- public

@@ -19,7 +19,7 @@ from torch import nn
 from clipzoo.constants import EXTRA_INSTALL_HINT
 from clipzoo.registry.config import TextCfg
 
-from ..errors import unknown_choice_message
+from ..errors import choice_error
 
 _log = logging.getLogger(__name__)
 
@@ -88,10 +88,6 @@ def _require_transformers() -> Any:
     return transformers
 
 
-def _unknown(kind: str, value: Any, known: list[str]) -> ValueError:
-    return ValueError(unknown_choice_message(kind, value, known))
-
-
 def _building_on_meta() -> bool:
     return torch.get_default_device().type == "meta"
 
@@ -139,7 +135,7 @@ def _build_proj(proj_type: str | None, width: int, embed_dim: int) -> nn.Module:
         return nn.Sequential(
             nn.Linear(width, hidden, bias=False), nn.GELU(), nn.Linear(hidden, embed_dim, bias=False)
         )
-    raise _unknown("hf_proj_type", proj_type, ["linear", "mlp"])
+    raise choice_error("hf_proj_type", proj_type, ["linear", "mlp"])
 
 
 class HFTextTower(nn.Module):
@@ -162,11 +158,11 @@ class HFTextTower(nn.Module):
         self.config = AutoConfig.from_pretrained(name)
         arch = HF_ARCHS.get(self.config.model_type)
         if arch is None:
-            raise _unknown("transformers model_type", self.config.model_type, sorted(HF_ARCHS))
+            raise choice_error("transformers model_type", self.config.model_type, sorted(HF_ARCHS))
         self.arch = arch
         self.pooler_type = text_cfg.hf_pooler_type or arch.default_pooler
         if self.pooler_type not in POOLERS:
-            raise _unknown("hf_pooler_type", self.pooler_type, sorted(POOLERS))
+            raise choice_error("hf_pooler_type", self.pooler_type, sorted(POOLERS))
         self.output_tokens = text_cfg.output_tokens if output_tokens is None else output_tokens
         self.output_dim = embed_dim
         self.vocab_size = getattr(self.config, "vocab_size", 0)

@@ -4,21 +4,15 @@ torch): open_clip's ``PreprocessCfg`` fields and defaults, the one place those d
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from ..constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
-from ..errors import unknown_choice_message
+from ..errors import choice_error
 
 RESIZE_MODES = ("shortest", "longest", "squash")
 # 'random' only means something for timm training transforms; eval uses bicubic for it, as open_clip does.
 INTERPOLATIONS = ("bicubic", "bilinear", "nearest", "random")
-
-
-def choice_error(what: str, value: Any, choices: Sequence[str]) -> ValueError:
-    """The ValueError for ``value`` outside ``choices`` (clipzoo's one wording, with close matches)."""
-    return ValueError(unknown_choice_message(what, value, list(choices)))
 
 
 @dataclass

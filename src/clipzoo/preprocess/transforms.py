@@ -71,12 +71,12 @@ import torch
 from PIL import Image
 
 from ..constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
+from ..errors import choice_error
 from ..sizes import to_hw as _to_hw
 from .config import (
     INTERPOLATIONS,
     RESIZE_MODES,
     PreprocessCfg,
-    choice_error,
     merge_preprocess_dict,
     merge_preprocess_kwargs,
 )

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from clipzoo.training import distributed as cz_dist
 
-from ..errors import unknown_choice_message
+from ..errors import choice_error
 
 _HOROVOD_ERROR = (
     "use_horovod=True is not supported by clipzoo; launch with torch.distributed (torchrun) and pass "
@@ -355,7 +355,7 @@ class SigLipLoss(nn.Module):
         self.world_size = world_size
         self.dist_impl = dist_impl or "bidir"
         if self.dist_impl not in _SIGLIP_NEGATIVES:
-            raise ValueError(_unknown_choice("dist_impl", self.dist_impl, _SIGLIP_NEGATIVES))
+            raise choice_error("dist_impl", self.dist_impl, _SIGLIP_NEGATIVES)
         self.prev_num_logits = 0
         self.labels: dict[torch.device, torch.Tensor] = {}
 
@@ -474,11 +474,6 @@ _SIGLIP_NEGATIVES = {
     "reduce": SigLipLoss._texts_reduce,
     "gather": SigLipLoss._texts_gather,
 }
-
-
-def _unknown_choice(what: str, value: str, choices) -> str:
-    """Error text for a value outside a fixed set of choices, with close matches first."""
-    return unknown_choice_message(what, value, list(choices))
 
 
 # Training-argument fields read by create_loss, with the defaults of open_clip_train's argument parser.
