@@ -70,7 +70,7 @@ class NaFlexEvalTransform:
 
     def __call__(self, src: Any) -> dict[str, torch.Tensor]:
         """Preprocess one image to its padded patch dict (see the class docstring)."""
-        from .transforms import load_image
+        from .images import load_image
 
         img = load_image(src)
         img = img if img.mode == "RGB" else img.convert("RGB")
