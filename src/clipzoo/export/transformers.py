@@ -46,14 +46,6 @@ from .transformers_tokenizer import json_dump, write_tokenizer
 # timm's SigLIP ViT family (patch bias, no class token, MAP head); the "gap" variants have no MAP head
 _TIMM_SIGLIP_NAME = re.compile(r"^vit_[a-z0-9]+_patch\d+_siglip_\d+$")
 _NATIVE_EPS = 1e-5  # clipzoo's native LayerNorm default
-_BLOCK_OPTIONS = (
-    "qk_norm",
-    "scaled_cosine_attn",
-    "scale_heads",
-    "scale_attn_inner",
-    "scale_attn",
-    "scale_fc",
-)
 
 
 class UnsupportedArchitectureError(ExportError, InputError):
@@ -87,7 +79,9 @@ def _as_cfg(model_cfg: Any):
 
 
 def _block_problems(cfg: Any, tower: str) -> list[str]:
-    problems = [f"{tower} uses {name}" for name in _BLOCK_OPTIONS if getattr(cfg, name)]
+    from ..models.transformer import ATTN_SWITCHES
+
+    problems = [f"{tower} uses {name}" for name in ATTN_SWITCHES if getattr(cfg, name)]
     if cfg.block_type not in (None, "default"):
         problems.append(f"{tower} block_type {cfg.block_type!r}")
     if cfg.ls_init_value is not None:

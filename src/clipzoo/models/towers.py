@@ -33,14 +33,7 @@ def as_section(cfg: VisionCfg | TextCfg | dict, cls: type):
 
 def attn_options(cfg: VisionCfg | TextCfg) -> AttnOptions:
     """The custom-block switches of a tower config."""
-    return AttnOptions(
-        qk_norm=cfg.qk_norm,
-        scaled_cosine=cfg.scaled_cosine_attn,
-        scale_heads=cfg.scale_heads,
-        inner_norm=cfg.scale_attn_inner,
-        scale_attn=cfg.scale_attn,
-        scale_fc=cfg.scale_fc,
-    )
+    return AttnOptions.from_flags(cfg)
 
 
 def vision_tower_kind(cfg: VisionCfg) -> str:

@@ -8,8 +8,9 @@ checkpoints load unchanged, while the attention itself runs through one fused SD
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import astuple, dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -34,17 +35,25 @@ class AttnOptions:
     @property
     def any(self) -> bool:
         """True when at least one custom feature is on."""
-        return any(
-            (
-                self.qk_norm,
-                self.scaled_cosine,
-                self.scale_heads,
-                self.inner_norm,
-                self.scale_attn,
-                self.scale_fc,
-            )
-        )
+        return any(astuple(self))
 
+    @classmethod
+    def from_flags(cls, flags: Any) -> AttnOptions:
+        """The options named by config keys (:data:`ATTN_SWITCHES`): a config section, or a mapping."""
+        get = flags.get if isinstance(flags, Mapping) else lambda key: getattr(flags, key)
+        return cls(**{field: bool(get(key)) for key, field in ATTN_SWITCHES.items()})
+
+
+# The config keys (open_clip's flat custom-attention arguments, ``vision_cfg``/``text_cfg`` keys) -> the
+# AttnOptions field each sets.
+ATTN_SWITCHES: dict[str, str] = {
+    "qk_norm": "qk_norm",
+    "scaled_cosine_attn": "scaled_cosine",
+    "scale_heads": "scale_heads",
+    "scale_attn_inner": "inner_norm",
+    "scale_attn": "scale_attn",
+    "scale_fc": "scale_fc",
+}
 
 DEFAULT_ATTN = AttnOptions()  # all custom features off
 

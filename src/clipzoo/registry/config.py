@@ -18,9 +18,41 @@ class ConfigError(InputError, ValueError):
     """A model config is malformed: the message names the file, the section and the problem."""
 
 
+# The transformer-block options both towers take (open_clip's custom attention block keys): (name, type,
+# default, meaning). One table, placed into VisionCfg and TextCfg right after ``output_tokens``, where open_clip
+# declares them in both classes.
+BLOCK_OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
+    ("act_kwargs", "dict | None", None, "Keyword arguments of the activation."),
+    ("norm_kwargs", "dict | None", None, "Keyword arguments of the layer norms (e.g. ``eps``)."),
+    ("block_type", "str | None", None, "None (custom if a switch is on), ``'default'`` or ``'custom'``."),
+    ("qk_norm", "bool", False, "Normalize queries and keys (custom block)."),
+    ("scaled_cosine_attn", "bool", False, "Cosine attention with a learned scale (custom block)."),
+    ("scale_heads", "bool", False, "Per-head output scale (custom block)."),
+    ("scale_attn_inner", "bool", False, "Layer norm inside attention (custom block)."),
+    ("scale_attn", "bool", False, "Layer norm after attention (custom block)."),
+    ("scale_fc", "bool", False, "Layer norm inside the MLP (custom block)."),
+)
+
+
+def _with_block_options(cls: type) -> type:
+    """Insert :data:`BLOCK_OPTIONS` after ``output_tokens`` in a section's fields (apply below ``@dataclass``)."""
+    own = cls.__dict__["__annotations__"]
+    names = list(own)
+    at = names.index("output_tokens") + 1
+    options = {name: kind for name, kind, _, _ in BLOCK_OPTIONS}
+    cls.__annotations__ = {**{n: own[n] for n in names[:at]}, **options, **{n: own[n] for n in names[at:]}}
+    for name, _, default, _ in BLOCK_OPTIONS:
+        setattr(cls, name, default)
+    return cls
+
+
 @dataclass
+@_with_block_options
 class VisionCfg:
-    """Image tower hyperparameters (open_clip's ``vision_cfg`` keys, in its field order)."""
+    """Image tower hyperparameters (open_clip's ``vision_cfg`` keys, in its field order).
+
+    The block options (:data:`BLOCK_OPTIONS`) follow ``output_tokens``, as in open_clip.
+    """
 
     layers: int | tuple[int, int, int, int] | list[int] = 12
     width: int = 768
@@ -38,16 +70,6 @@ class VisionCfg:
     final_ln_after_pool: bool = False
     pool_type: str = "tok"
     output_tokens: bool = False
-    # options of the transformer blocks (open_clip's custom attention block keys), as in both towers
-    act_kwargs: dict | None = None
-    norm_kwargs: dict | None = None
-    block_type: str | None = None
-    qk_norm: bool = False
-    scaled_cosine_attn: bool = False
-    scale_heads: bool = False
-    scale_attn_inner: bool = False
-    scale_attn: bool = False
-    scale_fc: bool = False
     timm_model_name: str | None = None
     timm_model_pretrained: bool = False
     timm_pool: str = "avg"
@@ -68,8 +90,12 @@ class VisionCfg:
 
 
 @dataclass
+@_with_block_options
 class TextCfg:
-    """Text tower hyperparameters (open_clip's ``text_cfg`` keys, in its field order)."""
+    """Text tower hyperparameters (open_clip's ``text_cfg`` keys, in its field order).
+
+    The block options (:data:`BLOCK_OPTIONS`) follow ``output_tokens``, as in open_clip.
+    """
 
     context_length: int = 77
     vocab_size: int = 49408
@@ -90,15 +116,6 @@ class TextCfg:
     proj_bias: bool = False
     proj_type: str = "linear"
     output_tokens: bool = False
-    act_kwargs: dict | None = None
-    norm_kwargs: dict | None = None
-    block_type: str | None = None
-    qk_norm: bool = False
-    scaled_cosine_attn: bool = False
-    scale_heads: bool = False
-    scale_attn_inner: bool = False
-    scale_attn: bool = False
-    scale_fc: bool = False
     hf_model_name: str | None = None
     hf_model_pretrained: bool = True
     hf_proj_type: str = "mlp"

@@ -13,6 +13,8 @@ import copy
 import math
 from typing import Any
 
+from .config import BLOCK_OPTIONS
+
 # The NaFlex batch: patches (B, N, P*P*3) flattened as (row, column, channel), patch_coord (B, N, 2) as (y, x) patch
 # indices, patch_valid (B, N) True for real patches, False for padding.
 NAFLEX_INPUT_KEYS = ("patches", "patch_coord", "patch_valid")
@@ -61,9 +63,8 @@ def naflex_token_budget(vision_cfg: Any) -> int:
 
 _PLAIN_NATIVE = {  # native ViT options NaFlexVit has no equivalent for, with the value a plain ViT has
     "attentional_pool": False, "pool_type": "tok", "no_ln_pre": False, "final_ln_after_pool": False,
-    "output_tokens": False, "pos_embed_type": "learnable", "block_type": None, "qk_norm": False,
-    "scaled_cosine_attn": False, "scale_heads": False, "scale_attn_inner": False, "scale_attn": False,
-    "scale_fc": False, "act_kwargs": None,
+    "output_tokens": False, "pos_embed_type": "learnable",
+    **{name: default for name, _, default, _ in BLOCK_OPTIONS if name != "norm_kwargs"},
 }  # fmt: skip
 
 

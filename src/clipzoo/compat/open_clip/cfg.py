@@ -15,16 +15,8 @@ from ...registry import config
 __all__ = ["CLIPTextCfg", "CLIPVisionCfg", "MultimodalCfg"]
 
 
-# The transformer-block options both towers take, documented once (open_clip lists them in both classes).
-_BLOCK_OPTIONS_DOC = """act_kwargs: Keyword arguments of the activation.
-        norm_kwargs: Keyword arguments of the layer norms (e.g. ``eps``).
-        block_type: ``None`` (the default block) or ``'custom'``.
-        qk_norm: Normalize queries and keys (custom block).
-        scaled_cosine_attn: Cosine attention with a learned scale (custom block).
-        scale_heads: Per-head output scale (custom block).
-        scale_attn_inner: Layer norm inside attention (custom block).
-        scale_attn: Layer norm after attention (custom block).
-        scale_fc: Layer norm inside the MLP (custom block)."""
+# The transformer-block options both towers take, documented once from the table that declares them.
+_BLOCK_OPTIONS_DOC = "\n        ".join(f"{name}: {meaning}" for name, _, _, meaning in config.BLOCK_OPTIONS)
 
 
 @dataclasses.dataclass

@@ -96,15 +96,7 @@ BATCH_FIRST = OpenClipArgument(
     "batch_first=True",
 )
 
-# open_clip's flat custom-attention arguments -> the AttnOptions field each sets
-ATTN_SWITCHES: dict[str, str] = {
-    "qk_norm": "qk_norm",
-    "scaled_cosine_attn": "scaled_cosine",
-    "scale_heads": "scale_heads",
-    "scale_attn_inner": "inner_norm",
-    "scale_attn": "scale_attn",
-    "scale_fc": "scale_fc",
-}
+ATTN_SWITCHES = _transformer.ATTN_SWITCHES  # open_clip's flat custom-attention flags -> AttnOptions field
 _SWITCH_NAMES = " ".join(ATTN_SWITCHES)
 
 
