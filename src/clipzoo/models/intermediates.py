@@ -119,12 +119,15 @@ class FeatureTower:
     """Mixin: open_clip's and timm's feature API (``forward_intermediates``, ``prune_intermediate_layers``).
 
     A tower sets ``intermediate_formats`` (the ``output_fmt`` values it serves; None when its trunk checks) and
-    ``intermediate_kind`` (for messages), and implements ``tower_intermediates(x, request)`` and
-    ``prune_blocks(indices, prune_norm, prune_head)``.
+    ``intermediate_kind`` (for messages), and implements ``tower_intermediates(x, request)``. A tower whose blocks
+    are a ``transformer`` names its final norm and projection (``final_norm_attr``, ``head_attr``); other towers
+    implement ``prune_blocks(indices, prune_norm, prune_head)``.
     """
 
     intermediate_formats: tuple[str, ...] | None = IMAGE_OUTPUT_FORMATS
     intermediate_kind = "image"
+    final_norm_attr = "ln_post"
+    head_attr = "proj"
 
     def forward_intermediates(
         self,
@@ -182,6 +185,19 @@ class FeatureTower:
             IntermediatesError: ``indices`` selects no block or one that does not exist.
         """
         return self.prune_blocks(indices, prune_norm, prune_head)
+
+    def prune_blocks(self, indices: int | list[int], prune_norm: bool, prune_head: bool) -> list[int]:
+        """``prune_intermediate_layers`` of a transformer tower: its ``final_norm_attr`` and ``head_attr`` go.
+
+        Args:
+            indices: The blocks still needed.
+            prune_norm: Replace the final norm by an identity.
+            prune_head: Drop the projection.
+
+        Returns:
+            The absolute positions ``indices`` selects.
+        """
+        return prune_transformer_tower(self, indices, prune_norm, prune_head, self.final_norm_attr, self.head_attr)
 
 
 def prune_transformer_tower(

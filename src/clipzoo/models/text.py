@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .intermediates import FeatureTower, IntermediatesRequest, prune_transformer_tower
+from .intermediates import FeatureTower, IntermediatesRequest
 from .layers import LayerNorm
 from .transformer import DEFAULT_ATTN, AttnOptions, Transformer, causal_mask, rebuild_meta_mask_after_load
 
@@ -189,6 +189,8 @@ class TextTransformer(FeatureTower, TextEncoderMixin, nn.Module):
     __constants__ = ["output_tokens"]  # TorchScript compiles only the branch the flag selects
     intermediate_formats = ("NLC",)
     intermediate_kind = "text"
+    final_norm_attr = "ln_final"
+    head_attr = "text_projection"
 
     def __init__(
         self,
@@ -279,19 +281,6 @@ class TextTransformer(FeatureTower, TextEncoderMixin, nn.Module):
             IntermediatesError: out-of-range indices.
         """
         return self._text_intermediates(text, request)
-
-    def prune_blocks(self, indices: int | list[int], prune_norm: bool, prune_head: bool) -> list[int]:
-        """``prune_intermediate_layers``: the norm is ``ln_final``, the head ``text_projection``.
-
-        Args:
-            indices: The blocks still needed.
-            prune_norm: Drop ``ln_final``.
-            prune_head: Drop ``text_projection``.
-
-        Returns:
-            The absolute positions ``indices`` selects.
-        """
-        return prune_transformer_tower(self, indices, prune_norm, prune_head, "ln_final", "text_projection")
 
     # no return annotation: with ``output_tokens`` a TorchScript constant, scripting sees one return type
     def forward(self, text: torch.Tensor):  # -> Tensor, or (Tensor, Tensor) when output_tokens

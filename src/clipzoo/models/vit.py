@@ -12,7 +12,6 @@ from .intermediates import (
     FeatureTower,
     IntermediatesError,
     IntermediatesRequest,
-    prune_transformer_tower,
     tokens_to_nchw,
 )
 from .layers import LayerNorm, PatchDropout
@@ -226,19 +225,6 @@ class VisionTransformer(FeatureTower, nn.Module):
         pooled, _ = self.pool(x)
         output["image_features"] = pooled @ self.proj if self.proj is not None else pooled
         return output
-
-    def prune_blocks(self, indices: int | list[int], prune_norm: bool, prune_head: bool) -> list[int]:
-        """``prune_intermediate_layers``: the norm is ``ln_post``, the head ``proj``.
-
-        Args:
-            indices: The blocks still needed.
-            prune_norm: Drop ``ln_post``.
-            prune_head: Drop ``proj``.
-
-        Returns:
-            The absolute positions ``indices`` selects.
-        """
-        return prune_transformer_tower(self, indices, prune_norm, prune_head, "ln_post", "proj")
 
     def _project(self, pooled: torch.Tensor) -> torch.Tensor:
         return pooled @ self.proj if self.proj is not None else pooled
