@@ -20,7 +20,6 @@ import warnings
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..models.resnet import AttentionPool2d
@@ -35,18 +34,23 @@ GELU_CLASSES = {("timm.layers.activations", "GELU"): "none", ("timm.layers.activ
 WEIGHT_READERS = (AttentionPool2d,)
 
 
-class QKVSelfAttention(nn.Module):
+class QKVSelfAttention(Attention):
     """The default ``Attention`` (packed projection, no custom options) with its projection as ``qkv: nn.Linear``.
 
-    Same math as ``Attention.forward``; ``memory`` (the key/value rows, as the text tower's last block passes
-    them) is projected by the same matrix, its query third unused.
+    ``Attention.forward`` runs unchanged; only the projection differs. ``memory`` (the key/value rows, as the text
+    tower's last block passes them) is projected by the same matrix, its query third unused.
     """
 
     def __init__(self, attn: Attention) -> None:
-        super().__init__()
+        nn.Module.__init__(self)  # no fresh parameters: the layer reuses ``attn``'s
         self.dim, self.num_heads, self.head_dim = attn.dim, attn.num_heads, attn.head_dim
+        self.custom, self.packed, self.logit_scale_max = False, True, attn.logit_scale_max
         self.qkv = nn.Linear(attn.dim, 3 * attn.dim, device=attn.in_proj_weight.device)
         self.qkv.weight, self.qkv.bias = attn.in_proj_weight, attn.in_proj_bias
+        for name in ("in_proj_weight", "in_proj_bias", "q_proj_weight", "k_proj_weight", "v_proj_weight"):
+            self.register_parameter(name, None)
+        self.logit_scale = self.head_scale = None
+        self.ln_q, self.ln_k, self.ln_inner = attn.ln_q, attn.ln_k, attn.ln_inner  # identities (see eligible)
         self.out_proj = attn.out_proj
 
     @staticmethod
@@ -60,29 +64,20 @@ class QKVSelfAttention(nn.Module):
             and all(isinstance(m, nn.Identity) for m in (module.ln_q, module.ln_k, module.ln_inner))
         )
 
-    def _heads(self, x: torch.Tensor) -> torch.Tensor:
-        return x.unflatten(-1, (self.num_heads, self.head_dim)).transpose(1, 2)
+    def projection_weights(self) -> list[nn.Parameter]:
+        """The packed input projection (``qkv.weight``)."""
+        return [self.qkv.weight]
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        memory: torch.Tensor | None = None,
-        attn_mask: torch.Tensor | None = None,
-        is_causal: bool = False,
-    ) -> torch.Tensor:
-        """Attend from ``x`` (B, L, D) to itself or to ``memory`` (B, S, D); mask as in ``Attention.forward``."""
+    def _project(
+        self, x: torch.Tensor, memory: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         if memory is None:
             qkv = self.qkv(x).unflatten(-1, (3, self.num_heads, self.head_dim)).permute(2, 0, 3, 1, 4)
-            q, k, v = qkv[0], qkv[1], qkv[2]
-        else:
-            d = self.dim
-            q = self._heads(self.qkv(x)[..., :d])
-            kv = self.qkv(memory)
-            k, v = self._heads(kv[..., d : 2 * d]), self._heads(kv[..., 2 * d :])
-        if attn_mask is not None and attn_mask.dtype != torch.bool:
-            attn_mask = attn_mask.to(q.dtype)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal)
-        return self.out_proj(out.transpose(1, 2).flatten(2))
+            return qkv[0], qkv[1], qkv[2]
+        d = self.dim
+        kv = self.qkv(memory)
+        q = self.qkv(x)[..., :d]
+        return self._split_heads(q), self._split_heads(kv[..., d : 2 * d]), self._split_heads(kv[..., 2 * d :])
 
 
 class PackedLinear(nn.Module):
