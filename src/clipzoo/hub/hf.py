@@ -20,6 +20,7 @@ import shutil
 import socket
 import time
 import urllib.parse
+from dataclasses import dataclass, field
 
 from ..constants import HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
 from ..files import AtomicTarget
@@ -110,7 +111,7 @@ def download_pretrained_from_hf(
     policy = retry_policy(timeout, retries)
     label = weights_label(model_name, tag, f"hf-hub:{model_id}")
     for candidate in candidates:
-        path = _hf_fetch(model_id, candidate, revision, cache_dir, offline, policy, label)
+        path = _HubFile(model_id, candidate, revision, cache_dir, label, policy.timeout).fetch(offline, policy)
         if path is not None:
             return path
     tried = " or ".join(candidates)
@@ -165,159 +166,161 @@ def _hf_endpoint() -> str:
     return os.environ.get("HF_ENDPOINT") or constants.ENDPOINT
 
 
-def _hf_fetch(
-    repo_id: str,
-    filename: str,
-    revision: str | None,
-    cache_dir: str | os.PathLike | None,
-    offline: bool,
-    policy: RetryPolicy,
-    label: str,
-) -> str | None:
-    """Path of one Hub file, or None when the repo (or, offline, the cache) has no such file."""
-    if not offline:
-        endpoint = _hf_endpoint()
-        unreachable = _probe(endpoint, policy.timeout)
-        if unreachable is not None:
-            # As huggingface_hub does when the network fails: a cached copy is used; else fail now, not in 20 s.
-            cached = _hf_fetch_once(repo_id, filename, revision, cache_dir, True, policy.timeout, label)
-            if cached is not None:
-                return cached
-            raise DownloadError(
-                f"{label}: {filename} of hf-hub:{repo_id}: {unreachable_message(endpoint, unreachable)}"
+@dataclass
+class _HubFile:
+    """One file of a Hub repo being fetched: repo, revision, cache, timeout and its name in messages."""
+
+    repo_id: str
+    filename: str
+    revision: str | None
+    cache_dir: str | os.PathLike | None
+    label: str
+    timeout: float
+    staged: list[tuple[str, str]] = field(default_factory=list)  # (blob, staging folder) attempts resume from
+
+    def fetch(self, offline: bool, policy: RetryPolicy) -> str | None:
+        """Path of the file, or None when the repo (or, offline, the cache) has no such file."""
+        if not offline:
+            endpoint = _hf_endpoint()
+            unreachable = _probe(endpoint, policy.timeout)
+            if unreachable is not None:
+                # As huggingface_hub does when the network fails: a cached copy is used; else fail now, not in 20 s.
+                cached = self.fetch_once(offline=True)
+                if cached is not None:
+                    return cached
+                raise DownloadError(
+                    f"{self.label}: {self.filename} of hf-hub:{self.repo_id}: "
+                    f"{unreachable_message(endpoint, unreachable)}"
+                )
+        try:
+            return with_retries(lambda: self.fetch_once(offline), policy, f"{self.label}: could not fetch {self.filename} from hf-hub:{self.repo_id}")
+        except DownloadError:
+            _discard_staging(self.staged)  # failed for good: a partial file left to resume from is only litter
+            raise
+
+
+    def fetch_once(self, offline: bool) -> str | None:
+        """One ``hf_hub_download`` call with its errors sorted into final, transient and 'no such file'."""
+        from huggingface_hub import errors as hf_errors
+        from huggingface_hub import hf_hub_download
+
+        try:
+            verified = offline or self.verified_prefetch()
+            path = hf_hub_download(
+                self.repo_id,
+                self.filename,
+                revision=self.revision,
+                cache_dir=hub_cache_dir(self.cache_dir),
+                local_files_only=offline,
+                etag_timeout=self.timeout,
+                endpoint=os.environ.get("HF_ENDPOINT") or None,  # read now: huggingface_hub reads it at import
             )
-    staged: list[tuple[str, str]] = []  # (blob, staging folder) the attempts resume from
-    try:
-        return with_retries(
-            lambda: _hf_fetch_once(repo_id, filename, revision, cache_dir, offline, policy.timeout, label, staged),
-            policy,
-            f"{label}: could not fetch {filename} from hf-hub:{repo_id}",
-        )
-    except DownloadError:
-        _discard_staging(staged)  # failed for good: a partial file left to resume from would only be litter
-        raise
-
-
-def _hf_fetch_once(
-    repo_id: str,
-    filename: str,
-    revision: str | None,
-    cache_dir: str | os.PathLike | None,
-    offline: bool,
-    timeout: float,
-    label: str,
-    staged: list[tuple[str, str]] | None = None,
-) -> str | None:
-    """One ``hf_hub_download`` call with its errors sorted into final, transient and 'no such file'."""
-    from huggingface_hub import errors as hf_errors
-    from huggingface_hub import hf_hub_download
-
-    try:
-        verified = offline or _hf_verified_prefetch(repo_id, filename, revision, cache_dir, timeout, label, staged)
-        path = hf_hub_download(
-            repo_id,
-            filename,
-            revision=revision,
-            cache_dir=hub_cache_dir(cache_dir),
-            local_files_only=offline,
-            etag_timeout=timeout,
-            endpoint=os.environ.get("HF_ENDPOINT") or None,  # read now: huggingface_hub reads it at import
-        )
-        if not verified:
-            _hf_check_cached(path, filename, repo_id, label)
-        return path
-    except hf_errors.LocalEntryNotFoundError as e:  # before EntryNotFoundError, its base class
-        if offline:
+            if not verified:
+                self.check_cached(path)
+            return path
+        except hf_errors.LocalEntryNotFoundError as e:  # before EntryNotFoundError, its base class
+            if offline:
+                return None
+            # huggingface_hub already retried the metadata request (5xx, connection, timeout) with its own backoff
+            error = DownloadTimeoutError if is_timeout(e) else DownloadError
+            raise error(
+                f"{self.label}: could not reach hf-hub:{self.repo_id} for {self.filename}: {root_cause(e)}; "
+                f"{OFFLINE_HINT}"
+            ) from e
+        except hf_errors.EntryNotFoundError:
             return None
-        # huggingface_hub already retried the metadata request (5xx, connection, timeout) with its own backoff
-        error = DownloadTimeoutError if is_timeout(e) else DownloadError
-        raise error(
-            f"{label}: could not reach hf-hub:{repo_id} for {filename}: {root_cause(e)}; {OFFLINE_HINT}"
-        ) from e
-    except hf_errors.EntryNotFoundError:
-        return None
-    except hf_errors.GatedRepoError as e:  # before RepositoryNotFoundError, its base class
-        raise DownloadError(
-            f"{label}: hf-hub:{repo_id} is gated; accept its terms on the Hub and log in (HF_TOKEN)"
-        ) from e
-    except (hf_errors.RepositoryNotFoundError, hf_errors.RevisionNotFoundError) as e:
-        raise NotFoundError(
-            f"{label}: {e.__class__.__name__} for hf-hub:{repo_id}@{revision or 'main'}"
-        ) from e
-    except hf_errors.HfHubHTTPError as e:  # raised after huggingface_hub's own retries
-        status = e.response.status_code if e.response is not None else None
-        raise DownloadError(f"{label}: hf-hub:{repo_id}/{filename} answered HTTP {status}") from e
-    except Exception as e:
-        # a body cut short is not retried inside huggingface_hub; another call resumes the .incomplete file
-        if is_transport_error(e):
-            raise TransientError(root_cause(e), timed_out=is_timeout(e)) from e
-        raise
+        except hf_errors.GatedRepoError as e:  # before RepositoryNotFoundError, its base class
+            raise DownloadError(
+                f"{self.label}: hf-hub:{self.repo_id} is gated; accept its terms on the Hub and log in (HF_TOKEN)"
+            ) from e
+        except (hf_errors.RepositoryNotFoundError, hf_errors.RevisionNotFoundError) as e:
+            raise NotFoundError(
+                f"{self.label}: {e.__class__.__name__} for hf-hub:{self.repo_id}@{self.revision or 'main'}"
+            ) from e
+        except hf_errors.HfHubHTTPError as e:  # raised after huggingface_hub's own retries
+            status = e.response.status_code if e.response is not None else None
+            raise DownloadError(
+                f"{self.label}: hf-hub:{self.repo_id}/{self.filename} answered HTTP {status}"
+            ) from e
+        except Exception as e:
+            # a body cut short is not retried inside huggingface_hub; another call resumes the .incomplete file
+            if is_transport_error(e):
+                raise TransientError(root_cause(e), timed_out=is_timeout(e)) from e
+            raise
 
+    def verified_prefetch(self) -> bool:
+        """Put an LFS file into the HF cache only once its SHA-256 matches the one the Hub sent.
 
-def _hf_verified_prefetch(
-    repo_id: str,
-    filename: str,
-    revision: str | None,
-    cache_dir: str | os.PathLike | None,
-    timeout: float,
-    label: str,
-    staged: list[tuple[str, str]] | None = None,
-) -> bool:
-    """Put a Hub LFS file into the HF cache only once its SHA-256 matches the one the Hub sent.
+        The Hub sends an LFS file's SHA-256 as its ``X-Linked-Etag``/``ETag``; huggingface_hub names the cached
+        blob by it but never checks the bytes. Here the file is downloaded into a staging folder beside the cache
+        (``.clipzoo-staging/``, resumable), hashed, and only then moved to ``blobs/<sha256>``, where the
+        ``hf_hub_download`` call that follows finds it and links it into the snapshot. A mismatch raises
+        :class:`ChecksumError` and caches nothing. Files that are not in LFS (their ETag is a git blob id) are
+        left to ``hf_hub_download``. Returns False when the metadata request failed (the download that follows
+        then reports the failure, or the file it caches is hashed afterwards by :meth:`check_cached`).
+        """
+        from huggingface_hub import constants, get_hf_file_metadata, hf_hub_download, hf_hub_url
+        from huggingface_hub import errors as hf_errors
 
-    The Hub sends an LFS file's SHA-256 as its ``X-Linked-Etag``/``ETag``; huggingface_hub names the cached blob
-    by it but never checks the bytes. Here the file is downloaded into a staging folder beside the cache
-    (``.clipzoo-staging/``, resumable), hashed, and only then moved to ``blobs/<sha256>``, where the
-    ``hf_hub_download`` call that follows finds it and links it into the snapshot. A mismatch raises
-    :class:`ChecksumError` and caches nothing. Files that are not in LFS (their ETag is a git blob id) are left
-    to ``hf_hub_download``. Returns False when the metadata request failed (the download that follows then
-    reports the failure, or the file it caches is hashed afterwards by :func:`_hf_check_cached`).
-    """
-    from huggingface_hub import constants, get_hf_file_metadata, hf_hub_download, hf_hub_url
-    from huggingface_hub import errors as hf_errors
-
-    endpoint = os.environ.get("HF_ENDPOINT") or None
-    url = hf_hub_url(repo_id, filename, revision=revision, endpoint=endpoint)
-    try:
-        metadata = get_hf_file_metadata(url, timeout=timeout)
-    except (hf_errors.EntryNotFoundError, hf_errors.RepositoryNotFoundError, hf_errors.RevisionNotFoundError):
-        raise  # final answers, sorted by the caller as for hf_hub_download
-    except Exception:  # noqa: BLE001 - the download that follows reports (and classifies) the failure
-        return False
-    expected = (metadata.etag or "").strip('"').lower()
-    if not is_hex(expected, 64):
-        return True
-    cache = hub_cache_dir(cache_dir) or constants.HF_HUB_CACHE
-    repo_folder = "models--" + repo_id.replace("/", "--")
-    blob = os.path.join(cache, repo_folder, "blobs", expected)
-    if os.path.exists(blob):
-        return True  # verified when it entered the cache (or put there by another tool, trusted as the Hub's)
-    staging = os.path.join(cache, ".clipzoo-staging", repo_folder, expected)
-    if staged is not None and (blob, staging) not in staged:
-        staged.append((blob, staging))
-    os.makedirs(os.path.dirname(blob), exist_ok=True)
-    with AtomicTarget(blob) as target:
+        endpoint = os.environ.get("HF_ENDPOINT") or None
+        url = hf_hub_url(self.repo_id, self.filename, revision=self.revision, endpoint=endpoint)
+        try:
+            metadata = get_hf_file_metadata(url, timeout=self.timeout)
+        except (hf_errors.EntryNotFoundError, hf_errors.RepositoryNotFoundError, hf_errors.RevisionNotFoundError):
+            raise  # final answers, sorted by the caller as for hf_hub_download
+        except Exception:  # noqa: BLE001 - the download that follows reports (and classifies) the failure
+            return False
+        expected = (metadata.etag or "").strip('"').lower()
+        if not is_hex(expected, 64):
+            return True
+        cache = hub_cache_dir(self.cache_dir) or constants.HF_HUB_CACHE
+        repo_folder = "models--" + self.repo_id.replace("/", "--")
+        blob = os.path.join(cache, repo_folder, "blobs", expected)
         if os.path.exists(blob):
-            return True  # another process verified it while we waited
-        path = hf_hub_download(
-            repo_id,
-            filename,
-            revision=metadata.commit_hash or revision,
-            local_dir=staging,  # a fixed folder, not a fresh staging one: a killed download resumes there
-            etag_timeout=timeout,
-            endpoint=endpoint,
-        )
-        digest = file_sha256(path)
-        if digest != expected:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise ChecksumError(
-                f"{label}: {filename} from hf-hub:{repo_id} has SHA-256 {digest}, but the Hub lists {expected}; "
-                "it was discarded and nothing was cached. The server sent a different or damaged file: try "
-                "again later, or report it if it persists"
+            return True  # verified when it entered the cache (or put there by another tool, trusted as the Hub's)
+        staging = os.path.join(cache, ".clipzoo-staging", repo_folder, expected)
+        if (blob, staging) not in self.staged:
+            self.staged.append((blob, staging))
+        os.makedirs(os.path.dirname(blob), exist_ok=True)
+        with AtomicTarget(blob) as target:
+            if os.path.exists(blob):
+                return True  # another process verified it while we waited
+            path = hf_hub_download(
+                self.repo_id,
+                self.filename,
+                revision=metadata.commit_hash or self.revision,
+                local_dir=staging,  # a fixed folder, not a fresh staging one: a killed download resumes there
+                etag_timeout=self.timeout,
+                endpoint=endpoint,
             )
-        target.publish(path)
-        shutil.rmtree(staging, ignore_errors=True)
-    return True
+            digest = file_sha256(path)
+            if digest != expected:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise ChecksumError(
+                    f"{self.label}: {self.filename} from hf-hub:{self.repo_id} has SHA-256 {digest}, but the Hub "
+                    f"lists {expected}; it was discarded and nothing was cached. The server sent a different or "
+                    "damaged file: try again later, or report it if it persists"
+                )
+            target.publish(path)
+            shutil.rmtree(staging, ignore_errors=True)
+        return True
+
+    def check_cached(self, path: str) -> None:
+        """Hash the cached file when its metadata could not be read first; remove it if it is not its blob name."""
+        blob = os.path.realpath(path)
+        expected = os.path.basename(blob)
+        if not is_hex(expected, 64):
+            return  # a git blob id names it (not an LFS file)
+        digest = file_sha256(blob)
+        if digest != expected:
+            for name in (path, blob):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(name)
+            raise ChecksumError(
+                f"{self.label}: {self.filename} from hf-hub:{self.repo_id} has SHA-256 {digest}, but the Hub lists "
+                f"{expected}; it was removed from the cache. The server sent a different or damaged file: try "
+                "again later"
+            )
 
 
 def _discard_staging(staged: list[tuple[str, str]]) -> None:
@@ -328,20 +331,3 @@ def _discard_staging(staged: list[tuple[str, str]]) -> None:
             shutil.rmtree(staging, ignore_errors=True)
             with contextlib.suppress(OSError):  # the per-repo folder, when nothing else is staged there
                 os.rmdir(os.path.dirname(staging))
-
-
-def _hf_check_cached(path: str, filename: str, repo_id: str, label: str) -> None:
-    """Hash a cached Hub file whose metadata could not be read beforehand; remove it when it is not its blob name."""
-    blob = os.path.realpath(path)
-    expected = os.path.basename(blob)
-    if not is_hex(expected, 64):
-        return  # a git blob id names it (not an LFS file)
-    digest = file_sha256(blob)
-    if digest != expected:
-        for name in (path, blob):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(name)
-        raise ChecksumError(
-            f"{label}: {filename} from hf-hub:{repo_id} has SHA-256 {digest}, but the Hub lists {expected}; it "
-            "was removed from the cache. The server sent a different or damaged file: try again later"
-        )
