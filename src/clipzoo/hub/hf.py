@@ -21,6 +21,7 @@ import socket
 import time
 import urllib.parse
 from dataclasses import dataclass, field
+from typing import Unpack
 
 from ..constants import HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
 from ..files import AtomicTarget
@@ -35,6 +36,7 @@ from .errors import (
     download_hint,
     weights_label,
 )
+from .options import FetchOptions, check_fetch_options
 from .retry import (
     RetryPolicy,
     TransientError,
@@ -63,12 +65,7 @@ def download_pretrained_from_hf(
     filename: str | None = None,
     revision: str | None = None,
     cache_dir: str | os.PathLike | None = None,
-    offline: bool | None = None,
-    *,
-    timeout: float | None = None,
-    retries: int | None = None,
-    model_name: str | None = None,
-    tag: str | None = None,
+    **options: Unpack[FetchOptions],
 ) -> str:
     """Local path of a Hub file in the HF cache, preferring its .safetensors sibling when the repo has one.
 
@@ -84,14 +81,8 @@ def download_pretrained_from_hf(
         revision: A branch, tag or commit of the repo; None means the default branch.
         cache_dir: The Hugging Face cache folder; None uses ``$HF_HUB_CACHE``, else ``$HF_HOME/hub``, else
             huggingface_hub's default (``~/.cache/huggingface/hub``).
-        offline: True uses the cache only; None reads ``HF_HUB_OFFLINE`` at call time (and is offline too when
-            it was set as huggingface_hub was imported).
-        timeout: Seconds for the connect probe and the metadata request; None reads
-            ``CLIPZOO_DOWNLOAD_TIMEOUT`` (default 30). The body follows ``HF_HUB_DOWNLOAD_TIMEOUT``.
-        retries: Extra attempts after a body cut short (huggingface_hub retries other failures itself); None
-            reads ``CLIPZOO_DOWNLOAD_RETRIES`` (default 2).
-        model_name: Only names the weights in messages (with ``tag``, in the ``clipzoo download`` hint).
-        tag: Only names the weights in messages.
+        **options: ``offline``, ``timeout``, ``retries``, ``model_name``, ``tag``
+            (:class:`~clipzoo.hub.options.FetchOptions`).
 
     Returns:
         The path of the file in the cache's snapshot folder.
@@ -104,11 +95,14 @@ def download_pretrained_from_hf(
         DownloadError: the Hub cannot be reached and the file is not cached (the message says to set
             ``HF_HUB_OFFLINE=1``), the repo is gated, or another HTTP error.
         ValueError: download settings out of range.
+        TypeError: an option that is not a :class:`~clipzoo.hub.options.FetchOptions` key.
     """
+    check_fetch_options("download_pretrained_from_hf", options)
+    model_name, tag = options.get("model_name"), options.get("tag")
     filename = filename or HF_WEIGHTS_NAME
     candidates = [*_safe_alternatives(filename), filename]
-    offline = is_offline(offline) or _hf_offline_at_import()
-    policy = retry_policy(timeout, retries)
+    offline = is_offline(options.get("offline")) or _hf_offline_at_import()
+    policy = retry_policy(options.get("timeout"), options.get("retries"))
     label = weights_label(model_name, tag, f"hf-hub:{model_id}")
     for candidate in candidates:
         path = _HubFile(model_id, candidate, revision, cache_dir, label, policy.timeout).fetch(offline, policy)

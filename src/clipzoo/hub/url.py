@@ -21,11 +21,12 @@ import urllib.parse
 import urllib.request
 import warnings
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import BinaryIO, Unpack
 
 from ..files import AtomicTarget
 from .cache import cache_state, default_cache_dir, forget_cached, is_hex, is_offline, record_digest
 from .errors import ChecksumError, DownloadError, NotFoundError, OfflineError, download_hint, weights_label
+from .options import FetchOptions, check_fetch_options
 from .retry import TransientError, is_unreachable, retry_policy, unreachable_message, with_retries
 
 __all__ = ["download_pretrained_from_url", "existing_file", "expected_sha256_from_url"]
@@ -53,12 +54,8 @@ def download_pretrained_from_url(
     cache_dir: str | os.PathLike | None = None,
     expected_sha256: str | None = None,
     *,
-    offline: bool | None = None,
     progress: bool = True,
-    timeout: float | None = None,
-    retries: int | None = None,
-    model_name: str | None = None,
-    tag: str | None = None,
+    **options: Unpack[FetchOptions],
 ) -> str:
     """Local path of the file at ``url``, fetched once into the clipzoo cache and verified by SHA-256 when known.
 
@@ -73,14 +70,9 @@ def download_pretrained_from_url(
             else ``~/.cache/clipzoo``).
         expected_sha256: The file's SHA-256, whole or its leading hex digits; None uses the one the URL encodes
             (:func:`expected_sha256_from_url`), and when neither gives one the file is not checked.
-        offline: True uses the cache only; None reads ``HF_HUB_OFFLINE`` at call time.
         progress: Show a progress bar on stderr.
-        timeout: Seconds a socket may wait; None reads ``CLIPZOO_DOWNLOAD_TIMEOUT`` (default 30).
-        retries: Extra attempts after a 5xx/429 answer, a dropped connection, a timeout or a short body; None
-            reads ``CLIPZOO_DOWNLOAD_RETRIES`` (default 2). A host that cannot be resolved or connected to fails
-            at once, without retries.
-        model_name: Only names the weights in messages (with ``tag``, in the ``clipzoo download`` hint).
-        tag: Only names the weights in messages.
+        **options: ``offline``, ``timeout``, ``retries``, ``model_name``, ``tag``
+            (:class:`~clipzoo.hub.options.FetchOptions`).
 
     Returns:
         The path of the verified local file.
@@ -93,7 +85,10 @@ def download_pretrained_from_url(
         DownloadError: the host cannot be reached (the message says to set ``HF_HUB_OFFLINE=1``), another HTTP
             error, every attempt failed, or the cache path exists but is not a regular file.
         ValueError: an unsupported URL scheme, a URL without a file name, or download settings out of range.
+        TypeError: an option that is not a :class:`~clipzoo.hub.options.FetchOptions` key.
     """
+    check_fetch_options("download_pretrained_from_url", options)
+    model_name, tag = options.get("model_name"), options.get("tag")
     local = _local_path(url)
     if local is not None:
         return local
@@ -104,7 +99,7 @@ def download_pretrained_from_url(
     state = cache_state(target, expected)
     if state == "ok":
         return target
-    if is_offline(offline):
+    if is_offline(options.get("offline")):
         why = "does not match its SHA-256" if state == "corrupt" else "is not in the cache"
         raise OfflineError(
             f"{label}: {target} {why} and offline mode is on (offline=True or HF_HUB_OFFLINE=1); "
@@ -121,7 +116,7 @@ def download_pretrained_from_url(
                 stacklevel=2,
             )
             forget_cached(target)
-        policy = retry_policy(timeout, retries)
+        policy = retry_policy(options.get("timeout"), options.get("retries"))
 
         def attempt() -> None:
             with _classified(url, label):
