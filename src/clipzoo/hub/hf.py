@@ -65,6 +65,7 @@ def download_pretrained_from_hf(
     filename: str | None = None,
     revision: str | None = None,
     cache_dir: str | os.PathLike | None = None,
+    offline: bool | None = None,
     **options: Unpack[FetchOptions],
 ) -> str:
     """Local path of a Hub file in the HF cache, preferring its .safetensors sibling when the repo has one.
@@ -81,7 +82,9 @@ def download_pretrained_from_hf(
         revision: A branch, tag or commit of the repo; None means the default branch.
         cache_dir: The Hugging Face cache folder; None uses ``$HF_HUB_CACHE``, else ``$HF_HOME/hub``, else
             huggingface_hub's default (``~/.cache/huggingface/hub``).
-        **options: ``offline``, ``timeout``, ``retries``, ``model_name``, ``tag``
+        offline: True uses the cache only; None reads ``HF_HUB_OFFLINE`` at call time (and is offline too when
+            it was set as huggingface_hub was imported).
+        **options: ``timeout``, ``retries``, ``model_name``, ``tag``
             (:class:`~clipzoo.hub.options.FetchOptions`).
 
     Returns:
@@ -101,7 +104,7 @@ def download_pretrained_from_hf(
     model_name, tag = options.get("model_name"), options.get("tag")
     filename = filename or HF_WEIGHTS_NAME
     candidates = [*_safe_alternatives(filename), filename]
-    offline = is_offline(options.get("offline")) or _hf_offline_at_import()
+    offline = is_offline(offline) or _hf_offline_at_import()
     policy = retry_policy(options.get("timeout"), options.get("retries"))
     label = weights_label(model_name, tag, f"hf-hub:{model_id}")
     for candidate in candidates:

@@ -1,4 +1,4 @@
-"""The keyword options all three download functions take: offline mode, timeout, retries, names for messages.
+"""Keyword options all three download functions take beside ``offline``: timeout, retries, names for messages.
 
 Declared and documented once here; ``download_pretrained`` passes them on to the download that runs.
 """
@@ -17,8 +17,6 @@ class FetchOptions(TypedDict, total=False):
     """Keyword options of ``download_pretrained``, ``download_pretrained_from_url`` and ``..._from_hf``.
 
     Attributes:
-        offline: True uses the cache only; None (the default) reads ``HF_HUB_OFFLINE`` at call time (for Hub files
-            also offline when it was set as huggingface_hub was imported).
         timeout: Seconds a socket may wait; None reads ``CLIPZOO_DOWNLOAD_TIMEOUT`` (default 30). For Hub files
             it bounds the connect probe and the metadata request; the body follows ``HF_HUB_DOWNLOAD_TIMEOUT``.
         retries: Extra attempts after a failure a retry can fix; None reads ``CLIPZOO_DOWNLOAD_RETRIES``
@@ -29,7 +27,6 @@ class FetchOptions(TypedDict, total=False):
         tag: Only names the weights in messages.
     """
 
-    offline: bool | None
     timeout: float | None
     retries: int | None
     model_name: str | None

@@ -31,6 +31,7 @@ def download_pretrained(
     prefer_hf_hub: bool = True,
     cache_dir: str | os.PathLike | None = None,
     *,
+    offline: bool | None = None,
     progress: bool = True,
     **options: Unpack[FetchOptions],
 ) -> str:
@@ -42,8 +43,9 @@ def download_pretrained(
         prefer_hf_hub: With both ``hf_hub`` and ``url``, fetch from the Hub; False uses the URL.
         cache_dir: The cache folder of whichever download runs (see :func:`download_pretrained_from_hf` and
             :func:`download_pretrained_from_url`).
+        offline: True uses the cache only; None reads ``HF_HUB_OFFLINE`` at call time.
         progress: Show a progress bar for URL downloads (Hub downloads show huggingface_hub's own).
-        **options: ``offline``, ``timeout``, ``retries``, ``model_name``, ``tag``
+        **options: ``timeout``, ``retries``, ``model_name``, ``tag``
             (:class:`~clipzoo.hub.options.FetchOptions`), passed to the download that runs.
 
     Returns:
@@ -67,10 +69,10 @@ def download_pretrained(
     hub, url = cfg.get("hf_hub", ""), cfg.get("url", "")
     if hub and (prefer_hf_hub or not url):
         repo_id, filename = _split_hub_spec(hub)
-        return download_pretrained_from_hf(repo_id, filename, cache_dir=cache_dir, **options)
+        return download_pretrained_from_hf(repo_id, filename, cache_dir=cache_dir, offline=offline, **options)
     if url:
         sha256 = cfg.get("sha256") or None
-        return download_pretrained_from_url(url, cache_dir, sha256, progress=progress, **options)
+        return download_pretrained_from_url(url, cache_dir, sha256, offline=offline, progress=progress, **options)
     raise ValueError(
         f"{weights_label(model_name, tag, 'pretrained weights')}: the pretrained cfg names no source; "
         f"expected 'hf_hub', 'url' or 'file', got keys {sorted(cfg)}"

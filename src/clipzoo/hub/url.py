@@ -54,6 +54,7 @@ def download_pretrained_from_url(
     cache_dir: str | os.PathLike | None = None,
     expected_sha256: str | None = None,
     *,
+    offline: bool | None = None,
     progress: bool = True,
     **options: Unpack[FetchOptions],
 ) -> str:
@@ -70,8 +71,9 @@ def download_pretrained_from_url(
             else ``~/.cache/clipzoo``).
         expected_sha256: The file's SHA-256, whole or its leading hex digits; None uses the one the URL encodes
             (:func:`expected_sha256_from_url`), and when neither gives one the file is not checked.
+        offline: True uses the cache only; None reads ``HF_HUB_OFFLINE`` at call time.
         progress: Show a progress bar on stderr.
-        **options: ``offline``, ``timeout``, ``retries``, ``model_name``, ``tag``
+        **options: ``timeout``, ``retries``, ``model_name``, ``tag``
             (:class:`~clipzoo.hub.options.FetchOptions`).
 
     Returns:
@@ -99,7 +101,7 @@ def download_pretrained_from_url(
     state = cache_state(target, expected)
     if state == "ok":
         return target
-    if is_offline(options.get("offline")):
+    if is_offline(offline):
         why = "does not match its SHA-256" if state == "corrupt" else "is not in the cache"
         raise OfflineError(
             f"{label}: {target} {why} and offline mode is on (offline=True or HF_HUB_OFFLINE=1); "
