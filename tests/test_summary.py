@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -26,8 +27,16 @@ def test_every_offline_buildable_builtin_has_stored_counts():
     assert set(stored) == expected
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(summary._stored_counts()))  # one test each: xdist spreads them
+def _peer_config_names() -> set[str]:
+    """The architectures open_clip ships: the parity layout sweep checks their stored counts on its model."""
+    try:
+        import open_clip
+    except ImportError:
+        return set()
+    return {p.stem for p in (Path(open_clip.__file__).parent / "model_configs").glob("*.json")}
+
+
+@pytest.mark.parametrize("name", sorted(set(summary._stored_counts()) - _peer_config_names()))
 def test_all_stored_counts_match_meta_counts(name):
     assert summary.count_on_meta(name) == summary._stored_counts()[name]
 

@@ -23,7 +23,8 @@ import torch
 
 open_clip = pytest.importorskip("open_clip")
 
-from clipzoo.models import build_model, convert_weights_to_lp  # noqa: E402
+from clipzoo.factory import summary  # noqa: E402
+from clipzoo.models import build_model, convert_weights_to_lp, count_parameters  # noqa: E402
 from clipzoo.registry.config import parse_model_config  # noqa: E402
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "model_configs"
@@ -74,6 +75,9 @@ def test_state_dict_layout_matches_open_clip(name: str) -> None:
     assert [k for k, *_ in state] == [k for k, *_ in peer_state]
     assert state == peer_state
     assert buffers == peer_buffers
+    # the per-tower counts `clipzoo info` reads from model_profiles.json are this model's (test_summary checks
+    # the configs open_clip does not ship)
+    assert count_parameters(model) == summary._stored_counts()[name]
 
 
 # ----- numerics -----
