@@ -131,8 +131,7 @@ SLOW_NUMERIC_CASES = {
         "ViT-B-16-SigLIP",
         "EVA02-B-16",
         "convnext_base",
-        "swin_base_patch4_window7_224",
-    )
+    )  # swin_base_patch4_window7_224 runs at full size in test_family_sweep (the swin family's member)
 }
 
 
