@@ -275,6 +275,20 @@ def test_offline_url_miss_names_the_command(server):
     assert server.count() == 0
 
 
+@pytest.mark.parametrize("kind", ["url", "hf", "pretrained"])
+def test_a_misspelt_download_option_is_refused_before_any_request(server, kind):
+    url = server.add_file(OPENAI_PATH, BODY)
+    download, first = {
+        "url": (download_pretrained_from_url, url),
+        "hf": (download_pretrained_from_hf, REPO),
+        "pretrained": (download_pretrained, {"url": url}),
+    }[kind]
+    with pytest.raises(TypeError, match=r"'retires' \(did you mean 'retries'\?") as info:
+        download(first, retires=3)
+    assert f"{download.__name__}() got an unexpected keyword argument" in str(info.value)
+    assert server.count() == 0
+
+
 def test_offline_hub_hit_makes_no_request(server, monkeypatch):
     server.add_hub_file(REPO, HF_SAFE_WEIGHTS_NAME, BODY)
     path = download_pretrained_from_hf(REPO)
