@@ -435,3 +435,11 @@ def test_meta_build_refuses_writing_empty_weights_into_real_tensors() -> None:
     with pytest.raises(RuntimeError, match="empty \\(meta\\) parameter values into a real tensor"):
         with empty_parameters():
             CopiesWeights()
+
+
+def test_attn_switches_are_the_boolean_block_options():
+    """The exporter reads the custom-block switches torch-free from BLOCK_OPTIONS; the models read ATTN_SWITCHES."""
+    from clipzoo.models.transformer import ATTN_SWITCHES
+    from clipzoo.registry.config import BLOCK_OPTIONS
+
+    assert [name for name, kind, _, _ in BLOCK_OPTIONS if kind == "bool"] == list(ATTN_SWITCHES)

@@ -32,6 +32,7 @@ from typing import Any
 from ..errors import InputError
 from ..formats.transformers import clip_to_hf, siglip_to_hf
 from ..formats.transformers_config import HF_ACTIVATIONS, HF_RESAMPLE
+from ..registry.config import BLOCK_OPTIONS
 from ..registry.naflex import is_naflex_vision
 from .folder import ExportError
 from .siglip2 import (
@@ -79,9 +80,9 @@ def _as_cfg(model_cfg: Any):
 
 
 def _block_problems(cfg: Any, tower: str) -> list[str]:
-    from ..models.transformer import ATTN_SWITCHES
-
-    problems = [f"{tower} uses {name}" for name in ATTN_SWITCHES if getattr(cfg, name)]
+    # the custom-block switches are the boolean block options (read torch-free: check_spec runs before any build)
+    switches = [name for name, kind, _, _ in BLOCK_OPTIONS if kind == "bool"]
+    problems = [f"{tower} uses {name}" for name in switches if getattr(cfg, name)]
     if cfg.block_type not in (None, "default"):
         problems.append(f"{tower} block_type {cfg.block_type!r}")
     if cfg.ls_init_value is not None:
