@@ -33,7 +33,7 @@ def as_section(cfg: VisionCfg | TextCfg | dict, cls: type):
 
 def attn_options(cfg: VisionCfg | TextCfg) -> AttnOptions:
     """The custom-block switches of a tower config."""
-    return AttnOptions.from_flags(cfg)
+    return AttnOptions.from_config(cfg)
 
 
 def vision_tower_kind(cfg: VisionCfg) -> str:

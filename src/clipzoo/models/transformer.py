@@ -8,7 +8,7 @@ checkpoints load unchanged, while the attention itself runs through one fused SD
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import astuple, dataclass
 from typing import Any
 
@@ -38,10 +38,9 @@ class AttnOptions:
         return any(astuple(self))
 
     @classmethod
-    def from_flags(cls, flags: Any) -> AttnOptions:
-        """The options named by config keys (:data:`ATTN_SWITCHES`): a config section, or a mapping."""
-        get = flags.get if isinstance(flags, Mapping) else lambda key: getattr(flags, key)
-        return cls(**{field: bool(get(key)) for key, field in ATTN_SWITCHES.items()})
+    def from_config(cls, section: Any) -> AttnOptions:
+        """The switches a tower config section (``VisionCfg``/``TextCfg``) sets, read by :data:`ATTN_SWITCHES`."""
+        return cls(**{field: getattr(section, key) for key, field in ATTN_SWITCHES.items()})
 
 
 # The config keys (open_clip's flat custom-attention arguments, ``vision_cfg``/``text_cfg`` keys) -> the
