@@ -108,7 +108,7 @@ def download_pretrained_from_hf(
     policy = retry_policy(options.get("timeout"), options.get("retries"))
     label = weights_label(model_name, tag, f"hf-hub:{model_id}")
     for candidate in candidates:
-        path = _HubFile(model_id, candidate, revision, cache_dir, label, policy.timeout).fetch(offline, policy)
+        path = _HubFile(model_id, candidate, revision, cache_dir, label, policy).fetch(offline)
         if path is not None:
             return path
     tried = " or ".join(candidates)
@@ -165,21 +165,21 @@ def _hf_endpoint() -> str:
 
 @dataclass
 class _HubFile:
-    """One file of a Hub repo being fetched: repo, revision, cache, timeout and its name in messages."""
+    """One file of a Hub repo being fetched: repo, revision, cache, retry policy and its name in messages."""
 
     repo_id: str
     filename: str
     revision: str | None
     cache_dir: str | os.PathLike | None
     label: str
-    timeout: float
+    policy: RetryPolicy
     staged: list[tuple[str, str]] = field(default_factory=list)  # (blob, staging folder) attempts resume from
 
-    def fetch(self, offline: bool, policy: RetryPolicy) -> str | None:
+    def fetch(self, offline: bool) -> str | None:
         """Path of the file, or None when the repo (or, offline, the cache) has no such file."""
         if not offline:
             endpoint = _hf_endpoint()
-            unreachable = _probe(endpoint, policy.timeout)
+            unreachable = _probe(endpoint, self.policy.timeout)
             if unreachable is not None:
                 # As huggingface_hub does when the network fails: a cached copy is used; else fail now, not in 20 s.
                 cached = self.fetch_once(offline=True)
@@ -190,11 +190,14 @@ class _HubFile:
                     f"{unreachable_message(endpoint, unreachable)}"
                 )
         try:
-            return with_retries(lambda: self.fetch_once(offline), policy, f"{self.label}: could not fetch {self.filename} from hf-hub:{self.repo_id}")
+            return with_retries(
+                lambda: self.fetch_once(offline),
+                self.policy,
+                f"{self.label}: could not fetch {self.filename} from hf-hub:{self.repo_id}",
+            )
         except DownloadError:
             _discard_staging(self.staged)  # failed for good: a partial file left to resume from is only litter
             raise
-
 
     def fetch_once(self, offline: bool) -> str | None:
         """One ``hf_hub_download`` call with its errors sorted into final, transient and 'no such file'."""
@@ -209,7 +212,7 @@ class _HubFile:
                 revision=self.revision,
                 cache_dir=hub_cache_dir(self.cache_dir),
                 local_files_only=offline,
-                etag_timeout=self.timeout,
+                etag_timeout=self.policy.timeout,
                 endpoint=os.environ.get("HF_ENDPOINT") or None,  # read now: huggingface_hub reads it at import
             )
             if not verified:
@@ -262,7 +265,7 @@ class _HubFile:
         endpoint = os.environ.get("HF_ENDPOINT") or None
         url = hf_hub_url(self.repo_id, self.filename, revision=self.revision, endpoint=endpoint)
         try:
-            metadata = get_hf_file_metadata(url, timeout=self.timeout)
+            metadata = get_hf_file_metadata(url, timeout=self.policy.timeout)
         except (hf_errors.EntryNotFoundError, hf_errors.RepositoryNotFoundError, hf_errors.RevisionNotFoundError):
             raise  # final answers, sorted by the caller as for hf_hub_download
         except Exception:  # noqa: BLE001 - the download that follows reports (and classifies) the failure
@@ -287,7 +290,7 @@ class _HubFile:
                 self.filename,
                 revision=metadata.commit_hash or self.revision,
                 local_dir=staging,  # a fixed folder, not a fresh staging one: a killed download resumes there
-                etag_timeout=self.timeout,
+                etag_timeout=self.policy.timeout,
                 endpoint=endpoint,
             )
             digest = file_sha256(path)
