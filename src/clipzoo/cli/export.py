@@ -21,7 +21,7 @@ def export_options(args: argparse.Namespace) -> dict:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Create the model, write the folder atomically and print its path."""
-    from ..export.folder import export_model
+    from ..export.writers import export_model
 
     require_weights(args.model, args.tag, args.random_weights, args.cache_dir)
     path = export_model(
@@ -42,7 +42,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     """Register ``export``."""
-    from ..export.folder import EXPORT_FORMATS  # stdlib-only module
+    from ..export.writers import EXPORT_FORMATS  # torch-free modules
 
     parser = add_model_command(
         sub,
