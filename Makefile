@@ -12,7 +12,7 @@ install: $(STAMP)
 # uv resolves torch and torchvision as one matching pair from the lock; bootstrap it with pip when missing.
 $(STAMP): pyproject.toml uv.lock
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
-	$(PYTHON) -m uv sync --frozen --extra dev --compile-bytecode
+	$(PYTHON) -m uv sync --frozen --extra dev --extra ray --compile-bytecode
 	@touch $@
 
 lint: install
