@@ -52,20 +52,19 @@ class ChunkResult:
     failures: list[tuple[int, str]] = field(default_factory=list)
 
 
-def chunk_stream(items: Iterator[Item], part_size: int, batch_size: int, done: set[int]) -> Iterator[Chunk]:
-    """Cut the stream into chunks, skipping the parts in ``done`` (their items are read past, not decoded)."""
-    part, position, current = 0, 0, []
-    for item in items:
+def chunk_stream(
+    items: Iterator[Item], n_items: int, part_size: int, batch_size: int, done: set[int]
+) -> Iterator[Chunk]:
+    """Cut the stream of ``n_items`` items into chunks, skipping the parts in ``done`` (read past, not decoded)."""
+    current: list[tuple[int, Item]] = []
+    for position, item in enumerate(items):
         part = position // part_size
         if part not in done:
             current.append((position, item))
-        position += 1
-        end_of_part = position % part_size == 0
+        end_of_part = (position + 1) % part_size == 0 or position + 1 == n_items
         if current and (len(current) == batch_size or end_of_part):
             yield Chunk(part, current, last=end_of_part)
             current = []
-    if current:
-        yield Chunk(part, current, last=True)
 
 
 def _read_bytes(file: str, offset: int | None, size: int | None) -> Any:

@@ -254,7 +254,7 @@ def _check_target(path: Path, manifests: list[str], *, overwrite: bool, flag: st
 def _run_parts(found, options, manifest: Manifest, encoder, out: Path, **context: Any) -> list[int]:
     """Stream the parts not yet done through the engine; write each part and the manifest when it completes."""
     identity = manifest.identity
-    chunks = chunk_stream(iter_items(found, options), identity["part_size"], identity["batch_size"],
+    chunks = chunk_stream(iter_items(found, options), manifest.n_items, identity["part_size"], identity["batch_size"],
                           set(manifest.parts))  # fmt: skip
     module, function = ENGINES[context["engine"]]
     run = getattr(importlib.import_module(f".{module}", __package__), function)
