@@ -18,7 +18,7 @@ from typing import Any
 
 from .chunks import Chunk, ChunkResult, encode_chunk, preprocess_chunk
 
-__all__ = ["default_workers", "run_local"]
+__all__ = ["default_workers", "run_chunks"]
 
 
 def default_workers(device: str) -> int:
@@ -34,7 +34,7 @@ def _ignore_interrupt() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def run_local(chunks: Iterator[Chunk], encoder: Any, context: dict[str, Any]) -> Iterator[ChunkResult]:
+def run_chunks(chunks: Iterator[Chunk], encoder: Any, context: dict[str, Any]) -> Iterator[ChunkResult]:
     """Encode every chunk with ``encoder`` in this process, its images preprocessed by worker processes.
 
     Args:

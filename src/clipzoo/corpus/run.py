@@ -10,6 +10,7 @@ assembles them into parts and writes each part and the manifest as soon as the p
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 import os
 import sys
@@ -30,9 +31,11 @@ __all__ = ["ENGINES", "EmbedSummary", "embed"]
 
 logger = logging.getLogger("clipzoo")
 
-# engine name -> (module in this package, function): each takes (chunks, encoder, context) and yields results in
-# chunk order; imported only when chosen (Ray is an optional extra)
-ENGINES = {"local": ("local", "run_local"), "ray": ("ray_engine", "run_ray")}
+# engine name -> its module in this package, imported only when chosen (Ray is an optional extra); each has
+# run_chunks(chunks, encoder, context), yielding results in chunk order, and default_workers(device)
+ENGINES = {"local": "local", "ray": "ray_engine"}
+# engine -> (the package it needs, how to install it)
+ENGINE_PACKAGES = {"ray": ("ray", "uv pip install 'clipzoo[ray]' (the ray extra: ray[data])")}
 DEFAULT_PART_SIZE = 10_000
 
 
@@ -72,6 +75,9 @@ def _check_options(
 ) -> None:
     if engine not in ENGINES:
         raise choice_error("engine", engine, tuple(ENGINES))
+    needed = ENGINE_PACKAGES.get(engine)
+    if needed and importlib.util.find_spec(needed[0]) is None:
+        raise InputError(f"engine={engine!r} needs {needed[0]}, which is not installed: {needed[1]}")
     if dtype not in OUTPUT_DTYPES:
         raise choice_error("dtype", dtype, tuple(OUTPUT_DTYPES))
     for name, value in (("part_size", part_size), ("batch_size", batch_size), ("workers", workers)):
@@ -227,7 +233,7 @@ def embed(
     manifest.save(out)
     written = _run_parts(found, options, manifest, encoder, out, engine=engine, ray_address=ray_address,
                          request=request, with_images=with_images, with_text=with_text, progress=progress,
-                         workers=workers or _default_workers(engine, device))  # fmt: skip
+                         workers=workers or _engine(engine).default_workers(device))  # fmt: skip
     seconds = time.perf_counter() - start
     done = sum(p["rows"] for p in manifest.parts.values())
     processed = sum(manifest.parts[k]["rows"] + manifest.parts[k]["failures"] for k in written)
@@ -235,10 +241,8 @@ def embed(
                         processed / max(seconds, 1e-9), encoder.path, engine, list(manifest.failures))  # fmt: skip
 
 
-def _default_workers(engine: str, device: str) -> int:
-    from .local import default_workers
-
-    return default_workers(device)
+def _engine(name: str) -> Any:
+    return importlib.import_module(f".{ENGINES[name]}", __package__)
 
 
 def _check_target(path: Path, manifests: list[str], *, overwrite: bool, flag: str) -> Path:
@@ -256,8 +260,7 @@ def _run_parts(found, options, manifest: Manifest, encoder, out: Path, **context
     identity = manifest.identity
     chunks = chunk_stream(iter_items(found, options), manifest.n_items, identity["part_size"], identity["batch_size"],
                           set(manifest.parts))  # fmt: skip
-    module, function = ENGINES[context["engine"]]
-    run = getattr(importlib.import_module(f".{module}", __package__), function)
+    run = _engine(context["engine"]).run_chunks
     columns = _columns(context["with_images"], context["with_text"])
     done = sum(p["rows"] + p["failures"] for p in manifest.parts.values())
     progress = _Progress(manifest.n_items, done, context["progress"])
