@@ -98,6 +98,7 @@ def test_every_command_is_wired():
         "pretrained",
         "info",
         "download",
+        "cache",
         "export",
         "classify",
         "caption",
