@@ -15,9 +15,17 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError, choice_error
+from ..errors import InputError, unknown_choice_message
 
-__all__ = ["EncoderRequest", "MissingWeightsError", "auto_batch_size", "build_encoder", "check_request"]
+__all__ = [
+    "EmbedOptionError",
+    "EncoderRequest",
+    "MissingWeightsError",
+    "check_choice",
+    "auto_batch_size",
+    "build_encoder",
+    "check_request",
+]
 
 CPU_PRECISIONS = ("auto", "bf16", "int8", "fp32")
 CUDA_PRECISIONS = {
@@ -26,11 +34,20 @@ CUDA_PRECISIONS = {
     "fp16": "float16",
     "fp32": "fp32",
 }  # None: bf16 if supported
-PRECISIONS = tuple(dict.fromkeys([*CPU_PRECISIONS, *CUDA_PRECISIONS]))
 # device type -> images per batch when the caller gives none: a CPU saturates its GEMMs at a few dozen
 # 224 px images; a GPU wants hundreds to stay busy.
 AUTO_BATCH = {"cpu": 32, "cuda": 256}
 RANDOM_WEIGHTS_SEED = 0
+
+
+class EmbedOptionError(InputError, ValueError):
+    """An option of ``embed``/``search`` outside its choices or range (status 2, before any work)."""
+
+
+def check_choice(what: str, value: object, choices: tuple[str, ...]) -> None:
+    """Raise :class:`EmbedOptionError` (close matches, known values) unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise EmbedOptionError(unknown_choice_message(what, value, list(choices)))
 
 
 class MissingWeightsError(InputError, ValueError):
@@ -60,10 +77,10 @@ def check_request(request: EncoderRequest, random_weights: bool) -> None:
         InputError: neither or both of ``model`` and ``onnx``, or an ONNX folder that is not one.
         MissingWeightsError: no weights and not ``random_weights``.
         UnknownNameError: an unknown model or tag (close matches in the message).
-        ValueError: an unknown precision.
+        EmbedOptionError: a precision the device has no path for.
     """
-    if request.precision not in PRECISIONS:
-        raise choice_error("precision", request.precision, PRECISIONS)
+    cuda = str(request.device).startswith("cuda")
+    check_choice("precision", request.precision, tuple(CUDA_PRECISIONS) if cuda else CPU_PRECISIONS)
     if (request.model is None) == (request.onnx is None):
         raise InputError(
             "give a model (model=/--model) or an ONNX folder (onnx=/--onnx), exactly one of them"
@@ -110,8 +127,6 @@ class TorchEncoder:
         if self.device.type == "cpu":
             from ..inference.optimize import optimize_for_inference
 
-            if request.precision not in CPU_PRECISIONS:
-                raise choice_error("CPU precision", request.precision, CPU_PRECISIONS)
             model = optimize_for_inference(model, request.precision)
             self.path = model.inference_report.path
         else:
@@ -122,8 +137,6 @@ class TorchEncoder:
     def _cuda_path(self, precision: str) -> str:
         import torch
 
-        if precision not in CUDA_PRECISIONS:
-            raise choice_error("CUDA precision", precision, tuple(CUDA_PRECISIONS))
         name = CUDA_PRECISIONS[precision] or ("bfloat16" if torch.cuda.is_bf16_supported() else "float16")
         if name != "fp32":
             self.autocast = getattr(torch, name)

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ..files import write_file_atomically
+from ..files import check_replaceable, write_file_atomically
 
 __all__ = [
     "FAILURES_FILE",
@@ -207,18 +207,19 @@ def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     ]
 
 
-def open_output(out: Path, identity: dict[str, Any], overwrite: bool, check_target: Any) -> Manifest | None:
+def open_output(out: Path, identity: dict[str, Any], overwrite: bool) -> Manifest | None:
     """Check ``--out`` before any work; the manifest to resume, or None to start anew (the folder is then empty).
 
     Args:
         out: The output folder.
         identity: This run's identity (see :class:`Manifest`).
-        overwrite: Replace another run's output (only a folder clipzoo wrote).
-        check_target: ``(path, manifests, overwrite=, flag=)`` -> Path: the house's rule for replacing folders.
+        overwrite: Replace another run's output (only a folder clipzoo wrote: ``clipzoo.files.check_replaceable``,
+            the rule every folder-writing command follows).
 
     Raises:
         ForeignOutputError: ``out`` holds another run's embeddings (without ``overwrite``).
-        InputError: ``out`` may not be written (see ``check_target``).
+        UnsafeTargetError: ``out`` may not be written: a file, a link, a non-empty folder clipzoo did not write,
+            the current or home folder or an ancestor, an empty path.
     """
     manifest = Manifest.read(out) if out.is_dir() else None
     if manifest is not None and manifest.identity == identity:
@@ -229,7 +230,7 @@ def open_output(out: Path, identity: dict[str, Any], overwrite: bool, check_targ
             f"{out} holds embeddings of another run ({_describe(manifest.identity)}; differs in {changed}); "
             "give another --out, the same arguments to resume it, or --overwrite to replace it"
         )
-    path = check_target(out, [MANIFEST_FILE], overwrite=overwrite, flag="--overwrite")
+    path = check_replaceable(out, [MANIFEST_FILE], overwrite=overwrite, flag="overwrite=True / --overwrite")
     if path.is_dir() and any(path.iterdir()):
         shutil.rmtree(path)
     path.mkdir(parents=True, exist_ok=True)

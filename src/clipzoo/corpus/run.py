@@ -21,10 +21,18 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError, choice_error
+from ..errors import InputError
+from ..files import check_replaceable
 from .chunks import ChunkResult, chunk_stream
-from .encoder import EncoderRequest, auto_batch_size, build_encoder, check_request
-from .layout import OUTPUT_DTYPES, Manifest, PartResult, open_output, write_part
+from .encoder import (
+    EmbedOptionError,
+    EncoderRequest,
+    auto_batch_size,
+    build_encoder,
+    check_choice,
+    check_request,
+)
+from .layout import MANIFEST_FILE, OUTPUT_DTYPES, Manifest, PartResult, open_output, write_part
 from .sources import SourceError, SourceOptions, check_sources, count_items, iter_items
 
 __all__ = ["ENGINES", "EmbedSummary", "embed"]
@@ -73,16 +81,14 @@ class EmbedSummary:
 def _check_options(
     engine: str, dtype: str, part_size: int, batch_size: int | None, workers: int | None
 ) -> None:
-    if engine not in ENGINES:
-        raise choice_error("engine", engine, tuple(ENGINES))
+    check_choice("engine", engine, tuple(ENGINES))
     needed = ENGINE_PACKAGES.get(engine)
     if needed and importlib.util.find_spec(needed[0]) is None:
         raise InputError(f"engine={engine!r} needs {needed[0]}, which is not installed: {needed[1]}")
-    if dtype not in OUTPUT_DTYPES:
-        raise choice_error("dtype", dtype, tuple(OUTPUT_DTYPES))
+    check_choice("dtype", dtype, tuple(OUTPUT_DTYPES))
     for name, value in (("part_size", part_size), ("batch_size", batch_size), ("workers", workers)):
         if value is not None and (not isinstance(value, int) or value < 1):
-            raise InputError(f"{name} must be a positive integer, got {value!r}")
+            raise EmbedOptionError(f"{name} must be a positive integer, got {value!r}")
 
 
 def _columns(with_images: bool, with_text: bool) -> list[str]:
@@ -217,8 +223,10 @@ def embed(
     batch = batch_size or auto_batch_size(request)
     identity = _identity(sources, request, dtype=dtype, part_size=part_size, batch_size=min(batch, part_size),
                          image_column=image_column, caption_column=caption_column, text_only=text_only)  # fmt: skip
-    out = Path(os.path.expanduser(os.fspath(out))).absolute()
-    manifest = open_output(out, identity, overwrite, _check_target)
+    # the house's rule for folders (never the current or home folder, an ancestor, a file, a link, an empty path,
+    # a foreign folder); whether this run may resume or replace what is there is open_output's question
+    out = check_replaceable(out, [MANIFEST_FILE], overwrite=True)
+    manifest = open_output(out, identity, overwrite)
     n_items, with_images, with_text = count_items(found, options)
     if n_items == 0:
         raise SourceError(f"the sources hold no items to embed: {', '.join(map(str, sources))}")
@@ -243,16 +251,6 @@ def embed(
 
 def _engine(name: str) -> Any:
     return importlib.import_module(f".{ENGINES[name]}", __package__)
-
-
-def _check_target(path: Path, manifests: list[str], *, overwrite: bool, flag: str) -> Path:
-    """Stand-in for the house's folder-replacement rule until it lands in ``clipzoo.files``."""
-    if path.exists() and not path.is_dir():
-        raise InputError(f"{path} is a file, not a folder; name a new or empty folder as --out")
-    if path.is_dir() and any(path.iterdir()) and not any((path / m).is_file() for m in manifests):
-        raise InputError(f"{path} is not empty and holds no {' or '.join(manifests)}: clipzoo did not write it; "
-                         "name a new or empty folder")  # fmt: skip
-    return path
 
 
 def _run_parts(found, options, manifest: Manifest, encoder, out: Path, **context: Any) -> list[int]:

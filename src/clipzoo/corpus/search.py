@@ -32,7 +32,16 @@ TARGETS = {"image": ("image", "image.index"), "text": ("text", "text.index")}
 
 @dataclass(frozen=True)
 class SearchHit:
-    """One result: cosine score, where it is (part, row in part, row in the corpus) and its metadata."""
+    """One result of :func:`search`.
+
+    Attributes:
+        score: Cosine similarity to the query (inner product of normalized embeddings).
+        part: The part it is in (``k`` of ``img_emb_{k}.npy``).
+        row: Its row in that part.
+        index: Its row in the whole corpus (parts in order): the row of a faiss index built over the folder.
+        image_path: The metadata's ``image_path`` (None in a caption-only corpus).
+        caption: The metadata's ``caption`` (None when the corpus has none).
+    """
 
     score: float
     part: int
