@@ -59,7 +59,8 @@ def export_model(
             load with ``local-dir:``), ``'onnx'`` or ``'transformers'`` (a CLIPModel/SiglipModel folder).
         include_tokenizer: Copy the tokenizer files into the folder (Hugging Face tokenizers; the CLIP BPE
             tokenizer needs none).
-        overwrite: Replace a target that exists and is not empty.
+        overwrite: Replace a folder an earlier export wrote (see
+            :func:`~clipzoo.export.folder.check_export_target`).
         cache_dir: Where downloaded weights are cached (as in ``create_model``).
         format_options: Options for the format's writer, e.g. ``{'quantize': 'int8', 'opset': 21}`` for ONNX.
         **create_kwargs: ``create_model`` options that change the architecture or preprocessing
@@ -73,8 +74,8 @@ def export_model(
     Raises:
         ValueError: ``to`` is None, ``format`` is unknown, or ``precision`` is not ``'fp32'`` (exports hold fp32
             weights; choose the precision when loading the folder).
-        ExportTargetError: the target is not empty (without ``overwrite``) or cannot be written; checked before
-            the model is built.
+        ExportTargetError: the target may not be written (:func:`~clipzoo.export.folder.check_export_target`)
+            or cannot be; checked before the model is built.
         ExportBusyError: another export into the target held its lock past ``lock_timeout``, or wrote the
             target while this one waited.
         ExportError: the format cannot hold this architecture (for transformers checked before building; ONNX
