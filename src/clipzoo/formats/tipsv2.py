@@ -14,6 +14,7 @@ the class position is folded into the class token on import, and written back as
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CheckpointError
@@ -45,8 +46,9 @@ def is_tipsv2_state(state: StateDict) -> bool:
 
 def _vision_block_rules(i: int, mlp_names: tuple[str, str]) -> list[Rule]:
     f, c = f"{VISION}blocks.{i}.", f"{TRUNK}blocks.{i}."
-    rules: list[Rule] = [Param(f + n, c + n, pair=True) for n in ("norm1", "attn.qkv", "attn.proj", "norm2")]
-    rules += [Param(f + n, c + n) for n in ("ls1.gamma", "ls2.gamma")]
+    rules: list[Rule] = [Param(f + n, c + n, pair=True) for n in ("norm1", "attn.proj", "norm2")]
+    rules += [Param(f + n, c + n) for n in ("ls1.gamma", "ls2.gamma", "attn.qkv.weight")]
+    rules.append(Param(f + "attn.qkv.bias", c + "attn.qkv.bias", optional=True))  # qkv_bias=False has none
     rules += [Param(f + src, c + dst, pair=True) for src, dst in zip(mlp_names, _TIMM_MLP, strict=True)]
     return rules
 
@@ -112,8 +114,9 @@ def tipsv2_to_clipzoo(state: StateDict, model: Any = None) -> StateDict:
         model: The model being loaded (unused: the layout alone decides).
 
     Returns:
-        The state dict in clipzoo's layout, with ``logit_scale`` from ``temperature`` (transformers' default
-        temperature when the file has none, as transformers does).
+        The state dict in clipzoo's layout, with ``logit_scale`` from ``temperature``; without one (the
+        published files) the model's initial logit scale, which a Tipsv2Model folder's config sets from its
+        ``temperature_init_value`` as transformers does (transformers' default when there is no model).
 
     Raises:
         CheckpointError: a key is missing or not understood.
@@ -133,7 +136,9 @@ def tipsv2_to_clipzoo(state: StateDict, model: Any = None) -> StateDict:
         _foreign_mlp_names(state),
     )
     out = convert_by_rules(state, rules, "clipzoo", _missing, _not_understood)
-    out.setdefault("logit_scale", -torch.log(torch.tensor(DEFAULT_TEMPERATURE)))
+    if "logit_scale" not in out:  # transformers then starts from its config's temperature_init_value
+        scale = getattr(model, "init_logit_scale", None)
+        out["logit_scale"] = torch.tensor(-math.log(DEFAULT_TEMPERATURE) if scale is None else scale)
     return out
 
 
