@@ -125,10 +125,10 @@ class TextEncoderMixin:
         """(additive mask or None, is_causal flag for SDPA)."""
         causal = self.text_causal
         if self.cls_emb is None and self.text_pad_mask:  # bidirectional, padding keys ignored
-            # the dtype's lowest value, not -inf: a row of padding only stays finite
+            # float16's lowest value, not -inf: a row of padding only stays finite (and TorchScript has no finfo)
             pad = (text == self.text_pad_id)[:, None, None, :]
             mask = torch.zeros(pad.shape, device=x.device, dtype=x.dtype)
-            return mask.masked_fill(pad, torch.finfo(x.dtype).min), False
+            return mask.masked_fill(pad, -65504.0), False
         if self.cls_emb is None:
             return None, causal
         # CoCa: mask padding keys. Pretrained CoCa weights were trained with the class slot's "valid" flag put in
