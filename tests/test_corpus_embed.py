@@ -181,3 +181,17 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(reference, corpus, tmp_
     np.testing.assert_array_equal(embs, ref_embs)
     assert rows == ref_rows
     assert pq.read_table(out / "failures.parquet").equals(pq.read_table(ref_out / "failures.parquet"))
+
+
+def test_an_onnx_folder_embeds_like_the_torch_model(reference, corpus, tmp_path):
+    pytest.importorskip("onnxruntime")
+    onnx_dir = tmp_path / "onnx"
+    clipzoo.export_model(MODEL["model"], MODEL["pretrained"], to=onnx_dir, format="onnx")
+    run = {k: v for k, v in RUN.items() if k not in MODEL}
+    summary = clipzoo.embed(corpus, onnx=str(onnx_dir), out=tmp_path / "out", **run)
+    assert summary.inference_path == "onnx" and summary.failed == len(BROKEN)
+    embs, rows = read_output(tmp_path / "out")
+    ref_embs, ref_rows = read_output(reference[0])
+    assert rows == ref_rows
+    cosine = (embs.astype(np.float32) * ref_embs.astype(np.float32)).sum(1)
+    assert cosine.min() > 0.99  # onnxruntime fp32 vs the CPU's torch path (int8 on AVX2)
