@@ -154,9 +154,8 @@ def test_caption_only_list_gives_text_embeddings(tmp_path):
     assert np.load(tmp_path / "out/text_emb/text_emb_0.npy").shape == (6, 64)
 
 
-def test_sigkill_then_resume_equals_an_uninterrupted_run(reference, corpus, tmp_path):
-    ref_out, _ = reference
-    out = tmp_path / "killed"
+def _interrupt_after_first_part(corpus: Path, out: Path, sig: int) -> tuple[int, dict]:
+    """Start `clipzoo embed` in a subprocess, send ``sig`` once the manifest lists a part; (status, manifest)."""
     args = [sys.executable, "-m", "clipzoo", "embed", str(corpus), "--model", MODEL["model"], "--pretrained",
             MODEL["pretrained"], "--out", str(out), "--part-size", "6", "--batch-size", "4", "--workers", "1"]  # fmt: skip
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -166,10 +165,19 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(reference, corpus, tmp_
         if manifest.is_file() and json.loads(manifest.read_text())["parts"]:
             break
         time.sleep(0.005)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    done = json.loads(manifest.read_text())["parts"]
-    assert 0 < len(done) < 11, f"the kill came too late to test resume: {len(done)} parts done"
+    os.kill(proc.pid, sig)
+    status = proc.wait(timeout=120)
+    data = json.loads(manifest.read_text())
+    assert 0 < len(data["parts"]) < 11, (
+        f"the signal came too late to test resume: {len(data['parts'])} parts done"
+    )
+    return status, data
+
+
+def test_sigkill_then_resume_equals_an_uninterrupted_run(reference, corpus, tmp_path):
+    ref_out, _ = reference
+    out = tmp_path / "killed"
+    done = _interrupt_after_first_part(corpus, out, signal.SIGKILL)[1]["parts"]
     summary = clipzoo.embed(corpus, out=out, **RUN)
     assert summary.parts_written == 11 - len(done)
     for name in ("img_emb", "metadata"):
@@ -181,6 +189,18 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(reference, corpus, tmp_
     np.testing.assert_array_equal(embs, ref_embs)
     assert rows == ref_rows
     assert pq.read_table(out / "failures.parquet").equals(pq.read_table(ref_out / "failures.parquet"))
+
+
+def test_ctrl_c_leaves_finished_parts_and_the_manifest_consistent(reference, corpus, tmp_path):
+    out = tmp_path / "interrupted"
+    status, manifest = _interrupt_after_first_part(corpus, out, signal.SIGINT)
+    assert status == 130
+    ref_out, _ = reference
+    for k, part in manifest["parts"].items():  # every part listed is complete and equal to the reference's
+        name = f"img_emb/img_emb_{int(k):02d}.npy"
+        assert len(np.load(out / name)) == part["rows"]
+        np.testing.assert_array_equal(np.load(out / name), np.load(ref_out / name))
+    assert not [p for p in out.rglob("*") if ".tmp-" in p.name]  # no half-written file left
 
 
 def test_an_onnx_folder_embeds_like_the_torch_model(reference, corpus, tmp_path):
