@@ -155,7 +155,12 @@ def test_caption_only_list_gives_text_embeddings(tmp_path):
 
 
 def _interrupt_after_first_part(corpus: Path, out: Path, sig: int) -> tuple[int, dict]:
-    """Start `clipzoo embed` in a subprocess, send ``sig`` once the manifest lists a part; (status, manifest)."""
+    """Start `clipzoo embed` in a subprocess, send ``sig`` once the manifest lists a part; (status, manifest).
+
+    Its worker processes must be gone a few seconds later, whatever the signal (none is left orphaned).
+    """
+    import psutil
+
     args = [sys.executable, "-m", "clipzoo", "embed", str(corpus), "--model", MODEL["model"], "--pretrained",
             MODEL["pretrained"], "--out", str(out), "--part-size", "6", "--batch-size", "4", "--workers", "1"]  # fmt: skip
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -165,8 +170,12 @@ def _interrupt_after_first_part(corpus: Path, out: Path, sig: int) -> tuple[int,
         if manifest.is_file() and json.loads(manifest.read_text())["parts"]:
             break
         time.sleep(0.005)
+    children = psutil.Process(proc.pid).children(recursive=True)
     os.kill(proc.pid, sig)
     status = proc.wait(timeout=120)
+    assert children, "the run had no worker processes"
+    _, alive = psutil.wait_procs(children, timeout=20)
+    assert not alive, f"worker processes outlived the run: {alive}"
     data = json.loads(manifest.read_text())
     assert 0 < len(data["parts"]) < 11, (
         f"the signal came too late to test resume: {len(data['parts'])} parts done"
