@@ -103,27 +103,43 @@ def test_sinusoidal_positions_are_tensor2tensor_table():
     assert sinusoidal_positions(3, 7)[:, -1].abs().sum() == 0  # odd width: a zero column
 
 
-def test_tipsv2_export_reads_back_with_the_same_features(tiny_tips, tmp_path, capsys):
-    """clipzoo -> Tipsv2Model folder (TIPS layout, temperature) -> local-dir: the same features; info and
-    zero-shot work on the folder."""
+TIPS_PREPROCESS = {
+    "mean": (0.0,) * 3,
+    "std": (1.0,) * 3,
+    "resize_mode": "squash",
+    "interpolation": "bilinear",
+}
+
+
+@pytest.fixture
+def tips_folder(tiny_tips, tmp_path):
+    """The tiny model exported as a transformers Tipsv2Model folder."""
+    from safetensors.torch import save_file
+
+    weights, out = tmp_path / "tiny.safetensors", tmp_path / "tips-folder"
+    save_file(tiny_tips.state_dict(), str(weights))
+    clipzoo.add_pretrained_cfg("tiny-tips", "tiny", {"file": str(weights), **TIPS_PREPROCESS})
+    clipzoo.export_model("tiny-tips", "tiny", to=out, format="transformers")
+    return out
+
+
+def _assert_same_model(loaded, reference) -> None:
+    pixels = torch.rand(2, 3, 28, 28)
+    ids = clipzoo.get_tokenizer("tiny-tips")(["a photo of a cat", "red tree"])
+    with torch.no_grad():
+        assert (loaded.encode_image(pixels) - reference.encode_image(pixels)).abs().max().item() < 1e-6
+        assert (loaded.encode_text(ids) - reference.encode_text(ids)).abs().max().item() < 1e-6
+
+
+def test_tipsv2_export_reads_back_with_the_same_features(tiny_tips, tips_folder, capsys):
+    """clipzoo -> Tipsv2Model folder (TIPS layout, temperature) -> local-dir: the same features, ids and
+    logit scale; info and zero-shot work on the folder."""
     from PIL import Image
     from safetensors import safe_open
 
     from clipzoo.cli import main as cli_main
 
-    out = tmp_path / "tips-folder"
-    weights = tmp_path / "tiny.safetensors"
-    from safetensors.torch import save_file
-
-    save_file(tiny_tips.state_dict(), str(weights))
-    tips_preprocess = {
-        "mean": (0.0,) * 3,
-        "std": (1.0,) * 3,
-        "resize_mode": "squash",
-        "interpolation": "bilinear",
-    }
-    clipzoo.add_pretrained_cfg("tiny-tips", "tiny", {"file": str(weights), **tips_preprocess})
-    clipzoo.export_model("tiny-tips", "tiny", to=out, format="transformers")
+    out = tips_folder
     config = json.loads((out / "config.json").read_text())
     assert config["model_type"] == "tipsv2" and config["vision_config"]["num_register_tokens"] == 1
     with safe_open(str(out / "model.safetensors"), "pt") as f:
@@ -133,12 +149,11 @@ def test_tipsv2_export_reads_back_with_the_same_features(tiny_tips, tmp_path, ca
         )  # the class position, written as zero
     assert {"temperature", "vision_encoder.mask_token", "text_encoder.ln_final.weight"} <= keys
     loaded = clipzoo.create_model(f"local-dir:{out}").eval()
-    pixels = torch.rand(2, 3, 28, 28)
-    ids = clipzoo.get_tokenizer("tiny-tips")(["a photo of a cat", "red tree"])
-    assert torch.equal(clipzoo.get_tokenizer(f"local-dir:{out}")(["a photo of a cat", "red tree"]), ids)
-    with torch.no_grad():
-        assert (loaded.encode_image(pixels) - tiny_tips.encode_image(pixels)).abs().max().item() < 1e-6
-        assert (loaded.encode_text(ids) - tiny_tips.encode_text(ids)).abs().max().item() < 1e-6
+    _assert_same_model(loaded, tiny_tips)
+    texts = ["a photo of a cat", "red tree"]
+    assert torch.equal(
+        clipzoo.get_tokenizer(f"local-dir:{out}")(texts), clipzoo.get_tokenizer("tiny-tips")(texts)
+    )
     assert loaded.logit_scale.item() == pytest.approx(tiny_tips.logit_scale.item(), rel=1e-6)
     assert cli_main(["info", f"local-dir:{out}"]) == 0
     assert "tipsv2" in capsys.readouterr().out.lower()
@@ -149,3 +164,47 @@ def test_tipsv2_export_reads_back_with_the_same_features(tiny_tips, tmp_path, ca
     )
     assert sorted(label for label, _ in top[0]) == ["car", "cat", "dog"]
     assert sum(p for _, p in top[0]) == pytest.approx(1.0, abs=1e-4)
+
+
+@pytest.fixture
+def fake_hub(tips_folder, monkeypatch):
+    """Hub repo 'org/tiny-tipsv2' served from the exported folder (nothing touches the network)."""
+    from clipzoo.hub import hf as hub_hf
+    from clipzoo.hub.errors import NotFoundError
+
+    def fake_download(model_id, filename=None, revision=None, cache_dir=None, offline=None, **kwargs):
+        path = tips_folder / (filename or "open_clip_pytorch_model.bin")
+        if model_id != "org/tiny-tipsv2" or not path.is_file():
+            raise NotFoundError(f"hf-hub:{model_id} has no file {filename}")
+        return str(path)
+
+    # hub.pretrained (tags) binds the function at its import: import it before patching, then patch both
+    from clipzoo.hub import pretrained as hub_pretrained
+
+    monkeypatch.setattr(hub_hf, "download_pretrained_from_hf", fake_download)
+    monkeypatch.setattr(hub_pretrained, "download_pretrained_from_hf", fake_download)
+    return tips_folder
+
+
+def test_tipsv2_from_hf_hub(tiny_tips, fake_hub):
+    _assert_same_model(clipzoo.create_model("hf-hub:org/tiny-tipsv2").eval(), tiny_tips)
+    texts = ["a photo of a cat"]
+    assert torch.equal(
+        clipzoo.get_tokenizer("hf-hub:org/tiny-tipsv2")(texts), clipzoo.get_tokenizer("tiny-tips")(texts)
+    )
+
+
+def test_tipsv2_tag_on_a_hub_file_without_temperature(tiny_tips, fake_hub):
+    """A tag naming a Hub file in the TIPS layout (as webli's google/tipsv2-*/model.safetensors, which carry no
+    temperature): the weights convert, and the logit scale is the config's (transformers' default)."""
+    from safetensors.torch import load_file, save_file
+
+    weights = load_file(fake_hub / "model.safetensors")
+    del weights["temperature"]
+    save_file(weights, str(fake_hub / "published.safetensors"))
+    clipzoo.add_pretrained_cfg(
+        "tiny-tips", "webli", {"hf_hub": "org/tiny-tipsv2/published.safetensors", **TIPS_PREPROCESS}
+    )
+    model = clipzoo.create_model("tiny-tips", "webli").eval()
+    _assert_same_model(model, tiny_tips)
+    assert model.logit_scale.item() == pytest.approx(-math.log(0.005065968260169029), rel=1e-6)
