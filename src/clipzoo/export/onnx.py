@@ -32,7 +32,7 @@ from typing import Any
 from clipzoo.constants import EXTRA_INSTALL_HINT
 from clipzoo.onnx.manifest import IMAGE_FILE, PREPROCESS_NAME, TEXT_FILE, TOKENIZER_DIR, write_manifest
 
-from .folder import ExportError
+from ..errors import OnnxExportError
 
 DEFAULT_OPSET = 21
 IMAGE_INPUT, IMAGE_OUTPUT = "pixel_values", "image_features"
@@ -45,10 +45,6 @@ VERIFY_ATOL, VERIFY_RTOL = 1e-5, 1e-4  # relative: random-weight towers give tin
 PREFIX_POOL_TYPES = ("argmax", "eos", "first")
 _EXTRA_HINT = EXTRA_INSTALL_HINT.format(extra="onnx")
 _VERIFY_TEXTS = ("a photo of a dog.", "", "Zwölf Boxkämpfer jagen Viktor quer über den großen Sylter Deich!")
-
-
-class OnnxExportError(ExportError):
-    """A model (or a tower of it) that cannot be exported to ONNX; the message says which and why."""
 
 
 def _require_export_deps() -> None:

@@ -9,6 +9,7 @@ those four in a row; ``create_model_and_transforms`` and ``create_model_from_pre
 
 from __future__ import annotations
 
+import inspect
 import logging
 from typing import Any
 
@@ -16,7 +17,7 @@ from .arguments import check_factory_args
 from .docstrings import document
 from .fetch import load
 from .meta_build import build
-from .precision import check_precision, set_precision
+from .precision import set_precision
 from .preprocess_cfg import get_model_preprocess_cfg, set_model_preprocess_cfg
 from .resolve import ModelSpec, resolve
 from .transforms import eval_transform
@@ -56,8 +57,7 @@ def create_model(
     force_naflex_vision: bool = False,
     **model_kwargs: Any,
 ):
-    check_factory_args("create_model", locals())
-    check_precision(precision)
+    check_factory_args("create_model", locals())  # precision included: checked once, here
     spec = resolve(
         model_name,
         pretrained,
@@ -92,6 +92,12 @@ def create_model(
     set_model_preprocess_cfg(model, spec.preprocess_cfg)
     return model
 
+
+
+# create_model's own parameters: the wrappers pass unknown keywords on to it, so they may name these too.
+_CREATE_MODEL_PARAMS = tuple(
+    name for name, param in inspect.signature(create_model).parameters.items() if param.kind != param.VAR_KEYWORD
+)
 
 
 def _warn_random_weights(model_name: str, load_weights: bool, image_path: Any, text_path: Any) -> None:
@@ -174,7 +180,7 @@ def create_model_and_transforms(
     force_naflex_vision: bool = False,
     **model_kwargs: Any,
 ):
-    check_factory_args("create_model_and_transforms", locals())
+    check_factory_args("create_model_and_transforms", locals(), forwarded=_CREATE_MODEL_PARAMS)
     from ..preprocess.transforms import PreprocessCfg, image_transform_v2
 
     force_preprocess_cfg = _preprocess_overrides(
@@ -235,7 +241,7 @@ def create_model_from_pretrained(
     force_naflex_vision: bool = False,
     **model_kwargs: Any,
 ):
-    check_factory_args("create_model_from_pretrained", locals())
+    check_factory_args("create_model_from_pretrained", locals(), forwarded=_CREATE_MODEL_PARAMS)
     from ..preprocess.transforms import PreprocessCfg
 
     force_preprocess_cfg = _preprocess_overrides(

@@ -22,15 +22,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..errors import InputError
+from ..errors import InferencePathError
 from .cpu_features import CpuFeatures
 
 PATHS = ("bf16", "int8", "fp32")
 REQUESTS = ("auto", *PATHS)
-
-
-class InferencePathError(InputError, ValueError):
-    """The requested inference path is unknown or cannot run here (the message says why and what would)."""
 
 
 @dataclass(frozen=True)

@@ -14,14 +14,11 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from ..errors import NaFlexInputError
 from ..registry.naflex import NAFLEX_INPUT_KEYS
 
 if TYPE_CHECKING:
     StateDict = dict[str, torch.Tensor]
-
-
-class NaFlexInputError(ValueError):
-    """A NaFlex batch is malformed (missing keys, wrong shapes); the message says what was expected."""
 
 
 def naflex_trunk(model: nn.Module) -> nn.Module | None:

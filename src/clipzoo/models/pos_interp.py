@@ -17,15 +17,27 @@ from torch import nn
 
 
 def resize_position_grid(
-    table: torch.Tensor, old_grid: tuple[int, int], new_grid: tuple[int, int], num_prefix: int
+    table: torch.Tensor,
+    old_grid: tuple[int, int],
+    new_grid: tuple[int, int],
+    num_prefix: int,
+    *,
+    mode: str = "bicubic",
+    antialias: bool = False,
 ) -> torch.Tensor:
-    """A (prefix + rows * cols, width) position table resized to ``new_grid`` as transformers resizes it.
+    """A (prefix + rows * cols, width) position table resized to ``new_grid``; the one position-grid resampler.
+
+    The defaults are transformers' run-time resize (bicubic, no antialiasing); loading a checkpoint at another
+    image size (:func:`clipzoo.checkpoint.load.resize_pos_embed`) uses it with open_clip's ``antialias=True``.
+    The grid is interpolated in float32 with ``align_corners=False``; prefix positions are kept.
 
     Args:
         table: Positions, prefix tokens first, then the grid row by row.
         old_grid: (rows, cols) the table holds.
         new_grid: (rows, cols) wanted.
         num_prefix: Number of leading positions that are not on the grid (1 for a class token).
+        mode: ``torch.nn.functional.interpolate`` mode.
+        antialias: Antialias (it matters only when shrinking the grid).
 
     Returns:
         The resized table, in ``table``'s dtype; ``table`` itself when the grids are equal.
@@ -35,7 +47,9 @@ def resize_position_grid(
     prefix, grid = table[:num_prefix], table[num_prefix:]
     width = grid.shape[-1]
     image = grid.reshape(1, old_grid[0], old_grid[1], width).permute(0, 3, 1, 2)
-    image = F.interpolate(image.float(), size=(new_grid[0], new_grid[1]), mode="bicubic", align_corners=False)
+    image = F.interpolate(
+        image.float(), size=(new_grid[0], new_grid[1]), mode=mode, antialias=antialias, align_corners=False
+    )
     grid = image.permute(0, 2, 3, 1).reshape(new_grid[0] * new_grid[1], width).to(table.dtype)
     return torch.cat([prefix, grid], dim=0)
 

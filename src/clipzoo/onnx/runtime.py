@@ -18,22 +18,14 @@ from typing import Any
 import numpy as np
 
 from clipzoo.constants import EXTRA_INSTALL_HINT
-from clipzoo.errors import InputError
 from clipzoo.zero_shot.imagenet import OPENAI_IMAGENET_TEMPLATES, SIGLIP_TEMPLATES
 from clipzoo.zero_shot.prompts import TEMPLATE_SETS, check_labels, check_templates, read_template_lines
 
+from ..errors import OnnxInputError, OnnxRuntimeMissingError
 from .manifest import OnnxFolderError, read_manifest
 from .preprocess import ImagePreprocessor, ImageSource
 
 EXTRA_HINT = EXTRA_INSTALL_HINT.format(extra="onnx")
-
-
-class OnnxInputError(InputError, ValueError):
-    """Bad labels, templates, token ids or options given to OnnxModel; the message names the culprit."""
-
-
-class OnnxRuntimeMissingError(OnnxFolderError, ImportError):
-    """onnxruntime is not installed (it comes with the ``onnx`` extra)."""
 
 
 def _import_onnxruntime() -> Any:

@@ -11,12 +11,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import InputError, did_you_mean
-
-
-class ConfigError(InputError, ValueError):
-    """A model config is malformed: the message names the file, the section and the problem."""
-
+from ..errors import ConfigError, did_you_mean
 
 # The transformer-block options both towers take (open_clip's custom attention block keys): (name, type,
 # default, meaning). One table, placed into VisionCfg and TextCfg right after ``output_tokens``, where open_clip
@@ -32,6 +27,8 @@ BLOCK_OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
     ("scale_attn", "bool", False, "Layer norm after attention (custom block)."),
     ("scale_fc", "bool", False, "Layer norm inside the MLP (custom block)."),
 )
+# The custom-block switches: the boolean block options (read by the models and, torch-free, by the exporter).
+BLOCK_SWITCHES: tuple[str, ...] = tuple(name for name, kind, _, _ in BLOCK_OPTIONS if kind == "bool")
 
 
 def _with_block_options(cls: type) -> type:
