@@ -118,8 +118,11 @@ class ProgramNotFoundError(UnknownNameError, FileNotFoundError):
 
 
 class ConfigError(InputError, ValueError):
-    """An invalid model config: an architecture file, a ``model_kwargs`` override, a model folder's config, or a
-    tower that cannot be (or be used as) a NaFlex tower; the message says which key and why."""
+    """An invalid model config (a file, an override, a model folder's, a NaFlex tower's); the message says why.
+
+    Covers an architecture file, a ``model_kwargs`` override, a model folder's config file, and a tower that
+    cannot be (or be used as) a NaFlex tower.
+    """
 
 
 class MissingFolderConfigError(ConfigError, FileNotFoundError):
@@ -131,8 +134,10 @@ class CheckpointError(InputError, ValueError):
 
 
 class ArgumentError(InputError, ValueError):
-    """A public function got a value it cannot use (an argument, option, label, template, token id or a malformed
-    NaFlex batch); the message names it and says what would be right."""
+    """A public function got a value it cannot use; the message names it and says what would be right.
+
+    Covers arguments and options, labels, templates and token ids, and malformed NaFlex batches.
+    """
 
 
 class ArgumentTypeError(ArgumentError, TypeError):
@@ -196,8 +201,10 @@ class OnnxRuntimeMissingError(OnnxFolderError, ImportError):
 
 
 class UnsafeTargetError(InputError, ValueError):
-    """A target that clipzoo will not write or replace (one it did not write, or another run's output); the message
-    says why and what to give instead."""
+    """A target that clipzoo will not write or replace; the message says why and what to give instead.
+
+    Such as a folder clipzoo did not write, or another run's output (other model or options).
+    """
 
 
 class OutputPathError(InputError, ValueError):

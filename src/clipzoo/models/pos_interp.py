@@ -21,7 +21,6 @@ def resize_position_grid(
     old_grid: tuple[int, int],
     new_grid: tuple[int, int],
     num_prefix: int,
-    *,
     mode: str = "bicubic",
     antialias: bool = False,
 ) -> torch.Tensor:
@@ -29,7 +28,8 @@ def resize_position_grid(
 
     The defaults are transformers' run-time resize (bicubic, no antialiasing); loading a checkpoint at another
     image size (:func:`clipzoo.checkpoint.load.resize_pos_embed`) uses it with open_clip's ``antialias=True``.
-    The grid is interpolated in float32 with ``align_corners=False``; prefix positions are kept.
+    The grid is interpolated in float32 with ``align_corners=False``; prefix positions are kept. (No keyword-only
+    arguments: TorchScript compiles this function where a ViT calls it.)
 
     Args:
         table: Positions, prefix tokens first, then the grid row by row.
