@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..constants import PRECISION_DTYPES, PRECISIONS
 from ..errors import choice_error
-from .arguments import check_factory_args
+from .arguments import check_factory_args, take_renamed_keywords
 from .build import build
 from .load import load
 from .resolve import ModelSpec, resolve
@@ -202,6 +202,7 @@ def create_model(
     force_naflex_vision: bool = False,
     **model_kwargs: Any,
 ):
+    pretrained_text = take_renamed_keywords("create_model", model_kwargs).get("pretrained_text", pretrained_text)
     check_factory_args("create_model", locals())
     _check_precision(precision)
     spec = resolve(
