@@ -7,7 +7,7 @@ so that a ratio > 1 always means clipzoo is better. It ends with::
     if __name__ == "__main__":
         benchlib.main(run)
 
-Timing lives here only (``tests/test_bench_scripts.py`` checks that no bench module reads a clock itself):
+Timing lives here only (``tests/test_scripts_bench.py`` checks that no bench module reads a clock itself):
 
 - :func:`best_of`: the fastest of N calls of one callable, with an optional untimed ``before()`` (or ``make()``
   whose result the call receives) and the last output kept for callers that check it;
