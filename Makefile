@@ -41,10 +41,12 @@ bench: install retrieval-env
 BENCH_VENV := .venv-bench
 HF5_VENV := .venv-hf5
 RETRIEVAL_VENV := .venv-retrieval
+OCTESTS_VENV := .venv-octests
 bench-env: $(BENCH_VENV)/.installed-stamp
 hf5-env: $(HF5_VENV)/.installed-stamp
 # clip-retrieval 2.45 (open-clip-torch<3, numpy<2, pyarrow<16): the peer of `clipzoo embed` in make bench.
 retrieval-env: $(RETRIEVAL_VENV)/.installed-stamp
+octests-env: $(OCTESTS_VENV)/.installed-stamp
 
 .venv-%/.installed-stamp: tests/envs/%-requirements.txt pyproject.toml $(STAMP)
 	$(PY) -m uv venv --allow-existing --python $(PY) .venv-$*

@@ -297,7 +297,9 @@ def take_renamed_keywords(func: str, extra: dict[str, Any]) -> dict[str, Any]:
     renamed = {}
     for old, new in RENAMED_KEYWORDS.items():
         if old in extra:
-            warnings.warn(f"{func}(): {old}= is deprecated (open_clip's old name); use {new}=", FutureWarning, 3)
+            warnings.warn(
+                f"{func}(): {old}= is deprecated (open_clip's old name); use {new}=", FutureWarning, 3
+            )
             renamed[new] = extra.pop(old)
     return renamed
 
