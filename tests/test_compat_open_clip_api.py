@@ -319,7 +319,6 @@ def test_constant_values_match_open_clip() -> None:
             continue
         if isinstance(peer, (str, int, float, bool, tuple, list, dict)):
             ours = compat.resolve(module, name)
-            ours = [t.format("{}") for t in ours] if name.endswith("_TEMPLATES") else ours
             assert _plain(ours) == _plain(peer), f"open_clip.{module}.{name}"
             checked += 1
     assert checked >= 15
@@ -328,8 +327,44 @@ def test_constant_values_match_open_clip() -> None:
     )
 
 
+def _kind(value) -> str:
+    """What a program may do with an attribute: import from it, instantiate it, call it, or read it."""
+    if inspect.ismodule(value):
+        return "module"
+    if inspect.isclass(value):
+        return "class"
+    return "callable" if callable(value) else f"value of type {type(value).__name__}"
+
+
+def test_every_public_attribute_has_open_clips_kind() -> None:
+    """Under the alias every public attribute of open_clip 3.3.0 is what open_clip's is: classes are classes,
+    callables callable, values of the same type; sequences of callables (the templates) give the same strings."""
+    bad = []
+    for module, name in PEER_NAMES:
+        peer, ours = _peer(module, name), compat.resolve(module, name)
+        where = f"open_clip.{module}.{name}"
+        if _kind(peer) != _kind(ours) and (module, name) not in VALUE_EXCEPTIONS:
+            bad.append(f"{where}: {_kind(ours)}, open_clip's is a {_kind(peer)}")
+        elif isinstance(peer, (tuple, list)) and any(callable(v) for v in peer):
+            kinds = [(_kind(p), _kind(o)) for p, o in zip(peer, ours)]
+            same = len(peer) == len(ours) and all(p == o for p, o in kinds)
+            if not same or [t("dog") for t in peer] != [t("dog") for t in ours]:
+                bad.append(f"{where}: its items are not open_clip's callables giving the same strings")
+    assert not bad, "\n".join(bad)
+
+
+def test_zero_shot_code_written_for_open_clip_runs() -> None:
+    """The everyday ``[t(c) for t in OPENAI_IMAGENET_TEMPLATES]``; clipzoo's own API keeps its format strings."""
+    import clipzoo
+
+    for name in ("OPENAI_IMAGENET_TEMPLATES", "SIMPLE_IMAGENET_TEMPLATES"):
+        ours, peer = compat.resolve("", name), _peer("", name)
+        assert [t(c) for c in ("cat", "tench") for t in ours] == [t(c) for c in ("cat", "tench") for t in peer]
+        assert all(isinstance(t, str) for t in getattr(clipzoo, name))
+
+
 ALIAS_SCRIPT = r"""
-import importlib, importlib.util, sys
+import importlib, importlib.util, os, sys
 import clipzoo
 clipzoo.install_as_open_clip(); clipzoo.install_as_open_clip()
 import open_clip
@@ -349,6 +384,7 @@ except ModuleNotFoundError:
     pass
 else:
     raise AssertionError("unknown submodule imported")
+assert os.path.isfile(open_clip.__file__) and os.path.isfile(open_clip.tokenizer.__file__)
 print(type(_tokenizer).__module__, _tokenizer.encode("a photo")[:1] == [320], open_clip.__version__)
 from clipzoo.compat.open_clip.alias import uninstall_open_clip_alias
 uninstall_open_clip_alias()
