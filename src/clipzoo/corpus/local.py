@@ -53,7 +53,7 @@ def run_chunks(chunks: Iterator[Chunk], encoder: Any, context: dict[str, Any]) -
     Args:
         chunks: The chunks to do, in order.
         encoder: The model (``encode_images``, ``encode_texts``, ``preprocess_cfg``).
-        context: ``workers``, ``with_images``, ``with_text`` (see :func:`clipzoo.corpus.run.embed`).
+        context: ``workers``, ``fast_decode``, ``with_images``, ``with_text`` (see :func:`clipzoo.corpus.run.embed`).
 
     Yields:
         One result per chunk, in chunk order.
@@ -68,7 +68,8 @@ def run_chunks(chunks: Iterator[Chunk], encoder: Any, context: dict[str, Any]) -
     window: deque[tuple[Chunk, Future]] = deque()
     try:
         for chunk in chunks:
-            window.append((chunk, pool.submit(preprocess_chunk, cfg, chunk.image_specs())))
+            job = pool.submit(preprocess_chunk, cfg, chunk.image_specs(), context["fast_decode"])
+            window.append((chunk, job))
             while len(window) > 2 * workers + 1:
                 done, future = window.popleft()
                 yield encode_chunk(encoder, done, future.result(), context["with_text"])

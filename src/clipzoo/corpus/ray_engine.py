@@ -56,11 +56,11 @@ def connect(address: str | None) -> None:
     ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
 
 
-def _preprocess_rows(batch: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
+def _preprocess_rows(batch: dict[str, Any], cfg: dict[str, Any], fast: bool) -> dict[str, Any]:
     """Ray task: decode and preprocess each row's chunk (failures kept, never raised)."""
     pixels, ok, failures = [], [], []
     for specs in batch["specs"]:
-        arrays, good, bad = preprocess_chunk(cfg, [tuple(s) for s in json.loads(specs)])
+        arrays, good, bad = preprocess_chunk(cfg, [tuple(s) for s in json.loads(specs)], fast)
         pixels.append(_npy(arrays))
         ok.append(json.dumps(good))
         failures.append(json.dumps(bad))
@@ -129,7 +129,7 @@ def _window(rows: list[dict[str, Any]], encoder: Any, context: dict[str, Any]) -
             _preprocess_rows,
             batch_size=1,
             num_cpus=PREPROCESS_CPUS,
-            fn_kwargs={"cfg": encoder.preprocess_cfg},
+            fn_kwargs={"cfg": encoder.preprocess_cfg, "fast": context["fast_decode"]},
         )
     request = context["request"]
     return dataset.map_batches(
