@@ -20,7 +20,7 @@ from typing import Any
 
 from .chunks import Chunk, ChunkResult, encode_chunk, preprocess_chunk
 
-__all__ = ["default_workers", "run_chunks"]
+__all__ = ["default_workers", "prepare", "run_chunks"]
 
 PARENT_CHECK_SECONDS = 0.5
 
@@ -30,6 +30,10 @@ def default_workers(device: str) -> int:
     of them, so a quarter of the cores (at least one) decode."""
     cores = os.cpu_count() or 1
     return max(1, cores - 1) if not str(device).startswith("cpu") else max(1, cores // 4)
+
+
+def prepare(address: str | None) -> None:
+    """Nothing to start: the worker processes start with the first chunk (``address`` is for other engines)."""
 
 
 def _watch_parent(parent: int) -> None:

@@ -27,7 +27,7 @@ import numpy as np
 from .chunks import Chunk, ChunkResult, encode_chunk, preprocess_chunk
 from .encoder import build_encoder
 
-__all__ = ["EncodeActor", "connect", "default_workers", "run_chunks"]
+__all__ = ["EncodeActor", "default_workers", "prepare", "run_chunks"]
 
 WINDOW_CHUNKS = 512
 # CPUs a preprocessing task reserves: decoding a chunk is lighter than encoding it, and a reservation other than
@@ -47,7 +47,7 @@ def _unnpy(data: bytes) -> np.ndarray | None:
     return np.load(io.BytesIO(data)) if data else None
 
 
-def connect(address: str | None) -> None:
+def prepare(address: str | None) -> None:
     """Join the Ray cluster at ``address``, or start a local Ray (all cores) when None; reuse a running one."""
     import ray
 
@@ -154,7 +154,7 @@ def run_chunks(chunks: Iterator[Chunk], encoder: Any, context: dict[str, Any]) -
     """
     import ray
 
-    connect(context["ray_address"])
+    prepare(context["ray_address"])
     data_context = ray.data.DataContext.get_current()
     data_context.execution_options.preserve_order = True
     data_context.enable_progress_bars = bool(context.get("progress"))

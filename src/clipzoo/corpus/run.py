@@ -40,7 +40,8 @@ __all__ = ["ENGINES", "EmbedSummary", "embed"]
 logger = logging.getLogger("clipzoo")
 
 # engine name -> its module in this package, imported only when chosen (Ray is an optional extra); each has
-# run_chunks(chunks, encoder, context), yielding results in chunk order, and default_workers(device)
+# prepare(address) (start or join what it runs on), run_chunks(chunks, encoder, context) yielding results in chunk
+# order, and default_workers(device)
 ENGINES = {"local": "local", "ray": "ray_engine"}
 # engine -> (the package it needs, how to install it)
 ENGINE_PACKAGES = {"ray": ("ray", "uv pip install 'clipzoo[ray]' (the ray extra: ray[data])")}
@@ -246,6 +247,7 @@ def embed(
     manifest.info = {"preprocess": encoder.preprocess_cfg, "embed_dim": encoder.embed_dim, "images": with_images,
                      "text": with_text, "inference_path": encoder.path, "engine": engine}  # fmt: skip
     manifest.save(out)
+    _engine(engine).prepare(ray_address)  # start or join the engine's machinery before the timed stream
     streaming = time.perf_counter()
     written = _run_parts(found, options, manifest, encoder, out, engine=engine, ray_address=ray_address,
                          request=request, fast_decode=fast_decode, with_images=with_images, with_text=with_text,
