@@ -36,7 +36,8 @@ def cmd_embed(args: argparse.Namespace) -> int:
         print(json.dumps(vars(summary), indent=2, default=str))
         return 0
     print(
-        f"{summary.out}: {summary.embedded} of {summary.items} items embedded in {summary.parts} parts "
+        f"{summary.out}: {summary.embedded} of {summary.items} items embedded in {summary.parts} "
+        f"part{'s' if summary.parts != 1 else ''} "
         f"({summary.parts_written} written now), {summary.failed} skipped (failures.parquet); "
         f"{summary.items_per_second:.1f} items/s, {summary.seconds:.1f} s, path {summary.inference_path}, "
         f"engine {summary.engine}"

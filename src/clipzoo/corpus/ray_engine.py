@@ -30,6 +30,7 @@ from .encoder import build_encoder
 __all__ = ["EncodeActor", "default_workers", "prepare", "run_chunks"]
 
 WINDOW_CHUNKS = 512
+LOCAL_START_ATTEMPTS = 2
 # CPUs a preprocessing task reserves: decoding a chunk is lighter than encoding it, and a reservation other than
 # the actors' keeps Ray from fusing the two stages into the actor (which would decode and encode in turn there)
 PREPROCESS_CPUS = 0.5
@@ -48,12 +49,24 @@ def _unnpy(data: bytes) -> np.ndarray | None:
 
 
 def prepare(address: str | None) -> None:
-    """Join the Ray cluster at ``address``, or start a local Ray (all cores) when None; reuse a running one."""
+    """Join the Ray cluster at ``address``, or start a local Ray (all cores) when None; reuse a running one.
+
+    A local start is tried twice: Ray waits a fixed 30 s for its raylet to register, which a loaded machine can
+    miss once.
+    """
     import ray
 
-    if ray.is_initialized():
-        return
-    ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+    for attempt in range(LOCAL_START_ATTEMPTS if address is None else 1):
+        if ray.is_initialized():
+            return
+        try:
+            ray.init(
+                address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING
+            )
+        except Exception:  # ray raises a bare Exception for the raylet's start timeout
+            ray.shutdown()
+            if attempt + 1 >= (LOCAL_START_ATTEMPTS if address is None else 1):
+                raise
 
 
 def _preprocess_rows(batch: dict[str, Any], cfg: dict[str, Any], fast: bool) -> dict[str, Any]:
