@@ -5,14 +5,14 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast lint format bench bench-env hf5-env clean
+.PHONY: install demo test test-fast lint format bench bench-env hf5-env retrieval-env clean
 
 install: $(STAMP)
 
 # uv resolves torch and torchvision as one matching pair from the lock; bootstrap it with pip when missing.
 $(STAMP): pyproject.toml uv.lock
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
-	$(PYTHON) -m uv sync --frozen --extra dev --compile-bytecode
+	$(PYTHON) -m uv sync --frozen --extra dev --extra ray --compile-bytecode
 	@touch $@
 
 lint: install
@@ -28,14 +28,14 @@ test: install lint bench-env hf5-env
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n 2 --dist worksteal $(PYTEST_ARGS)
 	OMP_NUM_THREADS=2 $(HF5_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/hf5
 
-# The edit loop: no parity sweeps (tests/parity, marker parity), no slow tests, no transformers-5 env; under a minute.
+# The edit loop: no parity sweeps (tests/parity, marker parity), no slow or Ray tests, no transformers-5 env.
 test-fast: install
-	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n 2 --dist worksteal -m "not slow and not parity" -p no:cacheprovider $(PYTEST_ARGS)
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n 2 --dist worksteal -m "not slow and not parity and not ray" -p no:cacheprovider $(PYTEST_ARGS)
 
 demo: install
 	$(VENV)/bin/clipzoo demo
 
-bench: install
+bench: install retrieval-env
 	mkdir -p .bench
 	$(PY) scripts/bench.py --json .bench/results.json
 
@@ -44,8 +44,11 @@ bench: install
 # (the main lock pins transformers < 4.57 for open_clip's CoCa parity). uv's cache shares torch with .venv.
 BENCH_VENV := .venv-bench
 HF5_VENV := .venv-hf5
+RETRIEVAL_VENV := .venv-retrieval
 bench-env: $(BENCH_VENV)/.installed-stamp
 hf5-env: $(HF5_VENV)/.installed-stamp
+# clip-retrieval 2.45 (open-clip-torch<3, numpy<2, pyarrow<16): the peer of `clipzoo embed` in make bench.
+retrieval-env: $(RETRIEVAL_VENV)/.installed-stamp
 
 .venv-%/.installed-stamp: tests/envs/%-requirements.txt pyproject.toml $(STAMP)
 	$(PY) -m uv venv --allow-existing --python $(PY) .venv-$*
@@ -54,4 +57,4 @@ hf5-env: $(HF5_VENV)/.installed-stamp
 	@touch $@
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) $(HF5_VENV) .pytest_cache .ruff_cache dist build
+	rm -rf $(VENV) $(BENCH_VENV) $(HF5_VENV) $(RETRIEVAL_VENV) .pytest_cache .ruff_cache dist build

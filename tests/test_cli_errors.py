@@ -265,7 +265,8 @@ def test_cli_refuses_random_weights(tiny_folder, tmp_path, capsys, command):
     }[command]
     assert main(argv) == 2
     line = one_line(capsys.readouterr().err)
-    assert line.startswith("clipzoo: error: hostile-a: no pretrained weights given; pass --pretrained TAG")
+    how = {"export": "a pretrained TAG after the model name (`clipzoo export hostile-a TAG --to DIR`)"}
+    assert line.startswith(f"clipzoo: error: hostile-a: no pretrained weights given; pass {how.get(command, '--pretrained TAG')}")
     assert "--random-weights" in line and not (tmp_path / "out").exists()
 
 
@@ -274,12 +275,13 @@ def test_non_empty_target_is_kept_without_overwrite(tiny_folder, tmp_path, capsy
     target.mkdir()
     (target / "mine.txt").write_text("keep")
     argv = ["export", "hostile-a", "--random-weights", "--to", str(target)]
-    assert main(argv) == 2
-    assert one_line(capsys.readouterr().err) == (
-        f"clipzoo: error: {target} already exists and is not empty (pass overwrite=True / --overwrite)"
-    )
+    for extra in ([], ["--overwrite"]):
+        assert main([*argv, *extra]) == 2
+        assert one_line(capsys.readouterr().err) == (
+            f"clipzoo: error: {target} is not empty and holds no clipzoo_export.json: clipzoo did not write it, "
+            "so it is never replaced; name a new or empty folder, or remove it yourself"
+        )
     assert sorted(p.name for p in target.iterdir()) == ["mine.txt"]
-    assert main([*argv, "--overwrite"]) == 0 and (target / "open_clip_config.json").is_file()
 
 
 def test_cli_export_status_andone_line(tiny_folder, tmp_path, capsys):

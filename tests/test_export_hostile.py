@@ -83,18 +83,20 @@ def test_replacement_killed_between_its_renames_is_rolled_back(tmp_path):
     target = tmp_path / "out"
     (tmp_path / ".out.old-k1ll3d_x" / "previous").mkdir(parents=True)  # the old folder, moved aside
     (tmp_path / ".out.old-k1ll3d_x" / "previous" / "who.txt").write_text("old")
+    (tmp_path / ".out.old-k1ll3d_x" / "previous" / export.EXPORT_MANIFEST).write_text("{}")
     (tmp_path / ".out.tmp-k1ll3d_y").mkdir()  # the new one, not yet renamed
-    (tmp_path / ".other.tmp-12345678").mkdir()  # another target's: not touched
-    with pytest.raises(export.ExportTargetError, match="already exists and is not empty"):
+    (tmp_path / ".other.tmp-12345678").mkdir()  # another target's, killed too (its lock is free): removed
+    with pytest.raises(export.ExportTargetError, match=r"already exists \(written by clipzoo\)"):
         export.write_folder_atomically(target, False, _write_b)
     assert (target / "who.txt").read_text() == "old"
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.tmp-12345678", "out"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
 def test_target_written_while_waiting_is_not_replaced(tmp_path):
     target = tmp_path / "out"
     target.mkdir()
     (target / "who.txt").write_text("old")
+    (target / export.EXPORT_MANIFEST).write_text("{}")
     holder = _start_holder(tmp_path, target, "overwrite")
     with pytest.raises(export.ExportBusyError, match=r"another export wrote .*out while this one waited for it; "
                        r"not replacing it"):  # fmt: skip
