@@ -24,6 +24,20 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.parity)
 
 
+@pytest.fixture(autouse=True)
+def _restore_clipzoo_log_handlers():
+    """A command that adds a log handler on sys.stderr (clipzoo embed/search) would leave one writing to this
+    test's captured stream, closed once the test ends: later tests that log would print a logging error. The
+    logger's handlers and level are put back after each test."""
+    import logging
+
+    logger = logging.getLogger("clipzoo")
+    handlers, level = list(logger.handlers), logger.level
+    yield
+    logger.handlers[:] = handlers
+    logger.setLevel(level)
+
+
 @pytest.fixture
 def fresh_registry():
     """The built-in architecture registry only, restored afterwards (user configs added by a test go away)."""
