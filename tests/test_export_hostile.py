@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from clipzoo.export import folder as export
+from clipzoo.export import writers
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -24,6 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 HOLDER = """
 import pathlib, sys, time
 from clipzoo.export import folder as export
+from clipzoo.export import writers
 
 target, ready, mode = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), sys.argv[3]
 
@@ -107,10 +109,10 @@ def test_target_written_while_waiting_is_not_replaced(tmp_path):
 
 EXPORTER = """
 import sys
-from clipzoo.export import folder as export
+from clipzoo.export import writers
 from clipzoo.registry import architectures as registry
 registry.add_model_config(sys.argv[1])
-export.export_model(sys.argv[2], to=sys.argv[3], lock_timeout=120)
+writers.export_model(sys.argv[2], to=sys.argv[3], lock_timeout=120)
 print("exported", sys.argv[2])
 """
 
@@ -144,10 +146,10 @@ def test_unwritable_target_fails_before_the_model_is_built(tiny_folder, tmp_path
     with pytest.raises(
         export.ExportError, match=r"cannot write into .*a-file: Not a directory; choose a target"
     ):
-        export.export_model("hostile-a", to=blocker / "out")
-    for fmt in export.EXPORT_FORMATS:
+        writers.export_model("hostile-a", to=blocker / "out")
+    for fmt in writers.EXPORT_FORMATS:
         with pytest.raises(export.ExportError, match="Not a directory"):
-            export.export_model("hostile-a", to=blocker / "sub" / "out", format=fmt)
+            writers.export_model("hostile-a", to=blocker / "sub" / "out", format=fmt)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "cfg"]
 
 
@@ -161,7 +163,7 @@ def test_read_only_parent_fails_before_the_model_is_built(tiny_folder, tmp_path,
     parent.chmod(0o555)
     try:
         with pytest.raises(export.ExportError, match=r"cannot write into .*ro: Permission denied"):
-            export.export_model("hostile-a", to=parent / "out")
+            writers.export_model("hostile-a", to=parent / "out")
     finally:
         parent.chmod(0o755)
 
@@ -170,7 +172,7 @@ def test_read_only_parent_fails_before_the_model_is_built(tiny_folder, tmp_path,
 def test_export_modes_follow_the_umask(tiny_folder, tmp_path, mask):
     old = os.umask(mask)
     try:
-        folder = export.export_model("hostile-a", to=tmp_path / f"out-{mask:o}")
+        folder = writers.export_model("hostile-a", to=tmp_path / f"out-{mask:o}")
     finally:
         os.umask(old)
     assert stat.S_IMODE(folder.stat().st_mode) == 0o777 & ~mask

@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 import clipzoo
-from clipzoo.export.folder import export_model
+from clipzoo.export.writers import export_model
 from tests.hf5.hf5_twins import TAGS
 
 TEXTS = [

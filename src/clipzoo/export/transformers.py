@@ -42,6 +42,7 @@ from .siglip2 import (
     timm_act_name,
     write_siglip2_folder,
 )
+from .tipsv2 import is_tipsv2_config, tipsv2_export_problems, write_tipsv2_folder
 from .transformers_tokenizer import json_dump, write_tokenizer
 
 # timm's SigLIP ViT family (patch bias, no class token, MAP head); the "gap" variants have no MAP head
@@ -193,9 +194,12 @@ def transformers_export_support(
         preprocess_cfg: the eval preprocessing to carry over (optional: None checks the architecture only).
 
     Returns:
-        ``ExportSupport("CLIPModel" | "SiglipModel")``, or ``ExportSupport(None, reason)``.
+        ``ExportSupport("CLIPModel" | "SiglipModel" | "Siglip2Model" | "Tipsv2Model")``, or ``ExportSupport(None, reason)``.
     """
     cfg = _as_cfg(model_cfg)
+    if is_tipsv2_config(cfg):  # TIPSv2 -> Tipsv2Model (clipzoo.export.tipsv2)
+        problems = tipsv2_export_problems(cfg, preprocess_cfg)
+        return ExportSupport(None, "; ".join(problems)) if problems else ExportSupport("Tipsv2Model")
     if cfg.is_coca:
         return ExportSupport(None, "CoCa (a text decoder): transformers has no CoCa model")
     if cfg.nonscalar_logit_scale:
@@ -235,33 +239,6 @@ def check_spec(spec: Any) -> None:
         raise UnsupportedArchitectureError(
             f"{spec.name} cannot be exported to transformers: {support.reason}"
         )
-
-
-def registry_export_table() -> list[tuple[str, str]]:
-    """``(architecture, transformers class or 'no: reason')`` for every registry architecture."""
-    from ..registry.architectures import get_model_config, list_models
-
-    rows = []
-    for name in list_models():
-        support = transformers_export_support(get_model_config(name))
-        rows.append((name, support.hf_class if support.ok else f"no: {support.reason}"))
-    return rows
-
-
-def registry_export_markdown() -> str:
-    """The README table: registry architectures grouped by what they export to, and why the others do not."""
-    groups: dict[str, list[str]] = {}
-    for name, result in registry_export_table():
-        # one row per kind of reason: the timm trunk or Hub text model named in it does not split rows
-        result = re.sub(r"timm's '[^']+'", "another timm trunk", result)
-        result = re.sub(r"Hugging Face model \([^)]*\)", "Hugging Face model", result)
-        groups.setdefault(result, []).append(name)
-    lines = ["| exports to | architectures |", "|---|---|"]
-    for result in sorted(groups, key=lambda r: (r.startswith("no:"), -len(groups[r]), r)):
-        names = ", ".join(f"`{n}`" for n in groups[result])
-        label = f"`{result}`" if not result.startswith("no:") else f"not exported ({result[4:]})"
-        lines.append(f"| {label} ({len(groups[result])}) | {names} |")
-    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------------------------------- weights
@@ -453,7 +430,7 @@ def write_transformers_folder(folder: Path, model: Any, spec: Any, *, include_to
     """
     from safetensors.torch import save_file
 
-    from ..factory.create import get_tokenizer
+    from ..factory.tokenizer import get_tokenizer
 
     check_spec(spec)
     cfg = spec.model_cfg
@@ -461,6 +438,9 @@ def write_transformers_folder(folder: Path, model: Any, spec: Any, *, include_to
     tokenizer = (
         get_tokenizer(spec.name, context_length=cfg.text_cfg.context_length) if include_tokenizer else None
     )
+    if is_tipsv2_config(cfg):
+        write_tipsv2_folder(folder, model, spec, tokenizer)
+        return
     if is_naflex_vision(cfg.vision_cfg):
         write_siglip2_folder(folder, model, spec)
         if tokenizer is not None:
