@@ -10,7 +10,7 @@ import pytest
 
 import clipzoo
 from clipzoo.errors import InputError
-from corpus_helpers import MODEL, digit_folder, digit_shard
+from tests.helpers.corpus import MODEL, digit_folder, digit_shard
 
 pytestmark = pytest.mark.ray
 RUN = {**MODEL, "part_size": 8, "batch_size": 4, "workers": 1, "progress": False}
