@@ -6,7 +6,7 @@ import numpy as np
 
 from clipzoo.corpus.chunks import chunk_stream, preprocess_chunk
 from clipzoo.corpus.sources import Item
-from corpus_helpers import digit_images
+from tests.helpers.corpus import digit_images
 
 CFG = {"size": 224, "mean": [0.48145466, 0.4578275, 0.40821073], "std": [0.26862954, 0.26130258, 0.27577711],
        "interpolation": "bicubic", "resize_mode": "shortest", "fill_color": 0}  # fmt: skip
