@@ -27,8 +27,9 @@ VARIANTS = {
 
 def _tokenizer():
     """A Tipsv2Tokenizer over a small vocabulary (words and letters, '<pad>' = 0 as in TIPSv2's)."""
-    from hf5_twins import WORDS
     from transformers import Tipsv2Tokenizer
+
+    from tests.hf5.hf5_twins import WORDS
 
     vocab = {"<pad>": 0, "<unk>": 1}
     for piece in [f"▁{w}" for w in WORDS] + [c for c in "abcdefghijklmnopqrstuvwxyz"]:

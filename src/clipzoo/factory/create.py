@@ -13,7 +13,7 @@ import inspect
 import logging
 from typing import Any
 
-from .arguments import check_factory_args
+from .arguments import check_factory_args, take_renamed_keywords
 from .docstrings import document
 from .fetch import load
 from .meta_build import build
@@ -57,6 +57,7 @@ def create_model(
     force_naflex_vision: bool = False,
     **model_kwargs: Any,
 ):
+    pretrained_text = take_renamed_keywords("create_model", model_kwargs).get("pretrained_text", pretrained_text)
     check_factory_args("create_model", locals())  # precision included: checked once, here
     spec = resolve(
         model_name,
