@@ -142,6 +142,7 @@ _EXPORTS: dict[str, str] = {
     "OnnxInputError": "errors",
     "OnnxRuntimeMissingError": "errors",
     "OpenAIModelNotFoundError": "errors",
+    "OpenClipChecksumError": "errors",
     "OpenClipConflictError": "errors",
     "OutputPathError": "errors",
     "PixelLimitError": "errors",

@@ -234,6 +234,10 @@ class ChecksumError(DownloadError, IntegrityError):
     """A downloaded file's SHA-256 does not match the one its source publishes."""
 
 
+class OpenClipChecksumError(ChecksumError, RuntimeError):
+    """The downloaded file's SHA-256 does not match (open_clip raises a ``RuntimeError`` with this text)."""
+
+
 class DownloadTimeoutError(DownloadError, TimeoutError):
     """The server did not answer within the timeout on any attempt."""
 
