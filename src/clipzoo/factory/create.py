@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .arguments import check_factory_args
+from .arguments import check_factory_args, take_renamed_keywords
 from .docstrings import document
 from .fetch import load
 from .meta_build import build
@@ -60,6 +60,7 @@ def create_model(
     force_naflex_vision: bool = False,
     **model_kwargs: Any,
 ) -> CLIP | CustomTextCLIP | CoCa:
+    pretrained_text = take_renamed_keywords("create_model", model_kwargs).get("pretrained_text", pretrained_text)
     check_factory_args("create_model", locals())
     check_precision(precision)
     spec = resolve(
