@@ -16,6 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .clap_config import apply_clap_feature_extractor, hf_clap_model_cfg
+
 HF_CONFIG_FILE = "config.json"
 HF_PREPROCESSOR_FILE = "preprocessor_config.json"
 HF_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
@@ -340,6 +342,7 @@ HF_MODEL_TYPES: dict[str, Callable[[dict, str | None], dict]] = {
     # transformers' newer CLIP-family models: SigLIP 2 NaFlex, MetaCLIP 2 (CLIP layout)
     "siglip2": hf_siglip2_model_cfg,
     "metaclip_2": hf_metaclip2_model_cfg,
+    "clap": hf_clap_model_cfg,  # audio-text (LAION CLAP): formats.clap_config
 }
 
 
@@ -475,7 +478,10 @@ def read_hf_folder_config(folder: Path, tokenizer_source: str | None = None) -> 
         folder = pair[0]  # the image processor saved with the vision tower
     processor_path = folder / HF_PREPROCESSOR_FILE
     preprocess: dict = {}
-    if processor_path.is_file():
+    if processor_path.is_file() and config.get("model_type") == "clap":
+        # an audio feature extractor: its front end belongs to the audio config, not the image preprocessing
+        apply_clap_feature_extractor(model_cfg, json.loads(processor_path.read_text(encoding="utf-8")))
+    elif processor_path.is_file():
         processor = json.loads(processor_path.read_text(encoding="utf-8"))
         preprocess = preprocess_cfg_from_hf(processor)
         apply_siglip2_processor(model_cfg, processor)  # the NaFlex token budget (max_num_patches)

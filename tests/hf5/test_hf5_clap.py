@@ -1,0 +1,100 @@
+"""CLAP against transformers 5.x: tiny random ``ClapModel`` folders (fused and unfused) load through ``local-dir:``
+with the features of ``get_audio_features``/``get_text_features`` (1e-4), clipzoo's audio transform gives
+``ClapFeatureExtractor``'s ``input_features`` and ``is_longer`` (1e-5), and the export writes a folder that
+``AutoModel``/``AutoProcessor`` load with the same features.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+RATE = 48000
+FEATURE_TOL = 1e-4
+MEL_TOL = 1e-5
+
+
+def _sounds(seconds: tuple[float, ...], seed: int = 0) -> list[np.ndarray]:
+    """Tones with a little noise, one per length."""
+    rng = np.random.RandomState(seed)
+    out = []
+    for i, s in enumerate(seconds):
+        t = np.arange(int(s * RATE)) / RATE
+        out.append((0.4 * np.sin(2 * np.pi * (220 + 110 * i) * t) + 0.05 * rng.randn(t.size)).astype(np.float32))
+    return out
+
+
+def _tokenizer(folder):
+    """A byte-level BPE RoBERTa tokenizer trained on a few words (vocab.json + merges.txt)."""
+    from hf5_twins import corpus
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import RobertaTokenizerFast
+
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(corpus(), vocab_size=300, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
+    bpe.save_model(str(folder))
+    return RobertaTokenizerFast(vocab_file=str(folder / "vocab.json"), merges_file=str(folder / "merges.txt"))
+
+
+def _clap_folder(root, fused: bool):
+    from transformers import ClapConfig, ClapFeatureExtractor, ClapModel, ClapProcessor
+
+    folder = root / ("fused" if fused else "unfused")
+    folder.mkdir()
+    tokenizer = _tokenizer(folder)
+    # HTSAT's image geometry (256 / 64 mel bins: 1001 frames fold into 4 strips; stages at 64, 32, 16, 8), thin
+    audio = dict(patch_embeds_hidden_size=8, depths=[1, 2, 1, 1], num_attention_heads=[1, 2, 2, 2],
+                 hidden_size=64, projection_dim=16, enable_fusion=fused)  # fmt: skip
+    text = dict(vocab_size=tokenizer.vocab_size, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                intermediate_size=32, projection_dim=16, max_position_embeddings=80, pad_token_id=1)  # fmt: skip
+    torch.manual_seed(0)
+    model = ClapModel(ClapConfig(text_config=text, audio_config=audio, projection_dim=16)).eval()
+    with torch.no_grad():  # non-trivial batch-norm statistics and logit scale
+        for name, buf in model.named_buffers():
+            if name.endswith("running_mean"):
+                buf.normal_(0, 0.5)
+            elif name.endswith("running_var"):
+                buf.uniform_(0.5, 2.0)
+        model.logit_scale_a.fill_(2.5)
+    extractor = ClapFeatureExtractor(frequency_min=50, frequency_max=14000,
+                                     truncation="fusion" if fused else "rand_trunc")  # fmt: skip
+    model.save_pretrained(folder)
+    ClapProcessor(feature_extractor=extractor, tokenizer=tokenizer).save_pretrained(folder)
+    return folder, model, extractor
+
+
+@pytest.fixture(scope="module", params=[False, True], ids=["unfused", "fused"])
+def clap(request, tmp_path_factory):
+    return _clap_folder(tmp_path_factory.mktemp("clap"), request.param)
+
+
+def _ours(folder):
+    import clipzoo
+
+    model = clipzoo.create_model(f"local-dir:{folder}")
+    return model.eval(), None
+
+
+def _batch(items: list[dict]) -> dict:
+    return {key: torch.stack([torch.as_tensor(item[key]) for item in items]) for key in items[0]}
+
+
+def test_features_match_transformers(clap):
+    folder, hf, extractor = clap
+    ours, _ = _ours(folder)
+    sounds = _sounds((3.0, 10.0, 14.0))  # short, exact, long (fused: the crops of the long one)
+    inputs = extractor(sounds, sampling_rate=RATE, return_tensors="pt")
+    ids = torch.randint(3, hf.config.text_config.vocab_size, (3, 9))
+    ids[1, 6:] = 1  # padding
+    with torch.no_grad():
+        want_audio = hf.get_audio_features(input_features=inputs["input_features"], is_longer=inputs["is_longer"])
+        want_text = hf.get_text_features(input_ids=ids, attention_mask=(ids != 1).long())
+        want_audio = getattr(want_audio, "pooler_output", want_audio)
+        want_text = getattr(want_text, "pooler_output", want_text)
+        got_audio = ours.encode_audio(dict(inputs), normalize=True)
+        got_text = ours.encode_text(ids, normalize=True)
+    audio_diff = (torch.nn.functional.normalize(want_audio, dim=-1) - got_audio).abs().max().item()
+    text_diff = (torch.nn.functional.normalize(want_text, dim=-1) - got_text).abs().max().item()
+    print(f"{folder.name}: audio features max diff {audio_diff:.2e}, text {text_diff:.2e}")
+    assert audio_diff < FEATURE_TOL and text_diff < FEATURE_TOL
