@@ -72,8 +72,8 @@ def clap(request, tmp_path_factory):
 def _ours(folder):
     import clipzoo
 
-    model = clipzoo.create_model(f"local-dir:{folder}")
-    return model.eval(), None
+    model, _, preprocess = clipzoo.create_model_and_transforms(f"local-dir:{folder}")
+    return model.eval(), preprocess
 
 
 def _batch(items: list[dict]) -> dict:
@@ -98,3 +98,25 @@ def test_features_match_transformers(clap):
     text_diff = (torch.nn.functional.normalize(want_text, dim=-1) - got_text).abs().max().item()
     print(f"{folder.name}: audio features max diff {audio_diff:.2e}, text {text_diff:.2e}")
     assert audio_diff < FEATURE_TOL and text_diff < FEATURE_TOL
+
+
+def test_audio_transform_matches_feature_extractor(clap):
+    folder, _, extractor = clap
+    _, preprocess = _ours(folder)
+    sounds = _sounds((0.7, 4.0, 10.0, 13.5), seed=1)
+    worst = 0.0
+    for sound in sounds[:3]:  # at most 10 s: no random crop on either side
+        want = extractor(sound, sampling_rate=RATE, return_tensors="np")
+        got = preprocess(sound)
+        worst = max(worst, float(np.abs(got["input_features"].numpy() - want["input_features"][0]).max()))
+    np.random.seed(3)  # the long clip: transformers draws its crop(s) from numpy; so does random_crop=True
+    want = extractor([sounds[3], sounds[0]], sampling_rate=RATE, return_tensors="np")
+    np.random.seed(3)
+    from clipzoo.preprocess.audio import AudioTransform
+
+    got = AudioTransform(preprocess.cfg, random_crop=True)(sounds[3])
+    worst = max(worst, float(np.abs(got["input_features"].numpy() - want["input_features"][0]).max()))
+    print(f"{folder.name}: input_features max diff {worst:.2e}")
+    assert worst < MEL_TOL
+    assert [bool(preprocess(s)["is_longer"]) for s in sounds] == [False, False, False, True]
+    assert want["is_longer"][:, 0].tolist() == [True, False]  # a batch with a long clip: no random flag

@@ -348,6 +348,10 @@ def create_model_and_transforms(
         force_naflex_vision=force_naflex_vision,
         **model_kwargs,
     )
+    if _audio_cfg(model) is not None:  # CLAP: audio transforms (training draws its crops at random)
+        from ..preprocess.audio import audio_transform
+
+        return model, audio_transform(_audio_cfg(model), is_train=True), audio_transform(_audio_cfg(model))
     pp_cfg = PreprocessCfg(**get_model_preprocess_cfg(model))
     return (
         model,
@@ -405,12 +409,25 @@ def create_model_from_pretrained(
     )
     if not return_transform:
         return model
+    if _audio_cfg(model) is not None:
+        return model, _eval_transform(model, None)
     return model, _eval_transform(model, PreprocessCfg(**get_model_preprocess_cfg(model)))
 
 
+def _audio_cfg(model) -> Any:
+    """The audio tower's config of a CLAP model (its transform's settings), None for image-text models."""
+    audio = getattr(model, "audio", None)
+    return getattr(audio, "cfg", None)
+
+
 def _eval_transform(model, pp_cfg):
-    """The eval transform: NaFlex towers take patch dicts at their token budget, others the dense transform."""
+    """The eval transform: audio for CLAP, patch dicts at the token budget for NaFlex towers, else the dense one."""
     from ..models.naflex import naflex_trunk
+
+    if _audio_cfg(model) is not None:
+        from ..preprocess.audio import audio_transform
+
+        return audio_transform(_audio_cfg(model))
 
     if naflex_trunk(model) is not None:
         return naflex_transform_for_model(model)
