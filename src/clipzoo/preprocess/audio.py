@@ -71,6 +71,27 @@ def load_audio(src: str | os.PathLike | bytes) -> tuple[np.ndarray, int]:
     return data, int(rate)
 
 
+def check_audio_file(path: str | os.PathLike) -> None:
+    """Read only the header of an audio file: it exists, is not empty and libsndfile knows its format.
+
+    Raises:
+        AudioNotFoundError: the path does not exist.
+        AudioError: empty, or not a format libsndfile reads.
+    """
+    soundfile = _require("soundfile")
+    file = Path(path)
+    if not file.is_file():
+        raise AudioNotFoundError(f"{path}: no such audio file")
+    if file.stat().st_size == 0:
+        raise AudioError(f"{path}: the file is empty")
+    try:
+        info = soundfile.info(str(file))
+    except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
+        raise AudioError(f"{path}: not a readable audio file ({err})") from err
+    if info.frames == 0:
+        raise AudioError(f"{path}: the file holds no samples")
+
+
 def to_mono(samples: np.ndarray) -> np.ndarray:
     """(frames, channels) or (frames,) -> (frames,): the mean of the channels."""
     return samples if samples.ndim == 1 else samples.mean(axis=1)
