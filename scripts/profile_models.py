@@ -6,7 +6,7 @@ one sequence of ``context_length`` tokens through the text tower, and both throu
 what open_clip's own profiler (``open_clip_train/profiler.py``, its default ``torch`` mode) measures, and the
 numbers in open_clip's ``docs/model_profile.csv`` are that profiler's output: FLOPs as torch counts them
 (a multiply-add is two FLOPs), batch size 1. They are checked against that file (within 2%) by
-``tests/test_results.py``.
+``tests/test_registry_results.py``.
 
 Counting convention: the *reference* forward, every token through every layer. clipzoo's own forward skips
 work whose result is discarded (the last block computes only the pooled token when the class token is the

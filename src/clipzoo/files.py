@@ -10,6 +10,11 @@ be writing too (the URL cache, verified Hub blobs, exported model folders): unde
 new content is written under a staging name beside it and renamed into place, so a reader sees the old content
 or the new one and a failed or killed writer leaves nothing half-written at the target.
 
+Replacing folders: :func:`check_replaceable` is the one rule for what ``overwrite`` may replace (only a folder
+holding a manifest clipzoo writes; never the current or home folder, an ancestor of either, a file, a link or a
+foreign folder). :func:`stale_staging` and :func:`remove_stale_staging` find and remove what killed writers left
+beside their targets (``clipzoo cache`` reports and clears them).
+
 Output files: :func:`check_output_file` checks, before the work, that a command can write the file it was asked
 for (folder, file in the way, format), and says so with the path the user gave.
 """
@@ -32,9 +37,13 @@ from .errors import InputError
 __all__ = [
     "AtomicTarget",
     "LockBusyError",
+    "UnsafeTargetError",
+    "check_replaceable",
     "dir_mode",
     "file_mode",
     "fix_tree_modes",
+    "remove_stale_staging",
+    "stale_staging",
     "umask",
     "write_file_atomically",
 ]
@@ -98,7 +107,8 @@ def write_file_atomically(path: str | os.PathLike, data: bytes) -> None:
         OSError: the folder cannot be written.
     """
     folder, name = os.path.split(os.fspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder or ".", prefix=f".{name}.tmp-", suffix=".part")
+    # not ".NAME.tmp-": these writers hold no lock, so the sweep of staging leftovers must not take their files
+    fd, tmp = tempfile.mkstemp(dir=folder or ".", prefix=f".{name}.write-", suffix=".part")
     try:
         os.fchmod(fd, file_mode())
         with os.fdopen(fd, "wb") as out:
@@ -208,14 +218,20 @@ class AtomicTarget:
     Args:
         target: The file or folder to write; its parent folder must exist.
         timeout: Seconds to wait for another writer; None waits without limit.
+        sweep_parent: Also remove the leftovers of killed writers of every other target in the same folder
+            whose lock no live process holds (:func:`remove_stale_staging`); for folders where every staging
+            name belongs to a locked writer (exports), not shared caches.
 
     Raises:
         LockBusyError: on entering, another process held the lock for ``timeout`` seconds.
         OSError: on entering, the parent folder is missing or not a folder, or the lock file cannot be written.
     """
 
-    def __init__(self, target: str | os.PathLike, timeout: float | None = None) -> None:
+    def __init__(
+        self, target: str | os.PathLike, timeout: float | None = None, *, sweep_parent: bool = False
+    ) -> None:
         self.path = Path(target)
+        self.sweep_parent = sweep_parent
         self.lock_path = self.path.parent / f".{self.path.name}.lock"
         self.timeout = timeout
         #: Whether another writer held the lock on entry and what it left at the target changed meanwhile.
@@ -231,6 +247,9 @@ class AtomicTarget:
         ):  # checked here: filelock would create missing folders, or fail on a file oddly
             code = errno.ENOTDIR if parent.exists() else errno.ENOENT
             raise OSError(code, os.strerror(code), str(parent))
+        # filelock retries a lock file it cannot create until the timeout (/proc: 30 s, then "busy"): create it
+        # here first, so that a folder nothing can be written in fails at once with its own cause
+        os.close(os.open(self.lock_path, os.O_RDWR | os.O_CREAT, file_mode()))
         before = _state(self.path)
         lock = _PidLock(self.lock_path)
         try:
@@ -245,6 +264,8 @@ class AtomicTarget:
         self._lock = lock
         try:
             self._remove_leftovers()
+            if self.sweep_parent:
+                remove_stale_staging(parent, skip=(self.path.name,))
         except BaseException:
             self.release()
             raise
@@ -261,14 +282,9 @@ class AtomicTarget:
             self._lock = None
 
     def _remove_leftovers(self) -> None:
-        # exactly tempfile's names (8 random characters): ".out.tmp-abc.tmp-12345678" belongs to "out.tmp-abc"
-        ours = re.compile(rf"\.{re.escape(self.path.name)}\.(tmp|old)-[a-z0-9_]{{8}}(\.part)?")
-        for entry in self.path.parent.iterdir():
-            kind = ours.fullmatch(entry.name)
-            if kind is None:
-                continue
+        for entry in _staging_entries(self.path.parent).get(self.path.name, []):
             previous = entry / "previous"
-            if kind.group(1) == "old" and os.path.lexists(previous) and not os.path.lexists(self.path):
+            if _kind(entry) == "old" and os.path.lexists(previous) and not os.path.lexists(self.path):
                 os.replace(previous, self.path)  # a replacement killed between its two renames: roll it back
             _remove(entry)
 
@@ -323,8 +339,17 @@ class AtomicTarget:
             os.chmod(staged, file_mode())
         if os.path.lexists(target) and (staged.is_dir() or (target.is_dir() and not target.is_symlink())):
             aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-            os.replace(target, aside / "previous")
-            os.replace(staged, target)
+            try:
+                os.replace(target, aside / "previous")
+            except BaseException:
+                aside.rmdir()  # still empty: nothing of a refused replacement stays behind
+                raise
+            try:
+                os.replace(staged, target)
+            except BaseException:
+                os.replace(aside / "previous", target)  # (if this fails too, the next writer rolls it back)
+                aside.rmdir()
+                raise
             shutil.rmtree(aside)
         else:
             os.replace(staged, target)
@@ -333,6 +358,184 @@ class AtomicTarget:
     def _check_held(self) -> None:
         if self._lock is None:
             raise RuntimeError(f"{self.path}: write it inside `with AtomicTarget(...)`, which holds its lock")
+
+
+# ------------------------------------------------------------------------------------------ staging leftovers
+# A writer killed mid-write (SIGKILL, power loss) leaves its staging copy ``.NAME.tmp-XXXXXXXX`` (``.part`` for
+# files) or a replaced folder put aside, ``.NAME.old-XXXXXXXX``; the 8 characters are exactly tempfile's, so
+# ".out.tmp-abc.tmp-12345678" belongs to "out.tmp-abc". Every such writer holds ``.NAME.lock``: a leftover whose
+# lock can be taken at once belongs to a dead process.
+
+_STAGING = re.compile(r"\.(?P<name>.+)\.(?P<kind>tmp|old)-[a-z0-9_]{8}(\.part)?")
+
+
+def _kind(entry: Path) -> str:
+    found = _STAGING.fullmatch(entry.name)
+    return found.group("kind") if found else ""
+
+
+def _staging_entries(folder: Path) -> dict[str, list[Path]]:
+    """Staging copies in ``folder`` by the name of the target they belong to (live writers' included)."""
+    found: dict[str, list[Path]] = {}
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        for entry in sorted(folder.iterdir()):
+            match = _STAGING.fullmatch(entry.name)
+            if match:
+                found.setdefault(match.group("name"), []).append(entry)
+    return found
+
+
+def _is_held(lock_path: Path) -> bool:
+    """Whether a live process holds the lock (True too when it cannot be checked: then leave things alone)."""
+    from filelock import Timeout
+
+    lock = _PidLock(lock_path)
+    try:
+        lock.acquire(0)
+    except (Timeout, OSError):
+        return True
+    lock.release()
+    return False
+
+
+def stale_staging(folder: str | os.PathLike) -> list[Path]:
+    """The staging copies in ``folder`` that killed writers left (their target's lock is free), sorted.
+
+    Args:
+        folder: The folder to look in (not below it); a missing folder has none.
+
+    Returns:
+        Their paths; a live writer's staging copy is never among them.
+    """
+    folder = Path(folder)
+    return [
+        entry
+        for name, entries in _staging_entries(folder).items()
+        if not _is_held(folder / f".{name}.lock")
+        for entry in entries
+    ]
+
+
+def remove_stale_staging(folder: str | os.PathLike, *, skip: Iterable[str] = ()) -> list[Path]:
+    """Remove what killed writers left in ``folder`` (see :func:`stale_staging`), each under its target's lock.
+
+    A replacement killed between its two renames is rolled back (the old folder moved back to its name).
+
+    Args:
+        folder: The folder to clean (not below it).
+        skip: Target names to leave alone (the caller's own, already handled under its lock).
+
+    Returns:
+        The paths removed; staging copies of live writers, or of locks that cannot be taken, are kept.
+    """
+    folder, removed = Path(folder), []
+    for name, entries in _staging_entries(folder).items():
+        if name in set(skip):
+            continue
+        try:
+            with AtomicTarget(folder / name, timeout=0):  # entering removes them, under the lock
+                pass
+        except (LockBusyError, OSError):
+            continue
+        removed.extend(entries)
+    return removed
+
+
+# ---------------------------------------------------------------------------------- what overwrite may replace
+
+
+class UnsafeTargetError(InputError, ValueError):
+    """A target that clipzoo will not write or replace; the message says why and what to give instead."""
+
+
+def _protected(path: Path) -> str:
+    """Why the resolved ``path`` must never be replaced as a whole, or ``""``."""
+    cwd = Path.cwd().resolve()
+    try:
+        home: Path | None = Path.home().resolve()
+    except (RuntimeError, KeyError):  # no HOME and no passwd entry
+        home = None
+    if path == path.parent:
+        return "the root folder"
+    if path == cwd:
+        return "the current folder"
+    if cwd.is_relative_to(path):
+        return f"an ancestor of the current folder {cwd}"
+    if home is not None and path == home:
+        return "your home folder"
+    if home is not None and home.is_relative_to(path):
+        return f"an ancestor of your home folder {home}"
+    return ""
+
+
+def check_replaceable(
+    target: str | os.PathLike,
+    manifests: Iterable[str],
+    *,
+    overwrite: bool = True,
+    flag: str = "overwrite=True / --overwrite",
+) -> Path:
+    """Check that clipzoo may write the folder ``target`` as a whole, replacing it only if clipzoo wrote it.
+
+    The rule (one for every command that writes a folder: ``export``, ``embed``): a target that does not exist
+    or is an empty folder may be written; a folder holding one of ``manifests`` (the files that prove clipzoo
+    wrote it) may be replaced with ``overwrite``; nothing else is ever replaced: not an empty path (an unset
+    shell variable), the root, the current folder or an ancestor of it, the home folder or an ancestor of it,
+    a symbolic link, a file, a non-empty folder without a manifest, or a folder the user cannot write. Call it
+    before any work (and again under the target's lock, where the state may have changed meanwhile).
+
+    Args:
+        target: The folder to write, as the user gave it (``~`` is expanded; a relative path is taken from the
+            current folder).
+        manifests: File names of which at least one marks a folder clipzoo wrote (e.g. ``clipzoo_export.json``).
+        overwrite: The user asked to replace an existing folder.
+        flag: How the user asks for ``overwrite``, for the message.
+
+    Returns:
+        The target as an absolute path (``~`` expanded; symbolic links on the way kept).
+
+    Raises:
+        UnsafeTargetError: the target must not be written; the message names the path and why.
+    """
+    if not str(target).strip():
+        raise UnsafeTargetError(
+            f"the target folder is an empty path ({str(target)!r}: an unset shell variable?); name the folder "
+            "to write"
+        )
+    path = Path(target).expanduser().absolute()
+    real = path.resolve()
+    why = _protected(real)
+    if why:
+        shown = f"{target} ({real})" if str(real) != str(target) else str(real)
+        raise UnsafeTargetError(f"refusing to write {shown}: it is {why}; name a new folder below it")
+    if path.is_symlink():
+        raise UnsafeTargetError(
+            f"{path} is a symbolic link (to {os.readlink(path)}); name a folder, not a link, as the target"
+        )
+    if not path.exists() or _is_empty_dir(path):
+        return path
+    names = list(manifests)
+    if not path.is_dir():
+        raise UnsafeTargetError(
+            f"{path} is a file, not a folder clipzoo wrote; not replacing it: remove it yourself or name another "
+            "target"
+        )
+    if not any((path / name).is_file() for name in names):
+        raise UnsafeTargetError(
+            f"{path} is not empty and holds no {' or '.join(names)}: clipzoo did not write it, so it is never "
+            "replaced; name a new or empty folder, or remove it yourself"
+        )
+    if not overwrite:
+        raise UnsafeTargetError(f"{path} already exists (written by clipzoo); pass {flag} to replace it")
+    if not os.access(path, os.W_OK | os.X_OK) or not os.access(path.parent, os.W_OK | os.X_OK):
+        raise UnsafeTargetError(
+            f"cannot replace {path}: permission denied (it or its folder is read-only); name a target you can write"
+        )
+    return path
+
+
+def _is_empty_dir(path: Path) -> bool:
+    return path.is_dir() and not path.is_symlink() and not any(path.iterdir())
 
 
 # ---------------------------------------------------------------------------------------------------- output files

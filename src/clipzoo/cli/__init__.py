@@ -33,7 +33,7 @@ from ..errors import InputError, IntegrityError, NetworkError, UnknownNameError
 from .common import EXIT_FAILURE, EXIT_USAGE, CliError
 
 # Each module registers its subcommands, in this order in `clipzoo --help`.
-COMMAND_MODULES = ("registry_cmds", "download", "export", "classify", "caption", "demo", "run")
+COMMAND_MODULES = ("registry_cmds", "download", "cache", "export", "classify", "caption", "corpus", "demo", "run")
 
 # Most specific first: an error is mapped by the first category it belongs to.
 EXIT_STATUS: tuple[tuple[type[BaseException], int], ...] = (
@@ -81,7 +81,24 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(f"{__name__}.{name}").add_parsers(sub)
+    for command in dict.fromkeys(sub.choices.values()):
+        _add_global_flags(command)
     return parser
+
+
+def _add_global_flags(command: argparse.ArgumentParser) -> None:
+    """Accept the global flags after the command too (``clipzoo classify --debug ...``).
+
+    Not for ``run``, whose arguments after the program belong to the program (it takes no ``-`` options).
+    """
+    if "-" not in command.prefix_chars:
+        return
+    known = {option for action in command._actions for option in action.option_strings}
+    if "--debug" not in known:
+        # SUPPRESS: given before the command, the value set there is kept
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    if "--version" not in known:
+        command.add_argument("--version", action="version", version=f"clipzoo {_version()}", help=argparse.SUPPRESS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -99,12 +99,16 @@ def add_random_weights(parser: argparse.ArgumentParser) -> None:
 
 
 def require_weights(
-    model: str, pretrained: str | None, random_weights: bool, cache_dir: str | None = None
+    model: str,
+    pretrained: str | None,
+    random_weights: bool,
+    cache_dir: str | None = None,
+    tag_usage: str = "--pretrained TAG",
 ) -> None:
     """Refuse (status 2) a model that would get random weights, unless ``--random-weights`` was given.
 
     A folder or Hub model has weights when it holds a checkpoint (its configs are read, torch-free); a registry
-    architecture has them when ``--pretrained`` names a tag or file.
+    architecture has them when ``--pretrained`` (``tag_usage``: how this command takes the tag) names a tag or file.
     """
     from ..factory.resolve import resolve
     from ..factory.sources import parse_model_name
@@ -116,7 +120,7 @@ def require_weights(
             resolve(model, pretrained)  # an unknown tag or a missing file fails here, before any build
         elif not random_weights:
             raise CliError(
-                f"{model}: no pretrained weights given; pass --pretrained TAG or a weights file "
+                f"{model}: no pretrained weights given; pass {tag_usage} or a weights file "
                 f"(see `clipzoo pretrained {model}`), or --random-weights to use random weights"
             )
     elif resolve(model, cache_dir=cache_dir).weights is None and not random_weights:

@@ -21,9 +21,11 @@ def export_options(args: argparse.Namespace) -> dict:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Create the model, write the folder atomically and print its path."""
-    from ..export.folder import export_model
+    from ..export.folder import check_export_target, export_model
 
-    require_weights(args.model, args.tag, args.random_weights, args.cache_dir)
+    check_export_target(args.to, args.overwrite)  # an unsafe target is refused before any work
+    tag_usage = f"a pretrained TAG after the model name (`clipzoo export {args.model} TAG --to DIR`)"
+    require_weights(args.model, args.tag, args.random_weights, args.cache_dir, tag_usage)
     path = export_model(
         args.model,
         args.tag,
@@ -52,14 +54,20 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         description="Create MODEL (with pretrained TAG or file) and write it to DIR in the chosen format "
         "(open_clip: open_clip_config.json, open_clip_model.safetensors and tokenizer files).",
     )
-    parser.add_argument("--to", required=True, help="target folder (must not exist or be empty)")
+    parser.add_argument(
+        "--to", required=True, help="target folder (new, empty, or with --overwrite one clipzoo exported)"
+    )
     parser.add_argument(
         "--format",
         default="open_clip",
         choices=sorted(EXPORT_FORMATS),
         help="folder format (default open_clip)",
     )
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing target folder")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a target folder an earlier export wrote (never any other folder or file)",
+    )
     parser.add_argument(
         "--quantize",
         default=None,

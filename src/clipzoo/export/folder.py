@@ -10,23 +10,34 @@ Concurrent and killed exports (:class:`clipzoo.files.AtomicTarget`): an export h
 to the target (removed when it is released) from before the model is built until the folder is in place.
 A second export into the same target waits up to ``lock_timeout`` seconds (:data:`LOCK_TIMEOUT`), then fails
 with :class:`ExportBusyError`; it also fails, without replacing anything, when the target was written while it
-waited, so two concurrent exports never both succeed. Temporary folders of killed exports (``.NAME.tmp-*``) are
-removed by the next export into the same target. Files and folders get the modes of the process umask.
+waited, so two concurrent exports never both succeed. Temporary folders of killed exports (``.NAME.tmp-*``,
+``.NAME.old-*``) are removed by the next export into the same parent folder, whatever its target's name, when no
+live process holds their lock (``clipzoo cache`` reports and clears them too). Files and folders get the modes of
+the process umask.
+
+What an export may replace (:func:`check_export_target`, the rule of :func:`clipzoo.files.check_replaceable`):
+every folder an export writes holds :data:`EXPORT_MANIFEST`; ``overwrite`` replaces only a folder holding it.
+A missing target or an empty folder is written; anything else (an empty path, the current or home folder or an
+ancestor of either, a file, a link, a folder clipzoo did not write) is refused before any work. Writing errors of
+the file system (disk full, permission denied, read-only) are an :class:`ExportTargetError` naming the target
+and the cause, and leave nothing behind.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ..constants import HF_CONFIG_NAME, HF_SAFE_WEIGHTS_NAME
-from ..errors import ClipzooError, InputError
-from ..files import AtomicTarget, LockBusyError
+from ..errors import ClipzooError
+from ..files import AtomicTarget, LockBusyError, UnsafeTargetError, check_replaceable
 from ..preprocess.config import PREPROCESS_KEYS as _PREPROCESS_KEYS
 
 # Files a Hugging Face tokenizer may consist of (transformers' save_pretrained names).
@@ -129,8 +140,8 @@ def _write_folder(
     (folder / HF_CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
 
 
-class ExportTargetError(ExportError, InputError):
-    """The target cannot be used: not empty (without overwrite), or not writable (checked before building)."""
+class ExportTargetError(ExportError, UnsafeTargetError):
+    """The target cannot be used: one overwrite may not replace, or not writable, or the disk is full."""
 
 
 class ExportBusyError(ExportError):
@@ -140,22 +151,73 @@ class ExportBusyError(ExportError):
 # How long an export waits for another export into the same target to finish before it gives up.
 LOCK_TIMEOUT = 30.0
 
+# Written into every exported folder: the proof that clipzoo wrote it, so that overwrite may replace it.
+EXPORT_MANIFEST = "clipzoo_export.json"
 
-def _is_empty_dir(path: Path) -> bool:
-    return path.is_dir() and not path.is_symlink() and not any(path.iterdir())
+# File-system errors of a write, and what the user can do about each (status 2: the target, not a bug).
+WRITE_ERRORS = {
+    errno.ENOSPC: "free space on that disk or name a target on another one",
+    errno.EDQUOT: "free space within your quota or name a target on another disk",
+    errno.EFBIG: "name a target on a file system that takes larger files",
+    errno.EROFS: "name a target on a writable file system",
+    errno.EACCES: "name a target folder you can write to",
+    errno.EPERM: "name a target folder you can write to",
+}
+
+
+def check_export_target(target: str | os.PathLike, overwrite: bool) -> Path:
+    """Refuse, before any work, a target an export must not write (see the module notes); returns it absolute.
+
+    Args:
+        target: The target folder as the user gave it.
+        overwrite: Replace a folder an earlier export wrote (one holding :data:`EXPORT_MANIFEST`).
+
+    Returns:
+        The absolute target path (``~`` expanded).
+
+    Raises:
+        ExportTargetError: the reason, e.g. the current folder, a file, or a folder clipzoo did not write.
+    """
+    try:
+        return check_replaceable(target, (EXPORT_MANIFEST,), overwrite=overwrite)
+    except UnsafeTargetError as err:
+        raise ExportTargetError(str(err)) from None
+
+
+def _write_error(error: BaseException) -> tuple[int, str, str] | None:
+    """(errno, cause, file) of the file-system error behind ``error`` (also as Rust's "os error N" text)."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        code = error.errno if isinstance(error, OSError) else None
+        found = re.search(r"os error (\d+)", str(error)) if code is None else None
+        code = int(found.group(1)) if found else code
+        if code in WRITE_ERRORS:
+            filename = getattr(error, "filename", None) or ""
+            return code, os.strerror(code), str(filename)
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def _write_manifest(folder: Path) -> None:
+    from .. import __version__
+
+    record = {"written_by": "clipzoo", "clipzoo_version": __version__}
+    (folder / EXPORT_MANIFEST).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
 
 
 class _LockedTarget:
     """The target folder of an export, locked for the whole export (check, build, write, rename).
 
-    Entering it checks, before anything is built, that the parent folder can be written (creating it if
-    needed), takes the target's lock (:class:`~clipzoo.files.AtomicTarget`: waiting up to ``timeout`` seconds
-    for another export into it, removing what killed exports left there), and refuses a non-empty target
-    unless ``overwrite``. :meth:`write` then writes a staging folder next to the target and renames it into place.
+    Creating it refuses a target the export must not write (:func:`check_export_target`). Entering it checks,
+    before anything is built, that the parent folder can be written (creating it if needed), takes the target's
+    lock (:class:`~clipzoo.files.AtomicTarget`: waiting up to ``timeout`` seconds for another export into it,
+    removing what killed exports left in the parent folder), and checks the target again under the lock.
+    :meth:`write` then writes a staging folder next to the target and renames it into place.
     """
 
     def __init__(self, target: str | os.PathLike, overwrite: bool, timeout: float = LOCK_TIMEOUT) -> None:
-        self.target = Path(target).expanduser().absolute()
+        self.target = check_export_target(target, overwrite)
         self.overwrite, self.timeout = overwrite, timeout
         self._atomic: AtomicTarget | None = None
         self._created: list[Path] = []
@@ -177,10 +239,8 @@ class _LockedTarget:
             ) from err
 
     def __enter__(self) -> _LockedTarget:
-        if self.target.parent == self.target:
-            raise ExportTargetError(f"cannot export to {self.target}: choose a folder below it")
         self._make_parent()
-        atomic = AtomicTarget(self.target, self.timeout)
+        atomic = AtomicTarget(self.target, self.timeout, sweep_parent=True)
         try:
             atomic.__enter__()
         except LockBusyError as err:
@@ -211,10 +271,7 @@ class _LockedTarget:
                 f"another export wrote {self.target} while this one waited for it; not replacing it "
                 "(run the export again to replace it)"
             )
-        if os.path.lexists(self.target) and not self.overwrite and not _is_empty_dir(self.target):
-            raise ExportTargetError(
-                f"{self.target} already exists and is not empty (pass overwrite=True / --overwrite)"
-            )
+        check_export_target(self.target, self.overwrite)
         if not os.access(self.target.parent, os.W_OK | os.X_OK):
             raise ExportTargetError(
                 f"cannot write into {self.target.parent} (permission denied); choose a target folder you can "
@@ -225,8 +282,19 @@ class _LockedTarget:
         """Run ``write(staging_folder)`` and move the folder to the target in one rename; returns the target."""
         if self._atomic is None:
             raise RuntimeError(f"{self.target}: write inside `with _LockedTarget(...)`, which holds its lock")
-        with self._atomic.staging(folder=True) as staging:
-            write(staging)
+        try:
+            with self._atomic.staging(folder=True) as staging:
+                write(staging)
+                _write_manifest(staging)
+        except Exception as err:
+            found = _write_error(err)
+            if found is None:
+                raise
+            code, cause, filename = found
+            where = f" ({filename})" if filename else ""
+            raise ExportTargetError(
+                f"cannot write {self.target}: {cause}{where}; {WRITE_ERRORS[code]} (nothing was written)"
+            ) from err
         self._created.clear()  # the parent folders now hold the result
         return self.target
 
@@ -260,7 +328,7 @@ def write_folder_atomically(
 
     Args:
         target: The folder to write.
-        overwrite: Replace a target that exists and is not empty.
+        overwrite: Replace a folder an earlier export wrote (see :func:`check_export_target`).
         write: Fills the staging folder it is given (an empty folder next to ``target``).
         timeout: Seconds to wait for another writer of ``target``.
 
@@ -268,7 +336,8 @@ def write_folder_atomically(
         The target path (absolute, ``~`` expanded).
 
     Raises:
-        ExportTargetError: the target exists and is not empty (without ``overwrite``), or cannot be written.
+        ExportTargetError: the target may not be written (:func:`check_export_target`), or writing it failed
+            (disk full, permission denied).
         ExportBusyError: another writer held the target's lock for ``timeout`` seconds, or wrote the target while
             this one waited.
     """
@@ -299,14 +368,14 @@ def save_model_folder(
             ...); None uses the ones the model carries (``get_model_preprocess_cfg(model)``).
         include_tokenizer: Copy a Hugging Face tokenizer's files into the folder (from the local folder or the
             Hugging Face cache); the CLIP BPE tokenizer needs none.
-        overwrite: Replace a target that exists and is not empty.
+        overwrite: Replace a folder an earlier export wrote (see :func:`check_export_target`).
 
     Returns:
         The path of the written folder.
 
     Raises:
-        ExportTargetError: ``to`` exists and is not empty (without ``overwrite``), or its parent cannot be
-            created or written.
+        ExportTargetError: ``to`` may not be written (:func:`check_export_target`), its parent cannot be
+            created or written, or writing failed (disk full, permission denied).
         ExportBusyError: another export into ``to`` held its lock for ``LOCK_TIMEOUT`` seconds, or wrote the
             target while this one waited.
         ExportError: ``include_tokenizer`` is set but the tokenizer's files are neither a local folder nor in
@@ -374,7 +443,7 @@ def export_model(
             load with ``local-dir:``), ``'onnx'`` or ``'transformers'`` (a CLIPModel/SiglipModel folder).
         include_tokenizer: Copy the tokenizer files into the folder (Hugging Face tokenizers; the CLIP BPE
             tokenizer needs none).
-        overwrite: Replace a target that exists and is not empty.
+        overwrite: Replace a folder an earlier export wrote (see :func:`check_export_target`).
         cache_dir: Where downloaded weights are cached (as in ``create_model``).
         format_options: Options for the format's writer, e.g. ``{'quantize': 'int8', 'opset': 21}`` for ONNX.
         **create_kwargs: ``create_model`` options that change the architecture or preprocessing
@@ -388,7 +457,7 @@ def export_model(
     Raises:
         ValueError: ``to`` is None, ``format`` is unknown, or ``precision`` is not ``'fp32'`` (exports hold fp32
             weights; choose the precision when loading the folder).
-        ExportTargetError: the target is not empty (without ``overwrite``) or cannot be written; checked before
+        ExportTargetError: the target may not be written (:func:`check_export_target`) or cannot be; checked before
             the model is built.
         ExportBusyError: another export into the target held its lock past ``lock_timeout``, or wrote the
             target while this one waited.

@@ -1,6 +1,6 @@
 """CLIP's byte-level BPE tokenizer, id-for-id identical to open_clip's SimpleTokenizer and several times faster.
 
-Where the speed comes from (open_clip's ids are the contract, see tests/parity/test_tokenizer_parity.py):
+Where the speed comes from (open_clip's ids are the contract, see tests/parity/test_tokenizers_parity.py):
 - ftfy.fix_text is skipped for printable ASCII without '&', which ftfy provably leaves unchanged;
 - a cleaned caption is split on spaces and each space-free chunk is looked up in a chunk -> ids cache, so
   the regex, byte encoding and BPE merges run once per distinct chunk instead of once per occurrence;

@@ -107,11 +107,14 @@ def test_every_command_is_wired():
         "pretrained",
         "info",
         "download",
+        "cache",
         "export",
         "classify",
         "caption",
         "demo",
         "run",
+        "embed",
+        "search",
     }
 
 

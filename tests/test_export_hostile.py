@@ -248,7 +248,8 @@ def test_cli_refuses_random_weights(tiny_folder, tmp_path, capsys, command):
     }[command]
     assert main(argv) == 2
     line = _one_line(capsys.readouterr().err)
-    assert line.startswith("clipzoo: error: hostile-a: no pretrained weights given; pass --pretrained TAG")
+    how = {"export": "a pretrained TAG after the model name (`clipzoo export hostile-a TAG --to DIR`)"}
+    assert line.startswith(f"clipzoo: error: hostile-a: no pretrained weights given; pass {how.get(command, '--pretrained TAG')}")
     assert "--random-weights" in line and not (tmp_path / "out").exists()
 
 
@@ -316,18 +317,20 @@ def test_replacement_killed_between_its_renames_is_rolled_back(tmp_path):
     target = tmp_path / "out"
     (tmp_path / ".out.old-k1ll3d_x" / "previous").mkdir(parents=True)  # the old folder, moved aside
     (tmp_path / ".out.old-k1ll3d_x" / "previous" / "who.txt").write_text("old")
+    (tmp_path / ".out.old-k1ll3d_x" / "previous" / export.EXPORT_MANIFEST).write_text("{}")
     (tmp_path / ".out.tmp-k1ll3d_y").mkdir()  # the new one, not yet renamed
-    (tmp_path / ".other.tmp-12345678").mkdir()  # another target's: not touched
-    with pytest.raises(export.ExportTargetError, match="already exists and is not empty"):
+    (tmp_path / ".other.tmp-12345678").mkdir()  # another target's, killed too (its lock is free): removed
+    with pytest.raises(export.ExportTargetError, match=r"already exists \(written by clipzoo\)"):
         export.write_folder_atomically(target, False, _write_b)
     assert (target / "who.txt").read_text() == "old"
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.tmp-12345678", "out"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
 def test_target_written_while_waiting_is_not_replaced(tmp_path):
     target = tmp_path / "out"
     target.mkdir()
     (target / "who.txt").write_text("old")
+    (target / export.EXPORT_MANIFEST).write_text("{}")
     holder = _start_holder(tmp_path, target, "overwrite")
     with pytest.raises(export.ExportBusyError, match=r"another export wrote .*out while this one waited for it; "
                        r"not replacing it"):  # fmt: skip
@@ -402,12 +405,13 @@ def test_non_empty_target_is_kept_without_overwrite(tiny_folder, tmp_path, capsy
     target.mkdir()
     (target / "mine.txt").write_text("keep")
     argv = ["export", "hostile-a", "--random-weights", "--to", str(target)]
-    assert main(argv) == 2
-    assert _one_line(capsys.readouterr().err) == (
-        f"clipzoo: error: {target} already exists and is not empty (pass overwrite=True / --overwrite)"
-    )
+    for extra in ([], ["--overwrite"]):
+        assert main([*argv, *extra]) == 2
+        assert _one_line(capsys.readouterr().err) == (
+            f"clipzoo: error: {target} is not empty and holds no clipzoo_export.json: clipzoo did not write it, "
+            "so it is never replaced; name a new or empty folder, or remove it yourself"
+        )
     assert sorted(p.name for p in target.iterdir()) == ["mine.txt"]
-    assert main([*argv, "--overwrite"]) == 0 and (target / "open_clip_config.json").is_file()
 
 
 @pytest.mark.parametrize("mask", [0o022, 0o002])

@@ -1,6 +1,6 @@
 """clipzoo.models.generation: logits processors, beam bookkeeping, generate() on a tiny CoCa, caption decoding, the CLI.
 
-Parity with open_clip's CoCa.generate is in tests/parity/test_generation_parity.py.
+Parity with open_clip's CoCa.generate is in tests/parity/test_models_generation_parity.py.
 """
 
 from __future__ import annotations

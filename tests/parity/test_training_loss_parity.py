@@ -1,7 +1,7 @@
 """Parity of clipzoo.training.loss with open_clip 3.3.0's open_clip.loss (single process, fp32).
 
 Same inputs into both; losses and gradients (features, logit_scale, logit_bias) must agree to atol 1e-6,
-rtol 1e-6. Distributed behaviour is covered in tests/test_loss_distributed.py.
+rtol 1e-6. Distributed behaviour is covered in tests/test_training_loss_distributed.py.
 """
 
 from __future__ import annotations

@@ -35,6 +35,7 @@ def test_export_round_trip(tmp_path, tiny_checkpoint):
         force_preprocess_cfg={"mean": (0.1, 0.2, 0.3), "interpolation": "bilinear"},
     )
     assert sorted(p.name for p in folder.iterdir()) == [
+        "clipzoo_export.json",
         "open_clip_config.json",
         "open_clip_model.safetensors",
     ]
@@ -85,9 +86,13 @@ def test_existing_target_needs_overwrite(tmp_path, tiny_checkpoint):
     target = tmp_path / "out"
     target.mkdir()
     (target / "keep.txt").write_text("x")
-    with pytest.raises(export.ExportError, match="already exists and is not empty"):
-        export.export_model("tiny-vit", str(path), to=target)
+    for overwrite in (False, True):  # a folder clipzoo did not write is never replaced
+        with pytest.raises(export.ExportError, match="is not empty and holds no clipzoo_export.json"):
+            export.export_model("tiny-vit", str(path), to=target, overwrite=overwrite)
     assert (target / "keep.txt").is_file()
+    (target / export.EXPORT_MANIFEST).write_text("{}")  # as if an export had written it
+    with pytest.raises(export.ExportError, match=r"already exists \(written by clipzoo\); pass overwrite=True"):
+        export.export_model("tiny-vit", str(path), to=target)
     export.export_model("tiny-vit", str(path), to=target, overwrite=True)
     assert not (target / "keep.txt").exists() and (target / "open_clip_config.json").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "tiny.safetensors"]

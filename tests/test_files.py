@@ -1,0 +1,260 @@
+"""clipzoo.files: what overwrite may replace (one rule, every command), and the staging copies killed writers
+leave behind (swept by the next export into the same folder, reported and cleared by `clipzoo cache`)."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from clipzoo.cli import main
+from clipzoo.export import folder as export
+from clipzoo.files import UnsafeTargetError, check_replaceable, remove_stale_staging, stale_staging
+
+REPO = Path(__file__).resolve().parents[1]
+EXPORT = ["export", "tiny-digits", "sklearn_digits"]  # packaged weights: no download, no registration
+
+
+def _one_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Any resolve or build fails the test: a refusal must come before any work."""
+    from clipzoo.factory import create, resolve
+
+    monkeypatch.setattr(resolve, "resolve", lambda *a, **k: pytest.fail("resolved the model first"))
+    monkeypatch.setattr(create, "create_model", lambda *a, **k: pytest.fail("built the model first"))
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    """A current folder (inside a fake home folder) holding a file and a subfolder of the user's."""
+    home = tmp_path / "home"
+    work = home / "work"
+    (work / "sub").mkdir(parents=True)
+    (work / "notes.txt").write_text("mine")
+    (work / "sub" / "data.txt").write_text("mine too")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    return work
+
+
+def _tree(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+@pytest.mark.parametrize(
+    "target,reason",
+    [
+        ("", r"the target folder is an empty path \(''\: an unset shell variable\?\); name the folder to write"),
+        (".", r"refusing to write \. \(.*/home/work\): it is the current folder; name a new folder below it"),
+        ("sub/..", r"refusing to write sub/\.\. \(.*/work\): it is the current folder"),
+        ("..", r"refusing to write \.\. \(.*/home\): it is an ancestor of the current folder .*/home/work"),
+        ("~", r"refusing to write ~ \(.*/home\): it is an ancestor of the current folder"),
+        ("/", r"refusing to write /: it is the root folder"),
+        ("notes.txt", r".*/work/notes.txt is a file, not a folder clipzoo wrote; not replacing it"),
+        ("sub", r".*/work/sub is not empty and holds no clipzoo_export.json: clipzoo did not write it, so it is "
+                r"never replaced; name a new or empty folder, or remove it yourself"),  # fmt: skip
+    ],
+)
+def test_overwrite_refuses_what_clipzoo_did_not_write(workdir, no_work, capsys, target, reason):
+    before = _tree(workdir.parent)
+    assert main([*EXPORT, "--to", target, "--overwrite"]) == 2
+    assert_line = _one_line(capsys.readouterr().err)
+    assert __import__("re").fullmatch(f"clipzoo: error: {reason}.*", assert_line), assert_line
+    assert _tree(workdir.parent) == before
+
+
+def test_home_folder_and_links_are_refused(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    with pytest.raises(UnsafeTargetError, match=r"it is your home folder"):
+        check_replaceable(home, ["m.json"])
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "m.json").write_text("{}")
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    with pytest.raises(UnsafeTargetError, match=r"link is a symbolic link \(to .*real\); name a folder, not a link"):
+        check_replaceable(tmp_path / "link", ["m.json"])
+
+
+def test_a_folder_with_the_callers_manifest_is_replaceable(tmp_path):
+    target = tmp_path / "parts"
+    assert check_replaceable(target, ["corpus.json"], overwrite=False) == target  # missing: written
+    target.mkdir()
+    assert check_replaceable(target, ["corpus.json"], overwrite=False) == target  # empty: written
+    (target / "part-0.npy").write_bytes(b"x")
+    with pytest.raises(UnsafeTargetError, match="holds no corpus.json"):
+        check_replaceable(target, ["corpus.json"])
+    (target / "corpus.json").write_text("{}")
+    with pytest.raises(UnsafeTargetError, match=r"already exists \(written by clipzoo\); pass --overwrite to"):
+        check_replaceable(target, ["corpus.json"], overwrite=False, flag="--overwrite")
+    assert check_replaceable(target, ["other.json", "corpus.json"]) == target
+
+
+def test_overwrite_replaces_a_folder_an_export_wrote(tmp_path, capsys):
+    target = tmp_path / "out"
+    assert main([*EXPORT, "--to", str(target)]) == 0
+    record = json.loads((target / export.EXPORT_MANIFEST).read_text())
+    assert record["written_by"] == "clipzoo"
+    (target / "extra.txt").write_text("from before")
+    assert main([*EXPORT, "--to", str(target)]) == 2
+    assert _one_line(capsys.readouterr().err) == (
+        f"clipzoo: error: {target} already exists (written by clipzoo); pass overwrite=True / --overwrite to "
+        "replace it"
+    )
+    assert main([*EXPORT, "--to", str(target), "--overwrite"]) == 0
+    assert not (target / "extra.txt").exists() and (target / "open_clip_model.safetensors").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_read_only_target_is_typed_and_leaves_nothing(tmp_path, monkeypatch, capsys):
+    target = tmp_path / "out"
+    assert main([*EXPORT, "--to", str(target)]) == 0
+    real_replace = os.replace
+
+    def refuse_moving_the_target(src, dst):
+        if Path(src) == target:  # what a read-only folder (or a non-root user's) does on rename
+            raise PermissionError(errno.EACCES, "Permission denied", str(src))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", refuse_moving_the_target)
+    assert main([*EXPORT, "--to", str(target), "--overwrite"]) == 2
+    assert _one_line(capsys.readouterr().err) == (
+        f"clipzoo: error: cannot write {target}: Permission denied ({target}); name a target folder you can "
+        "write to (nothing was written)"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no .out.old-*, no .out.tmp-*, no lock
+    assert (target / export.EXPORT_MANIFEST).is_file()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_read_only_target_folder_is_refused_before_any_work(tmp_path, capsys):
+    target = tmp_path / "out"
+    assert main([*EXPORT, "--to", str(target)]) == 0
+    target.chmod(0o555)
+    try:
+        assert main([*EXPORT, "--to", str(target), "--overwrite"]) == 2
+    finally:
+        target.chmod(0o755)
+    assert "permission denied" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_proc_target_fails_at_once_with_its_cause(capsys):
+    t0 = time.monotonic()
+    assert main([*EXPORT, "--to", "/proc/clipzoo-x"]) == 2
+    assert time.monotonic() - t0 < 10  # not the 30 s lock wait
+    assert _one_line(capsys.readouterr().err) == (
+        "clipzoo: error: cannot write into /proc: No such file or directory; choose a target folder you can "
+        "write to"
+    )
+
+
+# --- staging copies of killed runs ---------------------------------------------------------------------
+
+KILLED_EXPORT = """
+import pathlib, sys, time
+from clipzoo.cli import main
+from clipzoo.export import folder
+
+ready = pathlib.Path(sys.argv[1])
+save = folder._save_weights
+
+def slow_save(model, path):
+    save(model, path)
+    ready.write_text("ready")
+    time.sleep(600)  # killed here: the weights written, the folder not yet renamed
+
+folder._save_weights = slow_save
+sys.exit(main(["export", "tiny-digits", "sklearn_digits", "--to", sys.argv[2]]))
+"""
+
+
+def _cache(*argv: str, capsys) -> dict:
+    capsys.readouterr()
+    assert main(["cache", *argv, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_sigkilled_export_is_swept_by_the_next_export_into_the_same_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CLIPZOO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    parent, ready = tmp_path / "exports", tmp_path / "ready"
+    parent.mkdir()
+    script = tmp_path / "killed.py"
+    script.write_text(KILLED_EXPORT)
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, str(script), str(ready), str(parent / "a")], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not ready.exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the export did not start writing"
+            time.sleep(0.05)
+        staged = [p for p in parent.iterdir() if p.name.startswith(".a.tmp-")]
+        assert len(staged) == 1 and (staged[0] / "open_clip_model.safetensors").is_file()
+        # alive: its copy is in use, neither reported nor swept by an export next to it
+        assert _cache(str(parent), capsys=capsys)["stale"] == []
+        assert main([*EXPORT, "--to", str(parent / "b")]) == 0
+        assert staged[0].is_dir()
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    report = _cache(str(parent), capsys=capsys)
+    assert [s["path"] for s in report["stale"]] == [str(staged[0])]
+    assert report["bytes"] > 10_000 and not report["removed"]
+    assert main([*EXPORT, "--to", str(parent / "c")]) == 0  # another name, same folder
+    assert sorted(p.name for p in parent.iterdir()) == ["b", "c"]  # no .a.tmp-*, no .a.lock
+    assert _cache(str(parent), capsys=capsys)["stale"] == []
+
+
+def test_cache_reports_and_clears_stale_copies_in_the_caches(tmp_path, monkeypatch, capsys):
+    from filelock import FileLock
+
+    cache, hub = tmp_path / "cache", tmp_path / "hub"
+    blobs = hub / "models--org--repo" / "blobs"
+    blobs.mkdir(parents=True)
+    cache.mkdir()
+    monkeypatch.setenv("CLIPZOO_CACHE", str(cache))
+    monkeypatch.setenv("HF_HUB_CACHE", str(hub))
+    dead = cache / ".w.bin.tmp-abcd1234.part"
+    dead.write_bytes(b"x" * 1000)
+    old = blobs / ".f00.old-k1ll3d_x"
+    (old / "previous").mkdir(parents=True)
+    (old / "previous" / "data").write_bytes(b"y" * 10)
+    live = cache / ".busy.tmp-live1234.part"
+    live.write_bytes(b"z")
+    with FileLock(cache / ".busy.lock"):  # a live writer
+        report = _cache(capsys=capsys)
+        assert report["caches"] == [str(cache), str(hub)]
+        assert sorted(s["path"] for s in report["stale"]) == sorted([str(dead), str(old)])
+        assert report["bytes"] == 1010
+        report = _cache("--clear", capsys=capsys)
+        assert report["removed"] and report["bytes"] == 1010
+        assert live.exists() and not dead.exists()
+    assert (blobs / "f00" / "data").read_bytes() == b"y" * 10  # the interrupted replacement rolled back
+    assert main(["cache"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "1 staging copies left by killed runs, 0.0 MB (clear them with `clipzoo cache --clear`)"
+    )
+
+
+def test_unlocked_record_writes_are_never_taken_for_staging(tmp_path):
+    from clipzoo.files import write_file_atomically
+
+    write_file_atomically(tmp_path / "stamp", b"{}")
+    (tmp_path / ".stamp.write-abcd1234.part").write_bytes(b"in flight")  # another process's, mid-write
+    assert stale_staging(tmp_path) == [] and remove_stale_staging(tmp_path) == []
