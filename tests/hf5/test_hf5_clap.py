@@ -31,10 +31,13 @@ def _tokenizer(folder):
     from tokenizers import ByteLevelBPETokenizer
     from transformers import RobertaTokenizerFast
 
+    from tokenizers.processors import RobertaProcessing
+
     bpe = ByteLevelBPETokenizer()
     bpe.train_from_iterator(corpus(), vocab_size=300, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
-    bpe.save_model(str(folder))
-    return RobertaTokenizerFast(vocab_file=str(folder / "vocab.json"), merges_file=str(folder / "merges.txt"))
+    bpe.post_processor = RobertaProcessing(("</s>", 2), ("<s>", 0))
+    return RobertaTokenizerFast(tokenizer_object=bpe._tokenizer, bos_token="<s>", eos_token="</s>",
+                                pad_token="<pad>", unk_token="<unk>", mask_token="<mask>")  # fmt: skip
 
 
 def _clap_folder(root, fused: bool):
@@ -120,3 +123,38 @@ def test_audio_transform_matches_feature_extractor(clap):
     assert worst < MEL_TOL
     assert [bool(preprocess(s)["is_longer"]) for s in sounds] == [False, False, False, True]
     assert want["is_longer"][:, 0].tolist() == [True, False]  # a batch with a long clip: no random flag
+
+
+def test_export_round_trips_to_clap_model(clap, tmp_path):
+    """clipzoo's ClapModel export: AutoModel/AutoProcessor load it and give clipzoo's features."""
+    import clipzoo
+    from transformers import AutoModel, AutoProcessor
+
+    folder, _, _ = clap
+    out = clipzoo.export_model(f"local-dir:{folder}", to=tmp_path / "export", format="transformers")
+    ours, _ = _ours(folder)
+    back = AutoModel.from_pretrained(out).eval()
+    processor = AutoProcessor.from_pretrained(out)
+    sounds = _sounds((2.0, 12.0), seed=2)
+    texts = ["a dog", "the rain on a red car"]
+    np.random.seed(0)
+    inputs = processor(text=texts, audio=sounds, sampling_rate=RATE, return_tensors="pt", padding=True)
+    with torch.no_grad():
+        want_audio = back.get_audio_features(input_features=inputs["input_features"], is_longer=inputs["is_longer"])
+        want_text = back.get_text_features(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
+        want_audio = torch.nn.functional.normalize(getattr(want_audio, "pooler_output", want_audio), dim=-1)
+        want_text = torch.nn.functional.normalize(getattr(want_text, "pooler_output", want_text), dim=-1)
+        got_audio = ours.encode_audio(
+            {"input_features": inputs["input_features"], "is_longer": inputs["is_longer"]}, normalize=True
+        )
+        got_text = ours.encode_text(clipzoo.get_tokenizer(f"local-dir:{folder}")(texts), normalize=True)
+    audio_diff = (want_audio - got_audio).abs().max().item()
+    text_diff = (want_text - got_text).abs().max().item()
+    print(f"{folder.name} export: audio {audio_diff:.2e}, text {text_diff:.2e}")
+    assert audio_diff < FEATURE_TOL and text_diff < FEATURE_TOL
+    assert processor.feature_extractor.truncation == ("fusion" if back.config.audio_config.enable_fusion else "rand_trunc")
+    reloaded = clipzoo.create_model(f"local-dir:{out}").eval()
+    with torch.no_grad():
+        again = reloaded.encode_audio(dict(input_features=inputs["input_features"], is_longer=inputs["is_longer"]),
+                                      normalize=True)  # fmt: skip
+    assert (again - got_audio).abs().max().item() < FEATURE_TOL
