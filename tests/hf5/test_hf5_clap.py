@@ -29,9 +29,8 @@ def _tokenizer(folder):
     """A byte-level BPE RoBERTa tokenizer trained on a few words (vocab.json + merges.txt)."""
     from hf5_twins import corpus
     from tokenizers import ByteLevelBPETokenizer
-    from transformers import RobertaTokenizerFast
-
     from tokenizers.processors import RobertaProcessing
+    from transformers import RobertaTokenizerFast
 
     bpe = ByteLevelBPETokenizer()
     bpe.train_from_iterator(corpus(), vocab_size=300, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
@@ -127,8 +126,9 @@ def test_audio_transform_matches_feature_extractor(clap):
 
 def test_export_round_trips_to_clap_model(clap, tmp_path):
     """clipzoo's ClapModel export: AutoModel/AutoProcessor load it and give clipzoo's features."""
-    import clipzoo
     from transformers import AutoModel, AutoProcessor
+
+    import clipzoo
 
     folder, _, _ = clap
     out = clipzoo.export_model(f"local-dir:{folder}", to=tmp_path / "export", format="transformers")

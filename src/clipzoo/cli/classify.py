@@ -147,9 +147,13 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 def _is_audio_model(model: str) -> bool:
     """Whether ``model`` (a name, hf-hub: or local-dir:) is audio-text, read from its config (torch-free)."""
+    from ..errors import ClipzooError
     from ..factory.resolve import resolve
 
-    return resolve(model, None, load_weights=False).model_cfg.is_audio
+    try:
+        return resolve(model, None, load_weights=False).model_cfg.is_audio
+    except ClipzooError:
+        return False  # not resolvable: the model load below raises the proper error, files checked as images
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
