@@ -189,10 +189,10 @@ def profile(name: str) -> dict:
     from clipzoo.models import build_model, count_parameters
     from clipzoo.models.coca import CoCa
     from clipzoo.models.towers import build_vision_tower
-    from clipzoo.registry.architectures import get_model_cfg
+    from clipzoo.registry.architectures import get_typed_model_cfg
     from clipzoo.registry.naflex import is_naflex_vision
 
-    cfg = get_model_cfg(name)
+    cfg = get_typed_model_cfg(name)
     if cfg.is_audio:
         return audio_profile(cfg)
     height, width = _image_size(cfg)
