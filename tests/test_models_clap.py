@@ -198,7 +198,7 @@ def test_state_dict_keys_equal_open_clip_main():
     import gzip
     from pathlib import Path
 
-    from clipzoo.factory.build import build, empty_parameters
+    from clipzoo.factory.meta_build import build, empty_parameters
     from clipzoo.factory.resolve import resolve
 
     data = Path(__file__).parent / "data" / "open_clip-main" / "clap_state_dict_keys.json.gz"

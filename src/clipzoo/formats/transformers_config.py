@@ -461,30 +461,28 @@ def _pair_config(vision_dir: Path, text_dir: Path) -> dict:
     return {"model_type": "clip", "projection_dim": dims.pop(), "vision_config": vision, "text_config": text}
 
 
-def read_image_processor_config(folder: Path) -> dict | None:
-    """The image processor's settings of a transformers folder: ``preprocessor_config.json``, else the
-    ``image_processor`` section of transformers 5's ``processor_config.json``; None when neither has them."""
+def _processor_settings(folder: Path, section: str) -> dict | None:
+    """``preprocessor_config.json``, else the ``section`` of transformers 5's ``processor_config.json``."""
     path = Path(folder) / HF_PREPROCESSOR_FILE
     if path.is_file():
         return json.loads(path.read_text(encoding="utf-8"))
     path = Path(folder) / HF_PROCESSOR_FILE
     if path.is_file():
-        section = json.loads(path.read_text(encoding="utf-8")).get("image_processor")
-        return section if isinstance(section, dict) else None
+        found = json.loads(path.read_text(encoding="utf-8")).get(section)
+        return found if isinstance(found, dict) else None
     return None
+
+
+def read_image_processor_config(folder: Path) -> dict | None:
+    """The image processor's settings of a transformers folder: ``preprocessor_config.json``, else the
+    ``image_processor`` section of transformers 5's ``processor_config.json``; None when neither has them."""
+    return _processor_settings(folder, "image_processor")
 
 
 def read_feature_extractor_config(folder: Path) -> dict | None:
     """An audio feature extractor's settings: ``preprocessor_config.json``, else the ``feature_extractor``
     section of transformers 5's ``processor_config.json``; None when neither has them."""
-    path = Path(folder) / HF_PREPROCESSOR_FILE
-    if path.is_file():
-        return json.loads(path.read_text(encoding="utf-8"))
-    path = Path(folder) / HF_PROCESSOR_FILE
-    if path.is_file():
-        section = json.loads(path.read_text(encoding="utf-8")).get("feature_extractor")
-        return section if isinstance(section, dict) else None
-    return None
+    return _processor_settings(folder, "feature_extractor")
 
 
 def read_hf_folder_config(folder: Path, tokenizer_source: str | None = None) -> tuple[dict, dict]:
