@@ -27,7 +27,7 @@ def _sounds(seconds: tuple[float, ...], seed: int = 0) -> list[np.ndarray]:
 
 def _tokenizer(folder):
     """A byte-level BPE RoBERTa tokenizer trained on a few words (vocab.json + merges.txt)."""
-    from hf5_twins import corpus
+    from tests.hf5.hf5_twins import corpus
     from tokenizers import ByteLevelBPETokenizer
     from tokenizers.processors import RobertaProcessing
     from transformers import RobertaTokenizerFast
