@@ -27,10 +27,11 @@ def _sounds(seconds: tuple[float, ...], seed: int = 0) -> list[np.ndarray]:
 
 def _tokenizer(folder):
     """A byte-level BPE RoBERTa tokenizer trained on a few words (vocab.json + merges.txt)."""
-    from tests.hf5.hf5_twins import corpus
     from tokenizers import ByteLevelBPETokenizer
     from tokenizers.processors import RobertaProcessing
     from transformers import RobertaTokenizerFast
+
+    from tests.hf5.hf5_twins import corpus
 
     bpe = ByteLevelBPETokenizer()
     bpe.train_from_iterator(corpus(), vocab_size=300, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])

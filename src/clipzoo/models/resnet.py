@@ -216,8 +216,9 @@ class ModifiedResNet(FeatureTower, nn.Module):
             self.attnpool = None
         return take
 
-    def forward(self, image: torch.Tensor, interpolate_pos_encoding: bool = False) -> torch.Tensor:
-        """Encode images to (B, output_dim) features (the last feature map once the head is pruned).
+    def forward(self, x: torch.Tensor, interpolate_pos_encoding: bool = False) -> torch.Tensor:
+        """Encode images ``x`` (open_clip's name) to (B, output_dim) features (the last feature map once the head is
+        pruned).
 
         Raises:
             ValueError: ``interpolate_pos_encoding=True``: the ResNet's pool has no patch grid to resize.
@@ -227,7 +228,7 @@ class ModifiedResNet(FeatureTower, nn.Module):
                 "interpolate_pos_encoding=True is for ViT image towers; a ModifiedResNet takes another size only "
                 "when built for it (force_image_size)"
             )
-        x = self.stem(image)
+        x = self.stem(x)
         x = self.layer4(
             self.layer3(self.layer2(self.layer1(x)))
         )  # spelled out: TorchScript has no list of modules
