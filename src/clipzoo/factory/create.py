@@ -20,7 +20,7 @@ from .meta_build import build
 from .precision import check_precision, set_precision
 from .preprocess_cfg import get_model_preprocess_cfg, set_model_preprocess_cfg
 from .resolve import ModelSpec, resolve
-from .transforms import eval_transform
+from .transforms import audio_transforms, eval_transform
 
 if TYPE_CHECKING:  # annotations only: building a model imports torch when it runs, not when this module loads
     from ..models import CLIP, CoCa, CustomTextCLIP
@@ -208,6 +208,9 @@ def create_model_and_transforms(
         force_naflex_vision=force_naflex_vision,
         **model_kwargs,
     )
+    audio = audio_transforms(model)
+    if audio is not None:  # CLAP: audio transforms
+        return (model, *audio)
     pp_cfg = PreprocessCfg(**get_model_preprocess_cfg(model))
     return (
         model,
