@@ -168,6 +168,18 @@ class MissingWeightsError(InputError, ValueError):
     """The model would get random weights and the caller did not allow it (``random_weights=True``)."""
 
 
+class AudioError(InputError, ValueError):
+    """Audio that cannot be used: unreadable, empty, corrupt, the wrong type, non-finite or absurdly long."""
+
+
+class AudioNotFoundError(AudioError, FileNotFoundError):
+    """An audio path that does not exist."""
+
+
+class AudioInputError(InputError, TypeError):
+    """``encode_audio`` got an input its tower cannot take (the message says what it takes)."""
+
+
 class ImageReadError(InputError, OSError):
     """An image file could not be opened or decoded; the message names the file."""
 

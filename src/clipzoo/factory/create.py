@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import inspect
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from .arguments import check_factory_args, take_renamed_keywords
 from .docstrings import document
@@ -20,7 +21,10 @@ from .meta_build import build
 from .precision import set_precision
 from .preprocess_cfg import get_model_preprocess_cfg, set_model_preprocess_cfg
 from .resolve import ModelSpec, resolve
-from .transforms import eval_transform
+from .transforms import audio_transforms, eval_transform
+
+if TYPE_CHECKING:  # annotations only: building a model imports torch when it runs, not when this module loads
+    from ..models import CLIP, CoCa, CustomTextCLIP
 
 logger = logging.getLogger("clipzoo")
 
@@ -56,7 +60,7 @@ def create_model(
     weights_only: bool = True,
     force_naflex_vision: bool = False,
     **model_kwargs: Any,
-):
+) -> CLIP | CustomTextCLIP | CoCa:
     pretrained_text = take_renamed_keywords("create_model", model_kwargs).get("pretrained_text", pretrained_text)
     check_factory_args("create_model", locals())  # precision included: checked once, here
     spec = resolve(
@@ -180,7 +184,7 @@ def create_model_and_transforms(
     weights_only: bool = True,
     force_naflex_vision: bool = False,
     **model_kwargs: Any,
-):
+) -> tuple[CLIP | CustomTextCLIP | CoCa, Callable[..., Any], Callable[..., Any]]:
     check_factory_args("create_model_and_transforms", locals(), forwarded=_CREATE_MODEL_PARAMS)
     from ..preprocess.transforms import PreprocessCfg, image_transform_v2
 
@@ -210,6 +214,9 @@ def create_model_and_transforms(
         force_naflex_vision=force_naflex_vision,
         **model_kwargs,
     )
+    audio = audio_transforms(model)
+    if audio is not None:  # CLAP: audio transforms
+        return (model, *audio)
     pp_cfg = PreprocessCfg(**get_model_preprocess_cfg(model))
     return (
         model,
@@ -241,7 +248,7 @@ def create_model_from_pretrained(
     weights_only: bool = True,
     force_naflex_vision: bool = False,
     **model_kwargs: Any,
-):
+) -> CLIP | CustomTextCLIP | CoCa | tuple[CLIP | CustomTextCLIP | CoCa, Callable[..., Any]]:
     check_factory_args("create_model_from_pretrained", locals(), forwarded=_CREATE_MODEL_PARAMS)
     from ..preprocess.transforms import PreprocessCfg
 
