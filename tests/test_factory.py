@@ -277,3 +277,11 @@ def test_tag_registered_without_mean_std_keeps_the_default_preprocessing(tmp_pat
     weights.write_bytes(b"not read by resolve")
     clipzoo.add_pretrained_cfg("ViT-B-32", "my-own", {"file": str(weights)})
     assert resolve("ViT-B-32", "my-own").preprocess_cfg == default_preprocess_dict()
+
+
+def test_a_folder_given_as_a_model_name_points_at_local_dir(tmp_path, monkeypatch):
+    (tmp_path / "exp_tiny").mkdir()
+    monkeypatch.chdir(tmp_path / "exp_tiny")
+    with pytest.raises(UnknownModelError) as info:
+        clipzoo.create_model("../exp_tiny")
+    assert str(info.value) == "unknown model '../exp_tiny'; it is a folder: load it with 'local-dir:../exp_tiny'"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 from pathlib import Path
 
@@ -182,12 +183,22 @@ def add_model_config(path: str | Path, overwrite: bool = False) -> None:
     _REGISTRY.add(path, overwrite=overwrite)
 
 
+def _is_folder(name: object) -> bool:
+    try:
+        return isinstance(name, str) and bool(name) and os.path.isdir(os.path.expanduser(name))
+    except (OSError, ValueError):  # a name no file system accepts (NUL characters, too long)
+        return False
+
+
 class UnknownModelError(UnknownNameError, KeyError, ValueError):
     """An architecture name that is not registered; the message lists close matches."""
 
     def __init__(self, model_name: str) -> None:
         self.model_name = model_name
-        hint = "; " + (did_you_mean(model_name, list_models(), n=5) or "see `clipzoo models` for the list")
+        if _is_folder(model_name):  # a path given where a name goes: say how to load a folder
+            hint = f"; it is a folder: load it with 'local-dir:{model_name}'"
+        else:
+            hint = "; " + (did_you_mean(model_name, list_models(), n=5) or "see `clipzoo models` for the list")
         self.message = f"unknown model {model_name!r}{hint}"
         super().__init__(self.message)
 
