@@ -5,14 +5,14 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint format bench bench-env hf5-env clean
+.PHONY: install demo test lint format bench bench-env hf5-env retrieval-env clean
 
 install: $(STAMP)
 
 # uv resolves torch and torchvision as one matching pair from the lock; bootstrap it with pip when missing.
 $(STAMP): pyproject.toml uv.lock
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
-	$(PYTHON) -m uv sync --frozen --extra dev --compile-bytecode
+	$(PYTHON) -m uv sync --frozen --extra dev --extra ray --compile-bytecode
 	@touch $@
 
 lint: install
@@ -31,7 +31,7 @@ test: install lint bench-env hf5-env
 demo: install
 	$(VENV)/bin/clipzoo demo
 
-bench: install
+bench: install retrieval-env
 	mkdir -p .bench
 	$(PY) scripts/bench.py --json .bench/results.json
 
@@ -40,8 +40,11 @@ bench: install
 # (the main lock pins transformers < 4.57 for open_clip's CoCa parity). uv's cache shares torch with .venv.
 BENCH_VENV := .venv-bench
 HF5_VENV := .venv-hf5
+RETRIEVAL_VENV := .venv-retrieval
 bench-env: $(BENCH_VENV)/.installed-stamp
 hf5-env: $(HF5_VENV)/.installed-stamp
+# clip-retrieval 2.45 (open-clip-torch<3, numpy<2, pyarrow<16): the peer of `clipzoo embed` in make bench.
+retrieval-env: $(RETRIEVAL_VENV)/.installed-stamp
 
 .venv-%/.installed-stamp: tests/envs/%-requirements.txt pyproject.toml $(STAMP)
 	$(PY) -m uv venv --allow-existing --python $(PY) .venv-$*
@@ -50,4 +53,4 @@ hf5-env: $(HF5_VENV)/.installed-stamp
 	@touch $@
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) $(HF5_VENV) .pytest_cache .ruff_cache dist build
+	rm -rf $(VENV) $(BENCH_VENV) $(HF5_VENV) $(RETRIEVAL_VENV) .pytest_cache .ruff_cache dist build

@@ -104,6 +104,8 @@ def test_every_command_is_wired():
         "caption",
         "demo",
         "run",
+        "embed",
+        "search",
     }
 
 

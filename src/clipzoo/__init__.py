@@ -120,6 +120,11 @@ _EXPORTS: dict[str, str] = {
     # open_clip alias (import open_clip -> clipzoo)
     "install_as_open_clip": "compat.open_clip.alias",
     "OpenClipConflictError": "compat.open_clip.alias",
+    # corpus embedding and search (clip-retrieval's layout)
+    "embed": "corpus.run",
+    "EmbedSummary": "corpus.run",
+    "search": "corpus.search",
+    "SearchHit": "corpus.search",
     # constants
     "OPENAI_DATASET_MEAN": "constants",
     "OPENAI_DATASET_STD": "constants",

@@ -33,7 +33,7 @@ from ..errors import InputError, IntegrityError, NetworkError, UnknownNameError
 from .common import EXIT_FAILURE, EXIT_USAGE, CliError
 
 # Each module registers its subcommands, in this order in `clipzoo --help`.
-COMMAND_MODULES = ("registry_cmds", "download", "cache", "export", "classify", "caption", "demo", "run")
+COMMAND_MODULES = ("registry_cmds", "download", "cache", "export", "classify", "caption", "corpus", "demo", "run")
 
 # Most specific first: an error is mapped by the first category it belongs to.
 EXIT_STATUS: tuple[tuple[type[BaseException], int], ...] = (
