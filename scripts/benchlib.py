@@ -13,7 +13,8 @@ Timing lives here only (``tests/test_scripts_bench.py`` checks that no bench mod
   whose result the call receives) and the last output kept for callers that check it;
 - :func:`best_pair`: the fastest of N calls of two sides (clipzoo and a peer), warm-up first, alternating the
   sides so that load changes on a shared machine hit both alike;
-- :func:`median_wall` / :func:`timed_run`: the wall time of a whole subprocess.
+- :func:`median_wall` / :func:`timed_run`: the wall time of a whole subprocess;
+- :func:`monitored_run`: the wall time of a whole subprocess and the peak RSS of its process tree.
 
 Row format (the README table and ``.bench/results.json`` use it): ``name, clipzoo, peer, peer_name, unit,
 ratio, note``. This module imports only the standard library (torch only inside :func:`machine`).
@@ -142,6 +143,46 @@ def timed_run(cmd: Sequence[str], **kwargs: Any) -> tuple[float, subprocess.Comp
     start = wall_clock()
     proc = subprocess.run(list(cmd), **kwargs)
     return wall_clock() - start, proc
+
+
+def monitored_run(cmd: Sequence[str], interval: float = 0.1, **kwargs: Any) -> tuple[float, int, str]:
+    """Run one subprocess; its wall time and the peak RSS of its whole process tree (workers included).
+
+    Args:
+        cmd: The command line.
+        interval: Seconds between two samples of the tree's memory (psutil).
+        **kwargs: Passed to ``subprocess.Popen`` (``env``, ``cwd``, ...); stdout is captured, stderr goes to a
+            temporary file so a full pipe never blocks the child.
+
+    Returns:
+        ``(seconds, peak RSS in bytes, stdout)``.
+
+    Raises:
+        subprocess.CalledProcessError: the command failed (its stderr's end is in the message).
+    """
+    import tempfile
+
+    import psutil
+
+    start = wall_clock()
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(list(cmd), stdout=subprocess.PIPE, stderr=err, **kwargs)
+        root, peak, out = psutil.Process(proc.pid), 0, None
+        while out is None:
+            try:
+                tree = [root, *root.children(recursive=True)]
+                peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+            except psutil.Error:  # a worker ended between listing and reading it
+                pass
+            try:  # communicate keeps what it read across timeouts and returns all of it at the end
+                out = proc.communicate(timeout=interval)[0] or b""
+            except subprocess.TimeoutExpired:
+                continue
+        seconds = wall_clock() - start
+        if proc.returncode:
+            err.seek(0)
+            raise subprocess.CalledProcessError(proc.returncode, cmd, out, err.read()[-3000:])
+    return seconds, peak, out.decode()
 
 
 def median_wall(cmd: Sequence[str], repeats: int, **kwargs: Any) -> float:

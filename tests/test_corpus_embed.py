@@ -154,9 +154,13 @@ def test_caption_only_list_gives_text_embeddings(tmp_path):
     assert np.load(tmp_path / "out/text_emb/text_emb_0.npy").shape == (6, 64)
 
 
-def test_sigkill_then_resume_equals_an_uninterrupted_run(reference, corpus, tmp_path):
-    ref_out, _ = reference
-    out = tmp_path / "killed"
+def _interrupt_after_first_part(corpus: Path, out: Path, sig: int) -> tuple[int, dict]:
+    """Start `clipzoo embed` in a subprocess, send ``sig`` once the manifest lists a part; (status, manifest).
+
+    Its worker processes must be gone a few seconds later, whatever the signal (none is left orphaned).
+    """
+    import psutil
+
     args = [sys.executable, "-m", "clipzoo", "embed", str(corpus), "--model", MODEL["model"], "--pretrained",
             MODEL["pretrained"], "--out", str(out), "--part-size", "6", "--batch-size", "4", "--workers", "1"]  # fmt: skip
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -166,10 +170,23 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(reference, corpus, tmp_
         if manifest.is_file() and json.loads(manifest.read_text())["parts"]:
             break
         time.sleep(0.005)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    done = json.loads(manifest.read_text())["parts"]
-    assert 0 < len(done) < 11, f"the kill came too late to test resume: {len(done)} parts done"
+    children = psutil.Process(proc.pid).children(recursive=True)
+    os.kill(proc.pid, sig)
+    status = proc.wait(timeout=120)
+    assert children, "the run had no worker processes"
+    _, alive = psutil.wait_procs(children, timeout=20)
+    assert not alive, f"worker processes outlived the run: {alive}"
+    data = json.loads(manifest.read_text())
+    assert 0 < len(data["parts"]) < 11, (
+        f"the signal came too late to test resume: {len(data['parts'])} parts done"
+    )
+    return status, data
+
+
+def test_sigkill_then_resume_equals_an_uninterrupted_run(reference, corpus, tmp_path):
+    ref_out, _ = reference
+    out = tmp_path / "killed"
+    done = _interrupt_after_first_part(corpus, out, signal.SIGKILL)[1]["parts"]
     summary = clipzoo.embed(corpus, out=out, **RUN)
     assert summary.parts_written == 11 - len(done)
     for name in ("img_emb", "metadata"):
@@ -181,3 +198,29 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(reference, corpus, tmp_
     np.testing.assert_array_equal(embs, ref_embs)
     assert rows == ref_rows
     assert pq.read_table(out / "failures.parquet").equals(pq.read_table(ref_out / "failures.parquet"))
+
+
+def test_ctrl_c_leaves_finished_parts_and_the_manifest_consistent(reference, corpus, tmp_path):
+    out = tmp_path / "interrupted"
+    status, manifest = _interrupt_after_first_part(corpus, out, signal.SIGINT)
+    assert status == 130
+    ref_out, _ = reference
+    for k, part in manifest["parts"].items():  # every part listed is complete and equal to the reference's
+        name = f"img_emb/img_emb_{int(k):02d}.npy"
+        assert len(np.load(out / name)) == part["rows"]
+        np.testing.assert_array_equal(np.load(out / name), np.load(ref_out / name))
+    assert not [p for p in out.rglob("*") if ".tmp-" in p.name]  # no half-written file left
+
+
+def test_an_onnx_folder_embeds_like_the_torch_model(reference, corpus, tmp_path):
+    pytest.importorskip("onnxruntime")
+    onnx_dir = tmp_path / "onnx"
+    clipzoo.export_model(MODEL["model"], MODEL["pretrained"], to=onnx_dir, format="onnx")
+    run = {k: v for k, v in RUN.items() if k not in MODEL}
+    summary = clipzoo.embed(corpus, onnx=str(onnx_dir), out=tmp_path / "out", **run)
+    assert summary.inference_path == "onnx" and summary.failed == len(BROKEN)
+    embs, rows = read_output(tmp_path / "out")
+    ref_embs, ref_rows = read_output(reference[0])
+    assert rows == ref_rows
+    cosine = (embs.astype(np.float32) * ref_embs.astype(np.float32)).sum(1)
+    assert cosine.min() > 0.99  # onnxruntime fp32 vs the CPU's torch path (int8 on AVX2)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from ..formats import big_vision, torchscript, transformers
+from ..formats import big_vision, tipsv2, torchscript, transformers
 
 if TYPE_CHECKING:
     import torch
@@ -39,6 +39,7 @@ CONVERTERS: tuple[Converter, ...] = (
     Converter("transformers-siglip2", transformers.is_hf_siglip2_state, transformers.siglip2_to_clipzoo),
     Converter("transformers-siglip", transformers.is_hf_siglip_state, transformers.convert_hf_siglip),
     Converter("big_vision", big_vision.is_big_vision_state, big_vision.convert_big_vision),
+    Converter("transformers-tipsv2", tipsv2.is_tipsv2_state, tipsv2.tipsv2_to_clipzoo),
 )
 OPEN_CLIP = "open_clip"
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import threading
+import time
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -20,6 +22,8 @@ from .chunks import Chunk, ChunkResult, encode_chunk, preprocess_chunk
 
 __all__ = ["default_workers", "run_chunks"]
 
+PARENT_CHECK_SECONDS = 0.5
+
 
 def default_workers(device: str) -> int:
     """Worker processes when none are given: on a GPU all cores but one decode; on a CPU the model needs most
@@ -28,10 +32,19 @@ def default_workers(device: str) -> int:
     return max(1, cores - 1) if not str(device).startswith("cpu") else max(1, cores // 4)
 
 
-def _ignore_interrupt() -> None:
+def _watch_parent(parent: int) -> None:
+    # a driver killed with SIGKILL cannot shut its pool down, and a worker waiting on the task queue never sees it
+    # end (it holds that pipe's other end itself): leave as soon as the driver is gone
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_SECONDS)
+    os._exit(1)
+
+
+def _start_worker(parent: int) -> None:
     # Ctrl-C reaches the whole process group: the driver handles it (finished parts stay consistent) and shuts
     # the pool down; workers that also raised would only print tracebacks.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="clipzoo-parent-watch").start()
 
 
 def run_chunks(chunks: Iterator[Chunk], encoder: Any, context: dict[str, Any]) -> Iterator[ChunkResult]:
@@ -51,7 +64,7 @@ def run_chunks(chunks: Iterator[Chunk], encoder: Any, context: dict[str, Any]) -
         return
     workers, cfg = context["workers"], encoder.preprocess_cfg
     spawn = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(workers, mp_context=spawn, initializer=_ignore_interrupt)
+    pool = ProcessPoolExecutor(workers, mp_context=spawn, initializer=_start_worker, initargs=(os.getpid(),))
     window: deque[tuple[Chunk, Future]] = deque()
     try:
         for chunk in chunks:

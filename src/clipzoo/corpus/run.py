@@ -60,6 +60,8 @@ class EmbedSummary:
         parts_written: Parts this call wrote (the others were done by an earlier, interrupted run).
         seconds: Wall time of this call.
         items_per_second: Items this call processed per second (counting, model load and writing included).
+        stream_seconds: Wall time from the first chunk to the last part written (the pipeline's steady work:
+            model load and counting excluded).
         inference_path: The model's path (``bf16``, ``int8``, ``fp32``, ``bfloat16``, ``onnx``, ...).
         engine: ``local`` or ``ray``.
         failures: ``{"part", "position", "image_path", "reason"}`` for every skipped item.
@@ -73,6 +75,7 @@ class EmbedSummary:
     parts_written: int
     seconds: float
     items_per_second: float
+    stream_seconds: float
     inference_path: str
     engine: str
     failures: list[dict[str, Any]] = field(default_factory=list)
@@ -239,14 +242,16 @@ def embed(
     manifest.info = {"preprocess": encoder.preprocess_cfg, "embed_dim": encoder.embed_dim, "images": with_images,
                      "text": with_text, "inference_path": encoder.path, "engine": engine}  # fmt: skip
     manifest.save(out)
+    streaming = time.perf_counter()
     written = _run_parts(found, options, manifest, encoder, out, engine=engine, ray_address=ray_address,
                          request=request, with_images=with_images, with_text=with_text, progress=progress,
                          workers=workers or _engine(engine).default_workers(device))  # fmt: skip
-    seconds = time.perf_counter() - start
+    end = time.perf_counter()
+    seconds = end - start
     done = sum(p["rows"] for p in manifest.parts.values())
     processed = sum(manifest.parts[k]["rows"] + manifest.parts[k]["failures"] for k in written)
     return EmbedSummary(str(out), n_items, done, len(manifest.failures), manifest.n_parts, len(written), seconds,
-                        processed / max(seconds, 1e-9), encoder.path, engine, list(manifest.failures))  # fmt: skip
+                        processed / max(seconds, 1e-9), end - streaming, encoder.path, engine, list(manifest.failures))  # fmt: skip
 
 
 def _engine(name: str) -> Any:

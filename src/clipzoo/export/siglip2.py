@@ -169,10 +169,11 @@ def write_siglip2_folder(folder: Path, model: Any, spec: Any) -> None:
     (folder / "preprocessor_config.json").write_text(json.dumps(processor, indent=2) + "\n", encoding="utf-8")
 
 
-def retarget_processor_class(folder: Path) -> None:
-    """Name Siglip2Processor in the written tokenizer config, so AutoProcessor pairs it with the image processor."""
+def retarget_processor_class(folder: Path, processor_class: str = "Siglip2Processor") -> None:
+    """Name ``processor_class`` in the written tokenizer config, so AutoProcessor pairs it with the image
+    processor."""
     path = folder / "tokenizer_config.json"
     if path.is_file():
         data = json.loads(path.read_text(encoding="utf-8"))
-        data["processor_class"] = "Siglip2Processor"
+        data["processor_class"] = processor_class
         path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

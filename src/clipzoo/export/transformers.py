@@ -42,6 +42,7 @@ from .siglip2 import (
     timm_act_name,
     write_siglip2_folder,
 )
+from .tipsv2 import is_tipsv2_config, tipsv2_export_problems, write_tipsv2_folder
 from .transformers_tokenizer import json_dump, write_tokenizer
 
 # timm's SigLIP ViT family (patch bias, no class token, MAP head); the "gap" variants have no MAP head
@@ -193,9 +194,12 @@ def transformers_export_support(
         preprocess_cfg: the eval preprocessing to carry over (optional: None checks the architecture only).
 
     Returns:
-        ``ExportSupport("CLIPModel" | "SiglipModel")``, or ``ExportSupport(None, reason)``.
+        ``ExportSupport("CLIPModel" | "SiglipModel" | "Siglip2Model" | "Tipsv2Model")``, or ``ExportSupport(None, reason)``.
     """
     cfg = _as_cfg(model_cfg)
+    if is_tipsv2_config(cfg):  # TIPSv2 -> Tipsv2Model (clipzoo.export.tipsv2)
+        problems = tipsv2_export_problems(cfg, preprocess_cfg)
+        return ExportSupport(None, "; ".join(problems)) if problems else ExportSupport("Tipsv2Model")
     if cfg.is_coca:
         return ExportSupport(None, "CoCa (a text decoder): transformers has no CoCa model")
     if cfg.nonscalar_logit_scale:
@@ -461,6 +465,9 @@ def write_transformers_folder(folder: Path, model: Any, spec: Any, *, include_to
     tokenizer = (
         get_tokenizer(spec.name, context_length=cfg.text_cfg.context_length) if include_tokenizer else None
     )
+    if is_tipsv2_config(cfg):
+        write_tipsv2_folder(folder, model, spec, tokenizer)
+        return
     if is_naflex_vision(cfg.vision_cfg):
         write_siglip2_folder(folder, model, spec)
         if tokenizer is not None:

@@ -190,10 +190,13 @@ def _hub_model(repo_id: str, cache_dir: str | None) -> FolderModel:
                 f"hf-hub:{repo_id} is neither an open_clip repo ({open_clip_err}) nor a transformers "
                 f"CLIP/SigLIP repo ({hf_err})"
             ) from hf_err
-    try:
-        download_pretrained_from_hf(repo_id, filename=transformers_config.HF_PREPROCESSOR_FILE, cache_dir=cache_dir)
-    except NotFoundError:
-        pass  # optional: without it the converted config keeps the model type's default preprocessing
+    # optional: without either the converted config keeps the model type's default preprocessing
+    for name in (transformers_config.HF_PREPROCESSOR_FILE, transformers_config.HF_PROCESSOR_FILE):
+        try:
+            download_pretrained_from_hf(repo_id, filename=name, cache_dir=cache_dir)
+            break
+        except NotFoundError:
+            continue  # transformers 5 keeps the image processor's settings in processor_config.json
     model_cfg, preprocess = read_folder_config(Path(config).parent, tokenizer_source=repo_id)
     return FolderModel(
         "hf-hub", repo_id, model_cfg, preprocess, repo_id, weights_files=tuple(transformers_config.HF_WEIGHT_FILES)

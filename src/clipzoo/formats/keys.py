@@ -129,6 +129,12 @@ def _grid(w: Any, to: Direction) -> Any:  # foreign (N, D); clipzoo (NaFlexVit) 
     return w.reshape(1, side, side, w.shape[-1])
 
 
+def _inverse_log(w: Any, to: Direction) -> Any:  # foreign: a temperature t, shape (); clipzoo: log(1 / t)
+    import torch
+
+    return -torch.log(w) if to == "clipzoo" else torch.exp(-w).reshape(())
+
+
 VALUE_MAPS: dict[str, Callable[[Any, Direction], Any] | None] = {
     "same": None,
     "transpose": _transpose,
@@ -136,6 +142,7 @@ VALUE_MAPS: dict[str, Callable[[Any, Direction], Any] | None] = {
     "vector1": _vector1,
     "scalar": _scalar,
     "grid": _grid,
+    "inverse_log": _inverse_log,
 }
 
 

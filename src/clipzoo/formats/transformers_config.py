@@ -16,8 +16,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .tipsv2_config import TIPSV2_PREPROCESS, hf_tipsv2_model_cfg
+
 HF_CONFIG_FILE = "config.json"
 HF_PREPROCESSOR_FILE = "preprocessor_config.json"
+# transformers 5.x ProcessorMixin.save_pretrained writes the image processor's settings here instead
+HF_PROCESSOR_FILE = "processor_config.json"
 HF_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 # Large transformers checkpoints are saved in shards listed by an index (its "weight_map": key -> shard file)
 HF_SHARD_INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
@@ -340,6 +344,7 @@ HF_MODEL_TYPES: dict[str, Callable[[dict, str | None], dict]] = {
     # transformers' newer CLIP-family models: SigLIP 2 NaFlex, MetaCLIP 2 (CLIP layout)
     "siglip2": hf_siglip2_model_cfg,
     "metaclip_2": hf_metaclip2_model_cfg,
+    "tipsv2": hf_tipsv2_model_cfg,  # TIPSv2 (clipzoo.formats.tipsv2_config)
 }
 
 
@@ -454,6 +459,19 @@ def _pair_config(vision_dir: Path, text_dir: Path) -> dict:
     return {"model_type": "clip", "projection_dim": dims.pop(), "vision_config": vision, "text_config": text}
 
 
+def read_image_processor_config(folder: Path) -> dict | None:
+    """The image processor's settings of a transformers folder: ``preprocessor_config.json``, else the
+    ``image_processor`` section of transformers 5's ``processor_config.json``; None when neither has them."""
+    path = Path(folder) / HF_PREPROCESSOR_FILE
+    if path.is_file():
+        return json.loads(path.read_text(encoding="utf-8"))
+    path = Path(folder) / HF_PROCESSOR_FILE
+    if path.is_file():
+        section = json.loads(path.read_text(encoding="utf-8")).get("image_processor")
+        return section if isinstance(section, dict) else None
+    return None
+
+
 def read_hf_folder_config(folder: Path, tokenizer_source: str | None = None) -> tuple[dict, dict]:
     """(model_cfg, preprocess_cfg) of a transformers CLIP/SigLIP folder (``config.json`` + image processor)."""
     folder = Path(folder)
@@ -473,12 +491,13 @@ def read_hf_folder_config(folder: Path, tokenizer_source: str | None = None) -> 
             text_cfg["hf_tokenizer_name"] = str(pair[1])
     if pair and not (folder / HF_PREPROCESSOR_FILE).is_file():
         folder = pair[0]  # the image processor saved with the vision tower
-    processor_path = folder / HF_PREPROCESSOR_FILE
+    processor = read_image_processor_config(folder)
     preprocess: dict = {}
-    if processor_path.is_file():
-        processor = json.loads(processor_path.read_text(encoding="utf-8"))
+    if processor is not None:
         preprocess = preprocess_cfg_from_hf(processor)
         apply_siglip2_processor(model_cfg, processor)  # the NaFlex token budget (max_num_patches)
+    elif config.get("model_type") == "tipsv2":
+        preprocess = {k: v for k, v in TIPSV2_PREPROCESS.items() if k != "size"}
     elif config.get("model_type") in ("siglip", "siglip2"):  # their processor defaults: squash, 0.5 mean/std
         preprocess = {
             "mean": (0.5, 0.5, 0.5),

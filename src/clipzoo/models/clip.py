@@ -26,6 +26,7 @@ class ContrastiveHeadMixin:
     ) -> None:
         shape = [1] if nonscalar else []
         scale = DEFAULT_LOGIT_SCALE if init_logit_scale is None else init_logit_scale
+        self.init_logit_scale = float(scale)  # what a checkpoint without a logit scale starts from (TIPSv2's)
         self.logit_scale = nn.Parameter(torch.ones(shape) * scale)
         self.logit_bias = (
             nn.Parameter(torch.ones(shape) * init_logit_bias) if init_logit_bias is not None else None

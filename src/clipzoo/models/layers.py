@@ -81,7 +81,16 @@ def norm_factory(
     return partial(cls, **norm_kwargs) if norm_kwargs else cls
 
 
-def act_factory(quick_gelu: bool, act_kwargs: dict | None = None) -> Callable[[], nn.Module]:
-    """The activation constructor: QuickGELU for OpenAI-trained weights, else exact (or tanh) GELU."""
-    cls = QuickGELU if quick_gelu else nn.GELU
+# Activations a config names (open_clip main's ``text_cfg.act_layer``); None keeps the quick_gelu switch.
+ACT_LAYERS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU, "quick_gelu": QuickGELU}
+
+
+def act_factory(
+    quick_gelu: bool, act_kwargs: dict | None = None, act_layer: str | None = None
+) -> Callable[[], nn.Module]:
+    """The activation constructor: the one ``act_layer`` names, else QuickGELU for OpenAI-trained weights, else
+    exact (or tanh) GELU."""
+    if act_layer is not None and act_layer not in ACT_LAYERS:
+        raise ValueError(f"unknown act_layer {act_layer!r}; expected one of {', '.join(ACT_LAYERS)}")
+    cls = ACT_LAYERS[act_layer] if act_layer is not None else QuickGELU if quick_gelu else nn.GELU
     return partial(cls, **act_kwargs) if act_kwargs is not None else cls

@@ -7,6 +7,7 @@ both share one implementation through the mixin.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -17,7 +18,8 @@ from .intermediates import FeatureTower, IntermediatesRequest
 from .layers import LayerNorm
 from .transformer import DEFAULT_ATTN, AttnOptions, Transformer, causal_mask, rebuild_meta_mask_after_load
 
-POOL_TYPES = ("first", "last", "argmax", "eos", "none")
+POOL_TYPES = ("first", "last", "argmax", "eos", "mean", "none")
+TEXT_POS_EMBED_TYPES = ("learnable", "sinusoidal")
 
 
 @dataclass(frozen=True)
@@ -31,12 +33,16 @@ class TextOptions:
     pad_id: int = 0
     causal: bool = True
     output_tokens: bool = False
+    pad_mask: bool = False  # bidirectional attention that ignores padding keys (TIPSv2)
+    embed_scale: float = 1.0  # token embeddings times this before positions are added (TIPSv2: sqrt(width))
+    sinusoidal: bool = False  # fixed sine/cosine positions instead of a learned table (TIPSv2)
 
 
 def init_text_parameters(owner: nn.Module) -> None:
     """open_clip's text-tower init: std 0.02 tokens, 0.01 positions, depth-scaled block weights."""
     nn.init.normal_(owner.token_embedding.weight, std=0.02)
-    nn.init.normal_(owner.positional_embedding, std=0.01)
+    if owner.positional_embedding is not None:  # None: fixed sinusoidal positions
+        nn.init.normal_(owner.positional_embedding, std=0.01)
     if getattr(owner, "cls_emb", None) is not None:
         nn.init.normal_(owner.cls_emb, std=0.01)
     width, layers = owner.transformer.width, owner.transformer.layers
@@ -72,6 +78,22 @@ def set_text_attributes(owner: nn.Module, options: TextOptions) -> None:
     owner.text_eos_id = options.eos_id
     owner.text_pad_id = options.pad_id
     owner.text_causal = options.causal
+    owner.text_pad_mask = options.pad_mask
+    owner.text_embed_scale = options.embed_scale
+    owner.text_sinusoidal = options.sinusoidal
+
+
+def sinusoidal_positions(length: int, width: int, device: torch.device | None = None) -> torch.Tensor:
+    """tensor2tensor's fixed position table (length, width): sines then cosines of ``width // 2`` timescales
+    from 1 to 10000, a zero column when ``width`` is odd (TIPSv2's text positions, as transformers builds them)."""
+    half = width // 2
+    step = math.log(10000.0) / max(half - 1, 1)
+    rates = torch.exp(torch.arange(half, device=device, dtype=torch.float32) * -step)
+    angles = torch.arange(length, device=device, dtype=torch.float32)[:, None] * rates[None, :]
+    table = torch.cat((torch.sin(angles), torch.cos(angles)), dim=1)
+    if width % 2:
+        table = torch.cat((table, torch.zeros(length, 1, device=device)), dim=1)
+    return table
 
 
 class TextEncoderMixin:
@@ -82,9 +104,17 @@ class TextEncoderMixin:
     def _text_embed(self, text: torch.Tensor) -> torch.Tensor:
         dtype = self.transformer.get_cast_dtype()
         x = self.token_embedding(text).to(dtype)
+        if self.text_embed_scale != 1.0:
+            x = x * self.text_embed_scale
         if self.cls_emb is not None:  # CoCa appends a class token after the text
             x = torch.cat((x, self.cls_emb.to(dtype).expand(x.shape[0], 1, -1)), dim=1)
         length, table = x.shape[1], self.positional_embedding
+        if table is None:  # fixed sinusoidal positions, computed for the length at hand
+            if length > self.context_length:
+                raise ValueError(
+                    f"text has {length} positions but the model supports at most {self.context_length}"
+                )
+            return x + sinusoidal_positions(length, x.shape[-1], x.device).to(dtype)
         if length > table.shape[0]:
             raise ValueError(
                 f"text has {x.shape[1]} positions but the model supports at most {table.shape[0]}"
@@ -94,6 +124,11 @@ class TextEncoderMixin:
     def _text_mask(self, text: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor | None, bool]:
         """(additive mask or None, is_causal flag for SDPA)."""
         causal = self.text_causal
+        if self.cls_emb is None and self.text_pad_mask:  # bidirectional, padding keys ignored
+            # float16's lowest value, not -inf: a row of padding only stays finite (and TorchScript has no finfo)
+            pad = (text == self.text_pad_id)[:, None, None, :]
+            mask = torch.zeros(pad.shape, device=x.device, dtype=x.dtype)
+            return mask.masked_fill(pad, -65504.0), False
         if self.cls_emb is None:
             return None, causal
         # CoCa: mask padding keys. Pretrained CoCa weights were trained with the class slot's "valid" flag put in
@@ -119,6 +154,14 @@ class TextEncoderMixin:
             return torch.full((rows,), text.shape[1] - 1, dtype=torch.long, device=text.device)
         return None
 
+    def _text_pooled(self, x: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        """The pooled feature of normalized token features ``x`` (every position for pool_type 'none')."""
+        if self.text_pool_type == "mean":  # the mean over the positions that are not padding
+            valid = (text != self.text_pad_id).to(x.dtype).unsqueeze(-1)
+            return (x * valid).sum(dim=1) / valid.sum(dim=1).clamp_min(1.0)
+        index = self._text_pool_index(text)
+        return x if index is None else x[torch.arange(x.shape[0], device=x.device), index]
+
     def _text_project(self, pooled: torch.Tensor) -> torch.Tensor:
         # if/else, not early returns: TorchScript drops only the branches a static None/Tensor check rules out
         if self.text_projection is None:
@@ -138,6 +181,9 @@ class TextEncoderMixin:
         if self.cls_emb is not None:  # CoCa: the appended class token is the pooled one
             x = self.transformer(x, attn_mask=mask, is_causal=is_causal)
             return self._text_project(self.ln_final(x[:, -1])), x[:, :-1]
+        if self.text_pool_type == "mean":  # every position takes part in the pooled feature
+            x = self.ln_final(self.transformer(x, attn_mask=mask, is_causal=is_causal))
+            return self._text_project(self._text_pooled(x, text)), x if need_tokens else None
         index = self._text_pool_index(text)
         if index is None:  # pool_type 'none': every position, normalized and projected
             x = self.ln_final(self.transformer(x, attn_mask=mask, is_causal=is_causal))
@@ -176,9 +222,7 @@ class TextEncoderMixin:
         if has_cls:  # the class token is the pooled one, normalized after pooling
             pooled = self.ln_final(x[:, -1])
         else:
-            x = self.ln_final(x)
-            index = self._text_pool_index(text)
-            pooled = x if index is None else x[torch.arange(x.shape[0], device=x.device), index]
+            pooled = self._text_pooled(self.ln_final(x), text)
         output["text_features"] = self._text_project(pooled)
         return output
 
@@ -214,12 +258,22 @@ class TextTransformer(FeatureTower, TextEncoderMixin, nn.Module):
         output_tokens: bool = False,
         block_type: str | None = None,
         attn_options: AttnOptions = DEFAULT_ATTN,
+        use_pad_mask: bool = False,
+        pos_embed_type: str = "learnable",
+        scale_sqrt_depth: bool = False,
     ) -> None:
         super().__init__()
         if pool_type not in POOL_TYPES:
             raise ValueError(f"text pool_type must be one of {', '.join(POOL_TYPES)}; got {pool_type!r}")
+        if pos_embed_type not in TEXT_POS_EMBED_TYPES:
+            raise ValueError(
+                f"text pos_embed_type must be one of {', '.join(TEXT_POS_EMBED_TYPES)}; got {pos_embed_type!r}"
+            )
         self.text_options = TextOptions(
-            context_length, vocab_size, pool_type, eos_id, pad_id, not no_causal_mask, output_tokens
+            context_length, vocab_size, pool_type, eos_id, pad_id, not no_causal_mask, output_tokens,
+            pad_mask=use_pad_mask and no_causal_mask,  # as open_clip: a padding mask in bidirectional mode only
+            embed_scale=width**0.5 if scale_sqrt_depth else 1.0,
+            sinusoidal=pos_embed_type == "sinusoidal",
         )
         set_text_attributes(self, self.text_options)
         self.output_tokens = output_tokens
@@ -230,7 +284,9 @@ class TextTransformer(FeatureTower, TextEncoderMixin, nn.Module):
         self.num_pos = context_length + (1 if embed_cls else 0)
         self.token_embedding = nn.Embedding(vocab_size, width)
         self.cls_emb = nn.Parameter(torch.empty(width)) if embed_cls else None
-        self.positional_embedding = nn.Parameter(torch.empty(self.num_pos, width))
+        self.positional_embedding = (
+            nn.Parameter(torch.empty(self.num_pos, width)) if pos_embed_type == "learnable" else None
+        )
         self.transformer = Transformer(
             width, layers, heads, mlp_ratio, ls_init_value, act_layer, norm_layer, block_type, attn_options
         )
@@ -246,7 +302,7 @@ class TextTransformer(FeatureTower, TextEncoderMixin, nn.Module):
     def init_non_persistent_buffers(self) -> None:
         """Rebuild the causal mask buffer on the parameters' device (after building on the meta device)."""
         if self.attn_mask is not None:
-            self.attn_mask = causal_mask(self.num_pos, self.positional_embedding.device)
+            self.attn_mask = causal_mask(self.num_pos, self.token_embedding.weight.device)
 
     def set_grad_checkpointing(self, enable: bool = True) -> None:
         """Enable activation checkpointing in the transformer."""
@@ -262,7 +318,8 @@ class TextTransformer(FeatureTower, TextEncoderMixin, nn.Module):
 
     def no_weight_decay(self) -> set[str]:
         """Parameters that optimizers should not decay."""
-        return {"positional_embedding"} | ({"cls_emb"} if self.cls_emb is not None else set())
+        names = {"positional_embedding"} if self.positional_embedding is not None else set()
+        return names | ({"cls_emb"} if self.cls_emb is not None else set())
 
     def tower_intermediates(
         self, text: torch.Tensor, request: IntermediatesRequest

@@ -70,7 +70,7 @@ def _native_kwargs(
     kwargs = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if f.name in params}
     kwargs.update(
         output_dim=embed_dim,
-        act_layer=act_factory(quick_gelu, cfg.act_kwargs),
+        act_layer=act_factory(quick_gelu, cfg.act_kwargs, getattr(cfg, "act_layer", None)),
         norm_layer=norm_factory(cast_dtype, cfg.norm_kwargs),
         attn_options=attn_options(cfg),
     )

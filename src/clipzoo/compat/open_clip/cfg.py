@@ -73,11 +73,16 @@ class CLIPTextCfg(config.TextCfg):
         pad_id: The padding token id.
         eos_id: The end-of-text token id (``'eos'`` pooling).
         no_causal_mask: Attend in both directions.
+        use_pad_mask: Ignore padding keys in bidirectional attention (TIPSv2).
         final_ln_after_pool: Apply the final layer norm after pooling.
-        pool_type: ``'argmax'``, ``'first'``, ``'last'``, ``'eos'`` or ``'none'``.
+        pool_type: ``'argmax'``, ``'first'``, ``'last'``, ``'eos'``, ``'mean'`` (over non-padding tokens) or
+            ``'none'``.
+        pos_embed_type: ``'learnable'`` or ``'sinusoidal'`` (a fixed table, TIPSv2).
+        scale_sqrt_depth: Scale token embeddings by sqrt(width) before adding positions (TIPSv2).
         proj_bias: Bias in the projection.
         proj_type: ``'linear'`` or ``'none'``.
         output_tokens: Return the token features as well.
+        act_layer: The MLP activation by name (``'relu'``, ``'gelu'``, ``'quick_gelu'``); None follows quick_gelu.
         {block_options}
         hf_model_name: A Hugging Face model to use as the text tower.
         hf_model_pretrained: Load that model's pretrained weights.

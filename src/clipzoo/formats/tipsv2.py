@@ -1,0 +1,176 @@
+"""transformers ``Tipsv2Model`` weights (Google's TIPSv2), as one table read both ways.
+
+transformers 5.x saves a Tipsv2Model in the original TIPS layout, the one of the ``google/tipsv2-*`` Hub files:
+``vision_encoder.*`` (a DINOv2-style ViT: class token, one register token, layer scale) and ``text_encoder.*``
+(open_clip's text block layout), plus ``temperature`` (absent from the published files). clipzoo's TIPSv2 is a
+CustomTextCLIP: timm's ``vit_*_patch14_reg1_tipsv2`` trunk under ``visual.trunk.`` and the native text tower
+under ``text.``. :func:`tipsv2_rules` names every tensor in both layouts; :func:`tipsv2_to_clipzoo` reads it
+towards clipzoo (the checkpoint loader), :func:`clipzoo_to_tipsv2` towards transformers (the export).
+
+Two tensors are not a renaming. TIPS adds a position to its class token, timm (``no_embed_class``) does not:
+the class position is folded into the class token on import, and written back as a zero position on export
+(the same features; the split between the two is not recoverable). ``temperature`` is 1 / exp(logit_scale).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from ..errors import CheckpointError
+from .keys import Param, Rule, convert_by_rules, count_layers
+
+if TYPE_CHECKING:
+    import torch
+
+    StateDict = dict[str, torch.Tensor]
+
+VISION, TEXT = "vision_encoder.", "text_encoder."
+TRUNK = "visual.trunk."
+# transformers' Tipsv2Config default, what it uses for checkpoints without a temperature (the published ones)
+DEFAULT_TEMPERATURE = 0.005065968260169029
+# The MLP names of a vision block: (transformers' save names, older TIPS names, timm's names), plain and SwiGLU.
+_VISION_MLP = {
+    False: (("mlp.c_fc", "mlp.c_proj"), ("mlp.fc1", "mlp.fc2")),
+    True: (("mlp.w12", "mlp.w3"), ("mlp.w12", "mlp.w3")),
+}
+_TIMM_MLP = ("mlp.fc1", "mlp.fc2")
+_TEXT_BLOCK_PAIRS = ("ln_1", "ln_2", "attn.out_proj", "mlp.c_fc", "mlp.c_proj")
+_TEXT_BLOCK_SINGLES = ("attn.in_proj_weight", "attn.in_proj_bias")
+
+
+def is_tipsv2_state(state: StateDict) -> bool:
+    """A TIPS / TIPSv2 checkpoint (transformers' save layout): a vision encoder mask token or a text encoder."""
+    return f"{VISION}mask_token" in state or f"{TEXT}token_embedding.weight" in state
+
+
+def _vision_block_rules(i: int, mlp_names: tuple[str, str]) -> list[Rule]:
+    f, c = f"{VISION}blocks.{i}.", f"{TRUNK}blocks.{i}."
+    rules: list[Rule] = [Param(f + n, c + n, pair=True) for n in ("norm1", "attn.proj", "norm2")]
+    rules += [Param(f + n, c + n) for n in ("ls1.gamma", "ls2.gamma", "attn.qkv.weight")]
+    rules.append(Param(f + "attn.qkv.bias", c + "attn.qkv.bias", optional=True))  # qkv_bias=False has none
+    rules += [Param(f + src, c + dst, pair=True) for src, dst in zip(mlp_names, _TIMM_MLP, strict=True)]
+    return rules
+
+
+def _text_block_rules(i: int) -> list[Rule]:
+    f, c = f"{TEXT}transformer.resblocks.{i}.", f"text.transformer.resblocks.{i}."
+    return [Param(f + n, c + n, pair=True) for n in _TEXT_BLOCK_PAIRS] + [
+        Param(f + n, c + n) for n in _TEXT_BLOCK_SINGLES
+    ]
+
+
+def tipsv2_rules(vision_depth: int, text_depth: int, mlp_names: tuple[str, str]) -> list[Rule]:
+    """transformers Tipsv2Model (save layout) <-> clipzoo TIPSv2 (timm reg1 trunk, native text tower).
+
+    Args:
+        vision_depth: The image tower's block count.
+        text_depth: The text tower's block count.
+        mlp_names: The foreign names of a vision block's two MLP layers (see ``_VISION_MLP``).
+
+    Returns:
+        The rules; ``temperature`` is optional on import (the published files lack it).
+    """
+    rules: list[Rule] = [
+        Param(f"{VISION}cls_token", f"{TRUNK}cls_token"),
+        Param(f"{VISION}register_tokens", f"{TRUNK}reg_token"),
+        Param(f"{VISION}pos_embed", f"{TRUNK}pos_embed"),
+        Param(f"{VISION}patch_embed.proj", f"{TRUNK}patch_embed.proj", pair=True),
+        Param(f"{VISION}norm", f"{TRUNK}norm", pair=True),
+        Param(f"{TEXT}token_embedding.weight", "text.token_embedding.weight"),
+        Param(f"{TEXT}ln_final", "text.ln_final", pair=True),
+        Param("temperature", "logit_scale", value="inverse_log", optional=True),
+    ]
+    for i in range(vision_depth):
+        rules += _vision_block_rules(i, mlp_names)
+    for i in range(text_depth):
+        rules += _text_block_rules(i)
+    return rules
+
+
+def _missing(key: str) -> CheckpointError:
+    return CheckpointError(f"TIPSv2 checkpoint is missing {key!r}")
+
+
+def _not_understood(left: list[str]) -> CheckpointError:
+    return CheckpointError(f"TIPSv2 checkpoint: {len(left)} key(s) not understood: {', '.join(left[:10])}")
+
+
+def _foreign_mlp_names(state: StateDict) -> tuple[str, str]:
+    """Which of the MLP namings a TIPS vision block uses (transformers writes c_fc/c_proj, TIPS fc1/fc2)."""
+    first = f"{VISION}blocks.0."
+    for candidates in _VISION_MLP.values():
+        for names in candidates:
+            if f"{first}{names[0]}.weight" in state:
+                return names
+    return _VISION_MLP[False][0]  # no block: the rules name nothing anyway
+
+
+def tipsv2_to_clipzoo(state: StateDict, model: Any = None) -> StateDict:
+    """transformers Tipsv2Model weights -> clipzoo's TIPSv2 (class position folded into the class token).
+
+    Args:
+        state: The transformers (TIPS layout) state dict.
+        model: The model being loaded (unused: the layout alone decides).
+
+    Returns:
+        The state dict in clipzoo's layout, with ``logit_scale`` from ``temperature``; without one (the
+        published files) the model's initial logit scale, which a Tipsv2Model folder's config sets from its
+        ``temperature_init_value`` as transformers does (transformers' default when there is no model).
+
+    Raises:
+        CheckpointError: a key is missing or not understood.
+    """
+    import torch
+
+    state = dict(state)
+    state.pop(f"{VISION}mask_token", None)  # masked-image pretraining only; timm's trunk has none
+    pos_key, cls_key = f"{VISION}pos_embed", f"{VISION}cls_token"
+    if pos_key in state and cls_key in state:
+        pos = state[pos_key]
+        state[cls_key] = state[cls_key] + pos[:, :1].to(state[cls_key].dtype)
+        state[pos_key] = pos[:, 1:]
+    rules = tipsv2_rules(
+        count_layers(state, f"{VISION}blocks."),
+        count_layers(state, f"{TEXT}transformer.resblocks."),
+        _foreign_mlp_names(state),
+    )
+    out = convert_by_rules(state, rules, "clipzoo", _missing, _not_understood)
+    if "logit_scale" not in out:  # transformers then starts from its config's temperature_init_value
+        scale = getattr(model, "init_logit_scale", None)
+        out["logit_scale"] = torch.tensor(-math.log(DEFAULT_TEMPERATURE) if scale is None else scale)
+    return out
+
+
+def clipzoo_to_tipsv2(state: StateDict, swiglu: bool, error: type[Exception] = CheckpointError) -> StateDict:
+    """clipzoo TIPSv2 weights -> transformers Tipsv2Model's save layout (the same table, read backwards).
+
+    Args:
+        state: The clipzoo state dict.
+        swiglu: The image tower's MLP is SwiGLU (TIPSv2-g).
+        error: The error type to raise (the export passes its own).
+
+    Returns:
+        The transformers state dict: a zero class position and a zero mask token added.
+
+    Raises:
+        Exception: ``error`` when a weight is missing or has no place in transformers' layout.
+    """
+    import torch
+
+    def missing(key: str) -> Exception:
+        return error(f"the model has no weight {key!r} (not a TIPSv2 architecture)")
+
+    def leftover(left: list[str]) -> Exception:
+        return error(f"{len(left)} weight(s) Tipsv2Model has no place for: {', '.join(left[:10])}")
+
+    rules = tipsv2_rules(
+        count_layers(state, f"{TRUNK}blocks."),
+        count_layers(state, "text.transformer.resblocks."),
+        _VISION_MLP[swiglu][0],
+    )
+    out = convert_by_rules(state, rules, "foreign", missing, leftover)
+    pos = out[f"{VISION}pos_embed"]
+    out[f"{VISION}pos_embed"] = torch.cat((torch.zeros_like(pos[:, :1]), pos), dim=1)
+    out[f"{VISION}mask_token"] = torch.zeros(1, pos.shape[-1], dtype=pos.dtype)
+    return {k: v.contiguous() for k, v in out.items()}
