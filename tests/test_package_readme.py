@@ -71,6 +71,10 @@ ELSEWHERE = {
     "make bench-env": "Makefile; tests/test_compat_clip_benchmark.py runs clip_benchmark in .venv-bench",
     ".venv-bench/bin/clipzoo run clip_benchmark": "tests/test_compat_clip_benchmark.py (needs .venv-bench)",
     "uv pip install --python": "installs into another project",
+    "ray start": "starts a Ray cluster's head node; tests/test_corpus_ray.py runs --engine ray on a local Ray",
+    'clipzoo embed "shards/{00000..00099}.tar" --model ViT-B-32 --pretrained laion2b_s34b_b79k --out /shared/emb '
+    "--engine ray --ray-address HEAD:6379": "needs a Ray cluster with GPUs; tests/test_corpus_ray.py runs the Ray "
+    "engine on a local Ray",
     "from clipzoo.demo.digits import load_heldout\n\nmodel, _, preprocess": "test_quickstart_runs_as_written",
     "import os\nimport clipzoo\nfrom clipzoo.demo.digits": "tests/test_corpus_search.py (the corpus demo)",
 }
@@ -84,7 +88,7 @@ def readme_runs() -> list[tuple[str, str]]:
             if not any(key in body for key in ELSEWHERE):
                 runs.append(("python", body))
             continue
-        for line in body.splitlines():
+        for line in re.sub(r"\\\n\s*", "", body).splitlines():  # continuation lines joined
             line = re.split(r"\s#", line)[0].strip()
             if not line or line.startswith("#") or any(line.startswith(key) for key in ELSEWHERE):
                 continue
@@ -284,6 +288,7 @@ def _registry_counts() -> dict[str, int]:
     cfgs = [parse_model_config(registry.get_model_config(n), source=n) for n in names]
     resnet = [c for c in cfgs if not c.uses_timm and isinstance(c.vision_cfg.layers, (list, tuple))]
     naflex = {n for n, c in zip(names, cfgs) if (c.vision_cfg.timm_model_name or "").startswith("naflexvit")}
+    tips = {n for n in names if n.startswith("TIPSv2-")}  # open_clip pull request 1166's
     pairs = clipzoo.list_pretrained()
     ranking = clipzoo.rank_pretrained("imagenet1k")
     table = json.loads((Path(results.__file__).with_name("pretrained_results.json")).read_text())
@@ -296,23 +301,26 @@ def _registry_counts() -> dict[str, int]:
 
     return {
         "architectures": len(names),
-        "open_clip 3.3.0 configs": len(names) - len(naflex) - 1,  # less main's NaFlex ones and tiny-digits
+        "open_clip 3.3.0 configs": len(names) - len(naflex) - len(tips) - 1,  # tiny-digits: the 1
         "NaFlex configs": len(naflex),
+        "TIPSv2 configs": len(tips),
         "native ViTs": sum(not c.uses_timm for c in cfgs) - len(resnet),
         "ModifiedResNets": len(resnet),
         "timm towers": sum(c.uses_timm for c in cfgs),
         "HF text towers": sum(c.uses_hf_text for c in cfgs),
         "CoCa": sum(c.is_coca for c in cfgs),
         "pairs": len(pairs),
-        "open_clip 3.3.0 pairs": len([p for p in pairs if p[0] not in naflex and p[0] != "tiny-digits"]),
+        "open_clip 3.3.0 pairs": len([p for p in pairs if p[0] not in naflex | tips and p[0] != "tiny-digits"]),
         "NaFlex pairs": len([p for p in pairs if p[0] in naflex]),
+        "TIPSv2 pairs": len([p for p in pairs if p[0] in tips]),
         "result rows": sum(len(tags) for tags in table["results"].values()),
         "metrics": len(table["metrics"]),
         "inherited rows": sum(len(tags) for tags in table["inherited"].values()),
         "unmeasured pairs": ranking.missing,
         "QuickGELU pairs measured as -quickgelu": sum(measured_as_quickgelu(*p) for p in ranking.missing_pairs),
         "profiles": len(results.stored_profiles()),
-        "published profiles": sum(bool(clipzoo.get_model_profile(n).published) for n in names),
+        "architectures without a profile": len(set(names) - set(results.stored_profiles())),
+        "published profiles": sum(bool(p.get("published")) for p in results.stored_profiles().values()),
     }
 
 
@@ -320,17 +328,20 @@ def _registry_counts() -> dict[str, int]:
 COUNT_SENTENCES = {
     r"\*\*Architectures\*\*: (\d+): all (\d+) vision-language configs of open_clip 3\.3\.0, the (\d+) NaFlex":
         ("architectures", "open_clip 3.3.0 configs", "NaFlex configs"),
-    r"By image tower: (\d+) native ViTs": ("native ViTs",),
+    r"main, the (\d+) TIPSv2 configs of open_clip pull request": ("TIPSv2 configs",),
+    r"By image\s+tower: (\d+) native ViTs": ("native ViTs",),
     r"(\d+) ModifiedResNets \(RN50": ("ModifiedResNets",),
     r"(\d+) timm towers \(SigLIP": ("timm towers",),
     r"(\d+) with a Hugging Face text tower \(the `hf` extra\); (\d+) CoCa": ("HF text towers", "CoCa"),
     r"\*\*Pretrained tags\*\*: (\d+) \(model, tag\) pairs: all (\d+) of open_clip 3\.3\.0, the (\d+) NaFlex pairs":
         ("pairs", "open_clip 3.3.0 pairs", "NaFlex pairs"),
+    r"open_clip main,\s+the (\d+) TIPSv2 pairs": ("TIPSv2 pairs",),
     r"`pretrained_results\.json`: (\d+) \(model, tag\) pairs x (\d+) metrics, plus\s+the (\d+) OpenAI":
         ("result rows", "metrics", "inherited rows"),
     r"no published value: (\d+) of the (\d+) without a glob": ("unmeasured pairs", "pairs"),
     r"and (\d+) pairs of\s+QuickGELU weights under their GELU name": ("QuickGELU pairs measured as -quickgelu",),
-    r"on the meta device for all (\d+) architectures": ("profiles",),
+    r"on the meta device for (\d+) architectures \(all but the (\d+) TIPSv2 ones\)":
+        ("profiles", "architectures without a profile"),
     r"open_clip's (\d+) published profiles": ("published profiles",),
     r"The (\d+) architectures with a Hugging Face text tower": ("HF text towers",),
 }  # fmt: skip
