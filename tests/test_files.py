@@ -139,6 +139,22 @@ def test_read_only_target_is_typed_and_leaves_nothing(tmp_path, monkeypatch, cap
     assert (target / export.EXPORT_MANIFEST).is_file()
 
 
+def test_disk_full_is_typed_and_leaves_nothing(tmp_path, monkeypatch, capsys):
+    import safetensors.torch
+
+    def full(*args, **kwargs):  # what safetensors raises on a full disk (seen on a 1 MiB tmpfs)
+        raise safetensors.SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", full)
+    target = tmp_path / "out"
+    assert main([*EXPORT, "--to", str(target)]) == 2
+    assert _one_line(capsys.readouterr().err) == (
+        f"clipzoo: error: cannot write {target}: No space left on device; free space on that disk or name a target "
+        "on another one (nothing was written)"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
 def test_read_only_target_folder_is_refused_before_any_work(tmp_path, capsys):
     target = tmp_path / "out"
