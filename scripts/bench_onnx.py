@@ -1,7 +1,7 @@
 """ONNX runtime throughput: clipzoo.onnx (onnxruntime fp32 and int8) vs clipzoo's torch eager fp32, one run.
 
 ViT-B-32 with random weights (seeded), exported with ``clipzoo.onnx`` (fp32) and quantized with
-``clipzoo.onnx.export.quantize_folder`` (int8 dynamic quantization of MatMul/Gemm weights). ``encode_image`` on
+``clipzoo.export.onnx.quantize_folder`` (int8 dynamic quantization of MatMul/Gemm weights). ``encode_image`` on
 32 random 224x224 images (already preprocessed: the model alone is timed) and ``encode_text`` on 64 prompts
 (6-16 tokens in a 77-token context; both sides drop the padding after the longest prompt). Each ONNX side is
 timed alternately with torch (``benchlib.best_pair``: warm-up, then best wall time of ``repeats``), so load on
@@ -54,8 +54,8 @@ def _prompts(count: int) -> list[str]:
 def export_folders(root: Path) -> tuple[torch.nn.Module, Path, Path]:
     """(torch model, fp32 folder, int8 folder) of ViT-B-32 with seeded random weights."""
     import clipzoo
+    from clipzoo.export.onnx import quantize_folder, write_onnx_folder
     from clipzoo.factory.resolve import resolve
-    from clipzoo.onnx.export import quantize_folder, write_onnx_folder
 
     torch.manual_seed(0)
     model = clipzoo.create_model("ViT-B-32").eval()

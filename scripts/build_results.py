@@ -170,7 +170,7 @@ def build(csv_dir: Path) -> dict:
     for model, tag in sorted(pairs, key=lambda p: (p[0].lower(), p[1].lower())):
         if not pretrained.is_pretrained_cfg(model, tag):
             raise SystemExit(f"{model}:{tag} is in {MAIN} but not in clipzoo's tag registry")
-        canonical = pretrained.get_pretrained_record(model, tag).tag
+        canonical = pretrained.get_typed_pretrained_cfg(model, tag).tag
         values = []
         for where in metrics.values():
             cell = tables[where["file"]][model, tag][where["column"]]
@@ -194,8 +194,8 @@ def build(csv_dir: Path) -> dict:
             continue
         mine, theirs = results.get(model, {}).get(tag), results.get(base, {}).get(tag)
         twin, original = (
-            pretrained.get_pretrained_record(model, tag),
-            pretrained.get_pretrained_record(base, tag),
+            pretrained.get_typed_pretrained_cfg(model, tag),
+            pretrained.get_typed_pretrained_cfg(base, tag),
         )
         if (twin.url, twin.hf_hub) != (original.url, original.hf_hub):
             continue

@@ -141,10 +141,10 @@ def profile(name: str) -> dict:
     from clipzoo.models import build_model, count_parameters
     from clipzoo.models.coca import CoCa
     from clipzoo.models.towers import build_vision_tower
-    from clipzoo.registry.architectures import get_model_cfg
+    from clipzoo.registry.architectures import get_typed_model_cfg
     from clipzoo.registry.naflex import is_naflex_vision
 
-    cfg = get_model_cfg(name)
+    cfg = get_typed_model_cfg(name)
     height, width = _image_size(cfg)
     entry: dict = {"image_size": [height, width], "context_length": cfg.text_cfg.context_length}
     with torch.device("meta"), reference_forward():

@@ -16,7 +16,7 @@ from torch import nn
 
 import clipzoo
 import clipzoo.registry.config
-from clipzoo.checkpoint import formats as checkpoint_formats
+from clipzoo.checkpoint import detect
 from clipzoo.checkpoint import load as checkpoint
 from clipzoo.formats import transformers, transformers_config
 
@@ -69,7 +69,7 @@ def test_safetensors_detected_by_content(tmp_path, tiny_model):
     path = tmp_path / "weights.unknownext"
     save_file({k: v.contiguous() for k, v in tiny_model.state_dict().items()}, str(path))
     _assert_same_state(checkpoint.read_state_dict(path), tiny_model)
-    assert checkpoint_formats.detect_format(checkpoint.read_state_dict(path)) == "open_clip"
+    assert detect.detect_format(checkpoint.read_state_dict(path)) == "open_clip"
 
 
 def test_pickle_needing_code_is_refused(tmp_path, tiny_model):
@@ -187,7 +187,7 @@ def test_openai_style_archive_loads_into_clip(tmp_path, tiny_model):
     path = tmp_path / "ViT-tiny.pt"
     _jit_save(tiny_model, path, example=(image, text))
     state = checkpoint.read_state_dict(path)
-    assert checkpoint_formats.detect_format(state) == "openai"
+    assert detect.detect_format(state) == "openai"
     loaded = clipzoo.create_model("tiny-vit", pretrained=str(path)).eval()
     with torch.no_grad():
         # equal weights at other addresses: float32 rounding may differ in the last bits on some CPUs
@@ -340,7 +340,7 @@ def test_unconsumed_keys_are_reported():
         "vision_model.embeddings.class_embedding": torch.zeros(4),
         "text_model.embeddings.token_embedding.weight": torch.zeros(3, 4),
     }
-    assert checkpoint_formats.detect_format(state) == "transformers-clip"
+    assert detect.detect_format(state) == "transformers-clip"
     with pytest.raises(
         checkpoint.CheckpointError, match="missing 'vision_model.embeddings.patch_embedding.weight'"
     ):

@@ -111,7 +111,7 @@ def _metrics(out: Path) -> dict[str, dict]:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    from clipzoo.export.folder import export_model
+    from clipzoo.export.writers import export_model
 
     tmp = tmp_path_factory.mktemp("clip_benchmark")
     images, labels = _digits()

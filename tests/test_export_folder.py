@@ -10,6 +10,7 @@ from safetensors.torch import save_file
 
 import clipzoo
 from clipzoo.export import folder as export
+from clipzoo.export.writers import export_model
 
 
 @pytest.fixture
@@ -28,7 +29,7 @@ def _inputs():
 
 def test_export_round_trip(tmp_path, tiny_checkpoint):
     source, path = tiny_checkpoint
-    folder = export.export_model(
+    folder = export_model(
         "tiny-vit",
         str(path),
         to=tmp_path / "out",
@@ -62,7 +63,7 @@ def test_export_round_trip(tmp_path, tiny_checkpoint):
 
 def test_export_bakes_in_forced_image_size(tmp_path, tiny_checkpoint):
     _, path = tiny_checkpoint
-    folder = export.export_model("tiny-vit", str(path), to=tmp_path / "out", force_image_size=48)
+    folder = export_model("tiny-vit", str(path), to=tmp_path / "out", force_image_size=48)
     loaded = clipzoo.create_model(f"local-dir:{folder}")
     assert loaded.visual.positional_embedding.shape[0] == 1 + 6 * 6
     assert clipzoo.get_model_preprocess_cfg(loaded)["size"] == 48
@@ -77,7 +78,7 @@ def test_failed_export_leaves_nothing(tmp_path, tiny_checkpoint, monkeypatch):
 
     monkeypatch.setattr(export, "_save_weights", broken)
     with pytest.raises(OSError, match="disk full"):
-        export.export_model("tiny-vit", str(path), to=tmp_path / "out")
+        export_model("tiny-vit", str(path), to=tmp_path / "out")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.safetensors"]
 
 
@@ -88,12 +89,12 @@ def test_existing_target_needs_overwrite(tmp_path, tiny_checkpoint):
     (target / "keep.txt").write_text("x")
     for overwrite in (False, True):  # a folder clipzoo did not write is never replaced
         with pytest.raises(export.ExportError, match="is not empty and holds no clipzoo_export.json"):
-            export.export_model("tiny-vit", str(path), to=target, overwrite=overwrite)
+            export_model("tiny-vit", str(path), to=target, overwrite=overwrite)
     assert (target / "keep.txt").is_file()
     (target / export.EXPORT_MANIFEST).write_text("{}")  # as if an export had written it
     with pytest.raises(export.ExportError, match=r"already exists \(written by clipzoo\); pass overwrite=True"):
-        export.export_model("tiny-vit", str(path), to=target)
-    export.export_model("tiny-vit", str(path), to=target, overwrite=True)
+        export_model("tiny-vit", str(path), to=target)
+    export_model("tiny-vit", str(path), to=target, overwrite=True)
     assert not (target / "keep.txt").exists() and (target / "open_clip_config.json").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "tiny.safetensors"]
 

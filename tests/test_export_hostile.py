@@ -21,6 +21,7 @@ import torch
 import clipzoo
 from clipzoo.cli import main
 from clipzoo.export import folder as export
+from clipzoo.export import writers
 from clipzoo.factory.arguments import ArgumentError, ArgumentTypeError, UnknownArgumentError
 from clipzoo.registry import architectures as registry
 from clipzoo.registry.config import ConfigError, parse_model_config
@@ -122,7 +123,7 @@ def test_every_builtin_config_validates(fresh_registry):
     names = clipzoo.list_models()
     assert len(names) == len(list(registry.builtin_config_dir().glob("*.json"))) >= 145
     for name in names:
-        registry.get_model_cfg(name)
+        registry.get_typed_model_cfg(name)
 
 
 def test_folder_with_one_bad_file_registers_none(tmp_path, fresh_registry):
@@ -341,10 +342,10 @@ def test_target_written_while_waiting_is_not_replaced(tmp_path):
 
 EXPORTER = """
 import sys
-from clipzoo.export import folder as export
+from clipzoo.export import writers
 from clipzoo.registry import architectures as registry
 registry.add_model_config(sys.argv[1])
-export.export_model(sys.argv[2], to=sys.argv[3], lock_timeout=120)
+writers.export_model(sys.argv[2], to=sys.argv[3], lock_timeout=120)
 print("exported", sys.argv[2])
 """
 
@@ -378,10 +379,10 @@ def test_unwritable_target_fails_before_the_model_is_built(tiny_folder, tmp_path
     with pytest.raises(
         export.ExportError, match=r"cannot write into .*a-file: Not a directory; choose a target"
     ):
-        export.export_model("hostile-a", to=blocker / "out")
-    for fmt in export.EXPORT_FORMATS:
+        writers.export_model("hostile-a", to=blocker / "out")
+    for fmt in writers.EXPORT_FORMATS:
         with pytest.raises(export.ExportError, match="Not a directory"):
-            export.export_model("hostile-a", to=blocker / "sub" / "out", format=fmt)
+            writers.export_model("hostile-a", to=blocker / "sub" / "out", format=fmt)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "cfg"]
 
 
@@ -395,7 +396,7 @@ def test_read_only_parent_fails_before_the_model_is_built(tiny_folder, tmp_path,
     parent.chmod(0o555)
     try:
         with pytest.raises(export.ExportError, match=r"cannot write into .*ro: Permission denied"):
-            export.export_model("hostile-a", to=parent / "out")
+            writers.export_model("hostile-a", to=parent / "out")
     finally:
         parent.chmod(0o755)
 
@@ -418,7 +419,7 @@ def test_non_empty_target_is_kept_without_overwrite(tiny_folder, tmp_path, capsy
 def test_export_modes_follow_the_umask(tiny_folder, tmp_path, mask):
     old = os.umask(mask)
     try:
-        folder = export.export_model("hostile-a", to=tmp_path / f"out-{mask:o}")
+        folder = writers.export_model("hostile-a", to=tmp_path / f"out-{mask:o}")
     finally:
         os.umask(old)
     assert stat.S_IMODE(folder.stat().st_mode) == 0o777 & ~mask

@@ -405,7 +405,7 @@ def test_intermediates_requests_that_cannot_be_served_say_why() -> None:
 def test_meta_build_runs_construction_time_computation_on_meta() -> None:
     """A tower that runs a forward pass while it is built (timm's hybrid ViTs probe their feature size) builds
     under the factory's empty-parameter mode: the probe mixes meta weights with a real input."""
-    from clipzoo.factory.build import empty_parameters
+    from clipzoo.factory.meta_build import empty_parameters
 
     class Probing(nn.Module):
         def __init__(self) -> None:
@@ -423,7 +423,7 @@ def test_meta_build_runs_construction_time_computation_on_meta() -> None:
 
 def test_meta_build_refuses_writing_empty_weights_into_real_tensors() -> None:
     """Copying a meta parameter into a real buffer cannot give it values: an error, not a silent no-op."""
-    from clipzoo.factory.build import empty_parameters
+    from clipzoo.factory.meta_build import empty_parameters
 
     class CopiesWeights(nn.Module):
         def __init__(self) -> None:

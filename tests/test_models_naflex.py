@@ -144,7 +144,7 @@ def test_batches_that_do_not_fit_the_model_are_refused_before_any_work(tiny, mon
 
 
 def test_budget_is_settable(tiny):
-    from clipzoo.factory.create import naflex_transform_for_model
+    from clipzoo.factory.transforms import naflex_transform_for_model
 
     model, _ = tiny
     transform = naflex_transform_for_model(model, max_num_patches=40)
@@ -153,7 +153,7 @@ def test_budget_is_settable(tiny):
 
 
 def test_malformed_batches_and_non_naflex_models_say_what_is_wrong():
-    from clipzoo.factory.create import naflex_transform_for_model
+    from clipzoo.factory.transforms import naflex_transform_for_model
     from clipzoo.models.naflex import NaFlexInputError, check_naflex_batch
 
     with pytest.raises(NaFlexInputError, match="missing patch_valid"):
@@ -229,7 +229,7 @@ def test_force_naflex_vision_refuses_towers_it_cannot_convert():
 
 def test_onnx_export_refuses_naflex_with_the_reason(tiny):
     pytest.importorskip("onnx")
-    from clipzoo.onnx.export import OnnxExportError, check_exportable
+    from clipzoo.export.onnx import OnnxExportError, check_exportable
 
     with pytest.raises(OnnxExportError, match="NaFlex image tower.*format='transformers'"):
         check_exportable(tiny[0])

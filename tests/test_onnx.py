@@ -22,7 +22,8 @@ from PIL import Image
 
 import clipzoo
 from clipzoo.cli import main
-from clipzoo.export.folder import export_model
+from clipzoo.export.onnx import OnnxExportError, check_exportable
+from clipzoo.export.writers import export_model
 from clipzoo.onnx import (
     MANIFEST_NAME,
     OnnxFolderError,
@@ -32,7 +33,6 @@ from clipzoo.onnx import (
     is_onnx_folder,
     read_manifest,
 )
-from clipzoo.onnx.export import OnnxExportError, check_exportable
 from clipzoo.onnx.preprocess import ImagePreprocessor
 from clipzoo.preprocess.transforms import image_transform
 from clipzoo.registry import architectures as registry
@@ -242,8 +242,8 @@ def _assert_matches_torch(folder: Path, model: torch.nn.Module, name: str) -> No
 @pytest.mark.slow  # ~20-30 s: two full-size exports (350 + 250 MB graphs) and their onnxruntime sessions
 def test_vit_b_32_round_trips_within_tolerance(tmp_path):
     """Native ViT image tower and CLIP text tower at full size (random weights), once."""
+    from clipzoo.export.onnx import write_onnx_folder
     from clipzoo.factory.resolve import resolve
-    from clipzoo.onnx.export import write_onnx_folder
 
     folder = tmp_path / "b32"
     folder.mkdir()
@@ -283,7 +283,7 @@ def test_tower_families_round_trip_within_tolerance(tmp_path, tiny_models, name)
 
 def _check_quantize_folder(folder: Path, target: Path) -> None:
     """quantize_folder: an int8 copy (torch-free) whose features stay close; a quantized folder is refused."""
-    from clipzoo.onnx.export import quantize_folder
+    from clipzoo.export.onnx import quantize_folder
 
     assert quantize_folder(folder, target) == target.resolve()
     manifest = read_manifest(target)

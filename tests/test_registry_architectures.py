@@ -39,7 +39,7 @@ def test_get_model_config_is_a_deep_copy():
 def test_unknown_model_is_none_and_typed_lookup_suggests():
     assert clipzoo.get_model_config("ViT-B-33") is None
     with pytest.raises(registry.UnknownModelError, match="ViT-B-32"):
-        registry.get_model_cfg("vit-b-32x")
+        registry.get_typed_model_cfg("vit-b-32x")
 
 
 def test_add_model_config_file_and_folder(tmp_path, fresh_registry):
@@ -114,15 +114,15 @@ def test_bad_embed_dim_and_section_type():
 
 def test_every_builtin_config_parses_to_typed_dataclasses():
     for name in clipzoo.list_models():
-        cfg = registry.get_model_cfg(name)
+        cfg = registry.get_typed_model_cfg(name)
         assert cfg.embed_dim > 0
         assert cfg.to_dict()["embed_dim"] == cfg.embed_dim
-    coca = registry.get_model_cfg("coca_ViT-B-32")
+    coca = registry.get_typed_model_cfg("coca_ViT-B-32")
     assert coca.is_coca and not coca.uses_timm
-    assert registry.get_model_cfg("ViT-B-16-SigLIP").uses_timm
+    assert registry.get_typed_model_cfg("ViT-B-16-SigLIP").uses_timm
 
 
 def test_to_dict_round_trips_through_parser():
     for name in ("ViT-B-32", "coca_ViT-B-32", "ViT-B-16-SigLIP", "RN50"):
-        cfg = registry.get_model_cfg(name)
+        cfg = registry.get_typed_model_cfg(name)
         assert parse_model_config(cfg.to_dict(), name) == cfg

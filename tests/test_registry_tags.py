@@ -31,9 +31,9 @@ def test_unknown_tag_error_lists_close_tags():
     with pytest.raises(
         P.UnknownTagError, match="unknown pretrained tag 'laion2b' for ViT-B-32; known tags: laion2b_e16"
     ):
-        P.get_pretrained_record("ViT-B-32", "laion2b")
+        P.get_typed_pretrained_cfg("ViT-B-32", "laion2b")
     with pytest.raises(P.UnknownTagError, match="no pretrained weights are registered for model 'tiny'"):
-        P.get_pretrained_record("tiny", "x")
+        P.get_typed_pretrained_cfg("tiny", "x")
 
 
 def test_quickgelu_variants_are_derived():
@@ -70,7 +70,7 @@ def test_no_two_tags_of_one_model_collide_after_normalization():
 
 
 def test_records_are_typed_and_presets_apply():
-    rec = P.get_pretrained_record("ViT-B-16-SigLIP", "webli")
+    rec = P.get_typed_pretrained_cfg("ViT-B-16-SigLIP", "webli")
     assert isinstance(rec, P.PretrainedCfg)
     assert rec.mean == (0.5, 0.5, 0.5) and rec.resize_mode == "squash"
 

@@ -16,7 +16,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clipzoo.factory.create import get_tokenizer
+from clipzoo.factory.tokenizer import get_tokenizer
 from clipzoo.tokenizers import (
     HFTokenizer,
     SigLipTokenizer,

@@ -238,7 +238,7 @@ def test_unreadable_and_missing_images_are_named(tmp_path) -> None:
 
 @pytest.fixture
 def fake_factory(monkeypatch):
-    """Stand-ins for clipzoo.factory.create (model and tokenizer), recording how they were called."""
+    """Stand-ins for clipzoo.factory.create and .tokenizer (model and tokenizer), recording how they were called."""
     calls: dict = {}
 
     def create_model_and_transforms(model_name, pretrained=None, device="cpu"):
@@ -251,10 +251,9 @@ def fake_factory(monkeypatch):
         return calls.setdefault("tok", RecordingTokenizer())
 
     monkeypatch.setitem(
-        sys.modules,
-        "clipzoo.factory.create",
-        types.SimpleNamespace(create_model_and_transforms=create_model_and_transforms, get_tokenizer=get_tokenizer),
+        sys.modules, "clipzoo.factory.create", types.SimpleNamespace(create_model_and_transforms=create_model_and_transforms)
     )
+    monkeypatch.setitem(sys.modules, "clipzoo.factory.tokenizer", types.SimpleNamespace(get_tokenizer=get_tokenizer))
     # The fake names are not in the registry: the weights check before loading is tested in test_cli_errors.py.
     monkeypatch.setattr("clipzoo.cli.classify.require_weights", lambda *args, **kwargs: None)
     return calls

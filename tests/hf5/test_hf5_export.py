@@ -18,7 +18,7 @@ from hf5_twins import TAGS
 from PIL import Image
 
 import clipzoo
-from clipzoo.export.folder import export_model
+from clipzoo.export.writers import export_model
 
 TEXTS = [
     "a photo of a cat.",

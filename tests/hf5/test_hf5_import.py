@@ -75,7 +75,7 @@ def _assert_exports_back(folder, reference) -> None:
     """clipzoo's export of the loaded folder is the same transformers model again (both ways, any size)."""
     from transformers import AutoModel
 
-    from clipzoo.export.folder import export_model
+    from clipzoo.export.writers import export_model
 
     again = export_model(
         f"local-dir:{folder}", to=folder / "again", format="transformers", include_tokenizer=False

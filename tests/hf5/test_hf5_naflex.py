@@ -78,7 +78,7 @@ def _assert_same(model, reference, processor) -> float:
 def test_siglip2_folder_from_local_dir_and_back(tmp_path, act):
     from transformers import AutoModel
 
-    from clipzoo.export.folder import export_model
+    from clipzoo.export.writers import export_model
 
     reference, processor = _siglip2(tmp_path, act)
     model, _, transform = clipzoo.create_model_and_transforms(f"local-dir:{tmp_path}")
@@ -147,7 +147,7 @@ def test_naflex_export_loads_in_transformers_with_the_same_features(naflex_twin,
     from safetensors.torch import save_file
     from transformers import AutoModel, AutoProcessor
 
-    from clipzoo.export.folder import export_model
+    from clipzoo.export.writers import export_model
 
     preprocess = {k: v for k, v in clipzoo.get_pretrained_cfg("ViT-B-16-SigLIP2-naflex", "webli").items()
                   if k in ("mean", "std", "interpolation", "resize_mode")}  # fmt: skip

@@ -409,7 +409,7 @@ def test_big_vision_npz_matches_open_clip(tmp_path, tiny_bv, stacked):
 def test_open_clip_loads_clipzoo_export(tmp_path, tiny_configs):
     import open_clip
 
-    from clipzoo.export.folder import export_model
+    from clipzoo.export.writers import export_model
 
     torch.manual_seed(0)
     source = clipzoo.create_model("tiny-vit")
@@ -458,7 +458,7 @@ def test_transformers_clip_exported_for_open_clip(tmp_path):
     """transformers folder -> clipzoo export -> open_clip 3.3.0 reproduces transformers' features (atol 1e-5)."""
     import open_clip
 
-    from clipzoo.export.folder import export_model
+    from clipzoo.export.writers import export_model
 
     reference = _save_hf_clip(tmp_path / "hf")
     # the tiny vocabulary makes the folder its own (absent) HF tokenizer: export the model only

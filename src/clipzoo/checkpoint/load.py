@@ -18,7 +18,7 @@ from torch import nn
 from ..errors import CheckpointError
 from ..formats import big_vision, torchscript, transformers_config
 from ..sizes import to_hw
-from . import formats as checkpoint_formats
+from . import detect
 
 StateDict = dict[str, torch.Tensor]
 
@@ -173,7 +173,7 @@ def _read_shard_index(path: Path, weights_only: bool = True) -> StateDict:
 _READERS: dict[str, Callable[[Path], StateDict]] = {
     ".safetensors": _read_safetensors,
     ".json": _read_shard_index,
-    **checkpoint_formats.READERS,
+    **detect.READERS,
 }
 
 
@@ -181,9 +181,9 @@ _READERS: dict[str, Callable[[Path], StateDict]] = {
 
 
 def convert_state_dict(state: StateDict, model: nn.Module) -> StateDict:
-    """Convert a third-party layout (detected from its keys, see :mod:`clipzoo.checkpoint.formats`) to
+    """Convert a third-party layout (detected from its keys, see :mod:`clipzoo.checkpoint.detect`) to
     open_clip's; open_clip's own layout passes unchanged."""
-    converter = checkpoint_formats.find_converter(state)
+    converter = detect.find_converter(state)
     return converter.convert(state, model) if converter is not None else state
 
 

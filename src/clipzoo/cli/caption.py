@@ -33,7 +33,8 @@ def cmd_caption(args: argparse.Namespace) -> int:
     """Load the model, caption every image, print a table or JSON."""
     import torch
 
-    from ..factory.create import create_model_and_transforms, get_tokenizer
+    from ..factory.create import create_model_and_transforms
+    from ..factory.tokenizer import get_tokenizer
     from ..models import generation as gen
     from ..preprocess.images import load_image
 

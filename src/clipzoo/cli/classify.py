@@ -104,7 +104,8 @@ def cmd_classify(args: argparse.Namespace) -> int:
     folder = _onnx_folder(args)
     if folder is not None:
         return cmd_classify_onnx(args, folder)
-    from ..factory.create import create_model_and_transforms, get_tokenizer
+    from ..factory.create import create_model_and_transforms
+    from ..factory.tokenizer import get_tokenizer
     from ..preprocess.images import check_image_file
     from ..zero_shot import classifier as zs
 

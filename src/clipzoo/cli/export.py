@@ -21,7 +21,8 @@ def export_options(args: argparse.Namespace) -> dict:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Create the model, write the folder atomically and print its path."""
-    from ..export.folder import check_export_target, export_model
+    from ..export.folder import check_export_target
+    from ..export.writers import export_model
 
     check_export_target(args.to, args.overwrite)  # an unsafe target is refused before any work
     tag_usage = f"a pretrained TAG after the model name (`clipzoo export {args.model} TAG --to DIR`)"
@@ -44,7 +45,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     """Register ``export``."""
-    from ..export.folder import EXPORT_FORMATS  # stdlib-only module
+    from ..export.writers import EXPORT_FORMATS  # torch-free modules
 
     parser = add_model_command(
         sub,

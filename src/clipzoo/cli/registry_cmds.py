@@ -59,7 +59,7 @@ def _registry_info(model: str, tag: str | None, params: bool) -> dict:
     data["config_file"] = str(source) if source else None
     data["pretrained_tags"] = tags.list_pretrained_tags_by_model(model)
     if tag is not None:
-        data["tag"] = tags.get_pretrained_record(model, tag).tag
+        data["tag"] = tags.get_typed_pretrained_cfg(model, tag).tag
         data["pretrained_cfg"] = tags.get_pretrained_cfg(model, tag)
     if params:
         from ..factory.summary import buildable_offline, ordered_counts, parameter_summary

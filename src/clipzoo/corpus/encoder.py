@@ -111,7 +111,9 @@ class TorchEncoder:
     def __init__(self, request: EncoderRequest) -> None:
         import torch
 
-        from ..factory.create import create_model_and_transforms, get_model_preprocess_cfg, get_tokenizer
+        from ..factory.create import create_model_and_transforms
+        from ..factory.preprocess_cfg import get_model_preprocess_cfg
+        from ..factory.tokenizer import get_tokenizer
 
         self.device = torch.device(request.device)
         # a model without weights is drawn from a fixed seed, so every process (Ray actors, a resumed run,

@@ -206,7 +206,7 @@ def _write_manifest(folder: Path) -> None:
     (folder / EXPORT_MANIFEST).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
 
 
-class _LockedTarget:
+class LockedTarget:
     """The target folder of an export, locked for the whole export (check, build, write, rename).
 
     Creating it refuses a target the export must not write (:func:`check_export_target`). Entering it checks,
@@ -238,7 +238,7 @@ class _LockedTarget:
                 "choose a target folder you can write to"
             ) from err
 
-    def __enter__(self) -> _LockedTarget:
+    def __enter__(self) -> LockedTarget:
         self._make_parent()
         atomic = AtomicTarget(self.target, self.timeout, sweep_parent=True)
         try:
@@ -281,7 +281,7 @@ class _LockedTarget:
     def write(self, write: Callable[[Path], Any]) -> Path:
         """Run ``write(staging_folder)`` and move the folder to the target in one rename; returns the target."""
         if self._atomic is None:
-            raise RuntimeError(f"{self.target}: write inside `with _LockedTarget(...)`, which holds its lock")
+            raise RuntimeError(f"{self.target}: write inside `with LockedTarget(...)`, which holds its lock")
         try:
             with self._atomic.staging(folder=True) as staging:
                 write(staging)
@@ -341,7 +341,7 @@ def write_folder_atomically(
         ExportBusyError: another writer held the target's lock for ``timeout`` seconds, or wrote the target while
             this one waited.
     """
-    with _LockedTarget(target, overwrite, timeout) as locked:
+    with LockedTarget(target, overwrite, timeout) as locked:
         return locked.write(write)
 
 
@@ -381,7 +381,7 @@ def save_model_folder(
         ExportError: ``include_tokenizer`` is set but the tokenizer's files are neither a local folder nor in
             the Hugging Face cache.
     """
-    from ..factory.create import get_model_preprocess_cfg
+    from ..factory.preprocess_cfg import get_model_preprocess_cfg
 
     cfg = _export_model_cfg(model_cfg)
     preprocess = _export_preprocess_cfg(
@@ -392,98 +392,7 @@ def save_model_folder(
     )
 
 
-# format name -> "module:function" writing that format into a (temporary) folder; imported only when used.
-# A writer is called as ``writer(folder, model, spec, include_tokenizer=..., **format_options)``.
-EXPORT_FORMATS: dict[str, str] = {
-    "open_clip": "clipzoo.export.folder:write_open_clip_folder",
-    "onnx": "clipzoo.onnx.export:write_onnx_folder",
-    "transformers": "clipzoo.export.transformers:write_transformers_folder",
-}
-
-
 def write_open_clip_folder(folder: Path, model: Any, spec: Any, *, include_tokenizer: bool = True) -> None:
     """Write ``model`` (built from ``spec``, a factory ModelSpec) in open_clip's folder layout into ``folder``."""
     cfg = _export_model_cfg(spec.model_cfg)
     _write_folder(folder, model, cfg, _export_preprocess_cfg(spec.preprocess_cfg), include_tokenizer)
-
-
-def _format_writer(format: str):
-    import importlib
-
-    target = EXPORT_FORMATS.get(format)
-    if target is None:
-        raise ValueError(f"unknown export format {format!r}; known formats: {', '.join(EXPORT_FORMATS)}")
-    module, func = target.split(":")
-    return getattr(importlib.import_module(module), func)
-
-
-def export_model(
-    model_name: str,
-    pretrained: str | None = None,
-    to: str | os.PathLike | None = None,
-    *,
-    format: str = "open_clip",
-    include_tokenizer: bool = True,
-    overwrite: bool = False,
-    cache_dir: str | None = None,
-    format_options: dict[str, Any] | None = None,
-    **create_kwargs: Any,
-) -> Path:
-    """Create ``model_name`` (+ ``pretrained``) with clipzoo and export it to the folder ``to``.
-
-    The target is checked and locked before the model is built, so an unusable target fails at once; the
-    folder is written under a temporary name and renamed into place (a failure leaves nothing at ``to``).
-
-    Args:
-        model_name: Any name ``create_model`` accepts: an architecture, ``'hf-hub:org/repo'`` or
-            ``'local-dir:PATH'``.
-        pretrained: A pretrained tag of the architecture or a checkpoint path; None exports random weights.
-        to: The target folder (required; the default None only keeps open_clip's argument order).
-        format: One of :data:`EXPORT_FORMATS`: ``'open_clip'`` (the default: a folder clipzoo and open_clip
-            load with ``local-dir:``), ``'onnx'`` or ``'transformers'`` (a CLIPModel/SiglipModel folder).
-        include_tokenizer: Copy the tokenizer files into the folder (Hugging Face tokenizers; the CLIP BPE
-            tokenizer needs none).
-        overwrite: Replace a folder an earlier export wrote (see :func:`check_export_target`).
-        cache_dir: Where downloaded weights are cached (as in ``create_model``).
-        format_options: Options for the format's writer, e.g. ``{'quantize': 'int8', 'opset': 21}`` for ONNX.
-        **create_kwargs: ``create_model`` options that change the architecture or preprocessing
-            (``force_image_size``, ``force_quick_gelu``, ``force_preprocess_cfg``, ...), baked into the folder;
-            plus ``lock_timeout``, the seconds to wait for another export into the same target (default
-            :data:`LOCK_TIMEOUT`).
-
-    Returns:
-        The path of the written folder (absolute, ``~`` expanded).
-
-    Raises:
-        ValueError: ``to`` is None, ``format`` is unknown, or ``precision`` is not ``'fp32'`` (exports hold fp32
-            weights; choose the precision when loading the folder).
-        ExportTargetError: the target may not be written (:func:`check_export_target`) or cannot be; checked before
-            the model is built.
-        ExportBusyError: another export into the target held its lock past ``lock_timeout``, or wrote the
-            target while this one waited.
-        ExportError: the format cannot hold this architecture (for transformers checked before building; ONNX
-            raises its subclass ``OnnxExportError``), or the tokenizer files cannot be found.
-        UnknownModelError, UnknownTagError, CheckpointError, DownloadError: as raised by ``create_model``.
-    """
-    from ..factory.create import create_model
-    from ..factory.resolve import resolve
-
-    if to is None:
-        raise ValueError("export_model needs a target folder: to=DIR")
-    writer = _format_writer(format)
-    if create_kwargs.get("precision", "fp32") != "fp32":
-        raise ValueError("export writes fp32 weights; load the folder with precision=... instead")
-    create_kwargs.pop("precision", None)
-    lock_timeout = create_kwargs.pop("lock_timeout", LOCK_TIMEOUT)
-    resolve_kwargs = {k: v for k, v in create_kwargs.items() if k != "device"}
-    # The target is checked and locked before the model is built: a folder that cannot be written, or that
-    # another export is writing, fails in a moment instead of after minutes of loading.
-    with _LockedTarget(to, overwrite, lock_timeout) as target:
-        spec = resolve(model_name, pretrained, cache_dir=cache_dir, **resolve_kwargs)
-        if hasattr(writer, "check_spec"):  # a format that cannot hold this architecture says why, unbuilt
-            writer.check_spec(spec)
-        model = create_model(model_name, pretrained, cache_dir=cache_dir, **create_kwargs)
-        options = dict(format_options or {})
-        return target.write(
-            lambda tmp: writer(tmp, model, spec, include_tokenizer=include_tokenizer, **options)
-        )

@@ -16,8 +16,8 @@ from ..errors import UnknownNameError
 from ..preprocess.config import default_preprocess_dict, normalize_preprocess_dict
 from ..registry.architectures import UnknownModelError, get_model_config
 from ..registry.config import ModelCfg, parse_model_config
-from ..registry.tags import PretrainedCfg, UnknownTagError, get_pretrained_record, is_pretrained_cfg
-from .arguments import check_image_size_fits
+from ..registry.tags import PretrainedCfg, UnknownTagError, get_typed_pretrained_cfg, is_pretrained_cfg
+from .memory import check_image_size_fits
 from .sources import folder_model, parse_model_name
 
 logger = logging.getLogger("clipzoo")
@@ -72,7 +72,7 @@ def _spec_from_registry(model_name: str, pretrained: str | None) -> tuple[dict, 
     if not pretrained:
         return raw, None
     if is_pretrained_cfg(model_name, pretrained):
-        return raw, WeightsSource("tag", record=get_pretrained_record(model_name, pretrained))
+        return raw, WeightsSource("tag", record=get_typed_pretrained_cfg(model_name, pretrained))
     if Path(pretrained).is_file():
         return raw, WeightsSource("file", path=str(pretrained))
     raise _unknown_pretrained(model_name, pretrained)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..registry.architectures import builtin_config_dir, get_config_source, get_model_cfg
+from ..registry.architectures import builtin_config_dir, get_config_source, get_typed_model_cfg
 
 
 def count_on_meta(model_name: str) -> dict[str, int]:
@@ -19,7 +19,7 @@ def count_on_meta(model_name: str) -> dict[str, int]:
     from ..models import build_model, count_parameters
 
     with torch.device("meta"):
-        model = build_model(get_model_cfg(model_name))
+        model = build_model(get_typed_model_cfg(model_name))
     return count_parameters(model)
 
 
@@ -40,7 +40,7 @@ def parameter_summary(model_name: str) -> dict[str, int]:
 
 def buildable_offline(model_name: str) -> bool:
     """False for configs whose text tower is a remote Hugging Face model (needs the Hub to build)."""
-    return not get_model_cfg(model_name).uses_hf_text
+    return not get_typed_model_cfg(model_name).uses_hf_text
 
 
 def ordered_counts(counts: dict[str, int]) -> dict[str, int]:
@@ -51,10 +51,10 @@ def ordered_counts(counts: dict[str, int]) -> dict[str, int]:
 
 def registry_twin(model_cfg: Any) -> str | None:
     """The registered architecture whose parsed config equals ``model_cfg`` (an exported folder's source)."""
-    from ..registry.architectures import get_model_cfg, list_models
+    from ..registry.architectures import get_typed_model_cfg, list_models
 
     for name in list_models():
-        if get_model_cfg(name) == model_cfg:
+        if get_typed_model_cfg(name) == model_cfg:
             return name
     return None
 

@@ -1,6 +1,7 @@
-"""ONNX export and a torch-free runtime for clipzoo models (the ``onnx`` extra: ``uv pip install 'clipzoo[onnx]'``).
+"""A torch-free runtime for clipzoo's ONNX folders (the ``onnx`` extra: ``uv pip install 'clipzoo[onnx]'``).
 
-Export (needs torch, onnx, onnxscript, onnxruntime)::
+The folders are written by :mod:`clipzoo.export.onnx`, an export format (needs torch, onnx, onnxscript,
+onnxruntime)::
 
     clipzoo.export_model("ViT-B-32", "openai", to="vit-b-32-onnx", format="onnx",
                          format_options={"quantize": "int8"})   # or: clipzoo export ... --format onnx
@@ -33,11 +34,12 @@ __all__ = [
 ]
 
 _LAZY = {
-    "OnnxModel": "runtime",
-    "OnnxRuntimeMissingError": "runtime",
-    "OnnxInputError": "runtime",
-    "OnnxExportError": "export",
-    "write_onnx_folder": "export",
+    "OnnxModel": "clipzoo.onnx.runtime",
+    "OnnxRuntimeMissingError": "clipzoo.onnx.runtime",
+    "OnnxInputError": "clipzoo.onnx.runtime",
+    # the writer's names, kept here for callers of 0.1 (the writer is an export format: clipzoo.export.onnx)
+    "OnnxExportError": "clipzoo.export.onnx",
+    "write_onnx_folder": "clipzoo.export.onnx",
 }
 
 
@@ -47,4 +49,4 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'clipzoo.onnx' has no attribute {name!r}")
     import importlib
 
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    return getattr(importlib.import_module(module), name)

@@ -155,8 +155,8 @@ def get_model_config(model_name: str) -> dict | None:
     return _REGISTRY.raw(model_name)
 
 
-def get_model_cfg(model_name: str) -> ModelCfg:
-    """The typed, validated config; raises UnknownModelError with close matches when unknown."""
+def get_typed_model_cfg(model_name: str) -> ModelCfg:
+    """The validated :class:`ModelCfg` (the dict: ``get_model_config``); UnknownModelError when unknown."""
     cfg = _REGISTRY.parsed(model_name)
     if cfg is None:
         raise UnknownModelError(model_name)

@@ -161,7 +161,7 @@ def list_metrics() -> dict[str, dict[str, str]]:
 def _check_pair(model: str, tag: str) -> str:
     if registry.get_model_config(model) is None and not tags.list_pretrained_tags_by_model(model):
         raise registry.UnknownModelError(model)
-    return tags.get_pretrained_record(model, tag).tag
+    return tags.get_typed_pretrained_cfg(model, tag).tag
 
 
 def get_pretrained_results(model: str, tag: str) -> dict[str, float]:

@@ -228,8 +228,8 @@ def get_pretrained_cfg(model: str, tag: str) -> dict[str, Any]:
     return record.to_dict() if record is not None else {}
 
 
-def get_pretrained_record(model: str, tag: str) -> PretrainedCfg:
-    """The typed record for (model, tag); raises UnknownTagError listing the model's tags when unknown."""
+def get_typed_pretrained_cfg(model: str, tag: str) -> PretrainedCfg:
+    """The :class:`PretrainedCfg` of (model, tag) (the dict: ``get_pretrained_cfg``); UnknownTagError if unknown."""
     record = _TAGS.get(model, tag)
     if record is None:
         raise UnknownTagError(model, tag)

@@ -43,8 +43,9 @@ _PRE = "clipzoo.registry.tags"
 ALIASES: dict[str, dict[str, str]] = {
     "": {
         "clipzoo.compat.open_clip.alias": "__version__=OPEN_CLIP_API_VERSION",
-        "clipzoo.factory.create": "create_model create_model_and_transforms create_model_from_pretrained get_tokenizer"
-        " get_model_preprocess_cfg set_model_preprocess_cfg",
+        "clipzoo.factory.create": "create_model create_model_and_transforms create_model_from_pretrained",
+        "clipzoo.factory.tokenizer": "get_tokenizer",
+        "clipzoo.factory.preprocess_cfg": "get_model_preprocess_cfg set_model_preprocess_cfg",
         "clipzoo.training.loss": "create_loss ClipLoss DistillClipLoss CoCaLoss",
         "clipzoo.registry.architectures": "list_models add_model_config get_model_config",
         "clipzoo.checkpoint.load": "load_checkpoint",
@@ -85,8 +86,9 @@ ALIASES: dict[str, dict[str, str]] = {
         _OCH: "convert_state_dict load_big_vision_weights convert_mobile_clip_state_dict",
     },
     "factory": {
-        "clipzoo.factory.create": "create_model create_model_and_transforms create_model_from_pretrained get_tokenizer"
-        " set_model_preprocess_cfg",
+        "clipzoo.factory.create": "create_model create_model_and_transforms create_model_from_pretrained",
+        "clipzoo.factory.tokenizer": "get_tokenizer",
+        "clipzoo.factory.preprocess_cfg": "set_model_preprocess_cfg",
         "clipzoo.registry.architectures": "list_models add_model_config get_model_config",
         "clipzoo.checkpoint.load": "load_checkpoint load_state_dict",
         "clipzoo.training.loss": "create_loss ClipLoss DistillClipLoss CoCaLoss SigLipLoss",
@@ -119,7 +121,7 @@ ALIASES: dict[str, dict[str, str]] = {
         "clipzoo.compat.open_clip.cfg": "CLIPVisionCfg CLIPTextCfg",
         _M: "CLIP CustomTextCLIP get_cast_dtype get_input_dtype convert_weights_to_lp convert_weights_to_fp16"
         " get_model_tokenize_cfg",
-        "clipzoo.factory.create": "get_model_preprocess_cfg set_model_preprocess_cfg",
+        "clipzoo.factory.preprocess_cfg": "get_model_preprocess_cfg set_model_preprocess_cfg",
         "clipzoo.compat.open_clip.openai": "build_model_from_openai_state_dict",
         "clipzoo.compat.open_clip.pos_embed": "resize_pos_embed resize_text_pos_embed",
         "clipzoo.models.layers": "LayerNorm LayerNormFp32 QuickGELU",
@@ -160,7 +162,8 @@ ALIASES: dict[str, dict[str, str]] = {
     "push_to_hf_hub": {
         "clipzoo.compat.open_clip.push_to_hf_hub": "save_config_for_hf save_for_hf push_to_hf_hub push_pretrained_to_hf_hub"
         " generate_readme",
-        "clipzoo.factory.create": "create_model_from_pretrained get_tokenizer",
+        "clipzoo.factory.create": "create_model_from_pretrained",
+        "clipzoo.factory.tokenizer": "get_tokenizer",
         "clipzoo.registry.architectures": "get_model_config",
         "clipzoo.constants": "HF_WEIGHTS_NAME HF_SAFE_WEIGHTS_NAME HF_CONFIG_NAME",
         _OCT: "HFTokenizer SigLipTokenizer=BigVisionVocabTokenizer",

@@ -190,7 +190,8 @@ def push_pretrained_to_hf_hub(
     Returns:
         huggingface_hub's ``CommitInfo`` of the upload.
     """
-    from ...factory.create import create_model_from_pretrained, get_tokenizer
+    from ...factory.create import create_model_from_pretrained
+    from ...factory.tokenizer import get_tokenizer
     from ...registry.architectures import get_model_config
 
     model, _ = create_model_from_pretrained(

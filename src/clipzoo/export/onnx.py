@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from clipzoo.constants import EXTRA_INSTALL_HINT
-from clipzoo.export.folder import ExportError
+from clipzoo.onnx.manifest import IMAGE_FILE, PREPROCESS_NAME, TEXT_FILE, TOKENIZER_DIR, write_manifest
 
-from .manifest import IMAGE_FILE, PREPROCESS_NAME, TEXT_FILE, TOKENIZER_DIR, write_manifest
+from .folder import ExportError
 
 DEFAULT_OPSET = 21
 IMAGE_INPUT, IMAGE_OUTPUT = "pixel_values", "image_features"
@@ -305,7 +305,7 @@ def _write_tokenizer(folder: Path, tokenizer: Any, text_cfg: Any) -> dict[str, A
 
 
 def _check_tokenizer(folder: Path, entry: dict[str, Any], tokenizer: Any, context_length: int) -> None:
-    from .runtime import build_tokenizer
+    from clipzoo.onnx.runtime import build_tokenizer
 
     rebuilt = build_tokenizer(folder, entry, context_length)
     texts = list(_VERIFY_TEXTS)
@@ -355,7 +355,7 @@ def write_onnx_folder(
     """
     import torch
 
-    from clipzoo.factory.create import get_tokenizer
+    from clipzoo.factory.tokenizer import get_tokenizer
     from clipzoo.preprocess.config import PREPROCESS_KEYS
 
     from ..sizes import to_hw as _to_hw
@@ -444,9 +444,9 @@ def quantize_folder(source: str | os.PathLike, to: str | os.PathLike, *, overwri
         OnnxExportError: the source is already quantized.
         OnnxFolderError: the source is not a valid ONNX folder.
     """
-    from clipzoo.export.folder import write_folder_atomically
+    from clipzoo.onnx.manifest import MANIFEST_NAME, read_manifest
 
-    from .manifest import MANIFEST_NAME, read_manifest
+    from .folder import write_folder_atomically
 
     source = Path(source).expanduser()
     manifest = read_manifest(source)
