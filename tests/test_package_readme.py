@@ -208,8 +208,13 @@ def readme_world(tmp_path, monkeypatch, tiny_hub):
     _workdir(work)
     monkeypatch.chdir(work)
     monkeypatch.setenv("CLIPZOO_CACHE", str(tmp_path / "cache"))
+    import logging
+
+    handlers = list(logging.getLogger("clipzoo").handlers)
     yield configs
     registry.reset_registry()
+    # `clipzoo embed` adds a stderr handler to the clipzoo logger (this process's stderr is the capture's here)
+    logging.getLogger("clipzoo").handlers[:] = handlers
 
 
 # Lines that only read the registry (listings, profiles, published results) see the real one: the stand-ins'
