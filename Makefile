@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint format bench bench-env hf5-env retrieval-env clean
+.PHONY: install demo test test-fast lint format bench bench-env hf5-env retrieval-env clean
 
 install: $(STAMP)
 
@@ -27,6 +27,10 @@ format: install
 test: install lint bench-env hf5-env
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n 2 --dist worksteal $(PYTEST_ARGS)
 	OMP_NUM_THREADS=2 $(HF5_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/hf5
+
+# The edit loop: no parity sweeps (tests/parity, marker parity), no slow or Ray tests, no transformers-5 env.
+test-fast: install
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n 2 --dist worksteal -m "not slow and not parity and not ray" -p no:cacheprovider $(PYTEST_ARGS)
 
 demo: install
 	$(VENV)/bin/clipzoo demo

@@ -1,57 +1,71 @@
-"""Shared fixtures: tiny architectures registered for the duration of a test."""
+"""Shared fixtures (built from tests/helpers): fresh registries, tiny architectures, the local Hub."""
 
 from __future__ import annotations
 
-import json
 from importlib import metadata
+from pathlib import Path
 
 import pytest
 
+from tests.helpers.configs import TINY_CONFIGS, TINY_ONE_BLOCK
+from tests.helpers.hub_server import FakeServer, hub_env
+from tests.helpers.registry import write_configs
+
 # tests/hf5/ needs transformers 5.x: it runs in .venv-hf5 (`make test` runs it after this suite), not in the main
 # environment, whose lock keeps transformers 4.x for open_clip's CoCa parity.
+PARITY_DIR = Path(__file__).parent / "parity"
 collect_ignore = [] if int(metadata.version("transformers").split(".")[0]) >= 5 else ["hf5"]
 
-TINY_VIT = {
-    "embed_dim": 32,
-    "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "head_width": 32, "patch_size": 8},
-    "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 2},
-}
-TINY_RN = {
-    "embed_dim": 32,
-    "vision_cfg": {"image_size": 64, "layers": [1, 1, 1, 1], "width": 16, "patch_size": None},
-    "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
-}
-TINY_SIGLIP_TEXT = {
-    "embed_dim": 32,
-    "init_logit_bias": -10,
-    "custom_text": True,
-    "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "head_width": 32, "patch_size": 8},
-    "text_cfg": {
-        "context_length": 16,
-        "vocab_size": 1000,
-        "width": 32,
-        "heads": 2,
-        "layers": 2,
-        "no_causal_mask": True,
-        "pool_type": "last",
-        "proj_bias": True,
-    },
-}
-TINY_CONFIGS = {"tiny-vit": TINY_VIT, "tiny-rn": TINY_RN, "tiny-siglip": TINY_SIGLIP_TEXT}
+
+def pytest_collection_modifyitems(config, items):
+    """Every test under tests/parity carries the parity marker (`make test-fast` leaves them out)."""
+    for item in items:
+        if item.path.is_relative_to(PARITY_DIR):
+            item.add_marker(pytest.mark.parity)
+
+
+@pytest.fixture(autouse=True)
+def _restore_clipzoo_log_handlers():
+    """A command that adds a log handler on sys.stderr (clipzoo embed/search) would leave one writing to this
+    test's captured stream, closed once the test ends: later tests that log would print a logging error. The
+    logger's handlers and level are put back after each test."""
+    import logging
+
+    logger = logging.getLogger("clipzoo")
+    handlers, level = list(logger.handlers), logger.level
+    yield
+    logger.handlers[:] = handlers
+    logger.setLevel(level)
 
 
 @pytest.fixture
-def tiny_configs(tmp_path_factory):
+def fresh_registry():
+    """The built-in architecture registry only, restored afterwards (user configs added by a test go away)."""
+    from clipzoo.registry import architectures as registry
+
+    yield registry.reset_registry()
+    registry.reset_registry()
+
+
+@pytest.fixture
+def tiny_configs(tmp_path_factory, fresh_registry):
     """Register tiny architectures (tiny-vit, tiny-rn, tiny-siglip) in clipzoo; returns the folder."""
     from clipzoo.registry import architectures as registry
 
-    folder = tmp_path_factory.mktemp("configs")
-    for name, cfg in TINY_CONFIGS.items():
-        (folder / f"{name}.json").write_text(json.dumps(cfg))
-    registry.reset_registry()
+    folder = write_configs(tmp_path_factory.mktemp("configs"), TINY_CONFIGS)
     registry.add_model_config(folder)
-    yield folder
-    registry.reset_registry()
+    return folder
+
+
+@pytest.fixture
+def tiny_folder(tmp_path, fresh_registry):
+    """Two one-block architectures, hostile-a and hostile-b (embed_dim 16 and 24), registered from a folder."""
+    from clipzoo.registry import architectures as registry
+
+    configs = {"hostile-a": TINY_ONE_BLOCK, "hostile-b": {**TINY_ONE_BLOCK, "embed_dim": 24}}
+    folder = write_configs(tmp_path / "cfg", configs)
+    registry.add_model_config(folder)
+    return folder
 
 
 @pytest.fixture
@@ -61,3 +75,24 @@ def fresh_tags():
 
     yield pretrained.reset_tags()
     pretrained.reset_tags()
+
+
+@pytest.fixture(scope="module")
+def single_thread():
+    """One intra-op thread for a module: tiny models' ops are too small to split across threads; on a busy
+    machine extra threads only wait on each other (about 10x slower here)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def local_hub(tmp_path, monkeypatch):
+    """The local imitation of the Hub (tests/helpers/hub_server.py) as HF_ENDPOINT, caches in tmp_path."""
+    hub_env(monkeypatch, tmp_path)
+    with FakeServer(slow_seconds=1.0) as server:
+        monkeypatch.setenv("HF_ENDPOINT", server.base)
+        yield server

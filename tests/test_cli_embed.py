@@ -7,7 +7,7 @@ import json
 import pytest
 
 from clipzoo.cli import main
-from corpus_helpers import MODEL, digit_folder
+from tests.helpers.corpus import MODEL, digit_folder
 
 MODEL_ARGS = ["--model", MODEL["model"], "--pretrained", MODEL["pretrained"]]
 

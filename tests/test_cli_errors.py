@@ -9,11 +9,17 @@ import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
+import huggingface_hub.constants  # noqa: F401 - before any test sets HF_HUB_OFFLINE: it is read at this import
 import pytest
 from PIL import Image
 
+import clipzoo
 from clipzoo.cli import EXIT_STATUS, error_line, exit_status, main
+from tests.helpers.checkpoints import save_weights
+from tests.helpers.cli import one_line
+from tests.helpers.images import solid_png
 
 GOOD = {  # a valid model/tag for each command that takes one (tags are real registry tags; nothing is cached)
     "clip": ("ViT-B-32", "laion2b_s34b_b79k"),
@@ -24,7 +30,6 @@ GOOD = {  # a valid model/tag for each command that takes one (tags are real reg
 @pytest.fixture
 def files(tmp_path, monkeypatch):
     """Online mode (huggingface_hub may have read HF_HUB_OFFLINE at its import), an empty Hub/URL cache, a real image, an unreadable image, a checkpoint that is not one, a read-only dir."""
-    import huggingface_hub.constants
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
@@ -104,7 +109,7 @@ def test_every_command_and_error_case(files, capsys, monkeypatch, tmp_path, case
 
 
 @pytest.mark.parametrize("command", ["export", "download", "demo"])
-def test_unwritable_target_is_one_line(files, capsys, command):
+def test_unwritable_target_isone_line(files, capsys, command):
     target = str(files["locked"] / "sub")
     if os.geteuid() == 0:  # root writes anywhere: use a path below a regular file instead
         blocker = files["locked"].parent / "a-file"
@@ -245,3 +250,104 @@ def test_max_gflops_must_be_a_number_at_least_zero(capsys, value):
     with pytest.raises(SystemExit) as stop:
         main(["pretrained", "--sort", "imagenet1k", "--max-gflops", value])
     assert stop.value.code == 2 and "must be a number >= 0" in capsys.readouterr().err
+
+
+# --- hostile input through the command line: one line, the documented status, nothing left behind -------
+
+
+@pytest.mark.parametrize("command", ["classify", "caption", "export"])
+def test_cli_refuses_random_weights(tiny_folder, tmp_path, capsys, command):
+    image = str(solid_png(tmp_path / "x.png", (16, 16), (200, 10, 10)))
+    argv = {
+        "classify": ["classify", image, "--model", "hostile-a", "--labels", "a", "b"],
+        "caption": ["caption", image, "--model", "hostile-a"],
+        "export": ["export", "hostile-a", "--to", str(tmp_path / "out")],
+    }[command]
+    assert main(argv) == 2
+    line = one_line(capsys.readouterr().err)
+    how = {"export": "a pretrained TAG after the model name (`clipzoo export hostile-a TAG --to DIR`)"}
+    assert line.startswith(f"clipzoo: error: hostile-a: no pretrained weights given; pass {how.get(command, '--pretrained TAG')}")
+    assert "--random-weights" in line and not (tmp_path / "out").exists()
+
+
+def test_non_empty_target_is_kept_without_overwrite(tiny_folder, tmp_path, capsys):
+    target = tmp_path / "out"
+    target.mkdir()
+    (target / "mine.txt").write_text("keep")
+    argv = ["export", "hostile-a", "--random-weights", "--to", str(target)]
+    for extra in ([], ["--overwrite"]):
+        assert main([*argv, *extra]) == 2
+        assert one_line(capsys.readouterr().err) == (
+            f"clipzoo: error: {target} is not empty and holds no clipzoo_export.json: clipzoo did not write it, "
+            "so it is never replaced; name a new or empty folder, or remove it yourself"
+        )
+    assert sorted(p.name for p in target.iterdir()) == ["mine.txt"]
+
+
+def test_cli_export_status_andone_line(tiny_folder, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["export", "hostile-a", "--random-weights", "--to", str(blocker / "out")]) == 2
+    assert one_line(capsys.readouterr().err).startswith(f"clipzoo: error: cannot write into {blocker}: ")
+
+
+# --- the command line: every command x error case, one line and the documented status ---------------------
+
+_CLI_CASES = {
+    "unknown model": (2, "unknown model 'vit-b-32x'; did you mean 'ViT-B-32'", {
+        "classify": ["classify", "ok.png", "--model", "vit-b-32x", "--pretrained", "openai", "--labels", "a", "b"],
+        "caption": ["caption", "ok.png", "--model", "vit-b-32x", "--pretrained", "openai"],
+        "export": ["export", "vit-b-32x", "openai", "--to", "out"],
+        "download": ["download", "vit-b-32x", "openai"],
+        "info": ["info", "vit-b-32x"],
+    }),
+    "typo'd tag": (2, "unknown pretrained tag 'openaii' for ViT-B-32; known tags: openai", {
+        "classify": ["classify", "ok.png", "--model", "ViT-B-32", "--pretrained", "openaii", "--labels", "a", "b"],
+        "caption": ["caption", "ok.png", "--model", "ViT-B-32", "--pretrained", "openaii"],
+        "export": ["export", "ViT-B-32", "openaii", "--to", "out"],
+        "download": ["download", "ViT-B-32", "openaii"],
+        "info": ["info", "ViT-B-32", "openaii"],
+    }),
+    "offline without cache": (3, "is not in the Hugging Face cache", {
+        "classify": ["classify", "ok.png", "--model", "ViT-B-32", "--pretrained", "openai", "--labels", "a", "b"],
+        "caption": ["caption", "ok.png", "--model", "coca_ViT-B-32", "--pretrained", "laion2b_s13b_b90k"],
+        "export": ["export", "ViT-B-32", "openai", "--to", "out"],
+        "download": ["download", "ViT-B-32", "openai"],
+    }),
+    "bad checkpoint": (2, "bad.pt: not a checkpoint (expected .safetensors", {
+        "classify": ["classify", "ok.png", "--model", "hostile-a", "--pretrained", "bad.pt", "--labels", "a", "b"],
+        "caption": ["caption", "ok.png", "--model", "hostile-a", "--pretrained", "bad.pt"],
+        "export": ["export", "hostile-a", "bad.pt", "--to", "out"],
+    }),
+    "unreadable image": (2, "cannot identify image file 'bad.png'", {
+        "classify": ["classify", "bad.png", "--model", "ViT-B-32", "--pretrained", "openai", "--labels", "a", "b"],
+        "caption": ["caption", "bad.png", "--model", "coca_ViT-B-32", "--pretrained", "laion2b_s13b_b90k"],
+    }),
+    "unwritable target": (2, "Not a directory; choose a target folder you can write to", {
+        "export": ["export", "hostile-a", "good.safetensors", "--to", "a-file/out"],
+    }),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "case,command", [(case, command) for case, (_, _, argvs) in _CLI_CASES.items() for command in argvs]
+)
+def test_cli_error_matrix(case, command, tiny_folder, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CLIPZOO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # nothing here may touch the network
+    solid_png(Path("ok.png"), (16, 16), "black")
+    Path("bad.png").write_bytes(b"this is no image")
+    Path("bad.pt").write_bytes(b"garbage" * 10)
+    Path("a-file").write_text("x")
+    if case == "unwritable target":
+        save_weights(clipzoo.create_model("hostile-a"), Path("good.safetensors"))
+    status, message, argvs = _CLI_CASES[case]
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert main(argvs[command]) == status
+    captured = capsys.readouterr()
+    line = one_line(captured.err)
+    assert line.startswith("clipzoo: error: ") and message in line, line
+    assert "Traceback" not in captured.err and captured.out == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no target, lock or temporary left behind

@@ -6,23 +6,15 @@ import json
 
 import pytest
 import torch
-from safetensors.torch import save_file
 
 import clipzoo
 from clipzoo.cli import main
 from clipzoo.demo.digits import load_heldout
-from clipzoo.registry import architectures as registry
+from tests.helpers.checkpoints import seeded_checkpoint
+from tests.helpers.configs import tiny_coca
+from tests.helpers.images import digit_pngs
+from tests.helpers.registry import register_configs
 
-TINY_COCA = {
-    "embed_dim": 32,
-    "vision_cfg": {"image_size": 32, "layers": 1, "width": 64, "head_width": 32, "patch_size": 8,
-                   "attentional_pool": True, "attn_pooler_queries": 9, "attn_pooler_heads": 2,
-                   "output_tokens": True},
-    "text_cfg": {"context_length": 76, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1,
-                 "embed_cls": True, "output_tokens": True},
-    "multimodal_cfg": {"context_length": 76, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
-    "custom_text": True,
-}  # fmt: skip
 WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
 
@@ -30,11 +22,7 @@ def test_classify_on_an_exported_folder(tmp_path, capsys):
     folder = tmp_path / "digits-export"
     assert main(["export", "tiny-digits", "sklearn-digits", "--to", str(folder)]) == 0
     capsys.readouterr()
-    images, labels = load_heldout()
-    paths = []
-    for i in range(5):  # the packaged model gets the first five held-out digits right
-        paths.append(str(tmp_path / f"digit{i}.png"))
-        images[i].save(paths[-1])
+    paths, labels = digit_pngs(tmp_path, 5)  # the packaged model gets the first five held-out digits right
     templates = tmp_path / "prompts.txt"
     templates.write_text("a photo of the digit {}.\na handwritten {}.\n")
     argv = ["classify", *paths, "--model", f"local-dir:{folder}", "--labels", *WORDS,
@@ -45,20 +33,9 @@ def test_classify_on_an_exported_folder(tmp_path, capsys):
     assert all(entry["activation"] == "softmax" for entry in payload)
 
 
-@pytest.fixture
-def fresh_registry():
-    yield registry.reset_registry()
-    registry.reset_registry()
-
-
 def test_caption_on_an_exported_folder(tmp_path, capsys, fresh_registry):
-    (tmp_path / "cfg").mkdir()
-    (tmp_path / "cfg" / "tiny-coca-export.json").write_text(json.dumps(TINY_COCA))
-    clipzoo.add_model_config(tmp_path / "cfg" / "tiny-coca-export.json")
-    torch.manual_seed(0)
-    model = clipzoo.create_model("tiny-coca-export")
-    weights = tmp_path / "coca.safetensors"
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(weights))
+    register_configs(tmp_path / "cfg", {"tiny-coca-export": tiny_coca()})
+    _, weights = seeded_checkpoint("tiny-coca-export", tmp_path / "coca.safetensors")
     folder = tmp_path / "coca-export"
     assert main(["export", "tiny-coca-export", str(weights), "--to", str(folder)]) == 0
     capsys.readouterr()
@@ -79,8 +56,7 @@ def test_caption_on_an_exported_folder(tmp_path, capsys, fresh_registry):
 
 def test_caption_seq_len_beyond_the_context_fails_before_generating(tmp_path, capsys, fresh_registry):
     """A --seq-len the text tower cannot hold is refused at once (status 2), naming the longest that fits."""
-    (tmp_path / "tiny-coca-seq.json").write_text(json.dumps(TINY_COCA))
-    clipzoo.add_model_config(tmp_path / "tiny-coca-seq.json")
+    register_configs(tmp_path, {"tiny-coca-seq": tiny_coca()})
     image = tmp_path / "digit.png"
     load_heldout()[0][0].save(image)
     argv = ["caption", str(image), "--model", "tiny-coca-seq", "--random-weights", "--seq-len"]

@@ -35,6 +35,7 @@ from clipzoo.compat.open_clip import hf_poolers, openai, pos_embed, push_to_hf_h
 from clipzoo.compat.open_clip import modules as oc_modules  # noqa: E402
 from clipzoo.compat.open_clip import tokenizer as oc_tokenizer  # noqa: E402
 from clipzoo.preprocess import torchvision_ops as transform_ops  # noqa: E402
+from tests.helpers.transformers import HF_TEXT  # noqa: E402
 
 ATOL = 1e-5
 
@@ -456,14 +457,7 @@ def test_timm_model_and_hf_text_encoder_equal_open_clip() -> None:
     from clipzoo.models.timm_tower import TimmTower
 
     assert isinstance(ours, TimmTower) and isinstance(ours, oc_modules.TimmModel)
-    config = BertConfig(
-        vocab_size=99,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=37,
-        max_position_embeddings=16,
-    )
+    config = BertConfig(**{**HF_TEXT, "vocab_size": 99, "intermediate_size": 37})
     kwargs = {"config": config, "pooler_type": "cls_pooler", "proj_type": "linear"}
     peer_text = oc_hf.HFTextEncoder("unused", 16, **kwargs).eval()
     ours_text = oc_modules.HFTextEncoder("unused", 16, **kwargs).eval()
@@ -474,11 +468,7 @@ def test_timm_model_and_hf_text_encoder_equal_open_clip() -> None:
 
 
 def test_siglip_tokenizer_from_a_model_file_equals_open_clip(tmp_path) -> None:
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).parent))
-    from test_tokenizers import WORDS, train_spiece
+    from tests.helpers.tokenizers import WORDS, train_spiece
 
     model_file = str(train_spiece(tmp_path))
     texts = [" ".join(WORDS[:5]), " ".join(WORDS[3:20]), WORDS[7].upper() + "!"]

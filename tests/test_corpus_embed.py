@@ -19,7 +19,7 @@ from clipzoo.corpus.encoder import MissingWeightsError
 from clipzoo.corpus.layout import ForeignOutputError
 from clipzoo.corpus.sources import SourceError
 from clipzoo.errors import InputError
-from corpus_helpers import BROKEN, MODEL, digit_folder, digit_shard
+from tests.helpers.corpus import BROKEN, MODEL, digit_folder, digit_shard
 
 COUNT = 60
 RUN = {**MODEL, "part_size": 6, "batch_size": 4, "workers": 1, "progress": False}  # 64 items -> 11 parts

@@ -10,7 +10,7 @@ import pytest
 
 import clipzoo
 from clipzoo.errors import InputError
-from corpus_helpers import MODEL, digit_folder, digit_shard
+from tests.helpers.corpus import MODEL, digit_folder, digit_shard
 
 pytestmark = pytest.mark.ray
 RUN = {**MODEL, "part_size": 8, "batch_size": 4, "workers": 1, "progress": False}
@@ -19,7 +19,18 @@ RUN = {**MODEL, "part_size": 8, "batch_size": 4, "workers": 1, "progress": False
 @pytest.fixture(scope="module")
 def local_ray():
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    from clipzoo.corpus.ray_engine import LOCAL_START_ATTEMPTS
+
+    for attempt in range(
+        LOCAL_START_ATTEMPTS
+    ):  # Ray waits a fixed 30 s for its raylet: a loaded machine can miss it
+        try:
+            ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+            break
+        except Exception:
+            ray.shutdown()
+            if attempt + 1 == LOCAL_START_ATTEMPTS:
+                raise
     yield ray
     ray.shutdown()
 

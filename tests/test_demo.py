@@ -13,6 +13,7 @@ import clipzoo
 from clipzoo.cli import build_parser, main
 from clipzoo.demo import digits
 from clipzoo.demo import tour as demo
+from tests.helpers.checkpoints import save_weights
 
 HELDOUT = 60  # synthetic held-out digits; the first half is labelled as the model predicts, the rest not
 ACCURACY_LINE = re.compile(r"^held-out zero-shot accuracy: (\d+\.\d)% \((\d+)/(\d+)\) in \d+\.\d\d s$", re.M)
@@ -44,7 +45,6 @@ def _oracle_predictions(model, preprocess, images: np.ndarray) -> tuple[np.ndarr
 def standin(tmp_path_factory):
     """Random-init tiny-digits weights and synthetic held-out digits, expected accuracy exactly 50%."""
     import torch
-    from safetensors.torch import save_file
 
     folder = tmp_path_factory.mktemp("tiny_digits")
     torch.manual_seed(0)
@@ -54,7 +54,7 @@ def standin(tmp_path_factory):
     preds, margin = _oracle_predictions(model, preprocess, images)
     assert margin > 1e-5, f"stand-in predictions too close to a tie to compare ({margin})"
     labels = np.where(np.arange(HELDOUT) < HELDOUT // 2, preds, (preds + 1) % 10).astype(np.uint8)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / "weights.safetensors"))
+    save_weights(model, folder / "weights.safetensors")
     np.savez_compressed(folder / "heldout.npz", images=images, labels=labels)
     return folder
 

@@ -6,20 +6,17 @@ import json
 
 import pytest
 import torch
-from safetensors.torch import save_file
 
 import clipzoo
 from clipzoo.export import folder as export
 from clipzoo.export.writers import export_model
+from tests.helpers.checkpoints import seeded_checkpoint
 
 
 @pytest.fixture
 def tiny_checkpoint(tmp_path, tiny_configs):
-    torch.manual_seed(0)
-    model = clipzoo.create_model("tiny-vit").eval()
-    path = tmp_path / "tiny.safetensors"
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
-    return model, path
+    model, path = seeded_checkpoint("tiny-vit", tmp_path / "tiny.safetensors")
+    return model.eval(), path
 
 
 def _inputs():

@@ -15,6 +15,7 @@ import clipzoo
 from clipzoo.export.folder import ExportError
 from clipzoo.export.writers import export_model
 from clipzoo.factory import create as factory
+from tests.helpers.checkpoints import seeded_checkpoint
 
 
 def _load_script(name: str):
@@ -93,13 +94,8 @@ def test_readme_table_is_current():
 
 
 def _tiny_clip(tmp_path, tiny_configs) -> tuple[torch.nn.Module, Path]:
-    from safetensors.torch import save_file
-
-    torch.manual_seed(0)
-    model = clipzoo.create_model("tiny-vit", force_quick_gelu=True).eval()
-    path = tmp_path / "tiny.safetensors"
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
-    return model, path
+    model, path = seeded_checkpoint("tiny-vit", tmp_path / "tiny.safetensors", force_quick_gelu=True)
+    return model.eval(), path
 
 
 def test_tiny_clip_round_trip_and_transformers_4(tmp_path, tiny_configs):

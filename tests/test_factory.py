@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from safetensors.torch import save_file
 
 import clipzoo
 from clipzoo.checkpoint.load import CheckpointError
@@ -12,6 +11,7 @@ from clipzoo.factory import create as factory
 from clipzoo.factory.resolve import PretrainedNotFoundError
 from clipzoo.models.layers import LayerNormFp32, QuickGELU
 from clipzoo.registry.architectures import UnknownModelError
+from tests.helpers.checkpoints import save_weights, seeded_checkpoint
 
 IMG = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
 TXT = torch.randint(1, 49000, (2, 16), generator=torch.Generator().manual_seed(1))
@@ -25,15 +25,13 @@ def _close(a, b):
 
 
 def _save(model, path):
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
-    return str(path)
+    return str(save_weights(model, path))
 
 
 @pytest.fixture
 def tiny_file(tiny_configs, tmp_path):
-    torch.manual_seed(0)
-    model = clipzoo.create_model("tiny-vit")
-    return model, _save(model, tmp_path / "tiny.safetensors")
+    model, path = seeded_checkpoint("tiny-vit", tmp_path / "tiny.safetensors")
+    return model, str(path)
 
 
 def _same_outputs(a, b):
@@ -144,7 +142,7 @@ def test_mismatched_checkpoint_lists_keys(tiny_configs, tmp_path):
     state["extra.key"] = torch.zeros(1)
     state["text_projection"] = torch.zeros(3, 3)
     path = tmp_path / "bad.safetensors"
-    save_file({k: v.contiguous() for k, v in state.items()}, str(path))
+    save_weights(state, path)
     with pytest.raises(CheckpointError) as info:
         clipzoo.create_model("tiny-vit", pretrained=str(path))
     text = str(info.value)
@@ -213,10 +211,7 @@ def test_precisions(tiny_file):
 def test_fp16_checkpoint_becomes_fp32_master(tiny_file, tmp_path):
     model, _ = tiny_file
     path = tmp_path / "half.safetensors"
-    save_file(
-        {k: v.half().contiguous() if v.is_floating_point() else v for k, v in model.state_dict().items()},
-        str(path),
-    )
+    save_weights({k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}, path)
     loaded = clipzoo.create_model("tiny-vit", pretrained=str(path))
     assert {p.dtype for p in loaded.parameters()} == {torch.float32}
 
@@ -253,17 +248,14 @@ def test_output_dict(tiny_configs):
 def test_tower_weights(tiny_file, tmp_path):
     model, _ = tiny_file
     visual = tmp_path / "visual.safetensors"
-    save_file({k: v.contiguous() for k, v in model.visual.state_dict().items()}, str(visual))
+    save_weights(model.visual, visual)
     fresh = clipzoo.create_model("tiny-vit", pretrained_image_path=str(visual))
     with torch.no_grad():
         _close(fresh.encode_image(IMG), model.encode_image(IMG))
     with pytest.raises(CheckpointError, match="unexpected key"):
         clipzoo.create_model("tiny-vit", pretrained_text_path=str(visual))
     text_only = tmp_path / "text.safetensors"
-    save_file(
-        {k: v.contiguous() for k, v in model.state_dict().items() if not k.startswith("visual.")},
-        str(text_only),
-    )
+    save_weights({k: v for k, v in model.state_dict().items() if not k.startswith("visual.")}, text_only)
     fresh = clipzoo.create_model("tiny-vit", pretrained_text_path=str(text_only))
     with torch.no_grad():
         _close(fresh.encode_text(TXT), model.encode_text(TXT))

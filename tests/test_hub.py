@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import importlib.util
 import os
 import signal
 import subprocess
@@ -22,19 +20,8 @@ from clipzoo.hub.errors import ChecksumError, DownloadError, DownloadTimeoutErro
 from clipzoo.hub.hf import download_pretrained_from_hf
 from clipzoo.hub.pretrained import download_pretrained
 from clipzoo.hub.url import download_pretrained_from_url, expected_sha256_from_url
+from tests.helpers import hub_server
 
-
-def _load_server_module() -> types.ModuleType:
-    """tests/hub_server.py by path, so it loads whether or not tests/ is a package."""
-    spec = importlib.util.spec_from_file_location(
-        "clipzoo_test_hub_server", Path(__file__).with_name("hub_server.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-hub_server = _load_server_module()
 BODY = bytes(range(256)) * 64  # 16 KiB
 SHA = hashlib.sha256(BODY).hexdigest()
 OPENAI_PATH = f"/clip/models/{SHA}/RN50.pt"
@@ -51,27 +38,9 @@ def server():
 @pytest.fixture(autouse=True)
 def env(tmp_path, monkeypatch, request):
     """Caches in tmp_path, fast retries, Hub pointed at the local server when the test uses one."""
-    monkeypatch.setenv("CLIPZOO_CACHE", str(tmp_path / "clipzoo"))
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
-    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    monkeypatch.setenv("CLIPZOO_DOWNLOAD_BACKOFF", "0.01")
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    for name in (
-        "HF_HUB_OFFLINE",
-        "HF_HUB_CACHE",
-        "HF_TOKEN",
-        "CLIPZOO_DOWNLOAD_TIMEOUT",
-        "CLIPZOO_DOWNLOAD_RETRIES",
-    ):
-        monkeypatch.delenv(name, raising=False)
+    hub_server.hub_env(monkeypatch, tmp_path)
     if "server" in request.fixturenames:
         monkeypatch.setenv("HF_ENDPOINT", request.getfixturevalue("server").base)
-    # huggingface_hub retries Hub requests itself with waits of 1-8 s: keep its waits short here
-    import huggingface_hub.file_download as hf_file_download
-
-    fast = functools.partial(hf_file_download.http_backoff, base_wait_time=0.01, max_wait_time=0.01)
-    monkeypatch.setattr(hf_file_download, "http_backoff", fast)
 
 
 @pytest.fixture

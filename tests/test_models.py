@@ -24,31 +24,11 @@ from clipzoo.models.layers import LayerNormFp32, QuickGELU
 from clipzoo.models.transformer import Attention, AttnOptions
 from clipzoo.models.vit import sincos_2d_position_embedding
 from clipzoo.registry.config import parse_model_config
+from tests.helpers.configs import TINY_TEXT, TINY_VISION, tiny_families
 
-VISION = {"image_size": 32, "layers": 2, "width": 64, "head_width": 32, "patch_size": 8}
-TEXT = {"context_length": 16, "vocab_size": 500, "width": 32, "heads": 2, "layers": 2}
-TINY = {
-    "clip": {"embed_dim": 24, "vision_cfg": VISION, "text_cfg": TEXT},
-    "resnet": {
-        "embed_dim": 24,
-        "vision_cfg": {"image_size": 64, "layers": [1, 1, 1, 1], "width": 16, "patch_size": None},
-        "text_cfg": TEXT,
-    },
-    "siglip": {
-        "embed_dim": 24,
-        "init_logit_bias": -10,
-        "custom_text": True,
-        "vision_cfg": {**VISION, "pool_type": "avg", "no_ln_pre": True, "final_ln_after_pool": True},
-        "text_cfg": {**TEXT, "no_causal_mask": True, "pool_type": "last", "proj_bias": True},
-    },
-    "coca": {
-        "embed_dim": 24,
-        "custom_text": True,
-        "vision_cfg": {**VISION, "attentional_pool": True, "attn_pooler_queries": 6, "output_tokens": True},
-        "text_cfg": {**TEXT, "width": 24, "embed_cls": True, "output_tokens": True},
-        "multimodal_cfg": {"context_length": 16, "width": 24, "heads": 2, "layers": 2},
-    },
-}
+VISION = TINY_VISION
+TEXT = {**TINY_TEXT, "vocab_size": 500}
+TINY = tiny_families(TEXT)
 
 
 def tiny(kind: str, **overrides) -> torch.nn.Module:

@@ -16,49 +16,24 @@ from clipzoo.models import generation
 from clipzoo.models.beam_search import FinishedHypotheses, beam_search
 from clipzoo.models.decoding import MaxLength, MinLength, RepetitionPenalty, TopK, TopP
 from clipzoo.models.generation import caption_token_ids, decode_captions, generate
+from tests.helpers.checkpoints import seeded_checkpoint
+from tests.helpers.configs import tiny_coca
+from tests.helpers.images import solid_png
+from tests.helpers.registry import register_configs
 
 VOCAB = 64
 SOT, EOS = VOCAB - 2, VOCAB - 1  # the tiny vocabulary's start/end ids
 TOKEN_IDS = {"sot_token_id": SOT, "eos_token_id": EOS}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """The tiny models' ops are too small to split across threads; on a busy machine extra threads only wait
-    on each other (about 10x slower here)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def tiny_coca_config(vocab_size: int) -> dict:
-    """A CoCa small enough to generate in milliseconds (1 layer per tower, 32x32 images)."""
-    return {
-        "embed_dim": 32,
-        "vision_cfg": {
-            "image_size": 32, "layers": 1, "width": 64, "head_width": 32, "patch_size": 8,
-            "attentional_pool": True, "attn_pooler_queries": 9, "attn_pooler_heads": 2, "output_tokens": True,
-        },
-        "text_cfg": {
-            "context_length": 76, "vocab_size": vocab_size, "width": 32, "heads": 2, "layers": 1,
-            "embed_cls": True, "output_tokens": True,
-        },
-        "multimodal_cfg": {"context_length": 76, "vocab_size": vocab_size, "width": 32, "heads": 2, "layers": 1},
-        "custom_text": True,
-    }  # fmt: skip
+# The tiny models' ops are too small to split across threads (conftest's single_thread).
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture
 def coca_names(tiny_configs, tmp_path):
     """Registers tiny-coca-gen (64-token vocab) and tiny-coca-clipvocab (CLIP's 49408) next to conftest's models."""
-    from clipzoo.registry import architectures as registry
-
-    names = {"tiny-coca-gen": VOCAB, "tiny-coca-clipvocab": 49408}
-    for name, vocab in names.items():
-        (tmp_path / f"{name}.json").write_text(json.dumps(tiny_coca_config(vocab)))
-        registry.add_model_config(tmp_path / f"{name}.json")
-    return list(names)
+    return register_configs(tmp_path, {"tiny-coca-gen": tiny_coca(VOCAB), "tiny-coca-clipvocab": tiny_coca()})
 
 
 @pytest.fixture
@@ -285,18 +260,8 @@ def test_decode_captions_with_the_clip_tokenizer():
 @pytest.fixture
 def caption_files(coca_names, tmp_path):
     """Weights of the CLIP-vocabulary tiny CoCa in a safetensors file, and two small PNG images."""
-    from PIL import Image
-    from safetensors.torch import save_file
-
-    from clipzoo import create_model
-
-    torch.manual_seed(0)
-    weights = tmp_path / "tiny-coca.safetensors"
-    save_file(create_model("tiny-coca-clipvocab").state_dict(), str(weights))
-    paths = []
-    for i, color in enumerate(["red", "navy"]):
-        paths.append(tmp_path / f"img{i}.png")
-        Image.new("RGB", (40, 30), color).save(paths[-1])
+    _, weights = seeded_checkpoint("tiny-coca-clipvocab", tmp_path / "tiny-coca.safetensors")
+    paths = [solid_png(tmp_path / f"img{i}.png", (40, 30), color) for i, color in enumerate(["red", "navy"])]
     return str(weights), [str(p) for p in paths]
 
 

@@ -15,29 +15,18 @@ open_clip_hf = pytest.importorskip("open_clip.hf_model")
 
 from clipzoo.models.hf_text import HFTextTower  # noqa: E402
 from clipzoo.registry.config import TextCfg  # noqa: E402
+from tests.helpers.transformers import save_pretrained, tiny_roberta  # noqa: E402
 
 ATOL = 1e-5
 EMBED_DIM = 24
 
 
-def _save(config, path) -> str:
-    torch.manual_seed(0)
-    transformers.AutoModel.from_config(config).save_pretrained(path)
-    config.save_pretrained(path)
-    return str(path)
+_save = save_pretrained
 
 
 @pytest.fixture(scope="module")
 def roberta_dir(tmp_path_factory) -> str:
-    config = transformers.RobertaConfig(
-        vocab_size=64,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=48,
-        max_position_embeddings=40,
-        pad_token_id=1,
-    )
+    config = tiny_roberta()
     return _save(config, tmp_path_factory.mktemp("roberta"))
 
 
@@ -51,18 +40,9 @@ def mt5_dir(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="module")
 def m2m_dir(tmp_path_factory) -> str:
-    config = transformers.M2M100Config(
-        vocab_size=64,
-        d_model=32,
-        encoder_layers=2,
-        decoder_layers=1,
-        encoder_attention_heads=2,
-        decoder_attention_heads=2,
-        encoder_ffn_dim=48,
-        decoder_ffn_dim=48,
-        max_position_embeddings=40,
-        pad_token_id=1,
-    )
+    config = transformers.M2M100Config(vocab_size=64, d_model=32, encoder_layers=2, decoder_layers=1,
+                                       encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=48,
+                                       decoder_ffn_dim=48, max_position_embeddings=40, pad_token_id=1)  # fmt: skip
     return _save(config, tmp_path_factory.mktemp("m2m"))
 
 

@@ -17,6 +17,8 @@ from torch.utils.data import default_collate
 import clipzoo
 from clipzoo.models.naflex import NaFlexInputError
 from clipzoo.registry.naflex import NaFlexConfigError, apply_force_naflex_vision, size_for_patch_budget
+from tests.helpers.checkpoints import seeded_checkpoint
+from tests.helpers.configs import TINY_VIT_KWARGS, deep
 
 pytest.importorskip("timm")
 
@@ -162,17 +164,9 @@ def test_malformed_batches_and_non_naflex_models_say_what_is_wrong():
         check_naflex_batch(
             {"patches": torch.zeros(1, 2, 3), "patch_coord": torch.zeros(1, 3, 2), "patch_valid": torch.ones(1, 2)}
         )
-    plain = clipzoo.create_model("ViT-B-32", **_tiny_vit())
+    plain = clipzoo.create_model("ViT-B-32", **deep(TINY_VIT_KWARGS))
     with pytest.raises(ValueError, match="no NaFlex image tower"):
         naflex_transform_for_model(plain)
-
-
-def _tiny_vit() -> dict:
-    return dict(
-        embed_dim=24,
-        vision_cfg=dict(image_size=32, patch_size=8, width=64, head_width=32, layers=2, mlp_ratio=2.0),
-        text_cfg=dict(context_length=77, vocab_size=49408, width=32, heads=2, layers=1),
-    )
 
 
 def _tiny_timm_siglip() -> dict:
@@ -191,18 +185,14 @@ def _tiny_timm_siglip() -> dict:
 @pytest.mark.parametrize(
     ("name", "kwargs"),
     [
-        ("ViT-B-32", _tiny_vit()),
-        ("ViT-B-32-quickgelu", {**_tiny_vit(), "quick_gelu": True}),
+        ("ViT-B-32", deep(TINY_VIT_KWARGS)),
+        ("ViT-B-32-quickgelu", {**deep(TINY_VIT_KWARGS), "quick_gelu": True}),
         ("ViT-B-16-SigLIP", _tiny_timm_siglip()),
     ],
 )
 def test_force_naflex_vision_converts_the_tower_and_its_checkpoint(name, kwargs, tmp_path):
-    from safetensors.torch import save_file
-
-    torch.manual_seed(0)
-    source = clipzoo.create_model(name, **kwargs).eval()
-    path = tmp_path / "weights.safetensors"
-    save_file({k: v.contiguous() for k, v in source.state_dict().items()}, str(path))
+    source, path = seeded_checkpoint(name, tmp_path / "weights.safetensors", **kwargs)
+    source.eval()
     model, _, transform = clipzoo.create_model_and_transforms(name, str(path), force_naflex_vision=True, **kwargs)
     model.eval()
     assert type(model.visual.trunk).__name__ == "NaFlexVit"

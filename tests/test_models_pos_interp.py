@@ -11,12 +11,9 @@ import torch
 
 import clipzoo
 from clipzoo.models.pos_interp import ImageSizeError, resize_position_grid
+from tests.helpers.configs import TINY_VIT_KWARGS
 
-VIT = dict(
-    embed_dim=24,
-    vision_cfg=dict(image_size=32, patch_size=8, width=64, head_width=32, layers=2, mlp_ratio=2.0),
-    text_cfg=dict(context_length=77, vocab_size=49408, width=32, heads=2, layers=1),
-)
+VIT = TINY_VIT_KWARGS
 
 
 def _images(height: int, width: int) -> torch.Tensor:

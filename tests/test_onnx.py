@@ -10,7 +10,6 @@ point of torch fp32.
 from __future__ import annotations
 
 import json
-import random
 import subprocess
 import sys
 from pathlib import Path
@@ -36,43 +35,28 @@ from clipzoo.onnx import (
 from clipzoo.onnx.preprocess import ImagePreprocessor
 from clipzoo.preprocess.transforms import image_transform
 from clipzoo.registry import architectures as registry
+from tests.helpers.configs import TINY_TEXT, TINY_VISION, tiny_families
+from tests.helpers.registry import write_configs
+from tests.helpers.tokenizers import sentences, train_spiece
 
 ATOL = 1e-4
 TEXTS = ["a photo of a cat.", "", "a much longer caption about a dog that runs along the beach at dawn"]
-TEXT = {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}
-VIT = {"image_size": 32, "layers": 2, "width": 64, "head_width": 32, "patch_size": 8}
+TEXT = {**TINY_TEXT, "layers": 1}
+VIT = TINY_VISION
 WORDS = ["photo", "cat", "dog", "beach", "caption", "runs", "long", "a", "of", "the", "at", "dawn", "along"]
 
 
 def _spiece_folder(folder: Path) -> Path:
     """A T5-style tokenizer folder (tiny unigram spiece.model) as SigLIP configs name them."""
-    import sentencepiece as spm
-
-    rng = random.Random(0)
-    sentences = [" ".join(rng.choices(WORDS, k=rng.randint(3, 10))) for _ in range(200)]
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(sentences),
-        model_prefix=str(folder / "spiece"),
-        vocab_size=30,
-        model_type="unigram",
-        pad_id=0,
-        eos_id=1,
-        unk_id=2,
-        bos_id=-1,
-        character_coverage=1.0,
-        minloglevel=2,
-    )
+    train_spiece(folder, sentences(WORDS, 200, 10), vocab_size=30)
     (folder / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "T5Tokenizer"}))
     return folder
 
 
 def _configs(tokenizer_dir: Path) -> dict[str, dict]:
+    families = tiny_families(TEXT, multimodal_layers=1)
     return {
-        "onnx-rn": {
-            "embed_dim": 24,
-            "vision_cfg": {"image_size": 64, "layers": [1, 1, 1, 1], "width": 16, "patch_size": None},
-            "text_cfg": TEXT,
-        },
+        "onnx-rn": families["resnet"],
         "onnx-siglip": {  # SigLIP's layout: timm ViT with map pooling, bidirectional text pooled at the end
             "embed_dim": 64,
             "init_logit_bias": -10,
@@ -105,13 +89,7 @@ def _configs(tokenizer_dir: Path) -> dict[str, dict]:
             },
             "text_cfg": TEXT,
         },
-        "onnx-coca": {
-            "embed_dim": 24,
-            "custom_text": True,
-            "vision_cfg": {**VIT, "attentional_pool": True, "attn_pooler_queries": 6, "output_tokens": True},
-            "text_cfg": {**TEXT, "width": 24, "embed_cls": True, "output_tokens": True},
-            "multimodal_cfg": {"context_length": 16, "width": 24, "heads": 2, "layers": 1},
-        },
+        "onnx-coca": families["coca"],
         "onnx-vit-options": {  # the native ViT/text options other configs use, and eos pooling (prefix cut)
             "embed_dim": 24,
             "vision_cfg": {
@@ -137,10 +115,8 @@ def _configs(tokenizer_dir: Path) -> dict[str, dict]:
 @pytest.fixture(scope="module")
 def tiny_models(tmp_path_factory):
     """Register the tiny architectures of this module; yields their names."""
-    folder = tmp_path_factory.mktemp("onnx-configs")
     configs = _configs(_spiece_folder(tmp_path_factory.mktemp("onnx-spiece")))
-    for name, cfg in configs.items():
-        (folder / f"{name}.json").write_text(json.dumps(cfg))
+    folder = write_configs(tmp_path_factory.mktemp("onnx-configs"), configs)
     registry.reset_registry()
     registry.add_model_config(folder)
     yield list(configs)

@@ -3,7 +3,6 @@ against the local test Hub), and every count it states is computed here."""
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
 import os
 import re
@@ -60,7 +59,7 @@ def test_functions_said_to_take_offline_take_it():
 # --- every Python block and every `clipzoo` line, run ------------------------------------------------------
 # One session, in README order, from an empty folder: the models the README names are tiny stand-ins registered
 # under the same names (their configs shrunk, nothing else changed), and their pretrained tags are served by the
-# local test Hub (tests/hub_server.py), so the network lines run as written, offline and in seconds.
+# local test Hub (tests/helpers/hub_server.py), so the network lines run as written, offline and in seconds.
 
 BLOCK = re.compile(r"```(\w+)\n(.*?)```", re.S)
 
@@ -164,22 +163,11 @@ def _workdir(folder: Path) -> None:
 
 @pytest.fixture
 def tiny_hub(tmp_path, monkeypatch):
-    """tests/hub_server.py's local Hub, with huggingface_hub and clipzoo pointed at it (caches in tmp_path)."""
-    import functools
+    """The shared local test Hub (tests/helpers/hub_server.py), huggingface_hub and clipzoo pointed at it."""
+    from tests.helpers.hub_server import FakeServer, hub_env
 
-    import huggingface_hub.file_download as hf_file_download
-
-    spec = importlib.util.spec_from_file_location("clipzoo_readme_hub", Path(__file__).with_name("hub_server.py"))
-    hub_server = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(hub_server)
-    for name, value in {"HF_HOME": str(tmp_path / "hf"), "HF_HUB_DISABLE_TELEMETRY": "1",
-                        "HF_HUB_DISABLE_PROGRESS_BARS": "1", "NO_PROXY": "127.0.0.1,localhost"}.items():  # fmt: skip
-        monkeypatch.setenv(name, value)
-    for name in ("HF_HUB_OFFLINE", "HF_HUB_CACHE", "HF_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    fast = functools.partial(hf_file_download.http_backoff, base_wait_time=0.01, max_wait_time=0.01)
-    monkeypatch.setattr(hf_file_download, "http_backoff", fast)
-    with hub_server.FakeServer(slow_seconds=1.0) as server:
+    hub_env(monkeypatch, tmp_path)
+    with FakeServer(slow_seconds=1.0) as server:
         monkeypatch.setenv("HF_ENDPOINT", server.base)
         yield server
 
@@ -207,7 +195,6 @@ def readme_world(tmp_path, monkeypatch, tiny_hub):
     work.mkdir()
     _workdir(work)
     monkeypatch.chdir(work)
-    monkeypatch.setenv("CLIPZOO_CACHE", str(tmp_path / "cache"))
     import logging
 
     handlers = list(logging.getLogger("clipzoo").handlers)

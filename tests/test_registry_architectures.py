@@ -1,5 +1,7 @@
-"""Architecture registry: listing, lookup, user configs and validation errors."""
+"""Architecture registry: listing, lookup, user configs and validation errors (every numeric field checked,
+with the file and the key)."""
 
+import copy
 import json
 
 import pytest
@@ -7,19 +9,7 @@ import pytest
 import clipzoo
 from clipzoo.registry import architectures as registry
 from clipzoo.registry.config import ConfigError, parse_model_config
-
-TINY = {
-    "embed_dim": 32,
-    "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "head_width": 16, "patch_size": 8},
-    "text_cfg": {"context_length": 16, "vocab_size": 100, "width": 32, "heads": 2, "layers": 1},
-}
-
-
-@pytest.fixture
-def fresh_registry():
-    reg = registry.reset_registry()
-    yield reg
-    registry.reset_registry()
+from tests.helpers.configs import TINY_ONE_BLOCK as TINY
 
 
 def test_natural_sort_and_known_names():
@@ -126,3 +116,96 @@ def test_to_dict_round_trips_through_parser():
     for name in ("ViT-B-32", "coca_ViT-B-32", "ViT-B-16-SigLIP", "RN50"):
         cfg = registry.get_typed_model_cfg(name)
         assert parse_model_config(cfg.to_dict(), name) == cfg
+
+
+# --- configs: every numeric field checked, with the file and the key ------------------------------------
+
+
+@pytest.mark.parametrize(
+    "section,key,value,message",
+    [
+        ("vision_cfg", "width", -32, "vision_cfg.width must be > 0, got -32"),
+        ("vision_cfg", "width", "32", "vision_cfg.width must be an integer, got '32'"),
+        ("vision_cfg", "layers", 0, "vision_cfg.layers must be >= 1, got 0"),
+        (
+            "vision_cfg",
+            "layers",
+            [1, 1],
+            "vision_cfg.layers must be an integer (ViT) or a list of 4 stage depths",
+        ),
+        (
+            "vision_cfg",
+            "head_width",
+            12,
+            "vision_cfg.width (32) must be divisible by vision_cfg.head_width (12)",
+        ),
+        ("vision_cfg", "patch_size", 0, "vision_cfg.patch_size must be > 0, got 0"),
+        (
+            "vision_cfg",
+            "patch_size",
+            None,
+            "vision_cfg.patch_size must be a positive integer for a ViT, got null",
+        ),
+        ("vision_cfg", "image_size", [16, 0], "vision_cfg.image_size must be > 0, got [16, 0]"),
+        (
+            "vision_cfg",
+            "image_size",
+            16.0,
+            "vision_cfg.image_size must be an integer or a list of 2 integers",
+        ),
+        ("vision_cfg", "mlp_ratio", 0, "vision_cfg.mlp_ratio must be > 0, got 0"),
+        ("vision_cfg", "patch_dropout", 1.5, "vision_cfg.patch_dropout must be in [0, 1), got 1.5"),
+        ("text_cfg", "heads", 3, "text_cfg.width (16) must be divisible by text_cfg.heads (3)"),
+        ("text_cfg", "heads", 0, "text_cfg.heads must be > 0, got 0"),
+        ("text_cfg", "context_length", 1, "text_cfg.context_length must be >= 2, got 1"),
+        ("text_cfg", "vocab_size", True, "text_cfg.vocab_size must be an integer, got True"),
+        ("text_cfg", "mlp_ratio", -1.0, "text_cfg.mlp_ratio must be > 0, got -1.0"),
+    ],
+)
+def test_bad_config_value_names_file_and_key(tmp_path, fresh_registry, section, key, value, message):
+    raw = copy.deepcopy(TINY)
+    raw[section][key] = value
+    path = tmp_path / "bad-model.json"
+    path.write_text(json.dumps(raw))
+    with pytest.raises(ConfigError) as info:
+        clipzoo.add_model_config(path)
+    assert str(info.value).startswith(f"{path}: {message}")
+    assert clipzoo.get_model_config("bad-model") is None
+
+
+def test_top_level_types_and_nan_are_refused():
+    with pytest.raises(ConfigError, match=r"^x.json: model.quick_gelu must be true or false, got 'yes'$"):
+        parse_model_config({**TINY, "quick_gelu": "yes"}, "x.json")
+    with pytest.raises(ConfigError, match=r"^x.json: model.init_logit_scale must be a number, got NaN$"):
+        parse_model_config({**TINY, "init_logit_scale": float("nan")}, "x.json")
+
+
+def test_every_builtin_config_validates(fresh_registry):
+    names = clipzoo.list_models()
+    assert len(names) == len(list(registry.builtin_config_dir().glob("*.json"))) >= 145
+    for name in names:
+        registry.get_typed_model_cfg(name)
+
+
+def test_folder_with_one_bad_file_registers_none(tmp_path, fresh_registry):
+    for name in ("aa-good", "mm-bad", "zz-good"):  # the bad file sorts between two good ones
+        raw = copy.deepcopy(TINY)
+        if name == "mm-bad":
+            raw["vision_cfg"]["layers"] = 0
+        (tmp_path / f"{name}.json").write_text(json.dumps(raw))
+    with pytest.raises(ConfigError, match=r"mm-bad.json: vision_cfg.layers must be >= 1"):
+        clipzoo.add_model_config(tmp_path)
+    assert not {"aa-good", "mm-bad", "zz-good"} & set(clipzoo.list_models())
+
+
+def test_builtin_name_is_replaced_only_with_overwrite(tmp_path, fresh_registry):
+    (tmp_path / "ViT-B-32.json").write_text(json.dumps(TINY))
+    (tmp_path / "fine.json").write_text(json.dumps(TINY))
+    with pytest.raises(ConfigError, match=r"the name 'ViT-B-32' is already registered from .*ViT-B-32.json; "
+                       r"pass overwrite=True to replace it \(nothing from .* was registered\)"):  # fmt: skip
+        clipzoo.add_model_config(tmp_path)
+    assert clipzoo.get_model_config("ViT-B-32")["embed_dim"] == 512 and "fine" not in clipzoo.list_models()
+    clipzoo.add_model_config(tmp_path, overwrite=True)
+    assert clipzoo.get_model_config("ViT-B-32")["embed_dim"] == 16
+    clipzoo.add_model_config(tmp_path / "fine.json")  # the same file again is not a clash
+

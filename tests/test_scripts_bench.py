@@ -116,23 +116,17 @@ def test_the_grep_sees_a_private_clock(tmp_path):
         test_module_has_no_private_timing_helper(bad)
 
 
+def _bench(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SCRIPTS / "bench.py"), *argv], capture_output=True, text=True, timeout=60)
+
+
 def test_only_unknown_area_fails_with_close_matches():
-    proc = subprocess.run(
-        [sys.executable, str(SCRIPTS / "bench.py"), "--only", "import,nosuch"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = _bench("--only", "import,nosuch")
     assert proc.returncode == 2
     assert "unknown bench area 'nosuch'" in proc.stderr
     assert "loss" in proc.stderr  # the areas are listed
     assert "[bench]" not in proc.stderr, "nothing runs when a name is wrong"
-    proc = subprocess.run(
-        [sys.executable, str(SCRIPTS / "bench.py"), "--only", "tokenizer"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = _bench("--only", "tokenizer")
     assert proc.returncode == 2
     assert "did you mean 'tokenizers'" in proc.stderr
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import gzip
 import hashlib
 import html
@@ -27,8 +28,7 @@ from clipzoo.tokenizers import (
     tokenize,
 )
 from clipzoo.tokenizers.clean import basic_clean, is_ftfy_stable
-
-WORDS = "a photo of the cat dog sitting on red blue mat with tree house car running fast big small".split()
+from tests.helpers.tokenizers import WORDS, build_wordpiece_dir, train_spiece
 
 
 @pytest.fixture(scope="module")
@@ -261,29 +261,6 @@ def test_reduction_masks_keep_start_end_and_a_subset(clip, mode):
 # -- SigLIP sentencepiece --------------------------------------------------------------------------------
 
 
-def train_spiece(folder, add_dummy_prefix: bool = True, vocab_size: int = 40):
-    """A tiny unigram sentencepiece model with T5's special ids (pad 0, eos 1, unk 2)."""
-    import sentencepiece as spm
-
-    rng = random.Random(0)
-    sentences = [" ".join(rng.choices(WORDS, k=rng.randint(3, 12))) for _ in range(300)]
-    prefix = folder / "spiece"
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(sentences),
-        model_prefix=str(prefix),
-        vocab_size=vocab_size,
-        model_type="unigram",
-        pad_id=0,
-        eos_id=1,
-        unk_id=2,
-        bos_id=-1,
-        add_dummy_prefix=add_dummy_prefix,
-        character_coverage=1.0,
-        minloglevel=2,
-    )
-    return folder / "spiece.model"
-
-
 @pytest.fixture(scope="module")
 def spiece(tmp_path_factory):
     return train_spiece(tmp_path_factory.mktemp("spiece"))
@@ -334,38 +311,6 @@ def test_siglip_bad_input(spiece):
 
 
 # -- HF tokenizer.json -----------------------------------------------------------------------------------
-
-
-def build_wordpiece_dir(folder):
-    """A tiny BERT-style tokenizer.json ([CLS] ... [SEP], [PAD]=0) plus its tokenizer_config.json."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
-
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    rng = random.Random(0)
-    corpus = [" ".join(rng.choices(WORDS, k=8)) for _ in range(200)]
-    tok.train_from_iterator(corpus, trainers.WordPieceTrainer(vocab_size=120, special_tokens=specials))
-    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
-    tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]",
-        pair="[CLS] $A [SEP] $B [SEP]",
-        special_tokens=[("[CLS]", cls), ("[SEP]", sep)],
-    )
-    tok.save(str(folder / "tokenizer.json"))
-    config = {
-        "tokenizer_class": "PreTrainedTokenizerFast",
-        "pad_token": "[PAD]",
-        "unk_token": "[UNK]",
-        "cls_token": "[CLS]",
-        "sep_token": "[SEP]",
-        "mask_token": "[MASK]",
-        "bos_token": "[CLS]",
-        "eos_token": "[SEP]",
-    }
-    (folder / "tokenizer_config.json").write_text(json.dumps(config))
-    return folder
 
 
 @pytest.fixture(scope="module")
@@ -503,34 +448,8 @@ def test_bpe_method_matches_pieces(clip):
     assert clip.bpe("zxqv").endswith("</w>") and "".join(clip.bpe("zxqv").split()) == "zxqv</w>"
 
 
-def _hub_server_module():
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.spec_from_file_location(
-        "clipzoo_test_hub_server", Path(__file__).with_name("hub_server.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_get_tokenizer_hf_hub_repo_then_offline_from_cache(tmp_path, monkeypatch, spiece):
+def test_get_tokenizer_hf_hub_repo_then_offline_from_cache(local_hub, monkeypatch, spiece):
     """'hf-hub:org/repo' reads open_clip_config.json and the tokenizer files through the Hub cache."""
-    import functools
-
-    import huggingface_hub.file_download as hf_file_download
-
-    for name, value in {
-        "HF_HOME": str(tmp_path / "hf"),
-        "HF_HUB_DISABLE_TELEMETRY": "1",
-        "CLIPZOO_DOWNLOAD_BACKOFF": "0.01",
-        "NO_PROXY": "127.0.0.1,localhost",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    fast = functools.partial(hf_file_download.http_backoff, base_wait_time=0.01, max_wait_time=0.01)
-    monkeypatch.setattr(hf_file_download, "http_backoff", fast)
     repo = "org/tiny-siglip"
     model_cfg = {
         "text_cfg": {
@@ -539,15 +458,12 @@ def test_get_tokenizer_hf_hub_repo_then_offline_from_cache(tmp_path, monkeypatch
             "tokenizer_kwargs": {"clean": "canonicalize"},
         }
     }
-    with _hub_server_module().FakeServer(slow_seconds=1.0) as server:
-        monkeypatch.setenv("HF_ENDPOINT", server.base)
-        server.add_hub_file(repo, "open_clip_config.json", json.dumps({"model_cfg": model_cfg}).encode())
-        server.add_hub_file(
-            repo, "tokenizer_config.json", json.dumps({"tokenizer_class": "T5Tokenizer"}).encode()
-        )
-        server.add_hub_file(repo, "spiece.model", spiece.read_bytes())
-        online = get_tokenizer(f"hf-hub:{repo}")
+    local_hub.add_hub_file(repo, "open_clip_config.json", json.dumps({"model_cfg": model_cfg}).encode())
+    local_hub.add_hub_file(repo, "tokenizer_config.json", json.dumps({"tokenizer_class": "T5Tokenizer"}).encode())
+    local_hub.add_hub_file(repo, "spiece.model", spiece.read_bytes())
+    online = get_tokenizer(f"hf-hub:{repo}")
     assert isinstance(online, SigLipTokenizer) and online("a cat").shape == (1, 16)
+    local_hub.dead = True  # from here on the server closes every connection: the cache alone must do
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     offline = get_tokenizer(f"hf-hub:{repo}")
     assert torch.equal(offline(["A cat!", "red car"]), online(["a cat", "red car"]))
@@ -564,4 +480,34 @@ def test_t5_folder_without_canonicalize_is_not_treated_as_siglip(configs, tmp_pa
         "text_cfg": {"hf_tokenizer_name": str(tmp_path), "tokenizer_kwargs": {"clean": "canonicalize"}}
     }
     assert isinstance(get_tokenizer("SigLIP-like"), SigLipTokenizer)
+
+
+# --- tokenizers: an empty list --------------------------------------------------------------------------
+
+
+def test_empty_text_list_gives_an_empty_long_tensor(tmp_path):
+    from clipzoo.tokenizers import HFTokenizer, SigLipTokenizer, SimpleTokenizer
+    from clipzoo.tokenizers.bpe import get_reduction_mask_fn
+
+    (tmp_path / "sp").mkdir()
+    (tmp_path / "wp").mkdir()
+    wordpiece = str(build_wordpiece_dir(tmp_path / "wp"))
+    clip = SimpleTokenizer()
+    masked = []
+    for mode in ("simple", "random", "shuffle"):  # one vocabulary, three reduction strategies
+        tok = copy.copy(clip)
+        tok.reduction_mask, tok.reduction_fn = mode, get_reduction_mask_fn(mode)
+        masked.append(tok)
+    tokenizers = [
+        clip,
+        *masked,
+        SigLipTokenizer(train_spiece(tmp_path / "sp"), context_length=12),
+        HFTokenizer(wordpiece, context_length=10),
+        HFTokenizer(wordpiece, context_length=10, tokenizer_mode="clips"),
+    ]
+    for tok in tokenizers:
+        out = tok([])
+        assert out.shape == (0, tok.context_length) and out.dtype == torch.long, tok
+        assert tok([], context_length=5).shape == (0, 5), tok
+        assert tok.tokenize_numpy([]).shape == (0, tok.context_length), tok
 

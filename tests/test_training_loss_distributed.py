@@ -23,13 +23,14 @@ Relations checked (L = single-process loss on the global batch, L_r = rank r's l
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+
+from tests.helpers.peers import open_clip_loss_module
+from tests.helpers.processes import run_ranks
 
 B, D = 3, 8  # rows per rank (odd on purpose), feature width
 SCALE, BIAS = 10.0, -2.0
@@ -48,18 +49,6 @@ def global_batch(world_size: int) -> tuple[torch.Tensor, torch.Tensor]:
     image = torch.nn.functional.normalize(torch.randn(world_size * B, D, generator=gen), dim=-1)
     text = torch.nn.functional.normalize(torch.randn(world_size * B, D, generator=gen), dim=-1)
     return image, text
-
-
-def open_clip_loss_module():
-    """open_clip 3.3.0's loss.py loaded on its own: it only needs torch, and skipping open_clip's package
-    import (~11 s: torchvision, transformers) keeps the workers fast."""
-    import importlib.util
-
-    package_dir = importlib.util.find_spec("open_clip").submodule_search_locations[0]
-    spec = importlib.util.spec_from_file_location("open_clip_peer_loss", Path(package_dir) / "loss.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def make_loss(case: str, rank: int, world_size: int, module=None):
@@ -110,20 +99,8 @@ def worker(rank: int, world_size: int, store: str, out_dir: str) -> None:
 
 def spawn(world_size: int, tmp_path: Path) -> list[dict]:
     """Run ``world_size`` workers to completion and load their results."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     store = tmp_path / "store"
-    procs = [
-        subprocess.Popen(
-            [sys.executable, __file__, str(world_size), str(rank), str(store), str(tmp_path)],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
-        for rank in range(world_size)
-    ]
-    logs = [p.communicate(timeout=240)[0].decode() for p in procs]
-    failed = [(r, log) for r, (p, log) in enumerate(zip(procs, logs)) if p.returncode != 0]
-    assert not failed, f"worker rank {failed[0][0]} failed:\n{failed[0][1]}"
+    run_ranks(__name__, lambda rank: (world_size, rank, store, tmp_path), world_size, timeout=240)
     return [torch.load(tmp_path / f"rank{r}.pt") for r in range(world_size)]
 
 

@@ -8,24 +8,15 @@ right neighbour different. Exact equality is expected (the same values are moved
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import torch
 
+from tests.helpers.peers import open_clip_loss_module
+from tests.helpers.processes import run_ranks
+
 WORLD = 3
-
-
-def _peer_loss_module():
-    import importlib.util
-
-    package_dir = importlib.util.find_spec("open_clip").submodule_search_locations[0]
-    spec = importlib.util.spec_from_file_location("open_clip_peer_loss", Path(package_dir) / "loss.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _run(module, rank: int) -> dict[str, torch.Tensor]:
@@ -50,26 +41,14 @@ def worker(rank: int, store: str, out_dir: str) -> None:
     from clipzoo.training import distributed
 
     dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=WORLD)
-    results = {"clipzoo": _run(distributed, rank), "open_clip": _run(_peer_loss_module(), rank)}
+    results = {"clipzoo": _run(distributed, rank), "open_clip": _run(open_clip_loss_module(), rank)}
     torch.save(results, Path(out_dir) / f"rank{rank}.pt")
     dist.barrier()
     dist.destroy_process_group()
 
 
 def test_neighbour_exchanges_equal_open_clip(tmp_path: Path) -> None:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    procs = [
-        subprocess.Popen(
-            [sys.executable, __file__, str(rank), str(tmp_path / "store"), str(tmp_path)],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
-        for rank in range(WORLD)
-    ]
-    logs = [p.communicate(timeout=180)[0].decode() for p in procs]
-    for rank, (p, log) in enumerate(zip(procs, logs)):
-        assert p.returncode == 0, f"rank {rank} failed:\n{log[-3000:]}"
+    run_ranks(__name__, lambda rank: (rank, tmp_path / "store", tmp_path), WORLD, timeout=180)
     for rank in range(WORLD):
         results = torch.load(tmp_path / f"rank{rank}.pt")
         ours, peer = results["clipzoo"], results["open_clip"]

@@ -11,33 +11,17 @@ from __future__ import annotations
 import json
 
 import pytest
-from hf5_twins import TAGS, corpus, twin_config
+
+from tests.helpers.tokenizers import gemma_like_dir, train_spiece
+from tests.hf5.hf5_twins import TAGS, corpus, twin_config
 
 
 @pytest.fixture(scope="session")
 def spiece_dir(tmp_path_factory):
     """A SigLIP (v1) style tokenizer folder: T5 sentencepiece model, pad = eos = '</s>'."""
-    import sentencepiece as spm
-
     folder = tmp_path_factory.mktemp("spiece")
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(corpus()),
-        model_prefix=str(folder / "spiece"),
-        vocab_size=36,
-        model_type="unigram",
-        pad_id=0,
-        eos_id=1,
-        unk_id=2,
-        bos_id=-1,
-        character_coverage=1.0,
-        minloglevel=2,
-    )
-    config = {
-        "tokenizer_class": "T5Tokenizer",
-        "eos_token": "</s>",
-        "pad_token": "</s>",
-        "unk_token": "<unk>",
-    }
+    train_spiece(folder, corpus(), vocab_size=36)
+    config = {"tokenizer_class": "T5Tokenizer", "eos_token": "</s>", "pad_token": "</s>", "unk_token": "<unk>"}
     (folder / "tokenizer_config.json").write_text(json.dumps(config))
     return folder
 
@@ -45,23 +29,8 @@ def spiece_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def gemma_dir(tmp_path_factory):
     """A SigLIP 2 style tokenizer folder: byte-level BPE tokenizer.json + GemmaTokenizer config (eos, no bos)."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-
-    folder = tmp_path_factory.mktemp("gemma")
-    names = {"pad_token": "<pad>", "eos_token": "<eos>", "bos_token": "<bos>", "unk_token": "<unk>"}
-    tok = Tokenizer(models.BPE(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    trainer = trainers.BpeTrainer(
-        vocab_size=400,
-        special_tokens=list(names.values()),
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )
-    tok.train_from_iterator(corpus(), trainer)
-    tok.save(str(folder / "tokenizer.json"))
-    config = {"tokenizer_class": "GemmaTokenizer", "add_bos_token": False, "add_eos_token": True,
-              "padding_side": "right", **names}  # fmt: skip
-    (folder / "tokenizer_config.json").write_text(json.dumps(config))
-    return folder
+    config = {"add_bos_token": False, "add_eos_token": True, "padding_side": "right"}
+    return gemma_like_dir(tmp_path_factory.mktemp("gemma"), corpus(), config)
 
 
 @pytest.fixture

@@ -14,11 +14,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from hf5_twins import TAGS
 from PIL import Image
 
 import clipzoo
 from clipzoo.export.writers import export_model
+from tests.hf5.hf5_twins import TAGS
 
 TEXTS = [
     "a photo of a cat.",

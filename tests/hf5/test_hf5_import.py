@@ -12,8 +12,8 @@ import pytest
 import torch
 
 import clipzoo
-from clipzoo.hub import hf as hub_hf
-from clipzoo.hub.errors import NotFoundError
+from tests.helpers.hub_server import fake_hf_download
+from tests.helpers.transformers import save_clip
 
 ACTIVATIONS = ["quick_gelu", "gelu", "gelu_pytorch_tanh"]
 
@@ -29,23 +29,9 @@ def _vision(act: str, **extra) -> dict:
 
 
 def _clip(folder, act: str):
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
+    processor = {"size": 42, "image_mean": [0.4, 0.5, 0.6]}
+    return save_clip(folder, _text(act, eos_token_id=96), _vision(act), 19, processor)
 
-    torch.manual_seed(0)
-    config = CLIPConfig(
-        text_config=_text(act, eos_token_id=96), vision_config=_vision(act), projection_dim=19
-    )
-    model = CLIPModel(config).eval()
-    with torch.no_grad():
-        model.logit_scale.fill_(2.5)
-    model.save_pretrained(folder)
-    CLIPImageProcessor(
-        size={"shortest_edge": 42},
-        crop_size={"height": 42, "width": 42},
-        resample=2,
-        image_mean=[0.4, 0.5, 0.6],
-    ).save_pretrained(folder)
-    return model
 
 
 def _siglip(folder, act: str):
@@ -142,13 +128,7 @@ def test_odd_siglip_from_local_dir(tmp_path, act):
 def test_odd_siglip_from_hf_hub(tmp_path, monkeypatch):
     reference = _siglip(tmp_path, "gelu_pytorch_tanh")
 
-    def fake_download(model_id, filename=None, revision=None, cache_dir=None, offline=None, **kwargs):
-        path = tmp_path / (filename or "open_clip_pytorch_model.bin")
-        if model_id != "org/odd-siglip" or not path.is_file():
-            raise NotFoundError(f"hf-hub:{model_id} has no file {filename}")
-        return str(path)
-
-    monkeypatch.setattr(hub_hf, "download_pretrained_from_hf", fake_download)
+    fake_hf_download(monkeypatch, tmp_path, "org/odd-siglip")
     _assert_same(clipzoo.create_model("hf-hub:org/odd-siglip").eval(), reference)
 
 

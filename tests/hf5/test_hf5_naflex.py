@@ -21,9 +21,8 @@ from PIL import Image
 from torch.utils.data import default_collate
 
 import clipzoo
-from clipzoo.hub import hf as hub_hf
-from clipzoo.hub.errors import NotFoundError
 from clipzoo.models.naflex import naflex_batch_from_hf
+from tests.helpers.hub_server import fake_hf_download
 
 TEXT = dict(hidden_size=40, intermediate_size=83, num_hidden_layers=2, num_attention_heads=5, vocab_size=97,
             max_position_embeddings=13, layer_norm_eps=2e-6)  # fmt: skip
@@ -109,13 +108,7 @@ def test_siglip2_folder_from_local_dir_and_back(tmp_path, act):
 def test_siglip2_from_hf_hub(tmp_path, monkeypatch):
     reference, processor = _siglip2(tmp_path)
 
-    def fake_download(model_id, filename=None, revision=None, cache_dir=None, offline=None, **kwargs):
-        path = tmp_path / (filename or "open_clip_pytorch_model.bin")
-        if model_id != "org/odd-siglip2" or not path.is_file():
-            raise NotFoundError(f"hf-hub:{model_id} has no file {filename}")
-        return str(path)
-
-    monkeypatch.setattr(hub_hf, "download_pretrained_from_hf", fake_download)
+    fake_hf_download(monkeypatch, tmp_path, "org/odd-siglip2")
     model = clipzoo.create_model("hf-hub:org/odd-siglip2").eval()
     _assert_same(model, reference, processor)
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_hf5_import import _clip, _siglip
 
 import clipzoo
+from tests.hf5.test_hf5_import import _clip, _siglip
 
 SIZES = [(70, 70), (28, 28), (56, 84), (42, 98), (75, 50), (30, 44)]  # the last two: not whole patches
 

@@ -27,8 +27,9 @@ VARIANTS = {
 
 def _tokenizer():
     """A Tipsv2Tokenizer over a small vocabulary (words and letters, '<pad>' = 0 as in TIPSv2's)."""
-    from hf5_twins import WORDS
     from transformers import Tipsv2Tokenizer
+
+    from tests.hf5.hf5_twins import WORDS
 
     vocab = {"<pad>": 0, "<unk>": 1}
     for piece in [f"▁{w}" for w in WORDS] + [c for c in "abcdefghijklmnopqrstuvwxyz"]:
@@ -166,3 +167,21 @@ def test_tipsv2_without_temperature_uses_transformers_default(tmp_path):
     hf, _ = _build(tmp_path, "gelu", temperature=False)
     model = clipzoo.create_model(f"local-dir:{tmp_path}")
     assert model.logit_scale.exp().item() == pytest.approx(1 / hf.temperature.item(), rel=1e-5)
+
+
+def test_tipsv2_module_names_state_dict_loads(tips, tmp_path):
+    """A file holding Tipsv2Model.state_dict() under transformers' module names (no save-time renaming)."""
+    import shutil
+
+    from safetensors.torch import save_file
+
+    folder, hf, processor = tips
+    for name in ("config.json", "processor_config.json", "tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(folder / name, tmp_path / name)
+    save_file({k: v.contiguous() for k, v in hf.state_dict().items()}, str(tmp_path / "model.safetensors"))
+    model = clipzoo.create_model(f"local-dir:{tmp_path}").eval()
+    pixels, text = _inputs(processor)
+    image, words, _ = _clipzoo(model, pixels, text["input_ids"])
+    hf_image, _, hf_words = _hf(hf, pixels, text)
+    assert (image - hf_image).abs().max().item() < TOL
+    assert (words - hf_words).abs().max().item() < TOL

@@ -20,27 +20,13 @@ import pytest
 import torch
 
 import clipzoo
-from clipzoo.hub import hf as hub_hf
-from clipzoo.hub.errors import NotFoundError
 from clipzoo.registry import architectures as registry
+from tests.helpers.hub_server import fake_hf_download
+from tests.helpers.transformers import HF_TEXT, HF_VISION, save_clip
 
 TIMM_TINY = "vit_zootest_patch8_siglip_32"
-TINY_TEXT = dict(
-    hidden_size=32,
-    intermediate_size=64,
-    num_hidden_layers=2,
-    num_attention_heads=2,
-    vocab_size=100,
-    max_position_embeddings=16,
-)
-TINY_VISION = dict(
-    hidden_size=32,
-    intermediate_size=64,
-    num_hidden_layers=2,
-    num_attention_heads=2,
-    image_size=32,
-    patch_size=8,
-)
+TINY_TEXT = HF_TEXT
+TINY_VISION = HF_VISION
 
 
 @pytest.fixture
@@ -87,26 +73,9 @@ def _pair(size) -> tuple[int, int]:
 
 
 def _save_hf_clip(folder: Path, **vision_overrides):
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
+    processor = {"size": 32, "image_mean": [0.4, 0.5, 0.6], "image_std": [0.2, 0.3, 0.25]}
+    return save_clip(folder, dict(TINY_TEXT, eos_token_id=99), dict(TINY_VISION, **vision_overrides), 24, processor)
 
-    torch.manual_seed(0)
-    config = CLIPConfig(
-        text_config=dict(TINY_TEXT, eos_token_id=99),
-        vision_config=dict(TINY_VISION, **vision_overrides),
-        projection_dim=24,
-    )
-    model = CLIPModel(config).eval()
-    with torch.no_grad():
-        model.logit_scale.fill_(2.5)
-    model.save_pretrained(folder)
-    CLIPImageProcessor(
-        size={"shortest_edge": 32},
-        crop_size={"height": 32, "width": 32},
-        resample=2,
-        image_mean=[0.4, 0.5, 0.6],
-        image_std=[0.2, 0.3, 0.25],
-    ).save_pretrained(folder)
-    return model
 
 
 def _save_hf_siglip(folder: Path):
@@ -184,16 +153,7 @@ def test_transformers_siglip_local_dir(tmp_path):
 
 def test_transformers_clip_hf_hub_mocked(tmp_path, monkeypatch):
     reference = _save_hf_clip(tmp_path)
-    asked = []
-
-    def fake_download(model_id, filename=None, revision=None, cache_dir=None, offline=None, **kwargs):
-        asked.append(filename)
-        path = tmp_path / (filename or "open_clip_pytorch_model.bin")
-        if model_id != "org/tiny-clip" or not path.is_file():
-            raise NotFoundError(f"hf-hub:{model_id} has no file {filename}")
-        return str(path)
-
-    monkeypatch.setattr(hub_hf, "download_pretrained_from_hf", fake_download)
+    asked = fake_hf_download(monkeypatch, tmp_path, "org/tiny-clip")
     model = clipzoo.create_model("hf-hub:org/tiny-clip").eval()
     image, text = _inputs(eos=99)
     _assert_features_match(model, reference, image, text)

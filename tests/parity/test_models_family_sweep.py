@@ -30,6 +30,7 @@ from clipzoo.models.towers import vision_tower_kind  # noqa: E402
 from clipzoo.registry import architectures as registry  # noqa: E402
 from clipzoo.registry.config import parse_model_config  # noqa: E402
 from clipzoo.registry.results import get_model_profile  # noqa: E402
+from tests.helpers.transformers import save_pretrained, tiny_roberta  # noqa: E402
 
 ATOL = 1e-5
 HF_NAME = "sweep-hf-text"
@@ -93,22 +94,9 @@ def test_families_cover_the_registry() -> None:
 @pytest.fixture(scope="module")
 def hf_text_dir(tmp_path_factory) -> Path:
     """A tiny random RoBERTa saved locally (what an HF text tower loads its config from)."""
-    transformers = pytest.importorskip("transformers")
+    pytest.importorskip("transformers")
     folder = tmp_path_factory.mktemp("tiny_roberta")
-    config = transformers.RobertaConfig(
-        vocab_size=64,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=48,
-        max_position_embeddings=80,
-        pad_token_id=1,
-    )
-    torch.manual_seed(0)
-    transformers.AutoModel.from_config(config).save_pretrained(
-        folder
-    )  # open_clip loads HF weights by default
-    config.save_pretrained(folder)
+    save_pretrained(tiny_roberta(max_position_embeddings=80), folder)  # open_clip loads HF weights by default
     return folder
 
 

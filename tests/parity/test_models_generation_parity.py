@@ -28,14 +28,8 @@ SOT, EOS = VOCAB - 2, VOCAB - 1
 IDS = {"sot_token_id": SOT, "eos_token_id": EOS}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """The tiny models' ops are too small to split across threads; on a busy machine extra threads only wait
-    on each other (about 10x slower here)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# The tiny models' ops are too small to split across threads (conftest's single_thread).
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def shrunk_coca_config(vocab_size: int) -> dict:

@@ -26,6 +26,8 @@ open_clip = pytest.importorskip("open_clip")
 from clipzoo.models import build_model  # noqa: E402
 from clipzoo.models.intermediates import IntermediatesError, feature_take_indices  # noqa: E402
 from clipzoo.registry.config import parse_model_config  # noqa: E402
+from tests.helpers.checkpoints import randomize_  # noqa: E402
+from tests.helpers.registry import write_configs  # noqa: E402
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "model_configs"
 ATOL = 1e-5
@@ -73,34 +75,17 @@ CASES = {
 
 @pytest.fixture(scope="module", autouse=True)
 def peer_registry(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("intermediates_configs")
-    for name, raw in CASES.items():
-        (folder / f"fi-case-{name}.json").write_text(json.dumps(raw))
+    configs = {f"fi-case-{name}": raw for name, raw in CASES.items()}
+    folder = write_configs(tmp_path_factory.mktemp("intermediates_configs"), configs)
     open_clip.add_model_config(folder)
     return folder
-
-
-def _randomize_(model: torch.nn.Module) -> None:
-    torch.manual_seed(0)
-    with torch.no_grad():
-        for name, tensor in model.state_dict().items():
-            if not tensor.is_floating_point() or name.split(".")[-1] in ("logit_scale", "logit_bias"):
-                continue
-            if name.endswith("running_var"):
-                tensor.uniform_(0.8, 1.2)
-            elif tensor.ndim >= 2:
-                tensor.normal_(0.0, tensor[0].numel() ** -0.5)
-            elif name.endswith("weight"):
-                tensor.normal_(1.0, 0.1)
-            else:
-                tensor.normal_(0.0, 0.1)
 
 
 @functools.cache
 def _models(case: str) -> tuple[torch.nn.Module, torch.nn.Module]:
     """(open_clip model with random weights, clipzoo model holding the same weights), eval mode; built once."""
     peer = open_clip.create_model(f"fi-case-{case}").eval()
-    _randomize_(peer)
+    randomize_(peer, 0)
     with torch.device("meta"):
         ours = build_model(parse_model_config(CASES[case], case)).eval()
     ours.load_state_dict(peer.state_dict(), strict=True, assign=True)

@@ -26,6 +26,8 @@ open_clip = pytest.importorskip("open_clip")
 from clipzoo.factory import summary  # noqa: E402
 from clipzoo.models import build_model, convert_weights_to_lp, count_parameters  # noqa: E402
 from clipzoo.registry.config import parse_model_config  # noqa: E402
+from tests.helpers.checkpoints import randomize_  # noqa: E402
+from tests.helpers.registry import write_configs  # noqa: E402
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "model_configs"
 FP32_ATOL = 1e-5
@@ -185,28 +187,10 @@ FULL_CASES = [c for c in NUMERIC_CASES if c.startswith("full-")]
 @pytest.fixture(scope="module")
 def peer_registry(tmp_path_factory) -> Path:
     """Register every numeric case in open_clip under a 'parity-' name."""
-    folder = tmp_path_factory.mktemp("peer_configs")
-    for name, raw in NUMERIC_CASES.items():
-        (folder / f"parity-case-{name}.json").write_text(json.dumps(raw))
+    configs = {f"parity-case-{name}": raw for name, raw in NUMERIC_CASES.items()}
+    folder = write_configs(tmp_path_factory.mktemp("peer_configs"), configs)
     open_clip.add_model_config(folder)
     return folder
-
-
-def _randomize_(model: torch.nn.Module, seed: int) -> None:
-    """Overwrite every weight with fan-in-scaled noise (norm scales near 1), keeping logit scale and bias."""
-    torch.manual_seed(seed)
-    with torch.no_grad():
-        for name, tensor in model.state_dict().items():
-            if not tensor.is_floating_point() or name.split(".")[-1] in ("logit_scale", "logit_bias"):
-                continue
-            if name.endswith("running_var"):
-                tensor.uniform_(0.8, 1.2)
-            elif tensor.ndim >= 2:
-                tensor.normal_(0.0, tensor[0].numel() ** -0.5)
-            elif name.endswith("weight"):
-                tensor.normal_(1.0, 0.1)
-            else:
-                tensor.normal_(0.0, 0.1)
 
 
 def _texts(batch: int, length: int, vocab: int, eos: int | None) -> torch.Tensor:
@@ -234,7 +218,7 @@ def _pair(case: str, precision: str = "fp32"):
     """(open_clip model with random weights, clipzoo model holding the same weights), both in eval mode."""
     raw = NUMERIC_CASES[case]
     peer = open_clip.create_model(f"parity-case-{case}", precision=precision).eval()
-    _randomize_(peer, seed=0)
+    randomize_(peer, seed=0)
     cast = {"fp32": None, "bf16": torch.bfloat16}[precision]
     with torch.device("meta"):  # the factory's path: no random init, weights assigned from the checkpoint
         ours = build_model(parse_model_config(raw, case), cast_dtype=cast).eval()

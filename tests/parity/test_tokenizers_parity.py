@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 import clipzoo
 import clipzoo.tokenizers as cz
+from tests.helpers.tokenizers import gemma_like_dir, sentences, train_spiece
 
 oc_tok = pytest.importorskip("open_clip.tokenizer")
 
@@ -214,27 +215,10 @@ def test_syntax_mask_with_stub_nltk(monkeypatch):
 
 
 def _train_spiece(folder):
-    import sentencepiece as spm
-
-    rng = random.Random(0)
     words = [w.lower().strip(".,!") for t in CAPTIONS for w in t.split()] + ["日本", "café", "straße"]
-    sentences = [" ".join(rng.choices(words, k=rng.randint(3, 12))) for _ in range(400)]
     # add_dummy_prefix=False: transformers switches it off through protobuf (not installed here), so a model
     # trained without it loads identically on both sides.
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(sentences),
-        model_prefix=str(folder / "spiece"),
-        vocab_size=200,
-        model_type="unigram",
-        pad_id=0,
-        eos_id=1,
-        unk_id=2,
-        bos_id=-1,
-        add_dummy_prefix=False,
-        character_coverage=1.0,
-        minloglevel=2,
-    )
-    return folder / "spiece.model"
+    return train_spiece(folder, sentences(words, 400, 12), vocab_size=200, add_dummy_prefix=False)
 
 
 @pytest.fixture(scope="module")
@@ -388,25 +372,9 @@ def test_tokenizer_choice_matches_open_clip_for_every_registered_model(monkeypat
 
 
 def _write_gemma_like_dir(folder, config_extra: dict):
-    """A byte-level BPE tokenizer.json without a post-processor and a GemmaTokenizer config: transformers
-    builds the bos/eos template and the padding side from the config."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-
     rng = random.Random(0)
     corpus = [" ".join(rng.choices([w for t in CAPTIONS for w in t.split()], k=10)) for _ in range(300)]
-    names = {"pad_token": "<pad>", "eos_token": "<eos>", "bos_token": "<bos>", "unk_token": "<unk>"}
-    tok = Tokenizer(models.BPE(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    trainer = trainers.BpeTrainer(
-        vocab_size=400,
-        special_tokens=list(names.values()),
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )
-    tok.train_from_iterator(corpus, trainer)
-    tok.save(str(folder / "tokenizer.json"))
-    config = {"tokenizer_class": "GemmaTokenizer", **names, **config_extra}
-    (folder / "tokenizer_config.json").write_text(json.dumps(config))
-    return folder
+    return gemma_like_dir(folder, corpus, config_extra)
 
 
 @pytest.mark.parametrize(

@@ -40,6 +40,7 @@ CONVERTERS: tuple[Converter, ...] = (
     Converter("transformers-siglip", transformers.is_hf_siglip_state, transformers.convert_hf_siglip),
     Converter("big_vision", big_vision.is_big_vision_state, big_vision.convert_big_vision),
     Converter("transformers-tipsv2", tipsv2.is_tipsv2_state, tipsv2.tipsv2_to_clipzoo),
+    Converter("transformers-tipsv2-modules", tipsv2.is_tipsv2_module_state, tipsv2.tipsv2_modules_to_clipzoo),
 )
 OPEN_CLIP = "open_clip"
 

@@ -29,14 +29,15 @@ def cmd_embed(args: argparse.Namespace) -> int:
         args.sources, args.model, args.pretrained, out=args.out, onnx=args.onnx, engine=args.engine,
         ray_address=args.ray_address, image_column=args.image_column, caption_column=args.caption_column,
         text_only=args.text_only, dtype=args.dtype, part_size=args.part_size, batch_size=args.batch_size,
-        workers=args.workers, precision=args.precision, device=args.device, random_weights=args.random_weights,
-        overwrite=args.overwrite, cache_dir=args.cache_dir, progress=None,
+        workers=args.workers, precision=args.precision, fast_decode=args.fast_decode, device=args.device,
+        random_weights=args.random_weights, overwrite=args.overwrite, cache_dir=args.cache_dir, progress=None,
     )  # fmt: skip
     if args.json:
         print(json.dumps(vars(summary), indent=2, default=str))
         return 0
     print(
-        f"{summary.out}: {summary.embedded} of {summary.items} items embedded in {summary.parts} parts "
+        f"{summary.out}: {summary.embedded} of {summary.items} items embedded in {summary.parts} "
+        f"part{'s' if summary.parts != 1 else ''} "
         f"({summary.parts_written} written now), {summary.failed} skipped (failures.parquet); "
         f"{summary.items_per_second:.1f} items/s, {summary.seconds:.1f} s, path {summary.inference_path}, "
         f"engine {summary.engine}"
@@ -90,6 +91,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=None, help="items per model call (default: by device)")
     p.add_argument("--workers", type=int, default=None, help="decoding processes (default: from the cores)")
     p.add_argument("--precision", default="auto", help="auto, fp32, bf16, int8 (CPU) or fp16 (GPU)")
+    p.add_argument("--fast-decode", action="store_true",
+                   help="decode JPEGs at a reduced scale (faster on large photos; a few grey levels from exact)")  # fmt: skip
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument(
         "--overwrite", action="store_true", help="replace DIR if it holds another run's embeddings"

@@ -20,7 +20,7 @@ from typing import Any
 
 from .chunks import Chunk, ChunkResult, encode_chunk, preprocess_chunk
 
-__all__ = ["default_workers", "run_chunks"]
+__all__ = ["default_workers", "prepare", "run_chunks"]
 
 PARENT_CHECK_SECONDS = 0.5
 
@@ -30,6 +30,10 @@ def default_workers(device: str) -> int:
     of them, so a quarter of the cores (at least one) decode."""
     cores = os.cpu_count() or 1
     return max(1, cores - 1) if not str(device).startswith("cpu") else max(1, cores // 4)
+
+
+def prepare(address: str | None) -> None:
+    """Nothing to start: the worker processes start with the first chunk (``address`` is for other engines)."""
 
 
 def _watch_parent(parent: int) -> None:
@@ -53,7 +57,7 @@ def run_chunks(chunks: Iterator[Chunk], encoder: Any, context: dict[str, Any]) -
     Args:
         chunks: The chunks to do, in order.
         encoder: The model (``encode_images``, ``encode_texts``, ``preprocess_cfg``).
-        context: ``workers``, ``with_images``, ``with_text`` (see :func:`clipzoo.corpus.run.embed`).
+        context: ``workers``, ``fast_decode``, ``with_images``, ``with_text`` (see :func:`clipzoo.corpus.run.embed`).
 
     Yields:
         One result per chunk, in chunk order.
@@ -68,7 +72,8 @@ def run_chunks(chunks: Iterator[Chunk], encoder: Any, context: dict[str, Any]) -
     window: deque[tuple[Chunk, Future]] = deque()
     try:
         for chunk in chunks:
-            window.append((chunk, pool.submit(preprocess_chunk, cfg, chunk.image_specs())))
+            job = pool.submit(preprocess_chunk, cfg, chunk.image_specs(), context["fast_decode"])
+            window.append((chunk, job))
             while len(window) > 2 * workers + 1:
                 done, future = window.popleft()
                 yield encode_chunk(encoder, done, future.result(), context["with_text"])

@@ -27,9 +27,10 @@ import numpy as np
 from .chunks import Chunk, ChunkResult, encode_chunk, preprocess_chunk
 from .encoder import build_encoder
 
-__all__ = ["EncodeActor", "connect", "default_workers", "run_chunks"]
+__all__ = ["EncodeActor", "default_workers", "prepare", "run_chunks"]
 
 WINDOW_CHUNKS = 512
+LOCAL_START_ATTEMPTS = 2
 # CPUs a preprocessing task reserves: decoding a chunk is lighter than encoding it, and a reservation other than
 # the actors' keeps Ray from fusing the two stages into the actor (which would decode and encode in turn there)
 PREPROCESS_CPUS = 0.5
@@ -47,20 +48,32 @@ def _unnpy(data: bytes) -> np.ndarray | None:
     return np.load(io.BytesIO(data)) if data else None
 
 
-def connect(address: str | None) -> None:
-    """Join the Ray cluster at ``address``, or start a local Ray (all cores) when None; reuse a running one."""
+def prepare(address: str | None) -> None:
+    """Join the Ray cluster at ``address``, or start a local Ray (all cores) when None; reuse a running one.
+
+    A local start is tried twice: Ray waits a fixed 30 s for its raylet to register, which a loaded machine can
+    miss once.
+    """
     import ray
 
-    if ray.is_initialized():
-        return
-    ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+    for attempt in range(LOCAL_START_ATTEMPTS if address is None else 1):
+        if ray.is_initialized():
+            return
+        try:
+            ray.init(
+                address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING
+            )
+        except Exception:  # ray raises a bare Exception for the raylet's start timeout
+            ray.shutdown()
+            if attempt + 1 >= (LOCAL_START_ATTEMPTS if address is None else 1):
+                raise
 
 
-def _preprocess_rows(batch: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
+def _preprocess_rows(batch: dict[str, Any], cfg: dict[str, Any], fast: bool) -> dict[str, Any]:
     """Ray task: decode and preprocess each row's chunk (failures kept, never raised)."""
     pixels, ok, failures = [], [], []
     for specs in batch["specs"]:
-        arrays, good, bad = preprocess_chunk(cfg, [tuple(s) for s in json.loads(specs)])
+        arrays, good, bad = preprocess_chunk(cfg, [tuple(s) for s in json.loads(specs)], fast)
         pixels.append(_npy(arrays))
         ok.append(json.dumps(good))
         failures.append(json.dumps(bad))
@@ -129,7 +142,7 @@ def _window(rows: list[dict[str, Any]], encoder: Any, context: dict[str, Any]) -
             _preprocess_rows,
             batch_size=1,
             num_cpus=PREPROCESS_CPUS,
-            fn_kwargs={"cfg": encoder.preprocess_cfg},
+            fn_kwargs={"cfg": encoder.preprocess_cfg, "fast": context["fast_decode"]},
         )
     request = context["request"]
     return dataset.map_batches(
@@ -154,7 +167,7 @@ def run_chunks(chunks: Iterator[Chunk], encoder: Any, context: dict[str, Any]) -
     """
     import ray
 
-    connect(context["ray_address"])
+    prepare(context["ray_address"])
     data_context = ray.data.DataContext.get_current()
     data_context.execution_options.preserve_order = True
     data_context.enable_progress_bars = bool(context.get("progress"))

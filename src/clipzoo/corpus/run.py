@@ -40,7 +40,8 @@ __all__ = ["ENGINES", "EmbedSummary", "embed"]
 logger = logging.getLogger("clipzoo")
 
 # engine name -> its module in this package, imported only when chosen (Ray is an optional extra); each has
-# run_chunks(chunks, encoder, context), yielding results in chunk order, and default_workers(device)
+# prepare(address) (start or join what it runs on), run_chunks(chunks, encoder, context) yielding results in chunk
+# order, and default_workers(device)
 ENGINES = {"local": "local", "ray": "ray_engine"}
 # engine -> (the package it needs, how to install it)
 ENGINE_PACKAGES = {"ray": ("ray", "uv pip install 'clipzoo[ray]' (the ray extra: ray[data])")}
@@ -176,6 +177,7 @@ def embed(
     batch_size: int | None = None,
     workers: int | None = None,
     precision: str = "auto",
+    fast_decode: bool = False,
     device: str = "cpu",
     random_weights: bool = False,
     overwrite: bool = False,
@@ -201,6 +203,8 @@ def embed(
         batch_size: Items per model call; None picks by device (32 on a CPU, 256 on a GPU).
         workers: Decoding processes (local engine) or concurrent actors (Ray); None picks from the cores.
         precision: ``auto``, ``fp32``, ``bf16``, ``int8`` (CPU) or ``fp16`` (GPU).
+        fast_decode: Decode JPEGs at a reduced scale (clipzoo's fast eval transform: several times faster on
+            large photos, at most a few grey levels from the exact pixels); exact (open_clip's pixels) otherwise.
         device: ``cpu`` or a CUDA device.
         random_weights: Allow a model without pretrained weights.
         overwrite: Replace ``out`` when it holds another run's embeddings (only a folder clipzoo wrote).
@@ -225,7 +229,8 @@ def embed(
     check_request(request, random_weights)
     batch = batch_size or auto_batch_size(request)
     identity = _identity(sources, request, dtype=dtype, part_size=part_size, batch_size=min(batch, part_size),
-                         image_column=image_column, caption_column=caption_column, text_only=text_only)  # fmt: skip
+                         image_column=image_column, caption_column=caption_column, text_only=text_only,
+                         fast_decode=fast_decode)  # fmt: skip
     # the house's rule for folders (never the current or home folder, an ancestor, a file, a link, an empty path,
     # a foreign folder); whether this run may resume or replace what is there is open_output's question
     out = check_replaceable(out, [MANIFEST_FILE], overwrite=True)
@@ -242,10 +247,11 @@ def embed(
     manifest.info = {"preprocess": encoder.preprocess_cfg, "embed_dim": encoder.embed_dim, "images": with_images,
                      "text": with_text, "inference_path": encoder.path, "engine": engine}  # fmt: skip
     manifest.save(out)
+    _engine(engine).prepare(ray_address)  # start or join the engine's machinery before the timed stream
     streaming = time.perf_counter()
     written = _run_parts(found, options, manifest, encoder, out, engine=engine, ray_address=ray_address,
-                         request=request, with_images=with_images, with_text=with_text, progress=progress,
-                         workers=workers or _engine(engine).default_workers(device))  # fmt: skip
+                         request=request, fast_decode=fast_decode, with_images=with_images, with_text=with_text,
+                         progress=progress, workers=workers or _engine(engine).default_workers(device))  # fmt: skip
     end = time.perf_counter()
     seconds = end - start
     done = sum(p["rows"] for p in manifest.parts.values())

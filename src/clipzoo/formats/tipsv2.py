@@ -6,6 +6,8 @@ transformers 5.x saves a Tipsv2Model in the original TIPS layout, the one of the
 CustomTextCLIP: timm's ``vit_*_patch14_reg1_tipsv2`` trunk under ``visual.trunk.`` and the native text tower
 under ``text.``. :func:`tipsv2_rules` names every tensor in both layouts; :func:`tipsv2_to_clipzoo` reads it
 towards clipzoo (the checkpoint loader), :func:`clipzoo_to_tipsv2` towards transformers (the export).
+A Tipsv2Model ``state_dict()`` under transformers' own module names (``vision_model.*``, ``text_model.*``, what a
+file saved without transformers' save-time renaming holds) is read too (:func:`tipsv2_modules_to_clipzoo`).
 
 Two tensors are not a renaming. TIPS adds a position to its class token, timm (``no_embed_class``) does not:
 the class position is folded into the class token on import, and written back as a zero position on export
@@ -18,7 +20,8 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CheckpointError
-from .keys import Param, Rule, convert_by_rules, count_layers
+from .keys import NATIVE_BLOCK, Blocks, Param, Rule, convert_by_rules, count_layers
+from .transformers import HF_BLOCK
 
 if TYPE_CHECKING:
     import torch
@@ -88,6 +91,99 @@ def tipsv2_rules(vision_depth: int, text_depth: int, mlp_names: tuple[str, str])
     return rules
 
 
+# ---------------------------------------------------------------------------------------------------- module names
+
+# A Tipsv2Model's own module names (its ``state_dict()``, what a file holds when saved without transformers'
+# save-time renaming); read towards clipzoo only: transformers itself writes the TIPS layout above.
+NATIVE_VISION, NATIVE_TEXT = "vision_model.", "text_model."
+
+
+def is_tipsv2_module_state(state: StateDict) -> bool:
+    """A Tipsv2Model ``state_dict()`` under transformers' module names (register tokens in the embeddings)."""
+    return (
+        f"{NATIVE_VISION}embeddings.register_tokens" in state
+        and f"{NATIVE_TEXT}final_layer_norm.weight" in state
+    )
+
+
+def _native_vision_block(i: int) -> list[Rule]:
+    """One vision layer under transformers' module names, its q/k/v (and SwiGLU gate/up) packed beforehand."""
+    f, c = f"{NATIVE_VISION}encoder.layer.{i}.", f"{TRUNK}blocks.{i}."
+    return [
+        Param(f + "norm1", c + "norm1", pair=True),
+        Param(f + "norm2", c + "norm2", pair=True),
+        Param(f + "attention.qkv.weight", c + "attn.qkv.weight"),
+        Param(f + "attention.qkv.bias", c + "attn.qkv.bias", optional=True),
+        Param(f + "attention.o_proj", c + "attn.proj", pair=True),
+        Param(f + "layer_scale1.lambda1", c + "ls1.gamma"),
+        Param(f + "layer_scale2.lambda1", c + "ls2.gamma"),
+        Param(f + "mlp.fc1", c + "mlp.fc1", pair=True),
+        Param(f + "mlp.fc2", c + "mlp.fc2", pair=True),
+    ]
+
+
+def _pack_native_layers(state: StateDict) -> None:
+    """In place: each vision layer's q/k/v projections as one ``attention.qkv``, and a SwiGLU's gate and value
+    as one ``mlp.fc1`` (gate first, DINOv2's w12) with ``down_proj`` as ``mlp.fc2``, as timm packs them."""
+    import torch
+
+    packs = (
+        (("attention.q_proj", "attention.k_proj", "attention.v_proj"), "attention.qkv"),
+        (("mlp.gate_proj", "mlp.up_proj"), "mlp.fc1"),
+        (("mlp.down_proj",), "mlp.fc2"),
+    )
+    for i in range(count_layers(state, f"{NATIVE_VISION}encoder.layer.")):
+        f = f"{NATIVE_VISION}encoder.layer.{i}."
+        for parts, packed in packs:
+            for p in ("weight", "bias"):
+                keys = [f"{f}{n}.{p}" for n in parts]
+                if all(k in state for k in keys):
+                    state[f"{f}{packed}.{p}"] = torch.cat([state.pop(k) for k in keys], dim=0)
+
+
+def tipsv2_module_rules(state: StateDict) -> list[Rule]:
+    """transformers Tipsv2Model (module names) -> clipzoo TIPSv2, sized from ``state``."""
+    v, t = NATIVE_VISION, NATIVE_TEXT
+    rules: list[Rule] = [
+        Param(f"{v}embeddings.cls_token", f"{TRUNK}cls_token"),
+        Param(f"{v}embeddings.register_tokens", f"{TRUNK}reg_token"),
+        Param(f"{v}embeddings.position_embeddings", f"{TRUNK}pos_embed"),
+        Param(f"{v}embeddings.patch_embeddings.projection", f"{TRUNK}patch_embed.proj", pair=True),
+        Param(f"{v}layernorm", f"{TRUNK}norm", pair=True),
+        Param(f"{t}embeddings.token_embedding.weight", "text.token_embedding.weight"),
+        Blocks(f"{t}encoder.layers.", "text.transformer.resblocks.", HF_BLOCK, NATIVE_BLOCK),
+        Param(f"{t}final_layer_norm", "text.ln_final", pair=True),
+        Param("temperature", "logit_scale", value="inverse_log", optional=True),
+    ]
+    for i in range(count_layers(state, f"{v}encoder.layer.")):
+        rules += _native_vision_block(i)
+    return rules
+
+
+def tipsv2_modules_to_clipzoo(state: StateDict, model: Any = None) -> StateDict:
+    """A Tipsv2Model ``state_dict()`` (transformers' module names) -> clipzoo's TIPSv2.
+
+    Args:
+        state: The state dict.
+        model: The model being loaded (its initial logit scale stands in for a missing temperature).
+
+    Returns:
+        The state dict in clipzoo's layout.
+
+    Raises:
+        CheckpointError: a key is missing or not understood.
+    """
+    state = dict(state)
+    state.pop(f"{NATIVE_VISION}embeddings.mask_token", None)
+    _fold_class_position(
+        state, f"{NATIVE_VISION}embeddings.cls_token", f"{NATIVE_VISION}embeddings.position_embeddings"
+    )
+    _pack_native_layers(state)
+    ignored = ("position_ids", "position_embedding.weights")  # non-persistent in transformers
+    out = convert_by_rules(state, tipsv2_module_rules(state), "clipzoo", _missing, _not_understood, ignored)
+    return _with_logit_scale(out, model)
+
+
 def _missing(key: str) -> CheckpointError:
     return CheckpointError(f"TIPSv2 checkpoint is missing {key!r}")
 
@@ -121,22 +217,33 @@ def tipsv2_to_clipzoo(state: StateDict, model: Any = None) -> StateDict:
     Raises:
         CheckpointError: a key is missing or not understood.
     """
-    import torch
 
     state = dict(state)
     state.pop(f"{VISION}mask_token", None)  # masked-image pretraining only; timm's trunk has none
-    pos_key, cls_key = f"{VISION}pos_embed", f"{VISION}cls_token"
-    if pos_key in state and cls_key in state:
-        pos = state[pos_key]
-        state[cls_key] = state[cls_key] + pos[:, :1].to(state[cls_key].dtype)
-        state[pos_key] = pos[:, 1:]
+    _fold_class_position(state, f"{VISION}cls_token", f"{VISION}pos_embed")
     rules = tipsv2_rules(
         count_layers(state, f"{VISION}blocks."),
         count_layers(state, f"{TEXT}transformer.resblocks."),
         _foreign_mlp_names(state),
     )
-    out = convert_by_rules(state, rules, "clipzoo", _missing, _not_understood)
-    if "logit_scale" not in out:  # transformers then starts from its config's temperature_init_value
+    return _with_logit_scale(convert_by_rules(state, rules, "clipzoo", _missing, _not_understood), model)
+
+
+def _fold_class_position(state: StateDict, cls_key: str, pos_key: str) -> None:
+    """In place: the class token's position added to the class token and dropped from the table (timm's
+    ``no_embed_class`` layout gives the same sum)."""
+    if pos_key in state and cls_key in state:
+        pos = state[pos_key]
+        state[cls_key] = state[cls_key] + pos[:, :1].to(state[cls_key].dtype)
+        state[pos_key] = pos[:, 1:]
+
+
+def _with_logit_scale(out: StateDict, model: Any) -> StateDict:
+    """``out`` with a ``logit_scale``: a checkpoint without temperature starts, as in transformers, from the
+    config's (the model's initial logit scale), else from transformers' default."""
+    import torch
+
+    if "logit_scale" not in out:
         scale = getattr(model, "init_logit_scale", None)
         out["logit_scale"] = torch.tensor(-math.log(DEFAULT_TEMPERATURE) if scale is None else scale)
     return out

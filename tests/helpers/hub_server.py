@@ -196,3 +196,50 @@ def _hub_headers(path: str, body: bytes) -> dict:
         "ETag": f'"{digest}"',
         "X-Linked-Size": str(len(body)),
     }
+
+
+def hub_env(monkeypatch, tmp_path) -> None:
+    """Caches in tmp_path, no telemetry or progress bars, fast retries, no proxy for 127.0.0.1, no token or
+    offline switch from the caller's environment."""
+    import functools
+
+    import huggingface_hub.file_download as hf_file_download
+
+    monkeypatch.setenv("CLIPZOO_CACHE", str(tmp_path / "clipzoo"))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    monkeypatch.setenv("CLIPZOO_DOWNLOAD_BACKOFF", "0.01")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    for name in (
+        "HF_HUB_OFFLINE",
+        "HF_HUB_CACHE",
+        "HF_TOKEN",
+        "CLIPZOO_DOWNLOAD_TIMEOUT",
+        "CLIPZOO_DOWNLOAD_RETRIES",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    # huggingface_hub retries Hub requests itself with waits of 1-8 s: keep its waits short here
+    fast = functools.partial(hf_file_download.http_backoff, base_wait_time=0.01, max_wait_time=0.01)
+    monkeypatch.setattr(hf_file_download, "http_backoff", fast)
+
+
+def fake_hf_download(monkeypatch, folder, repo: str) -> list:
+    """clipzoo's Hub download answered from ``folder`` for ``repo`` only (any other repo or a missing file is
+    NotFoundError); returns the list that records the file names asked for."""
+    from pathlib import Path
+
+    from clipzoo.hub import hf as hub_hf
+    from clipzoo.hub.errors import NotFoundError
+
+    asked = []
+
+    def fake_download(model_id, filename=None, revision=None, cache_dir=None, offline=None, **kwargs):
+        asked.append(filename)
+        path = Path(folder) / (filename or "open_clip_pytorch_model.bin")
+        if model_id != repo or not path.is_file():
+            raise NotFoundError(f"hf-hub:{model_id} has no file {filename}")
+        return str(path)
+
+    monkeypatch.setattr(hub_hf, "download_pretrained_from_hf", fake_download)
+    return asked
