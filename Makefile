@@ -24,7 +24,7 @@ format: install
 	$(VENV)/bin/ruff check --fix src tests scripts
 
 # Both cores: two pytest-xdist workers, one intra-op thread each (tests control their own thread counts).
-test: install lint bench-env hf5-env
+test: install lint bench-env hf5-env octests-env
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n 2 --dist worksteal $(PYTEST_ARGS)
 	OMP_NUM_THREADS=2 $(HF5_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/hf5
 
@@ -45,10 +45,22 @@ bench: install retrieval-env
 BENCH_VENV := .venv-bench
 HF5_VENV := .venv-hf5
 RETRIEVAL_VENV := .venv-retrieval
+OCTESTS_VENV := .venv-octests
 bench-env: $(BENCH_VENV)/.installed-stamp
 hf5-env: $(HF5_VENV)/.installed-stamp
 # clip-retrieval 2.45 (open-clip-torch<3, numpy<2, pyarrow<16): the peer of `clipzoo embed` in make bench.
 retrieval-env: $(RETRIEVAL_VENV)/.installed-stamp
+# open_clip 3.3.0's own tests: the tests/ of its sdist, fetched from PyPI into .cache/ (not copied into this
+# repository), run against open_clip and against clipzoo by tests/test_compat_open_clip_suite.py.
+OCTESTS_DIR := .cache/open_clip-3.3.0
+octests-env: $(OCTESTS_VENV)/.installed-stamp $(OCTESTS_DIR)/tests/util_test.py
+
+$(OCTESTS_DIR)/tests/util_test.py: tests/envs/octests-requirements.txt
+	rm -rf $(OCTESTS_DIR) && mkdir -p $(OCTESTS_DIR)
+	$(PYTHON) -m pip download --quiet --no-deps --no-binary :all: open-clip-torch==3.3.0 -d $(OCTESTS_DIR)
+	tar -xzf $(OCTESTS_DIR)/open_clip_torch-3.3.0.tar.gz -C $(OCTESTS_DIR) --strip-components=1 \
+		open_clip_torch-3.3.0/tests
+	@touch $@
 
 .venv-%/.installed-stamp: tests/envs/%-requirements.txt pyproject.toml $(STAMP)
 	$(PY) -m uv venv --allow-existing --python $(PY) .venv-$*
@@ -57,4 +69,4 @@ retrieval-env: $(RETRIEVAL_VENV)/.installed-stamp
 	@touch $@
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) $(HF5_VENV) $(RETRIEVAL_VENV) .pytest_cache .ruff_cache dist build
+	rm -rf $(VENV) $(BENCH_VENV) $(HF5_VENV) $(RETRIEVAL_VENV) $(OCTESTS_VENV) .cache/open_clip-3.3.0 .pytest_cache .ruff_cache dist build

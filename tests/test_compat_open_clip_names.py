@@ -371,7 +371,7 @@ def test_hf_poolers_equal_open_clip() -> None:
         [out.last_hidden_state[0, :3].max(0).values, out.last_hidden_state[1, :2].max(0).values]
     )
     _close(hf_poolers.MaxPooler()(out, mask), expected)
-    assert set(hf_poolers._POOLERS) == set(oc_hf._POOLERS)
+    assert set(hf_poolers.POOLER_CLASSES) == set(oc_hf._POOLERS)
 
 
 # -- zero-shot, openai, hub card ----------------------------------------------------------------------------

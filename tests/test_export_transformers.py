@@ -156,3 +156,50 @@ def test_cli_export_transformers(tmp_path, tiny_configs, capsys):
     )
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "ModifiedResNet" in err and not (tmp_path / "rn").exists()
+
+
+def _siglip_folder(folder: Path) -> None:
+    """A random transformers SiglipModel with a SiglipTokenizer (a sentencepiece model trained here)."""
+    import random
+
+    import sentencepiece as spm
+    from transformers import SiglipConfig, SiglipImageProcessor, SiglipModel, SiglipTokenizer
+
+    words = "a photo of the dog cat bird two three red blue green".split()
+    rng = random.Random(0)
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(" ".join(rng.choices(words, k=6)) for _ in range(200)),
+        model_prefix=str(folder.parent / "sp"), vocab_size=30, model_type="unigram", pad_id=0, eos_id=1,
+        unk_id=2, bos_id=-1, character_coverage=1.0, minloglevel=2,
+    )  # fmt: skip
+    tower = {"hidden_size": 32, "intermediate_size": 48, "num_hidden_layers": 1, "num_attention_heads": 2}
+    config = SiglipConfig(
+        text_config={**tower, "vocab_size": 30, "max_position_embeddings": 16},
+        vision_config={**tower, "image_size": 28, "patch_size": 14},
+    )
+    torch.manual_seed(0)
+    SiglipModel(config).save_pretrained(folder)
+    SiglipImageProcessor(size={"height": 28, "width": 28}).save_pretrained(folder)
+    SiglipTokenizer(vocab_file=str(folder.parent / "sp.model"), model_max_length=16).save_pretrained(folder)
+
+
+def test_a_transformers_siglip_folder_exports_back_with_its_tokenizer(tmp_path):
+    from transformers import AutoTokenizer, SiglipModel
+
+    _siglip_folder(tmp_path / "siglip")
+    source = f"local-dir:{tmp_path / 'siglip'}"
+    again = export_model(source, to=tmp_path / "again", format="transformers")
+    texts = ["a photo of the dog!", "Two  RED birds", "green"]
+    ours = clipzoo.get_tokenizer(source)(texts)
+    theirs = AutoTokenizer.from_pretrained(again)(
+        texts, padding="max_length", max_length=16, return_tensors="pt"
+    )
+    assert torch.equal(theirs["input_ids"], ours)
+    reference, back = (
+        SiglipModel.from_pretrained(tmp_path / "siglip").eval(),
+        SiglipModel.from_pretrained(again),
+    )
+    with torch.no_grad():
+        torch.testing.assert_close(
+            back.eval().get_text_features(input_ids=ours), reference.get_text_features(input_ids=ours)
+        )

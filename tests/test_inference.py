@@ -90,8 +90,9 @@ def test_explicit_requests_and_their_errors():
     assert choose_path("fp32", features(XEON_AMX)).path == "fp32"
     assert choose_path("int8", features(XEON_AMX)).reason == "requested; int8 GEMMs on AMX-INT8"
     assert "emulated" in choose_path("bf16", features(EPYC_AVX2)).reason
-    with pytest.raises(InferencePathError, match="oneDNN bf16 kernels"):
-        choose_path("bf16", features(EPYC_AVX2), Kernels(bf16=False))
+    assert "unpacked bf16 GEMMs" in choose_path("bf16", features(EPYC_AVX2), Kernels(bf16=False)).reason
+    with pytest.raises(InferencePathError, match="bfloat16 matrix products"):
+        choose_path("bf16", features(EPYC_AVX2), Kernels(bf16=False, bf16_unpacked=False))
     with pytest.raises(InferencePathError, match="quantized engine"):
         choose_path("int8", features(EPYC_AVX2), Kernels(int8=False))
     with pytest.raises(InferencePathError, match="use one of: auto, bf16, int8, fp32"):

@@ -16,6 +16,10 @@ from typing import Any
 
 from .folder import ExportError
 
+# clean modes whose text transformers' SiglipTokenizer reproduces: clipzoo's SigLipTokenizer then applies
+# SiglipTokenizer's own steps (lower-casing, punctuation removal, space collapsing), which subsume both
+SIGLIP_CLEAN_MODES = ("canonicalize", "whitespace")
+
 
 def json_dump(path: Path, data: Any) -> None:
     """Write ``data`` as indented UTF-8 JSON with a final newline."""
@@ -70,11 +74,11 @@ def _write_clip_bpe(tokenizer: Any, folder: Path, siglip: bool) -> None:
 
 def _write_sentencepiece(tokenizer: Any, folder: Path, siglip: bool) -> None:
     """SiglipTokenizer files: transformers' SiglipTokenizer canonicalizes and pads as clipzoo's does."""
-    from ..tokenizers.clean import get_clean_fn
-
-    if tokenizer.clean_fn is not get_clean_fn("canonicalize"):
+    if tokenizer.clean not in SIGLIP_CLEAN_MODES:
         raise ExportError(
-            "a SigLIP sentencepiece tokenizer without canonicalize cleaning: SiglipTokenizer has it"
+            f"a SigLIP sentencepiece tokenizer with clean={tokenizer.clean!r}: transformers' SiglipTokenizer "
+            f"reproduces only {' or '.join(map(repr, SIGLIP_CLEAN_MODES))} (its own lower-casing, punctuation "
+            "removal and space collapsing follow)"
         )
     shutil.copyfile(tokenizer.model_file, folder / "spiece.model")
     sp = tokenizer.sp
@@ -87,24 +91,23 @@ def _write_sentencepiece(tokenizer: Any, folder: Path, siglip: bool) -> None:
     json_dump(folder / "tokenizer_config.json", config)
 
 
-def _clean_normalizers(clean_fn: Any) -> list:
-    """tokenizers normalizers doing what clipzoo's clean function does (ftfy/html fixes aside)."""
+def _clean_normalizers(clean: str) -> list:
+    """tokenizers normalizers doing what clipzoo's clean mode ``clean`` does (ftfy/html fixes aside)."""
     import string
 
     from tokenizers import Regex, normalizers
 
-    from ..tokenizers.clean import get_clean_fn
-
     collapse = [normalizers.Replace(Regex(r"\s+"), " "), normalizers.Strip()]
-    if clean_fn is get_clean_fn("whitespace"):
-        return collapse
-    if clean_fn is get_clean_fn("lower"):
-        return [*collapse, normalizers.Lowercase()]
-    if clean_fn is get_clean_fn("canonicalize"):
-        punctuation = Regex("[" + re.escape(string.punctuation) + "]")
-        return [normalizers.Replace("_", " "), normalizers.Replace(punctuation, ""), normalizers.Lowercase(),
-                *collapse]  # fmt: skip
-    raise ExportError("the tokenizer's clean function has no tokenizer.json equivalent")
+    punctuation = Regex("[" + re.escape(string.punctuation) + "]")
+    steps = {
+        "whitespace": collapse,
+        "lower": [*collapse, normalizers.Lowercase()],
+        "canonicalize": [normalizers.Replace("_", " "), normalizers.Replace(punctuation, ""),
+                         normalizers.Lowercase(), *collapse],
+    }  # fmt: skip
+    if clean not in steps:
+        raise ExportError(f"the tokenizer's clean mode {clean!r} has no tokenizer.json equivalent")
+    return steps[clean]
 
 
 def _write_tokenizer_json(tokenizer: Any, folder: Path, siglip: bool) -> None:
@@ -116,7 +119,7 @@ def _write_tokenizer_json(tokenizer: Any, folder: Path, siglip: bool) -> None:
     if tokenizer.tokenizer_mode or tokenizer.strip_sep_token:
         raise ExportError("tokenizer_mode / strip_sep_token have no transformers tokenizer equivalent")
     fast = tokenizer.tokenizer
-    steps = _clean_normalizers(tokenizer.clean_fn)
+    steps = _clean_normalizers(tokenizer.clean)
     if fast.normalizer is not None:
         steps.append(fast.normalizer)
     data = json.loads(fast.to_str())
@@ -147,4 +150,3 @@ def write_tokenizer(tokenizer: Any, folder: Path, siglip: bool) -> None:
         if isinstance(tokenizer, cls):
             return writer(tokenizer, folder, siglip)
     raise ExportError(f"no transformers tokenizer for clipzoo's {type(tokenizer).__name__}")
-

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -20,7 +21,14 @@ from ..preprocess.config import INTERPOLATIONS as _INTERPOLATIONS
 from ..preprocess.config import PREPROCESS_KEYS as _PREPROCESS_KEYS
 from ..preprocess.config import RESIZE_MODES as _RESIZE_MODES
 
-__all__ = ["ArgumentError", "ArgumentTypeError", "UnknownArgumentError", "check_factory_args"]
+__all__ = [
+    "RENAMED_KEYWORDS",
+    "ArgumentError",
+    "ArgumentTypeError",
+    "UnknownArgumentError",
+    "check_factory_args",
+    "take_renamed_keywords",
+]
 
 _DTYPE_TO_PRECISION = {"torch.float32": "fp32", "torch.float16": "fp16", "torch.bfloat16": "bf16"}
 # Top-level model config keys a caller may pass as extra keywords (open_clip: model kwargs override the config).
@@ -279,8 +287,26 @@ _CREATE_MODEL_PARAMS = (
 )  # fmt: skip
 
 
+# open_clip's deprecated keywords -> the create_model parameter each became; accepted with a FutureWarning, as
+# open_clip 3.3.0 accepts them (its own tests still pass pretrained_hf=).
+RENAMED_KEYWORDS = {"pretrained_hf": "pretrained_text"}
+
+
+def take_renamed_keywords(func: str, extra: dict[str, Any]) -> dict[str, Any]:
+    """Remove open_clip's deprecated keywords from ``extra``, warning for each; returns ``{new name: value}``."""
+    renamed = {}
+    for old, new in RENAMED_KEYWORDS.items():
+        if old in extra:
+            warnings.warn(
+                f"{func}(): {old}= is deprecated (open_clip's old name); use {new}=", FutureWarning, 3
+            )
+            renamed[new] = extra.pop(old)
+    return renamed
+
+
 def _check_extra_keywords(func: str, extra: Mapping[str, Any], params: list[str]) -> None:
-    allowed = set(_MODEL_KWARGS) | (set(_CREATE_MODEL_PARAMS) if func != "create_model" else set())
+    wrapper = func != "create_model"  # the wrappers pass create_model's parameters (and old names) on to it
+    allowed = set(_MODEL_KWARGS) | (set(_CREATE_MODEL_PARAMS) | set(RENAMED_KEYWORDS) if wrapper else set())
     known = sorted(set(params) | allowed)
     for key in extra:
         if key in allowed:

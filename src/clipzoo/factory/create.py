@@ -13,7 +13,7 @@ import logging
 from typing import Any
 
 from ..registry.footprint import check_model_fits
-from .arguments import check_factory_args
+from .arguments import check_factory_args, take_renamed_keywords
 from .docstrings import document
 from .fetch import load
 from .meta_build import build
@@ -58,6 +58,7 @@ def create_model(
     force_naflex_vision: bool = False,
     **model_kwargs: Any,
 ):
+    pretrained_text = take_renamed_keywords("create_model", model_kwargs).get("pretrained_text", pretrained_text)
     check_factory_args("create_model", locals())
     check_precision(precision)
     spec = resolve(

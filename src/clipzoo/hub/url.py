@@ -20,8 +20,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import warnings
-from collections.abc import Iterator
-from typing import BinaryIO, Unpack
+from collections.abc import Callable, Iterator
+from typing import Any, BinaryIO, Unpack
 
 from ..files import AtomicTarget
 from .cache import cache_state, default_cache_dir, forget_cached, is_hex, is_offline, record_digest
@@ -56,6 +56,7 @@ def download_pretrained_from_url(
     *,
     offline: bool | None = None,
     progress: bool = True,
+    urlopen: Callable[..., Any] | None = None,
     **options: Unpack[FetchOptions],
 ) -> str:
     """Local path of the file at ``url``, fetched once into the clipzoo cache and verified by SHA-256 when known.
@@ -73,6 +74,8 @@ def download_pretrained_from_url(
             (:func:`expected_sha256_from_url`), and when neither gives one the file is not checked.
         offline: True uses the cache only; None reads ``HF_HUB_OFFLINE`` at call time.
         progress: Show a progress bar on stderr.
+        urlopen: Opens the request (``urllib.request.urlopen`` when None; the open_clip alias passes the one
+            ``open_clip.pretrained.urllib`` holds, which open_clip's tests replace).
         **options: ``timeout``, ``retries``, ``model_name``, ``tag``
             (:class:`~clipzoo.hub.options.FetchOptions`).
 
@@ -122,7 +125,7 @@ def download_pretrained_from_url(
 
         def attempt() -> None:
             with _classified(url, label):
-                _fetch_once(url, locked, expected, policy.timeout, progress, label)
+                _fetch_once(url, locked, expected, policy.timeout, progress, label, urlopen)
 
         with_retries(attempt, policy, f"{label}: could not fetch {url}")
     return target
@@ -195,13 +198,19 @@ def _user_agent() -> str:
 
 
 def _fetch_once(
-    url: str, target: AtomicTarget, expected: str, timeout: float, progress: bool, label: str
+    url: str,
+    target: AtomicTarget,
+    expected: str,
+    timeout: float,
+    progress: bool,
+    label: str,
+    urlopen: Callable[..., Any] | None = None,
 ) -> None:
     """One GET of ``url`` into a staging file, renamed onto the (locked) target only once size and checksum agree."""
     request = urllib.request.Request(
         url, headers={"User-Agent": _user_agent(), "Accept-Encoding": "identity"}
     )
-    with urllib.request.urlopen(request, timeout=timeout) as response:
+    with (urlopen or urllib.request.urlopen)(request, timeout=timeout) as response:
         size = _content_length(response)
         with target.staging() as part:
             with open(part, "wb") as out:

@@ -7,11 +7,14 @@ tower is an ``nn.Linear`` that the path then replaces:
 - bf16: :class:`PackedLinear` holds the weight in oneDNN's blocked layout (``torch.ops.mkldnn._reorder_linear_weight``,
   done once here instead of at every call) and runs ``torch.ops.mkldnn._linear_pointwise`` with the bias, and an
   exact or tanh GELU that follows it, fused into the GEMM (the ops torch's inductor uses for frozen CPU graphs).
+  Where torch's oneDNN bf16 kernels cannot run (CPUs without AVX512BW/VL/DQ or AVX-NE-CONVERT),
+  :class:`Bf16Linear` computes the same bf16 GEMM through ``F.linear`` (the same numbers, slower).
 - int8: :class:`Int8Linear` holds the weight quantized per output channel (symmetric int8) and packed for torch's
   quantized engine; activations are quantized per call (``torch.ops.quantized.linear_dynamic``).
 
 The rewritten model is for inference only: ``eval()``, no gradients, and its ``state_dict`` no longer holds the
-replaced weights (save the model before optimizing it).
+replaced weights (save the model before optimizing it). It deep-copies and pickles whole (``copy.deepcopy``,
+``torch.save(model)``): a packed bf16 weight is written as its plain bf16 matrix and packed again when read.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import warnings
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..models.resnet import AttentionPool2d
@@ -103,10 +107,53 @@ class PackedLinear(nn.Module):
         )
         return y if x.dtype == torch.bfloat16 else y.to(x.dtype)
 
+    def __getstate__(self) -> dict:
+        """The module's state with the packed weight as its plain bf16 matrix: an opaque oneDNN tensor has no
+        storage, so ``copy.deepcopy`` and pickling cannot read it."""
+        state = super().__getstate__().copy()
+        state["weight"] = self.weight.to_dense()
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        """Restore a pickled or copied layer, packing its plain bf16 weight again for oneDNN."""
+        super().__setstate__(state)
+        self.weight = torch.ops.mkldnn._reorder_linear_weight(self.weight)
+
     def extra_repr(self) -> str:
         """Sizes and the fused activation."""
         fused = f", fused GELU ({self.algorithm})" if self.attr == "gelu" else ""
         return f"in_features={self.in_features}, out_features={self.out_features}, bf16 oneDNN-packed{fused}"
+
+
+class Bf16Linear(nn.Module):
+    """A bf16 linear layer through ``F.linear``, for CPUs where oneDNN's packed bf16 kernels cannot run.
+
+    Computes what :class:`PackedLinear` computes (bf16 weights and activations, the GELU applied to the bf16
+    GEMM's output), without prepacking or fusion; torch emulates the bf16 products where the CPU lacks them.
+
+    Args:
+        linear: The layer to replace (its weight and bias are cast to bf16).
+        gelu: ``None``, ``"none"`` (exact GELU) or ``"tanh"``, applied after the GEMM.
+    """
+
+    def __init__(self, linear: nn.Linear, gelu: str | None = None) -> None:
+        super().__init__()
+        self.in_features, self.out_features, self.gelu = linear.in_features, linear.out_features, gelu
+        with torch.no_grad():
+            self.weight = linear.weight.detach().to(torch.bfloat16).contiguous()
+            self.bias = None if linear.bias is None else linear.bias.detach().to(torch.bfloat16).contiguous()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``gelu?(x @ W.T + b)`` in bf16; the result has ``x``'s dtype (a float32 input gets float32 back)."""
+        y = F.linear(x.to(torch.bfloat16), self.weight, self.bias)
+        if self.gelu is not None:
+            y = F.gelu(y, approximate=self.gelu)
+        return y if x.dtype == torch.bfloat16 else y.to(x.dtype)
+
+    def extra_repr(self) -> str:
+        """Sizes and the activation applied after the GEMM."""
+        gelu = f", GELU ({self.gelu})" if self.gelu is not None else ""
+        return f"in_features={self.in_features}, out_features={self.out_features}, bf16 unpacked{gelu}"
 
 
 class Int8Linear(nn.Module):
@@ -202,20 +249,27 @@ def replace_linears(
     return count
 
 
+def cast_floats(value, dtype: torch.dtype):
+    """``value`` with every floating-point tensor in it cast to ``dtype``, through tuples, lists and dicts.
+
+    A tower's input is not always one tensor (NaFlex takes a dict of patches, coordinates and masks), and a
+    float32 tensor left inside would meet bf16 weights deeper in the tower.
+    """
+    if isinstance(value, torch.Tensor):
+        return value.to(dtype) if value.is_floating_point() else value
+    if isinstance(value, (tuple, list)):
+        return type(value)(cast_floats(v, dtype) for v in value)
+    if isinstance(value, dict):
+        return type(value)((k, cast_floats(v, dtype)) for k, v in value.items())
+    return value
+
+
 def _cast_to_fp32_output(module: nn.Module, args: tuple, output):
-    if isinstance(output, torch.Tensor) and output.is_floating_point():
-        return output.float()
-    if isinstance(output, tuple):
-        return tuple(
-            o.float() if isinstance(o, torch.Tensor) and o.is_floating_point() else o for o in output
-        )
-    return output
+    return cast_floats(output, torch.float32)
 
 
-def _cast_to_bf16_input(module: nn.Module, args: tuple):
-    return tuple(
-        a.to(torch.bfloat16) if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args
-    )
+def _cast_to_bf16_input(module: nn.Module, args: tuple, kwargs: dict):
+    return cast_floats(args, torch.bfloat16), cast_floats(kwargs, torch.bfloat16)
 
 
 # Top-level parameters that stay float32: the logit scale/bias, and CLIP's bare text projection (applied after
@@ -247,7 +301,7 @@ def cast_bf16(model: nn.Module) -> None:
     for name in ("visual", "text_decoder"):  # float inputs (images, CoCa's image tokens) enter as bf16
         tower = getattr(model, name, None)
         if isinstance(tower, nn.Module):
-            tower.register_forward_pre_hook(_cast_to_bf16_input)
+            tower.register_forward_pre_hook(_cast_to_bf16_input, with_kwargs=True)
             tower.register_forward_hook(_cast_to_fp32_output)
     text = getattr(model, "text", None)
     text_end = text if isinstance(text, nn.Module) else getattr(model, "ln_final", None)
@@ -255,11 +309,17 @@ def cast_bf16(model: nn.Module) -> None:
         text_end.register_forward_hook(_cast_to_fp32_output)
 
 
-def to_bf16(model: nn.Module) -> int:
-    """Rewrite ``model`` in place for the bf16 path; returns the number of prepacked linear layers."""
+def to_bf16(model: nn.Module, packed: bool = True) -> int:
+    """Rewrite ``model`` in place for the bf16 path; returns the number of bf16 linear layers.
+
+    Args:
+        model: Rewritten in place.
+        packed: oneDNN-prepacked GEMMs (:class:`PackedLinear`); False: :class:`Bf16Linear`, for CPUs where torch's
+            oneDNN bf16 kernels cannot run.
+    """
     fuse_qkv(model)
     cast_bf16(model)
-    return replace_linears(model, PackedLinear, fuse_gelu=True)
+    return replace_linears(model, PackedLinear if packed else Bf16Linear, fuse_gelu=True)
 
 
 def to_int8(model: nn.Module, reduce_range: bool) -> int:

@@ -59,7 +59,18 @@ def available_kernels() -> Kernels:
         and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     )
     engines = set(torch.backends.quantized.supported_engines)
-    return Kernels(bf16=bf16, int8=bool({"x86", "fbgemm"} & engines))
+    return Kernels(bf16=bf16, int8=bool({"x86", "fbgemm"} & engines), bf16_unpacked=_runs_bf16_matmul())
+
+
+def _runs_bf16_matmul() -> bool:
+    """Whether torch computes a bfloat16 matrix product on this CPU (a 2x2 probe)."""
+    import torch
+
+    try:
+        torch.ones(2, 2, dtype=torch.bfloat16) @ torch.ones(2, 2, dtype=torch.bfloat16)
+    except RuntimeError:
+        return False
+    return True
 
 
 def _device_type(model) -> str:
@@ -108,7 +119,8 @@ def optimize_for_inference(model, path: str = "auto", *, features: CpuFeatures |
             f"this model was already optimized for the {previous.path!r} path; create a new model for {path!r}"
         )
     features = features if features is not None else detect_cpu_features()
-    choice = choose_path(path, features, available_kernels(), _device_type(model))
+    kernels = available_kernels()
+    choice = choose_path(path, features, kernels, _device_type(model))
     start = time.perf_counter()
     layers = 0
     model.eval().requires_grad_(False)
@@ -116,7 +128,7 @@ def optimize_for_inference(model, path: str = "auto", *, features: CpuFeatures |
         model.float()  # a half-precision model gets its float32 master copy before either rewrite
         with torch.no_grad():
             if choice.path == "bf16":
-                layers = convert.to_bf16(model)
+                layers = convert.to_bf16(model, packed=kernels.bf16)
             else:
                 layers = convert.to_int8(model, reduce_range=_int8_engine(features))
     report = InferenceReport(choice.path, choice.reason, features, layers, time.perf_counter() - start)

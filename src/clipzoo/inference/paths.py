@@ -3,7 +3,8 @@
 Paths:
 
 - ``bf16``: weights and activations in bfloat16 through oneDNN's prepacked GEMMs (AMX tiles where present, else
-  AVX512-BF16 dot products); LayerNorm statistics and the softmax inside attention accumulate in float32, and
+  AVX512-BF16 dot products; asked for explicitly on a CPU where oneDNN's bf16 kernels cannot run, unpacked bf16
+  GEMMs with the same numbers, emulated and slower); LayerNorm statistics and the softmax inside attention accumulate in float32, and
   the features come back in float32.
 - ``int8``: int8 weights (per output channel) and int8 activations quantized per call (dynamic), through
   torch's x86 quantized engine (fbgemm/oneDNN: VNNI where present, else AVX2); everything else float32.
@@ -41,10 +42,13 @@ class Kernels:
         bf16: oneDNN bf16 kernels usable (``torch.ops.mkldnn._is_mkldnn_bf16_supported()`` and the linear op).
         int8: a quantized engine for int8 dynamic linears (``x86`` or ``fbgemm`` in
             ``torch.backends.quantized.supported_engines``).
+        bf16_unpacked: torch runs bfloat16 matrix products on this CPU at all (emulated where the CPU lacks
+            bf16 instructions): an explicit ``bf16`` request runs unpacked when ``bf16`` is False.
     """
 
     bf16: bool = True
     int8: bool = True
+    bf16_unpacked: bool = True
 
 
 @dataclass(frozen=True)
@@ -81,10 +85,16 @@ AUTO_RULES: tuple[Rule, ...] = (
 
 def _explicit(request: str, features: CpuFeatures, kernels: Kernels) -> PathChoice:
     if request == "bf16":
-        if not kernels.bf16:
+        if not kernels.bf16 and not kernels.bf16_unpacked:
             raise InferencePathError(
-                "path='bf16' needs torch's oneDNN bf16 kernels, which this torch build or CPU lacks "
-                "(torch.ops.mkldnn._is_mkldnn_bf16_supported() is False); use path='int8' or 'fp32'"
+                "path='bf16' needs bfloat16 matrix products, which this torch build cannot run on this CPU; "
+                "use path='int8' or 'fp32'"
+            )
+        if not kernels.bf16:
+            return PathChoice(
+                "bf16",
+                "requested; torch's oneDNN bf16 kernels need AVX512BW/VL/DQ or AVX-NE-CONVERT, absent here: "
+                "unpacked bf16 GEMMs, emulated, expect it slower than fp32",
             )
         if features.amx_bf16 or features.avx512_bf16:
             return PathChoice("bf16", "requested; bf16 hardware found")

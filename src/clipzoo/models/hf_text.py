@@ -175,10 +175,11 @@ class HFTextTower(nn.Module):
         )
         self.proj = _build_proj(text_cfg.hf_proj_type, getattr(self.config, arch.width_attr), embed_dim)
 
-    def forward(self, text: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        """Projected text features (and token states when ``output_tokens``) for token ids ``text``."""
-        mask = (text != self.config.pad_token_id).long()
-        out = self.transformer(input_ids=text, attention_mask=mask)
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Projected text features (and token states when ``output_tokens``) for token ids ``x`` (open_clip's
+        HFTextEncoder names them ``x``)."""
+        mask = (x != self.config.pad_token_id).long()
+        out = self.transformer(input_ids=x, attention_mask=mask)
         features = self.proj(POOLERS[self.pooler_type](out, mask))
         if not self.output_tokens:
             return features

@@ -217,8 +217,9 @@ class ModifiedResNet(FeatureTower, nn.Module):
             self.attnpool = None
         return take
 
-    def forward(self, image: torch.Tensor, interpolate_pos_encoding: bool = False) -> torch.Tensor:
-        """Encode images to (B, output_dim) features (the last feature map once the head is pruned).
+    def forward(self, x: torch.Tensor, interpolate_pos_encoding: bool = False) -> torch.Tensor:
+        """Encode images ``x`` (open_clip's name) to (B, output_dim) features (the last feature map once the head is
+        pruned).
 
         Raises:
             ValueError: ``interpolate_pos_encoding=True``: the ResNet's pool has no patch grid to resize.
@@ -229,8 +230,8 @@ class ModifiedResNet(FeatureTower, nn.Module):
                 "when built for it (force_image_size)"
             )
         if self.attnpool is not None:  # its position table is the one thing fixed to the size
-            check_image_size(image, (self.image_size, self.image_size), 0, False)
-        x = self.stem(image)
+            check_image_size(x, (self.image_size, self.image_size), 0, False)
+        x = self.stem(x)
         x = self.layer4(
             self.layer3(self.layer2(self.layer1(x)))
         )  # spelled out: TorchScript has no list of modules

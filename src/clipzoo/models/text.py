@@ -321,6 +321,32 @@ class TextTransformer(FeatureTower, TextEncoderMixin, nn.Module):
         names = {"positional_embedding"} if self.positional_embedding is not None else set()
         return names | ({"cls_emb"} if self.cls_emb is not None else set())
 
+    def forward_intermediates(
+        self,
+        text: torch.Tensor,
+        indices: int | list[int] | None = None,
+        stop_early: bool = False,
+        normalize_intermediates: bool = False,
+        intermediates_only: bool = False,
+        output_fmt: str = "NCHW",
+        output_extra_tokens: bool = False,
+    ) -> dict[str, torch.Tensor | list[torch.Tensor]]:
+        """Block outputs and features of the text tower, for token ids ``text`` (B, L) (open_clip's keywords).
+
+        The options are :meth:`FeatureTower.forward_intermediates`'s; open_clip names the input ``text`` here,
+        ``x`` on image towers. ``output_fmt`` must be 'NLC' (the default 'NCHW' is open_clip's and is refused,
+        as open_clip refuses it).
+        """
+        return super().forward_intermediates(
+            text,
+            indices,
+            stop_early,
+            normalize_intermediates,
+            intermediates_only,
+            output_fmt,
+            output_extra_tokens,
+        )
+
     def tower_intermediates(
         self, text: torch.Tensor, request: IntermediatesRequest
     ) -> dict[str, torch.Tensor | list[torch.Tensor]]:

@@ -232,11 +232,11 @@ class VisionTransformer(FeatureTower, nn.Module):
 
     # no return annotation: with ``output_tokens`` a TorchScript constant, scripting sees one return type
     def forward(
-        self, image: torch.Tensor, interpolate_pos_encoding: bool = False
+        self, x: torch.Tensor, interpolate_pos_encoding: bool = False
     ):  # -> Tensor, or (Tensor, Tensor) when output_tokens
-        """Encode images to features (and tokens when ``output_tokens``); ``interpolate_pos_encoding`` runs images
-        of another size than the trained one (multiples of the patch size)."""
-        x = self.embed(image, interpolate_pos_encoding)
+        """Encode images ``x`` to features (and tokens when ``output_tokens``); ``interpolate_pos_encoding`` runs
+        images of another size than the trained one (multiples of the patch size). ``x`` is open_clip's name."""
+        x = self.embed(x, interpolate_pos_encoding)
         if self.output_tokens:
             pooled, tokens = self.pool(self.transformer(x))
             return self._project(pooled), tokens

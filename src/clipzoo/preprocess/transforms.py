@@ -500,8 +500,9 @@ def image_transform(
             bit-identical; bounds in the module notes).
 
     Returns:
-        For eval, an :class:`EvalTransform`: image (PIL image, path or binary file object) -> normalized float
-        tensor [3, H, W]. For training, a callable on PIL images (torchvision or timm ops, imported on first use).
+        For eval, an :class:`~clipzoo.preprocess.eval_compose.EvalCompose` (an :class:`EvalTransform` that is a
+        ``torchvision.transforms.Compose``, as open_clip's): image (PIL image, path or binary file object) ->
+        normalized float tensor [3, H, W]. For training, a callable on PIL images (torchvision or timm ops, imported on first use).
 
     Raises:
         ValueError: an unknown ``interpolation`` or ``resize_mode``, ``fast`` with ``is_train``, a bad size, a zero
@@ -517,7 +518,9 @@ def image_transform(
     if resize_mode not in _RESIZE_SIZE:
         raise choice_error("resize_mode", resize_mode, RESIZE_MODES)
     if not is_train:
-        return EvalTransform(image_size, mean, std, resize_mode, interpolation, fill_color, fast=fast)
+        from .eval_compose import EvalCompose  # a torchvision Compose, as open_clip's: imports torchvision
+
+        return EvalCompose(image_size, mean, std, resize_mode, interpolation, fill_color, fast=fast)
     if fast:
         raise ValueError("fast=True only applies to eval transforms (is_train=False)")
     if isinstance(aug_cfg, dict):

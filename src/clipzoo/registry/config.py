@@ -111,23 +111,24 @@ class TextCfg:
     pad_id: int = 0
     eos_id: int = 2
     no_causal_mask: bool = False
-    # open_clip main (TIPSv2): mask padding keys in bidirectional attention
-    use_pad_mask: bool = False
     final_ln_after_pool: bool = False
     pool_type: str = "argmax"
-    # open_clip main (TIPSv2): "learnable" or "sinusoidal" (a fixed table, nothing in the state dict), and
-    # token embeddings scaled by sqrt(width) before the positions are added
-    pos_embed_type: str = "learnable"
-    scale_sqrt_depth: bool = False
     proj_bias: bool = False
     proj_type: str = "linear"
     output_tokens: bool = False
-    # open_clip main: the MLP activation by name ("relu", "gelu", "quick_gelu"); None follows quick_gelu
-    act_layer: str | None = None
     hf_model_name: str | None = None
     hf_model_pretrained: bool = True
     hf_proj_type: str = "mlp"
     hf_pooler_type: str = "mean_pooler"
+    # Keys of open_clip main, after open_clip 3.3.0's (whose field order programs may rely on):
+    # TIPSv2 masks padding keys in bidirectional attention,
+    use_pad_mask: bool = False
+    # takes "learnable" or "sinusoidal" positions (a fixed table, nothing in the state dict), and scales token
+    # embeddings by sqrt(width) before the positions are added;
+    pos_embed_type: str = "learnable"
+    scale_sqrt_depth: bool = False
+    # the MLP activation by name ("relu", "gelu", "quick_gelu"); None follows quick_gelu
+    act_layer: str | None = None
 
 
 @dataclass

@@ -133,7 +133,7 @@ class SimpleTokenizer:
         self._byte_translation = str.maketrans({chr(b): c for b, c in self.byte_encoder.items()})
         self._build_vocab(str(bpe_path or default_bpe()), list(additional_special_tokens or ()))
         self.context_length = context_length
-        self.clean = clean
+        self.clean = clean  # the mode's name: what exporters test (a function's identity is no type)
         self.clean_fn = get_clean_fn(clean)
         self.reduction_mask = reduction_mask
         self.reduction_fn = get_reduction_mask_fn(reduction_mask) if reduction_mask else None

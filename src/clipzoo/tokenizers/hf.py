@@ -162,6 +162,7 @@ class HFTokenizer(TensorCall):
         if tokenizer_class in BOS_EOS_CLASSES:
             self._set_bos_eos_template(config, *BOS_EOS_CLASSES[tokenizer_class])
         self.context_length = context_length
+        self.clean = clean  # the mode's name: what exporters test (a function's identity is no type)
         self.clean_fn = get_clean_fn(clean)
         self.strip_sep_token = strip_sep_token
 

@@ -73,6 +73,7 @@ class SigLipTokenizer(TensorCall):
         self.model_file = str(model_file)
         self.sp = _load_processor(model_file)
         self.context_length = context_length
+        self.clean = clean  # the mode's name: what exporters test (a function's identity is no type)
         self.clean_fn = get_clean_fn(clean)
         self.do_lower_case = do_lower_case
         self.unk_token = unk_token

@@ -119,18 +119,18 @@ class _BidirWithGrad(torch.autograd.Function):
     """Send one tensor left and one right; return (received from right, received from left)."""
 
     @staticmethod
-    def forward(ctx, left_rank, right_rank, group, to_left, to_right):  # noqa: D102
+    def forward(ctx, left_rank, right_rank, group, tensor_to_left, tensor_to_right):  # noqa: D102
         ctx.ranks, ctx.group = (left_rank, right_rank), group
         from_right, from_left = _exchange(
-            [(to_left, left_rank), (to_right, right_rank)], [right_rank, left_rank], group
+            [(tensor_to_left, left_rank), (tensor_to_right, right_rank)], [right_rank, left_rank], group
         )
         return from_right, from_left
 
     @staticmethod
-    def backward(ctx, grad_from_right, grad_from_left):  # noqa: D102
+    def backward(ctx, *grad_outputs):  # noqa: D102 - open_clip's parameter names
         # What came from the right goes back right, and vice versa: swap the roles of the neighbours.
         left_rank, right_rank = ctx.ranks
-        grads = _BidirWithGrad.apply(right_rank, left_rank, ctx.group, grad_from_right, grad_from_left)
+        grads = _BidirWithGrad.apply(right_rank, left_rank, ctx.group, *grad_outputs)
         return (None, None, None, *grads)
 
 

@@ -27,6 +27,8 @@ from ...errors import ClipzooError, InputError, UnknownNameError, did_you_mean
 
 OPEN_CLIP_API_VERSION = "3.3.0"  # the open_clip release whose module layout and names the alias mirrors
 PACKAGE = "open_clip"
+# open_clip.__file__ under the alias: this package's __init__ (the alias modules' __file__ is this file)
+PACKAGE_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "__init__.py")
 
 _M = "clipzoo.models"
 _TR = "clipzoo.models.transformer"
@@ -35,9 +37,10 @@ _OCT = "clipzoo.compat.open_clip.tokenizer"
 _OCH = "clipzoo.compat.open_clip.helpers"
 _TOK = "clipzoo.tokenizers"
 _HUB = "clipzoo.hub.pretrained"
-_URL = "clipzoo.hub.url"
+_URL = "clipzoo.compat.open_clip.pretrained"  # downloads open URLs through open_clip.pretrained.urllib
 _HF = "clipzoo.hub.hf"
 _PRE = "clipzoo.registry.tags"
+_ZSM = "clipzoo.compat.open_clip.zero_shot_metadata"  # templates as callables, as open_clip has them
 
 # open_clip module ("" is the package itself) -> clipzoo module -> names (see the module docstring).
 ALIASES: dict[str, dict[str, str]] = {
@@ -64,7 +67,7 @@ ALIASES: dict[str, dict[str, str]] = {
         "clipzoo.preprocess.transforms": "image_transform AugmentationCfg",
         "clipzoo.zero_shot.classifier": "build_zero_shot_classifier",
         "clipzoo.compat.open_clip.zero_shot_legacy": "build_zero_shot_classifier_legacy",
-        "clipzoo.zero_shot.imagenet": "OPENAI_IMAGENET_TEMPLATES SIMPLE_IMAGENET_TEMPLATES IMAGENET_CLASSNAMES",
+        _ZSM: "OPENAI_IMAGENET_TEMPLATES SIMPLE_IMAGENET_TEMPLATES IMAGENET_CLASSNAMES",
         "clipzoo.constants": "OPENAI_DATASET_MEAN OPENAI_DATASET_STD",
     },
     "coca_model": {
@@ -106,7 +109,8 @@ ALIASES: dict[str, dict[str, str]] = {
     },
     "hf_configs": {"clipzoo.compat.open_clip.hf_poolers": "arch_dict"},
     "hf_model": {
-        "clipzoo.compat.open_clip.hf_poolers": "arch_dict register_pooler MeanPooler MaxPooler ClsPooler ClsLastHiddenStatePooler",
+        "clipzoo.compat.open_clip.hf_poolers": "arch_dict register_pooler MeanPooler MaxPooler ClsPooler"
+        " ClsLastHiddenStatePooler _POOLERS=POOLER_CLASSES",
         "transformers.modeling_outputs": "BaseModelOutput",
         "transformers": "PretrainedConfig",
         _OCM: "HFTextEncoder",
@@ -152,7 +156,7 @@ ALIASES: dict[str, dict[str, str]] = {
     "pretrained": {
         _PRE: "list_pretrained list_pretrained_models_by_tag list_pretrained_tags_by_model is_pretrained_cfg"
         " get_pretrained_cfg get_pretrained_url",
-        _URL: "download_pretrained_from_url",
+        _URL: "download_pretrained_from_url urllib",
         _HF: "download_pretrained_from_hf",
         _HUB: "download_pretrained",
         _OCH: "has_hf_hub hf_hub_download",
@@ -205,9 +209,7 @@ ALIASES: dict[str, dict[str, str]] = {
         "clipzoo.zero_shot.classifier": "build_zero_shot_classifier",
         "clipzoo.compat.open_clip.zero_shot_legacy": "batched build_zero_shot_classifier_legacy",
     },
-    "zero_shot_metadata": {
-        "clipzoo.zero_shot.imagenet": "OPENAI_IMAGENET_TEMPLATES SIMPLE_IMAGENET_TEMPLATES IMAGENET_CLASSNAMES",
-    },
+    "zero_shot_metadata": {_ZSM: "OPENAI_IMAGENET_TEMPLATES SIMPLE_IMAGENET_TEMPLATES IMAGENET_CLASSNAMES"},
 }
 
 
@@ -331,13 +333,15 @@ class _AliasFinder(importlib.abc.MetaPathFinder):
         self, fullname: str, path: Any = None, target: Any = None
     ) -> importlib.machinery.ModuleSpec | None:
         if fullname == PACKAGE:
-            spec = importlib.machinery.ModuleSpec(fullname, self.loader, is_package=True)
+            spec = importlib.machinery.ModuleSpec(fullname, self.loader, origin=PACKAGE_FILE, is_package=True)
             spec.submodule_search_locations = []  # submodules come from this finder only
-            return spec
-        parent, _, module = fullname.partition(".")
-        if parent == PACKAGE and module in ALIASES and "." not in module:
-            return importlib.machinery.ModuleSpec(fullname, self.loader)
-        return None
+        else:
+            parent, _, module = fullname.partition(".")
+            if parent != PACKAGE or module not in ALIASES or "." in module:
+                return None
+            spec = importlib.machinery.ModuleSpec(fullname, self.loader, origin=__file__)
+        spec.has_location = True  # sets __file__: programs read open_clip.__file__ (to find files beside it)
+        return spec
 
 
 def _installed_finder() -> _AliasFinder | None:

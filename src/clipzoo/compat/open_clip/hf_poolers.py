@@ -2,7 +2,7 @@
 
 clipzoo's own tower (:class:`clipzoo.models.hf_text.HFTextTower`) pools with the functions in
 ``clipzoo.models.hf_text.POOLERS``; these modules wrap the same functions under open_clip's class names, so
-``_POOLERS[name]()`` style code and ``register_pooler`` work.
+``_POOLERS[name]()`` style code (``POOLER_CLASSES`` here) and ``register_pooler`` work.
 """
 
 from __future__ import annotations
@@ -15,7 +15,15 @@ from torch import nn
 
 from ...models.hf_text import POOLERS
 
-__all__ = ["ClsLastHiddenStatePooler", "ClsPooler", "MaxPooler", "MeanPooler", "arch_dict", "register_pooler"]
+__all__ = [
+    "POOLER_CLASSES",
+    "ClsLastHiddenStatePooler",
+    "ClsPooler",
+    "MaxPooler",
+    "MeanPooler",
+    "arch_dict",
+    "register_pooler",
+]
 
 # transformers config attribute names per model_type (open_clip's hf_configs.arch_dict)
 _ENCODER_NAMES = {
@@ -59,12 +67,13 @@ arch_dict: dict[str, dict[str, Any]] = {
     },
 }
 
-_POOLERS: dict[str, type[nn.Module]] = {}
+# name -> pooler class (open_clip's ``hf_model._POOLERS``, which the alias serves under that name)
+POOLER_CLASSES: dict[str, type[nn.Module]] = {}
 
 
 def register_pooler(cls: type[nn.Module]) -> type[nn.Module]:
     """Class decorator: register a pooler under its snake_case name (``MeanPooler`` -> ``mean_pooler``)."""
-    _POOLERS[re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower()] = cls
+    POOLER_CLASSES[re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower()] = cls
     return cls
 
 
