@@ -162,18 +162,7 @@ def _workdir(folder: Path) -> None:
 
 
 @pytest.fixture
-def tiny_hub(tmp_path, monkeypatch):
-    """The shared local test Hub (tests/helpers/hub_server.py), huggingface_hub and clipzoo pointed at it."""
-    from tests.helpers.hub_server import FakeServer, hub_env
-
-    hub_env(monkeypatch, tmp_path)
-    with FakeServer(slow_seconds=1.0) as server:
-        monkeypatch.setenv("HF_ENDPOINT", server.base)
-        yield server
-
-
-@pytest.fixture
-def readme_world(tmp_path, monkeypatch, tiny_hub):
+def readme_world(tmp_path, monkeypatch, local_hub):
     """An empty current folder with the README's files, tiny stand-ins for its models, their tags on a local Hub."""
     import json
 
@@ -190,7 +179,7 @@ def readme_world(tmp_path, monkeypatch, tiny_hub):
         model = clipzoo.create_model(name)
         tensors = {k: v.contiguous() for k, v in model.state_dict().items()}
         repo = clipzoo.get_pretrained_cfg(name, tag)["hf_hub"].strip("/")
-        tiny_hub.add_hub_file(repo, "open_clip_model.safetensors", save(tensors))
+        local_hub.add_hub_file(repo, "open_clip_model.safetensors", save(tensors))
     work = tmp_path / "work"
     work.mkdir()
     _workdir(work)
