@@ -270,6 +270,8 @@ def _registry_counts() -> dict[str, int]:
     resnet = [c for c in cfgs if not c.uses_timm and isinstance(c.vision_cfg.layers, (list, tuple))]
     naflex = {n for n, c in zip(names, cfgs) if (c.vision_cfg.timm_model_name or "").startswith("naflexvit")}
     tips = {n for n in names if n.startswith("TIPSv2-")}  # open_clip pull request 1166's
+    clap = {n for n in names if n.startswith("CLAP-")}  # audio-text: no image tower
+    image = [c for n, c in zip(names, cfgs) if n not in clap]
     pairs = clipzoo.list_pretrained()
     ranking = clipzoo.rank_pretrained("imagenet1k")
     table = json.loads((Path(results.__file__).with_name("pretrained_results.json")).read_text())
@@ -282,16 +284,18 @@ def _registry_counts() -> dict[str, int]:
 
     return {
         "architectures": len(names),
-        "open_clip 3.3.0 configs": len(names) - len(naflex) - len(tips) - 1,  # tiny-digits: the 1
+        "open_clip 3.3.0 configs": len(names) - len(naflex) - len(tips) - len(clap) - 1,  # tiny-digits: the 1
+        "CLAP configs": len(clap),
         "NaFlex configs": len(naflex),
         "TIPSv2 configs": len(tips),
-        "native ViTs": sum(not c.uses_timm for c in cfgs) - len(resnet),
+        "native ViTs": sum(not c.uses_timm for c in image) - len(resnet),
         "ModifiedResNets": len(resnet),
-        "timm towers": sum(c.uses_timm for c in cfgs),
-        "HF text towers": sum(c.uses_hf_text for c in cfgs),
+        "timm towers": sum(c.uses_timm for c in image),
+        "HF text towers": sum(c.uses_hf_text for c in image),
         "CoCa": sum(c.is_coca for c in cfgs),
         "pairs": len(pairs),
-        "open_clip 3.3.0 pairs": len([p for p in pairs if p[0] not in naflex | tips and p[0] != "tiny-digits"]),
+        "open_clip 3.3.0 pairs": len([p for p in pairs if p[0] not in naflex | tips | clap and p[0] != "tiny-digits"]),
+        "CLAP pairs": len([p for p in pairs if p[0] in clap]),
         "NaFlex pairs": len([p for p in pairs if p[0] in naflex]),
         "TIPSv2 pairs": len([p for p in pairs if p[0] in tips]),
         "result rows": sum(len(tags) for tags in table["results"].values()),
@@ -310,13 +314,15 @@ COUNT_SENTENCES = {
     r"\*\*Architectures\*\*: (\d+): all (\d+) vision-language configs of open_clip 3\.3\.0, the (\d+) NaFlex":
         ("architectures", "open_clip 3.3.0 configs", "NaFlex configs"),
     r"main, the (\d+) TIPSv2 configs of open_clip pull request": ("TIPSv2 configs",),
-    r"By image\s+tower: (\d+) native ViTs": ("native ViTs",),
+    r"the (\d+) CLAP \(audio-text\) configs": ("CLAP configs",),
+    r"by image tower: (\d+) native ViTs": ("native ViTs",),
     r"(\d+) ModifiedResNets \(RN50": ("ModifiedResNets",),
     r"(\d+) timm towers \(SigLIP": ("timm towers",),
     r"(\d+) with a Hugging Face text tower \(the `hf` extra\); (\d+) CoCa": ("HF text towers", "CoCa"),
     r"\*\*Pretrained tags\*\*: (\d+) \(model, tag\) pairs: all (\d+) of open_clip 3\.3\.0, the (\d+) NaFlex pairs":
         ("pairs", "open_clip 3.3.0 pairs", "NaFlex pairs"),
     r"open_clip main,\s+the (\d+) TIPSv2 pairs": ("TIPSv2 pairs",),
+    r"the (\d+) CLAP pairs": ("CLAP pairs",),
     r"`pretrained_results\.json`: (\d+) \(model, tag\) pairs x (\d+) metrics, plus\s+the (\d+) OpenAI":
         ("result rows", "metrics", "inherited rows"),
     r"no published value: (\d+) of the (\d+) without a glob": ("unmeasured pairs", "pairs"),
@@ -324,7 +330,7 @@ COUNT_SENTENCES = {
     r"on the meta device for (\d+) architectures \(all but the (\d+) TIPSv2 ones\)":
         ("profiles", "architectures without a profile"),
     r"open_clip's (\d+) published profiles": ("published profiles",),
-    r"The (\d+) architectures with a Hugging Face text tower": ("HF text towers",),
+    r"The (\d+) image-text architectures with a Hugging Face text tower": ("HF text towers",),
 }  # fmt: skip
 
 

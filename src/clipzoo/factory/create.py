@@ -21,7 +21,7 @@ from .precision import check_precision, set_precision
 from .preprocess_cfg import get_model_preprocess_cfg, set_model_preprocess_cfg
 from .resolve import ModelSpec, resolve
 from .sources import parse_model_name
-from .transforms import eval_transform
+from .transforms import audio_transforms, eval_transform
 
 logger = logging.getLogger("clipzoo")
 
@@ -224,6 +224,9 @@ def create_model_and_transforms(
         force_naflex_vision=force_naflex_vision,
         **model_kwargs,
     )
+    audio = audio_transforms(model)
+    if audio is not None:  # CLAP: audio transforms
+        return (model, *audio)
     pp_cfg = PreprocessCfg(**get_model_preprocess_cfg(model))
     return (
         model,

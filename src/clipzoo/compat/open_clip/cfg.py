@@ -88,6 +88,8 @@ class CLIPTextCfg(config.TextCfg):
         hf_model_pretrained: Load that model's pretrained weights.
         hf_proj_type: Projection after it: ``'mlp'``, ``'linear'`` or None.
         hf_pooler_type: How its tokens are pooled (``'mean_pooler'``, ``'cls_pooler'``, ...).
+        hf_model_config: clipzoo: the transformers text config itself (a ClapModel folder's), instead of
+            reading ``hf_model_name``'s.
     """
 
 
