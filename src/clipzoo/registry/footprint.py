@@ -55,7 +55,9 @@ def _text(cfg: TextCfg, embed_dim: int) -> int:
 
 def estimate_parameters(cfg: ModelCfg) -> int:
     """A lower bound of the number of parameters ``cfg`` builds (see the module notes)."""
-    total = _vision(cfg.vision_cfg, cfg.embed_dim) + _text(cfg.text_cfg, cfg.embed_dim)
+    # an audio-text (CLAP) config's vision_cfg is a placeholder it never builds; its audio tower is not counted
+    vision = 0 if getattr(cfg, "audio_cfg", None) is not None else _vision(cfg.vision_cfg, cfg.embed_dim)
+    total = vision + _text(cfg.text_cfg, cfg.embed_dim)
     if cfg.multimodal_cfg is not None:  # CoCa's decoder: self- and cross-attention blocks, and the vocabulary head
         decoder = cfg.multimodal_cfg
         total += _blocks(decoder.layers, decoder.width, decoder.mlp_ratio + 2) + decoder.width * decoder.vocab_size
