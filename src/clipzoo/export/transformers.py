@@ -197,6 +197,11 @@ def transformers_export_support(
         ``ExportSupport("CLIPModel" | "SiglipModel" | "Siglip2Model" | "Tipsv2Model")``, or ``ExportSupport(None, reason)``.
     """
     cfg = _as_cfg(model_cfg)
+    if cfg.is_audio:  # CLAP -> ClapModel (clipzoo.export.clap)
+        from .clap import clap_export_problems
+
+        problems = clap_export_problems(cfg)
+        return ExportSupport(None, "; ".join(problems)) if problems else ExportSupport("ClapModel")
     if is_tipsv2_config(cfg):  # TIPSv2 -> Tipsv2Model (clipzoo.export.tipsv2)
         problems = tipsv2_export_problems(cfg, preprocess_cfg)
         return ExportSupport(None, "; ".join(problems)) if problems else ExportSupport("Tipsv2Model")
@@ -438,6 +443,11 @@ def write_transformers_folder(folder: Path, model: Any, spec: Any, *, include_to
     tokenizer = (
         get_tokenizer(spec.name, context_length=cfg.text_cfg.context_length) if include_tokenizer else None
     )
+    if cfg.is_audio:
+        from .clap import write_clap_folder
+
+        write_clap_folder(folder, model, spec, tokenizer)
+        return
     if is_tipsv2_config(cfg):
         write_tipsv2_folder(folder, model, spec, tokenizer)
         return

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .clap_config import apply_clap_feature_extractor, hf_clap_model_cfg
 from .tipsv2_config import TIPSV2_PREPROCESS, hf_tipsv2_model_cfg
 
 HF_CONFIG_FILE = "config.json"
@@ -344,6 +345,7 @@ HF_MODEL_TYPES: dict[str, Callable[[dict, str | None], dict]] = {
     # transformers' newer CLIP-family models: SigLIP 2 NaFlex, MetaCLIP 2 (CLIP layout)
     "siglip2": hf_siglip2_model_cfg,
     "metaclip_2": hf_metaclip2_model_cfg,
+    "clap": hf_clap_model_cfg,  # audio-text (LAION CLAP): formats.clap_config
     "tipsv2": hf_tipsv2_model_cfg,  # TIPSv2 (clipzoo.formats.tipsv2_config)
 }
 
@@ -459,17 +461,28 @@ def _pair_config(vision_dir: Path, text_dir: Path) -> dict:
     return {"model_type": "clip", "projection_dim": dims.pop(), "vision_config": vision, "text_config": text}
 
 
-def read_image_processor_config(folder: Path) -> dict | None:
-    """The image processor's settings of a transformers folder: ``preprocessor_config.json``, else the
-    ``image_processor`` section of transformers 5's ``processor_config.json``; None when neither has them."""
+def _processor_settings(folder: Path, section: str) -> dict | None:
+    """``preprocessor_config.json``, else the ``section`` of transformers 5's ``processor_config.json``."""
     path = Path(folder) / HF_PREPROCESSOR_FILE
     if path.is_file():
         return json.loads(path.read_text(encoding="utf-8"))
     path = Path(folder) / HF_PROCESSOR_FILE
     if path.is_file():
-        section = json.loads(path.read_text(encoding="utf-8")).get("image_processor")
-        return section if isinstance(section, dict) else None
+        found = json.loads(path.read_text(encoding="utf-8")).get(section)
+        return found if isinstance(found, dict) else None
     return None
+
+
+def read_image_processor_config(folder: Path) -> dict | None:
+    """The image processor's settings of a transformers folder: ``preprocessor_config.json``, else the
+    ``image_processor`` section of transformers 5's ``processor_config.json``; None when neither has them."""
+    return _processor_settings(folder, "image_processor")
+
+
+def read_feature_extractor_config(folder: Path) -> dict | None:
+    """An audio feature extractor's settings: ``preprocessor_config.json``, else the ``feature_extractor``
+    section of transformers 5's ``processor_config.json``; None when neither has them."""
+    return _processor_settings(folder, "feature_extractor")
 
 
 def read_hf_folder_config(folder: Path, tokenizer_source: str | None = None) -> tuple[dict, dict]:
@@ -493,7 +506,12 @@ def read_hf_folder_config(folder: Path, tokenizer_source: str | None = None) -> 
         folder = pair[0]  # the image processor saved with the vision tower
     processor = read_image_processor_config(folder)
     preprocess: dict = {}
-    if processor is not None:
+    if config.get("model_type") == "clap":
+        # an audio feature extractor: its front end belongs to the audio config, not the image preprocessing
+        extractor = read_feature_extractor_config(folder)
+        if extractor is not None:
+            apply_clap_feature_extractor(model_cfg, extractor)
+    elif processor is not None:
         preprocess = preprocess_cfg_from_hf(processor)
         apply_siglip2_processor(model_cfg, processor)  # the NaFlex token budget (max_num_patches)
     elif config.get("model_type") == "tipsv2":

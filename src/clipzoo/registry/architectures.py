@@ -129,7 +129,10 @@ def list_models() -> list[str]:
 
     Returns:
         The built-in architectures (read from ``model_configs/`` on first use) and those added with
-        :func:`add_model_config`, numbers compared as numbers (``RN50`` before ``RN101``).
+        :func:`add_model_config`, numbers compared as numbers (``RN50`` before ``RN101``). Image-text and
+        audio-text (CLAP) architectures are listed together, as open_clip's main branch does; keep one kind with
+        ``[n for n in list_models() if model_modality(n) == "image-text"]`` (open_clip 3.3.0's answer, plus
+        clipzoo's own image-text configs).
 
     Raises:
         ConfigError: a built-in config file is malformed (it is read and validated on first use).
@@ -160,6 +163,18 @@ def get_typed_model_cfg(model_name: str) -> ModelCfg:
     if cfg is None:
         raise UnknownModelError(model_name)
     return cfg
+
+
+MODALITIES = ("image-text", "audio-text")
+
+
+def model_modality(model_name: str) -> str:
+    """``'image-text'`` or ``'audio-text'``: what the architecture pairs with text (from its config's towers).
+
+    Raises:
+        UnknownModelError: ``model_name`` is not registered.
+    """
+    return get_typed_model_cfg(model_name).modality
 
 
 def get_config_source(model_name: str) -> Path | None:

@@ -206,6 +206,9 @@ class ModelProfile:
     note: str = ""
     # NaFlex towers: image-tower GFLOPs at each token budget (patches per image, padding included)
     image_gflops_by_token_budget: dict[int, float] = field(default_factory=dict)
+    # audio-text (CLAP) models: the clip length the audio tower was counted on; the image_* fields then hold the
+    # audio tower's numbers (parameters, GFLOPs per clip of this length) and image_size is (0, 0)
+    audio_seconds: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -253,14 +256,17 @@ def get_model_profile(model: str) -> ModelProfile:
     computed, published = entry["computed"], entry.get("published")
     values: dict[str, float] = {}
     sources: dict[str, str] = {}
+    audio = entry.get("audio_seconds")
     for name, (section, key, scale, published_key) in _PROFILE_FIELDS.items():
+        if audio is not None and key in ("visual", "image"):
+            key = "audio"  # an audio-text model: its audio tower stands where the image tower would
         if key in computed[section]:
             values[name], sources[name] = computed[section][key] / scale, "computed"
         elif published is not None:
             values[name], sources[name] = published[published_key], "published"
         else:
             raise ValueError(f"{_PROFILES_FILE}: {model} has neither a computed nor a published {name}")
-    height, width = entry["image_size"]
+    height, width = entry.get("image_size", (0, 0))
     return ModelProfile(
         model=model,
         image_size=(height, width),
@@ -273,6 +279,7 @@ def get_model_profile(model: str) -> ModelProfile:
             int(k): v / 1e9
             for k, v in sorted(entry.get("image_flops_by_token_budget", {}).items(), key=lambda kv: int(kv[0]))
         },
+        audio_seconds=audio,
         **values,
     )
 
