@@ -7,7 +7,7 @@ public name is resolved from its module on first access.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
@@ -135,6 +135,119 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
+
+# The same names, imported for type checkers and editors only (never at run time, which stays lazy and
+# torch-free): signatures, completion and docstrings of every public name; ``name as name`` marks each one as
+# re-exported. tests/test_package_typing.py keeps this block equal to _EXPORTS (and prints the block to paste).
+if TYPE_CHECKING:
+    from .checkpoint.load import load_checkpoint as load_checkpoint
+    from .checkpoint.load import load_state_dict as load_state_dict
+    from .compat.open_clip.alias import OpenClipConflictError as OpenClipConflictError
+    from .compat.open_clip.alias import install_as_open_clip as install_as_open_clip
+    from .compat.open_clip.cfg import CLIPTextCfg as CLIPTextCfg
+    from .compat.open_clip.cfg import CLIPVisionCfg as CLIPVisionCfg
+    from .compat.open_clip.openai import list_openai_models as list_openai_models
+    from .compat.open_clip.openai import load_openai_model as load_openai_model
+    from .compat.open_clip.push_to_hf_hub import push_pretrained_to_hf_hub as push_pretrained_to_hf_hub
+    from .compat.open_clip.push_to_hf_hub import push_to_hf_hub as push_to_hf_hub
+    from .compat.open_clip.zero_shot_legacy import (
+        build_zero_shot_classifier_legacy as build_zero_shot_classifier_legacy,
+    )
+    from .constants import IMAGENET_MEAN as IMAGENET_MEAN
+    from .constants import IMAGENET_STD as IMAGENET_STD
+    from .constants import INCEPTION_MEAN as INCEPTION_MEAN
+    from .constants import INCEPTION_STD as INCEPTION_STD
+    from .constants import OPENAI_DATASET_MEAN as OPENAI_DATASET_MEAN
+    from .constants import OPENAI_DATASET_STD as OPENAI_DATASET_STD
+    from .corpus.run import EmbedSummary as EmbedSummary
+    from .corpus.run import embed as embed
+    from .corpus.search import SearchHit as SearchHit
+    from .corpus.search import search as search
+    from .errors import CheckpointError as CheckpointError
+    from .export.folder import ExportBusyError as ExportBusyError
+    from .export.folder import ExportError as ExportError
+    from .export.folder import ExportTargetError as ExportTargetError
+    from .export.folder import save_model_folder as save_model_folder
+    from .export.writers import export_model as export_model
+    from .factory.arguments import ArgumentError as ArgumentError
+    from .factory.arguments import ArgumentTypeError as ArgumentTypeError
+    from .factory.arguments import UnknownArgumentError as UnknownArgumentError
+    from .factory.create import create_model as create_model
+    from .factory.create import create_model_and_transforms as create_model_and_transforms
+    from .factory.create import create_model_from_pretrained as create_model_from_pretrained
+    from .factory.preprocess_cfg import get_model_preprocess_cfg as get_model_preprocess_cfg
+    from .factory.preprocess_cfg import set_model_preprocess_cfg as set_model_preprocess_cfg
+    from .factory.tokenizer import get_tokenizer as get_tokenizer
+    from .hub.errors import ChecksumError as ChecksumError
+    from .hub.errors import DownloadError as DownloadError
+    from .hub.errors import DownloadTimeoutError as DownloadTimeoutError
+    from .hub.errors import NotFoundError as NotFoundError
+    from .hub.errors import OfflineError as OfflineError
+    from .hub.hf import download_pretrained_from_hf as download_pretrained_from_hf
+    from .hub.pretrained import download_pretrained as download_pretrained
+    from .hub.url import download_pretrained_from_url as download_pretrained_from_url
+    from .inference.cpu_features import detect_cpu_features as detect_cpu_features
+    from .inference.optimize import optimize_for_inference as optimize_for_inference
+    from .inference.paths import InferencePathError as InferencePathError
+    from .models import CLIP as CLIP
+    from .models import CoCa as CoCa
+    from .models import CustomTextCLIP as CustomTextCLIP
+    from .models import convert_weights_to_fp16 as convert_weights_to_fp16
+    from .models import convert_weights_to_lp as convert_weights_to_lp
+    from .models import get_cast_dtype as get_cast_dtype
+    from .models import get_input_dtype as get_input_dtype
+    from .models import get_model_tokenize_cfg as get_model_tokenize_cfg
+    from .models.jit import trace_model as trace_model
+    from .onnx import OnnxModel as OnnxModel
+    from .preprocess.batch import BatchItemError as BatchItemError
+    from .preprocess.batch import preprocess_batch as preprocess_batch
+    from .preprocess.images import ImageNotFoundError as ImageNotFoundError
+    from .preprocess.images import ImageReadError as ImageReadError
+    from .preprocess.images import ImageTooLargeError as ImageTooLargeError
+    from .preprocess.transforms import AugmentationCfg as AugmentationCfg
+    from .preprocess.transforms import PreprocessCfg as PreprocessCfg
+    from .preprocess.transforms import image_transform as image_transform
+    from .preprocess.transforms import image_transform_v2 as image_transform_v2
+    from .preprocess.transforms import merge_preprocess_dict as merge_preprocess_dict
+    from .preprocess.transforms import merge_preprocess_kwargs as merge_preprocess_kwargs
+    from .registry.architectures import UnknownModelError as UnknownModelError
+    from .registry.architectures import add_model_config as add_model_config
+    from .registry.architectures import get_model_config as get_model_config
+    from .registry.architectures import list_models as list_models
+    from .registry.config import ConfigError as ConfigError
+    from .registry.plot import PlotDependencyError as PlotDependencyError
+    from .registry.plot import plot_pretrained as plot_pretrained
+    from .registry.results import ProfileNotFoundError as ProfileNotFoundError
+    from .registry.results import UnknownMetricError as UnknownMetricError
+    from .registry.results import get_model_profile as get_model_profile
+    from .registry.results import get_pretrained_results as get_pretrained_results
+    from .registry.results import list_metrics as list_metrics
+    from .registry.results import model_family as model_family
+    from .registry.results import rank_pretrained as rank_pretrained
+    from .registry.tags import UnknownTagError as UnknownTagError
+    from .registry.tags import add_pretrained_cfg as add_pretrained_cfg
+    from .registry.tags import get_pretrained_cfg as get_pretrained_cfg
+    from .registry.tags import get_pretrained_url as get_pretrained_url
+    from .registry.tags import is_pretrained_cfg as is_pretrained_cfg
+    from .registry.tags import list_pretrained as list_pretrained
+    from .registry.tags import list_pretrained_models_by_tag as list_pretrained_models_by_tag
+    from .registry.tags import list_pretrained_tags_by_model as list_pretrained_tags_by_model
+    from .registry.tags import normalize_tag as normalize_tag
+    from .tokenizers import HFTokenizer as HFTokenizer
+    from .tokenizers import SigLipTokenizer as SigLipTokenizer
+    from .tokenizers import SimpleTokenizer as SimpleTokenizer
+    from .tokenizers import decode as decode
+    from .tokenizers import tokenize as tokenize
+    from .training.loss import ClipLoss as ClipLoss
+    from .training.loss import CoCaLoss as CoCaLoss
+    from .training.loss import DistillClipLoss as DistillClipLoss
+    from .training.loss import SigLipLoss as SigLipLoss
+    from .training.loss import create_loss as create_loss
+    from .zero_shot.classifier import build_zero_shot_classifier as build_zero_shot_classifier
+    from .zero_shot.classifier import zero_shot_classify as zero_shot_classify
+    from .zero_shot.imagenet import IMAGENET_CLASSNAMES as IMAGENET_CLASSNAMES
+    from .zero_shot.imagenet import OPENAI_IMAGENET_TEMPLATES as OPENAI_IMAGENET_TEMPLATES
+    from .zero_shot.imagenet import SIMPLE_IMAGENET_TEMPLATES as SIMPLE_IMAGENET_TEMPLATES
 
 
 def __getattr__(name: str) -> Any:

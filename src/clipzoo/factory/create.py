@@ -10,7 +10,8 @@ those four in a row; ``create_model_and_transforms`` and ``create_model_from_pre
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from ..registry.footprint import check_model_fits
 from .arguments import check_factory_args, take_renamed_keywords
@@ -22,6 +23,9 @@ from .preprocess_cfg import get_model_preprocess_cfg, set_model_preprocess_cfg
 from .resolve import ModelSpec, resolve
 from .sources import parse_model_name
 from .transforms import audio_transforms, eval_transform
+
+if TYPE_CHECKING:  # annotations only: building a model imports torch when it runs, not when this module loads
+    from ..models import CLIP, CoCa, CustomTextCLIP
 
 logger = logging.getLogger("clipzoo")
 
@@ -57,7 +61,7 @@ def create_model(
     weights_only: bool = True,
     force_naflex_vision: bool = False,
     **model_kwargs: Any,
-):
+) -> CLIP | CustomTextCLIP | CoCa:
     pretrained_text = take_renamed_keywords("create_model", model_kwargs).get("pretrained_text", pretrained_text)
     check_factory_args("create_model", locals())
     check_precision(precision)
@@ -194,7 +198,7 @@ def create_model_and_transforms(
     weights_only: bool = True,
     force_naflex_vision: bool = False,
     **model_kwargs: Any,
-):
+) -> tuple[CLIP | CustomTextCLIP | CoCa, Callable[..., Any], Callable[..., Any]]:
     check_factory_args("create_model_and_transforms", locals())
     from ..preprocess.transforms import PreprocessCfg, image_transform_v2
 
@@ -258,7 +262,7 @@ def create_model_from_pretrained(
     weights_only: bool = True,
     force_naflex_vision: bool = False,
     **model_kwargs: Any,
-):
+) -> CLIP | CustomTextCLIP | CoCa | tuple[CLIP | CustomTextCLIP | CoCa, Callable[..., Any]]:
     check_factory_args("create_model_from_pretrained", locals())
     from ..preprocess.transforms import PreprocessCfg
 

@@ -18,41 +18,41 @@ class ConfigError(InputError, ValueError):
     """A model config is malformed: the message names the file, the section and the problem."""
 
 
-# The transformer-block options both towers take (open_clip's custom attention block keys): (name, type,
-# default, meaning). One table, placed into VisionCfg and TextCfg right after ``output_tokens``, where open_clip
-# declares them in both classes.
-BLOCK_OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
-    ("act_kwargs", "dict | None", None, "Keyword arguments of the activation."),
-    ("norm_kwargs", "dict | None", None, "Keyword arguments of the layer norms (e.g. ``eps``)."),
-    ("block_type", "str | None", None, "None (custom if a switch is on), ``'default'`` or ``'custom'``."),
-    ("qk_norm", "bool", False, "Normalize queries and keys (custom block)."),
-    ("scaled_cosine_attn", "bool", False, "Cosine attention with a learned scale (custom block)."),
-    ("scale_heads", "bool", False, "Per-head output scale (custom block)."),
-    ("scale_attn_inner", "bool", False, "Layer norm inside attention (custom block)."),
-    ("scale_attn", "bool", False, "Layer norm after attention (custom block)."),
-    ("scale_fc", "bool", False, "Layer norm inside the MLP (custom block)."),
-)
-
-
-def _with_block_options(cls: type) -> type:
-    """Insert :data:`BLOCK_OPTIONS` after ``output_tokens`` in a section's fields (apply below ``@dataclass``)."""
-    own = cls.__dict__["__annotations__"]
-    names = list(own)
-    at = names.index("output_tokens") + 1
-    options = {name: kind for name, kind, _, _ in BLOCK_OPTIONS}
-    cls.__annotations__ = {**{n: own[n] for n in names[:at]}, **options, **{n: own[n] for n in names[at:]}}
-    for name, _, default, _ in BLOCK_OPTIONS:
-        setattr(cls, name, default)
-    return cls
+def _option(default: Any, meaning: str) -> Any:
+    """A block option's field: its default and its one-line meaning (the compat classes document it)."""
+    return field(default=default, metadata={"meaning": meaning})
 
 
 @dataclass
-@_with_block_options
-class VisionCfg:
-    """Image tower hyperparameters (open_clip's ``vision_cfg`` keys, in its field order).
+class BlockOptions:
+    """The transformer-block options both towers take (open_clip's custom attention block keys).
 
-    The block options (:data:`BLOCK_OPTIONS`) follow ``output_tokens``, as in open_clip.
+    VisionCfg and TextCfg inherit them between their own fields, right after ``output_tokens``, where open_clip
+    declares them in both classes.
     """
+
+    act_kwargs: dict | None = _option(None, "Keyword arguments of the activation.")
+    norm_kwargs: dict | None = _option(None, "Keyword arguments of the layer norms (e.g. ``eps``).")
+    block_type: str | None = _option(None, "None (custom if a switch is on), ``'default'`` or ``'custom'``.")
+    qk_norm: bool = _option(False, "Normalize queries and keys (custom block).")
+    scaled_cosine_attn: bool = _option(False, "Cosine attention with a learned scale (custom block).")
+    scale_heads: bool = _option(False, "Per-head output scale (custom block).")
+    scale_attn_inner: bool = _option(False, "Layer norm inside attention (custom block).")
+    scale_attn: bool = _option(False, "Layer norm after attention (custom block).")
+    scale_fc: bool = _option(False, "Layer norm inside the MLP (custom block).")
+
+
+# (name, type, default, meaning) of each block option, read from BlockOptions' fields.
+BLOCK_OPTIONS: tuple[tuple[str, str, Any, str], ...] = tuple(
+    (f.name, str(f.type), f.default, f.metadata["meaning"]) for f in dataclasses.fields(BlockOptions)
+)
+
+
+# A section's fields come from its bases in reverse order (dataclasses walk the MRO backwards): the fields up
+# to ``output_tokens`` (the last base), then BlockOptions, then the rest (the first base).
+@dataclass
+class _VisionFirst:
+    """VisionCfg's fields up to ``output_tokens``, in open_clip's order."""
 
     layers: int | tuple[int, int, int, int] | list[int] = 12
     width: int = 768
@@ -70,6 +70,12 @@ class VisionCfg:
     final_ln_after_pool: bool = False
     pool_type: str = "tok"
     output_tokens: bool = False
+
+
+@dataclass
+class _VisionLast:
+    """VisionCfg's fields after the block options, in open_clip's order, then clipzoo's."""
+
     timm_model_name: str | None = None
     timm_model_pretrained: bool = False
     timm_pool: str = "avg"
@@ -90,12 +96,16 @@ class VisionCfg:
 
 
 @dataclass
-@_with_block_options
-class TextCfg:
-    """Text tower hyperparameters (open_clip's ``text_cfg`` keys, in its field order).
+class VisionCfg(_VisionLast, BlockOptions, _VisionFirst):
+    """Image tower hyperparameters (open_clip's ``vision_cfg`` keys, in its field order).
 
-    The block options (:data:`BLOCK_OPTIONS`) follow ``output_tokens``, as in open_clip.
+    The block options (:class:`BlockOptions`) follow ``output_tokens``, as in open_clip.
     """
+
+
+@dataclass
+class _TextFirst:
+    """TextCfg's fields up to ``output_tokens``, in open_clip's order."""
 
     context_length: int = 77
     vocab_size: int = 49408
@@ -116,6 +126,12 @@ class TextCfg:
     proj_bias: bool = False
     proj_type: str = "linear"
     output_tokens: bool = False
+
+
+@dataclass
+class _TextLast:
+    """TextCfg's fields after the block options, in open_clip's order."""
+
     hf_model_name: str | None = None
     hf_model_pretrained: bool = True
     hf_proj_type: str = "mlp"
@@ -132,6 +148,14 @@ class TextCfg:
     # clipzoo (not open_clip): the transformers text config itself (a dict with ``model_type``), used instead of
     # reading ``hf_model_name``'s config; a ClapModel folder's text tower is described this way.
     hf_model_config: dict | None = None
+
+
+@dataclass
+class TextCfg(_TextLast, BlockOptions, _TextFirst):
+    """Text tower hyperparameters (open_clip's ``text_cfg`` keys, in its field order).
+
+    The block options (:class:`BlockOptions`) follow ``output_tokens``, as in open_clip.
+    """
 
 
 @dataclass

@@ -11,7 +11,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 from ..errors import UnknownNameError, close_matches
 
@@ -148,6 +148,15 @@ def reset_tags(path: Path = _TAGS_FILE) -> TagRegistry:
     global _TAGS
     _TAGS = TagRegistry(path)
     return _TAGS
+
+
+# The return type follows ``as_str`` (pairs or strings), so a caller's type checker knows which it got.
+@overload
+def list_pretrained(as_str: Literal[False] = False) -> list[tuple[str, str]]: ...
+@overload
+def list_pretrained(as_str: Literal[True]) -> list[str]: ...
+@overload
+def list_pretrained(as_str: bool) -> list[tuple[str, str]] | list[str]: ...
 
 
 def list_pretrained(as_str: bool = False) -> list[tuple[str, str]] | list[str]:

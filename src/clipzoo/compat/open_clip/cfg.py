@@ -94,7 +94,7 @@ class CLIPTextCfg(config.TextCfg):
 
 
 for _cls in (CLIPVisionCfg, CLIPTextCfg):
-    _cls.__doc__ = _cls.__doc__.replace("{block_options}", _BLOCK_OPTIONS_DOC)
+    _cls.__doc__ = (_cls.__doc__ or "").replace("{block_options}", _BLOCK_OPTIONS_DOC)
 
 
 @dataclasses.dataclass
