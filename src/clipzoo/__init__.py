@@ -125,6 +125,8 @@ _EXPORTS: dict[str, str] = {
     "GenerationArgumentError": "errors",
     "ImageNotFoundError": "errors",
     "ImageReadError": "errors",
+    "ImageSizeError": "errors",
+    "ModelTooLargeError": "errors",
     "ImageTooLargeError": "errors",
     "InferencePathError": "errors",
     "InputError": "errors",
@@ -224,6 +226,7 @@ if TYPE_CHECKING:
     from .errors import GenerationArgumentError as GenerationArgumentError
     from .errors import ImageNotFoundError as ImageNotFoundError
     from .errors import ImageReadError as ImageReadError
+    from .errors import ImageSizeError as ImageSizeError
     from .errors import ImageTooLargeError as ImageTooLargeError
     from .errors import InferencePathError as InferencePathError
     from .errors import InputError as InputError
@@ -233,6 +236,7 @@ if TYPE_CHECKING:
     from .errors import LockBusyError as LockBusyError
     from .errors import MissingFolderConfigError as MissingFolderConfigError
     from .errors import MissingWeightsError as MissingWeightsError
+    from .errors import ModelTooLargeError as ModelTooLargeError
     from .errors import NaFlexConfigError as NaFlexConfigError
     from .errors import NaFlexInputError as NaFlexInputError
     from .errors import NetworkError as NetworkError

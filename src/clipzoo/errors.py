@@ -40,12 +40,22 @@ class IntegrityError(NetworkError):
 # ---------------------------------------------------------------------------------------------------- unknown names
 
 
+def _is_folder(name: object) -> bool:
+    try:
+        return isinstance(name, str) and bool(name) and os.path.isdir(os.path.expanduser(name))
+    except (OSError, ValueError):  # a name no file system accepts (NUL characters, too long)
+        return False
+
+
 class UnknownModelError(UnknownNameError, KeyError, ValueError):
     """An architecture name that is not registered; the message lists close matches among ``known``."""
 
     def __init__(self, model_name: str, known: Iterable[str] = ()) -> None:
         self.model_name = model_name
-        hint = "; " + (did_you_mean(model_name, known, n=5) or "see `clipzoo models` for the list")
+        if _is_folder(model_name):  # a path given where a name goes: say how to load a folder
+            hint = f"; it is a folder: load it with 'local-dir:{model_name}'"
+        else:
+            hint = "; " + (did_you_mean(model_name, known, n=5) or "see `clipzoo models` for the list")
         self.message = f"unknown model {model_name!r}{hint}"
         super().__init__(self.message)
 
@@ -178,6 +188,14 @@ class AudioNotFoundError(AudioError, FileNotFoundError):
 
 class AudioInputError(InputError, TypeError):
     """``encode_audio`` got an input its tower cannot take (the message says what it takes)."""
+
+
+class ImageSizeError(InputError, ValueError):
+    """Images of a size the image tower does not take; the message says which it takes and how to run others."""
+
+
+class ModelTooLargeError(InputError, ValueError):
+    """An architecture whose parameters alone need more memory than this machine has (refused before building)."""
 
 
 class ImageReadError(InputError, OSError):

@@ -200,13 +200,13 @@ def _export_graph(
                 opset_version=opset,
                 verbose=False,
             )
-            program.save(str(path))
     except Exception as err:  # the exporter raises many types; name the tower and keep the cause
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise OnnxExportError(
             f"the {what} ({type(module.model).__name__}) does not export with torch.onnx (dynamo): "
             f"{type(err).__name__}: {first[:500]}"
         ) from err
+    program.save(str(path))  # outside: a full disk is the target's fault, not the tower's (ExportTargetError)
 
 
 def _verify(module: Any, example: Any, path: Path, input_name: str, what: str) -> float:

@@ -99,7 +99,8 @@ def _explicit(request: str, features: CpuFeatures, kernels: Kernels) -> PathChoi
         if not kernels.int8:
             raise InferencePathError(
                 "path='int8' needs torch's x86 or fbgemm quantized engine, which this torch build lacks; "
-                "use path='bf16' or 'fp32' (or the ONNX runtime's int8: clipzoo export --onnx --quantize int8)"
+                "use path='bf16' or 'fp32' (or the ONNX runtime's int8: "
+                "`clipzoo export MODEL TAG --format onnx --quantize int8 --to DIR`)"
             )
         return PathChoice("int8", f"requested; int8 GEMMs on {int8_unit(features)}")
     return PathChoice("fp32", "requested")

@@ -161,9 +161,18 @@ class OnnxModel:
         session = self._sessions.get(tower)
         if session is None:
             path = self.folder / self.manifest[tower]["file"]
-            session = self._ort.InferenceSession(
-                str(path), sess_options=self._session_options, providers=self._providers
-            )
+            try:
+                session = self._ort.InferenceSession(
+                    str(path), sess_options=self._session_options, providers=self._providers
+                )
+            except Exception as err:  # onnxruntime's own types (InvalidProtobuf, Fail, ...): a bad file
+                if "onnxruntime" not in type(err).__module__:
+                    raise
+                first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+                raise OnnxFolderError(
+                    f"{path}: onnxruntime cannot load this {tower} graph ({type(err).__name__}: {first[:300]}); "
+                    "the file is damaged or not an ONNX model: export the folder again"
+                ) from err
             self._sessions[tower] = session
         return session
 
