@@ -473,6 +473,7 @@ def fake_tags(server, monkeypatch):
         get_model_config=lambda model: {} if model in ("RN50", "ViT-B-32") else None,
         UnknownModelError=real_registry.UnknownModelError,
         unknown_model=lambda model: real_registry.UnknownModelError(model, ["RN50", "ViT-B-32"]),
+        MODALITIES=real_registry.MODALITIES,
     )
     import clipzoo.registry
 
