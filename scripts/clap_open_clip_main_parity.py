@@ -25,8 +25,7 @@ def _offline_roberta() -> None:
 
 
 def _ours(name: str):
-    from clipzoo.factory.build import build
-
+    from clipzoo.factory.meta_build import build
     from clipzoo.factory.resolve import resolve
 
     spec = resolve(name, None)

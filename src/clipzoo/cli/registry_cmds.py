@@ -197,7 +197,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         data = _source_info(args.model, args.tag, params=not args.no_params)
     else:
         if registry.get_model_config(args.model) is None:
-            raise registry.UnknownModelError(args.model)
+            raise registry.unknown_model(args.model)
         if args.tag:
             check_tag(args.model, args.tag)
         data = _registry_info(args.model, args.tag, params=not args.no_params)

@@ -53,6 +53,6 @@ def _tokenizer_source(model_name: str, cache_dir: str | None) -> tuple[dict, str
         return found.model_cfg, (found.tokenizer_source if schema == "local-dir" else None)
     config = registry.get_model_config(identifier)
     if config is None:
-        raise registry.UnknownModelError(identifier)
+        raise registry.unknown_model(identifier)
     return config, None
 

@@ -112,6 +112,35 @@ def _activation(section: dict, where: str) -> tuple[bool, dict | None]:
     return HF_ACTIVATIONS[act]
 
 
+# The numbers a transformers tower section and clipzoo's native tower config hold alike, one table read both
+# ways: (transformers key, clipzoo key). Reading a folder sets cfg[clipzoo] = section[transformers]; the export
+# (clipzoo.export.transformers) writes section[transformers] = cfg.clipzoo. What is computed (MLP ratio vs
+# intermediate size, head width vs head count, eps, activation) is said beside each use.
+TEXT_FIELDS: tuple[tuple[str, str], ...] = (
+    ("vocab_size", "vocab_size"),
+    ("hidden_size", "width"),
+    ("num_hidden_layers", "layers"),
+    ("num_attention_heads", "heads"),
+    ("max_position_embeddings", "context_length"),
+)
+CLIP_VISION_FIELDS: tuple[tuple[str, str], ...] = (
+    ("hidden_size", "width"),
+    ("num_hidden_layers", "layers"),
+    ("patch_size", "patch_size"),
+)
+NATIVE_LN_EPS = 1e-5  # clipzoo's native LayerNorm eps (CLIP's too); a config says only a different one
+
+
+def read_fields(section: dict, fields: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    """The clipzoo config keys of ``fields`` from a (defaults-merged) transformers section."""
+    return {ours: section[theirs] for theirs, ours in fields}
+
+
+def write_fields(cfg: Any, fields: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    """The transformers keys of ``fields`` from a clipzoo tower config (``TextCfg``/``VisionCfg``)."""
+    return {theirs: getattr(cfg, ours) for theirs, ours in fields}
+
+
 def _mlp_ratio(section: dict) -> float:
     width, hidden = section["hidden_size"], section["intermediate_size"]
     ratio = hidden / width
@@ -120,12 +149,12 @@ def _mlp_ratio(section: dict) -> float:
     return ratio
 
 
-def _tower_common(section: dict, default_eps: float) -> dict[str, Any]:
-    out: dict[str, Any] = {"width": section["hidden_size"], "layers": section["num_hidden_layers"]}
+def _tower_common(section: dict, fields: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    out = read_fields(section, fields)
     ratio = _mlp_ratio(section)
     if ratio != 4.0:
         out["mlp_ratio"] = ratio
-    if section["layer_norm_eps"] != default_eps:
+    if section["layer_norm_eps"] != NATIVE_LN_EPS:
         out["norm_kwargs"] = {"eps": section["layer_norm_eps"]}
     return out
 
@@ -145,17 +174,10 @@ def hf_clip_model_cfg(config: dict, tokenizer_source: str | None = None) -> dict
     heads = vision["num_attention_heads"]
     vision_cfg = {
         "image_size": vision["image_size"],
-        "patch_size": vision["patch_size"],
-        **_tower_common(vision, 1e-5),
+        **_tower_common(vision, CLIP_VISION_FIELDS),
         "head_width": vision["hidden_size"] // heads,
     }
-    text_cfg = {
-        "context_length": text["max_position_embeddings"],
-        "vocab_size": text["vocab_size"],
-        **_tower_common(text, 1e-5),
-        "heads": text["num_attention_heads"],
-        **_clip_text_pool(text),
-    }
+    text_cfg = {**_tower_common(text, TEXT_FIELDS), **_clip_text_pool(text)}
     for cfg, act in ((vision_cfg, v_act), (text_cfg, t_act)):
         if act:
             cfg["act_kwargs"] = act
@@ -224,10 +246,7 @@ def hf_siglip_model_cfg(config: dict, tokenizer_source: str | None = None) -> di
         raise ValueError(f"SigLIP text projection_size {projection} differs from the image width {embed_dim}")
     vision_cfg = siglip_vision_cfg(vision)
     text_cfg = {
-        "context_length": text["max_position_embeddings"],
-        "vocab_size": text["vocab_size"],
-        **_tower_common(text, 1e-5),
-        "heads": text["num_attention_heads"],
+        **_tower_common(text, TEXT_FIELDS),
         "no_causal_mask": True,
         "proj_bias": True,
         "pool_type": "last",

@@ -26,18 +26,10 @@ import numpy as np
 
 from .. import melscale
 from ..constants import EXTRA_INSTALL_HINT
-from ..errors import InputError
+from ..errors import AudioError, AudioNotFoundError
 
 MAX_AUDIO_SECONDS = 3600.0  # longer inputs are refused: an hour is far beyond any CLAP model's clip
 _LOG_FLOOR = 1e-10  # power floor before the dB conversion (transformers' and librosa's)
-
-
-class AudioError(InputError, ValueError):
-    """Audio that cannot be used: unreadable, empty, corrupt, the wrong type, non-finite or absurdly long."""
-
-
-class AudioNotFoundError(AudioError, FileNotFoundError):
-    """An audio path that does not exist."""
 
 
 def _require(module: str) -> Any:

@@ -11,11 +11,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import InputError, did_you_mean
-
-
-class ConfigError(InputError, ValueError):
-    """A model config is malformed: the message names the file, the section and the problem."""
+from ..errors import ConfigError, did_you_mean
 
 
 def _option(default: Any, meaning: str) -> Any:
@@ -46,6 +42,8 @@ class BlockOptions:
 BLOCK_OPTIONS: tuple[tuple[str, str, Any, str], ...] = tuple(
     (f.name, str(f.type), f.default, f.metadata["meaning"]) for f in dataclasses.fields(BlockOptions)
 )
+# The custom-block switches: the boolean block options (read by the models and, torch-free, by the exporter).
+BLOCK_SWITCHES: tuple[str, ...] = tuple(name for name, kind, _, _ in BLOCK_OPTIONS if kind == "bool")
 
 
 # A section's fields come from its bases in reverse order (dataclasses walk the MRO backwards): the fields up

@@ -37,7 +37,7 @@ from clipzoo.zero_shot.prompts import (
     read_template_lines,
 )
 
-from ..errors import InputError, unknown_choice_message
+from ..errors import ZeroShotInputError, unknown_choice_message
 
 __all__ = [
     "IMAGENET_CLASSNAMES",
@@ -50,10 +50,6 @@ __all__ = [
 ]
 
 Template = str | Callable[[str], str]
-
-
-class ZeroShotInputError(InputError, ValueError):
-    """Bad labels, templates or images given to the zero-shot helpers; the message names the culprit."""
 
 
 def _chunks(items: Sequence, size: int | None) -> Iterator[Sequence]:

@@ -20,15 +20,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...errors import AudioInputError
 from ...registry.config import AudioCfg, TextCfg
 from ..clip import DEFAULT_LOGIT_SCALE
 from ..towers import as_section, build_text_tower
 
 _PROJ_ACTS = {"relu": nn.ReLU, "gelu": nn.GELU}
-
-
-class AudioInputError(TypeError):
-    """``encode_audio`` got an input its tower cannot take (the message says what it takes)."""
 
 
 class AudioTower(nn.Module):
