@@ -81,6 +81,8 @@ def set_text_attributes(owner: nn.Module, options: TextOptions) -> None:
     owner.text_pad_mask = options.pad_mask
     owner.text_embed_scale = options.embed_scale
     owner.text_sinusoidal = options.sinusoidal
+    # False: every position is computed, as open_clip does; optimize_for_inference sets True (the pooled row only)
+    owner.fast_inference = False
 
 
 def sinusoidal_positions(length: int, width: int, device: torch.device | None = None) -> torch.Tensor:
@@ -188,10 +190,10 @@ class TextEncoderMixin:
         if index is None:  # pool_type 'none': every position, normalized and projected
             x = self.ln_final(self.transformer(x, attn_mask=mask, is_causal=is_causal))
             return self._text_project(x), x
-        if need_tokens:
+        if need_tokens or not self.fast_inference:
             x = self.ln_final(self.transformer(x, attn_mask=mask, is_causal=is_causal))
             pooled = x[torch.arange(x.shape[0], device=x.device), index]
-            return self._text_project(pooled), x
+            return self._text_project(pooled), x if need_tokens else None
         # positions after the last pooled one cannot change it: do not compute them (a data-dependent length, so
         # not while tracing: a traced model would keep the example's length)
         if is_causal and not torch.jit.is_tracing():
