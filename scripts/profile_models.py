@@ -134,6 +134,54 @@ def naflex_budget_flops(model, cfg) -> dict[str, int]:
     return out
 
 
+AUDIO_SECONDS = 10.0  # CLAP models are counted on one clip of this length (their transform's input for it)
+# Hugging Face text configs the audio-text configs name, as published (roberta-base's config.json), so their text
+# towers can be built offline for counting.
+OFFLINE_TEXT_CONFIGS = {
+    "roberta-base": {
+        "model_type": "roberta", "vocab_size": 50265, "hidden_size": 768, "num_hidden_layers": 12,
+        "num_attention_heads": 12, "intermediate_size": 3072, "max_position_embeddings": 514,
+        "type_vocab_size": 1, "layer_norm_eps": 1e-5, "pad_token_id": 1, "bos_token_id": 0, "eos_token_id": 2,
+    },
+}  # fmt: skip
+
+
+def audio_profile(cfg) -> dict:
+    """An audio-text (CLAP) entry: parameters and FLOPs of the audio tower on a 10 s clip and of one text."""
+    import numpy as np
+    import torch
+
+    from clipzoo.models import build_model, count_parameters
+    from clipzoo.preprocess.audio import audio_transform
+
+    if cfg.uses_hf_text:
+        cfg.text_cfg.hf_model_config = OFFLINE_TEXT_CONFIGS[cfg.text_cfg.hf_model_name]
+        cfg.text_cfg.hf_model_pretrained = False
+    clip = audio_transform(cfg.audio_cfg)(np.zeros(int(AUDIO_SECONDS * cfg.audio_cfg.sample_rate), np.float32))
+    # a 10 s clip is not "longer": a fused tower sees its global view only, so the flags can stay out
+    batch = {key: value[None] for key, value in clip.items() if key != "is_longer"}
+    context = cfg.text_cfg.context_length
+    with torch.device("meta"):
+        model = build_model(cfg).eval()
+        model.requires_grad_(False)
+        batch = {key: value.to("meta") for key, value in batch.items()}
+        flops = {"audio": _flops(model.encode_audio, batch)}
+        if not cfg.uses_hf_text:
+            flops["text"] = _flops(_text_forward, model, torch.ones(1, context, dtype=torch.long))
+    if cfg.uses_hf_text:  # transformers' RoBERTa reads its mask's values: count it on real (random) weights
+        from clipzoo.models.towers import build_text_tower
+
+        with torch.no_grad():
+            tower = build_text_tower(cfg.embed_dim, cfg.text_cfg).eval()
+            flops["text"] = _flops(tower, torch.ones(1, context, dtype=torch.long))
+    flops["total"] = flops["audio"] + flops["text"]
+    note = f"audio-text: the audio tower on one {AUDIO_SECONDS:g} s clip"
+    if cfg.audio_cfg.model_type == "whisper":
+        note += f" (Whisper's input is always its {cfg.audio_cfg.clip_samples / cfg.audio_cfg.sample_rate:g} s)"
+    return {"audio_seconds": AUDIO_SECONDS, "context_length": context,
+            "computed": {"params": count_parameters(model), "flops": flops}, "note": note}  # fmt: skip
+
+
 def profile(name: str) -> dict:
     """The computed part of one architecture's entry."""
     import torch
@@ -145,6 +193,8 @@ def profile(name: str) -> dict:
     from clipzoo.registry.naflex import is_naflex_vision
 
     cfg = get_typed_model_cfg(name)
+    if cfg.is_audio:
+        return audio_profile(cfg)
     height, width = _image_size(cfg)
     entry: dict = {"image_size": [height, width], "context_length": cfg.text_cfg.context_length}
     with torch.device("meta"), reference_forward():
@@ -242,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         entries[name] = profile(name)
         if name in published:
             entries[name]["published"] = published[name]
-        elif "note" in entries[name]:
+        elif "note" in entries[name] and "audio_seconds" not in entries[name]:
             raise SystemExit(
                 f"{name}: the text tower cannot be built offline and open_clip published no profile"
             )

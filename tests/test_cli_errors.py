@@ -109,7 +109,7 @@ def test_every_command_and_error_case(files, capsys, monkeypatch, tmp_path, case
 
 
 @pytest.mark.parametrize("command", ["export", "download", "demo"])
-def test_unwritable_target_isone_line(files, capsys, command):
+def test_unwritable_target_is_one_line(files, capsys, command):
     target = str(files["locked"] / "sub")
     if os.geteuid() == 0:  # root writes anywhere: use a path below a regular file instead
         blocker = files["locked"].parent / "a-file"
@@ -284,7 +284,7 @@ def test_non_empty_target_is_kept_without_overwrite(tiny_folder, tmp_path, capsy
     assert sorted(p.name for p in target.iterdir()) == ["mine.txt"]
 
 
-def test_cli_export_status_andone_line(tiny_folder, tmp_path, capsys):
+def test_cli_export_status_and_one_line(tiny_folder, tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     assert main(["export", "hostile-a", "--random-weights", "--to", str(blocker / "out")]) == 2

@@ -18,13 +18,22 @@ def run(capsys, *argv):
 def test_models_glob(capsys):
     status, out, _ = run(capsys, "models", "vit-b-32*")
     assert status == 0
-    assert out.split() == [
+    assert out.split()[::2] == [
         "ViT-B-32",
         "ViT-B-32-256",
         "ViT-B-32-plus-256",
         "ViT-B-32-quickgelu",
         "ViT-B-32-SigLIP2-256",
     ]
+    assert set(out.split()[1::2]) == {"image-text"}
+
+
+def test_models_modality_column_and_filter(capsys):
+    status, out, _ = run(capsys, "models", "CLAP-*")
+    rows = [line.split() for line in out.splitlines()]
+    assert status == 0 and len(rows) == 9 and {row[1] for row in rows} == {"audio-text"}
+    status, out, _ = run(capsys, "models", "--modality", "image-text", "--json")
+    assert status == 0 and "ViT-B-32" in json.loads(out) and not any("CLAP" in n for n in json.loads(out))
 
 
 def test_models_json(capsys):
@@ -37,9 +46,9 @@ def test_pretrained_all_and_filtered(capsys):
     status, out, _ = run(capsys, "pretrained", "--json")
     assert status == 0 and len(json.loads(out)) >= 196
     status, out, _ = run(capsys, "pretrained", "ViT-B-32", "--tag", "LAION-400M-E32")
-    assert status == 0 and out.split() == ["ViT-B-32", "laion400m_e32"]
+    assert status == 0 and out.split() == ["ViT-B-32", "laion400m_e32", "image-text"]
     status, out, _ = run(capsys, "pretrained", "--tag", "OPENAI", "--json")
-    assert {"model": "RN50", "tag": "openai"} in json.loads(out)
+    assert {"model": "RN50", "tag": "openai", "modality": "image-text"} in json.loads(out)
 
 
 def test_info(capsys):
@@ -79,7 +88,7 @@ def test_console_entry_points():
     ):
         proc = subprocess.run([*cmd, "pretrained", "RN50"], capture_output=True, text=True)
         assert proc.returncode == 0, proc.stderr
-        assert proc.stdout.split() == ["RN50", "openai", "RN50", "yfcc15m", "RN50", "cc12m"]
+        assert proc.stdout.split() == ["RN50", "openai", "image-text", "RN50", "yfcc15m", "image-text", "RN50", "cc12m", "image-text"]
     proc = subprocess.run([sys.executable, "-m", "clipzoo", "info", "nope"], capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.startswith("clipzoo: error: unknown model 'nope'")
 

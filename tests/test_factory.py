@@ -269,3 +269,34 @@ def test_tag_registered_without_mean_std_keeps_the_default_preprocessing(tmp_pat
     weights.write_bytes(b"not read by resolve")
     clipzoo.add_pretrained_cfg("ViT-B-32", "my-own", {"file": str(weights)})
     assert resolve("ViT-B-32", "my-own").preprocess_cfg == default_preprocess_dict()
+
+
+def test_a_folder_given_as_a_model_name_points_at_local_dir(tmp_path, monkeypatch):
+    (tmp_path / "exp_tiny").mkdir()
+    monkeypatch.chdir(tmp_path / "exp_tiny")
+    with pytest.raises(UnknownModelError) as info:
+        clipzoo.create_model("../exp_tiny")
+    assert str(info.value) == "unknown model '../exp_tiny'; it is a folder: load it with 'local-dir:../exp_tiny'"
+
+
+def test_the_random_weights_hint_fits_the_source(tiny_configs, tmp_path, caplog):
+    import json
+    import logging
+
+    caplog.set_level(logging.WARNING, logger="clipzoo")
+    folder = tmp_path / "no-weights"
+    folder.mkdir()
+    config = {"model_cfg": clipzoo.get_model_config("tiny-vit"), "preprocess_cfg": {}}
+    (folder / "open_clip_config.json").write_text(json.dumps(config))
+    hints = {}
+    for name, kwargs in (("tiny-vit", {}), (f"local-dir:{folder}", {}), ("tiny-rn", {"load_weights": False})):
+        caplog.clear()
+        clipzoo.create_model(name, **kwargs)
+        hints[name] = caplog.records[-1].getMessage().split("initialized randomly. ")[1]
+    assert hints == {
+        "tiny-vit": "Pass pretrained=<tag or file> for trained weights (clipzoo.list_pretrained_tags_by_model("
+        "'tiny-vit') lists the tags).",
+        f"local-dir:{folder}": f"The folder {folder} holds no weights file: put the model's weights in it "
+        "(open_clip_model.safetensors, or a transformers folder's model.safetensors), e.g. with `clipzoo export`.",
+        "tiny-rn": "Drop load_weights=False to load its weights.",
+    }

@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,15 +18,10 @@ import pytest
 from clipzoo.cli import main
 from clipzoo.export import folder as export
 from clipzoo.files import UnsafeTargetError, check_replaceable, remove_stale_staging, stale_staging
+from tests.helpers.cli import one_line
 
 REPO = Path(__file__).resolve().parents[1]
 EXPORT = ["export", "tiny-digits", "sklearn_digits"]  # packaged weights: no download, no registration
-
-
-def _one_line(err: str) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    return lines[0]
 
 
 @pytest.fixture
@@ -71,8 +67,8 @@ def _tree(folder: Path) -> list[str]:
 def test_overwrite_refuses_what_clipzoo_did_not_write(workdir, no_work, capsys, target, reason):
     before = _tree(workdir.parent)
     assert main([*EXPORT, "--to", target, "--overwrite"]) == 2
-    assert_line = _one_line(capsys.readouterr().err)
-    assert __import__("re").fullmatch(f"clipzoo: error: {reason}.*", assert_line), assert_line
+    line = one_line(capsys.readouterr().err)
+    assert re.fullmatch(f"clipzoo: error: {reason}.*", line), line
     assert _tree(workdir.parent) == before
 
 
@@ -110,7 +106,7 @@ def test_overwrite_replaces_a_folder_an_export_wrote(tmp_path, capsys):
     assert record["written_by"] == "clipzoo"
     (target / "extra.txt").write_text("from before")
     assert main([*EXPORT, "--to", str(target)]) == 2
-    assert _one_line(capsys.readouterr().err) == (
+    assert one_line(capsys.readouterr().err) == (
         f"clipzoo: error: {target} already exists (written by clipzoo); pass overwrite=True / --overwrite to "
         "replace it"
     )
@@ -131,12 +127,28 @@ def test_read_only_target_is_typed_and_leaves_nothing(tmp_path, monkeypatch, cap
 
     monkeypatch.setattr(os, "replace", refuse_moving_the_target)
     assert main([*EXPORT, "--to", str(target), "--overwrite"]) == 2
-    assert _one_line(capsys.readouterr().err) == (
+    assert one_line(capsys.readouterr().err) == (
         f"clipzoo: error: cannot write {target}: Permission denied ({target}); name a target folder you can "
         "write to (nothing was written)"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no .out.old-*, no .out.tmp-*, no lock
     assert (target / export.EXPORT_MANIFEST).is_file()
+
+
+def test_disk_full_is_typed_and_leaves_nothing(tmp_path, monkeypatch, capsys):
+    import safetensors.torch
+
+    def full(*args, **kwargs):  # what safetensors raises on a full disk (seen on a 1 MiB tmpfs)
+        raise safetensors.SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", full)
+    target = tmp_path / "out"
+    assert main([*EXPORT, "--to", str(target)]) == 2
+    assert one_line(capsys.readouterr().err) == (
+        f"clipzoo: error: cannot write {target}: No space left on device; free space on that disk or name a target "
+        "on another one (nothing was written)"
+    )
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
@@ -156,7 +168,7 @@ def test_proc_target_fails_at_once_with_its_cause(capsys):
     t0 = time.monotonic()
     assert main([*EXPORT, "--to", "/proc/clipzoo-x"]) == 2
     assert time.monotonic() - t0 < 10  # not the 30 s lock wait
-    assert _one_line(capsys.readouterr().err) == (
+    assert one_line(capsys.readouterr().err) == (
         "clipzoo: error: cannot write into /proc: No such file or directory; choose a target folder you can "
         "write to"
     )

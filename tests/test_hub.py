@@ -466,11 +466,14 @@ def fake_tags(server, monkeypatch):
         list_pretrained_tags_by_model=lambda model: [t for m, t in cfgs if m == model],
         is_pretrained_cfg=lambda model, tag: (model, tag) in cfgs,
         UnknownTagError=real_pretrained.UnknownTagError,
+        unknown_tag=lambda model, tag: real_pretrained.UnknownTagError(model, tag, [t for m, t in cfgs if m == model]),
     )
     registry = types.SimpleNamespace(
         list_models=lambda: ["RN50", "ViT-B-32"],
         get_model_config=lambda model: {} if model in ("RN50", "ViT-B-32") else None,
         UnknownModelError=real_registry.UnknownModelError,
+        unknown_model=lambda model: real_registry.UnknownModelError(model, ["RN50", "ViT-B-32"]),
+        MODALITIES=real_registry.MODALITIES,
     )
     import clipzoo.registry
 

@@ -417,9 +417,10 @@ def test_meta_build_refuses_writing_empty_weights_into_real_tensors() -> None:
             CopiesWeights()
 
 
-def test_attn_switches_are_the_boolean_block_options():
-    """The exporter reads the custom-block switches torch-free from BLOCK_OPTIONS; the models read ATTN_SWITCHES."""
-    from clipzoo.models.transformer import ATTN_SWITCHES
-    from clipzoo.registry.config import BLOCK_OPTIONS
+def test_attn_switches_set_every_attention_option():
+    """ATTN_SWITCHES (derived from the config's block switches) names every AttnOptions field once."""
+    from dataclasses import fields
 
-    assert [name for name, kind, _, _ in BLOCK_OPTIONS if kind == "bool"] == list(ATTN_SWITCHES)
+    from clipzoo.models.transformer import ATTN_SWITCHES, AttnOptions
+
+    assert sorted(ATTN_SWITCHES.values()) == sorted(f.name for f in fields(AttnOptions))

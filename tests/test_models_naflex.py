@@ -15,6 +15,7 @@ from PIL import Image
 from torch.utils.data import default_collate
 
 import clipzoo
+from clipzoo.models.naflex import NaFlexInputError
 from clipzoo.registry.naflex import NaFlexConfigError, apply_force_naflex_vision, size_for_patch_budget
 from tests.helpers.checkpoints import seeded_checkpoint
 from tests.helpers.configs import TINY_VIT_KWARGS, deep
@@ -121,6 +122,27 @@ def test_patch_dict_equals_the_dense_image_and_padding_changes_nothing(tiny):
         torch.testing.assert_close(model.encode_image(many)[:1], model.encode_image(batch), atol=1e-5, rtol=0)
         features = model(many, None)[0]
     assert features.shape == (4, 48)
+
+
+def test_batches_that_do_not_fit_the_model_are_refused_before_any_work(tiny, monkeypatch):
+    model, transform = tiny
+    monkeypatch.setattr(model.visual.trunk, "forward", lambda *a, **k: pytest.fail("the trunk ran"))
+    good = default_collate([transform(_photos()[0])])  # 3 x 4 patches of 16 px: the budget of 12
+    far, negative = good["patch_coord"].clone(), good["patch_coord"].clone()
+    far[0, 0] = torch.tensor([10000, 10000])  # timm would resize its position grid to 10001 x 10001
+    negative[0, 1, 1] = -1
+    cases = [
+        ({"patches": good["patches"][..., :700]}, r"NaFlex patches are 700 values wide, this model's are 768 "
+                                                   r"\(16x16 px x 3 channels\); make them with the model's own"),
+        ({"patch_coord": far}, r"NaFlex image 0: its patch_coord spans a 10001x10001 grid, more than the token "
+                               r"budget of 12 patches"),
+        ({"patch_coord": negative}, "negative coordinates"),
+        ({"patch_coord": far.float()}, "patch_coord must hold integers"),
+        ({"patch_valid": torch.zeros_like(good["patch_valid"])}, r"NaFlex images \[0\] have no valid patch"),
+    ]  # fmt: skip
+    for change, message in cases:
+        with pytest.raises(NaFlexInputError, match=message):
+            model.encode_image({**good, **change})
 
 
 def test_budget_is_settable(tiny):

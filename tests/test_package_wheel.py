@@ -21,7 +21,7 @@ assert 'site-packages' in str(builtin_config_dir())
 pkg = Path(clipzoo.__file__).parent
 for rel in ('tokenizers/bpe_simple_vocab_16e6.txt.gz', 'weights/tiny-digits-sklearn_digits.safetensors',
             'weights/digits_heldout.npz', 'registry/pretrained_tags.json', 'registry/model_profiles.json',
-            'registry/pretrained_results.json'):
+            'registry/pretrained_results.json', 'py.typed'):
     assert (pkg / rel).is_file(), rel
 assert clipzoo.get_pretrained_cfg('tiny-digits', 'sklearn-digits')['file'].startswith(str(pkg))
 print('ok')

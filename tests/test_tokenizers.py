@@ -11,6 +11,7 @@ import random
 import sys
 
 import ftfy
+import huggingface_hub.constants  # noqa: F401 - before a test sets HF_HUB_OFFLINE: it is read at this import
 import pytest
 import torch
 from hypothesis import given, settings
@@ -414,10 +415,22 @@ def test_get_tokenizer_hf_and_local_dir(configs, tmp_path, wordpiece_dir):
 
 
 def test_get_tokenizer_hub_repo_offline_without_cache(configs, tmp_path, monkeypatch):
+    """Not a missing file but a network refusal: a NetworkError (status 3) saying how to fetch the files."""
+    from clipzoo.errors import NetworkError
+
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     configs["Hubbed"] = {"text_cfg": {"hf_tokenizer_name": "org/missing-tokenizer"}}
-    with pytest.raises(FileNotFoundError, match="org/missing-tokenizer"):
+    with pytest.raises(NetworkError, match="'org/missing-tokenizer' are not in the cache"):
         get_tokenizer("Hubbed", cache_dir=str(tmp_path))
+
+
+def test_registry_model_offline_without_cached_tokenizer(tmp_path, monkeypatch):
+    from clipzoo.errors import NetworkError
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(NetworkError, match=r"tokenizer files of 'timm/ViT-B-16-SigLIP' are not in the cache and "
+                       r"downloads are off \(HF_HUB_OFFLINE=1\): fetch them once online"):  # fmt: skip
+        get_tokenizer("ViT-B-16-SigLIP", cache_dir=str(tmp_path))
 
 
 def test_save_pretrained_round_trips(tmp_path, spiece, wordpiece_dir):

@@ -32,7 +32,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
+from .errors import LockBusyError, OutputPathError, UnsafeTargetError
 
 __all__ = [
     "AtomicTarget",
@@ -118,24 +118,6 @@ def write_file_atomically(path: str | os.PathLike, data: bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-
-
-class LockBusyError(TimeoutError):
-    """Another process held the lock beside a target until the timeout ran out.
-
-    Args:
-        target: The locked target.
-        lock_path: The lock file.
-        holder: ``'pid N'`` of the process holding it, or ``''`` when it did not say.
-        timeout: The seconds waited.
-    """
-
-    def __init__(self, target: Path, lock_path: Path, holder: str, timeout: float) -> None:
-        self.target, self.lock_path, self.holder, self.timeout = target, lock_path, holder, timeout
-        who = f"{holder}, " if holder else ""
-        super().__init__(
-            f"{target} is being written by another process ({who}lock {lock_path}; waited {timeout:g} s)"
-        )
 
 
 class _PidLock:
@@ -444,10 +426,6 @@ def remove_stale_staging(folder: str | os.PathLike, *, skip: Iterable[str] = ())
 # ---------------------------------------------------------------------------------- what overwrite may replace
 
 
-class UnsafeTargetError(InputError, ValueError):
-    """A target that clipzoo will not write or replace; the message says why and what to give instead."""
-
-
 def _protected(path: Path) -> str:
     """Why the resolved ``path`` must never be replaced as a whole, or ``""``."""
     cwd = Path.cwd().resolve()
@@ -541,10 +519,6 @@ def _is_empty_dir(path: Path) -> bool:
 # ---------------------------------------------------------------------------------------------------- output files
 # A plot or a demo picture is written at the end of its work; a folder that does not exist, a path through a file,
 # or a format nothing can write would otherwise fail only then, with an error about a temporary file.
-
-
-class OutputPathError(InputError, ValueError):
-    """A file cannot be written where asked: a missing folder, a file in the way, or an unsupported format."""
 
 
 def _nearest_existing(folder: Path) -> Path:

@@ -1,9 +1,9 @@
 """Run-time resolution against transformers 5.x: ``interpolate_pos_encoding=True``.
 
 Odd-sized random ``CLIPModel`` (clipzoo's native ViT) and ``SiglipModel`` (a timm ViT tower) folders, trained at
-42 px with 14 px patches: clipzoo's ``encode_image``/``forward`` on larger, smaller and non-square images equal
-transformers' ``get_image_features(..., interpolate_pos_encoding=True)`` (atol 1e-4); at the trained size the flag
-changes nothing.
+42 px with 14 px patches: clipzoo's ``encode_image``/``forward`` on larger, smaller and non-square images, and on
+sizes that are not whole patches (the remainder is cut off), equal transformers' ``get_image_features(...,
+interpolate_pos_encoding=True)`` (atol 1e-4); at the trained size the flag changes nothing.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import torch
 import clipzoo
 from tests.hf5.test_hf5_import import _clip, _siglip
 
-SIZES = [(70, 70), (28, 28), (56, 84), (42, 98)]
+SIZES = [(70, 70), (28, 28), (56, 84), (42, 98), (75, 50), (30, 44)]  # the last two: not whole patches
 
 
 def _pooled(output):

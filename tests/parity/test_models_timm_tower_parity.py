@@ -29,10 +29,11 @@ def _raw_config(name: str) -> dict:
 
 
 # The NaFlex configs (open_clip main's, image_seq_len) are in no released open_clip: 3.3.0 cannot build them.
+# (Audio configs such as CLAP have no vision_cfg.)
 TIMM_CONFIGS = sorted(
     p.stem
     for p in CONFIG_DIR.glob("*.json")
-    if "timm_model_name" in (vision := json.loads(p.read_text())["vision_cfg"])
+    if "timm_model_name" in (vision := json.loads(p.read_text()).get("vision_cfg", {}))
     and "naflex" not in vision["timm_model_name"]
 )
 # One config per timm family and head layout (token/map/avg pools; none/linear/mlp/timm-classifier projections).

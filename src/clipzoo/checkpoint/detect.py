@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from ..formats import big_vision, tipsv2, torchscript, transformers
+from ..formats import big_vision, clap, tipsv2, torchscript, transformers
 
 if TYPE_CHECKING:
     import torch
@@ -34,6 +34,7 @@ READERS: dict[str, Callable[[Path], StateDict]] = {".npz": big_vision.read_npz}
 # Detectors are tried in order; the first that matches converts. A state dict none matches is open_clip's.
 CONVERTERS: tuple[Converter, ...] = (
     Converter("openai", torchscript.is_openai_state, torchscript.convert_openai),
+    Converter("transformers-clap", clap.is_hf_clap_state, clap.convert_hf_clap),
     Converter("transformers-clip", transformers.is_hf_clip_state, transformers.convert_hf_clip),
     # before SigLIP's: a Siglip2 checkpoint also has a patch bias and no class embedding
     Converter("transformers-siglip2", transformers.is_hf_siglip2_state, transformers.siglip2_to_clipzoo),

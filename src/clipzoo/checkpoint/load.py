@@ -17,6 +17,7 @@ from torch import nn
 
 from ..errors import CheckpointError
 from ..formats import big_vision, torchscript, transformers_config
+from ..models.pos_interp import resize_position_grid
 from ..sizes import to_hw
 from . import detect
 
@@ -282,11 +283,7 @@ def resize_pos_embed(
         raise CheckpointError(
             f"{key}: {old.shape[0]} positions do not form a square grid plus {extra} token(s)"
         )
-    tokens, image = old[:extra], old[extra:]
-    image = image.reshape(1, side, side, -1).permute(0, 3, 1, 2).float()
-    image = F.interpolate(image, size=grid, mode=interpolation, antialias=antialias, align_corners=False)
-    image = image.permute(0, 2, 3, 1).reshape(grid[0] * grid[1], -1).to(old.dtype)
-    state[key] = torch.cat([tokens, image], dim=0)
+    state[key] = resize_position_grid(old, (side, side), grid, extra, mode=interpolation, antialias=antialias)
     return state
 
 

@@ -174,10 +174,12 @@ def info_lines(data: dict) -> list[str]:
         def cell(field: str, fmt: str) -> str:
             return f"{profile[field]:{fmt}}{mark[profile['source'][field]]}"
 
-        lines.append("profile (open_clip's count: one image, one text; a multiply-add is 2 FLOPs):")
+        seconds = profile.get("audio_seconds")
+        what = f"{seconds:g} s of audio" if seconds else "one image"
+        lines.append(f"profile (open_clip's count: {what}, one text; a multiply-add is 2 FLOPs):")
+        tower, at = ("audio tower", f"per {seconds:g} s of audio") if seconds else ("image tower", f"at {height}x{width}")
         lines.append(
-            f"  image tower: {cell('image_params_m', '.2f')} M params, "
-            f"{cell('image_gflops', '.2f')} GFLOPs at {height}x{width}"
+            f"  {tower}: {cell('image_params_m', '.2f')} M params, {cell('image_gflops', '.2f')} GFLOPs {at}"
         )
         lines.append(
             f"  text tower:  {cell('text_params_m', '.2f')} M params, "

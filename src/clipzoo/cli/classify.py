@@ -1,4 +1,8 @@
-"""``clipzoo classify IMAGE... --model M --pretrained T --labels a b c``: zero-shot classification."""
+"""``clipzoo classify IMAGE... --model M --pretrained T --labels a b c``: zero-shot classification.
+
+With an audio-text (CLAP) model the files are audio (WAV, FLAC, OGG, MP3: whatever libsndfile decodes) and
+are checked as audio before the model loads.
+"""
 
 from __future__ import annotations
 
@@ -38,19 +42,23 @@ def _onnx_folder(args: argparse.Namespace) -> str | None:
     return None
 
 
-def _images_to_classify(args: argparse.Namespace, check_header: Callable[[str], None]) -> list[str]:
+def _images_to_classify(
+    args: argparse.Namespace, check_header: Callable[[str], None], load: Callable[[str], object] | None = None
+) -> list[str]:
     """The images to classify, checked before the model loads: every one must open (headers only), or with
-    ``--skip-bad`` every one is decoded and those that fail are reported on stderr and left out."""
+    ``--skip-bad`` every one is decoded (``load``, default the image loader) and those that fail are reported on
+    stderr and left out."""
     if not args.skip_bad:
         for path in args.images:
             check_header(path)
         return list(args.images)
-    from ..preprocess.images import load_image
+    if load is None:
+        from ..preprocess.images import load_image as load
 
     readable = []
     for path in args.images:
         try:
-            load_image(path)
+            load(path)
         except (InputError, OSError) as err:
             print(f"clipzoo: skipped {path}: {' '.join(str(err).split())}", file=sys.stderr)
         else:
@@ -113,7 +121,12 @@ def cmd_classify(args: argparse.Namespace) -> int:
     if templates is not None and templates not in zs.TEMPLATE_SETS:
         templates = zs.read_templates_file(templates)
     labels = zs.check_label_list(args.labels)
-    images = _images_to_classify(args, check_image_file)  # before the (slow) model load
+    if _is_audio_model(args.model):
+        from ..preprocess.audio import check_audio_file, load_audio
+
+        images = _images_to_classify(args, check_audio_file, load_audio)
+    else:
+        images = _images_to_classify(args, check_image_file)  # before the (slow) model load
     require_weights(args.model, args.pretrained, args.random_weights)
     model, _, preprocess = create_model_and_transforms(
         args.model, pretrained=args.pretrained, device=args.device
@@ -133,10 +146,21 @@ def cmd_classify(args: argparse.Namespace) -> int:
     return _status(args, images)
 
 
+def _is_audio_model(model: str) -> bool:
+    """Whether ``model`` (a name, hf-hub: or local-dir:) is audio-text, read from its config (torch-free)."""
+    from ..errors import ClipzooError
+    from ..factory.resolve import resolve
+
+    try:
+        return resolve(model, None, load_weights=False).model_cfg.is_audio
+    except ClipzooError:
+        return False  # not resolvable: the model load below raises the proper error, files checked as images
+
+
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     """Register ``classify``."""
-    p = sub.add_parser("classify", help="zero-shot classify images against free-text labels")
-    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    p = sub.add_parser("classify", help="zero-shot classify images (or sounds) against free-text labels")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (audio files for an audio-text model)")
     p.add_argument("--model", default=None, help="architecture name, hf-hub:org/repo or local-dir:PATH")
     p.add_argument(
         "--onnx",
@@ -153,7 +177,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--templates",
         default=None,
         help=f"prompt set ({'|'.join(TEMPLATE_SETS)}) or a file with one '{{}}' template per line; "
-        "default: openai for CLIP-style models, siglip for SigLIP-style models",
+        "default: openai for CLIP-style models, siglip for SigLIP-style models, audio for CLAP",
     )
     p.add_argument("--top-k", type=int, default=5, help="predictions per image (default 5)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")

@@ -42,7 +42,7 @@ def check_model(name: str) -> None:
     from ..registry import tags as pretrained
 
     if registry.get_model_config(name) is None and not pretrained.list_pretrained_tags_by_model(name):
-        raise registry.UnknownModelError(name)
+        raise registry.unknown_model(name)
 
 
 def is_glob(text: str) -> bool:
@@ -76,7 +76,7 @@ def check_tag(model: str, tag: str) -> None:
     from ..registry import tags as pretrained
 
     if not pretrained.is_pretrained_cfg(model, tag):
-        raise pretrained.UnknownTagError(model, tag)
+        raise pretrained.unknown_tag(model, tag)
 
 
 def add_json(parser: argparse.ArgumentParser) -> None:

@@ -10,15 +10,26 @@ import math
 from .common import CliError, add_json, add_model_command, check_model, check_tag, emit, is_glob, match_models
 
 
+def _modality_column(names: list[str]) -> dict[str, str]:
+    """Each name's modality (``image-text`` / ``audio-text``), for the column the listings print."""
+    from ..registry import architectures as registry
+
+    return {name: registry.model_modality(name) for name in names}
+
+
 def cmd_models(args: argparse.Namespace) -> int:
-    """List architectures, optionally filtered by a glob pattern."""
+    """List architectures with their modality, optionally filtered by a glob pattern and a modality."""
     from ..registry import architectures as registry
 
     names = registry.list_models()
     if args.pattern:
         match_models(args.pattern)  # nothing matches: say so, with the whole-name hint
         names = [n for n in names if fnmatch.fnmatch(n.lower(), args.pattern.lower())]
-    return emit(args, names, lambda: "\n".join(names))
+    modality = _modality_column(names)
+    if args.modality:
+        names = [n for n in names if modality[n] == args.modality]
+    width = max((len(n) for n in names), default=0)
+    return emit(args, names, lambda: "\n".join(f"{n:<{width}}  {modality[n]}" for n in names))
 
 
 def cmd_pretrained(args: argparse.Namespace) -> int:
@@ -45,16 +56,20 @@ def cmd_pretrained(args: argparse.Namespace) -> int:
     ]
     if args.tag and not pairs:
         raise CliError(f"no model has pretrained tag {args.tag!r}; see `clipzoo pretrained` for all tags")
-    data = [{"model": m, "tag": t} for m, t in pairs]
+    modality = _modality_column(sorted({m for m, _ in pairs}))
+    data = [{"model": m, "tag": t, "modality": modality[m]} for m, t in pairs]
     width = max((len(m) for m, _ in pairs), default=0)
-    return emit(args, data, lambda: "\n".join(f"{m:<{width}}  {t}" for m, t in pairs))
+    tag_width = max((len(t) for _, t in pairs), default=0)
+    return emit(
+        args, data, lambda: "\n".join(f"{m:<{width}}  {t:<{tag_width}}  {modality[m]}" for m, t in pairs)
+    )
 
 
 def _registry_info(model: str, tag: str | None, params: bool) -> dict:
     from ..registry import architectures as registry
     from ..registry import tags
 
-    data: dict = {"model": model, "config": registry.get_model_config(model)}
+    data: dict = {"model": model, "modality": registry.model_modality(model), "config": registry.get_model_config(model)}
     source = registry.get_config_source(model)
     data["config_file"] = str(source) if source else None
     data["pretrained_tags"] = tags.list_pretrained_tags_by_model(model)
@@ -89,6 +104,7 @@ def _source_info(model: str, tag: str | None, params: bool) -> dict:
     spec = resolve(model, tag)
     data = {
         "model": model,
+        "modality": spec.model_cfg.modality,
         "config": spec.model_cfg.to_dict(),
         "config_file": None,
         "weights": spec.weights.describe() if spec.weights else None,
@@ -147,6 +163,8 @@ def _onnx_parameters(folder: str, manifest: dict) -> dict[str, int]:
 
 def _info_text(data: dict) -> str:
     lines = [f"model: {data['model']}"]
+    if data.get("modality"):
+        lines.append(f"modality: {data['modality']}")
     if data.get("config_file"):
         lines.append(f"config file: {data['config_file']}")
     if "weights" in data:
@@ -179,7 +197,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         data = _source_info(args.model, args.tag, params=not args.no_params)
     else:
         if registry.get_model_config(args.model) is None:
-            raise registry.UnknownModelError(args.model)
+            raise registry.unknown_model(args.model)
         if args.tag:
             check_tag(args.model, args.tag)
         data = _registry_info(args.model, args.tag, params=not args.no_params)
@@ -191,6 +209,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     """Register ``models``, ``pretrained`` and ``info``."""
     p = sub.add_parser("models", help="list architectures (optionally matching a glob PATTERN)")
     p.add_argument("pattern", nargs="?", help="glob, case-insensitive, e.g. 'ViT-B-*'")
+    from ..registry.architectures import MODALITIES
+
+    p.add_argument("--modality", choices=MODALITIES, help="only image-text or only audio-text (CLAP) models")
     add_json(p)
     p.set_defaults(func=cmd_models)
 

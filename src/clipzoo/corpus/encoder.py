@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError, unknown_choice_message
+from ..errors import EmbedOptionError, InputError, MissingWeightsError, unknown_choice_message
 
 __all__ = [
     "EmbedOptionError",
@@ -40,18 +40,10 @@ AUTO_BATCH = {"cpu": 32, "cuda": 256}
 RANDOM_WEIGHTS_SEED = 0
 
 
-class EmbedOptionError(InputError, ValueError):
-    """An option of ``embed``/``search`` outside its choices or range (status 2, before any work)."""
-
-
 def check_choice(what: str, value: object, choices: tuple[str, ...]) -> None:
     """Raise :class:`EmbedOptionError` (close matches, known values) unless ``value`` is one of ``choices``."""
     if value not in choices:
         raise EmbedOptionError(unknown_choice_message(what, value, list(choices)))
-
-
-class MissingWeightsError(InputError, ValueError):
-    """The model would get random weights and the caller did not allow it (``random_weights=True``)."""
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import ForeignOutputError
 from ..files import check_replaceable, write_file_atomically
 
 __all__ = [
@@ -55,10 +55,6 @@ PART_FILES = {
     "metadata": ("metadata", "metadata_{k}.parquet"),
 }
 OUTPUT_DTYPES = {"float16": np.float16, "float32": np.float32}
-
-
-class ForeignOutputError(InputError, ValueError):
-    """``--out`` holds something else: another run's embeddings (other model or options), or files clipzoo did not write."""
 
 
 def part_width(n_parts: int) -> int:

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
+from ..errors import SourceError
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -49,10 +49,6 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".ti
 TAR_IMAGE_KEYS = ("jpg", "jpeg", "png", "webp")
 TABLE_SUFFIXES = (".csv", ".tsv", ".parquet")
 _BRACE = re.compile(r"\{(\d+)\.\.(\d+)\}")
-
-
-class SourceError(InputError, FileNotFoundError):
-    """A source that does not exist, matches nothing, or cannot be read as a list (status 2, before any work)."""
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from clipzoo.demo.digits import (
 )
 from clipzoo.files import check_output_file
 
-from ..errors import ClipzooError
+from ..errors import DemoError
 
 PRETRAINED = "sklearn_digits"  # the spelling every output uses (any spelling of a tag works)
 DEFAULT_OUT = "clipzoo-demo.png"
@@ -41,10 +41,6 @@ GRID_ROWS, GRID_COLS = 6, 8
 DIGIT_PX, PAD, CAPTION_H, TITLE_H, BORDER = 64, 6, 18, 28, 3
 CELL_W, CELL_H = DIGIT_PX + 2 * PAD, DIGIT_PX + CAPTION_H + 2 * PAD
 BACKGROUND, INK, MISTAKE = (255, 255, 255), (20, 20, 20), (220, 0, 0)
-
-
-class DemoError(ClipzooError, RuntimeError):
-    """The demo cannot run (e.g. the packaged weights are missing); the message says how to fix it."""
 
 
 # ----------------------------------------------------------------------------------------------- registry

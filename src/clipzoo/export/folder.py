@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from ..constants import HF_CONFIG_NAME, HF_SAFE_WEIGHTS_NAME
-from ..errors import ClipzooError
+from ..errors import ExportBusyError, ExportError, ExportTargetError
 from ..files import AtomicTarget, LockBusyError, UnsafeTargetError, check_replaceable
 from ..preprocess.config import PREPROCESS_KEYS as _PREPROCESS_KEYS
 
@@ -52,10 +52,6 @@ TOKENIZER_FILES = (
     "merges.txt",
     "vocab.txt",
 )
-
-
-class ExportError(ClipzooError, RuntimeError):
-    """The export could not be completed (nothing was written at the target)."""
 
 
 def _jsonable(value: Any) -> Any:
@@ -138,14 +134,6 @@ def _write_folder(
         _copy_tokenizer(tokenizer_name, folder)
     config = {"model_cfg": model_cfg, "preprocess_cfg": preprocess_cfg}
     (folder / HF_CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-
-
-class ExportTargetError(ExportError, UnsafeTargetError):
-    """The target cannot be used: one overwrite may not replace, or not writable, or the disk is full."""
-
-
-class ExportBusyError(ExportError):
-    """Another export into the same target holds its lock (or wrote the target while this one waited)."""
 
 
 # How long an export waits for another export into the same target to finish before it gives up.

@@ -32,7 +32,7 @@ from typing import Any
 from clipzoo.constants import EXTRA_INSTALL_HINT
 from clipzoo.onnx.manifest import IMAGE_FILE, PREPROCESS_NAME, TEXT_FILE, TOKENIZER_DIR, write_manifest
 
-from .folder import ExportError
+from ..errors import OnnxExportError
 
 DEFAULT_OPSET = 21
 IMAGE_INPUT, IMAGE_OUTPUT = "pixel_values", "image_features"
@@ -45,10 +45,6 @@ VERIFY_ATOL, VERIFY_RTOL = 1e-5, 1e-4  # relative: random-weight towers give tin
 PREFIX_POOL_TYPES = ("argmax", "eos", "first")
 _EXTRA_HINT = EXTRA_INSTALL_HINT.format(extra="onnx")
 _VERIFY_TEXTS = ("a photo of a dog.", "", "Zwölf Boxkämpfer jagen Viktor quer über den großen Sylter Deich!")
-
-
-class OnnxExportError(ExportError):
-    """A model (or a tower of it) that cannot be exported to ONNX; the message says which and why."""
 
 
 def _require_export_deps() -> None:
@@ -204,13 +200,13 @@ def _export_graph(
                 opset_version=opset,
                 verbose=False,
             )
-            program.save(str(path))
     except Exception as err:  # the exporter raises many types; name the tower and keep the cause
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise OnnxExportError(
             f"the {what} ({type(module.model).__name__}) does not export with torch.onnx (dynamo): "
             f"{type(err).__name__}: {first[:500]}"
         ) from err
+    program.save(str(path))  # outside: a full disk is the target's fault, not the tower's (ExportTargetError)
 
 
 def _verify(module: Any, example: Any, path: Path, input_name: str, what: str) -> float:

@@ -29,10 +29,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
+from ..errors import UnsupportedArchitectureError
 from ..formats.transformers import clip_to_hf, siglip_to_hf
-from ..formats.transformers_config import HF_ACTIVATIONS, HF_RESAMPLE
-from ..registry.config import BLOCK_OPTIONS
+from ..formats.transformers_config import (
+    CLIP_VISION_FIELDS,
+    HF_ACTIVATIONS,
+    HF_PAIR_TYPES,
+    HF_RESAMPLE,
+    NATIVE_LN_EPS,
+    TEXT_FIELDS,
+    write_fields,
+)
+from ..registry.config import BLOCK_SWITCHES
 from ..registry.naflex import is_naflex_vision
 from .folder import ExportError
 from .siglip2 import (
@@ -47,11 +55,6 @@ from .transformers_tokenizer import json_dump, write_tokenizer
 
 # timm's SigLIP ViT family (patch bias, no class token, MAP head); the "gap" variants have no MAP head
 _TIMM_SIGLIP_NAME = re.compile(r"^vit_[a-z0-9]+_patch\d+_siglip_\d+$")
-_NATIVE_EPS = 1e-5  # clipzoo's native LayerNorm default
-
-
-class UnsupportedArchitectureError(ExportError, InputError):
-    """The model (architecture, preprocessing or tokenizer) has no transformers equivalent; nothing was written."""
 
 
 @dataclass(frozen=True)
@@ -81,9 +84,8 @@ def _as_cfg(model_cfg: Any):
 
 
 def _block_problems(cfg: Any, tower: str) -> list[str]:
-    # the custom-block switches are the boolean block options (read torch-free: check_spec runs before any build)
-    switches = [name for name, kind, _, _ in BLOCK_OPTIONS if kind == "bool"]
-    problems = [f"{tower} uses {name}" for name in switches if getattr(cfg, name)]
+    # read torch-free from the config table: check_spec runs before any build
+    problems = [f"{tower} uses {name}" for name in BLOCK_SWITCHES if getattr(cfg, name)]
     if cfg.block_type not in (None, "default"):
         problems.append(f"{tower} block_type {cfg.block_type!r}")
     if cfg.ls_init_value is not None:
@@ -197,6 +199,11 @@ def transformers_export_support(
         ``ExportSupport("CLIPModel" | "SiglipModel" | "Siglip2Model" | "Tipsv2Model")``, or ``ExportSupport(None, reason)``.
     """
     cfg = _as_cfg(model_cfg)
+    if cfg.is_audio:  # CLAP -> ClapModel (clipzoo.export.clap)
+        from .clap import clap_export_problems
+
+        problems = clap_export_problems(cfg)
+        return ExportSupport(None, "; ".join(problems)) if problems else ExportSupport("ClapModel")
     if is_tipsv2_config(cfg):  # TIPSv2 -> Tipsv2Model (clipzoo.export.tipsv2)
         problems = tipsv2_export_problems(cfg, preprocess_cfg)
         return ExportSupport(None, "; ".join(problems)) if problems else ExportSupport("Tipsv2Model")
@@ -253,7 +260,7 @@ def _hf_act(quick_gelu: bool, act_kwargs: dict | None) -> str:
     raise ExportError(f"activation quick_gelu={quick_gelu}, {act_kwargs} has no transformers name")
 
 
-def _eps(cfg: Any, default: float = _NATIVE_EPS) -> float:
+def _eps(cfg: Any, default: float = NATIVE_LN_EPS) -> float:
     return float((cfg.norm_kwargs or {}).get("eps", default))
 
 
@@ -266,12 +273,8 @@ def _native_text_config(model: Any, cfg: Any, quick_gelu: bool) -> dict[str, Any
     tower = getattr(model, "text", model)
     block = tower.transformer.resblocks[0]
     return {
-        "vocab_size": text.vocab_size,
-        "hidden_size": text.width,
+        **write_fields(text, TEXT_FIELDS),
         "intermediate_size": block.mlp.c_fc.out_features,
-        "num_hidden_layers": text.layers,
-        "num_attention_heads": text.heads,
-        "max_position_embeddings": text.context_length,
         "hidden_act": _hf_act(quick_gelu, text.act_kwargs),
         "layer_norm_eps": _eps(text),
         "attention_dropout": 0.0,
@@ -283,20 +286,18 @@ def clip_config(model: Any, cfg: Any, eos_token_id: int) -> dict[str, Any]:
     vision = cfg.vision_cfg
     text = _native_text_config(model, cfg, cfg.quick_gelu)
     # transformers pools at the first eos_token_id, or at argmax(ids) when eos_token_id is 2 (its legacy switch)
-    text.update(model_type="clip_text_model", eos_token_id=eos_token_id, projection_dim=cfg.embed_dim,
+    text.update(model_type=HF_PAIR_TYPES[1], eos_token_id=eos_token_id, projection_dim=cfg.embed_dim,
                 bos_token_id=None, pad_token_id=None)  # fmt: skip
     if eos_token_id == 49407:  # clipzoo's CLIP BPE: start 49406, padding 0
         text.update(bos_token_id=49406, pad_token_id=0)
     visual = model.visual
     vision_config = {
-        "model_type": "clip_vision_model",
-        "hidden_size": vision.width,
+        "model_type": HF_PAIR_TYPES[0],
+        **write_fields(vision, CLIP_VISION_FIELDS),
         "intermediate_size": visual.transformer.resblocks[0].mlp.c_fc.out_features,
-        "num_hidden_layers": vision.layers,
         "num_attention_heads": vision.width // vision.head_width,
         "num_channels": 3,
         "image_size": _side(vision.image_size),
-        "patch_size": vision.patch_size,
         "hidden_act": _hf_act(
             cfg.quick_gelu if vision.quick_gelu is None else vision.quick_gelu, vision.act_kwargs
         ),
@@ -438,6 +439,11 @@ def write_transformers_folder(folder: Path, model: Any, spec: Any, *, include_to
     tokenizer = (
         get_tokenizer(spec.name, context_length=cfg.text_cfg.context_length) if include_tokenizer else None
     )
+    if cfg.is_audio:
+        from .clap import write_clap_folder
+
+        write_clap_folder(folder, model, spec, tokenizer)
+        return
     if is_tipsv2_config(cfg):
         write_tipsv2_folder(folder, model, spec, tokenizer)
         return

@@ -12,11 +12,17 @@ import dataclasses
 import math
 import os
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from ..constants import PRECISIONS as _PRECISIONS
-from ..errors import InputError, close_matches, unknown_choice_message
+from ..errors import (
+    ArgumentError,
+    ArgumentTypeError,
+    UnknownArgumentError,
+    close_matches,
+    unknown_choice_message,
+)
 from ..preprocess.config import INTERPOLATIONS as _INTERPOLATIONS
 from ..preprocess.config import PREPROCESS_KEYS as _PREPROCESS_KEYS
 from ..preprocess.config import RESIZE_MODES as _RESIZE_MODES
@@ -36,18 +42,6 @@ _MODEL_KWARGS = (
     "embed_dim", "vision_cfg", "text_cfg", "multimodal_cfg", "quick_gelu", "custom_text", "init_logit_scale",
     "init_logit_bias", "nonscalar_logit_scale", "cast_dtype", "output_dict",
 )  # fmt: skip
-
-
-class ArgumentError(InputError, ValueError):
-    """A public function got a value it cannot use; the message names the argument and what would be right."""
-
-
-class ArgumentTypeError(ArgumentError, TypeError):
-    """A public function got an argument of the wrong type."""
-
-
-class UnknownArgumentError(ArgumentTypeError):
-    """A keyword argument that the function does not take (the message suggests the closest known ones)."""
 
 
 def _is_int(value: Any) -> bool:
@@ -278,15 +272,6 @@ def suggest_keywords(key: str, known: list[str]) -> list[str]:
     return close_matches(key, known)
 
 
-# create_model's own parameters: the wrappers pass unknown keywords on to it, so they may name these too.
-_CREATE_MODEL_PARAMS = (
-    "model_name", "pretrained", "load_weights", "precision", "device", "jit", "force_quick_gelu",
-    "force_custom_text", "force_patch_dropout", "force_image_size", "force_preprocess_cfg", "force_context_length",
-    "pretrained_image", "pretrained_text", "pretrained_image_path", "pretrained_text_path", "cache_dir",
-    "output_dict", "require_pretrained", "weights_only", "force_naflex_vision",
-)  # fmt: skip
-
-
 # open_clip's deprecated keywords -> the create_model parameter each became; accepted with a FutureWarning, as
 # open_clip 3.3.0 accepts them (its own tests still pass pretrained_hf=).
 RENAMED_KEYWORDS = {"pretrained_hf": "pretrained_text"}
@@ -304,9 +289,11 @@ def take_renamed_keywords(func: str, extra: dict[str, Any]) -> dict[str, Any]:
     return renamed
 
 
-def _check_extra_keywords(func: str, extra: Mapping[str, Any], params: list[str]) -> None:
-    wrapper = func != "create_model"  # the wrappers pass create_model's parameters (and old names) on to it
-    allowed = set(_MODEL_KWARGS) | (set(_CREATE_MODEL_PARAMS) | set(RENAMED_KEYWORDS) if wrapper else set())
+def _check_extra_keywords(
+    func: str, extra: Mapping[str, Any], params: list[str], forwarded: Collection[str]
+) -> None:
+    # the wrappers pass create_model's parameters (``forwarded``, and their old names) on to it
+    allowed = set(_MODEL_KWARGS) | set(forwarded) | (set(RENAMED_KEYWORDS) if forwarded else set())
     known = sorted(set(params) | allowed)
     for key in extra:
         if key in allowed:
@@ -318,13 +305,17 @@ def _check_extra_keywords(func: str, extra: Mapping[str, Any], params: list[str]
         raise UnknownArgumentError(f"{func}() got an unexpected keyword argument {key!r}; {hint}")
 
 
-def check_factory_args(func: str, args: Mapping[str, Any], extra: str = "model_kwargs") -> None:
+def check_factory_args(
+    func: str, args: Mapping[str, Any], extra: str = "model_kwargs", forwarded: Collection[str] = ()
+) -> None:
     """Check every argument a factory function received (its ``locals()`` at entry).
 
     Args:
         func: the function's name, for messages.
         args: argument name -> value; ``args[extra]`` (if present) holds the extra keyword arguments.
         extra: the name of the ``**kwargs`` parameter whose keys must be model config keys.
+        forwarded: parameters of the function the extra keywords are passed on to (the wrappers pass
+            ``create_model``'s), which they may name too.
 
     Raises:
         ArgumentTypeError: an argument has the wrong type (``UnknownArgumentError`` for an unknown keyword;
@@ -341,4 +332,4 @@ def check_factory_args(func: str, args: Mapping[str, Any], extra: str = "model_k
         elif name in _CHECKS:
             _CHECKS[name](name, value)
     if extra in args and func != "get_tokenizer":
-        _check_extra_keywords(func, args[extra], params)
+        _check_extra_keywords(func, args[extra], params, forwarded)

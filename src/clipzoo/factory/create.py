@@ -9,17 +9,24 @@ those four in a row; ``create_model_and_transforms`` and ``create_model_from_pre
 
 from __future__ import annotations
 
+import inspect
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
+from ..registry.footprint import check_model_fits
 from .arguments import check_factory_args, take_renamed_keywords
 from .docstrings import document
 from .fetch import load
 from .meta_build import build
-from .precision import check_precision, set_precision
+from .precision import set_precision
 from .preprocess_cfg import get_model_preprocess_cfg, set_model_preprocess_cfg
 from .resolve import ModelSpec, resolve
-from .transforms import eval_transform
+from .sources import parse_model_name
+from .transforms import audio_transforms, eval_transform
+
+if TYPE_CHECKING:  # annotations only: building a model imports torch when it runs, not when this module loads
+    from ..models import CLIP, CoCa, CustomTextCLIP
 
 logger = logging.getLogger("clipzoo")
 
@@ -55,10 +62,9 @@ def create_model(
     weights_only: bool = True,
     force_naflex_vision: bool = False,
     **model_kwargs: Any,
-):
+) -> CLIP | CustomTextCLIP | CoCa:
     pretrained_text = take_renamed_keywords("create_model", model_kwargs).get("pretrained_text", pretrained_text)
-    check_factory_args("create_model", locals())
-    check_precision(precision)
+    check_factory_args("create_model", locals())  # precision included: checked once, here
     spec = resolve(
         model_name,
         pretrained,
@@ -73,6 +79,7 @@ def create_model(
         force_naflex_vision=force_naflex_vision,
         **model_kwargs,
     )
+    check_model_fits(spec.model_cfg, model_name)  # before the allocator is asked for what no machine here has
     if require_pretrained and spec.weights is None:
         raise ValueError(
             f"require_pretrained=True but no weights were given for {model_name!r} "
@@ -95,6 +102,12 @@ def create_model(
 
 
 
+# create_model's own parameters: the wrappers pass unknown keywords on to it, so they may name these too.
+_CREATE_MODEL_PARAMS = tuple(
+    name for name, param in inspect.signature(create_model).parameters.items() if param.kind != param.VAR_KEYWORD
+)
+
+
 def _warn_random_weights(model_name: str, load_weights: bool, image_path: Any, text_path: Any) -> None:
     """Log (logger ``clipzoo``, as open_clip logs it) that the model gets random weights, wholly or in part."""
     why = "load_weights=False" if not load_weights else "pretrained=None"
@@ -108,10 +121,27 @@ def _warn_random_weights(model_name: str, load_weights: bool, image_path: Any, t
         )  # fmt: skip
         return
     logger.warning(
-        "No pretrained weights loaded for model %r (%s): the model is initialized randomly. Pass pretrained="
-        "<tag or file> for trained weights (clipzoo.list_pretrained_tags_by_model(%r) lists the tags).",
-        model_name, why, model_name,
+        "No pretrained weights loaded for model %r (%s): the model is initialized randomly. %s",
+        model_name, why, _weights_hint(model_name, load_weights),
     )  # fmt: skip
+
+
+# Where trained weights come from, by the kind of name (parse_model_name's schema): the hint of the warning above.
+_WEIGHTS_HINTS = {
+    None: "Pass pretrained=<tag or file> for trained weights (clipzoo.list_pretrained_tags_by_model({name!r}) "
+    "lists the tags).",
+    "local-dir": "The folder {identifier} holds no weights file: put the model's weights in it "
+    "(open_clip_model.safetensors, or a transformers folder's model.safetensors), e.g. with `clipzoo export`.",
+    "hf-hub": "The Hub repo {identifier} holds no weights file clipzoo reads (open_clip_model.safetensors, "
+    "open_clip_pytorch_model.bin, or a transformers model.safetensors); choose a repo that has one.",
+}
+
+
+def _weights_hint(model_name: str, load_weights: bool) -> str:
+    if not load_weights:
+        return "Drop load_weights=False to load its weights."
+    schema, identifier = parse_model_name(model_name)
+    return _WEIGHTS_HINTS[schema].format(name=model_name, identifier=identifier)
 
 
 def _tower_pretrained_flags(spec: ModelSpec, pretrained_image: bool, pretrained_text: bool) -> None:
@@ -174,8 +204,8 @@ def create_model_and_transforms(
     weights_only: bool = True,
     force_naflex_vision: bool = False,
     **model_kwargs: Any,
-):
-    check_factory_args("create_model_and_transforms", locals())
+) -> tuple[CLIP | CustomTextCLIP | CoCa, Callable[..., Any], Callable[..., Any]]:
+    check_factory_args("create_model_and_transforms", locals(), forwarded=_CREATE_MODEL_PARAMS)
     from ..preprocess.transforms import PreprocessCfg, image_transform_v2
 
     force_preprocess_cfg = _preprocess_overrides(
@@ -204,6 +234,9 @@ def create_model_and_transforms(
         force_naflex_vision=force_naflex_vision,
         **model_kwargs,
     )
+    audio = audio_transforms(model)
+    if audio is not None:  # CLAP: audio transforms
+        return (model, *audio)
     pp_cfg = PreprocessCfg(**get_model_preprocess_cfg(model))
     return (
         model,
@@ -235,8 +268,8 @@ def create_model_from_pretrained(
     weights_only: bool = True,
     force_naflex_vision: bool = False,
     **model_kwargs: Any,
-):
-    check_factory_args("create_model_from_pretrained", locals())
+) -> CLIP | CustomTextCLIP | CoCa | tuple[CLIP | CustomTextCLIP | CoCa, Callable[..., Any]]:
+    check_factory_args("create_model_from_pretrained", locals(), forwarded=_CREATE_MODEL_PARAMS)
     from ..preprocess.transforms import PreprocessCfg
 
     force_preprocess_cfg = _preprocess_overrides(

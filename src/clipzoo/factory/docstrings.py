@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import textwrap
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 # One description per argument, shared by the three create functions (their docstrings are built from it).
 ARG_DOCS: dict[str, str] = {
@@ -66,13 +66,17 @@ RAISES = """Raises:
 
 
 
-def document(summary: str, returns: str, raises: str = RAISES) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+# The decorated function keeps its own type (signature and return type), for type checkers and editors.
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def document(summary: str, returns: str, raises: str = RAISES) -> Callable[[F], F]:
     """Build a Google-style docstring for a factory function from ``ARG_DOCS`` and its signature."""
 
     def wrap(text: str) -> str:
         return textwrap.fill(text, 100, initial_indent="", subsequent_indent="        ")
 
-    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+    def decorate(func: F) -> F:
         names = [n for n in inspect.signature(func).parameters]
         args = "\n".join(f"    {wrap(f'{name}: {ARG_DOCS[name]}')}" for name in names)
         func.__doc__ = f"{summary}\n\nArgs:\n{args}\n\nReturns:\n    {returns}\n\n{raises}\n"

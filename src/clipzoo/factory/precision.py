@@ -1,17 +1,11 @@
-"""Precision: the one check of a ``precision`` name and the casting that applies it after loading."""
+"""Precision: the casting that applies a ``precision`` after loading (the name is checked at the door, by
+:func:`clipzoo.factory.arguments.check_factory_args`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..constants import PRECISION_DTYPES, PRECISIONS
-from ..errors import choice_error
-
-
-def check_precision(precision: str) -> None:
-    """Refuse a precision name that is not one of ``PRECISIONS`` (close matches in the message)."""
-    if precision not in PRECISIONS:
-        raise choice_error("precision", precision, PRECISIONS)
+from ..constants import PRECISION_DTYPES
 
 
 def set_precision(model: Any, precision: str, device: Any, uses_timm: bool) -> Any:

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import UnknownNameError
+from ..errors import PretrainedNotFoundError
 from ..preprocess.config import default_preprocess_dict, normalize_preprocess_dict
-from ..registry.architectures import UnknownModelError, get_model_config
+from ..registry.architectures import get_model_config, unknown_model
 from ..registry.config import ModelCfg, parse_model_config
-from ..registry.tags import PretrainedCfg, UnknownTagError, get_typed_pretrained_cfg, is_pretrained_cfg
+from ..registry.tags import PretrainedCfg, get_typed_pretrained_cfg, is_pretrained_cfg, unknown_tag
 from .memory import check_image_size_fits
 from .sources import folder_model, parse_model_name
 
@@ -53,22 +53,18 @@ class ModelSpec:
     preprocess_cfg: dict[str, Any] = field(default_factory=default_preprocess_dict)
 
 
-class PretrainedNotFoundError(UnknownNameError, ValueError):
-    """``pretrained`` is neither a tag of the model nor an existing file."""
-
-
 # ---------------------------------------------------------------------------------------------------- resolve
 
 
 def _unknown_pretrained(model_name: str, pretrained: str) -> PretrainedNotFoundError:
-    tag_msg = str(UnknownTagError(model_name, pretrained))
+    tag_msg = str(unknown_tag(model_name, pretrained))
     return PretrainedNotFoundError(f"{tag_msg}; {pretrained!r} is not an existing file either")
 
 
 def _spec_from_registry(model_name: str, pretrained: str | None) -> tuple[dict, WeightsSource | None]:
     raw = get_model_config(model_name)
     if raw is None:
-        raise UnknownModelError(model_name)
+        raise unknown_model(model_name)
     if not pretrained:
         return raw, None
     if is_pretrained_cfg(model_name, pretrained):

@@ -14,7 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from ..constants import HF_CONFIG_NAME
-from ..errors import InputError, UnknownNameError
+from ..errors import (
+    FolderConfigError,
+    MissingFolderConfigError,
+    UnknownRepoError,
+)
 
 HF_HUB_PREFIX = "hf-hub:"
 LOCAL_DIR_PREFIX = "local-dir:"
@@ -31,18 +35,6 @@ FOLDER_CHECKPOINTS = (
     "pytorch_model.pth",
     "model.pth",
 )
-
-
-class FolderConfigError(InputError, ValueError):
-    """A model folder's config file is missing or cannot be read."""
-
-
-class MissingFolderConfigError(FolderConfigError, FileNotFoundError):
-    """A model folder without any config file clipzoo can read."""
-
-
-class UnknownRepoError(UnknownNameError, LookupError):
-    """An ``hf-hub:`` repository that is neither an open_clip nor a transformers CLIP/SigLIP repo."""
 
 
 def parse_model_name(model_name: str) -> tuple[str | None, str]:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .arguments import check_factory_args
 from .sources import folder_model, parse_model_name
 
+if TYPE_CHECKING:
+    from ..tokenizers import HFTokenizer, SigLipTokenizer, SimpleTokenizer
+
 
 def get_tokenizer(
-    model_name: str = "", context_length: int | None = None, cache_dir: str | None = None, **kwargs
-):
+    model_name: str = "", context_length: int | None = None, cache_dir: str | None = None, **kwargs: Any
+) -> SimpleTokenizer | SigLipTokenizer | HFTokenizer:
     """The tokenizer a model's config names: CLIP BPE, SigLIP sentencepiece or a Hugging Face tokenizer.
 
     The choice comes from the config (``text_cfg.hf_tokenizer_name``, ``tokenizer_kwargs``), never from the name.
@@ -48,6 +53,6 @@ def _tokenizer_source(model_name: str, cache_dir: str | None) -> tuple[dict, str
         return found.model_cfg, (found.tokenizer_source if schema == "local-dir" else None)
     config = registry.get_model_config(identifier)
     if config is None:
-        raise registry.UnknownModelError(identifier)
+        raise registry.unknown_model(identifier)
     return config, None
 

@@ -1,4 +1,5 @@
-"""A created model's eval transform: NaFlex towers take patch dicts at their token budget, others the dense one."""
+"""A created model's eval transform: audio for CLAP, patch dicts at the token budget for NaFlex towers, else the
+dense one."""
 
 from __future__ import annotations
 
@@ -8,10 +9,29 @@ if TYPE_CHECKING:
     from ..preprocess.naflex import NaFlexEvalTransform
 
 
+def audio_cfg_of(model: Any) -> Any:
+    """The audio tower's config of a CLAP model (its transform's settings), None for image-text models."""
+    return getattr(getattr(model, "audio", None), "cfg", None)
+
+
+def audio_transforms(model: Any) -> tuple[Any, Any] | None:
+    """(train, eval) audio transforms of a CLAP model (training draws its crops at random); None otherwise."""
+    cfg = audio_cfg_of(model)
+    if cfg is None:
+        return None
+    from ..preprocess.audio import audio_transform
+
+    return audio_transform(cfg, is_train=True), audio_transform(cfg)
+
+
 def eval_transform(model: Any, pp_cfg: Any) -> Any:
-    """The eval transform of ``model``: NaFlex towers take patch dicts at their token budget, others the dense one."""
+    """The eval transform of ``model``: audio for CLAP, patch dicts at the token budget for NaFlex towers, else
+    the dense one."""
     from ..models.naflex import naflex_trunk
 
+    audio = audio_transforms(model)
+    if audio is not None:
+        return audio[1]
     if naflex_trunk(model) is not None:
         return naflex_transform_for_model(model)
     from ..preprocess.transforms import image_transform_v2

@@ -55,7 +55,7 @@ class KeyMapper:
         leftover: Callable[[list[str]], Exception],
         ignore: tuple[str, ...] = (),
     ) -> None:
-        self.state, self.out = state, {}
+        self.state, self.out = state, dict[str, Any]()
         self.left = {k for k in state if not (ignore and k.endswith(ignore))}
         self._missing, self._leftover = missing, leftover
 

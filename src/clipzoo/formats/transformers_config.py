@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .clap_config import apply_clap_feature_extractor, hf_clap_model_cfg
 from .tipsv2_config import TIPSV2_PREPROCESS, hf_tipsv2_model_cfg
 
 HF_CONFIG_FILE = "config.json"
@@ -111,6 +112,35 @@ def _activation(section: dict, where: str) -> tuple[bool, dict | None]:
     return HF_ACTIVATIONS[act]
 
 
+# The numbers a transformers tower section and clipzoo's native tower config hold alike, one table read both
+# ways: (transformers key, clipzoo key). Reading a folder sets cfg[clipzoo] = section[transformers]; the export
+# (clipzoo.export.transformers) writes section[transformers] = cfg.clipzoo. What is computed (MLP ratio vs
+# intermediate size, head width vs head count, eps, activation) is said beside each use.
+TEXT_FIELDS: tuple[tuple[str, str], ...] = (
+    ("vocab_size", "vocab_size"),
+    ("hidden_size", "width"),
+    ("num_hidden_layers", "layers"),
+    ("num_attention_heads", "heads"),
+    ("max_position_embeddings", "context_length"),
+)
+CLIP_VISION_FIELDS: tuple[tuple[str, str], ...] = (
+    ("hidden_size", "width"),
+    ("num_hidden_layers", "layers"),
+    ("patch_size", "patch_size"),
+)
+NATIVE_LN_EPS = 1e-5  # clipzoo's native LayerNorm eps (CLIP's too); a config says only a different one
+
+
+def read_fields(section: dict, fields: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    """The clipzoo config keys of ``fields`` from a (defaults-merged) transformers section."""
+    return {ours: section[theirs] for theirs, ours in fields}
+
+
+def write_fields(cfg: Any, fields: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    """The transformers keys of ``fields`` from a clipzoo tower config (``TextCfg``/``VisionCfg``)."""
+    return {theirs: getattr(cfg, ours) for theirs, ours in fields}
+
+
 def _mlp_ratio(section: dict) -> float:
     width, hidden = section["hidden_size"], section["intermediate_size"]
     ratio = hidden / width
@@ -119,12 +149,12 @@ def _mlp_ratio(section: dict) -> float:
     return ratio
 
 
-def _tower_common(section: dict, default_eps: float) -> dict[str, Any]:
-    out: dict[str, Any] = {"width": section["hidden_size"], "layers": section["num_hidden_layers"]}
+def _tower_common(section: dict, fields: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    out = read_fields(section, fields)
     ratio = _mlp_ratio(section)
     if ratio != 4.0:
         out["mlp_ratio"] = ratio
-    if section["layer_norm_eps"] != default_eps:
+    if section["layer_norm_eps"] != NATIVE_LN_EPS:
         out["norm_kwargs"] = {"eps": section["layer_norm_eps"]}
     return out
 
@@ -144,17 +174,10 @@ def hf_clip_model_cfg(config: dict, tokenizer_source: str | None = None) -> dict
     heads = vision["num_attention_heads"]
     vision_cfg = {
         "image_size": vision["image_size"],
-        "patch_size": vision["patch_size"],
-        **_tower_common(vision, 1e-5),
+        **_tower_common(vision, CLIP_VISION_FIELDS),
         "head_width": vision["hidden_size"] // heads,
     }
-    text_cfg = {
-        "context_length": text["max_position_embeddings"],
-        "vocab_size": text["vocab_size"],
-        **_tower_common(text, 1e-5),
-        "heads": text["num_attention_heads"],
-        **_clip_text_pool(text),
-    }
+    text_cfg = {**_tower_common(text, TEXT_FIELDS), **_clip_text_pool(text)}
     for cfg, act in ((vision_cfg, v_act), (text_cfg, t_act)):
         if act:
             cfg["act_kwargs"] = act
@@ -223,10 +246,7 @@ def hf_siglip_model_cfg(config: dict, tokenizer_source: str | None = None) -> di
         raise ValueError(f"SigLIP text projection_size {projection} differs from the image width {embed_dim}")
     vision_cfg = siglip_vision_cfg(vision)
     text_cfg = {
-        "context_length": text["max_position_embeddings"],
-        "vocab_size": text["vocab_size"],
-        **_tower_common(text, 1e-5),
-        "heads": text["num_attention_heads"],
+        **_tower_common(text, TEXT_FIELDS),
         "no_causal_mask": True,
         "proj_bias": True,
         "pool_type": "last",
@@ -344,6 +364,7 @@ HF_MODEL_TYPES: dict[str, Callable[[dict, str | None], dict]] = {
     # transformers' newer CLIP-family models: SigLIP 2 NaFlex, MetaCLIP 2 (CLIP layout)
     "siglip2": hf_siglip2_model_cfg,
     "metaclip_2": hf_metaclip2_model_cfg,
+    "clap": hf_clap_model_cfg,  # audio-text (LAION CLAP): formats.clap_config
     "tipsv2": hf_tipsv2_model_cfg,  # TIPSv2 (clipzoo.formats.tipsv2_config)
 }
 
@@ -459,17 +480,28 @@ def _pair_config(vision_dir: Path, text_dir: Path) -> dict:
     return {"model_type": "clip", "projection_dim": dims.pop(), "vision_config": vision, "text_config": text}
 
 
-def read_image_processor_config(folder: Path) -> dict | None:
-    """The image processor's settings of a transformers folder: ``preprocessor_config.json``, else the
-    ``image_processor`` section of transformers 5's ``processor_config.json``; None when neither has them."""
+def _processor_settings(folder: Path, section: str) -> dict | None:
+    """``preprocessor_config.json``, else the ``section`` of transformers 5's ``processor_config.json``."""
     path = Path(folder) / HF_PREPROCESSOR_FILE
     if path.is_file():
         return json.loads(path.read_text(encoding="utf-8"))
     path = Path(folder) / HF_PROCESSOR_FILE
     if path.is_file():
-        section = json.loads(path.read_text(encoding="utf-8")).get("image_processor")
-        return section if isinstance(section, dict) else None
+        found = json.loads(path.read_text(encoding="utf-8")).get(section)
+        return found if isinstance(found, dict) else None
     return None
+
+
+def read_image_processor_config(folder: Path) -> dict | None:
+    """The image processor's settings of a transformers folder: ``preprocessor_config.json``, else the
+    ``image_processor`` section of transformers 5's ``processor_config.json``; None when neither has them."""
+    return _processor_settings(folder, "image_processor")
+
+
+def read_feature_extractor_config(folder: Path) -> dict | None:
+    """An audio feature extractor's settings: ``preprocessor_config.json``, else the ``feature_extractor``
+    section of transformers 5's ``processor_config.json``; None when neither has them."""
+    return _processor_settings(folder, "feature_extractor")
 
 
 def read_hf_folder_config(folder: Path, tokenizer_source: str | None = None) -> tuple[dict, dict]:
@@ -493,7 +525,12 @@ def read_hf_folder_config(folder: Path, tokenizer_source: str | None = None) -> 
         folder = pair[0]  # the image processor saved with the vision tower
     processor = read_image_processor_config(folder)
     preprocess: dict = {}
-    if processor is not None:
+    if config.get("model_type") == "clap":
+        # an audio feature extractor: its front end belongs to the audio config, not the image preprocessing
+        extractor = read_feature_extractor_config(folder)
+        if extractor is not None:
+            apply_clap_feature_extractor(model_cfg, extractor)
+    elif processor is not None:
         preprocess = preprocess_cfg_from_hf(processor)
         apply_siglip2_processor(model_cfg, processor)  # the NaFlex token budget (max_num_patches)
     elif config.get("model_type") == "tipsv2":

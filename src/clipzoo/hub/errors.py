@@ -6,7 +6,13 @@ or one of its subclasses, each also the built-in error a caller would catch with
 
 from __future__ import annotations
 
-from ..errors import IntegrityError, NetworkError
+from ..errors import (
+    ChecksumError,
+    DownloadError,
+    DownloadTimeoutError,
+    NotFoundError,
+    OfflineError,
+)
 
 __all__ = [
     "OFFLINE_HINT",
@@ -20,26 +26,6 @@ __all__ = [
 ]
 
 OFFLINE_HINT = "set HF_HUB_OFFLINE=1 to use the cache only"
-
-
-class DownloadError(NetworkError, RuntimeError):
-    """A file could not be fetched; the message says which file and what to do."""
-
-
-class OfflineError(DownloadError):
-    """Offline mode is on and the file is not in the cache."""
-
-
-class NotFoundError(DownloadError, FileNotFoundError):
-    """The server or Hub repo has no such file (or the local path does not exist): retrying will not help."""
-
-
-class ChecksumError(DownloadError, IntegrityError):
-    """A downloaded file's SHA-256 does not match the one its source publishes."""
-
-
-class DownloadTimeoutError(DownloadError, TimeoutError):
-    """The server did not answer within the timeout on any attempt."""
 
 
 def weights_label(model_name: str | None, tag: str | None, source: str) -> str:

@@ -85,7 +85,7 @@ def parse_cpuinfo(text: str) -> tuple[str, frozenset[str]]:
     Returns:
         The model name ("unknown CPU" when absent) and the flags, lower case (empty when absent).
     """
-    name, flags = "unknown CPU", frozenset()
+    name, flags = "unknown CPU", frozenset[str]()
     for line in text.splitlines():
         key, sep, value = line.partition(":")
         if not sep:

@@ -23,15 +23,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..errors import InputError
+from ..errors import InferencePathError
 from .cpu_features import CpuFeatures
 
 PATHS = ("bf16", "int8", "fp32")
 REQUESTS = ("auto", *PATHS)
-
-
-class InferencePathError(InputError, ValueError):
-    """The requested inference path is unknown or cannot run here (the message says why and what would)."""
 
 
 @dataclass(frozen=True)
@@ -103,7 +99,8 @@ def _explicit(request: str, features: CpuFeatures, kernels: Kernels) -> PathChoi
         if not kernels.int8:
             raise InferencePathError(
                 "path='int8' needs torch's x86 or fbgemm quantized engine, which this torch build lacks; "
-                "use path='bf16' or 'fp32' (or the ONNX runtime's int8: clipzoo export --onnx --quantize int8)"
+                "use path='bf16' or 'fp32' (or the ONNX runtime's int8: "
+                "`clipzoo export MODEL TAG --format onnx --quantize int8 --to DIR`)"
             )
         return PathChoice("int8", f"requested; int8 GEMMs on {int8_unit(features)}")
     return PathChoice("fp32", "requested")

@@ -8,13 +8,14 @@ import torch
 from torch import nn
 
 from ..registry.config import ModelCfg
+from .audio import CLAP
 from .clip import CLIP, CustomTextCLIP
 from .coca import CoCa, MultimodalDecoder
 from .text import TextTransformer
 from .transformer import Attention
 from .vit import VisionTransformer
 
-MODEL_CLASSES: dict[str, type[nn.Module]] = {"coca": CoCa, "custom_text": CustomTextCLIP, "clip": CLIP}
+MODEL_CLASSES: dict[str, type[nn.Module]] = {"coca": CoCa, "custom_text": CustomTextCLIP, "clip": CLIP, "clap": CLAP}
 _CAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 _INPUT_DTYPES = {
     "bf16": torch.bfloat16,
@@ -27,7 +28,9 @@ _CLIP_TEXT_NAMES = ("transformer", "token_embedding", "positional_embedding", "l
 
 
 def model_kind(cfg: ModelCfg) -> str:
-    """'coca' (has a multimodal decoder), 'custom_text' (text under ``text.``) or 'clip'."""
+    """'clap' (audio-text), 'coca' (has a multimodal decoder), 'custom_text' (text under ``text.``) or 'clip'."""
+    if cfg.is_audio:
+        return "clap"
     if cfg.is_coca:
         return "coca"
     if cfg.custom_text or cfg.uses_hf_text:
@@ -44,9 +47,10 @@ def build_model(
     ``model_kwargs`` override constructor arguments (e.g. ``init_logit_scale``, ``pad_id`` for CoCa).
     """
     kind = model_kind(cfg)
+    tower = {"audio_cfg": cfg.audio_cfg} if kind == "clap" else {"vision_cfg": cfg.vision_cfg}
     kwargs = {
         "embed_dim": cfg.embed_dim,
-        "vision_cfg": cfg.vision_cfg,
+        **tower,
         "text_cfg": cfg.text_cfg,
         "quick_gelu": cfg.quick_gelu,
         "init_logit_scale": cfg.init_logit_scale,
@@ -142,22 +146,24 @@ def get_model_tokenize_cfg(model: nn.Module) -> dict[str, int]:
 
 def _tower_of(name: str, text_prefixes: tuple[str, ...]) -> str:
     head = name.split(".", 1)[0]
-    if head == "visual":
-        return "visual"
+    if head in ("visual", "audio"):
+        return head
     if head == "text_decoder":
         return "text_decoder"
     return "text" if head in text_prefixes else "other"
 
 
 def count_parameters(model: nn.Module, *, trainable_only: bool = False) -> dict[str, int]:
-    """Parameter counts per tower: ``visual``, ``text``, ``text_decoder`` (CoCa), ``other`` and ``total``."""
+    """Parameter counts per tower: ``visual`` (``audio`` for CLAP), ``text``, ``text_decoder`` (CoCa), ``other``
+    and ``total``."""
     keep: Callable[[nn.Parameter], bool] = (lambda p: p.requires_grad) if trainable_only else (lambda p: True)
     text_prefixes = ("text", *_CLIP_TEXT_NAMES)
-    counts = {"visual": 0, "text": 0, "text_decoder": 0, "other": 0}
+    counts = {"visual": 0, "audio": 0, "text": 0, "text_decoder": 0, "other": 0}
     for name, param in model.named_parameters():
         if keep(param):
             counts[_tower_of(name, text_prefixes)] += param.numel()
     if not isinstance(model, CoCa):
         counts.pop("text_decoder")
+    counts.pop("visual" if isinstance(model, CLAP) else "audio")
     counts["total"] = sum(counts.values())
     return counts

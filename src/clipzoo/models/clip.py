@@ -57,13 +57,18 @@ class ContrastiveHeadMixin:
         features = self.visual(image, interpolate_pos_encoding)
         return F.normalize(features, dim=-1) if normalize else features
 
+    def _image_logits(self, image_features: torch.Tensor, text_features: torch.Tensor) -> torch.Tensor:
+        """Image-to-text logits of normalized features: scaled, plus the bias where the model has one."""
+        logits = self.logit_scale.exp() * image_features @ text_features.T
+        if self.logit_bias is not None:
+            logits = logits + self.logit_bias
+        return logits
+
     def get_logits(self, image: torch.Tensor, text: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(image-to-text logits, text-to-image logits), scaled and biased."""
         image_features = self.encode_image(image, normalize=True)
         text_features = self.encode_text(text, normalize=True)
-        image_logits = self.logit_scale.exp() * image_features @ text_features.T
-        if self.logit_bias is not None:
-            image_logits = image_logits + self.logit_bias
+        image_logits = self._image_logits(image_features, text_features)
         return image_logits, image_logits.T
 
     def forward(
@@ -169,9 +174,7 @@ class ContrastiveHeadMixin:
                 if key in output:
                     output[key] = F.normalize(output[key], dim=-1)
         if output_logits:
-            logits = self.logit_scale.exp() * output["image_features"] @ output["text_features"].T
-            if self.logit_bias is not None:
-                logits = logits + self.logit_bias
+            logits = self._image_logits(output["image_features"], output["text_features"])
             output["image_logits"], output["text_logits"] = logits, logits.T
         if output_logit_scale_bias:
             output["logit_scale"] = self.logit_scale.exp()

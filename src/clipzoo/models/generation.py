@@ -30,7 +30,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ..errors import InputError, unknown_choice_message
+from ..errors import CaptioningUnsupportedError, GenerationArgumentError, unknown_choice_message
 from .beam_search import beam_search
 from .decoding import (
     MaxLength,
@@ -48,14 +48,6 @@ from .decoding import (
 SOT_TOKEN_ID = 49406  # CLIP BPE <start_of_text>, open_clip's default
 EOS_TOKEN_ID = 49407  # CLIP BPE <end_of_text>
 GENERATION_TYPES = ("beam_search", "top_k", "top_p")
-
-
-class GenerationArgumentError(InputError, ValueError):
-    """An argument of ``generate`` out of its range (the message says which values are allowed)."""
-
-
-class CaptioningUnsupportedError(InputError, TypeError):
-    """The model has no multimodal text decoder, so it cannot write captions."""
 
 
 # -- model checks -------------------------------------------------------------------------------------------------

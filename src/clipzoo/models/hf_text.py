@@ -130,12 +130,14 @@ def _build_proj(proj_type: str | None, width: int, embed_dim: int) -> nn.Module:
         return nn.Identity()
     if proj_type == "linear":
         return nn.Linear(width, embed_dim, bias=False)
+    if proj_type == "clap_mlp":  # transformers' ClapProjectionLayer: biased, ReLU, width -> embed -> embed
+        return nn.Sequential(nn.Linear(width, embed_dim), nn.ReLU(), nn.Linear(embed_dim, embed_dim))
     if proj_type == "mlp":
         hidden = (width + embed_dim) // 2
         return nn.Sequential(
             nn.Linear(width, hidden, bias=False), nn.GELU(), nn.Linear(hidden, embed_dim, bias=False)
         )
-    raise choice_error("hf_proj_type", proj_type, ["linear", "mlp"])
+    raise choice_error("hf_proj_type", proj_type, ["linear", "mlp", "clap_mlp"])
 
 
 class HFTextTower(nn.Module):
@@ -155,7 +157,10 @@ class HFTextTower(nn.Module):
         _require_transformers()
         from transformers import AutoConfig
 
-        self.config = AutoConfig.from_pretrained(name)
+        if text_cfg.hf_model_config:  # a transformers folder's own text config (ClapModel's text_config)
+            self.config = AutoConfig.for_model(**text_cfg.hf_model_config)
+        else:
+            self.config = AutoConfig.from_pretrained(name)
         arch = HF_ARCHS.get(self.config.model_type)
         if arch is None:
             raise choice_error("transformers model_type", self.config.model_type, sorted(HF_ARCHS))

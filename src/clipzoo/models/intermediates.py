@@ -12,13 +12,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..errors import InputError
+from ..errors import IntermediatesError
 
 IMAGE_OUTPUT_FORMATS = ("NCHW", "NLC")
-
-
-class IntermediatesError(InputError, ValueError):
-    """Intermediate features were asked for with indices, a format or inputs the model cannot serve."""
 
 
 def feature_take_indices(

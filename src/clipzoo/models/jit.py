@@ -13,9 +13,7 @@ import warnings
 import torch
 from torch import nn
 
-
-class JitFallbackWarning(UserWarning):
-    """``jit=True`` was asked for but the model could not be scripted; the eager model is returned."""
+from ..errors import JitFallbackWarning
 
 
 def _reason(error: BaseException) -> str:

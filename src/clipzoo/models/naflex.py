@@ -14,14 +14,11 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from ..errors import NaFlexInputError
 from ..registry.naflex import NAFLEX_INPUT_KEYS
 
 if TYPE_CHECKING:
     StateDict = dict[str, torch.Tensor]
-
-
-class NaFlexInputError(ValueError):
-    """A NaFlex batch is malformed (missing keys, wrong shapes); the message says what was expected."""
 
 
 def naflex_trunk(model: nn.Module) -> nn.Module | None:
@@ -31,14 +28,23 @@ def naflex_trunk(model: nn.Module) -> nn.Module | None:
     return trunk if type(trunk).__name__ == "NaFlexVit" else None
 
 
-def check_naflex_batch(batch: Mapping[str, torch.Tensor]) -> None:
-    """Raise NaFlexInputError unless ``batch`` has patches (B, N, D), patch_coord (B, N, 2) and patch_valid (B, N).
+def check_naflex_batch(
+    batch: Mapping[str, torch.Tensor], trunk: nn.Module | None = None, token_budget: int = 0
+) -> None:
+    """Raise NaFlexInputError unless ``batch`` has patches (B, N, D), patch_coord (B, N, 2) and patch_valid (B, N),
+    and, given the ``trunk`` it is for, fits it: checked before any work (a coordinate of 10000 would make the trunk
+    resize its position grid to 10000 x 10000).
 
     Args:
         batch: The dict an image tower was given.
+        trunk: The NaFlexVit it is for: D must be its patch's pixels (P * P * 3), every image needs at least one
+            valid patch, and the valid patches' coordinates must be whole numbers from 0 whose grid (rows x
+            columns) fits the token budget: the batch's N positions, or ``token_budget`` when larger (training
+            batches may keep a subset of an image's patches).
+        token_budget: The tower's own budget (its config's ``image_seq_len``); 0 when it has none.
 
     Raises:
-        NaFlexInputError: a key is missing or the shapes do not agree.
+        NaFlexInputError: a key is missing, the shapes do not agree, or the batch does not fit the trunk.
     """
     missing = [k for k in NAFLEX_INPUT_KEYS if k not in batch]
     if missing:
@@ -51,6 +57,43 @@ def check_naflex_batch(batch: Mapping[str, torch.Tensor]) -> None:
         raise NaFlexInputError(
             "NaFlex batch shapes must be patches (B, N, P*P*3), patch_coord (B, N, 2), patch_valid (B, N); got "
             f"{tuple(patches.shape)}, {tuple(coord.shape)}, {tuple(valid.shape)}"
+        )
+    if trunk is not None:
+        _check_patch_width(patches, trunk)
+    _check_patch_grid(coord, valid, max(coord.shape[1], token_budget))
+
+
+def _check_patch_width(patches: torch.Tensor, trunk: nn.Module) -> None:
+    embeds = getattr(trunk, "embeds", None)
+    patch, channels = getattr(embeds, "patch_size", None), getattr(embeds, "in_chans", 3)
+    if patch is None or getattr(embeds, "enable_patch_interpolator", False):
+        return  # (an interpolating trunk takes other patch sizes)
+    width = int(patch[0]) * int(patch[1]) * int(channels)
+    if patches.shape[-1] != width:
+        raise NaFlexInputError(
+            f"NaFlex patches are {patches.shape[-1]} values wide, this model's are {width} ({patch[0]}x{patch[1]} "
+            f"px x {channels} channels); make them with the model's own NaFlex transform (its preprocess)"
+        )
+
+
+def _check_patch_grid(coord: torch.Tensor, valid: torch.Tensor, budget: int) -> None:
+    if coord.is_floating_point() or valid.is_floating_point():
+        raise NaFlexInputError("NaFlex patch_coord must hold integers and patch_valid booleans (or 0/1)")
+    valid = valid.bool()
+    empty = (~valid.any(dim=1)).nonzero().flatten().tolist()
+    if empty:
+        raise NaFlexInputError(f"NaFlex images {empty} have no valid patch (patch_valid all False); drop them")
+    inside = coord.masked_fill(~valid.unsqueeze(-1), 0)
+    if bool((inside < 0).any()):
+        raise NaFlexInputError("NaFlex patch_coord holds negative coordinates; (row, column) count from 0")
+    rows, cols = inside[..., 0].amax(dim=1) + 1, inside[..., 1].amax(dim=1) + 1
+    grid = rows * cols
+    over = (grid > budget).nonzero().flatten().tolist()
+    if over:
+        i = over[0]
+        raise NaFlexInputError(
+            f"NaFlex image {i}: its patch_coord spans a {int(rows[i])}x{int(cols[i])} grid, more than the token "
+            f"budget of {budget} patches; coordinates count patches from 0 within the image"
         )
 
 

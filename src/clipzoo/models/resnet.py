@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .intermediates import FeatureTower, IntermediatesRequest, feature_take_indices
+from .pos_interp import check_image_size
 
 EXPANSION = 4
 
@@ -261,6 +262,8 @@ class ModifiedResNet(FeatureTower, nn.Module):
                 "interpolate_pos_encoding=True is for ViT image towers; a ModifiedResNet takes another size only "
                 "when built for it (force_image_size)"
             )
+        if self.attnpool is not None:  # its position table is the one thing fixed to the size
+            check_image_size(x, (self.image_size, self.image_size), 0, False)
         x = self.stem(x)
         x = self.layer4(
             self.layer3(self.layer2(self.layer1(x)))

@@ -18,6 +18,7 @@ from clipzoo.registry.config import VisionCfg
 from clipzoo.sizes import to_hw
 
 from .intermediates import FeatureTower, IntermediatesRequest
+from .pos_interp import check_image_size
 
 # Pooling the adapter owns itself (an attention pool ending in a projection); any other value is a timm
 # ``global_pool`` name handed to the trunk.
@@ -135,6 +136,8 @@ class TimmTower(FeatureTower, nn.Module):
         # checkpoint cannot fill them: recompute them once loading has made the weights real.
         _check_computed_buffers_can_be_rebuilt(self)
         self.register_load_state_dict_post_hook(_rebuild_computed_buffers_after_load)
+        self.fixed_input = _fixed_input(self.trunk)
+        self.token_budget = int(vision_cfg.image_seq_len or 0)  # NaFlex towers: patches per image at most
 
     def forward(
         self, x: torch.Tensor | dict[str, torch.Tensor], interpolate_pos_encoding: bool = False
@@ -147,11 +150,13 @@ class TimmTower(FeatureTower, nn.Module):
         if isinstance(x, dict):
             from .naflex import check_naflex_batch
 
-            check_naflex_batch(x)
+            check_naflex_batch(x, self.trunk, self.token_budget)
         elif interpolate_pos_encoding:
             from .pos_interp import timm_vit_forward_interpolated
 
             return self.head(timm_vit_forward_interpolated(self.trunk, x))
+        elif self.fixed_input[2] > 0:
+            check_image_size(x, (self.fixed_input[0], self.fixed_input[1]), self.fixed_input[2], False)
         return self.head(self.trunk(x))
 
     def lock(self, unlocked_groups: int = 0, freeze_bn_stats: bool = False) -> None:
@@ -189,6 +194,7 @@ class TimmTower(FeatureTower, nn.Module):
             raise NotImplementedError(f"timm model {type(self.trunk).__name__} cannot change its input size")
         self.trunk.set_input_size(image_size)
         self.image_size = to_hw(image_size)
+        self.fixed_input = _fixed_input(self.trunk)
 
     def tower_intermediates(self, x: torch.Tensor, request: IntermediatesRequest) -> dict[str, Any]:
         """``forward_intermediates`` through the trunk's own (timm checks the indices and format).
@@ -245,6 +251,15 @@ class TimmTower(FeatureTower, nn.Module):
         if prune_head:
             self.head = nn.Sequential()
         return take
+
+
+def _fixed_input(trunk: nn.Module) -> tuple[int, int, int]:
+    """(height, width, patch) a ViT trunk takes exactly (timm's strict PatchEmbed), or (0, 0, 0) for any size."""
+    embed = getattr(trunk, "patch_embed", None)
+    size, patch = getattr(embed, "img_size", None), getattr(embed, "patch_size", None)
+    if not getattr(embed, "strict_img_size", False) or size is None or patch is None:
+        return 0, 0, 0
+    return int(size[0]), int(size[1]), int(min(patch))
 
 
 def _freeze_batch_norm(module: nn.Module, names: set[str] | None) -> None:

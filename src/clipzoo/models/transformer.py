@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from ..registry.config import BLOCK_SWITCHES
 from .intermediates import feature_take_indices
 from .layers import LayerNorm, LayerScale
 
@@ -43,16 +44,11 @@ class AttnOptions:
         return cls(**{field: getattr(section, key) for key, field in ATTN_SWITCHES.items()})
 
 
-# The config keys (open_clip's flat custom-attention arguments, ``vision_cfg``/``text_cfg`` keys) -> the
-# AttnOptions field each sets.
-ATTN_SWITCHES: dict[str, str] = {
-    "qk_norm": "qk_norm",
-    "scaled_cosine_attn": "scaled_cosine",
-    "scale_heads": "scale_heads",
-    "scale_attn_inner": "inner_norm",
-    "scale_attn": "scale_attn",
-    "scale_fc": "scale_fc",
-}
+# The AttnOptions fields named as open_clip's Attention names them, not as the config keys do.
+_FIELD_OF_SWITCH = {"scaled_cosine_attn": "scaled_cosine", "scale_attn_inner": "inner_norm"}
+# The config keys (open_clip's flat custom-attention arguments, ``vision_cfg``/``text_cfg`` keys: the config's
+# BLOCK_SWITCHES) -> the AttnOptions field each sets.
+ATTN_SWITCHES: dict[str, str] = {name: _FIELD_OF_SWITCH.get(name, name) for name in BLOCK_SWITCHES}
 
 DEFAULT_ATTN = AttnOptions()  # all custom features off
 
@@ -455,10 +451,10 @@ class Transformer(nn.Module):
                     positions = torch.arange(x.shape[1], device=x.device)
                     row_mask = (positions <= pool_index.unsqueeze(1))[:, None, None, :]
                 return block.forward_rows(x, pool_index, row_mask)
-            if self.grad_checkpointing and torch.is_grad_enabled() and not torch.jit.is_scripting():
-                x = checkpoint(block, x, None, attn_mask, is_causal, use_reentrant=False)
-            else:
+            if torch.jit.is_scripting():  # TorchScript compiles only this branch (no activation checkpointing)
                 x = block(x, None, attn_mask, is_causal)
+            else:
+                x = self.run_block(block, x, None, attn_mask, is_causal)
         return x
 
     @torch.jit.ignore

@@ -15,7 +15,7 @@ from .intermediates import (
     tokens_to_nchw,
 )
 from .layers import LayerNorm, PatchDropout
-from .pos_interp import resize_position_grid
+from .pos_interp import check_image_size, resize_position_grid
 from .transformer import DEFAULT_ATTN, AttentionalPooler, AttnOptions, Transformer
 
 
@@ -155,6 +155,7 @@ class VisionTransformer(FeatureTower, nn.Module):
     def embed(self, image: torch.Tensor, interpolate_pos_encoding: bool = False) -> torch.Tensor:
         """Image (B, 3, H, W) -> token sequence (B, 1 + grid, width) after ln_pre; ``interpolate_pos_encoding``
         resizes the position grid to the image's (transformers' arithmetic, :mod:`clipzoo.models.pos_interp`)."""
+        check_image_size(image, self.image_size, min(self.patch_size[0], self.patch_size[1]), interpolate_pos_encoding)
         x = self.conv1(image)
         positions = self.positional_embedding
         if interpolate_pos_encoding:

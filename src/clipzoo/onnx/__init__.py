@@ -20,7 +20,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .manifest import MANIFEST_NAME, OnnxFolderError, is_onnx_folder, read_manifest
+from ..errors import OnnxExportError, OnnxFolderError, OnnxInputError, OnnxRuntimeMissingError
+from .manifest import MANIFEST_NAME, is_onnx_folder, read_manifest
 
 __all__ = [
     "MANIFEST_NAME",
@@ -33,20 +34,10 @@ __all__ = [
     "read_manifest",
 ]
 
-_LAZY = {
-    "OnnxModel": "clipzoo.onnx.runtime",
-    "OnnxRuntimeMissingError": "clipzoo.onnx.runtime",
-    "OnnxInputError": "clipzoo.onnx.runtime",
-    # the writer's names, kept here for callers of 0.1 (the writer is an export format: clipzoo.export.onnx)
-    "OnnxExportError": "clipzoo.export.onnx",
-    "write_onnx_folder": "clipzoo.export.onnx",
-}
-
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
+    if name != "OnnxModel":  # the runtime imports numpy and PIL: only when it is used
         raise AttributeError(f"module 'clipzoo.onnx' has no attribute {name!r}")
-    import importlib
+    from .runtime import OnnxModel
 
-    return getattr(importlib.import_module(module), name)
+    return OnnxModel

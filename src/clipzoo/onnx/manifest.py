@@ -24,7 +24,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from clipzoo.errors import InputError
+from ..errors import OnnxFolderError
 
 MANIFEST_NAME = "clipzoo_onnx.json"
 PREPROCESS_NAME = "preprocess_config.json"
@@ -49,10 +49,6 @@ REQUIRED_KEYS = (
     "opset",
     "quantization",
 )
-
-
-class OnnxFolderError(InputError, ValueError):
-    """A folder that is not a readable clipzoo ONNX export; the message names the file and the key."""
 
 
 def is_onnx_folder(path: str | os.PathLike) -> bool:

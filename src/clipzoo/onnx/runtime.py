@@ -18,22 +18,14 @@ from typing import Any
 import numpy as np
 
 from clipzoo.constants import EXTRA_INSTALL_HINT
-from clipzoo.errors import InputError
 from clipzoo.zero_shot.imagenet import OPENAI_IMAGENET_TEMPLATES, SIGLIP_TEMPLATES
 from clipzoo.zero_shot.prompts import TEMPLATE_SETS, check_labels, check_templates, read_template_lines
 
+from ..errors import OnnxInputError, OnnxRuntimeMissingError
 from .manifest import OnnxFolderError, read_manifest
 from .preprocess import ImagePreprocessor, ImageSource
 
 EXTRA_HINT = EXTRA_INSTALL_HINT.format(extra="onnx")
-
-
-class OnnxInputError(InputError, ValueError):
-    """Bad labels, templates, token ids or options given to OnnxModel; the message names the culprit."""
-
-
-class OnnxRuntimeMissingError(OnnxFolderError, ImportError):
-    """onnxruntime is not installed (it comes with the ``onnx`` extra)."""
 
 
 def _import_onnxruntime() -> Any:
@@ -169,9 +161,18 @@ class OnnxModel:
         session = self._sessions.get(tower)
         if session is None:
             path = self.folder / self.manifest[tower]["file"]
-            session = self._ort.InferenceSession(
-                str(path), sess_options=self._session_options, providers=self._providers
-            )
+            try:
+                session = self._ort.InferenceSession(
+                    str(path), sess_options=self._session_options, providers=self._providers
+                )
+            except Exception as err:  # onnxruntime's own types (InvalidProtobuf, Fail, ...): a bad file
+                if "onnxruntime" not in type(err).__module__:
+                    raise
+                first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+                raise OnnxFolderError(
+                    f"{path}: onnxruntime cannot load this {tower} graph ({type(err).__name__}: {first[:300]}); "
+                    "the file is damaged or not an ONNX model: export the folder again"
+                ) from err
             self._sessions[tower] = session
         return session
 

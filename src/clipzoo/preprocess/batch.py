@@ -18,19 +18,11 @@ from typing import Any
 import torch
 from PIL import Image
 
-from ..errors import InputError
+from ..errors import BatchItemError
 from .images import load_image, source_name
 from .transforms import ImageSource
 
 __all__ = ["BatchItemError", "preprocess_batch"]
-
-
-class BatchItemError(InputError, RuntimeError):
-    """Preprocessing one item of a batch failed; names the item and chains the original error."""
-
-    def __init__(self, index: int, source: str, error: BaseException) -> None:
-        super().__init__(f"failed to preprocess item {index} ({source}): {type(error).__name__}: {error}")
-        self.index, self.source = index, source
 
 
 def _apply(transform: Callable[[Any], torch.Tensor], item: ImageSource) -> torch.Tensor:

@@ -26,7 +26,7 @@ from typing import Any, BinaryIO
 import numpy as np
 from PIL import Image, ImageOps
 
-from ..errors import InputError
+from ..errors import ImageNotFoundError, ImageReadError, ImageTooLargeError, PixelLimitError
 
 __all__ = [
     "ImageNotFoundError",
@@ -44,22 +44,6 @@ __all__ = [
 MAX_PIXELS_ENV = "CLIPZOO_MAX_IMAGE_PIXELS"
 _ORIENTATION_TAG = 0x0112
 _SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N")
-
-
-class ImageReadError(InputError, OSError):
-    """An image file could not be opened or decoded; the message names the file."""
-
-
-class ImageNotFoundError(ImageReadError, FileNotFoundError):
-    """The image file does not exist."""
-
-
-class ImageTooLargeError(ImageReadError, Image.DecompressionBombError):
-    """The image has more pixels than PIL's decompression-bomb limit; the message says how to raise it."""
-
-
-class PixelLimitError(InputError, ValueError):
-    """``CLIPZOO_MAX_IMAGE_PIXELS`` is not a number of pixels (nor ``none``)."""
 
 
 def source_name(src: Any) -> str:

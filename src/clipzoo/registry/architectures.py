@@ -7,7 +7,7 @@ import json
 import re
 from pathlib import Path
 
-from ..errors import UnknownNameError, did_you_mean
+from ..errors import UnknownModelError
 from .config import ConfigError, ModelCfg, parse_model_config
 
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the clipzoo package folder
@@ -129,7 +129,10 @@ def list_models() -> list[str]:
 
     Returns:
         The built-in architectures (read from ``model_configs/`` on first use) and those added with
-        :func:`add_model_config`, numbers compared as numbers (``RN50`` before ``RN101``).
+        :func:`add_model_config`, numbers compared as numbers (``RN50`` before ``RN101``). Image-text and
+        audio-text (CLAP) architectures are listed together, as open_clip's main branch does; keep one kind with
+        ``[n for n in list_models() if model_modality(n) == "image-text"]`` (open_clip 3.3.0's answer, plus
+        clipzoo's own image-text configs).
 
     Raises:
         ConfigError: a built-in config file is malformed (it is read and validated on first use).
@@ -158,8 +161,25 @@ def get_typed_model_cfg(model_name: str) -> ModelCfg:
     """The validated :class:`ModelCfg` (the dict: ``get_model_config``); UnknownModelError when unknown."""
     cfg = _REGISTRY.parsed(model_name)
     if cfg is None:
-        raise UnknownModelError(model_name)
+        raise unknown_model(model_name)
     return cfg
+
+
+def unknown_model(model_name: str) -> UnknownModelError:
+    """The :class:`UnknownModelError` for ``model_name``, its message with close matches among the architectures."""
+    return UnknownModelError(model_name, list_models())
+
+
+MODALITIES = ("image-text", "audio-text")
+
+
+def model_modality(model_name: str) -> str:
+    """``'image-text'`` or ``'audio-text'``: what the architecture pairs with text (from its config's towers).
+
+    Raises:
+        UnknownModelError: ``model_name`` is not registered.
+    """
+    return get_typed_model_cfg(model_name).modality
 
 
 def get_config_source(model_name: str) -> Path | None:
@@ -181,15 +201,3 @@ def add_model_config(path: str | Path, overwrite: bool = False) -> None:
     """
     _REGISTRY.add(path, overwrite=overwrite)
 
-
-class UnknownModelError(UnknownNameError, KeyError, ValueError):
-    """An architecture name that is not registered; the message lists close matches."""
-
-    def __init__(self, model_name: str) -> None:
-        self.model_name = model_name
-        hint = "; " + (did_you_mean(model_name, list_models(), n=5) or "see `clipzoo models` for the list")
-        self.message = f"unknown model {model_name!r}{hint}"
-        super().__init__(self.message)
-
-    def __str__(self) -> str:
-        return self.message

@@ -11,48 +11,46 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import InputError, did_you_mean
+from ..errors import ConfigError, did_you_mean
 
 
-class ConfigError(InputError, ValueError):
-    """A model config is malformed: the message names the file, the section and the problem."""
-
-
-# The transformer-block options both towers take (open_clip's custom attention block keys): (name, type,
-# default, meaning). One table, placed into VisionCfg and TextCfg right after ``output_tokens``, where open_clip
-# declares them in both classes.
-BLOCK_OPTIONS: tuple[tuple[str, str, Any, str], ...] = (
-    ("act_kwargs", "dict | None", None, "Keyword arguments of the activation."),
-    ("norm_kwargs", "dict | None", None, "Keyword arguments of the layer norms (e.g. ``eps``)."),
-    ("block_type", "str | None", None, "None (custom if a switch is on), ``'default'`` or ``'custom'``."),
-    ("qk_norm", "bool", False, "Normalize queries and keys (custom block)."),
-    ("scaled_cosine_attn", "bool", False, "Cosine attention with a learned scale (custom block)."),
-    ("scale_heads", "bool", False, "Per-head output scale (custom block)."),
-    ("scale_attn_inner", "bool", False, "Layer norm inside attention (custom block)."),
-    ("scale_attn", "bool", False, "Layer norm after attention (custom block)."),
-    ("scale_fc", "bool", False, "Layer norm inside the MLP (custom block)."),
-)
-
-
-def _with_block_options(cls: type) -> type:
-    """Insert :data:`BLOCK_OPTIONS` after ``output_tokens`` in a section's fields (apply below ``@dataclass``)."""
-    own = cls.__dict__["__annotations__"]
-    names = list(own)
-    at = names.index("output_tokens") + 1
-    options = {name: kind for name, kind, _, _ in BLOCK_OPTIONS}
-    cls.__annotations__ = {**{n: own[n] for n in names[:at]}, **options, **{n: own[n] for n in names[at:]}}
-    for name, _, default, _ in BLOCK_OPTIONS:
-        setattr(cls, name, default)
-    return cls
+def _option(default: Any, meaning: str) -> Any:
+    """A block option's field: its default and its one-line meaning (the compat classes document it)."""
+    return field(default=default, metadata={"meaning": meaning})
 
 
 @dataclass
-@_with_block_options
-class VisionCfg:
-    """Image tower hyperparameters (open_clip's ``vision_cfg`` keys, in its field order).
+class BlockOptions:
+    """The transformer-block options both towers take (open_clip's custom attention block keys).
 
-    The block options (:data:`BLOCK_OPTIONS`) follow ``output_tokens``, as in open_clip.
+    VisionCfg and TextCfg inherit them between their own fields, right after ``output_tokens``, where open_clip
+    declares them in both classes.
     """
+
+    act_kwargs: dict | None = _option(None, "Keyword arguments of the activation.")
+    norm_kwargs: dict | None = _option(None, "Keyword arguments of the layer norms (e.g. ``eps``).")
+    block_type: str | None = _option(None, "None (custom if a switch is on), ``'default'`` or ``'custom'``.")
+    qk_norm: bool = _option(False, "Normalize queries and keys (custom block).")
+    scaled_cosine_attn: bool = _option(False, "Cosine attention with a learned scale (custom block).")
+    scale_heads: bool = _option(False, "Per-head output scale (custom block).")
+    scale_attn_inner: bool = _option(False, "Layer norm inside attention (custom block).")
+    scale_attn: bool = _option(False, "Layer norm after attention (custom block).")
+    scale_fc: bool = _option(False, "Layer norm inside the MLP (custom block).")
+
+
+# (name, type, default, meaning) of each block option, read from BlockOptions' fields.
+BLOCK_OPTIONS: tuple[tuple[str, str, Any, str], ...] = tuple(
+    (f.name, str(f.type), f.default, f.metadata["meaning"]) for f in dataclasses.fields(BlockOptions)
+)
+# The custom-block switches: the boolean block options (read by the models and, torch-free, by the exporter).
+BLOCK_SWITCHES: tuple[str, ...] = tuple(name for name, kind, _, _ in BLOCK_OPTIONS if kind == "bool")
+
+
+# A section's fields come from its bases in reverse order (dataclasses walk the MRO backwards): the fields up
+# to ``output_tokens`` (the last base), then BlockOptions, then the rest (the first base).
+@dataclass
+class _VisionFirst:
+    """VisionCfg's fields up to ``output_tokens``, in open_clip's order."""
 
     layers: int | tuple[int, int, int, int] | list[int] = 12
     width: int = 768
@@ -70,6 +68,12 @@ class VisionCfg:
     final_ln_after_pool: bool = False
     pool_type: str = "tok"
     output_tokens: bool = False
+
+
+@dataclass
+class _VisionLast:
+    """VisionCfg's fields after the block options, in open_clip's order, then clipzoo's."""
+
     timm_model_name: str | None = None
     timm_model_pretrained: bool = False
     timm_pool: str = "avg"
@@ -90,12 +94,16 @@ class VisionCfg:
 
 
 @dataclass
-@_with_block_options
-class TextCfg:
-    """Text tower hyperparameters (open_clip's ``text_cfg`` keys, in its field order).
+class VisionCfg(_VisionLast, BlockOptions, _VisionFirst):
+    """Image tower hyperparameters (open_clip's ``vision_cfg`` keys, in its field order).
 
-    The block options (:data:`BLOCK_OPTIONS`) follow ``output_tokens``, as in open_clip.
+    The block options (:class:`BlockOptions`) follow ``output_tokens``, as in open_clip.
     """
+
+
+@dataclass
+class _TextFirst:
+    """TextCfg's fields up to ``output_tokens``, in open_clip's order."""
 
     context_length: int = 77
     vocab_size: int = 49408
@@ -116,6 +124,12 @@ class TextCfg:
     proj_bias: bool = False
     proj_type: str = "linear"
     output_tokens: bool = False
+
+
+@dataclass
+class _TextLast:
+    """TextCfg's fields after the block options, in open_clip's order."""
+
     hf_model_name: str | None = None
     hf_model_pretrained: bool = True
     hf_proj_type: str = "mlp"
@@ -129,6 +143,17 @@ class TextCfg:
     scale_sqrt_depth: bool = False
     # the MLP activation by name ("relu", "gelu", "quick_gelu"); None follows quick_gelu
     act_layer: str | None = None
+    # clipzoo (not open_clip): the transformers text config itself (a dict with ``model_type``), used instead of
+    # reading ``hf_model_name``'s config; a ClapModel folder's text tower is described this way.
+    hf_model_config: dict | None = None
+
+
+@dataclass
+class TextCfg(_TextLast, BlockOptions, _TextFirst):
+    """Text tower hyperparameters (open_clip's ``text_cfg`` keys, in its field order).
+
+    The block options (:class:`BlockOptions`) follow ``output_tokens``, as in open_clip.
+    """
 
 
 @dataclass
@@ -143,13 +168,57 @@ class MultimodalCfg(TextCfg):
 
 
 @dataclass
+class AudioCfg:
+    """Audio tower hyperparameters of a CLAP model (open_clip main's ``audio_cfg`` keys, in its field order).
+
+    The mel front end (``sample_rate``, ``window_size``, ``hop_size``, ``mel_bins``, ``fmin``, ``fmax``) and the
+    clip length (``clip_samples``) are shared by the model and its audio transform. open_clip main's NaFlex audio
+    keys (``patch_freq`` ... ``naflexvit_cfg``) are accepted so its files load, but only ``HTSAT`` and
+    ``whisper`` towers are built.
+    """
+
+    model_type: str = "HTSAT"
+    model_name: str = "tiny"
+    audio_length: int = 1024
+    clip_samples: int = 480000
+    sample_rate: int = 48000
+    mel_bins: int = 64
+    window_size: int = 1024
+    hop_size: int = 480
+    fmin: int = 50
+    fmax: int = 14000
+    class_num: int = 527
+    enable_fusion: bool = False
+    fusion_type: str = "aff_2d"
+    pre_norm: bool = False
+    proj_act: str = "gelu"
+    training_head: bool = False
+    pretrained: bool = False
+    patch_freq: int = 64
+    patch_time: int = 4
+    in_chans: int = 1
+    patch_pad_mode: str = "floor"
+    rope_type: str = "axial"
+    audio_seq_len: int | None = None
+    naflexvit_cfg: dict | None = None
+    # clipzoo (not open_clip): HTSAT numbers that replace the named size's (embed_dim, depths, num_heads,
+    # spec_size, patch_size, window, mlp_ratio), for transformers ClapModel folders of any size.
+    htsat_cfg: dict | None = None
+
+
+@dataclass
 class ModelCfg:
-    """A whole architecture: embedding size, towers, and model-level options."""
+    """A whole architecture: embedding size, towers, and model-level options.
+
+    An audio-text (CLAP) architecture has ``audio_cfg`` and no ``vision_cfg`` in its file; its ``vision_cfg``
+    field then holds the defaults, which nothing reads (``is_audio`` tells the two kinds apart).
+    """
 
     embed_dim: int
     vision_cfg: VisionCfg
     text_cfg: TextCfg
     multimodal_cfg: MultimodalCfg | None = None
+    audio_cfg: AudioCfg | None = None
     quick_gelu: bool = False
     custom_text: bool = False
     init_logit_scale: float | None = None
@@ -161,6 +230,16 @@ class ModelCfg:
     def is_coca(self) -> bool:
         """True when the config has a multimodal decoder (CoCa)."""
         return self.multimodal_cfg is not None
+
+    @property
+    def is_audio(self) -> bool:
+        """True for an audio-text (CLAP) architecture: ``audio_cfg`` instead of ``vision_cfg``."""
+        return self.audio_cfg is not None
+
+    @property
+    def modality(self) -> str:
+        """``'audio-text'`` or ``'image-text'``: what the model pairs with text."""
+        return "audio-text" if self.is_audio else "image-text"
 
     @property
     def uses_timm(self) -> bool:
@@ -185,7 +264,10 @@ class ModelCfg:
             value = getattr(self, name)
             if value != ModelCfg.__dataclass_fields__[name].default:
                 out[name] = value
-        out["vision_cfg"] = _non_default(self.vision_cfg)
+        if self.audio_cfg is not None:
+            out["audio_cfg"] = _non_default(self.audio_cfg)
+        else:
+            out["vision_cfg"] = _non_default(self.vision_cfg)
         out["text_cfg"] = _non_default(self.text_cfg)
         if self.multimodal_cfg is not None:
             out["multimodal_cfg"] = _non_default(self.multimodal_cfg)
@@ -193,7 +275,7 @@ class ModelCfg:
         return out
 
 
-_SECTIONS = {"vision_cfg": VisionCfg, "text_cfg": TextCfg, "multimodal_cfg": MultimodalCfg}
+_SECTIONS = {"vision_cfg": VisionCfg, "text_cfg": TextCfg, "multimodal_cfg": MultimodalCfg, "audio_cfg": AudioCfg}
 _TOP_LEVEL = {f.name for f in dataclasses.fields(ModelCfg)} - {"extra"}
 # Keys open_clip's factory accepts at the top level that clipzoo keeps but does not interpret itself.
 _PASSTHROUGH = {"cast_dtype", "output_dict"}
@@ -231,6 +313,7 @@ def _build_section(cls: type, raw: Any, section: str, source: str) -> Any:
 _POSITIVE = {
     "width", "head_width", "heads", "mlp_ratio", "patch_size", "image_size", "vocab_size", "dim_head",
     "n_queries", "attn_pooler_queries", "attn_pooler_heads", "embed_dim", "image_seq_len",
+    "clip_samples", "sample_rate", "mel_bins", "window_size", "hop_size", "audio_length", "class_num",
 }  # fmt: skip
 _AT_LEAST = {"layers": 1, "context_length": 2, "pad_id": 0, "eos_id": 0}
 _FRACTION = {"patch_dropout", "timm_drop", "timm_drop_path"}  # probabilities in [0, 1)
@@ -302,6 +385,8 @@ def _check_section(cfg: Any, section: str, source: str) -> None:
         _check_range(section, f.name, value, source)
     if isinstance(cfg, VisionCfg):
         _check_vision(cfg, section, source)
+    elif isinstance(cfg, AudioCfg):
+        _check_audio(cfg, section, source)
     elif cfg.hf_model_name is None and cfg.width % cfg.heads:
         raise ConfigError(
             f"{source}: {section}.width ({cfg.width}) must be divisible by {section}.heads ({cfg.heads})"
@@ -332,13 +417,53 @@ def _check_vision(cfg: VisionCfg, section: str, source: str) -> None:
         )
 
 
+# The audio towers clipzoo builds, and the sizes each knows (open_clip main's tables).
+AUDIO_TOWERS: dict[str, tuple[str, ...]] = {
+    "HTSAT": ("tiny", "base", "large"),
+    "whisper": ("tiny", "base", "small", "medium", "large"),
+}
+AUDIO_FUSION_TYPES = ("aff_2d",)  # the fusion the laion checkpoints (and transformers' ClapModel) use
+
+
+def _check_audio(cfg: AudioCfg, section: str, source: str) -> None:
+    sizes = AUDIO_TOWERS.get(cfg.model_type)
+    if sizes is None:
+        raise ConfigError(
+            f"{source}: {section}.model_type {cfg.model_type!r} is not an audio tower clipzoo builds; "
+            f"known: {', '.join(AUDIO_TOWERS)}"
+        )
+    if cfg.model_name not in sizes:
+        raise ConfigError(
+            f"{source}: {section}.model_name {cfg.model_name!r} is not a {cfg.model_type} size; "
+            f"known: {', '.join(sizes)}"
+        )
+    if cfg.enable_fusion and cfg.fusion_type not in AUDIO_FUSION_TYPES:
+        raise ConfigError(
+            f"{source}: {section}.fusion_type {cfg.fusion_type!r} is not supported; known: "
+            f"{', '.join(AUDIO_FUSION_TYPES)}"
+        )
+    if cfg.fmin >= cfg.fmax or cfg.fmax > cfg.sample_rate / 2:
+        raise ConfigError(
+            f"{source}: {section} needs 0 <= fmin < fmax <= sample_rate / 2, got fmin={cfg.fmin}, "
+            f"fmax={cfg.fmax}, sample_rate={cfg.sample_rate}"
+        )
+
+
+def _required_keys(raw: dict) -> list[str]:
+    # An audio-text model has audio_cfg where an image-text model has vision_cfg; it may not have both.
+    towers = ("audio_cfg",) if "audio_cfg" in raw else ("vision_cfg",)
+    return [k for k in ("embed_dim", *towers, "text_cfg") if k not in raw]
+
+
 def parse_model_config(raw: Any, source: str = "<config>") -> ModelCfg:
     """Validate an open_clip-format dict into a ModelCfg; errors name ``source`` and the offending key."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: a model config must be a JSON object, got {type(raw).__name__}")
-    missing = [k for k in ("embed_dim", "vision_cfg", "text_cfg") if k not in raw]
+    missing = _required_keys(raw)
     if missing:
         raise ConfigError(f"{source}: missing required key(s) {', '.join(missing)}")
+    if "audio_cfg" in raw and "vision_cfg" in raw:
+        raise ConfigError(f"{source}: a model has either audio_cfg (audio-text) or vision_cfg (image-text), not both")
     if not isinstance(raw["embed_dim"], int) or isinstance(raw["embed_dim"], bool) or raw["embed_dim"] <= 0:
         raise ConfigError(f"{source}: embed_dim must be a positive integer, got {raw['embed_dim']!r}")
     for key in _TOP_LEVEL - set(_SECTIONS) - {"embed_dim"}:
@@ -358,4 +483,5 @@ def parse_model_config(raw: Any, source: str = "<config>") -> ModelCfg:
             extra[key] = value
         else:
             raise _unknown_key_error(key, _TOP_LEVEL | set(_SECTIONS), "the top level", source)
+    kwargs.setdefault("vision_cfg", VisionCfg())  # an audio model: unused defaults (see ModelCfg)
     return ModelCfg(**kwargs, extra=extra)

@@ -13,6 +13,7 @@ import copy
 import math
 from typing import Any
 
+from ..errors import NaFlexConfigError
 from .config import BLOCK_OPTIONS
 
 # The NaFlex batch: patches (B, N, P*P*3) flattened as (row, column, channel), patch_coord (B, N, 2) as (y, x) patch
@@ -23,10 +24,6 @@ NAFLEX_TIMM_PREFIX = "naflexvit"  # timm's NaFlexVit entrypoints are all named n
 # choice); timm builds it as a NaFlexVit because of use_naflex=True.
 _NATIVE_AS_TIMM = "vit_base_patch16_clip_224"
 _NATIVE_LN_EPS = 1e-5  # clipzoo's (and PyTorch's) LayerNorm default; timm's ViTs use 1e-6
-
-
-class NaFlexConfigError(ValueError):
-    """A tower cannot be turned into (or used as) a NaFlex tower; the message says which and why."""
 
 
 def _get(section: Any, key: str, default: Any = None) -> Any:

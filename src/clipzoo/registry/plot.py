@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..constants import EXTRA_INSTALL_HINT
-from ..errors import ClipzooError
+from ..errors import PlotDependencyError
 from ..files import check_output_file
 from .results import DEFAULT_METRIC, FAMILIES, OTHER_FAMILY, RankedPair, rank_pretrained
 
@@ -23,10 +23,6 @@ _PALETTE = (
 )  # fmt: skip
 FAMILY_COLOURS = {family: _PALETTE[i] for i, family in enumerate([f for _, f in FAMILIES] + [OTHER_FAMILY])}
 _QUICKGELU = "-quickgelu"
-
-
-class PlotDependencyError(ClipzooError, ImportError):
-    """matplotlib is not installed; the message names the extra that provides it."""
 
 
 @dataclass(frozen=True)

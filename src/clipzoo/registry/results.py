@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import UnknownNameError, unknown_choice_message
+from ..errors import ProfileNotFoundError, UnknownMetricError
 from . import architectures as registry
 from . import tags
 
@@ -64,33 +64,6 @@ def model_family(model: str) -> str:
         if re.search(pattern, model):
             return family
     return OTHER_FAMILY
-
-
-class UnknownMetricError(UnknownNameError, KeyError, ValueError):
-    """A metric id that has no published results; the message lists close matches."""
-
-    def __init__(self, metric: str, known: list[str]) -> None:
-        self.metric = metric
-        self.message = unknown_choice_message("metric", metric, known, listed=5) + " (see clipzoo.list_metrics())"
-        super().__init__(self.message)
-
-    def __str__(self) -> str:
-        return self.message
-
-
-class ProfileNotFoundError(UnknownNameError, KeyError, ValueError):
-    """An architecture without a stored profile (a config registered at run time, or one changed on disk)."""
-
-    def __init__(self, model: str) -> None:
-        self.model = model
-        self.message = (
-            f"no stored profile for architecture {model!r}: profiles cover clipzoo's built-in configs; "
-            "compute one with `python scripts/profile_models.py --models NAME`"
-        )
-        super().__init__(self.message)
-
-    def __str__(self) -> str:
-        return self.message
 
 
 class _Store:
@@ -160,7 +133,7 @@ def list_metrics() -> dict[str, dict[str, str]]:
 
 def _check_pair(model: str, tag: str) -> str:
     if registry.get_model_config(model) is None and not tags.list_pretrained_tags_by_model(model):
-        raise registry.UnknownModelError(model)
+        raise registry.unknown_model(model)
     return tags.get_typed_pretrained_cfg(model, tag).tag
 
 
@@ -206,6 +179,9 @@ class ModelProfile:
     note: str = ""
     # NaFlex towers: image-tower GFLOPs at each token budget (patches per image, padding included)
     image_gflops_by_token_budget: dict[int, float] = field(default_factory=dict)
+    # audio-text (CLAP) models: the clip length the audio tower was counted on; the image_* fields then hold the
+    # audio tower's numbers (parameters, GFLOPs per clip of this length) and image_size is (0, 0)
+    audio_seconds: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -246,21 +222,24 @@ def get_model_profile(model: str) -> ModelProfile:
     """
     source_file = registry.get_config_source(model)
     if source_file is None:
-        raise registry.UnknownModelError(model)
+        raise registry.unknown_model(model)
     entry = _STORE.profiles().get(model)
     if entry is None or source_file.parent != registry.builtin_config_dir():  # a user's config: not profiled
         raise ProfileNotFoundError(model)
     computed, published = entry["computed"], entry.get("published")
     values: dict[str, float] = {}
     sources: dict[str, str] = {}
+    audio = entry.get("audio_seconds")
     for name, (section, key, scale, published_key) in _PROFILE_FIELDS.items():
+        if audio is not None and key in ("visual", "image"):
+            key = "audio"  # an audio-text model: its audio tower stands where the image tower would
         if key in computed[section]:
             values[name], sources[name] = computed[section][key] / scale, "computed"
         elif published is not None:
             values[name], sources[name] = published[published_key], "published"
         else:
             raise ValueError(f"{_PROFILES_FILE}: {model} has neither a computed nor a published {name}")
-    height, width = entry["image_size"]
+    height, width = entry.get("image_size", (0, 0))
     return ModelProfile(
         model=model,
         image_size=(height, width),
@@ -273,6 +252,7 @@ def get_model_profile(model: str) -> ModelProfile:
             int(k): v / 1e9
             for k, v in sorted(entry.get("image_flops_by_token_budget", {}).items(), key=lambda kv: int(kv[0]))
         },
+        audio_seconds=audio,
         **values,
     )
 

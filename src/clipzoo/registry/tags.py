@@ -11,9 +11,9 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
-from ..errors import UnknownNameError, close_matches
+from ..errors import UnknownTagError
 
 _TAGS_FILE = Path(__file__).resolve().parent / "pretrained_tags.json"
 _QUICKGELU_SUFFIX = "-quickgelu"
@@ -150,6 +150,15 @@ def reset_tags(path: Path = _TAGS_FILE) -> TagRegistry:
     return _TAGS
 
 
+# The return type follows ``as_str`` (pairs or strings), so a caller's type checker knows which it got.
+@overload
+def list_pretrained(as_str: Literal[False] = False) -> list[tuple[str, str]]: ...
+@overload
+def list_pretrained(as_str: Literal[True]) -> list[str]: ...
+@overload
+def list_pretrained(as_str: bool) -> list[tuple[str, str]] | list[str]: ...
+
+
 def list_pretrained(as_str: bool = False) -> list[tuple[str, str]] | list[str]:
     """All published (architecture, pretrained tag) pairs.
 
@@ -232,8 +241,13 @@ def get_typed_pretrained_cfg(model: str, tag: str) -> PretrainedCfg:
     """The :class:`PretrainedCfg` of (model, tag) (the dict: ``get_pretrained_cfg``); UnknownTagError if unknown."""
     record = _TAGS.get(model, tag)
     if record is None:
-        raise UnknownTagError(model, tag)
+        raise unknown_tag(model, tag)
     return record
+
+
+def unknown_tag(model: str, tag: str) -> UnknownTagError:
+    """The :class:`UnknownTagError` for (model, tag), its message with close matches among the model's tags."""
+    return UnknownTagError(model, tag, list_pretrained_tags_by_model(model))
 
 
 def get_pretrained_url(model: str, tag: str) -> str:
@@ -271,20 +285,3 @@ def add_pretrained_cfg(model: str, tag: str, cfg: dict[str, Any]) -> None:
     """
     _TAGS.add(model, tag, cfg)
 
-
-class UnknownTagError(UnknownNameError, KeyError, ValueError):
-    """A tag the model does not have; the message lists close matches among that model's tags."""
-
-    def __init__(self, model: str, tag: str) -> None:
-        self.model, self.tag = model, tag
-        tags = list_pretrained_tags_by_model(model)
-        if not tags:
-            self.message = f"no pretrained weights are registered for model {model!r} (asked for tag {tag!r})"
-        else:
-            close = close_matches(tag, tags) or tags[:5]
-            more = f" (and {len(tags) - len(close)} more)" if len(tags) > len(close) else ""
-            self.message = f"unknown pretrained tag {tag!r} for {model}; known tags: {', '.join(close)}{more}"
-        super().__init__(self.message)
-
-    def __str__(self) -> str:
-        return self.message

@@ -57,6 +57,13 @@ def resolve_tokenizer_dir(name: str | os.PathLike, cache_dir: str | None = None)
             found.append(Path(download_pretrained_from_hf(str(name), filename=filename, cache_dir=cache_dir)))
         except (NotFoundError, OfflineError) as err:  # most repos lack some of these files
             missing.append(err)
+    offline = [err for err in missing if isinstance(err, OfflineError)]
+    if not found and offline:  # not a missing file: the cache lacks it and the network may not be used
+        raise OfflineError(
+            f"the tokenizer files of {str(name)!r} are not in the cache and downloads are off (HF_HUB_OFFLINE=1): "
+            "fetch them once online (`clipzoo download MODEL TAG` caches a model's tokenizer files too), or unset "
+            "HF_HUB_OFFLINE"
+        ) from offline[0]
     if not found:
         raise FileNotFoundError(
             f"no tokenizer files ({', '.join(TOKENIZER_FILES)}) for {name!r}: {missing[0]}"

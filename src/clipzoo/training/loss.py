@@ -493,12 +493,12 @@ _ARG_DEFAULTS: dict[str, Any] = {
 
 def _model_has_text_decoder(model_name: str) -> bool:
     """True when the registered architecture has a captioning decoder (``multimodal_cfg``), i.e. CoCa."""
-    from clipzoo.registry.architectures import UnknownModelError, get_model_config
+    from clipzoo.registry.architectures import get_model_config, unknown_model
 
     cfg = get_model_config(model_name)
     if cfg is None:
         # The loss is chosen from the architecture's config, never from its name, so it must be registered.
-        raise UnknownModelError(model_name)
+        raise unknown_model(model_name)
     return "multimodal_cfg" in cfg
 
 

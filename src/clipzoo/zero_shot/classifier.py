@@ -29,9 +29,15 @@ from clipzoo.zero_shot.imagenet import (
     SIGLIP_TEMPLATES,
     SIMPLE_IMAGENET_TEMPLATES,
 )
-from clipzoo.zero_shot.prompts import TEMPLATE_SETS, check_labels, check_templates, read_template_lines
+from clipzoo.zero_shot.prompts import (
+    AUDIO_TEMPLATES,
+    TEMPLATE_SETS,
+    check_labels,
+    check_templates,
+    read_template_lines,
+)
 
-from ..errors import InputError, unknown_choice_message
+from ..errors import ZeroShotInputError, unknown_choice_message
 
 __all__ = [
     "IMAGENET_CLASSNAMES",
@@ -44,10 +50,6 @@ __all__ = [
 ]
 
 Template = str | Callable[[str], str]
-
-
-class ZeroShotInputError(InputError, ValueError):
-    """Bad labels, templates or images given to the zero-shot helpers; the message names the culprit."""
 
 
 def _chunks(items: Sequence, size: int | None) -> Iterator[Sequence]:
@@ -134,6 +136,8 @@ def check_label_list(labels: Sequence[str]) -> list[str]:
 def resolve_templates(templates: str | Sequence[Template] | None, model: Any = None) -> Sequence[Template]:
     """Prompt templates from a set name (see TEMPLATE_SETS), a sequence, or None (the model family's default)."""
     if templates is None:
+        if is_audio_model(model):
+            return AUDIO_TEMPLATES
         return SIGLIP_TEMPLATES if is_sigmoid_model(model) else OPENAI_IMAGENET_TEMPLATES
     if isinstance(templates, str):
         if templates not in TEMPLATE_SETS:
@@ -145,6 +149,34 @@ def resolve_templates(templates: str | Sequence[Template] | None, model: Any = N
 def read_templates_file(path: str | Path) -> list[str]:
     """Templates from a text file: one per line, each with a ``{}`` slot; blank and ``#`` lines skipped."""
     return list(resolve_templates(read_template_lines(path, ZeroShotInputError)))
+
+
+def is_audio_model(model: Any) -> bool:
+    """Audio-text (CLAP) models encode audio instead of images."""
+    return hasattr(model, "encode_audio") and not hasattr(model, "encode_image")
+
+
+def _audio_batches(items: Any, preprocess: Callable | None, batch_size: int) -> Iterator[Any]:
+    """Batched audio-model inputs from a preprocessed batch (dict or tensor) or from files/waveforms."""
+    from torch.utils.data import default_collate
+
+    if isinstance(items, (dict, torch.Tensor)):
+        yield items  # already the model's batched input
+        return
+    if preprocess is None:
+        raise ZeroShotInputError(
+            "preprocess is required for audio files or waveforms: pass the audio transform returned by "
+            "create_model_and_transforms, or give an already preprocessed batch"
+        )
+    for chunk in _chunks(_as_image_list(items), batch_size):
+        yield default_collate([preprocess(item) for item in chunk])
+
+
+def _move(batch: Any, device: torch.device, dtype: torch.dtype) -> Any:
+    """A batch (tensor, or dict of tensors) on ``device``; floating tensors in ``dtype``."""
+    if isinstance(batch, dict):
+        return {key: _move(value, device, dtype) for key, value in batch.items()}
+    return batch.to(device, dtype) if batch.is_floating_point() else batch.to(device)
 
 
 def is_sigmoid_model(model: Any) -> bool:
@@ -230,7 +262,9 @@ def zero_shot_classify(
         model: a CLIP/SigLIP-style model with ``encode_image``, ``encode_text``, ``logit_scale`` (log
             temperature) and, for sigmoid scoring, a ``logit_bias`` that is not None. Used as is: call
             ``model.eval()`` first.
-        images: file paths and/or PIL images (need ``preprocess``), or a preprocessed [B, C, H, W] tensor.
+        images: file paths and/or PIL images (need ``preprocess``), or a preprocessed [B, C, H, W] tensor; for
+            an audio-text (CLAP) model, audio files or waveforms (need its audio transform as ``preprocess``) or
+            a preprocessed batch.
         labels: distinct class names, inserted into every template.
         tokenizer: turns a list of prompts into token ids; required unless ``classifier`` is given.
         preprocess: PIL image -> [C, H, W] tensor, e.g. the eval transform of create_model_and_transforms.
@@ -274,9 +308,12 @@ def zero_shot_classify(
         )
     k = min(top_k, len(labels))
     results: list[list[tuple[str, float]]] = []
+    audio = is_audio_model(model)
+    batches = (_audio_batches if audio else _image_batches)(images, preprocess, batch_size)
+    encode = model.encode_audio if audio else model.encode_image
     with torch.no_grad():
-        for batch in _image_batches(images, preprocess, batch_size):
-            probs = label_probabilities(model, model.encode_image(batch.to(device, dtype)), classifier)
+        for batch in batches:
+            probs = label_probabilities(model, encode(_move(batch, device, dtype)), classifier)
             values, indices = probs.float().topk(k, dim=-1)
             results += [
                 [(labels[i], p) for i, p in zip(row_idx, row_val)]

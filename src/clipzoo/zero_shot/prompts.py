@@ -13,10 +13,19 @@ from typing import Any
 
 from .imagenet import OPENAI_IMAGENET_TEMPLATES, SIGLIP_TEMPLATES, SIMPLE_IMAGENET_TEMPLATES
 
+# Audio-text (CLAP) prompts: open_clip main's audio zero-shot default and its alternative set.
+AUDIO_TEMPLATES: tuple[str, ...] = ("This is a sound of {}.",)
+AUDIO_TEMPLATES_ALT: tuple[str, ...] = (
+    "A sound of {}.", "The sound of {}.", "Audio of {}.", "A recording of {}.", "The sound of a {}.",
+    "This is a sound of {}.",
+)  # fmt: skip
+
 TEMPLATE_SETS: dict[str, tuple[str, ...]] = {
     "openai": OPENAI_IMAGENET_TEMPLATES,
     "simple": SIMPLE_IMAGENET_TEMPLATES,
     "siglip": SIGLIP_TEMPLATES,
+    "audio": AUDIO_TEMPLATES,
+    "audio_alt": AUDIO_TEMPLATES_ALT,
 }
 
 

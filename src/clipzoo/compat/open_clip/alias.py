@@ -23,7 +23,13 @@ import types
 from collections.abc import Sequence
 from typing import Any
 
-from ...errors import ClipzooError, InputError, UnknownNameError, did_you_mean
+from ...errors import (
+    NotAPythonProgramError,
+    OpenClipConflictError,
+    ProgramNotFoundError,
+    UnknownNameError,
+    did_you_mean,
+)
 
 OPEN_CLIP_API_VERSION = "3.3.0"  # the open_clip release whose module layout and names the alias mirrors
 PACKAGE = "open_clip"
@@ -211,18 +217,6 @@ ALIASES: dict[str, dict[str, str]] = {
     },
     "zero_shot_metadata": {_ZSM: "OPENAI_IMAGENET_TEMPLATES SIMPLE_IMAGENET_TEMPLATES IMAGENET_CLASSNAMES"},
 }
-
-
-class OpenClipConflictError(ClipzooError, ImportError):
-    """The real open_clip is already imported in this process, so it cannot be aliased to clipzoo."""
-
-
-class ProgramNotFoundError(UnknownNameError, FileNotFoundError):
-    """``clipzoo run`` was given a program that is neither a file nor on PATH / in this environment's bin."""
-
-
-class NotAPythonProgramError(InputError, ValueError):
-    """``clipzoo run`` was given a program that is not Python source (a binary or a shell script)."""
 
 
 def _parse(entry: str) -> tuple[str, str, bool]:

@@ -88,11 +88,13 @@ class CLIPTextCfg(config.TextCfg):
         hf_model_pretrained: Load that model's pretrained weights.
         hf_proj_type: Projection after it: ``'mlp'``, ``'linear'`` or None.
         hf_pooler_type: How its tokens are pooled (``'mean_pooler'``, ``'cls_pooler'``, ...).
+        hf_model_config: clipzoo: the transformers text config itself (a ClapModel folder's), instead of
+            reading ``hf_model_name``'s.
     """
 
 
 for _cls in (CLIPVisionCfg, CLIPTextCfg):
-    _cls.__doc__ = _cls.__doc__.replace("{block_options}", _BLOCK_OPTIONS_DOC)
+    _cls.__doc__ = (_cls.__doc__ or "").replace("{block_options}", _BLOCK_OPTIONS_DOC)
 
 
 @dataclasses.dataclass

@@ -21,6 +21,7 @@ from typing import Any
 
 from torch import nn
 
+from ...errors import UnsupportedOptionError
 from ...models import layers as _layers
 from ...models import text as _text
 from ...models import transformer as _transformer
@@ -44,10 +45,6 @@ __all__ = [
     "VisionTransformer",
     "open_clip_init",
 ]
-
-
-class UnsupportedOptionError(ValueError):
-    """An open_clip option that clipzoo's implementation does not have (the message says what to use)."""
 
 
 class AliasMeta(type):

@@ -12,15 +12,11 @@ from typing import Any
 
 import torch
 
-from ...errors import UnknownNameError, did_you_mean
+from ...errors import OpenAIModelNotFoundError, did_you_mean
 
 __all__ = ["build_model_from_openai_state_dict", "list_openai_models", "load_openai_model"]
 
 _CONFIG_ENTRIES = ("input_resolution", "context_length", "vocab_size")  # 0-d config values in the archives
-
-
-class OpenAIModelNotFoundError(UnknownNameError, RuntimeError):
-    """Neither a model with the ``openai`` tag nor an existing checkpoint file."""
 
 
 def list_openai_models() -> list[str]:

@@ -12,14 +12,10 @@ import sys
 import urllib.request
 from typing import Any
 
+from ...errors import ChecksumError, OpenClipChecksumError
 from ...hub import url as hub_url
-from ...hub.errors import ChecksumError
 
 __all__ = ["OpenClipChecksumError", "download_pretrained_from_url", "urllib"]
-
-
-class OpenClipChecksumError(ChecksumError, RuntimeError):
-    """The downloaded file's SHA-256 does not match (open_clip raises a ``RuntimeError`` with this text)."""
 
 
 def download_pretrained_from_url(
