@@ -225,8 +225,11 @@ class Attention(nn.Module):
             return False
         if x.dtype != self.in_proj_weight.dtype or x.dtype != self.in_proj_bias.dtype:
             return False
-        # not while tracing: the trace's checking run may take the other branch and see another graph
-        if torch.jit.is_tracing() or torch.is_autocast_enabled() or not torch.backends.mha.get_fastpath_enabled():
+        # not while tracing or exporting: a trace's checking run may take the other branch, and torch.export/ONNX
+        # have no decomposition of the fused kernel
+        if torch.jit.is_tracing() or torch.compiler.is_compiling():
+            return False
+        if torch.is_autocast_enabled() or not torch.backends.mha.get_fastpath_enabled():
             return False
         weights = (x, self.in_proj_weight, self.in_proj_bias, self.out_proj.weight, self.out_proj.bias)
         return not (torch.is_grad_enabled() and any(t.requires_grad for t in weights))
