@@ -327,8 +327,7 @@ COUNT_SENTENCES = {
         ("result rows", "metrics", "inherited rows"),
     r"no published value: (\d+) of the (\d+) without a glob": ("unmeasured pairs", "pairs"),
     r"and (\d+) pairs of\s+QuickGELU weights under their GELU name": ("QuickGELU pairs measured as -quickgelu",),
-    r"on the meta device for (\d+) architectures \(all but the (\d+) TIPSv2 ones\)":
-        ("profiles", "architectures without a profile"),
+    r"on the meta device for all (\d+) architectures": ("profiles",),
     r"open_clip's (\d+) published profiles": ("published profiles",),
     r"The (\d+) image-text architectures with a Hugging Face text tower": ("HF text towers",),
 }  # fmt: skip

@@ -56,7 +56,7 @@ def test_wheel_ships_model_configs(tmp_path):
         text=True,
         cwd=tmp_path,
     )
-    assert cli.returncode == 0 and cli.stdout.split() == ["ViT-B-32", "openai"], cli.stderr
+    assert cli.returncode == 0 and cli.stdout.split() == ["ViT-B-32", "openai", "image-text"], cli.stderr
 
 
 def _env():

@@ -311,7 +311,7 @@ def test_cli_info_shows_profile_and_results(capsys):
     assert data["profile"]["source"]["gflops"] == "published" and data["results"]["imagenet1k"] > 0
 
 
-def test_registry_answers_without_torch_and_fast():
+def test_registry_answers_without_torch():
     code = (
         "import sys, time, json\n"
         "start = time.perf_counter()\n"
@@ -328,4 +328,4 @@ def test_registry_answers_without_torch_and_fast():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     report = json.loads(proc.stderr.strip().splitlines()[-1])
     assert report["heavy"] == [] and report["n"] == 5
-    assert report["elapsed"] < 1.5, report  # measured 0.25-0.3 s here; slack for a loaded machine
+    # no timing assertion (a loaded machine makes it flaky): scripts/bench_import.py measures the time

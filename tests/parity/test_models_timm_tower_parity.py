@@ -35,6 +35,7 @@ TIMM_CONFIGS = sorted(
     for p in CONFIG_DIR.glob("*.json")
     if "timm_model_name" in (vision := json.loads(p.read_text()).get("vision_cfg", {}))
     and "naflex" not in vision["timm_model_name"]
+    and "tipsv2" not in vision["timm_model_name"]  # clipzoo-only (open_clip 3.3.0 has no TIPSv2): no peer to compare
 )
 # One config per timm family and head layout (token/map/avg pools; none/linear/mlp/timm-classifier projections).
 LAYOUT_SAMPLE = [

@@ -9,7 +9,14 @@ VL_FIELDS = ("url", "hf_hub", "mean", "std", "interpolation", "resize_mode", "qu
 # tiny-digits: the embedded default, trained by clipzoo itself. The NaFlex architectures and their two webli tags
 # come from open_clip's main branch (4.2.0.dev0), which no released open_clip has: 3.3.0 cannot be their peer.
 NAFLEX = {"naflex_ViT-B-16", "naflex_ViT-B-32", "ViT-B-16-SigLIP2-naflex", "ViT-SO400M-16-SigLIP2-naflex"}
-CLIPZOO_ONLY = {"tiny-digits"} | NAFLEX
+# past open_clip 3.3.0: TIPSv2 (open_clip PR #1166) and CLAP (open_clip main)
+TIPSV2 = {f"TIPSv2-{size}-14" for size in ("B", "L", "SO400M", "g")}
+CLAP = {
+    "CLAP-HTSAT-tiny", "CLAP-HTSAT-base", "CLAP-HTSAT-large", "CLAP-HTSAT-tiny-Roberta-base",
+    "CLAP-HTSAT-tiny-Roberta-base-fused", "CLAP-HTSAT-base-Roberta-base", "CLAP-Whisper-tiny-Roberta-base",
+    "CLAP-Whisper-small-Roberta-base", "CLAP-Whisper-base-Roberta-base",
+}  # fmt: skip
+CLIPZOO_ONLY = {"tiny-digits"} | NAFLEX | TIPSV2 | CLAP
 
 
 def _peer_builtin_models():

@@ -259,6 +259,9 @@ def _quantize(path: Path) -> None:
             weight_type=QuantType.QInt8,
             op_types_to_quantize=list(QUANT_OP_TYPES),
             per_channel=False,
+            # 7-bit weights: CPUs without VNNI multiply u8 x s8 with a saturating 16-bit add (vpmaddubsw), which
+            # overflows on full-range weights; the folder must give the same features on every x86 CPU
+            reduce_range=True,
         )
     for stale in path.parent.glob(path.name + "*"):  # the fp32 graph and any external data of it
         stale.unlink()
@@ -271,6 +274,7 @@ def _quantization_entry(mode: str) -> dict[str, Any]:
         "weight_type": mode,
         "op_types": list(QUANT_OP_TYPES),
         "per_channel": False,
+        "reduce_range": True,
     }
 
 

@@ -13,7 +13,7 @@ Keys (format version 1)::
     tokenizer                       {"type": "clip_bpe" | "hf", "files": [...], "kwargs": {...}, ...}
     preprocess_file                 the eval preprocessing config (open_clip PreprocessCfg keys)
     files                           every file of the folder the manifest describes
-    opset, quantization             ONNX opset; null or {"method", "weight_type", "op_types", "per_channel"}
+    opset, quantization             ONNX opset; null or {"method", "weight_type", "op_types", "per_channel", "reduce_range"}
     exporter                        torch version and exporter used
 """
 

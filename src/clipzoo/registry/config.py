@@ -134,6 +134,17 @@ class _TextLast:
     hf_model_pretrained: bool = True
     hf_proj_type: str = "mlp"
     hf_pooler_type: str = "mean_pooler"
+
+
+@dataclass
+class _TextBase(_TextLast, BlockOptions, _TextFirst):
+    """open_clip 3.3.0's text fields, in its order (TextCfg and CoCa's decoder config both start with them)."""
+
+
+@dataclass
+class _TextAdded:
+    """Text fields open_clip 3.3.0 lacks: after its own fields in TextCfg, and after the decoder's in MultimodalCfg."""
+
     # Keys of open_clip main, after open_clip 3.3.0's (whose field order programs may rely on):
     # TIPSv2 masks padding keys in bidirectional attention,
     use_pad_mask: bool = False
@@ -149,7 +160,7 @@ class _TextLast:
 
 
 @dataclass
-class TextCfg(_TextLast, BlockOptions, _TextFirst):
+class TextCfg(_TextAdded, _TextBase):
     """Text tower hyperparameters (open_clip's ``text_cfg`` keys, in its field order).
 
     The block options (:class:`BlockOptions`) follow ``output_tokens``, as in open_clip.
@@ -157,14 +168,23 @@ class TextCfg(_TextLast, BlockOptions, _TextFirst):
 
 
 @dataclass
-class MultimodalCfg(TextCfg):
-    """CoCa's multimodal text decoder (open_clip's ``multimodal_cfg`` keys)."""
+class _MultimodalOwn(_TextBase):
+    """The decoder's own fields, which open_clip lists right after its text fields."""
 
     mlp_ratio: int = 4
     dim_head: int = 64
     heads: int = 8
     n_queries: int = 256
     attn_pooler_heads: int = 8
+
+
+@dataclass
+class MultimodalCfg(TextCfg, _MultimodalOwn):
+    """CoCa's multimodal text decoder (open_clip's ``multimodal_cfg`` keys, in its order; clipzoo's additions last)."""
+
+    # TextCfg's defaults would win over _MultimodalOwn's (it comes first in the MRO): restate the decoder's
+    mlp_ratio: int = 4
+    heads: int = 8
 
 
 @dataclass

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from clipzoo.constants import DEFAULT_CONTEXT_LENGTH
+from clipzoo.errors import OfflineError
 
 from .bpe import SimpleTokenizer, decode, default_bpe, tokenize
 from .clean import basic_clean, canonicalize_text, whitespace_clean
@@ -113,11 +114,12 @@ def tokenizer_from_config(
                 tokenizer_mode=text_cfg.get("tokenizer_mode"),
                 **tokenizer_kwargs,
             )
-        except FileNotFoundError as err:
+        except (FileNotFoundError, OfflineError) as err:
             if local_source or Path(str(hf_name)).expanduser().is_dir():
                 raise
-            # say whose files these are: several models share one tokenizer repo (every SigLIP: timm/ViT-B-16-SigLIP)
-            raise FileNotFoundError(
+            # say whose files these are: several models share one tokenizer repo (every SigLIP: timm/ViT-B-16-SigLIP);
+            # the error keeps its type (offline: a NetworkError, status 3; a missing file: FileNotFoundError)
+            raise type(err)(
                 f"{model_name or 'the model'}'s tokenizer is the one of hf-hub:{hf_name} (its config's text_cfg.hf_tokenizer_name), "
                 f"fetched from the Hub on first use; `clipzoo download {model_name} TAG` caches it with the weights. "
                 f"{err}"

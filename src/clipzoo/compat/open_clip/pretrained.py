@@ -36,6 +36,8 @@ def download_pretrained_from_url(
         OpenClipChecksumError: the downloaded bytes do not match the expected SHA-256.
     """
     opener = getattr(sys.modules.get("open_clip.pretrained"), "urllib", urllib).request.urlopen
+    # open_clip's URL downloads ignore HF_HUB_OFFLINE (a Hugging Face variable): so does its name here, unless asked
+    kwargs.setdefault("offline", False)
     try:
         return hub_url.download_pretrained_from_url(url, cache_dir, expected_sha256, urlopen=opener, **kwargs)
     except ChecksumError as e:
