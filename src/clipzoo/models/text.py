@@ -132,6 +132,10 @@ class TextEncoderMixin:
             mask = torch.zeros(pad.shape, device=x.device, dtype=x.dtype)
             return mask.masked_fill(pad, -65504.0), False
         if self.cls_emb is None:
+            if causal and not self.fast_inference:
+                # open_clip's additive mask, built once per call for every block (is_causal would rebuild it in
+                # each block's exact nn.MultiheadAttention path); optimize_for_inference keeps SDPA's is_causal
+                return causal_mask(x.shape[1], x.device, x.dtype), False
             return None, causal
         # CoCa: mask padding keys. Pretrained CoCa weights were trained with the class slot's "valid" flag put in
         # front instead of at the end, shifting the padding mask by one position; reproduce that exactly.
