@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import images
+from tests.helpers.checkpoints import seeded_checkpoint
 from tests.helpers.configs import TINY_CLAP, TINY_COCA_VOCAB, TINY_CONFIGS, TINY_ONE_BLOCK, tiny_coca
 from tests.helpers.hub_server import FakeServer, hub_env
 from tests.helpers.registry import register_configs, write_configs
@@ -70,19 +71,29 @@ def coca_names(tiny_configs, tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny_clap(tmp_path_factory):
-    """A registered tiny CLAP architecture, tiny-clap (random weights), its model and audio transform."""
+    """A registered tiny CLAP architecture, tiny-clap (random weights), its model and audio transform; the
+    built-in registry only afterwards (the registry checks of later modules count built-in architectures)."""
     import json
 
     import torch
 
     import clipzoo
+    from clipzoo.registry import architectures as registry
 
     folder = tmp_path_factory.mktemp("clap_cfg")
     (folder / "tiny-clap.json").write_text(json.dumps(TINY_CLAP))
     clipzoo.add_model_config(folder / "tiny-clap.json", overwrite=True)
     torch.manual_seed(0)
     model, _, preprocess = clipzoo.create_model_and_transforms("tiny-clap")
-    return model.eval(), preprocess
+    yield model.eval(), preprocess
+    registry.reset_registry()
+
+
+@pytest.fixture
+def tiny_checkpoint(tmp_path, tiny_configs):
+    """tiny-vit with seeded random weights in eval mode and its safetensors file: (model, path)."""
+    model, path = seeded_checkpoint("tiny-vit", tmp_path / "tiny.safetensors")
+    return model.eval(), path
 
 
 @pytest.fixture
