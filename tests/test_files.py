@@ -1,5 +1,6 @@
 """clipzoo.files: what overwrite may replace (one rule, every command), and the staging copies killed writers
-leave behind (swept by the next export into the same folder, reported and cleared by `clipzoo cache`)."""
+leave behind (swept by the next export into the same folder, reported and cleared by `clipzoo cache`: its own
+tests are in test_cli_cache.py)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import pytest
 from clipzoo.cli import main
 from clipzoo.export import folder as export
 from clipzoo.files import UnsafeTargetError, check_replaceable, remove_stale_staging, stale_staging
-from tests.helpers.cli import one_line
+from tests.helpers.cli import cache_report, one_line
 
 REPO = Path(__file__).resolve().parents[1]
 EXPORT = ["export", "tiny-digits", "sklearn_digits"]  # packaged weights: no download, no registration
@@ -194,12 +195,6 @@ sys.exit(main(["export", "tiny-digits", "sklearn_digits", "--to", sys.argv[2]]))
 """
 
 
-def _cache(*argv: str, capsys) -> dict:
-    capsys.readouterr()
-    assert main(["cache", *argv, "--json"]) == 0
-    return json.loads(capsys.readouterr().out)
-
-
 def test_sigkilled_export_is_swept_by_the_next_export_into_the_same_folder(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("CLIPZOO_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
@@ -219,49 +214,18 @@ def test_sigkilled_export_is_swept_by_the_next_export_into_the_same_folder(tmp_p
         staged = [p for p in parent.iterdir() if p.name.startswith(".a.tmp-")]
         assert len(staged) == 1 and (staged[0] / "open_clip_model.safetensors").is_file()
         # alive: its copy is in use, neither reported nor swept by an export next to it
-        assert _cache(str(parent), capsys=capsys)["stale"] == []
+        assert cache_report(str(parent), capsys=capsys)["stale"] == []
         assert main([*EXPORT, "--to", str(parent / "b")]) == 0
         assert staged[0].is_dir()
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    report = _cache(str(parent), capsys=capsys)
+    report = cache_report(str(parent), capsys=capsys)
     assert [s["path"] for s in report["stale"]] == [str(staged[0])]
     assert report["bytes"] > 10_000 and not report["removed"]
     assert main([*EXPORT, "--to", str(parent / "c")]) == 0  # another name, same folder
     assert sorted(p.name for p in parent.iterdir()) == ["b", "c"]  # no .a.tmp-*, no .a.lock
-    assert _cache(str(parent), capsys=capsys)["stale"] == []
-
-
-def test_cache_reports_and_clears_stale_copies_in_the_caches(tmp_path, monkeypatch, capsys):
-    from filelock import FileLock
-
-    cache, hub = tmp_path / "cache", tmp_path / "hub"
-    blobs = hub / "models--org--repo" / "blobs"
-    blobs.mkdir(parents=True)
-    cache.mkdir()
-    monkeypatch.setenv("CLIPZOO_CACHE", str(cache))
-    monkeypatch.setenv("HF_HUB_CACHE", str(hub))
-    dead = cache / ".w.bin.tmp-abcd1234.part"
-    dead.write_bytes(b"x" * 1000)
-    old = blobs / ".f00.old-k1ll3d_x"
-    (old / "previous").mkdir(parents=True)
-    (old / "previous" / "data").write_bytes(b"y" * 10)
-    live = cache / ".busy.tmp-live1234.part"
-    live.write_bytes(b"z")
-    with FileLock(cache / ".busy.lock"):  # a live writer
-        report = _cache(capsys=capsys)
-        assert report["caches"] == [str(cache), str(hub)]
-        assert sorted(s["path"] for s in report["stale"]) == sorted([str(dead), str(old)])
-        assert report["bytes"] == 1010
-        report = _cache("--clear", capsys=capsys)
-        assert report["removed"] and report["bytes"] == 1010
-        assert live.exists() and not dead.exists()
-    assert (blobs / "f00" / "data").read_bytes() == b"y" * 10  # the interrupted replacement rolled back
-    assert main(["cache"]) == 0
-    assert capsys.readouterr().out.splitlines()[-1] == (
-        "1 staging copies left by killed runs, 0.0 MB (clear them with `clipzoo cache --clear`)"
-    )
+    assert cache_report(str(parent), capsys=capsys)["stale"] == []
 
 
 def test_unlocked_record_writes_are_never_taken_for_staging(tmp_path):

@@ -13,6 +13,7 @@ from PIL import Image, ImageFile
 
 from clipzoo.constants import IMAGENET_MEAN, IMAGENET_STD, OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 from clipzoo.preprocess.batch import BatchItemError, preprocess_batch
+from clipzoo.preprocess.images import load_image
 from clipzoo.preprocess.transforms import (
     FAST_MAX_DIFF_255,
     FAST_MEAN_DIFF_255,
@@ -22,7 +23,6 @@ from clipzoo.preprocess.transforms import (
     PreprocessCfg,
     image_transform,
     image_transform_v2,
-    load_image,
     merge_preprocess_dict,
     merge_preprocess_kwargs,
 )

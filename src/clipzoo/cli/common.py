@@ -98,30 +98,12 @@ def add_random_weights(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def require_weights(
-    model: str,
-    pretrained: str | None,
-    random_weights: bool,
-    cache_dir: str | None = None,
-    tag_usage: str = "--pretrained TAG",
-) -> None:
-    """Refuse (status 2) a model that would get random weights, unless ``--random-weights`` was given.
+def require_weights(model: str, pretrained: str | None, random_weights: bool, **options: str | None) -> None:
+    """:func:`clipzoo.factory.resolve.require_weights` (its ``options``: ``cache_dir``, ``tag_usage``) in the CLI's
+    words: MissingWeightsError, status 2.
 
-    A folder or Hub model has weights when it holds a checkpoint (its configs are read, torch-free); a registry
-    architecture has them when ``--pretrained`` (``tag_usage``: how this command takes the tag) names a tag or file.
+    Imported when called: the resolver is not loaded for every ``clipzoo`` invocation.
     """
-    from ..factory.resolve import resolve
-    from ..factory.sources import parse_model_name
+    from ..factory.resolve import require_weights as refuse_random_weights
 
-    schema, _ = parse_model_name(model)
-    if schema is None:
-        check_model(model)
-        if pretrained:
-            resolve(model, pretrained)  # an unknown tag or a missing file fails here, before any build
-        elif not random_weights:
-            raise CliError(
-                f"{model}: no pretrained weights given; pass {tag_usage} or a weights file "
-                f"(see `clipzoo pretrained {model}`), or --random-weights to use random weights"
-            )
-    elif resolve(model, cache_dir=cache_dir).weights is None and not random_weights:
-        raise CliError(f"{model} holds no weights file; add --random-weights to use random weights")
+    refuse_random_weights(model, pretrained, random_weights, **options)

@@ -26,7 +26,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     check_export_target(args.to, args.overwrite)  # an unsafe target is refused before any work
     tag_usage = f"a pretrained TAG after the model name (`clipzoo export {args.model} TAG --to DIR`)"
-    require_weights(args.model, args.tag, args.random_weights, args.cache_dir, tag_usage)
+    require_weights(args.model, args.tag, args.random_weights, cache_dir=args.cache_dir, tag_usage=tag_usage)
     path = export_model(
         args.model,
         args.tag,

@@ -82,14 +82,16 @@ def check_request(request: EncoderRequest, random_weights: bool) -> None:
 
         read_manifest(os.path.expanduser(request.onnx))  # raises on a folder that is not an ONNX export
         return
-    from ..factory.resolve import resolve
+    from ..factory.resolve import require_weights
 
-    spec = resolve(request.model, request.pretrained, cache_dir=request.cache_dir)
-    if spec.weights is None and not random_weights:
-        raise MissingWeightsError(
-            f"{request.model}: no pretrained weights given, so the embeddings would come from random weights; "
-            "pass pretrained=TAG or a weights file (--pretrained), or random_weights=True (--random-weights)"
-        )
+    require_weights(
+        request.model,
+        request.pretrained,
+        random_weights,
+        request.cache_dir,
+        tag_usage="pretrained=TAG (--pretrained)",
+        random_usage="random_weights=True (--random-weights)",
+    )
 
 
 def auto_batch_size(request: EncoderRequest) -> int:

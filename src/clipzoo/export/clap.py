@@ -9,15 +9,12 @@ Whisper towers and CLIP-style text towers have no ``ClapModel`` equivalent.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 from ..formats.clap import clap_to_hf
 from ..formats.clap_config import clap_config_from_cfg, feature_extractor_from_cfg
 from .folder import ExportError
-from .siglip2 import retarget_processor_class
-from .transformers_tokenizer import write_tokenizer
+from .transformers_tokenizer import ModelFiles, refuse_problems
 
 # what the text tower must be for ClapTextModel + ClapProjectionLayer to compute the same features
 _CLAP_TEXT = {"hf_pooler_type": "cls_pooler", "hf_proj_type": "clap_mlp"}
@@ -41,37 +38,21 @@ def clap_export_problems(model_cfg: Any) -> list[str]:
     return problems
 
 
-def write_clap_folder(folder: Path, model: Any, spec: Any, tokenizer: Any = None) -> None:
-    """Write ``config.json``, ``model.safetensors``, ``preprocessor_config.json`` (and the tokenizer) of a
-    ClapModel.
-
-    Args:
-        folder: The (temporary) export folder.
-        model: The clipzoo CLAP model, with its weights.
-        spec: The ModelSpec it was built from.
-        tokenizer: clipzoo's tokenizer of the model (an ``HFTokenizer``), or None to write no tokenizer files.
+def clap_model_files(model: Any, spec: Any) -> ModelFiles:
+    """ClapModel's config, weights and feature extractor for a clipzoo CLAP ``model`` built from ``spec``.
 
     Raises:
         ExportError: the model has no ClapModel equivalent.
     """
-    from safetensors.torch import save_file
-
-    problems = clap_export_problems(spec.model_cfg)
-    if problems:
-        raise ExportError(f"{spec.name} cannot be exported to ClapModel: {'; '.join(problems)}")
+    refuse_problems(clap_export_problems(spec.model_cfg), spec.name, "ClapModel")
     text_config = model.text.config.to_dict()
     config = clap_config_from_cfg(spec.model_cfg.to_dict(), text_config)
     # float weights in float32; integer buffers (position indices, batch counts) keep their dtype
     state = {k: v.detach().to("cpu").float() if v.is_floating_point() else v.detach().to("cpu")
              for k, v in model.state_dict().items()}  # fmt: skip
-    weights = clap_to_hf(state, ExportError)
-    (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-    save_file(weights, str(folder / "model.safetensors"), metadata={"format": "pt"})
     extractor = feature_extractor_from_cfg(spec.model_cfg.to_dict()["audio_cfg"] | _audio_front_end(spec))
-    (folder / "preprocessor_config.json").write_text(json.dumps(extractor, indent=2) + "\n", encoding="utf-8")
-    if tokenizer is not None:  # a tokenizer.json giving clipzoo's ids, with the attention mask RoBERTa needs
-        write_tokenizer(tokenizer, folder, siglip=False)
-        retarget_processor_class(folder, "ClapProcessor")
+    # the tokenizer (an HFTokenizer): a tokenizer.json giving clipzoo's ids, with the attention mask RoBERTa needs
+    return ModelFiles(config, clap_to_hf(state, ExportError), extractor, processor_class="ClapProcessor")
 
 
 def _audio_front_end(spec: Any) -> dict[str, Any]:

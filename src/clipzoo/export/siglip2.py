@@ -4,13 +4,12 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 from ..formats.transformers import clipzoo_to_siglip2
 from ..formats.transformers_config import HF_RESAMPLE
 from .folder import ExportError
+from .transformers_tokenizer import ModelFiles, float32_state
 
 # clipzoo interpolation name -> PIL number ("random" means bicubic at eval time)
 _RESAMPLE = {**{name: number for number, name in HF_RESAMPLE.items()}, "random": 3}
@@ -143,37 +142,16 @@ def siglip2_preprocessor_config(preprocess: dict[str, Any], patch_size: int, max
     }
 
 
-def write_siglip2_folder(folder: Path, model: Any, spec: Any) -> None:
-    """Write ``config.json``, ``model.safetensors`` and ``preprocessor_config.json`` of a Siglip2Model.
-
-    Args:
-        folder: The (temporary) export folder.
-        model: The clipzoo NaFlex SigLIP model, with its weights.
-        spec: The ModelSpec it was built from.
+def siglip2_model_files(model: Any, spec: Any) -> ModelFiles:
+    """Siglip2Model's config, weights and NaFlex image processor for a clipzoo NaFlex SigLIP ``model``.
 
     Raises:
         ExportError: the model has no Siglip2Model equivalent.
     """
-    from safetensors.torch import save_file
-
     from ..registry.naflex import naflex_token_budget
 
     config = siglip2_config(model, spec.model_cfg)
-    state = {k: v.detach().to("cpu").float() for k, v in model.state_dict().items()}
-    weights = clipzoo_to_siglip2(state)
-    (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-    save_file(weights, str(folder / "model.safetensors"), metadata={"format": "pt"})
-    processor = siglip2_preprocessor_config(
-        dict(spec.preprocess_cfg), config["vision_config"]["patch_size"], naflex_token_budget(spec.model_cfg.vision_cfg)
-    )
-    (folder / "preprocessor_config.json").write_text(json.dumps(processor, indent=2) + "\n", encoding="utf-8")
-
-
-def retarget_processor_class(folder: Path, processor_class: str = "Siglip2Processor") -> None:
-    """Name ``processor_class`` in the written tokenizer config, so AutoProcessor pairs it with the image
-    processor."""
-    path = folder / "tokenizer_config.json"
-    if path.is_file():
-        data = json.loads(path.read_text(encoding="utf-8"))
-        data["processor_class"] = processor_class
-        path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    budget = naflex_token_budget(spec.model_cfg.vision_cfg)
+    processor = siglip2_preprocessor_config(dict(spec.preprocess_cfg), config["vision_config"]["patch_size"], budget)
+    weights = clipzoo_to_siglip2(float32_state(model))
+    return ModelFiles(config, weights, processor, processor_class="Siglip2Processor", siglip=True)

@@ -10,15 +10,14 @@ other than what transformers' image processor can say (mean/std are written out)
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 from typing import Any
 
 from ..formats.tipsv2 import clipzoo_to_tipsv2
 from ..formats.tipsv2_config import TIPSV2_TEXT_ACTS, TIPSV2_TIMM
 from .folder import ExportError
-from .siglip2 import image_processor_basics, retarget_processor_class, timm_act_name
+from .siglip2 import image_processor_basics, timm_act_name
+from .transformers_tokenizer import ModelFiles, float32_state, refuse_problems
 
 # what the text tower of a TIPSv2 config must say for Tipsv2TextModel to compute the same features
 _TIPS_TEXT = {"pool_type": "mean", "pos_embed_type": "sinusoidal", "no_causal_mask": True, "use_pad_mask": True,
@@ -123,35 +122,15 @@ def tipsv2_preprocessor_config(preprocess: dict[str, Any], image_size: int) -> d
     }
 
 
-def write_tipsv2_folder(folder: Path, model: Any, spec: Any, tokenizer: Any = None) -> None:
-    """Write ``config.json``, ``model.safetensors``, ``preprocessor_config.json`` (and the tokenizer) of a
-    Tipsv2Model.
-
-    Args:
-        folder: The (temporary) export folder.
-        model: The clipzoo TIPSv2 model, with its weights.
-        spec: The ModelSpec it was built from.
-        tokenizer: clipzoo's tokenizer of the model, or None to write no tokenizer files.
+def tipsv2_model_files(model: Any, spec: Any) -> ModelFiles:
+    """Tipsv2Model's config, weights and image processor for a clipzoo TIPSv2 ``model`` built from ``spec``.
 
     Raises:
         ExportError: the model has no Tipsv2Model equivalent.
     """
-    from safetensors.torch import save_file
-
-    from .transformers_tokenizer import write_tokenizer
-
-    problems = tipsv2_export_problems(spec.model_cfg, dict(spec.preprocess_cfg))
-    if problems:
-        raise ExportError(f"{spec.name} cannot be exported to Tipsv2Model: {'; '.join(problems)}")
+    refuse_problems(tipsv2_export_problems(spec.model_cfg, dict(spec.preprocess_cfg)), spec.name, "Tipsv2Model")
     config = tipsv2_config(model, spec.model_cfg)
-    state = {k: v.detach().to("cpu").float() for k, v in model.state_dict().items()}
-    weights = clipzoo_to_tipsv2(state, config["vision_config"]["use_swiglu_ffn"], ExportError)
-    (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-    save_file(weights, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    weights = clipzoo_to_tipsv2(float32_state(model), config["vision_config"]["use_swiglu_ffn"], ExportError)
     processor = tipsv2_preprocessor_config(dict(spec.preprocess_cfg), config["vision_config"]["image_size"])
-    (folder / "preprocessor_config.json").write_text(json.dumps(processor, indent=2) + "\n", encoding="utf-8")
-    if tokenizer is not None:
-        write_tokenizer(
-            tokenizer, folder, siglip=False
-        )  # with an attention mask: the text tower masks padding
-        retarget_processor_class(folder, "Tipsv2Processor")
+    # the tokenizer keeps its attention mask: the text tower masks padding
+    return ModelFiles(config, weights, processor, processor_class="Tipsv2Processor")

@@ -45,13 +45,12 @@ from ..registry.naflex import is_naflex_vision
 from .folder import ExportError
 from .siglip2 import (
     image_processor_basics,
-    retarget_processor_class,
     siglip2_export_problems,
+    siglip2_model_files,
     timm_act_name,
-    write_siglip2_folder,
 )
-from .tipsv2 import is_tipsv2_config, tipsv2_export_problems, write_tipsv2_folder
-from .transformers_tokenizer import json_dump, write_tokenizer
+from .tipsv2 import is_tipsv2_config, tipsv2_export_problems, tipsv2_model_files
+from .transformers_tokenizer import ModelFiles, float32_state, write_model_files
 
 # timm's SigLIP ViT family (patch bias, no class token, MAP head); the "gap" variants have no MAP head
 _TIMM_SIGLIP_NAME = re.compile(r"^vit_[a-z0-9]+_patch\d+_siglip_\d+$")
@@ -429,31 +428,29 @@ def write_transformers_folder(folder: Path, model: Any, spec: Any, *, include_to
         UnsupportedArchitectureError: the architecture, its preprocessing or its tokenizer has no transformers
             equivalent (an ExportError).
     """
-    from safetensors.torch import save_file
-
     from ..factory.tokenizer import get_tokenizer
 
     check_spec(spec)
     cfg = spec.model_cfg
-    siglip = bool(cfg.vision_cfg.timm_model_name)
     tokenizer = (
         get_tokenizer(spec.name, context_length=cfg.text_cfg.context_length) if include_tokenizer else None
     )
-    if cfg.is_audio:
-        from .clap import write_clap_folder
+    write_model_files(folder, _model_files(model, spec), tokenizer)
 
-        write_clap_folder(folder, model, spec, tokenizer)
-        return
+
+def _model_files(model: Any, spec: Any) -> ModelFiles:
+    """The config, weights and processor of the transformers class that ``spec``'s architecture exports to."""
+    cfg = spec.model_cfg
+    if cfg.is_audio:
+        from .clap import clap_model_files
+
+        return clap_model_files(model, spec)
     if is_tipsv2_config(cfg):
-        write_tipsv2_folder(folder, model, spec, tokenizer)
-        return
+        return tipsv2_model_files(model, spec)
     if is_naflex_vision(cfg.vision_cfg):
-        write_siglip2_folder(folder, model, spec)
-        if tokenizer is not None:
-            write_tokenizer(tokenizer, folder, siglip=True)
-            retarget_processor_class(folder)
-        return
-    state = {k: v.detach().to("cpu").float() for k, v in model.state_dict().items()}
+        return siglip2_model_files(model, spec)
+    state = float32_state(model)
+    siglip = bool(cfg.vision_cfg.timm_model_name)
     if siglip:
         config = siglip_config(model, cfg)
         side = _side(spec.preprocess_cfg.get("size", config["vision_config"]["image_size"]))
@@ -466,11 +463,7 @@ def write_transformers_folder(folder: Path, model: Any, spec: Any, *, include_to
     else:
         config = clip_config(model, cfg, _eos_token_id(cfg))
         weights = clip_to_hf(state, ExportError)
-    json_dump(folder / "config.json", config)
-    save_file(weights, str(folder / "model.safetensors"), metadata={"format": "pt"})
-    json_dump(folder / "preprocessor_config.json", preprocessor_config(dict(spec.preprocess_cfg), siglip))
-    if tokenizer is not None:
-        write_tokenizer(tokenizer, folder, siglip)
+    return ModelFiles(config, weights, preprocessor_config(dict(spec.preprocess_cfg), siglip), siglip=siglip)
 
 
 # export_model calls a writer's ``check_spec`` (when it has one) before building the model

@@ -3,7 +3,8 @@
 The CLIP BPE becomes ``vocab.json`` + ``merges.txt`` for ``CLIPTokenizer`` (padding with id 0, as clipzoo pads), a
 SigLIP sentencepiece model stays a ``spiece.model`` for ``SiglipTokenizer`` (which canonicalizes text as clipzoo
 does), and a ``tokenizer.json`` tokenizer gets clipzoo's text cleaning in its normalizer (and clipzoo's
-special-token template) for ``PreTrainedTokenizerFast``.
+special-token template) for ``PreTrainedTokenizerFast``. :func:`write_model_files` writes the rest of every
+transformers folder (config, weights, image or audio processor: a :class:`ModelFiles` each exporter computes).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -150,3 +152,57 @@ def write_tokenizer(tokenizer: Any, folder: Path, siglip: bool) -> None:
         if isinstance(tokenizer, cls):
             return writer(tokenizer, folder, siglip)
     raise ExportError(f"no transformers tokenizer for clipzoo's {type(tokenizer).__name__}")
+
+
+def retarget_processor_class(folder: Path, processor_class: str) -> None:
+    """Name ``processor_class`` in the written tokenizer config, so AutoProcessor pairs it with the image
+    processor."""
+    path = folder / "tokenizer_config.json"
+    if path.is_file():
+        data = json.loads(path.read_text(encoding="utf-8"))
+        data["processor_class"] = processor_class
+        json_dump(path, data)
+
+
+@dataclass
+class ModelFiles:
+    """What a transformers folder holds besides the tokenizer, as one exporter computed it.
+
+    Attributes:
+        config: The model's ``config.json``.
+        weights: The transformers state dict (tensors on the CPU).
+        processor: The image processor's or feature extractor's ``preprocessor_config.json``.
+        processor_class: The processor that pairs the tokenizer with ``processor`` (named in the tokenizer config),
+            or None for the tokenizer class's default.
+        siglip: The tokenizer is written for a SigLIP tokenizer class (see :func:`write_tokenizer`).
+    """
+
+    config: dict[str, Any]
+    weights: dict[str, Any]
+    processor: dict[str, Any]
+    processor_class: str | None = None
+    siglip: bool = False
+
+
+def float32_state(model: Any) -> dict[str, Any]:
+    """``model``'s state dict on the CPU in float32: what the transformers weight tables convert."""
+    return {k: v.detach().to("cpu").float() for k, v in model.state_dict().items()}
+
+
+def refuse_problems(problems: list[str], name: str, target: str) -> None:
+    """Raise ExportError listing ``problems`` (why model ``name`` has no ``target`` equivalent), if there are any."""
+    if problems:
+        raise ExportError(f"{name} cannot be exported to {target}: {'; '.join(problems)}")
+
+
+def write_model_files(folder: Path, files: ModelFiles, tokenizer: Any = None) -> None:
+    """Write ``config.json``, ``model.safetensors``, ``preprocessor_config.json`` and (given one) the tokenizer."""
+    from safetensors.torch import save_file
+
+    json_dump(folder / "config.json", files.config)
+    save_file(files.weights, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    json_dump(folder / "preprocessor_config.json", files.processor)
+    if tokenizer is not None:
+        write_tokenizer(tokenizer, folder, files.siglip)
+        if files.processor_class is not None:
+            retarget_processor_class(folder, files.processor_class)

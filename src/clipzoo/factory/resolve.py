@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import PretrainedNotFoundError
+from ..errors import MissingWeightsError, PretrainedNotFoundError
 from ..preprocess.config import default_preprocess_dict, normalize_preprocess_dict
 from ..registry.architectures import get_model_config, unknown_model
 from ..registry.config import ModelCfg, parse_model_config
@@ -189,6 +189,41 @@ def resolve(
         weights = None
     preprocess = _preprocess_for(cfg, weights, base_preprocess, force_preprocess_cfg, model_name)
     return ModelSpec(model_name, cfg, weights, preprocess)
+
+
+
+def require_weights(
+    model_name: str,
+    pretrained: str | None,
+    random_weights: bool,
+    cache_dir: str | None = None,
+    tag_usage: str = "--pretrained TAG",
+    random_usage: str = "--random-weights",
+) -> None:
+    """Refuse a model that would get random weights unless the caller allowed them (torch-free, builds nothing).
+
+    A registry architecture has weights when ``pretrained`` names a tag or a file; a ``local-dir:`` or ``hf-hub:``
+    model when its folder holds a checkpoint (its configs are read, fetched for the Hub). The CLI and the corpus
+    embedder both apply this one rule; ``tag_usage`` and ``random_usage`` say how the caller takes the tag and the
+    permission (the defaults are the CLI's flags).
+
+    Raises:
+        MissingWeightsError: no weights and not ``random_weights``.
+        UnknownNameError: an unknown model or tag (close matches in the message).
+    """
+    schema, _ = parse_model_name(model_name)
+    if schema is None and not pretrained:
+        _spec_from_registry(model_name, None)  # an unknown name fails here, with close matches
+        if not random_weights:
+            raise MissingWeightsError(
+                f"{model_name}: no pretrained weights given; pass {tag_usage} or a weights file "
+                f"(see `clipzoo pretrained {model_name}`), or {random_usage} to use random weights"
+            )
+        return
+    # an unknown tag or a missing file fails here, before any build; a folder names its own weights
+    spec = resolve(model_name, pretrained if schema is None else None, cache_dir=cache_dir)
+    if spec.weights is None and not random_weights:
+        raise MissingWeightsError(f"{model_name} holds no weights file; add {random_usage} to use random weights")
 
 
 # ---------------------------------------------------------------------------------------------------- build

@@ -30,6 +30,24 @@ if TYPE_CHECKING:
 
 VISION, TEXT = "vision_encoder.", "text_encoder."
 TRUNK = "visual.trunk."
+# A Tipsv2Model's own module names (its ``state_dict()``, what a file holds when saved without transformers'
+# save-time renaming); read towards clipzoo only: transformers itself writes the TIPS layout.
+NATIVE_VISION, NATIVE_TEXT = "vision_model.", "text_model."
+_PAIR = {"pair": True}
+# The tensors outside the blocks: their names in the save layout, under the module names and in clipzoo, and how
+# they are read (a weight/bias pair; the temperature as 1 / exp(logit_scale), optional on import).
+_TOP_LEVEL: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
+    (f"{VISION}cls_token", f"{NATIVE_VISION}embeddings.cls_token", f"{TRUNK}cls_token", {}),
+    (f"{VISION}register_tokens", f"{NATIVE_VISION}embeddings.register_tokens", f"{TRUNK}reg_token", {}),
+    (f"{VISION}pos_embed", f"{NATIVE_VISION}embeddings.position_embeddings", f"{TRUNK}pos_embed", {}),
+    (f"{VISION}patch_embed.proj", f"{NATIVE_VISION}embeddings.patch_embeddings.projection",
+     f"{TRUNK}patch_embed.proj", _PAIR),
+    (f"{VISION}norm", f"{NATIVE_VISION}layernorm", f"{TRUNK}norm", _PAIR),
+    (f"{TEXT}token_embedding.weight", f"{NATIVE_TEXT}embeddings.token_embedding.weight",
+     "text.token_embedding.weight", {}),
+    (f"{TEXT}ln_final", f"{NATIVE_TEXT}final_layer_norm", "text.ln_final", _PAIR),
+    ("temperature", "temperature", "logit_scale", {"value": "inverse_log", "optional": True}),
+)  # fmt: skip
 # transformers' Tipsv2Config default, what it uses for checkpoints without a temperature (the published ones)
 DEFAULT_TEMPERATURE = 0.005065968260169029
 # The MLP names of a vision block: (transformers' save names, older TIPS names, timm's names), plain and SwiGLU.
@@ -63,6 +81,11 @@ def _text_block_rules(i: int) -> list[Rule]:
     ]
 
 
+def _top_level_rules(module_names: bool) -> list[Rule]:
+    """The rules of the tensors outside the blocks, under the save layout's or (``module_names``) the module names."""
+    return [Param(modules if module_names else saved, ours, **how) for saved, modules, ours, how in _TOP_LEVEL]
+
+
 def tipsv2_rules(vision_depth: int, text_depth: int, mlp_names: tuple[str, str]) -> list[Rule]:
     """transformers Tipsv2Model (save layout) <-> clipzoo TIPSv2 (timm reg1 trunk, native text tower).
 
@@ -74,16 +97,7 @@ def tipsv2_rules(vision_depth: int, text_depth: int, mlp_names: tuple[str, str])
     Returns:
         The rules; ``temperature`` is optional on import (the published files lack it).
     """
-    rules: list[Rule] = [
-        Param(f"{VISION}cls_token", f"{TRUNK}cls_token"),
-        Param(f"{VISION}register_tokens", f"{TRUNK}reg_token"),
-        Param(f"{VISION}pos_embed", f"{TRUNK}pos_embed"),
-        Param(f"{VISION}patch_embed.proj", f"{TRUNK}patch_embed.proj", pair=True),
-        Param(f"{VISION}norm", f"{TRUNK}norm", pair=True),
-        Param(f"{TEXT}token_embedding.weight", "text.token_embedding.weight"),
-        Param(f"{TEXT}ln_final", "text.ln_final", pair=True),
-        Param("temperature", "logit_scale", value="inverse_log", optional=True),
-    ]
+    rules = _top_level_rules(module_names=False)
     for i in range(vision_depth):
         rules += _vision_block_rules(i, mlp_names)
     for i in range(text_depth):
@@ -92,10 +106,6 @@ def tipsv2_rules(vision_depth: int, text_depth: int, mlp_names: tuple[str, str])
 
 
 # ---------------------------------------------------------------------------------------------------- module names
-
-# A Tipsv2Model's own module names (its ``state_dict()``, what a file holds when saved without transformers'
-# save-time renaming); read towards clipzoo only: transformers itself writes the TIPS layout above.
-NATIVE_VISION, NATIVE_TEXT = "vision_model.", "text_model."
 
 
 def is_tipsv2_module_state(state: StateDict) -> bool:
@@ -143,19 +153,9 @@ def _pack_native_layers(state: StateDict) -> None:
 
 def tipsv2_module_rules(state: StateDict) -> list[Rule]:
     """transformers Tipsv2Model (module names) -> clipzoo TIPSv2, sized from ``state``."""
-    v, t = NATIVE_VISION, NATIVE_TEXT
-    rules: list[Rule] = [
-        Param(f"{v}embeddings.cls_token", f"{TRUNK}cls_token"),
-        Param(f"{v}embeddings.register_tokens", f"{TRUNK}reg_token"),
-        Param(f"{v}embeddings.position_embeddings", f"{TRUNK}pos_embed"),
-        Param(f"{v}embeddings.patch_embeddings.projection", f"{TRUNK}patch_embed.proj", pair=True),
-        Param(f"{v}layernorm", f"{TRUNK}norm", pair=True),
-        Param(f"{t}embeddings.token_embedding.weight", "text.token_embedding.weight"),
-        Blocks(f"{t}encoder.layers.", "text.transformer.resblocks.", HF_BLOCK, NATIVE_BLOCK),
-        Param(f"{t}final_layer_norm", "text.ln_final", pair=True),
-        Param("temperature", "logit_scale", value="inverse_log", optional=True),
-    ]
-    for i in range(count_layers(state, f"{v}encoder.layer.")):
+    rules = _top_level_rules(module_names=True)
+    rules.append(Blocks(f"{NATIVE_TEXT}encoder.layers.", "text.transformer.resblocks.", HF_BLOCK, NATIVE_BLOCK))
+    for i in range(count_layers(state, f"{NATIVE_VISION}encoder.layer.")):
         rules += _native_vision_block(i)
     return rules
 

@@ -1,6 +1,6 @@
-"""Eval preprocessing with PIL and numpy only, bit-identical to ``clipzoo.preprocess.transforms.EvalTransform`` (exact path).
+"""Eval preprocessing with PIL and numpy only, bit-identical to ``clipzoo.preprocess.eval_steps.EvalTransform`` (exact path).
 
-``clipzoo.preprocess.transforms`` builds its tensors with torch; this module is the same pipeline for the torch-free ONNX
+``clipzoo.preprocess.eval_steps`` builds its tensors with torch; this module is the same pipeline for the torch-free ONNX
 runtime: the same PIL resize (size arithmetic of torchvision ``Resize(int)`` for square ``shortest`` targets,
 ``round(side / ratio)`` otherwise), the same centre crop or crop-or-pad with ``fill_color``, RGB conversion,
 then ``(x / 255 - mean) / std`` in float32 in that order. tests/test_onnx.py checks ``np.array_equal`` against

@@ -19,8 +19,8 @@ import torch
 from PIL import Image
 
 from ..errors import BatchItemError
+from .eval_steps import ImageSource
 from .images import load_image, source_name
-from .transforms import ImageSource
 
 __all__ = ["BatchItemError", "preprocess_batch"]
 

@@ -1,7 +1,7 @@
 """The eval transform as open_clip's type: a ``torchvision.transforms.Compose`` that keeps clipzoo's fast path.
 
 Programs written for open_clip check ``isinstance(preprocess, Compose)`` and read or edit ``preprocess.transforms``.
-:class:`EvalCompose` is clipzoo's :class:`~clipzoo.preprocess.transforms.EvalTransform` and a ``Compose``:
+:class:`EvalCompose` is clipzoo's :class:`~clipzoo.preprocess.eval_steps.EvalTransform` and a ``Compose``:
 ``transforms`` lists open_clip's torchvision steps, while calling it runs clipzoo's PIL/numpy pipeline (the same
 pixels, bit for bit) until the list is edited, then the edited steps as a ``Compose`` would. Importing this module
 imports torchvision; ``image_transform`` imports it when it makes an eval transform.
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from torchvision.transforms import Compose
 
-from .transforms import EvalTransform
+from .eval_steps import EvalTransform
 
 __all__ = ["EvalCompose"]
 
