@@ -16,7 +16,14 @@ from torch import nn
 
 from .intermediates import FeatureTower, IntermediatesRequest
 from .layers import LayerNorm
-from .transformer import DEFAULT_ATTN, AttnOptions, Transformer, causal_mask, rebuild_meta_mask_after_load
+from .transformer import (
+    DEFAULT_ATTN,
+    AttnOptions,
+    Transformer,
+    causal_mask,
+    init_block_weights,
+    rebuild_meta_mask_after_load,
+)
 
 POOL_TYPES = ("first", "last", "argmax", "eos", "mean", "none")
 TEXT_POS_EMBED_TYPES = ("learnable", "sinusoidal")
@@ -45,14 +52,9 @@ def init_text_parameters(owner: nn.Module) -> None:
         nn.init.normal_(owner.positional_embedding, std=0.01)
     if getattr(owner, "cls_emb", None) is not None:
         nn.init.normal_(owner.cls_emb, std=0.01)
-    width, layers = owner.transformer.width, owner.transformer.layers
-    attn_std, fc_std = width**-0.5, (2 * width) ** -0.5
-    proj_std = attn_std * (2 * layers) ** -0.5
-    for block in owner.transformer.resblocks:
-        nn.init.normal_(block.attn.in_proj_weight, std=attn_std)
-        nn.init.normal_(block.attn.out_proj.weight, std=proj_std)
-        nn.init.normal_(block.mlp.c_fc.weight, std=fc_std)
-        nn.init.normal_(block.mlp.c_proj.weight, std=proj_std)
+    width = owner.transformer.width
+    init_block_weights(owner.transformer.resblocks, width, owner.transformer.layers)
+    attn_std = width**-0.5
     projection = owner.text_projection
     if isinstance(projection, nn.Linear):
         nn.init.normal_(projection.weight, std=attn_std)
@@ -299,16 +301,24 @@ class TextTransformer(FeatureTower, TextEncoderMixin, nn.Module):
         self.ln_final = norm_layer(width)
         # kept for open_clip compatibility (not in the state dict); attention uses SDPA's is_causal instead
         self.register_buffer(
-            "attn_mask", None if no_causal_mask else causal_mask(self.num_pos), persistent=False
+            "attn_mask", None if no_causal_mask else self.build_causal_mask(), persistent=False
         )
         self.text_projection = make_text_projection(width, output_dim, proj_type, proj_bias)
-        init_text_parameters(self)
+        self.init_parameters()
         self.register_load_state_dict_post_hook(rebuild_meta_mask_after_load)
+
+    def init_parameters(self) -> None:
+        """(Re-)initialize the weights as open_clip does (see :func:`init_text_parameters`)."""
+        init_text_parameters(self)
+
+    def build_causal_mask(self) -> torch.Tensor:
+        """open_clip's additive causal mask over every position (num_pos x num_pos), on the embedding's device."""
+        return causal_mask(self.num_pos, self.token_embedding.weight.device)
 
     def init_non_persistent_buffers(self) -> None:
         """Rebuild the causal mask buffer on the parameters' device (after building on the meta device)."""
         if self.attn_mask is not None:
-            self.attn_mask = causal_mask(self.num_pos, self.token_embedding.weight.device)
+            self.attn_mask = self.build_causal_mask()
 
     def set_grad_checkpointing(self, enable: bool = True) -> None:
         """Enable activation checkpointing in the transformer."""

@@ -198,7 +198,6 @@ class Attention(nn.Module):
         out = self.ln_inner(out.transpose(1, 2).flatten(2))
         return self.out_proj(out)
 
-
     def _mha_mask(
         self, x: torch.Tensor, source: torch.Tensor, attn_mask: torch.Tensor | None, is_causal: bool
     ) -> torch.Tensor | None:
@@ -300,6 +299,17 @@ def rebuild_meta_mask_after_load(module: nn.Module, incompatible_keys: object) -
         module.init_non_persistent_buffers()
 
 
+def init_block_weights(blocks: Any, width: int, layers: int) -> None:
+    """open_clip's depth-scaled normal init of the blocks' attention and MLP weights (text towers, CoCa decoder)."""
+    attn_std, fc_std = width**-0.5, (2 * width) ** -0.5
+    proj_std = attn_std * (2 * layers) ** -0.5
+    for block in blocks:
+        nn.init.normal_(block.attn.in_proj_weight, std=attn_std)
+        nn.init.normal_(block.attn.out_proj.weight, std=proj_std)
+        nn.init.normal_(block.mlp.c_fc.weight, std=fc_std)
+        nn.init.normal_(block.mlp.c_proj.weight, std=proj_std)
+
+
 class Mlp(nn.Module):
     """Two-layer MLP named ``c_fc``/``c_proj`` (OpenAI CLIP), with an optional inner norm (``ln``)."""
 
@@ -367,6 +377,33 @@ class ResidualAttentionBlock(nn.Module):
             memory = self.ln_1_kv(memory)
         x = x + self.ls_1(self.ln_attn(self.attn(self.ln_1(x), memory, attn_mask, is_causal)))
         return x + self.ls_2(self.mlp(self.ln_2(x)))
+
+    def get_weight_dtype(self) -> torch.dtype:
+        """The dtype of the block's weights (``mlp.c_fc``'s; a layer quantized open_clip's way reports its own)."""
+        original = getattr(self.mlp.c_fc, "int8_original_dtype", None)
+        return original if original is not None else self.mlp.c_fc.weight.dtype
+
+    @torch.jit.ignore
+    def attention(
+        self,
+        q_x: torch.Tensor,
+        k_x: torch.Tensor | None = None,
+        v_x: torch.Tensor | None = None,
+        attn_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The block's attention alone (no norm, no residual), as open_clip's block method: ``q_x`` attends to
+        ``k_x``/``v_x`` (to itself when both are None); ``attn_mask`` is cast to ``q_x``'s dtype and added.
+
+        Raises:
+            ValueError: ``k_x`` and ``v_x`` are different tensors (clipzoo attends to one memory for both).
+        """
+        if v_x is not k_x:
+            raise ValueError(
+                "attention(k_x, v_x): pass the same tensor for both (clipzoo's keys and values "
+                "come from one memory), or neither for self-attention"
+            )
+        memory = None if k_x is None or k_x is q_x else k_x
+        return self.attn(q_x, memory, None if attn_mask is None else attn_mask.to(q_x.dtype))
 
     def forward_rows(
         self, x: torch.Tensor, index: torch.Tensor, attn_mask: torch.Tensor | None = None

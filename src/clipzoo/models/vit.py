@@ -143,6 +143,9 @@ class VisionTransformer(FeatureTower, nn.Module):
                 for param in params:
                     param.requires_grad = True
 
+    def init_parameters(self) -> None:
+        """Nothing to redo: open_clip 3.3.0's is empty too (the tower keeps the init it was built with)."""
+
     def set_grad_checkpointing(self, enable: bool = True) -> None:
         """Enable activation checkpointing in the transformer."""
         self.transformer.grad_checkpointing = enable
