@@ -340,6 +340,7 @@ class MultimodalTransformer(_MultimodalDecoder, metaclass=AliasMeta):
 
 def _alias_class(name: str, base: type, init: Callable[..., None], doc: str) -> type:
     """open_clip's class ``name``: ``base`` (an alias of it, see :class:`AliasMeta`) with open_clip's constructor."""
+    init.__qualname__ = f"{name}.__init__"  # what a TypeError about its arguments names
     namespace = {"__doc__": doc, "__alias_of__": base, "__init__": init, "__module__": __name__, "__qualname__": name}
     return AliasMeta(name, (base,), namespace)
 
