@@ -207,17 +207,17 @@ def require_weights(
     Raises:
         MissingWeightsError: no weights and not ``random_weights``.
         UnknownNameError: an unknown model or tag (close matches in the message).
+        InputError: what :func:`resolve` refuses in the model's configs (e.g. a model too large for this machine).
     """
     schema, _ = parse_model_name(model_name)
-    if schema is None and not pretrained:
+    if schema is None and not pretrained and not random_weights:
         _spec_from_registry(model_name, None)  # an unknown name fails here, with close matches
-        if not random_weights:
-            raise MissingWeightsError(
-                f"{model_name}: no pretrained weights given; pass {tag_usage} or a weights file "
-                f"(see `clipzoo pretrained {model_name}`), or {random_usage} to use random weights"
-            )
-        return
-    # an unknown tag or a missing file fails here, before any build; a folder names its own weights
+        raise MissingWeightsError(
+            f"{model_name}: no pretrained weights given; pass {tag_usage} or a weights file "
+            f"(see `clipzoo pretrained {model_name}`), or {random_usage} to use random weights"
+        )
+    # an unknown name or tag, a missing file or a config too large for this machine fails here, before any
+    # build; a folder names its own weights
     spec = resolve(model_name, pretrained if schema is None else None, cache_dir=cache_dir)
     if spec.weights is None and not random_weights:
         raise MissingWeightsError(f"{model_name} holds no weights file; add {random_usage} to use random weights")
