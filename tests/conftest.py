@@ -1,4 +1,6 @@
-"""Shared fixtures (built from tests/helpers): fresh registries, tiny architectures, the local Hub."""
+"""Shared fixtures (built from tests/helpers): fresh registries, tiny architectures and checkpoints, the local Hub,
+and what both a library module's tests and its command's tests (tests/test_cli_<command>.py) read: the README's
+embedded corpus, an int8 ONNX export of tiny-digits and digit images (built once per session)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """`clipzoo classify`: JSON and table output, template files, bad inputs refused before the model loads (with
-stand-ins for the factory); on the ONNX runtime and on the torch model; --skip-bad; sound files (CLAP)."""
+stand-ins for the factory); on the ONNX runtime and on the torch model; a damaged ONNX graph; --skip-bad;
+sound files (CLAP)."""
 
 from __future__ import annotations
 
@@ -144,6 +145,19 @@ def test_cli_template_lines_get_one_check_on_both_paths(
     assert f"template 2 {line!r}" in errors[0] and message in errors[0]
     with pytest.raises(OnnxInputError, match="found 2"):
         OnnxModel(digits_int8).zero_shot_classifier(["a"], ["{} {}"])
+
+
+def test_corrupt_graph_file_is_status_2(tmp_path, digits_int8, digit_pngs, capsys):
+    import shutil
+
+    folder = tmp_path / "copy"
+    shutil.copytree(digits_int8, folder)
+    (folder / "image_encoder.onnx").write_bytes(b"\x08\x07 not a protobuf" * 10)
+    argv = ["classify", str(digit_pngs[0][0]), "--onnx", str(folder), "--labels", "zero", "one"]
+    assert main(argv) == 2
+    line = capsys.readouterr().err.strip()
+    assert line.startswith(f"clipzoo: error: {folder / 'image_encoder.onnx'}: onnxruntime cannot load this image graph (")
+    assert line.endswith("the file is damaged or not an ONNX model: export the folder again")
 
 
 def test_cli_classify_skip_bad_reports_and_classifies_the_rest(digits_int8, digit_pngs, tmp_path, capsys):

@@ -20,7 +20,6 @@ import torch
 from PIL import Image
 
 import clipzoo
-from clipzoo.cli import main
 from clipzoo.export.onnx import OnnxExportError, check_exportable
 from clipzoo.export.writers import export_model
 from clipzoo.onnx import (
@@ -256,38 +255,6 @@ def test_exporter_failure_names_the_tower(tmp_path, monkeypatch):
     with pytest.raises(OnnxExportError, match=r"image tower .*does not export.*aten::frobnicate"):
         export_model("tiny-digits", "sklearn_digits", to=target, format="onnx")
     assert not target.exists()
-
-
-def test_disk_full_is_the_targets_fault_not_the_towers(tmp_path, monkeypatch, capsys):
-    import errno
-
-    save = torch.onnx.ONNXProgram.save
-
-    def full_disk(self, destination, *args, **kwargs):
-        if "text_encoder" in str(destination):  # the image graph fits, the text graph does not
-            raise OSError(errno.ENOSPC, "No space left on device", str(destination))
-        return save(self, destination, *args, **kwargs)
-
-    monkeypatch.setattr(torch.onnx.ONNXProgram, "save", full_disk)
-    target = tmp_path / "full"
-    assert main(["export", "tiny-digits", "sklearn_digits", "--format", "onnx", "--to", str(target)]) == 2
-    line = capsys.readouterr().err.strip()
-    assert line.startswith(f"clipzoo: error: cannot write {target}: No space left on device (")
-    assert "text_encoder.onnx); free space on that disk or name a target on another one (nothing was written)" in line
-    assert "does not export" not in line and list(tmp_path.iterdir()) == []
-
-
-def test_corrupt_graph_file_is_status_2(tmp_path, digits_int8, digit_pngs, capsys):
-    import shutil
-
-    folder = tmp_path / "copy"
-    shutil.copytree(digits_int8, folder)
-    (folder / "image_encoder.onnx").write_bytes(b"\x08\x07 not a protobuf" * 10)
-    argv = ["classify", str(digit_pngs[0][0]), "--onnx", str(folder), "--labels", "zero", "one"]
-    assert main(argv) == 2
-    line = capsys.readouterr().err.strip()
-    assert line.startswith(f"clipzoo: error: {folder / 'image_encoder.onnx'}: onnxruntime cannot load this image graph (")
-    assert line.endswith("the file is damaged or not an ONNX model: export the folder again")
 
 
 def test_missing_packages_name_the_extra(monkeypatch, digits_int8):
