@@ -30,6 +30,7 @@ format: install
 
 # Both cores: two pytest-xdist workers, one intra-op thread each (tests control their own thread counts).
 test: install lint bench-env hf5-env octests-env retrieval-env
+	$(PY) -m compileall -q -j 0 src tests/helpers
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n 2 --dist worksteal $(PYTEST_ARGS)
 	OMP_NUM_THREADS=2 $(HF5_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/hf5
 
@@ -75,7 +76,7 @@ $(OCTESTS_DIR)/tests/util_test.py: tests/envs/octests-requirements.txt
 
 .venv-%/.installed-stamp: tests/envs/%-requirements.txt pyproject.toml $(STAMP)
 	$(PY) -m uv venv --allow-existing --python $(PY) .venv-$*
-	$(PY) -m uv pip install --python .venv-$*/bin/python -r tests/envs/$*-requirements.txt
+	$(PY) -m uv pip install --python .venv-$*/bin/python --compile-bytecode -r tests/envs/$*-requirements.txt
 	$(PY) -m uv pip install --python .venv-$*/bin/python --no-deps -e .
 	@touch $@
 

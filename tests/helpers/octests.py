@@ -27,6 +27,11 @@ FILES = (
     "test_num_shards.py",
     "test_wds.py",
 )
+# How the files run on clipzoo, one process per group: starting a process (torch, the alias, open_clip_train) costs
+# about 10 s of CPU, so the short files share one; test_inference and test_wds, the long ones, run on their own
+# (xdist spreads the groups over its workers).
+GROUPS = (("test_wds.py",), ("test_inference.py",), ("test_download_pretrained.py", "test_hf_model.py",
+          "test_num_shards.py", "test_inference_simple.py"))  # fmt: skip
 LEFT_OUT = {"test_training_simple.py": "trains full-size RN50/CoCa/ViT-B-32 on a CPU: minutes per test"}
 # Regression tests: seeded random init, then outputs compared with open_clip's by exact equality.
 REGRESSION_MODELS = ("RN50", "ViT-B-32")
@@ -60,14 +65,19 @@ def passed_ids(junit: Path) -> set[str]:
     return passed
 
 
-def run_file(scratch: Path, test_file: str, through_clipzoo: bool) -> set[str]:
-    """Run one of open_clip's test files with open_clip itself or, through ``clipzoo run``, with clipzoo serving
-    ``import open_clip``; the ids that passed."""
-    junit = scratch / f"{test_file}-{'clipzoo' if through_clipzoo else 'open_clip'}.xml"
-    pytest_args = ["-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}", test_file]
+def run_files(scratch: Path, test_files: tuple[str, ...], through_clipzoo: bool) -> set[str]:
+    """Run some of open_clip's test files in one process with open_clip itself or, through ``clipzoo run``, with
+    clipzoo serving ``import open_clip``; the ids that passed."""
+    junit = scratch / f"{test_files[0]}-{'clipzoo' if through_clipzoo else 'open_clip'}.xml"
+    pytest_args = ["-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}", *test_files]
     runner = [str(VENV_BIN / "clipzoo"), "run"] if through_clipzoo else [str(VENV_BIN / "python")]
     out = subprocess.run(
-        [*runner, *pytest_args], cwd=SUITE, env=suite_env(scratch), capture_output=True, text=True, timeout=1800
+        [*runner, *pytest_args],
+        cwd=SUITE,
+        env=suite_env(scratch),
+        capture_output=True,
+        text=True,
+        timeout=1800,
     )
     assert junit.exists(), out.stdout[-3000:] + out.stderr[-3000:]
     return passed_ids(junit)
@@ -87,7 +97,7 @@ def open_clip_passed(scratch: Path) -> dict[str, list[str]]:
     if RECORD.exists():
         return json.loads(RECORD.read_text())
     make_reference_outputs(scratch)
-    record = {name: sorted(run_file(scratch, name, through_clipzoo=False)) for name in FILES}
+    record = {name: sorted(run_files(scratch, (name,), through_clipzoo=False)) for name in FILES}
     partial = RECORD.with_suffix(f".tmp-{os.getpid()}")
     partial.write_text(json.dumps(record, indent=1))
     partial.replace(RECORD)  # atomic: a killed recording leaves no half-written record

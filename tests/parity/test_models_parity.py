@@ -27,6 +27,7 @@ from clipzoo.factory import summary  # noqa: E402
 from clipzoo.models import build_model, convert_weights_to_lp, count_parameters  # noqa: E402
 from clipzoo.registry.config import parse_model_config  # noqa: E402
 from tests.helpers.checkpoints import randomize_  # noqa: E402
+from tests.helpers.peers import layout_only  # noqa: E402
 from tests.helpers.registry import write_configs  # noqa: E402
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "model_configs"
@@ -64,13 +65,13 @@ def _signature(model: torch.nn.Module) -> tuple[list, list]:
 
 @functools.cache
 def _peer_signature(name: str) -> tuple[list, list]:
-    with torch.device("meta"):
+    with layout_only():
         return _signature(open_clip.create_model(name, device="meta"))
 
 
 @pytest.mark.parametrize("name", [_layout_param(n) for n in ALL_CONFIGS])
 def test_state_dict_layout_matches_open_clip(name: str) -> None:
-    with torch.device("meta"):
+    with layout_only():
         model = build_model(parse_model_config(_raw(name), name))
     state, buffers = _signature(model)
     peer_state, peer_buffers = _peer_signature(name)

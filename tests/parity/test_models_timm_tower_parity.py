@@ -19,6 +19,7 @@ from open_clip.model import _build_vision_tower  # noqa: E402
 
 from clipzoo.models.timm_tower import TimmTower  # noqa: E402
 from clipzoo.registry.config import parse_model_config  # noqa: E402
+from tests.helpers.peers import layout_only  # noqa: E402
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "model_configs"
 ATOL = 1e-5
@@ -57,7 +58,7 @@ LAYOUT_SAMPLE = [
 
 def _peer_visual_shapes(name: str) -> list[tuple[str, tuple[int, ...]]]:
     raw = _raw_config(name)
-    with torch.device("meta"):
+    with layout_only():
         if "hf_model_name" in raw["text_cfg"]:
             # The whole model would fetch the HF text config from the Hub; the vision tower is built the same way.
             visual = _build_vision_tower(raw["embed_dim"], raw["vision_cfg"])
@@ -70,7 +71,7 @@ def _peer_visual_shapes(name: str) -> list[tuple[str, tuple[int, ...]]]:
 
 def _our_shapes(name: str) -> list[tuple[str, tuple[int, ...]]]:
     cfg = parse_model_config(_raw_config(name), name)
-    with torch.device("meta"):
+    with layout_only():
         tower = TimmTower(cfg.vision_cfg, cfg.embed_dim)
     return [(k, tuple(v.shape)) for k, v in tower.state_dict().items()]
 
