@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from typing import TypeGuard
 
 import torch
 import torch.nn.functional as F
@@ -58,7 +59,7 @@ class QKVSelfAttention(Attention):
         self.out_proj = attn.out_proj
 
     @staticmethod
-    def eligible(module: nn.Module) -> bool:
+    def eligible(module: nn.Module) -> TypeGuard[Attention]:
         """True for an ``Attention`` whose forward is plain SDPA over one packed projection."""
         return (
             type(module) is Attention
@@ -70,7 +71,9 @@ class QKVSelfAttention(Attention):
 
     def projection_weights(self) -> list[nn.Parameter]:
         """The packed input projection (``qkv.weight``)."""
-        return [self.qkv.weight]
+        weight = self.qkv.weight
+        assert isinstance(weight, nn.Parameter)  # nn.Linear's weight, typed as a plain tensor
+        return [weight]
 
     def _project(
         self, x: torch.Tensor, memory: torch.Tensor | None

@@ -98,7 +98,7 @@ _SWITCH_NAMES = " ".join(ATTN_SWITCHES)
 
 
 def open_clip_init(
-    base: type,
+    base: type[nn.Module],
     order: str,
     *,
     rename: Mapping[str, str] | None = None,
@@ -155,7 +155,7 @@ def open_clip_init(
             )
         base.__init__(self, **call, **fixed)
 
-    __init__.__signature__ = signature
+    __init__.__dict__["__signature__"] = signature
     __init__.__doc__ = f"Build clipzoo's ``{base.__name__}`` from open_clip's arguments."
     return __init__
 
@@ -338,19 +338,14 @@ class MultimodalTransformer(_MultimodalDecoder, metaclass=AliasMeta):
     )
 
 
-def _timm_tower_class() -> type:
+def _make_timm_model() -> type:
+    # timm is heavy: imported when open_clip.TimmModel is asked for
     from ...models.timm_tower import TimmTower
 
-    return TimmTower
-
-
-def _make_timm_model() -> type:
-    tower = _timm_tower_class()
-
-    class TimmModel(tower, metaclass=AliasMeta):
+    class TimmModel(TimmTower, metaclass=AliasMeta):
         """A timm image backbone + pooling/projection head, open_clip's flat constructor."""
 
-        __alias_of__ = tower
+        __alias_of__ = TimmTower
 
         def __init__(
             self,
@@ -401,8 +396,8 @@ def _make_hf_text_encoder() -> type:
             model_name_or_path: str,
             output_dim: int,
             config: Any = None,
-            pooler_type: str = None,
-            proj_type: str = None,
+            pooler_type: str | None = None,
+            proj_type: str | None = None,
             pretrained: bool = True,
             output_tokens: bool = False,
         ) -> None:

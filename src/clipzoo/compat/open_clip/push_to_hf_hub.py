@@ -49,7 +49,7 @@ def save_config_for_hf(model: Any, config_path: str, model_config: dict | None) 
 def save_for_hf(
     model: Any,
     tokenizer: Any,
-    model_config: dict,
+    model_config: dict | None,
     save_directory: str,
     safe_serialization: bool | str = "both",
     skip_weights: bool = False,
@@ -194,7 +194,7 @@ def push_pretrained_to_hf_hub(
     from ...factory.tokenizer import get_tokenizer
     from ...registry.architectures import get_model_config
 
-    model, _ = create_model_from_pretrained(
+    loaded = create_model_from_pretrained(
         model_name,
         pretrained=pretrained,
         precision=precision,
@@ -204,11 +204,13 @@ def push_pretrained_to_hf_hub(
         image_resize_mode=image_resize_mode,
         **kwargs,
     )
+    model = loaded[0] if isinstance(loaded, tuple) else loaded
     model_config = get_model_config(model_name)
-    if pretrained == "openai":
-        model_config["quick_gelu"] = True
-    if hf_tokenizer_self:
-        model_config["text_cfg"]["hf_tokenizer_name"] = repo_id
+    if model_config is not None:  # None: not a registry name (nothing to adjust)
+        if pretrained == "openai":
+            model_config["quick_gelu"] = True
+        if hf_tokenizer_self:
+            model_config["text_cfg"]["hf_tokenizer_name"] = repo_id
     return push_to_hf_hub(
         model=model,
         tokenizer=get_tokenizer(model_name),
