@@ -1,19 +1,27 @@
-"""Shared fixtures (built from tests/helpers): fresh registries, tiny architectures, the local Hub."""
+"""Shared fixtures (built from tests/helpers): fresh registries, tiny architectures and checkpoints, the local Hub,
+and what both a library module's tests and its command's tests (tests/test_cli_<command>.py) read: the README's
+embedded corpus, an int8 ONNX export of tiny-digits and digit images (built once per session)."""
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 from importlib import metadata
 from pathlib import Path
 
 import pytest
 
-from tests.helpers.configs import TINY_CONFIGS, TINY_ONE_BLOCK
+from tests.helpers import images
+from tests.helpers.checkpoints import seeded_checkpoint
+from tests.helpers.configs import TINY_CLAP, TINY_COCA_VOCAB, TINY_CONFIGS, TINY_ONE_BLOCK, tiny_coca
 from tests.helpers.hub_server import FakeServer, hub_env
-from tests.helpers.registry import write_configs
+from tests.helpers.registry import register_configs, write_configs
 
 # tests/hf5/ needs transformers 5.x: it runs in .venv-hf5 (`make test` runs it after this suite), not in the main
 # environment, whose lock keeps transformers 4.x for open_clip's CoCa parity.
 PARITY_DIR = Path(__file__).parent / "parity"
+README = Path(__file__).resolve().parents[1] / "README.md"
 collect_ignore = [] if int(metadata.version("transformers").split(".")[0]) >= 5 else ["hf5"]
 
 
@@ -58,6 +66,39 @@ def tiny_configs(tmp_path_factory, fresh_registry):
 
 
 @pytest.fixture
+def coca_names(tiny_configs, tmp_path):
+    """Registers tiny-coca-gen (64-token vocab) and tiny-coca-clipvocab (CLIP's 49408) next to conftest's models."""
+    return register_configs(tmp_path, {"tiny-coca-gen": tiny_coca(TINY_COCA_VOCAB), "tiny-coca-clipvocab": tiny_coca()})
+
+
+@pytest.fixture(scope="module")
+def tiny_clap(tmp_path_factory):
+    """A registered tiny CLAP architecture, tiny-clap (random weights), its model and audio transform; the
+    built-in registry only afterwards (the registry checks of later modules count built-in architectures)."""
+    import json
+
+    import torch
+
+    import clipzoo
+    from clipzoo.registry import architectures as registry
+
+    folder = tmp_path_factory.mktemp("clap_cfg")
+    (folder / "tiny-clap.json").write_text(json.dumps(TINY_CLAP))
+    clipzoo.add_model_config(folder / "tiny-clap.json", overwrite=True)
+    torch.manual_seed(0)
+    model, _, preprocess = clipzoo.create_model_and_transforms("tiny-clap")
+    yield model.eval(), preprocess
+    registry.reset_registry()
+
+
+@pytest.fixture
+def tiny_checkpoint(tmp_path, tiny_configs):
+    """tiny-vit with seeded random weights in eval mode and its safetensors file: (model, path)."""
+    model, path = seeded_checkpoint("tiny-vit", tmp_path / "tiny.safetensors")
+    return model.eval(), path
+
+
+@pytest.fixture
 def tiny_folder(tmp_path, fresh_registry):
     """Two one-block architectures, hostile-a and hostile-b (embed_dim 16 and 24), registered from a folder."""
     from clipzoo.registry import architectures as registry
@@ -96,3 +137,50 @@ def local_hub(tmp_path, monkeypatch):
     with FakeServer(slow_seconds=1.0) as server:
         monkeypatch.setenv("HF_ENDPOINT", server.base)
         yield server
+
+
+@pytest.fixture(scope="session")
+def readme_corpus(tmp_path_factory) -> tuple[Path, str]:
+    """The README's corpus demo, run as written from an empty folder: (folder, its stdout). Once per session:
+    the library's search tests and `clipzoo search`'s read the same embedded corpus."""
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("\n## Embed and search a corpus") :]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    folder = tmp_path_factory.mktemp("readme")
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=folder, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return folder, proc.stdout
+
+
+@pytest.fixture(scope="session")
+def digits_int8(tmp_path_factory):
+    """tiny-digits exported with ``clipzoo export ... --format onnx --quantize int8`` (the CLI path). Once per
+    session: the ONNX runtime's tests and the classify and info commands' read the same folder."""
+    from clipzoo.cli import main
+
+    target = tmp_path_factory.mktemp("digits") / "int8"
+    assert (
+        main(
+            [
+                "export",
+                "tiny-digits",
+                "sklearn_digits",
+                "--format",
+                "onnx",
+                "--to",
+                str(target),
+                "--quantize",
+                "int8",
+            ]
+        )
+        == 0
+    )
+    return target
+
+
+@pytest.fixture(scope="session")
+def digit_pngs(tmp_path_factory):
+    """Three held-out digits as PNG files, with their labels."""
+    return images.digit_pngs(tmp_path_factory.mktemp("pngs"), 3)

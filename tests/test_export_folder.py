@@ -1,4 +1,5 @@
-"""Export to a self-contained folder: round trip through local-dir:, config layout, atomic writes, CLI."""
+"""Export to a self-contained folder: round trip through local-dir:, config layout, atomic writes. (`clipzoo export`:
+test_cli_export.py.)"""
 
 from __future__ import annotations
 
@@ -10,13 +11,6 @@ import torch
 import clipzoo
 from clipzoo.export import folder as export
 from clipzoo.export.writers import export_model
-from tests.helpers.checkpoints import seeded_checkpoint
-
-
-@pytest.fixture
-def tiny_checkpoint(tmp_path, tiny_configs):
-    model, path = seeded_checkpoint("tiny-vit", tmp_path / "tiny.safetensors")
-    return model.eval(), path
 
 
 def _inputs():
@@ -111,18 +105,3 @@ def test_save_model_folder_copies_hf_tokenizer_files(tmp_path, tiny_checkpoint):
     with pytest.raises(export.ExportError, match="no tokenizer files .* found in that folder"):
         export.save_model_folder(model, tmp_path / "out2", cfg)
     assert not (tmp_path / "out2").exists()
-
-
-def test_cli_export(tmp_path, tiny_checkpoint, capsys):
-    _, path = tiny_checkpoint
-    from clipzoo.cli import build_parser
-
-    parser = build_parser()
-    args = parser.parse_args(["export", "tiny-vit", str(path), "--to", str(tmp_path / "cli")])
-    assert args.func(args) == 0
-    assert capsys.readouterr().out.strip() == str((tmp_path / "cli").resolve())
-    from clipzoo.cli import main
-
-    assert main(["export", "tiny-vit", "no-such-tag", "--to", str(tmp_path / "bad")]) == 2
-    assert "no-such-tag" in capsys.readouterr().err
-    assert not (tmp_path / "bad").exists()

@@ -15,7 +15,7 @@ import clipzoo
 from clipzoo.export.folder import ExportError
 from clipzoo.export.writers import export_model
 from clipzoo.factory import create as factory
-from tests.helpers.checkpoints import seeded_checkpoint
+from tests.helpers.checkpoints import tiny_clip_checkpoint
 
 
 def _load_script(name: str):
@@ -93,15 +93,10 @@ def test_readme_table_is_current():
     )
 
 
-def _tiny_clip(tmp_path, tiny_configs) -> tuple[torch.nn.Module, Path]:
-    model, path = seeded_checkpoint("tiny-vit", tmp_path / "tiny.safetensors", force_quick_gelu=True)
-    return model.eval(), path
-
-
 def test_tiny_clip_round_trip_and_transformers_4(tmp_path, tiny_configs):
     from transformers import CLIPModel
 
-    model, weights = _tiny_clip(tmp_path, tiny_configs)
+    model, weights = tiny_clip_checkpoint(tmp_path)
     folder = export_model(
         "tiny-vit", str(weights), to=tmp_path / "hf", format="transformers", force_quick_gelu=True
     )
@@ -128,7 +123,7 @@ def test_tiny_clip_round_trip_and_transformers_4(tmp_path, tiny_configs):
 
 
 def test_overwrite_replaces_the_folder_atomically(tmp_path, tiny_configs):
-    _, weights = _tiny_clip(tmp_path, tiny_configs)
+    _, weights = tiny_clip_checkpoint(tmp_path)
     target = tmp_path / "hf"
     export_model("tiny-vit", str(weights), to=target, format="transformers")
     (target / "stale.txt").write_text("from before")
@@ -138,24 +133,6 @@ def test_overwrite_replaces_the_folder_atomically(tmp_path, tiny_configs):
     export_model("tiny-vit", str(weights), to=target, format="transformers", overwrite=True)
     assert not (target / "stale.txt").exists() and (target / "model.safetensors").is_file()
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
-
-
-def test_cli_export_transformers(tmp_path, tiny_configs, capsys):
-    from clipzoo.cli import main
-
-    _, weights = _tiny_clip(tmp_path, tiny_configs)
-    target = tmp_path / "hf"
-    assert main(["export", "tiny-vit", str(weights), "--format", "transformers", "--to", str(target)]) == 0
-    assert capsys.readouterr().out.strip() == str(target.resolve())
-    assert json.loads((target / "config.json").read_text())["model_type"] == "clip"
-    assert main(["export", "tiny-vit", str(weights), "--format", "transformers", "--to", str(target)]) != 0
-    capsys.readouterr()
-    assert (
-        main(["export", "RN50", "--random-weights", "--format", "transformers", "--to", str(tmp_path / "rn")])
-        == 2
-    )
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "ModifiedResNet" in err and not (tmp_path / "rn").exists()
 
 
 def _siglip_folder(folder: Path) -> None:

@@ -1,19 +1,18 @@
-"""clipzoo.hub against real local HTTP servers (never the internet): sources, cache, offline, faults, CLI."""
+"""clipzoo.hub against real local HTTP servers (never the internet): sources, cache, offline, faults. (`clipzoo
+download`: test_cli_download.py.)"""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import signal
 import subprocess
 import sys
 import time
-import types
 from pathlib import Path
 
 import pytest
 
-from clipzoo.constants import HF_CONFIG_NAME, HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
+from clipzoo.constants import HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
 from clipzoo.hub import cache as hub_cache
 from clipzoo.hub.cache import default_cache_dir
 from clipzoo.hub.errors import ChecksumError, DownloadError, DownloadTimeoutError, NotFoundError, OfflineError
@@ -21,12 +20,9 @@ from clipzoo.hub.hf import download_pretrained_from_hf
 from clipzoo.hub.pretrained import download_pretrained
 from clipzoo.hub.url import download_pretrained_from_url, expected_sha256_from_url
 from tests.helpers import hub_server
+from tests.helpers.hub_server import BODY, OPENAI_PATH, REPO, SHA, SIGLIP, SIGLIP_TOKENIZER_REPO
 
-BODY = bytes(range(256)) * 64  # 16 KiB
-SHA = hashlib.sha256(BODY).hexdigest()
-OPENAI_PATH = f"/clip/models/{SHA}/RN50.pt"
 RELEASE_PATH = f"/mlfoundations/open_clip/releases/download/v0.2-weights/rn50-yfcc15m-{SHA[:8]}.pt"
-REPO = "org/tiny-clip"
 
 
 @pytest.fixture
@@ -444,98 +440,6 @@ def test_killed_download_leaves_no_loadable_file(server, cache):
     assert leftovers(cache) == []  # the dead process's partial file was cleared
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# `clipzoo download`
-
-
-@pytest.fixture
-def fake_tags(server, monkeypatch):
-    """A tag registry with RN50/openai (URL) and ViT-B-32/laion2b (Hub) standing in for clipzoo.registry.tags."""
-    cfgs = {
-        ("RN50", "openai"): {"url": server.add_file(OPENAI_PATH, BODY)},
-        ("RN50", "yfcc15m"): {"url": server.url("/clip/models/" + "0" * 64 + "/gone.pt")},
-        ("ViT-B-32", "laion2b"): {"hf_hub": f"{REPO}/"},
-    }
-    server.add_hub_file(REPO, HF_SAFE_WEIGHTS_NAME, BODY)
-    server.add_hub_file(REPO, HF_CONFIG_NAME, b"{}")
-    from clipzoo.registry import architectures as real_registry
-    from clipzoo.registry import tags as real_pretrained
-
-    pretrained = types.SimpleNamespace(
-        get_pretrained_cfg=lambda model, tag: dict(cfgs.get((model, tag), {})),
-        list_pretrained_tags_by_model=lambda model: [t for m, t in cfgs if m == model],
-        is_pretrained_cfg=lambda model, tag: (model, tag) in cfgs,
-        UnknownTagError=real_pretrained.UnknownTagError,
-        unknown_tag=lambda model, tag: real_pretrained.UnknownTagError(model, tag, [t for m, t in cfgs if m == model]),
-    )
-    registry = types.SimpleNamespace(
-        list_models=lambda: ["RN50", "ViT-B-32"],
-        get_model_config=lambda model: {} if model in ("RN50", "ViT-B-32") else None,
-        UnknownModelError=real_registry.UnknownModelError,
-        unknown_model=lambda model: real_registry.UnknownModelError(model, ["RN50", "ViT-B-32"]),
-        MODALITIES=real_registry.MODALITIES,
-    )
-    import clipzoo.registry
-
-    for name, module in (("tags", pretrained), ("architectures", registry)):
-        monkeypatch.setitem(sys.modules, f"clipzoo.registry.{name}", module)
-        monkeypatch.setattr(clipzoo.registry, name, module, raising=False)
-    return cfgs
-
-
-def run_cli(*argv: str) -> int:
-    from clipzoo.cli import main
-
-    return main(["download", *argv, "--no-progress"])
-
-
-def test_cli_downloads_and_copies(fake_tags, capsys, cache, tmp_path):
-    assert run_cli("RN50", "openai") == 0
-    assert capsys.readouterr().out == f"{cache / 'RN50.pt'}\n"
-    assert run_cli("ViT-B-32", "laion2b", "--to", str(tmp_path / "out")) == 0
-    copied = tmp_path / "out" / HF_SAFE_WEIGHTS_NAME
-    assert capsys.readouterr().out == f"{copied}\n"
-    assert copied.read_bytes() == BODY and not copied.is_symlink()
-
-
-def test_cli_hf_hub_model_fetches_config_and_weights(fake_tags, capsys, tmp_path):
-    assert run_cli(f"hf-hub:{REPO}", "--to", str(tmp_path / "out")) == 0
-    assert capsys.readouterr().out == f"{tmp_path / 'out' / HF_SAFE_WEIGHTS_NAME}\n"
-    assert (tmp_path / "out" / HF_CONFIG_NAME).read_bytes() == b"{}"
-
-
-@pytest.mark.parametrize(
-    ("argv", "code", "message"),
-    [
-        (("RN5O", "openai"), 2, "unknown model 'RN5O'; did you mean 'RN50'"),
-        (("RN50", "opena1"), 2, "unknown pretrained tag 'opena1' for RN50; known tags: openai"),
-        (("RN50",), 2, "RN50 needs a pretrained tag; known tags: openai, yfcc15m"),
-        (("RN50", "yfcc15m"), 3, "HTTP 404"),
-        (("hf-hub:org/no-such-repo",), 2, "unknown model hf-hub:org/no-such-repo"),
-        (("hf-hub:org/tiny-clip", "laion2b"), 2, "takes no pretrained tag"),
-    ],
-)
-def test_cli_exit_codes(fake_tags, capsys, argv, code, message):
-    assert run_cli(*argv) == code
-    captured = capsys.readouterr()
-    assert captured.out == ""
-    assert message in captured.err
-    assert captured.err.count("\n") == 1
-
-
-def test_cli_offline_miss_is_exit_3(fake_tags, capsys, monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    assert run_cli("ViT-B-32", "laion2b") == 3
-    assert "clipzoo download ViT-B-32 laion2b" in capsys.readouterr().err
-
-
-def test_cli_checksum_mismatch_is_exit_4(fake_tags, server, capsys, cache):
-    server.add_fault(OPENAI_PATH, "corrupt")
-    assert run_cli("RN50", "openai") == 4
-    assert "SHA-256" in capsys.readouterr().err
-    assert not (cache / "RN50.pt").exists()
-
-
 def test_hub_download_that_fails_for_good_leaves_no_staging_files(server, tmp_path):
     """Fewer bytes than announced on every attempt: an error, and nothing but lock files left behind."""
     path = server.add_hub_file(REPO, HF_SAFE_WEIGHTS_NAME, BODY)
@@ -545,24 +449,6 @@ def test_hub_download_that_fails_for_good_leaves_no_staging_files(server, tmp_pa
     files = [p for p in (tmp_path / "hf").rglob("*") if p.is_file() and not p.name.endswith(".lock")]
     assert [str(p) for p in files if ".clipzoo-staging" in str(p)] == []
     assert leftovers(tmp_path / "hf") == []
-
-
-SIGLIP, SIGLIP_TOKENIZER_REPO = "ViT-SO400M-14-SigLIP-384", "timm/ViT-B-16-SigLIP"
-
-
-def test_download_caches_the_tokenizer_files_the_model_fetches(server, monkeypatch, capsys):
-    """`clipzoo download MODEL TAG` also fetches the tokenizer repo the config names, so it works offline."""
-    from clipzoo.cli import main
-    from clipzoo.tokenizers.hf import resolve_tokenizer_dir
-
-    server.add_hub_file(f"timm/{SIGLIP}", HF_SAFE_WEIGHTS_NAME, BODY)
-    server.add_hub_file(SIGLIP_TOKENIZER_REPO, "tokenizer_config.json", b"{}")
-    server.add_hub_file(SIGLIP_TOKENIZER_REPO, "spiece.model", b"not really sentencepiece")
-    assert main(["download", SIGLIP, "webli", "--no-progress"]) == 0
-    assert Path(capsys.readouterr().out.strip()).read_bytes() == BODY  # the last line is still the weights
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    folder = resolve_tokenizer_dir(SIGLIP_TOKENIZER_REPO)
-    assert (folder / "spiece.model").read_bytes() == b"not really sentencepiece"
 
 
 def test_missing_shared_tokenizer_names_the_model_and_why(monkeypatch):

@@ -1,5 +1,5 @@
 """CLAP (audio-text): the config schema, the model's API on a tiny HTSAT, the audio transform (decoding, resampling,
-padding, errors), zero-shot classification and ``clipzoo classify`` on sound files. Parity with transformers is in
+padding, errors), zero-shot classification (``clipzoo classify`` on sound files: test_cli_classify.py). Parity with transformers is in
 tests/hf5/test_hf5_clap.py; state-dict keys against open_clip main in scripts/clap_open_clip_main_parity.py."""
 
 from __future__ import annotations
@@ -12,30 +12,8 @@ import torch
 
 import clipzoo
 from clipzoo.registry.config import ConfigError, parse_model_config
-
-RATE = 48000
-TINY = {
-    "embed_dim": 16,
-    "audio_cfg": {"model_type": "HTSAT", "model_name": "tiny", "proj_act": "relu",
-                  "htsat_cfg": {"embed_dim": 8, "depths": [1, 1, 1, 1], "num_heads": [1, 1, 2, 2]}},
-    "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 16, "heads": 2, "layers": 1},
-}  # fmt: skip
-
-
-def _tone(seconds: float, rate: int = RATE, freq: float = 440.0) -> np.ndarray:
-    t = np.arange(int(seconds * rate)) / rate
-    return (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    """A registered tiny CLAP architecture (random weights), its model and audio transform."""
-    folder = tmp_path_factory.mktemp("clap_cfg")
-    (folder / "tiny-clap.json").write_text(json.dumps(TINY))
-    clipzoo.add_model_config(folder / "tiny-clap.json", overwrite=True)
-    torch.manual_seed(0)
-    model, _, preprocess = clipzoo.create_model_and_transforms("tiny-clap")
-    return model.eval(), preprocess
+from tests.helpers.audio import tone
+from tests.helpers.configs import TINY_CLAP
 
 
 def test_nine_clap_configs_are_audio_text():
@@ -65,14 +43,14 @@ def test_laion_tags_name_the_transformers_checkpoints():
     ],
 )
 def test_bad_audio_configs_are_config_errors(change, needle):
-    raw = {**TINY, **{k: ({**TINY.get(k, {}), **v} if k == "audio_cfg" else v) for k, v in change.items()}}
+    raw = {**TINY_CLAP, **{k: ({**TINY_CLAP.get(k, {}), **v} if k == "audio_cfg" else v) for k, v in change.items()}}
     with pytest.raises(ConfigError, match=needle):
         parse_model_config(raw, "x.json")
 
 
-def test_forward_tuple_dict_and_logits(tiny):
-    model, preprocess = tiny
-    batch = torch.utils.data.default_collate([preprocess(_tone(2.0)), preprocess(_tone(1.0, freq=880))])
+def test_forward_tuple_dict_and_logits(tiny_clap):
+    model, preprocess = tiny_clap
+    batch = torch.utils.data.default_collate([preprocess(tone(2.0)), preprocess(tone(1.0, freq=880))])
     text = torch.randint(1, 400, (3, 16))
     with torch.no_grad():
         audio_features, text_features, scale = model(batch, text)
@@ -86,9 +64,9 @@ def test_forward_tuple_dict_and_logits(tiny):
     assert torch.equal(logits_t, logits.T) and set(out) == {"audio_features", "text_features", "logit_scale"}
 
 
-def test_encode_audio_takes_waveforms_and_refuses_other_inputs(tiny):
-    model, preprocess = tiny
-    wave = torch.from_numpy(np.tile(_tone(1.0), 10))[None]  # exactly 10 s: no padding either way
+def test_encode_audio_takes_waveforms_and_refuses_other_inputs(tiny_clap):
+    model, preprocess = tiny_clap
+    wave = torch.from_numpy(np.tile(tone(1.0), 10))[None]  # exactly 10 s: no padding either way
     with torch.no_grad():
         from_wave = model.encode_audio(wave)  # the in-model front end (open_clip's unfused input)
         from_features = model.encode_audio({k: v[None] for k, v in preprocess(wave[0]).items()})
@@ -100,11 +78,11 @@ def test_encode_audio_takes_waveforms_and_refuses_other_inputs(tiny):
 
 
 @pytest.mark.parametrize("fmt, ext", [("WAV", "wav"), ("FLAC", "flac"), ("OGG", "ogg"), ("MP3", "mp3")])
-def test_files_decode_resample_and_mix_to_mono(tiny, tmp_path, fmt, ext):
+def test_files_decode_resample_and_mix_to_mono(tiny_clap, tmp_path, fmt, ext):
     import soundfile
 
-    _, preprocess = tiny
-    stereo = np.stack([_tone(1.5, 16000), _tone(1.5, 16000)], axis=1)
+    _, preprocess = tiny_clap
+    stereo = np.stack([tone(1.5, 16000), tone(1.5, 16000)], axis=1)
     path = tmp_path / f"tone.{ext}"
     soundfile.write(path, stereo, 16000, format=fmt, subtype="FLOAT" if fmt == "WAV" else None)
     got = preprocess(str(path))["input_features"]
@@ -129,57 +107,41 @@ def test_files_decode_resample_and_mix_to_mono(tiny, tmp_path, fmt, ext):
         (lambda p: (np.zeros(10, np.float32), -5), "sample rate"),
     ],
 )
-def test_bad_audio_is_a_typed_input_error(tiny, tmp_path, make, needle):
+def test_bad_audio_is_a_typed_input_error(tiny_clap, tmp_path, make, needle):
     from clipzoo.errors import InputError
     from clipzoo.preprocess.audio import AudioError
 
-    _, preprocess = tiny
+    _, preprocess = tiny_clap
     with pytest.raises(AudioError, match=needle) as info:
         preprocess(make(tmp_path))
     assert isinstance(info.value, InputError)
 
 
-def test_absurdly_long_audio_is_refused(tiny, monkeypatch):
+def test_absurdly_long_audio_is_refused(tiny_clap, monkeypatch):
     from clipzoo.preprocess import audio
 
     monkeypatch.setattr(audio, "MAX_AUDIO_SECONDS", 2.0)
     with pytest.raises(audio.AudioError, match="at most 2 s"):
-        tiny[1](_tone(3.0))
+        tiny_clap[1](tone(3.0))
 
 
-def test_repeat_padding_and_long_clips(tiny):
+def test_repeat_padding_and_long_clips(tiny_clap):
     from clipzoo.preprocess.audio import repeat_pad
 
     assert repeat_pad(np.arange(3.0), 8).tolist() == [0, 1, 2, 0, 1, 2, 0, 0]
-    _, preprocess = tiny
-    long = preprocess(_tone(12.0))
+    _, preprocess = tiny_clap
+    long = preprocess(tone(12.0))
     assert bool(long["is_longer"]) and long["input_features"].shape == (1, 1001, 64)
 
 
-def test_zero_shot_classify_audio(tiny):
-    model, preprocess = tiny
+def test_zero_shot_classify_audio(tiny_clap):
+    model, preprocess = tiny_clap
     tokenizer = clipzoo.get_tokenizer("tiny-clap")
     results = clipzoo.zero_shot_classify(
-        model, [_tone(1.0), _tone(2.0, freq=300)], ["dog", "rain", "siren"], tokenizer, preprocess, top_k=2
+        model, [tone(1.0), tone(2.0, freq=300)], ["dog", "rain", "siren"], tokenizer, preprocess, top_k=2
     )
     assert len(results) == 2 and all(len(r) == 2 for r in results)
     assert all(abs(sum(p for _, p in r) - 1) < 1 for r in results)
-
-
-def test_cli_classifies_sound_files_and_refuses_bad_audio(tiny, tmp_path, capsys):
-    import soundfile
-
-    from clipzoo.cli import main
-
-    sound = tmp_path / "sound.wav"
-    soundfile.write(sound, _tone(1.0), RATE)
-    argv = ["classify", str(sound), "--model", "tiny-clap", "--random-weights", "--labels", "dog", "rain", "siren"]
-    assert main([*argv, "--json"]) == 0
-    rows = json.loads(capsys.readouterr().out)
-    assert len(rows) == 1 and {p["label"] for p in rows[0]["predictions"]} == {"dog", "rain", "siren"}
-    (tmp_path / "bad.wav").write_bytes(b"not audio at all")
-    assert main(["classify", str(tmp_path / "bad.wav"), *argv[2:]]) == 2
-    assert "not a readable audio file" in capsys.readouterr().err
 
 
 ROBERTA_BASE = {  # roberta-base's published config.json, so the RoBERTa text towers build offline

@@ -20,7 +20,6 @@ import torch
 from PIL import Image
 
 import clipzoo
-from clipzoo.cli import main
 from clipzoo.export.onnx import OnnxExportError, check_exportable
 from clipzoo.export.writers import export_model
 from clipzoo.onnx import (
@@ -121,43 +120,6 @@ def tiny_models(tmp_path_factory):
     registry.add_model_config(folder)
     yield list(configs)
     registry.reset_registry()
-
-
-@pytest.fixture(scope="module")
-def digits_int8(tmp_path_factory):
-    """tiny-digits exported with ``clipzoo export ... --format onnx --quantize int8`` (the CLI path)."""
-    target = tmp_path_factory.mktemp("digits") / "int8"
-    assert (
-        main(
-            [
-                "export",
-                "tiny-digits",
-                "sklearn_digits",
-                "--format",
-                "onnx",
-                "--to",
-                str(target),
-                "--quantize",
-                "int8",
-            ]
-        )
-        == 0
-    )
-    return target
-
-
-@pytest.fixture(scope="module")
-def digit_pngs(tmp_path_factory):
-    """Three held-out digits as PNG files, with their labels."""
-    from clipzoo.demo.digits import load_heldout
-
-    folder = tmp_path_factory.mktemp("pngs")
-    images, labels = load_heldout()
-    paths = []
-    for i in range(3):
-        paths.append(folder / f"digit{i}.png")
-        images[i].save(paths[-1])
-    return paths, labels[:3]
 
 
 def _photos() -> list[Image.Image]:
@@ -295,38 +257,6 @@ def test_exporter_failure_names_the_tower(tmp_path, monkeypatch):
     assert not target.exists()
 
 
-def test_disk_full_is_the_targets_fault_not_the_towers(tmp_path, monkeypatch, capsys):
-    import errno
-
-    save = torch.onnx.ONNXProgram.save
-
-    def full_disk(self, destination, *args, **kwargs):
-        if "text_encoder" in str(destination):  # the image graph fits, the text graph does not
-            raise OSError(errno.ENOSPC, "No space left on device", str(destination))
-        return save(self, destination, *args, **kwargs)
-
-    monkeypatch.setattr(torch.onnx.ONNXProgram, "save", full_disk)
-    target = tmp_path / "full"
-    assert main(["export", "tiny-digits", "sklearn_digits", "--format", "onnx", "--to", str(target)]) == 2
-    line = capsys.readouterr().err.strip()
-    assert line.startswith(f"clipzoo: error: cannot write {target}: No space left on device (")
-    assert "text_encoder.onnx); free space on that disk or name a target on another one (nothing was written)" in line
-    assert "does not export" not in line and list(tmp_path.iterdir()) == []
-
-
-def test_corrupt_graph_file_is_status_2(tmp_path, digits_int8, digit_pngs, capsys):
-    import shutil
-
-    folder = tmp_path / "copy"
-    shutil.copytree(digits_int8, folder)
-    (folder / "image_encoder.onnx").write_bytes(b"\x08\x07 not a protobuf" * 10)
-    argv = ["classify", str(digit_pngs[0][0]), "--onnx", str(folder), "--labels", "zero", "one"]
-    assert main(argv) == 2
-    line = capsys.readouterr().err.strip()
-    assert line.startswith(f"clipzoo: error: {folder / 'image_encoder.onnx'}: onnxruntime cannot load this image graph (")
-    assert line.endswith("the file is damaged or not an ONNX model: export the folder again")
-
-
 def test_missing_packages_name_the_extra(monkeypatch, digits_int8):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     with pytest.raises(OnnxRuntimeMissingError, match=r"uv pip install 'clipzoo\[onnx\]'"):
@@ -394,97 +324,6 @@ def test_folder_errors_are_typed(tmp_path, digits_int8):
         model.classify([Image.new("RGB", (8, 8))], ["a", "a"])
     with pytest.raises(OnnxInputError, match=r"token ids must be \[N, 16\]"):
         model.encode_tokens(np.zeros((1, 5), dtype=np.int64))
-
-
-def test_cli_classify_runs_on_the_onnx_runtime(digits_int8, digit_pngs, capsys):
-    paths, labels = digit_pngs
-    from clipzoo.demo.digits import DIGIT_CLASSNAMES
-
-    argv = [
-        "classify",
-        *map(str, paths),
-        "--labels",
-        *DIGIT_CLASSNAMES,
-        "--templates",
-        "simple",
-        "--top-k",
-        "1",
-    ]
-    assert main([*argv, "--onnx", str(digits_int8), "--json"]) == 0
-    payload = json.loads(capsys.readouterr().out)
-    assert [row["activation"] for row in payload] == ["softmax"] * 3
-    assert main([*argv, "--model", f"local-dir:{digits_int8}"]) == 0
-    table = capsys.readouterr().out
-    assert table.splitlines()[0].split()[-1] == "softmax" and str(paths[0]) in table
-    assert main(["classify", str(paths[0]), "--labels", "a", "b"]) == 2  # neither --model nor --onnx
-
-
-@pytest.mark.parametrize(
-    ("line", "message"),
-    [("a photo of a digit", "found 0"), ("a {} next to a {}", "found 2"), ("a {name}", "slot '{name}'")],
-)
-def test_cli_template_lines_get_one_check_on_both_paths(
-    digits_int8, digit_pngs, tmp_path, capsys, line, message
-):
-    """A template file line without exactly one '{}': the same message and status 2 on --onnx and --model."""
-    from clipzoo.demo.digits import DIGIT_CLASSNAMES
-
-    prompts = tmp_path / "prompts.txt"
-    prompts.write_text(f"a photo of the digit {{}}.\n{line}\n")
-    argv = ["classify", str(digit_pngs[0][0]), "--labels", *DIGIT_CLASSNAMES, "--templates", str(prompts)]
-    errors = []
-    for backend in (
-        ["--onnx", str(digits_int8)],
-        ["--model", "tiny-digits", "--pretrained", "sklearn-digits"],
-    ):
-        assert main([*argv, *backend]) == 2
-        errors.append(capsys.readouterr().err)
-    assert errors[0] == errors[1]
-    assert f"template 2 {line!r}" in errors[0] and message in errors[0]
-    with pytest.raises(OnnxInputError, match="found 2"):
-        OnnxModel(digits_int8).zero_shot_classifier(["a"], ["{} {}"])
-
-
-def test_cli_info_of_an_onnx_folder_counts_its_parameters(digits_int8, capsys):
-    assert main(["info", f"local-dir:{digits_int8}", "--json"]) == 0
-    data = json.loads(capsys.readouterr().out)
-    params = data["parameters"]
-    assert (
-        list(params) == ["total", "visual", "text"] and params["total"] == params["visual"] + params["text"]
-    )
-    assert params["visual"] > 100_000 and data["config"]["model"] == "tiny-digits"
-
-
-def test_cli_classify_skip_bad_reports_and_classifies_the_rest(digits_int8, digit_pngs, tmp_path, capsys):
-    """One unreadable image: by default status 2 and no results; --skip-bad names it and classifies the rest."""
-    from clipzoo.demo.digits import DIGIT_CLASSNAMES
-
-    good = [str(p) for p in digit_pngs[0]]
-    broken = tmp_path / "broken.png"
-    broken.write_bytes(Path(good[0]).read_bytes()[:60])  # a PNG header, then nothing: fails when decoded
-    argv = [
-        "classify",
-        good[0],
-        str(broken),
-        good[1],
-        "--labels",
-        *DIGIT_CLASSNAMES,
-        "--top-k",
-        "1",
-        "--json",
-    ]
-    for backend in (
-        ["--onnx", str(digits_int8)],
-        ["--model", "tiny-digits", "--pretrained", "sklearn-digits"],
-    ):
-        capsys.readouterr()
-        assert main([*argv[:-1], *backend]) == 2  # default: fail (before the model loads), no results
-        assert capsys.readouterr().out == ""
-        assert main([*argv, *backend, "--skip-bad"]) == 2
-        out, err = capsys.readouterr()
-        assert [row["image"] for row in json.loads(out)] == [good[0], good[1]]
-        assert f"skipped {broken}" in err
-        assert main(["classify", *good, "--labels", "a", "b", *backend, "--skip-bad"]) == 0
 
 
 # ----------------------------------------------------------------------------- preprocessing, tokenizer

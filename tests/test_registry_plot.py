@@ -66,13 +66,6 @@ def test_front_labels_are_inside_the_figure_and_overlap_nothing(limits):
     assert not any(box.overlaps(legend) for box in boxes)
 
 
-def test_cli_plot(tmp_path, capsys):
-    out = tmp_path / "avg.png"
-    assert main(["pretrained", "--plot", str(out), "--metric", "average", "--max-gflops", "100"]) == 0
-    assert out.stat().st_size > 10_000
-    assert f"wrote {out}" in capsys.readouterr().out
-
-
 def test_missing_matplotlib_names_the_extra(monkeypatch, tmp_path, capsys):
     for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
         monkeypatch.delitem(sys.modules, name)

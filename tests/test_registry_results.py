@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 import clipzoo
-from clipzoo.cli import main
 from clipzoo.registry import results
 from clipzoo.registry import tags as pretrained
 
@@ -265,50 +264,6 @@ def test_family_table():
         "MobileCLIP2-S0": "MobileCLIP",
     }
     assert {m: clipzoo.model_family(m) for m in expected} == expected
-
-
-# ----- command line -----
-
-
-def test_cli_sort_table_and_json(capsys):
-    assert main(["pretrained", "--sort", "imagenet1k", "--max-gflops", "20", "--top", "5"]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    top = clipzoo.rank_pretrained(max_gflops=20, top=5)
-    assert len(lines) == 1 + 5 + 1 and "imagenet1k" in lines[0] and "GFLOPs" in lines[0]
-    assert [line.split()[1:3] for line in lines[1:6]] == [[r.model, r.tag] for r in top]
-    assert f"{top.missing} pairs have no published imagenet1k result" in lines[-1]
-
-    assert main(["pretrained", "ViT-B-*", "--sort", "average", "--max-params", "160", "--json"]) == 0
-    data = json.loads(capsys.readouterr().out)
-    assert data["metric"] == "average" and data["missing"] > 0
-    assert data["results"] and all(
-        r["model"].startswith("ViT-B-") and r["params_m"] <= 160 for r in data["results"]
-    )
-
-
-def test_cli_usage_errors(capsys):
-    assert main(["pretrained", "--sort", "imagenet"]) == 2
-    assert "did you mean 'imagenet" in capsys.readouterr().err
-    assert main(["pretrained", "--top", "3"]) == 2
-    assert "--top only apply with --sort" in capsys.readouterr().err
-    assert main(["pretrained", "ViT-Q-32", "--sort", "imagenet1k"]) == 2
-    assert "unknown model" in capsys.readouterr().err
-    assert main(["pretrained", "--sort", "imagenet1k", "--metric", "average"]) == 2
-    assert "--metric chooses what --plot draws" in capsys.readouterr().err
-    assert main(["pretrained", "--plot", "x.png", "--top", "3"]) == 2
-    assert "--top applies to --sort" in capsys.readouterr().err
-    assert main(["pretrained", "--sort", "imagenet1k", "--tag", "openai"]) == 2
-    assert "not --tag" in capsys.readouterr().err
-
-
-def test_cli_info_shows_profile_and_results(capsys):
-    assert main(["info", "ViT-B-32", "laion2b_s34b_b79k", "--no-params"]) == 0
-    out = capsys.readouterr().out
-    assert "total:       151.28 M params, 14.78 GFLOPs" in out
-    assert "published results (60 metrics" in out and "imagenet1k 0.6656" in out
-    assert main(["info", "nllb-clip-base", "v1", "--json", "--no-params"]) == 0
-    data = json.loads(capsys.readouterr().out)
-    assert data["profile"]["source"]["gflops"] == "published" and data["results"]["imagenet1k"] > 0
 
 
 def test_registry_answers_without_torch():

@@ -1,23 +1,16 @@
-"""clipzoo.zero_shot.classifier with a tiny duck-typed model: probabilities, templates, input errors, the classify CLI."""
+"""clipzoo.zero_shot.classifier with a tiny duck-typed model: probabilities, templates, input errors.
+
+The classify command (with the same stand-ins) is tested in test_cli_classify.py."""
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
-import sys
-import types
 
-import numpy as np
 import pytest
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
 
-from clipzoo.cli.classify import add_parsers as add_classify_parsers
-from clipzoo.cli.classify import cmd_classify as run_classify
-from clipzoo.errors import InputError
 from clipzoo.preprocess.images import ImageNotFoundError, ImageReadError
 from clipzoo.zero_shot.classifier import (
     OPENAI_IMAGENET_TEMPLATES,
@@ -27,51 +20,11 @@ from clipzoo.zero_shot.classifier import (
     zero_shot_classify,
 )
 from clipzoo.zero_shot.imagenet import IMAGENET_CLASSNAMES
-
-EMBED = 6
-
-
-class TinyModel(nn.Module):
-    """encode_image: linear on 3x2x2 pixels; encode_text: mean of token embeddings."""
-
-    def __init__(self, logit_bias: float | None = None) -> None:
-        super().__init__()
-        torch.manual_seed(0)
-        self.image_proj = nn.Linear(12, EMBED)
-        self.token_embedding = nn.Embedding(101, EMBED)
-        self.logit_scale = nn.Parameter(torch.tensor(math.log(10.0)))
-        self.logit_bias = None if logit_bias is None else nn.Parameter(torch.tensor(logit_bias))
-
-    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
-        return self.image_proj(images.flatten(1))
-
-    def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
-        return self.token_embedding(tokens).mean(dim=1)
-
-
-class RecordingTokenizer:
-    """Deterministic word hashing into 8 tokens; remembers every prompt it saw."""
-
-    def __init__(self) -> None:
-        self.prompts: list[str] = []
-
-    def __call__(self, texts: list[str]) -> torch.Tensor:
-        self.prompts += texts
-        rows = [[1 + sum(w.encode()) % 100 for w in t.split()][:8] for t in texts]
-        return torch.tensor([row + [0] * (8 - len(row)) for row in rows])
-
-
-def to_tensor(img: Image.Image) -> torch.Tensor:
-    """A stand-in eval transform: 2x2 RGB floats."""
-    data = torch.from_numpy(np.asarray(img.resize((2, 2)), dtype=np.float32)) / 255
-    return data.permute(2, 0, 1)
+from tests.helpers.zero_shot import EMBED, LABELS, RecordingTokenizer, TinyModel, to_tensor, write_images
 
 
 def pixels(seed: int, n: int = 4) -> torch.Tensor:
     return torch.rand(n, 3, 2, 2, generator=torch.Generator().manual_seed(seed))
-
-
-LABELS = ["cat", "dog", "red car", "tree"]
 
 
 def assert_same_predictions(got: list, want: list) -> None:
@@ -195,15 +148,6 @@ def test_precomputed_classifier_and_missing_tokenizer() -> None:
         zero_shot_classify(model, pixels(0, 1), LABELS[:3], classifier=classifier)
 
 
-def write_images(tmp_path) -> list[str]:
-    paths = []
-    for i, color in enumerate([(255, 0, 0), (0, 0, 255), (10, 200, 30)]):
-        path = tmp_path / f"img{i}.png"
-        Image.new("RGB", (5, 4), color).save(path)
-        paths.append(str(path))
-    return paths
-
-
 def test_paths_and_pil_images_match_preprocessed_tensor(tmp_path) -> None:
     paths = write_images(tmp_path)
     batch = torch.stack([to_tensor(Image.open(p).convert("RGB")) for p in paths])
@@ -231,82 +175,3 @@ def test_unreadable_and_missing_images_are_named(tmp_path) -> None:
         zero_shot_classify(TinyModel(), [str(bad)], LABELS, **kwargs)
     with pytest.raises(ImageNotFoundError, match="missing.png.* does not exist"):
         zero_shot_classify(TinyModel(), [str(tmp_path / "missing.png")], LABELS, **kwargs)
-
-
-# ----------------------------------------------------------------------------- CLI
-
-
-@pytest.fixture
-def fake_factory(monkeypatch):
-    """Stand-ins for clipzoo.factory.create and .tokenizer (model and tokenizer), recording how they were called."""
-    calls: dict = {}
-
-    def create_model_and_transforms(model_name, pretrained=None, device="cpu"):
-        calls["create"] = (model_name, pretrained, device)
-        model = TinyModel(logit_bias=-1.0 if model_name.startswith("sig") else None)
-        return model, None, to_tensor
-
-    def get_tokenizer(model_name):
-        calls["tokenizer"] = model_name
-        return calls.setdefault("tok", RecordingTokenizer())
-
-    monkeypatch.setitem(
-        sys.modules, "clipzoo.factory.create", types.SimpleNamespace(create_model_and_transforms=create_model_and_transforms)
-    )
-    monkeypatch.setitem(sys.modules, "clipzoo.factory.tokenizer", types.SimpleNamespace(get_tokenizer=get_tokenizer))
-    # The fake names are not in the registry: the weights check before loading is tested in test_cli_errors.py.
-    monkeypatch.setattr("clipzoo.cli.classify.require_weights", lambda *args, **kwargs: None)
-    return calls
-
-
-def parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    add_classify_parsers(parser.add_subparsers(dest="command"))
-    return parser.parse_args(["classify", *argv])
-
-
-def test_cli_json_output(tmp_path, capsys, fake_factory) -> None:
-    paths = write_images(tmp_path)
-    args = parse([*paths, "--model", "M", "--pretrained", "T", "--labels", *LABELS, "--top-k", "3", "--json"])
-    assert args.func(args) == 0
-    payload = json.loads(capsys.readouterr().out)
-    assert fake_factory["create"] == ("M", "T", "cpu") and fake_factory["tokenizer"] == "M"
-    assert [entry["image"] for entry in payload] == paths
-    assert all(entry["activation"] == "softmax" and len(entry["predictions"]) == 3 for entry in payload)
-    assert len(fake_factory["tok"].prompts) == len(OPENAI_IMAGENET_TEMPLATES) * len(LABELS)
-
-
-def test_cli_table_and_templates_file(tmp_path, capsys, fake_factory) -> None:
-    paths = write_images(tmp_path)[:1]
-    templates = tmp_path / "prompts.txt"
-    templates.write_text("# my prompts\na {} photo\n\nart of {}\n", encoding="utf-8")
-    args = parse(
-        [
-            *paths,
-            "--model",
-            "sig",
-            "--labels",
-            "cat",
-            "dog",
-            "--templates",
-            str(templates),
-            "--random-weights",
-        ]
-    )
-    assert run_classify(args) == 0
-    lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["image", "rank", "label", "sigmoid"]
-    assert len(lines) == 3 and lines[1].startswith(paths[0])
-    assert fake_factory["tok"].prompts == ["a cat photo", "art of cat", "a dog photo", "art of dog"]
-
-
-def test_cli_reports_bad_inputs_before_loading_the_model(tmp_path, fake_factory) -> None:
-    good = write_images(tmp_path)[0]
-    for argv, message in [
-        ([good, str(tmp_path / "nope.png"), "--labels", "a"], "nope.png"),
-        ([good, "--labels", "a", "a"], "duplicate labels"),
-        ([good, "--labels", "a", "--templates", "opnai"], "neither a template set"),
-    ]:
-        with pytest.raises(InputError, match=message):  # images: the loader's error; labels, templates: ours
-            run_classify(parse([*argv, "--model", "M"]))
-    assert "create" not in fake_factory

@@ -47,3 +47,10 @@ def randomize_(model, seed: int) -> None:
                 tensor.normal_(1.0, 0.1)
             else:
                 tensor.normal_(0.0, 0.1)
+
+
+def tiny_clip_checkpoint(folder: Path):
+    """tiny-vit (conftest's tiny_configs registers it) with QuickGELU, as transformers' CLIP computes it, seeded
+    random weights in eval mode, saved as ``folder/tiny.safetensors``: (model, path)."""
+    model, path = seeded_checkpoint("tiny-vit", folder / "tiny.safetensors", force_quick_gelu=True)
+    return model.eval(), path

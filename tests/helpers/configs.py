@@ -71,6 +71,16 @@ def tiny_families(text: dict, multimodal_layers: int = 2) -> dict[str, dict]:
     }
 
 
+TINY_CLAP = {  # a one-block-per-stage HTSAT audio tower and a one-layer text tower
+    "embed_dim": 16,
+    "audio_cfg": {"model_type": "HTSAT", "model_name": "tiny", "proj_act": "relu",
+                  "htsat_cfg": {"embed_dim": 8, "depths": [1, 1, 1, 1], "num_heads": [1, 1, 2, 2]}},
+    "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 16, "heads": 2, "layers": 1},
+}  # fmt: skip
+
+TINY_COCA_VOCAB = 64  # tiny-coca-gen's vocabulary (conftest's coca_names): a few ids, so captions end early
+
+
 def tiny_coca(vocab_size: int = 49408) -> dict:
     """A one-block CoCa (attentional pool, 76-token context) with the given vocabulary."""
     return {

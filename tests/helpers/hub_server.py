@@ -17,8 +17,15 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
+BODY = bytes(range(256)) * 64  # a 16 KiB weights file the tests serve
+SHA = hashlib.sha256(BODY).hexdigest()
+OPENAI_PATH = f"/clip/models/{SHA}/RN50.pt"  # an OpenAI-style URL path: the file's SHA-256 in it
+REPO = "org/tiny-clip"
+# a model whose tokenizer comes from another Hub repo than its weights
+SIGLIP, SIGLIP_TOKENIZER_REPO = "ViT-SO400M-14-SigLIP-384", "timm/ViT-B-16-SigLIP"
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -222,6 +229,13 @@ def hub_env(monkeypatch, tmp_path) -> None:
     # huggingface_hub retries Hub requests itself with waits of 1-8 s: keep its waits short here
     fast = functools.partial(hf_file_download.http_backoff, base_wait_time=0.01, max_wait_time=0.01)
     monkeypatch.setattr(hf_file_download, "http_backoff", fast)
+
+
+def cached_files(root: Path) -> list[str]:
+    """The files under ``root`` (relative, sorted), lock files left out."""
+    return sorted(
+        str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and not p.name.endswith(".lock")
+    )
 
 
 def fake_hf_download(monkeypatch, folder, repo: str) -> list:

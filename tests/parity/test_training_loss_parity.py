@@ -130,22 +130,8 @@ def test_signatures_match_open_clip(name: str) -> None:
     ],
 )
 def test_create_loss_matches_open_clip(overrides: dict) -> None:
-    args = Namespace(
-        **{
-            "model": "ViT-B-32",
-            "distill": False,
-            "siglip": False,
-            "local_loss": False,
-            "gather_with_grad": False,
-            "rank": 0,
-            "world_size": 1,
-            "horovod": False,
-            "loss_dist_impl": None,
-            "coca_caption_loss_weight": 2.0,
-            "coca_contrastive_loss_weight": 1.0,
-            **overrides,
-        }
-    )
+    # every field create_loss reads, at open_clip_train's defaults (the table create_loss falls back to)
+    args = Namespace(**{"model": "ViT-B-32", **cz_loss.LOSS_ARG_DEFAULTS, **overrides})
     ours, theirs = cz_loss.create_loss(args), oc_create_loss(args)
     assert type(ours).__name__ == type(theirs).__name__
     public = {k: v for k, v in vars(theirs).items() if not k.startswith("_") and k != "training"}

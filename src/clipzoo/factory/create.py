@@ -21,7 +21,7 @@ from .fetch import load
 from .meta_build import build
 from .precision import set_precision
 from .preprocess_cfg import get_model_preprocess_cfg, set_model_preprocess_cfg
-from .resolve import ModelSpec, resolve
+from .resolve import FORCE_OPTIONS, ModelSpec, resolve
 from .sources import parse_model_name
 from .transforms import audio_transforms, eval_transform
 
@@ -65,20 +65,8 @@ def create_model(
 ) -> CLIP | CustomTextCLIP | CoCa:
     pretrained_text = take_renamed_keywords("create_model", model_kwargs).get("pretrained_text", pretrained_text)
     check_factory_args("create_model", locals())  # precision included: checked once, here
-    spec = resolve(
-        model_name,
-        pretrained,
-        load_weights=load_weights,
-        force_quick_gelu=force_quick_gelu,
-        force_custom_text=force_custom_text,
-        force_patch_dropout=force_patch_dropout,
-        force_image_size=force_image_size,
-        force_context_length=force_context_length,
-        force_preprocess_cfg=force_preprocess_cfg,
-        cache_dir=cache_dir,
-        force_naflex_vision=force_naflex_vision,
-        **model_kwargs,
-    )
+    forced = {name: value for name, value in locals().items() if name in FORCE_OPTIONS}
+    spec = resolve(model_name, pretrained, load_weights=load_weights, cache_dir=cache_dir, **forced, **model_kwargs)
     check_model_fits(spec.model_cfg, model_name)  # before the allocator is asked for what no machine here has
     if require_pretrained and spec.weights is None:
         raise ValueError(
@@ -106,6 +94,13 @@ def create_model(
 _CREATE_MODEL_PARAMS = tuple(
     name for name, param in inspect.signature(create_model).parameters.items() if param.kind != param.VAR_KEYWORD
 )
+
+
+def _create_model_arguments(given: dict[str, Any], **overrides: Any) -> dict[str, Any]:
+    """What a wrapper passes on to create_model: those of its locals (``given``) that create_model takes as
+    parameters, then ``overrides``; the caller adds its ``model_kwargs`` (a name in both is a TypeError, as in a
+    call that spells them out)."""
+    return {name: given[name] for name in _CREATE_MODEL_PARAMS if name in given} | overrides
 
 
 def _warn_random_weights(model_name: str, load_weights: bool, image_path: Any, text_path: Any) -> None:
@@ -211,29 +206,7 @@ def create_model_and_transforms(
     force_preprocess_cfg = _preprocess_overrides(
         image_mean, image_std, image_interpolation, image_resize_mode
     )
-    model = create_model(
-        model_name,
-        pretrained,
-        load_weights=load_weights,
-        precision=precision,
-        device=device,
-        jit=jit,
-        force_quick_gelu=force_quick_gelu,
-        force_custom_text=force_custom_text,
-        force_patch_dropout=force_patch_dropout,
-        force_image_size=force_image_size,
-        force_preprocess_cfg=force_preprocess_cfg,
-        force_context_length=force_context_length,
-        pretrained_image=pretrained_image,
-        pretrained_text=pretrained_text,
-        pretrained_image_path=pretrained_image_path,
-        pretrained_text_path=pretrained_text_path,
-        cache_dir=cache_dir,
-        output_dict=output_dict,
-        weights_only=weights_only,
-        force_naflex_vision=force_naflex_vision,
-        **model_kwargs,
-    )
+    model = create_model(**_create_model_arguments(locals()), **model_kwargs)
     audio = audio_transforms(model)
     if audio is not None:  # CLAP: audio transforms
         return (model, *audio)
@@ -275,23 +248,7 @@ def create_model_from_pretrained(
     force_preprocess_cfg = _preprocess_overrides(
         image_mean, image_std, image_interpolation, image_resize_mode
     )
-    model = create_model(
-        model_name,
-        pretrained,
-        precision=precision,
-        device=device,
-        jit=jit,
-        force_quick_gelu=force_quick_gelu,
-        force_custom_text=force_custom_text,
-        force_image_size=force_image_size,
-        force_preprocess_cfg=force_preprocess_cfg,
-        force_context_length=force_context_length,
-        cache_dir=cache_dir,
-        require_pretrained=True,
-        weights_only=weights_only,
-        force_naflex_vision=force_naflex_vision,
-        **model_kwargs,
-    )
+    model = create_model(**_create_model_arguments(locals(), require_pretrained=True), **model_kwargs)
     if not return_transform:
         return model
     return model, eval_transform(model, PreprocessCfg(**get_model_preprocess_cfg(model)))

@@ -143,22 +143,28 @@ def _check_image_size(cfg: ModelCfg, source: str) -> None:
     check_image_size_fits(vision, source)
 
 
+# create_model's force_* options, all applied here: to the model config, its preprocessing, its image tower.
+FORCE_OPTIONS = (
+    "force_quick_gelu", "force_custom_text", "force_patch_dropout", "force_image_size", "force_context_length",
+    "force_preprocess_cfg", "force_naflex_vision",
+)  # fmt: skip
+
+
 def resolve(
     model_name: str,
     pretrained: str | None = None,
     *,
     load_weights: bool = True,
-    force_quick_gelu: bool = False,
-    force_custom_text: bool = False,
-    force_patch_dropout: float | None = None,
-    force_image_size: int | tuple[int, int] | None = None,
-    force_context_length: int | None = None,
-    force_preprocess_cfg: dict[str, Any] | None = None,
     cache_dir: str | None = None,
-    force_naflex_vision: bool = False,
-    **model_kwargs: Any,
+    **options: Any,
 ) -> ModelSpec:
-    """Decide architecture, weights source and preprocessing without importing torch or downloading."""
+    """Decide architecture, weights source and preprocessing without importing torch or downloading.
+
+    ``options`` are create_model's ``force_*`` options (:data:`FORCE_OPTIONS`, as :func:`create_model` takes them;
+    one not given is not forced), then model config keys, which have the last word (open_clip's
+    ``model_kwargs``).
+    """
+    force = {name: options.pop(name) for name in FORCE_OPTIONS if name in options}
     schema, identifier = parse_model_name(model_name)
     base_preprocess: dict = {}
     if schema is None:
@@ -170,18 +176,10 @@ def resolve(
                 f"pretrained={pretrained!r} is ignored: {model_name} names its own weights", stacklevel=3
             )
     raw = copy.deepcopy(raw)
-    _apply_quick_gelu(raw, weights, force_quick_gelu)
-    _apply_overrides(
-        raw,
-        {
-            "force_patch_dropout": force_patch_dropout,
-            "force_image_size": force_image_size,
-            "force_context_length": force_context_length,
-            "force_custom_text": force_custom_text,
-        },
-    )
-    raw.update(model_kwargs)  # open_clip: model kwargs have the last word
-    if force_naflex_vision:  # open_clip main: the image tower becomes a NaFlexVit (checkpoints converted on load)
+    _apply_quick_gelu(raw, weights, bool(force.get("force_quick_gelu")))
+    _apply_overrides(raw, force)
+    raw.update(options)  # open_clip: model kwargs have the last word
+    if force.get("force_naflex_vision"):  # open_clip main: the image tower becomes a NaFlexVit (weights converted)
         from ..registry.naflex import apply_force_naflex_vision
 
         apply_force_naflex_vision(raw)
@@ -189,9 +187,8 @@ def resolve(
     _check_image_size(cfg, model_name)
     if not load_weights:
         weights = None
-    preprocess = _preprocess_for(cfg, weights, base_preprocess, force_preprocess_cfg, model_name)
+    preprocess = _preprocess_for(cfg, weights, base_preprocess, force.get("force_preprocess_cfg"), model_name)
     return ModelSpec(model_name, cfg, weights, preprocess)
-
 
 
 def require_weights(
@@ -212,17 +209,17 @@ def require_weights(
     Raises:
         MissingWeightsError: no weights and not ``random_weights``.
         UnknownNameError: an unknown model or tag (close matches in the message).
+        InputError: what :func:`resolve` refuses in the model's configs (e.g. a model too large for this machine).
     """
     schema, _ = parse_model_name(model_name)
-    if schema is None and not pretrained:
+    if schema is None and not pretrained and not random_weights:
         _spec_from_registry(model_name, None)  # an unknown name fails here, with close matches
-        if not random_weights:
-            raise MissingWeightsError(
-                f"{model_name}: no pretrained weights given; pass {tag_usage} or a weights file "
-                f"(see `clipzoo pretrained {model_name}`), or {random_usage} to use random weights"
-            )
-        return
-    # an unknown tag or a missing file fails here, before any build; a folder names its own weights
+        raise MissingWeightsError(
+            f"{model_name}: no pretrained weights given; pass {tag_usage} or a weights file "
+            f"(see `clipzoo pretrained {model_name}`), or {random_usage} to use random weights"
+        )
+    # an unknown name or tag, a missing file or a config too large for this machine fails here, before any
+    # build; a folder names its own weights
     spec = resolve(model_name, pretrained if schema is None else None, cache_dir=cache_dir)
     if spec.weights is None and not random_weights:
         raise MissingWeightsError(f"{model_name} holds no weights file; add {random_usage} to use random weights")

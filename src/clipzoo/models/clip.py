@@ -44,17 +44,14 @@ def names_decay_exempt(tower: object) -> TypeGuard[DecayExempt]:
     return hasattr(tower, "no_weight_decay")
 
 
-class ContrastiveHeadMixin:
-    """Logit scale/bias, normalized features, logits and the forward outputs shared by CLIP-like models."""
+class LogitHead:
+    """The logit scale and bias of a contrastive model, its scaled logits and its forward outputs (CLIP's, CoCa's
+    and CLAP's)."""
 
     if TYPE_CHECKING:  # what the models that mix this in define (TorchScript must not see class annotations)
-        visual: ImageTower
-        text: TextTower  # CustomTextCLIP and CoCa; CLIP keeps its text modules at the top level
         output_dict: bool
         logit_scale: nn.Parameter
         logit_bias: nn.Parameter | None
-
-        def encode_text(self, text: torch.Tensor, normalize: bool = False) -> torch.Tensor: ...
 
     def _init_logit_params(
         self, init_logit_scale: float | None, init_logit_bias: float | None, nonscalar: bool
@@ -66,6 +63,38 @@ class ContrastiveHeadMixin:
         self.logit_bias = (
             nn.Parameter(torch.ones(shape) * init_logit_bias) if init_logit_bias is not None else None
         )
+
+    def _image_logits(self, image_features: torch.Tensor, text_features: torch.Tensor) -> torch.Tensor:
+        """Image-to-text logits of normalized features: scaled, plus the bias where the model has one."""
+        logits = self.logit_scale.exp() * image_features @ text_features.T
+        if self.logit_bias is not None:
+            logits = logits + self.logit_bias
+        return logits
+
+    def _outputs(
+        self, features_key: str, features: torch.Tensor | None, text_features: torch.Tensor | None
+    ):
+        """``(features, text_features, logit_scale)`` (exponentiated), plus ``logit_bias`` where the model has one;
+        a dict with those keys (``features`` under ``features_key``) when the model has ``output_dict``."""
+        scale = self.logit_scale.exp()
+        if self.output_dict:
+            out = {features_key: features, "text_features": text_features, "logit_scale": scale}
+            if self.logit_bias is not None:
+                out["logit_bias"] = self.logit_bias
+            return out
+        if self.logit_bias is not None:
+            return features, text_features, scale, self.logit_bias
+        return features, text_features, scale
+
+
+class ContrastiveHeadMixin(LogitHead):
+    """Normalized image features, image-text logits and the forward outputs shared by CLIP-like models."""
+
+    if TYPE_CHECKING:  # what the models that mix this in define
+        visual: ImageTower
+        text: TextTower  # CustomTextCLIP and CoCa; CLIP keeps its text modules at the top level
+
+        def encode_text(self, text: torch.Tensor, normalize: bool = False) -> torch.Tensor: ...
 
     def encode_image(
         self, image: torch.Tensor, normalize: bool = False, interpolate_pos_encoding: bool = False
@@ -86,13 +115,6 @@ class ContrastiveHeadMixin:
         """
         features = self.visual(image, interpolate_pos_encoding)
         return F.normalize(features, dim=-1) if normalize else features
-
-    def _image_logits(self, image_features: torch.Tensor, text_features: torch.Tensor) -> torch.Tensor:
-        """Image-to-text logits of normalized features: scaled, plus the bias where the model has one."""
-        logits = self.logit_scale.exp() * image_features @ text_features.T
-        if self.logit_bias is not None:
-            logits = logits + self.logit_bias
-        return logits
 
     def get_logits(self, image: torch.Tensor, text: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(image-to-text logits, text-to-image logits), scaled and biased."""
@@ -125,15 +147,7 @@ class ContrastiveHeadMixin:
             else None
         )
         text_features = self.encode_text(text, normalize=True) if text is not None else None
-        scale = self.logit_scale.exp()
-        if self.output_dict:
-            out = {"image_features": image_features, "text_features": text_features, "logit_scale": scale}
-            if self.logit_bias is not None:
-                out["logit_bias"] = self.logit_bias
-            return out
-        if self.logit_bias is not None:
-            return image_features, text_features, scale, self.logit_bias
-        return image_features, text_features, scale
+        return self._outputs("image_features", image_features, text_features)
 
     def lock_image_tower(self, unlocked_groups: int = 0, freeze_bn_stats: bool = False) -> None:
         """Freeze the image tower (LiT), keeping the last ``unlocked_groups`` groups trainable."""
@@ -314,6 +328,13 @@ class TwoTowerModel(ContrastiveHeadMixin, nn.Module):
         raise NotImplementedError
 
 
+# The text tower's modules and settings CLIP keeps at its top level (open_clip's layout), in state-dict order.
+_ADOPTED_TEXT_ATTRIBUTES = (
+    "transformer", "context_length", "vocab_size", "token_embedding", "positional_embedding", "ln_final",
+    "text_projection", "text_options",
+)  # fmt: skip
+
+
 class CLIP(TwoTowerModel, TextEncoderMixin):
     """OpenAI CLIP layout: ``visual.*`` plus the text modules at the top level (``transformer``, ...).
 
@@ -336,14 +357,8 @@ class CLIP(TwoTowerModel, TextEncoderMixin):
             raise ValueError(
                 "CLIP needs the native text tower; a Hugging Face text model needs CustomTextCLIP"
             )
-        self.transformer = text.transformer
-        self.context_length = text.context_length
-        self.vocab_size = text.vocab_size
-        self.token_embedding = text.token_embedding
-        self.positional_embedding = text.positional_embedding
-        self.ln_final = text.ln_final
-        self.text_projection = text.text_projection
-        self.text_options = text.text_options
+        for name in _ADOPTED_TEXT_ATTRIBUTES:
+            setattr(self, name, getattr(text, name))
         set_text_attributes(self, text.text_options)
         self.cls_emb = None  # the CLIP layout has no text class token (CoCa's text tower does)
         self.text_pool_type = text.pool_type

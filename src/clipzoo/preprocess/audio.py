@@ -39,6 +39,15 @@ def _require(module: str) -> Any:
         raise ImportError(f"reading audio needs {module}: " + EXTRA_INSTALL_HINT.format(extra="audio")) from exc
 
 
+def _check_exists(path: str | os.PathLike) -> None:
+    """An audio path names a file that is not empty (AudioNotFoundError, AudioError)."""
+    file = Path(path)
+    if not file.is_file():
+        raise AudioNotFoundError(f"{path}: no such audio file")
+    if file.stat().st_size == 0:
+        raise AudioError(f"{path}: the file is empty")
+
+
 def load_audio(src: str | os.PathLike | bytes) -> tuple[np.ndarray, int]:
     """Decode an audio file (a path or its bytes) -> (samples float32 (frames, channels), sample rate).
 
@@ -49,11 +58,7 @@ def load_audio(src: str | os.PathLike | bytes) -> tuple[np.ndarray, int]:
     soundfile = _require("soundfile")
     name = "<bytes>" if isinstance(src, (bytes, bytearray)) else str(src)
     if not isinstance(src, (bytes, bytearray)):
-        path = Path(src)
-        if not path.is_file():
-            raise AudioNotFoundError(f"{name}: no such audio file")
-        if path.stat().st_size == 0:
-            raise AudioError(f"{name}: the file is empty")
+        _check_exists(src)
     try:
         data, rate = soundfile.read(io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else name,
                                     dtype="float32", always_2d=True)  # fmt: skip
@@ -71,13 +76,9 @@ def check_audio_file(path: str | os.PathLike) -> None:
         AudioError: empty, or not a format libsndfile reads.
     """
     soundfile = _require("soundfile")
-    file = Path(path)
-    if not file.is_file():
-        raise AudioNotFoundError(f"{path}: no such audio file")
-    if file.stat().st_size == 0:
-        raise AudioError(f"{path}: the file is empty")
+    _check_exists(path)
     try:
-        info = soundfile.info(str(file))
+        info = soundfile.info(str(path))
     except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
         raise AudioError(f"{path}: not a readable audio file ({err})") from err
     if info.frames == 0:

@@ -46,8 +46,8 @@ BLOCK_OPTIONS: tuple[tuple[str, str, Any, str], ...] = tuple(
 BLOCK_SWITCHES: tuple[str, ...] = tuple(name for name, kind, _, _ in BLOCK_OPTIONS if kind == "bool")
 
 
-# A section's fields come from its bases in reverse order (dataclasses walk the MRO backwards): the fields up
-# to ``output_tokens`` (the last base), then BlockOptions, then the rest (the first base).
+# A section's fields come from its bases in reverse order (dataclasses walk the MRO backwards), then its own: the
+# fields up to ``output_tokens`` (the last base), then BlockOptions, then the fields the section declares.
 @dataclass
 class _VisionFirst:
     """VisionCfg's fields up to ``output_tokens``, in open_clip's order."""
@@ -71,8 +71,12 @@ class _VisionFirst:
 
 
 @dataclass
-class _VisionLast:
-    """VisionCfg's fields after the block options, in open_clip's order, then clipzoo's."""
+class VisionCfg(BlockOptions, _VisionFirst):
+    """Image tower hyperparameters (open_clip's ``vision_cfg`` keys, in its field order).
+
+    The block options (:class:`BlockOptions`) follow ``output_tokens``, as in open_clip; the fields declared here
+    come after them: open_clip's timm fields, then clipzoo's.
+    """
 
     timm_model_name: str | None = None
     timm_model_pretrained: bool = False
@@ -91,14 +95,6 @@ class _VisionLast:
     # clipzoo (not open_clip): this tower's own QuickGELU choice where it differs from the model-level quick_gelu
     # (which the text tower follows); None follows the model. transformers CLIP folders can mix them.
     quick_gelu: bool | None = None
-
-
-@dataclass
-class VisionCfg(_VisionLast, BlockOptions, _VisionFirst):
-    """Image tower hyperparameters (open_clip's ``vision_cfg`` keys, in its field order).
-
-    The block options (:class:`BlockOptions`) follow ``output_tokens``, as in open_clip.
-    """
 
 
 @dataclass
@@ -127,18 +123,14 @@ class _TextFirst:
 
 
 @dataclass
-class _TextLast:
-    """TextCfg's fields after the block options, in open_clip's order."""
+class _TextBase(BlockOptions, _TextFirst):
+    """open_clip 3.3.0's text fields, in its order (TextCfg and CoCa's decoder config both start with them): the
+    block options follow ``output_tokens``, then the fields declared here."""
 
     hf_model_name: str | None = None
     hf_model_pretrained: bool = True
     hf_proj_type: str | None = "mlp"  # None: no projection (the width must be embed_dim)
     hf_pooler_type: str | None = "mean_pooler"  # None: the architecture's default pooler
-
-
-@dataclass
-class _TextBase(_TextLast, BlockOptions, _TextFirst):
-    """open_clip 3.3.0's text fields, in its order (TextCfg and CoCa's decoder config both start with them)."""
 
 
 @dataclass

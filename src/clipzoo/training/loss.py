@@ -488,7 +488,7 @@ _SIGLIP_NEGATIVES = {
 
 
 # Training-argument fields read by create_loss, with the defaults of open_clip_train's argument parser.
-_ARG_DEFAULTS: dict[str, Any] = {
+LOSS_ARG_DEFAULTS: dict[str, Any] = {
     "distill": False,
     "siglip": False,
     "local_loss": False,
@@ -533,7 +533,7 @@ def create_loss(args: Any) -> nn.Module:
         AttributeError: ``args`` has no ``model`` and ``distill`` is not set.
         ValueError: ``args.horovod`` is set, or ``args.loss_dist_impl`` is unknown.
     """
-    opt = {name: getattr(args, name, default) for name, default in _ARG_DEFAULTS.items()}
+    opt = {name: getattr(args, name, default) for name, default in LOSS_ARG_DEFAULTS.items()}
     dist_kwargs = {
         "local_loss": opt["local_loss"],
         "gather_with_grad": opt["gather_with_grad"],

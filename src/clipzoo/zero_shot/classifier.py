@@ -165,13 +165,28 @@ def _audio_batches(items: Any, preprocess: Callable | None, batch_size: int) -> 
     if isinstance(items, (dict, torch.Tensor)):
         yield items  # already the model's batched input
         return
+    yield from _preprocessed_chunks(items, preprocess, batch_size, "audio", lambda item: item, default_collate)
+
+
+# Per modality: its raw inputs, the transform they need, and the preprocessed form that needs none (error text).
+_RAW_INPUTS = {
+    "audio": ("audio files or waveforms", "the audio transform", "batch"),
+    "image": ("paths or PIL images", "the eval transform", "[B, C, H, W] tensor"),
+}
+
+
+def _preprocessed_chunks(
+    items: Any, preprocess: Callable | None, batch_size: int, modality: str, load: Callable, collate: Callable
+) -> Iterator[Any]:
+    """Batches of raw ``items`` (``load``-ed, preprocessed, ``collate``-d), ``batch_size`` at a time."""
     if preprocess is None:
+        raw, transform, ready = _RAW_INPUTS[modality]
         raise ZeroShotInputError(
-            "preprocess is required for audio files or waveforms: pass the audio transform returned by "
-            "create_model_and_transforms, or give an already preprocessed batch"
+            f"preprocess is required for {raw}: pass {transform} returned by create_model_and_transforms, "
+            f"or give an already preprocessed {ready}"
         )
     for chunk in _chunks(_as_image_list(items), batch_size):
-        yield default_collate([preprocess(item) for item in chunk])
+        yield collate([preprocess(load(item)) for item in chunk])
 
 
 def _move(batch: Any, device: torch.device, dtype: torch.dtype) -> Any:
@@ -211,13 +226,7 @@ def _image_batches(images: Any, preprocess: Callable | None, batch_size: int) ->
             )
         yield from batch.split(batch_size)
         return
-    if preprocess is None:
-        raise ZeroShotInputError(
-            "preprocess is required for paths or PIL images: pass the eval transform returned by "
-            "create_model_and_transforms, or give an already preprocessed [B, C, H, W] tensor"
-        )
-    for chunk in _chunks(_as_image_list(images), batch_size):
-        yield torch.stack([preprocess(_load_image(item)) for item in chunk])
+    yield from _preprocessed_chunks(images, preprocess, batch_size, "image", _load_image, torch.stack)
 
 
 def _as_image_list(images: Any) -> list:

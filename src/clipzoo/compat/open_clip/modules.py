@@ -98,7 +98,7 @@ _SWITCH_NAMES = " ".join(ATTN_SWITCHES)
 
 
 def open_clip_init(
-    base: type[nn.Module],
+    base: type,
     order: str,
     *,
     rename: Mapping[str, str] | None = None,
@@ -155,7 +155,7 @@ def open_clip_init(
             )
         base.__init__(self, **call, **fixed)
 
-    __init__.__dict__["__signature__"] = signature
+    __init__.__signature__ = signature
     __init__.__doc__ = f"Build clipzoo's ``{base.__name__}`` from open_clip's arguments."
     return __init__
 
@@ -338,94 +338,90 @@ class MultimodalTransformer(_MultimodalDecoder, metaclass=AliasMeta):
     )
 
 
+def _alias_class(name: str, base: type, init: Callable[..., None], doc: str) -> type:
+    """open_clip's class ``name``: ``base`` (an alias of it, see :class:`AliasMeta`) with open_clip's constructor."""
+    init.__qualname__ = f"{name}.__init__"  # what a TypeError about its arguments names
+    namespace = {"__doc__": doc, "__alias_of__": base, "__init__": init, "__module__": __name__, "__qualname__": name}
+    return AliasMeta(name, (base,), namespace)
+
+
+# TimmModel's arguments (open_clip's flat constructor) -> the VisionCfg fields of a timm tower.
+_TIMM_MODEL_FIELDS = {
+    "model_name": "timm_model_name", "pretrained": "timm_model_pretrained", "pool": "timm_pool", "proj": "timm_proj",
+    "proj_bias": "timm_proj_bias", "drop": "timm_drop", "drop_path": "timm_drop_path",
+}  # fmt: skip
+
+
+def _timm_model_init(
+    self: Any,
+    model_name: str,
+    embed_dim: int,
+    image_size: int | tuple[int, int] = 224,
+    pool: str = "avg",
+    proj: str = "linear",
+    proj_bias: bool = False,
+    drop: float = 0.0,
+    drop_path: float | None = None,
+    patch_drop: float | None = None,
+    pretrained: bool = False,
+) -> None:
+    """TimmModel's constructor: open_clip's flat arguments as a timm tower's VisionCfg."""
+    from ...models.timm_tower import TimmTower
+    from ...registry.config import VisionCfg
+
+    if patch_drop is not None:
+        raise UnsupportedOptionError("TimmModel(patch_drop=...) is not supported by clipzoo's timm tower")
+    given = locals()
+    cfg = VisionCfg(image_size=image_size, **{field: given[arg] for arg, field in _TIMM_MODEL_FIELDS.items()})
+    TimmTower.__init__(self, cfg, embed_dim, image_size=image_size, pretrained=pretrained)
+
+
 def _make_timm_model() -> type:
-    # timm is heavy: imported when open_clip.TimmModel is asked for
     from ...models.timm_tower import TimmTower
 
-    class TimmModel(TimmTower, metaclass=AliasMeta):
-        """A timm image backbone + pooling/projection head, open_clip's flat constructor."""
+    doc = "A timm image backbone + pooling/projection head, open_clip's flat constructor."
+    return _alias_class("TimmModel", TimmTower, _timm_model_init, doc)
 
-        __alias_of__ = TimmTower
 
-        def __init__(
-            self,
-            model_name: str,
-            embed_dim: int,
-            image_size: int | tuple[int, int] = 224,
-            pool: str = "avg",
-            proj: str = "linear",
-            proj_bias: bool = False,
-            drop: float = 0.0,
-            drop_path: float | None = None,
-            patch_drop: float | None = None,
-            pretrained: bool = False,
-        ) -> None:
-            from ...registry.config import VisionCfg
+def _hf_text_encoder_init(
+    self: Any,
+    model_name_or_path: str,
+    output_dim: int,
+    config: Any = None,
+    pooler_type: str = None,
+    proj_type: str = None,
+    pretrained: bool = True,
+    output_tokens: bool = False,
+) -> None:
+    """HFTextEncoder's constructor: a transformers model name, or a config (an untrained encoder, as open_clip)."""
+    import tempfile
 
-            if patch_drop is not None:
-                raise UnsupportedOptionError(
-                    "TimmModel(patch_drop=...) is not supported by clipzoo's timm tower"
-                )
-            cfg = VisionCfg(
-                timm_model_name=model_name,
-                timm_model_pretrained=pretrained,
-                timm_pool=pool,
-                timm_proj=proj,
-                timm_proj_bias=proj_bias,
-                timm_drop=drop,
-                timm_drop_path=drop_path,
-                image_size=image_size,
-            )
-            super().__init__(cfg, embed_dim, image_size=image_size, pretrained=pretrained)
+    from ...models.hf_text import HFTextTower
+    from ...registry.config import TextCfg
 
-    TimmModel.__module__ = __name__
-    TimmModel.__qualname__ = "TimmModel"
-    return TimmModel
+    def build(name: str, pretrained: bool) -> None:
+        cfg = TextCfg(
+            hf_model_name=name,
+            hf_model_pretrained=pretrained,
+            hf_pooler_type=pooler_type,
+            hf_proj_type=proj_type,
+            output_tokens=output_tokens,
+        )
+        HFTextTower.__init__(self, cfg, output_dim)
+
+    if config is None:
+        build(model_name_or_path, pretrained)
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        config.save_pretrained(folder)
+        build(folder, False)
 
 
 def _make_hf_text_encoder() -> type:
     from ...models.hf_text import HFTextTower
 
-    class HFTextEncoder(HFTextTower, metaclass=AliasMeta):
-        """A transformers encoder as text tower, open_clip's constructor (model name or a config)."""
-
-        __alias_of__ = HFTextTower
-
-        def __init__(
-            self,
-            model_name_or_path: str,
-            output_dim: int,
-            config: Any = None,
-            pooler_type: str | None = None,
-            proj_type: str | None = None,
-            pretrained: bool = True,
-            output_tokens: bool = False,
-        ) -> None:
-            import tempfile
-
-            from ...registry.config import TextCfg
-
-            def build(name: str, pretrained: bool) -> None:
-                cfg = TextCfg(
-                    hf_model_name=name,
-                    hf_model_pretrained=pretrained,
-                    hf_pooler_type=pooler_type,
-                    hf_proj_type=proj_type,
-                    output_tokens=output_tokens,
-                )
-                HFTextTower.__init__(self, cfg, output_dim)
-
-            if config is None:
-                build(model_name_or_path, pretrained)
-                return
-            # a given config builds an untrained encoder from it, as in open_clip
-            with tempfile.TemporaryDirectory() as folder:
-                config.save_pretrained(folder)
-                build(folder, False)
-
-    HFTextEncoder.__module__ = __name__
-    HFTextEncoder.__qualname__ = "HFTextEncoder"
-    return HFTextEncoder
+    doc = "A transformers encoder as text tower, open_clip's constructor (model name or a config)."
+    return _alias_class("HFTextEncoder", HFTextTower, _hf_text_encoder_init, doc)
 
 
 _LAZY_CLASSES: dict[str, Callable[[], type]] = {

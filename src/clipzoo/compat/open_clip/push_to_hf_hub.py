@@ -9,6 +9,7 @@ back with ``create_model("hf-hub:<repo_id>")`` in clipzoo and open_clip alike.
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 from tempfile import TemporaryDirectory
@@ -49,7 +50,7 @@ def save_config_for_hf(model: Any, config_path: str, model_config: dict | None) 
 def save_for_hf(
     model: Any,
     tokenizer: Any,
-    model_config: dict | None,
+    model_config: dict,
     save_directory: str,
     safe_serialization: bool | str = "both",
     skip_weights: bool = False,
@@ -194,16 +195,8 @@ def push_pretrained_to_hf_hub(
     from ...factory.tokenizer import get_tokenizer
     from ...registry.architectures import get_model_config
 
-    loaded = create_model_from_pretrained(
-        model_name,
-        pretrained=pretrained,
-        precision=precision,
-        image_mean=image_mean,
-        image_std=image_std,
-        image_interpolation=image_interpolation,
-        image_resize_mode=image_resize_mode,
-        **kwargs,
-    )
+    given = dict(locals())  # a snapshot: the names assigned below are not passed on
+    loaded = create_model_from_pretrained(model_name, **_passed_on(given, create_model_from_pretrained), **kwargs)
     model = loaded[0] if isinstance(loaded, tuple) else loaded
     model_config = get_model_config(model_name)
     if model_config is not None:  # None: not a registry name (nothing to adjust)
@@ -211,19 +204,15 @@ def push_pretrained_to_hf_hub(
             model_config["quick_gelu"] = True
         if hf_tokenizer_self:
             model_config["text_cfg"]["hf_tokenizer_name"] = repo_id
-    return push_to_hf_hub(
-        model=model,
-        tokenizer=get_tokenizer(model_name),
-        model_config=model_config,
-        repo_id=repo_id,
-        commit_message=commit_message,
-        token=token,
-        revision=revision,
-        private=private,
-        create_pr=create_pr,
-        model_card=model_card,
-        safe_serialization="both",
-    )
+    upload = _passed_on(given, push_to_hf_hub)  # repo_id and the commit options
+    tokenizer = get_tokenizer(model_name)
+    return push_to_hf_hub(model, tokenizer, model_config, safe_serialization="both", **upload)
+
+
+def _passed_on(given: dict[str, Any], callee: Any) -> dict[str, Any]:
+    """The arguments (``given``: the caller's locals) that ``callee`` takes by the same name, but the first."""
+    names = list(inspect.signature(callee).parameters)[1:]
+    return {name: given[name] for name in names if name in given}
 
 
 def _items(name: str, value: Any) -> list[str]:

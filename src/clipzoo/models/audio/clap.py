@@ -22,7 +22,7 @@ from torch import nn
 
 from ...errors import AudioInputError
 from ...registry.config import AudioCfg, TextCfg
-from ..clip import DEFAULT_LOGIT_SCALE
+from ..clip import LogitHead
 from ..towers import as_section, build_text_tower
 
 if TYPE_CHECKING:
@@ -125,7 +125,7 @@ def _describe(value: Any) -> str:
     return type(value).__name__
 
 
-class CLAP(nn.Module):
+class CLAP(LogitHead, nn.Module):
     """An audio-text contrastive model (open_clip main's ``CLAP``)."""
 
     def __init__(
@@ -147,10 +147,7 @@ class CLAP(nn.Module):
         self.text = build_text_tower(embed_dim, text_cfg, quick_gelu, cast_dtype)
         self.context_length = getattr(self.text, "context_length", None)
         self.vocab_size = getattr(self.text, "vocab_size", None)
-        shape = [1] if nonscalar_logit_scale else []
-        scale = DEFAULT_LOGIT_SCALE if init_logit_scale is None else init_logit_scale
-        self.logit_scale = nn.Parameter(torch.ones(shape) * scale)
-        self.logit_bias = nn.Parameter(torch.ones(shape) * init_logit_bias) if init_logit_bias is not None else None
+        self._init_logit_params(init_logit_scale, init_logit_bias, nonscalar_logit_scale)
 
     def encode_audio(self, audio: Any, normalize: bool = False) -> torch.Tensor:
         """Audio (see the module docstring for the accepted inputs) -> features (B, embed_dim).
@@ -173,9 +170,7 @@ class CLAP(nn.Module):
         """(audio-to-text logits, text-to-audio logits), scaled and biased."""
         audio_features = self.encode_audio(audio, normalize=True)
         text_features = self.encode_text(text, normalize=True)
-        logits = self.logit_scale.exp() * audio_features @ text_features.T
-        if self.logit_bias is not None:
-            logits = logits + self.logit_bias
+        logits = self._image_logits(audio_features, text_features)  # the same scaled logits, audio for images
         return logits, logits.T
 
     def forward(self, audio: Any = None, text: torch.Tensor | None = None):
@@ -187,15 +182,7 @@ class CLAP(nn.Module):
             if self.audio.cfg.training_head:  # open_clip: the head projects the normalized embedding
                 audio_features = F.normalize(self.audio.proj(audio_features), dim=-1)
         text_features = self.encode_text(text, normalize=True) if text is not None else None
-        scale = self.logit_scale.exp()
-        if self.output_dict:
-            out = {"audio_features": audio_features, "text_features": text_features, "logit_scale": scale}
-            if self.logit_bias is not None:
-                out["logit_bias"] = self.logit_bias
-            return out
-        if self.logit_bias is not None:
-            return audio_features, text_features, scale, self.logit_bias
-        return audio_features, text_features, scale
+        return self._outputs("audio_features", audio_features, text_features)
 
     def lock_text_tower(self, unlocked_layers: int = 0, freeze_layer_norm: bool = True) -> None:
         """Freeze the text tower except its last ``unlocked_layers`` layers."""
