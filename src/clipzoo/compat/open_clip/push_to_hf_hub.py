@@ -50,7 +50,7 @@ def save_config_for_hf(model: Any, config_path: str, model_config: dict | None) 
 def save_for_hf(
     model: Any,
     tokenizer: Any,
-    model_config: dict,
+    model_config: dict | None,
     save_directory: str,
     safe_serialization: bool | str = "both",
     skip_weights: bool = False,
