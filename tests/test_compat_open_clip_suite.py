@@ -35,15 +35,7 @@ LEFT_OUT = {"test_training_simple.py": "trains full-size RN50/CoCa/ViT-B-32 on a
 # Regression tests: seeded random init, then outputs compared with open_clip's by exact equality.
 REGRESSION_MODELS = ("RN50", "ViT-B-32")
 # open_clip tests that pass on open_clip and not (yet) on clipzoo -> why.
-_EXACT = (
-    "exact float equality with open_clip's outputs: clipzoo's attention is one SDPA call (open_clip's is "
-    "nn.MultiheadAttention), 1e-6 apart"
-)
-KNOWN_GAPS: dict[str, str] = {
-    "test_inference.py::test_inference_with_data[RN50-False]": _EXACT,
-    "test_inference.py::test_inference_with_data[ViT-B-32-False]": _EXACT,
-    "test_inference.py::test_inference_with_data[ViT-B-32-True]": _EXACT,
-}
+KNOWN_GAPS: dict[str, str] = {}
 
 pytestmark = [
     pytest.mark.slow,

@@ -339,6 +339,8 @@ def test_hf_clips_mode_puts_class_token_last(wordpiece_dir):
 def test_hf_errors(wordpiece_dir, tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="language"):
         HFTokenizer(wordpiece_dir, language="fra_Latn")
+    with pytest.raises(ValueError, match="language='fra_Latn'"):  # open_clip's later switch: refused alike
+        HFTokenizer(wordpiece_dir).set_language("fra_Latn")
     with pytest.raises(ValueError, match="tokenizer_mode"):
         HFTokenizer(wordpiece_dir, tokenizer_mode="fancy")
     with pytest.raises(FileNotFoundError, match="tokenizer.json"):

@@ -57,6 +57,7 @@ class QKVSelfAttention(Attention):
         self.logit_scale = self.head_scale = None
         self.ln_q, self.ln_k, self.ln_inner = attn.ln_q, attn.ln_k, attn.ln_inner  # identities (see eligible)
         self.out_proj = attn.out_proj
+        self.mha_layout, self.fast_inference = False, True  # no in_proj_weight left: SDPA on ``qkv``
 
     @staticmethod
     def eligible(module: nn.Module) -> TypeGuard[Attention]:
@@ -200,6 +201,17 @@ class Int8Linear(nn.Module):
         return (
             f"in_features={self.in_features}, out_features={self.out_features}, int8 dynamic ({bits}-bit x)"
         )
+
+
+def enable_fast_paths(model: nn.Module) -> int:
+    """Turn on the shortcuts the default forward leaves off to match open_clip bit for bit (SDPA attention, the
+    pooled rows only in the last block); returns how many modules switched."""
+    count = 0
+    for module in model.modules():
+        if getattr(module, "fast_inference", None) is False:
+            module.fast_inference = True
+            count += 1
+    return count
 
 
 def fuse_qkv(model: nn.Module) -> int:

@@ -124,6 +124,7 @@ def optimize_for_inference(model, path: str = "auto", *, features: CpuFeatures |
     start = time.perf_counter()
     layers = 0
     model.eval().requires_grad_(False)
+    convert.enable_fast_paths(model)
     if choice.path in ("bf16", "int8"):
         model.float()  # a half-precision model gets its float32 master copy before either rewrite
         with torch.no_grad():

@@ -14,7 +14,13 @@ from .clip import DEFAULT_LOGIT_SCALE, ContrastiveHeadMixin, init_tower_buffers
 from .generation import generate as _generate
 from .layers import LayerNorm, act_factory, norm_factory
 from .towers import as_section, build_text_tower, build_vision_tower
-from .transformer import ResidualAttentionBlock, Transformer, causal_mask, rebuild_meta_mask_after_load
+from .transformer import (
+    ResidualAttentionBlock,
+    Transformer,
+    causal_mask,
+    init_block_weights,
+    rebuild_meta_mask_after_load,
+)
 
 
 class MultimodalDecoder(Transformer):
@@ -49,9 +55,21 @@ class MultimodalDecoder(Transformer):
         nn.init.normal_(self.text_projection, std=width**-0.5)
         self.register_load_state_dict_post_hook(rebuild_meta_mask_after_load)
 
+    def init_parameters(self) -> None:
+        """open_clip's init: depth-scaled normal block weights (self- and cross-attention), scaled projection.
+
+        (open_clip 3.3.0 never calls its own, which reads a ``transformer`` attribute the decoder lacks.)"""
+        for blocks in (self.resblocks, self.cross_attn):
+            init_block_weights(blocks, self.width, self.layers)
+        nn.init.normal_(self.text_projection, std=self.width**-0.5)
+
+    def build_attention_mask(self) -> torch.Tensor:
+        """open_clip's additive causal mask over ``context_length`` positions, on the parameters' device."""
+        return causal_mask(self.context_length, self.text_projection.device)
+
     def init_non_persistent_buffers(self) -> None:
         """Rebuild the causal mask buffer on the parameters' device (after building on the meta device)."""
-        self.attn_mask = causal_mask(self.context_length, self.text_projection.device)
+        self.attn_mask = self.build_attention_mask()
 
     def set_grad_checkpointing(self, enable: bool = True) -> None:
         """Enable activation checkpointing."""

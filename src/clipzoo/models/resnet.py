@@ -78,9 +78,13 @@ class AttentionPool2d(nn.Module):
         self.v_proj = nn.Linear(embed_dim, embed_dim)
         self.c_proj = nn.Linear(embed_dim, output_dim or embed_dim)
         self.num_heads = num_heads
+        # False: open_clip's exact computation; optimize_for_inference sets True (the mean-token-only query)
+        self.fast_inference = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Feature map (B, C, H, W) -> pooled features (B, output_dim)."""
+        if not self.fast_inference:
+            return self.forward_exact(x)
         tokens = x.flatten(2).transpose(1, 2)  # (B, HW, C)
         tokens = torch.cat((tokens.mean(dim=1, keepdim=True), tokens), dim=1)
         tokens = tokens + self.positional_embedding.to(tokens.dtype)
@@ -95,6 +99,35 @@ class AttentionPool2d(nn.Module):
         v = F.linear(tokens, self.v_proj.weight, self.v_proj.bias).unflatten(-1, (heads, -1)).transpose(1, 2)
         out = F.scaled_dot_product_attention(q, k, v)  # (B, heads, 1, head_dim)
         return self.c_proj(out.transpose(1, 2).flatten(1))
+
+    def forward_exact(self, x: torch.Tensor) -> torch.Tensor:
+        """The pooled features computed as open_clip computes them (sequence-first tokens, every query projected,
+        ``F.multi_head_attention_forward``), so the numbers are bit-identical to open_clip's."""
+        tokens = x.flatten(2).permute(2, 0, 1)  # (HW, B, C)
+        tokens = torch.cat((tokens.mean(dim=0, keepdim=True), tokens), dim=0)
+        tokens = tokens + self.positional_embedding[:, None, :].to(tokens.dtype)
+        out, _ = F.multi_head_attention_forward(
+            query=tokens,
+            key=tokens,
+            value=tokens,
+            embed_dim_to_check=tokens.shape[-1],
+            num_heads=self.num_heads,
+            in_proj_weight=None,
+            in_proj_bias=torch.cat((self.q_proj.bias, self.k_proj.bias, self.v_proj.bias)),
+            bias_k=None,
+            bias_v=None,
+            add_zero_attn=False,
+            dropout_p=0.0,
+            out_proj_weight=self.c_proj.weight,
+            out_proj_bias=self.c_proj.bias,
+            training=self.training,
+            need_weights=False,
+            use_separate_proj_weight=True,
+            q_proj_weight=self.q_proj.weight,
+            k_proj_weight=self.k_proj.weight,
+            v_proj_weight=self.v_proj.weight,
+        )
+        return out[0]
 
 
 class ModifiedResNet(FeatureTower, nn.Module):

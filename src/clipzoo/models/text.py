@@ -17,7 +17,14 @@ from torch import nn
 
 from .intermediates import FeatureTower, IntermediatesRequest
 from .layers import LayerNorm
-from .transformer import DEFAULT_ATTN, AttnOptions, Transformer, causal_mask, rebuild_meta_mask_after_load
+from .transformer import (
+    DEFAULT_ATTN,
+    AttnOptions,
+    Transformer,
+    causal_mask,
+    init_block_weights,
+    rebuild_meta_mask_after_load,
+)
 
 POOL_TYPES = ("first", "last", "argmax", "eos", "mean", "none")
 TEXT_POS_EMBED_TYPES = ("learnable", "sinusoidal")
@@ -46,14 +53,9 @@ def init_text_parameters(owner: TextEncoderMixin) -> None:
         nn.init.normal_(owner.positional_embedding, std=0.01)
     if owner.cls_emb is not None:
         nn.init.normal_(owner.cls_emb, std=0.01)
-    width, layers = owner.transformer.width, owner.transformer.layers
-    attn_std, fc_std = width**-0.5, (2 * width) ** -0.5
-    proj_std = attn_std * (2 * layers) ** -0.5
-    for block in owner.transformer.resblocks:
-        nn.init.normal_(block.attn.in_proj_weight, std=attn_std)
-        nn.init.normal_(block.attn.out_proj.weight, std=proj_std)
-        nn.init.normal_(block.mlp.c_fc.weight, std=fc_std)
-        nn.init.normal_(block.mlp.c_proj.weight, std=proj_std)
+    width = owner.transformer.width
+    init_block_weights(owner.transformer.resblocks, width, owner.transformer.layers)
+    attn_std = width**-0.5
     projection = owner.text_projection
     if isinstance(projection, nn.Linear):
         nn.init.normal_(projection.weight, std=attn_std)
@@ -84,6 +86,8 @@ def set_text_attributes(owner: TextEncoderMixin, options: TextOptions) -> None:
     owner.text_pad_mask = options.pad_mask
     owner.text_embed_scale = options.embed_scale
     owner.text_sinusoidal = options.sinusoidal
+    # False: every position is computed, as open_clip does; optimize_for_inference sets True (the pooled row only)
+    owner.fast_inference = False
 
 
 def sinusoidal_positions(length: int, width: int, device: torch.device | None = None) -> torch.Tensor:
@@ -150,6 +154,10 @@ class TextEncoderMixin:
             mask = torch.zeros(pad.shape, device=x.device, dtype=x.dtype)
             return mask.masked_fill(pad, -65504.0), False
         if self.cls_emb is None:
+            if causal and not self.fast_inference:
+                # open_clip's additive mask, built once per call for every block (is_causal would rebuild it in
+                # each block's exact nn.MultiheadAttention path); optimize_for_inference keeps SDPA's is_causal
+                return causal_mask(x.shape[1], x.device, x.dtype), False
             return None, causal
         # CoCa: mask padding keys. Pretrained CoCa weights were trained with the class slot's "valid" flag put in
         # front instead of at the end, shifting the padding mask by one position; reproduce that exactly.
@@ -208,10 +216,10 @@ class TextEncoderMixin:
         if index is None:  # pool_type 'none': every position, normalized and projected
             x = self.ln_final(self.transformer(x, attn_mask=mask, is_causal=is_causal))
             return self._text_project(x), x
-        if need_tokens:
+        if need_tokens or not self.fast_inference:
             x = self.ln_final(self.transformer(x, attn_mask=mask, is_causal=is_causal))
             pooled = x[torch.arange(x.shape[0], device=x.device), index]
-            return self._text_project(pooled), x
+            return self._text_project(pooled), x if need_tokens else None
         # positions after the last pooled one cannot change it: do not compute them (a data-dependent length, so
         # not while tracing: a traced model would keep the example's length)
         if is_causal and not torch.jit.is_tracing():
@@ -313,16 +321,24 @@ class TextTransformer(FeatureTower, TextEncoderMixin, nn.Module):
         self.ln_final = norm_layer(width)
         # kept for open_clip compatibility (not in the state dict); attention uses SDPA's is_causal instead
         self.register_buffer(
-            "attn_mask", None if no_causal_mask else causal_mask(self.num_pos), persistent=False
+            "attn_mask", None if no_causal_mask else self.build_causal_mask(), persistent=False
         )
         self.text_projection = make_text_projection(width, output_dim, proj_type, proj_bias)
-        init_text_parameters(self)
+        self.init_parameters()
         self.register_load_state_dict_post_hook(rebuild_meta_mask_after_load)
+
+    def init_parameters(self) -> None:
+        """(Re-)initialize the weights as open_clip does (see :func:`init_text_parameters`)."""
+        init_text_parameters(self)
+
+    def build_causal_mask(self) -> torch.Tensor:
+        """open_clip's additive causal mask over every position (num_pos x num_pos), on the embedding's device."""
+        return causal_mask(self.num_pos, self.token_embedding.weight.device)
 
     def init_non_persistent_buffers(self) -> None:
         """Rebuild the causal mask buffer on the parameters' device (after building on the meta device)."""
         if self.attn_mask is not None:
-            self.attn_mask = causal_mask(self.num_pos, self.token_embedding.weight.device)
+            self.attn_mask = self.build_causal_mask()
 
     def set_grad_checkpointing(self, enable: bool = True) -> None:
         """Enable activation checkpointing in the transformer."""

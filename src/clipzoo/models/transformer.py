@@ -110,6 +110,10 @@ class Attention(nn.Module):
         self.ln_k = norm_layer(self.head_dim) if options.qk_norm else nn.Identity()
         self.ln_inner = norm_layer(dim) if options.inner_norm else nn.Identity()
         self.out_proj = nn.Linear(dim, dim)
+        # the default layout computes what nn.MultiheadAttention computes (open_clip's numbers, bit for bit);
+        # optimize_for_inference sets fast_inference, which runs SDPA on clipzoo's own batch-first projection
+        self.mha_layout = not custom and not options.any
+        self.fast_inference = False
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -179,6 +183,8 @@ class Attention(nn.Module):
 
         ``attn_mask`` is additive (float) or boolean (True = may attend), broadcastable to (B, H, L, S).
         """
+        if self.mha_layout and not self.fast_inference:
+            return self.forward_mha(x, x if memory is None else memory, attn_mask, is_causal)
         q, k, v = self._project(x, memory)
         q, k = self.ln_q(q), self.ln_k(k)
         if attn_mask is not None and attn_mask.dtype != torch.bool:
@@ -194,6 +200,91 @@ class Attention(nn.Module):
         out = self.ln_inner(out.transpose(1, 2).flatten(2))
         return self.out_proj(out)
 
+    def _mha_mask(
+        self, x: torch.Tensor, source: torch.Tensor, attn_mask: torch.Tensor | None, is_causal: bool
+    ) -> torch.Tensor | None:
+        """The mask as nn.MultiheadAttention takes it: additive float, (L, S) or (B * heads, L, S)."""
+        length, batch = x.shape[1], x.shape[0]
+        if is_causal:
+            causal = causal_mask(length, x.device, x.dtype)
+            attn_mask = causal if attn_mask is None else attn_mask + causal
+        if attn_mask is None:
+            return None
+        if attn_mask.dtype == torch.bool:  # clipzoo's True = may attend
+            attn_mask = torch.zeros(attn_mask.shape, device=x.device, dtype=x.dtype).masked_fill(
+                ~attn_mask, float("-inf")
+            )
+        attn_mask = attn_mask.to(x.dtype)
+        if attn_mask.dim() <= 2:
+            return attn_mask
+        full = attn_mask.expand(batch, self.num_heads, length, source.shape[1])
+        return full.reshape(batch * self.num_heads, length, source.shape[1])
+
+    def _mha_fast_path(self, x: torch.Tensor, memory: torch.Tensor) -> bool:
+        # the conditions under which nn.MultiheadAttention.forward takes torch's fused kernel
+        if self.training or x is not memory or self.in_proj_weight is None or self.num_heads % 2:
+            return False
+        if x.dtype != self.in_proj_weight.dtype or x.dtype != self.in_proj_bias.dtype:
+            return False
+        # not while tracing or exporting: a trace's checking run may take the other branch, and torch.export/ONNX
+        # have no decomposition of the fused kernel
+        if torch.jit.is_tracing() or torch.compiler.is_compiling():
+            return False
+        if torch.is_autocast_enabled() or not torch.backends.mha.get_fastpath_enabled():
+            return False
+        weights = (x, self.in_proj_weight, self.in_proj_bias, self.out_proj.weight, self.out_proj.bias)
+        return not (torch.is_grad_enabled() and any(t.requires_grad for t in weights))
+
+    def forward_mha(
+        self, x: torch.Tensor, memory: torch.Tensor, attn_mask: torch.Tensor | None, is_causal: bool = False
+    ) -> torch.Tensor:
+        """Batch-first attention computed with the very calls ``nn.MultiheadAttention`` makes (its fused kernel
+        where it takes it, else ``F.multi_head_attention_forward`` on sequence-first views), as open_clip does."""
+        mask = self._mha_mask(x, memory, attn_mask, is_causal)
+        # open_clip's masks are additive floats, which keep nn.MultiheadAttention off its fused kernel
+        if mask is None and self._mha_fast_path(x, memory):
+            out = torch._native_multi_head_attention(
+                x,
+                x,
+                x,
+                self.dim,
+                self.num_heads,
+                self.in_proj_weight,
+                self.in_proj_bias,
+                self.out_proj.weight,
+                self.out_proj.bias,
+                None,
+                False,
+                True,
+                None,
+            )
+            return out[0]
+        query = x.transpose(1, 0)
+        source = query if memory is x else memory.transpose(1, 0)
+        out, _ = F.multi_head_attention_forward(
+            query,
+            source,
+            source,
+            self.dim,
+            self.num_heads,
+            self.in_proj_weight,
+            self.in_proj_bias,
+            None,
+            None,
+            False,
+            0.0,
+            self.out_proj.weight,
+            self.out_proj.bias,
+            training=self.training,
+            need_weights=False,
+            attn_mask=mask,
+            use_separate_proj_weight=not self.packed,
+            q_proj_weight=self.q_proj_weight,
+            k_proj_weight=self.k_proj_weight,
+            v_proj_weight=self.v_proj_weight,
+        )
+        return out.transpose(1, 0)
+
 
 def causal_mask(
     size: int, device: torch.device | None = None, dtype: torch.dtype = torch.float32
@@ -208,6 +299,17 @@ def rebuild_meta_mask_after_load(module: nn.Module, incompatible_keys: object) -
     mask = getattr(module, "attn_mask", None)
     if mask is not None and mask.is_meta and owns_buffers(module):
         module.init_non_persistent_buffers()
+
+
+def init_block_weights(blocks: Any, width: int, layers: int) -> None:
+    """open_clip's depth-scaled normal init of the blocks' attention and MLP weights (text towers, CoCa decoder)."""
+    attn_std, fc_std = width**-0.5, (2 * width) ** -0.5
+    proj_std = attn_std * (2 * layers) ** -0.5
+    for block in blocks:
+        nn.init.normal_(block.attn.in_proj_weight, std=attn_std)
+        nn.init.normal_(block.attn.out_proj.weight, std=proj_std)
+        nn.init.normal_(block.mlp.c_fc.weight, std=fc_std)
+        nn.init.normal_(block.mlp.c_proj.weight, std=proj_std)
 
 
 class Mlp(nn.Module):
@@ -277,6 +379,33 @@ class ResidualAttentionBlock(nn.Module):
             memory = self.ln_1_kv(memory)
         x = x + self.ls_1(self.ln_attn(self.attn(self.ln_1(x), memory, attn_mask, is_causal)))
         return x + self.ls_2(self.mlp(self.ln_2(x)))
+
+    def get_weight_dtype(self) -> torch.dtype:
+        """The dtype of the block's weights (``mlp.c_fc``'s; a layer quantized open_clip's way reports its own)."""
+        original = getattr(self.mlp.c_fc, "int8_original_dtype", None)
+        return original if original is not None else self.mlp.c_fc.weight.dtype
+
+    @torch.jit.ignore
+    def attention(
+        self,
+        q_x: torch.Tensor,
+        k_x: torch.Tensor | None = None,
+        v_x: torch.Tensor | None = None,
+        attn_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The block's attention alone (no norm, no residual), as open_clip's block method: ``q_x`` attends to
+        ``k_x``/``v_x`` (to itself when both are None); ``attn_mask`` is cast to ``q_x``'s dtype and added.
+
+        Raises:
+            ValueError: ``k_x`` and ``v_x`` are different tensors (clipzoo attends to one memory for both).
+        """
+        if v_x is not k_x:
+            raise ValueError(
+                "attention(k_x, v_x): pass the same tensor for both (clipzoo's keys and values "
+                "come from one memory), or neither for self-attention"
+            )
+        memory = None if k_x is None or k_x is q_x else k_x
+        return self.attn(q_x, memory, None if attn_mask is None else attn_mask.to(q_x.dtype))
 
     def forward_rows(
         self, x: torch.Tensor, index: torch.Tensor, attn_mask: torch.Tensor | None = None

@@ -85,6 +85,8 @@ class VisionTransformer(FeatureTower, nn.Module):
         self.final_ln_after_pool = final_ln_after_pool
         self.output_dim = output_dim
         self.pool_type = pool_type
+        # False: the last block computes every token, as open_clip does; optimize_for_inference sets True
+        self.fast_inference = False
         num_positions = self.grid_size[0] * self.grid_size[1] + 1
 
         scale = width**-0.5
@@ -141,6 +143,9 @@ class VisionTransformer(FeatureTower, nn.Module):
                 for param in params:
                     param.requires_grad = True
 
+    def init_parameters(self) -> None:
+        """Nothing to redo: open_clip 3.3.0's is empty too (the tower keeps the init it was built with)."""
+
     def set_grad_checkpointing(self, enable: bool = True) -> None:
         """Enable activation checkpointing in the transformer."""
         self.transformer.grad_checkpointing = enable
@@ -182,7 +187,7 @@ class VisionTransformer(FeatureTower, nn.Module):
 
     def _class_token_only(self) -> bool:
         # the pooled feature is the class token's alone, so the last block need not compute the patch tokens
-        return self.pool_type == "tok" and self.attn_pool is None and not self.output_tokens
+        return self.fast_inference and self.pool_type == "tok" and self.attn_pool is None and not self.output_tokens
 
     def tower_intermediates(
         self, x: torch.Tensor, request: IntermediatesRequest

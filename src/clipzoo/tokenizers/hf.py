@@ -140,10 +140,7 @@ class HFTokenizer(TensorCall):
         tokenizer_mode: str | None = None,
     ):
         if language is not None:
-            raise ValueError(
-                f"language={language!r} needs transformers' language-code tokenizers (e.g. NLLB), which "
-                "clipzoo's HFTokenizer does not emulate; use language=None"
-            )
+            self.set_language(language)
         self.tokenizer_mode = tokenizer_mode or ""
         if self.tokenizer_mode not in TOKENIZER_MODES:
             raise ValueError(f"unknown tokenizer_mode {tokenizer_mode!r}; expected None or 'clips'")
@@ -165,6 +162,17 @@ class HFTokenizer(TensorCall):
         self.clean = clean  # the mode's name: what exporters test (a function's identity is no type)
         self.clean_fn = get_clean_fn(clean)
         self.strip_sep_token = strip_sep_token
+
+    def set_language(self, src_lang: str) -> None:
+        """open_clip's switch of a language-code tokenizer's source language: refused (none is emulated).
+
+        Raises:
+            ValueError: always; clipzoo's HFTokenizer has no language-code tokenizers (NLLB, ...).
+        """
+        raise ValueError(
+            f"language={src_lang!r} needs transformers' language-code tokenizers (e.g. NLLB), which "
+            "clipzoo's HFTokenizer does not emulate; use language=None"
+        )
 
     def _special_ids(self, directory: Path) -> dict[str, int]:
         """Ids of the special tokens named in the folder's configs (roles whose token is in the vocabulary)."""
