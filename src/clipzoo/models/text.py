@@ -124,6 +124,7 @@ class TextEncoderMixin:
         text_embed_scale: float
         text_sinusoidal: bool
         attn_mask: torch.Tensor | None  # a non-persistent buffer (register_buffer)
+        fast_inference: bool
 
     def _text_embed(self, text: torch.Tensor) -> torch.Tensor:
         dtype = self.transformer.get_cast_dtype()

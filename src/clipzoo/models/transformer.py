@@ -243,7 +243,7 @@ class Attention(nn.Module):
         mask = self._mha_mask(x, memory, attn_mask, is_causal)
         # open_clip's masks are additive floats, which keep nn.MultiheadAttention off its fused kernel
         if mask is None and self._mha_fast_path(x, memory):
-            out = torch._native_multi_head_attention(
+            fused = torch._native_multi_head_attention(
                 x,
                 x,
                 x,
@@ -258,7 +258,7 @@ class Attention(nn.Module):
                 True,
                 None,
             )
-            return out[0]
+            return fused[0]
         query = x.transpose(1, 0)
         source = query if memory is x else memory.transpose(1, 0)
         out, _ = F.multi_head_attention_forward(
