@@ -32,7 +32,7 @@ format: install
 	$(VENV)/bin/ruff check --fix src tests scripts
 
 # Both cores: two pytest-xdist workers, one intra-op thread each (tests control their own thread counts).
-test: install lint bench-env hf5-env octests-env
+test: install lint bench-env hf5-env octests-env retrieval-env
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n 2 --dist worksteal $(PYTEST_ARGS)
 	OMP_NUM_THREADS=2 $(HF5_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/hf5
 
@@ -56,12 +56,18 @@ RETRIEVAL_VENV := .venv-retrieval
 OCTESTS_VENV := .venv-octests
 bench-env: $(BENCH_VENV)/.installed-stamp
 hf5-env: $(HF5_VENV)/.installed-stamp
-# clip-retrieval 2.45 (open-clip-torch<3, numpy<2, pyarrow<16): the peer of `clipzoo embed` in make bench.
+# clip-retrieval 2.45 (open-clip-torch<3, numpy<2, pyarrow<16): the peer of `clipzoo embed` in make bench, and the
+# reader of its folder in tests/test_compat_clip_retrieval.py (its `index` step, embedding-reader).
 retrieval-env: $(RETRIEVAL_VENV)/.installed-stamp
 # open_clip 3.3.0's own tests: the tests/ of its sdist, fetched from PyPI into .cache/ (not copied into this
-# repository), run against open_clip and against clipzoo by tests/test_compat_open_clip_suite.py.
+# repository). Which of them pass on open_clip itself is recorded once here (tests/helpers/octests.py: it depends on
+# .venv-octests and the suite, not on clipzoo); tests/test_compat_open_clip_suite.py runs them on clipzoo.
 OCTESTS_DIR := .cache/open_clip-3.3.0
-octests-env: $(OCTESTS_VENV)/.installed-stamp $(OCTESTS_DIR)/tests/util_test.py
+octests-env: $(OCTESTS_DIR)/open_clip-passed.json
+
+$(OCTESTS_DIR)/open_clip-passed.json: $(OCTESTS_VENV)/.installed-stamp $(OCTESTS_DIR)/tests/util_test.py tests/helpers/octests.py
+	rm -f $@
+	$(PY) -m tests.helpers.octests
 
 $(OCTESTS_DIR)/tests/util_test.py: tests/envs/octests-requirements.txt
 	rm -rf $(OCTESTS_DIR) && mkdir -p $(OCTESTS_DIR)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,7 +19,8 @@ import clipzoo
 from clipzoo.corpus.encoder import MissingWeightsError
 from clipzoo.corpus.layout import ForeignOutputError
 from clipzoo.corpus.sources import SourceError
-from clipzoo.errors import InputError
+from clipzoo.errors import InputError, LockBusyError
+from clipzoo.files import AtomicTarget
 from tests.helpers.corpus import BROKEN, MODEL, digit_folder, digit_shard
 
 COUNT = 60
@@ -152,6 +154,26 @@ def test_caption_only_list_gives_text_embeddings(tmp_path):
     summary = clipzoo.embed(tmp_path / "captions.csv", out=tmp_path / "out", **RUN)
     assert summary.embedded == 9 and not (tmp_path / "out/img_emb").exists()
     assert np.load(tmp_path / "out/text_emb/text_emb_0.npy").shape == (6, 64)
+
+
+def test_a_resumed_run_removes_what_killed_writes_left(reference, corpus, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(reference[0], out)
+    leftovers = [out / "img_emb" / ".img_emb_03.npy.write-k1ll3d.part", out / ".clipzoo_embed.json.write-x.part"]
+    for path in leftovers:  # a run killed inside write_file_atomically leaves these
+        path.write_bytes(b"half")
+    clipzoo.embed(corpus, out=out, **RUN)
+    assert not any(path.exists() for path in leftovers)
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == sorted(
+        p.relative_to(reference[0]) for p in reference[0].rglob("*")
+    )
+
+
+def test_a_second_run_into_a_folder_being_written_is_refused(corpus, tmp_path):
+    out = tmp_path / "out"
+    with AtomicTarget(out, timeout=0), pytest.raises(LockBusyError, match="being written by another process"):
+        clipzoo.embed(corpus, out=out, **RUN)  # the lock is held here as a running embed holds it
+    assert not out.exists()
 
 
 def _interrupt_after_first_part(corpus: Path, out: Path, sig: int) -> tuple[int, dict]:

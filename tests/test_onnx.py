@@ -177,15 +177,19 @@ def _assert_matches_torch(folder: Path, model: torch.nn.Module, name: str) -> No
 # ------------------------------------------------------------------------------------------ coverage
 
 
-@pytest.mark.slow  # ~20-30 s: two full-size exports (350 + 250 MB graphs) and their onnxruntime sessions
+@pytest.mark.slow
 def test_vit_b_32_round_trips_within_tolerance(tmp_path):
-    """Native ViT image tower and CLIP text tower at full size (random weights), once."""
+    """Native ViT image tower and CLIP text tower at ViT-B-32's full width, image size and context (random
+    weights), once. Two of each tower's 12 blocks: the blocks are identical, so the other 10 only multiplied the
+    export and session times (38 s of the suite)."""
     from clipzoo.export.onnx import write_onnx_folder
     from clipzoo.factory.resolve import resolve
 
     folder = tmp_path / "b32"
     folder.mkdir()
     model = clipzoo.create_model("ViT-B-32").eval()
+    for tower in (model.visual.transformer, model.transformer):
+        tower.resblocks, tower.layers = tower.resblocks[:2], 2
     write_onnx_folder(folder, model, resolve("ViT-B-32"))  # the writer export_model runs, on this model
     _assert_matches_torch(folder, model, "ViT-B-32")
     manifest = read_manifest(folder)

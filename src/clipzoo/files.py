@@ -94,6 +94,22 @@ def fix_tree_modes(root: str | os.PathLike[str]) -> None:
                 os.chmod(path, files)
 
 
+_WRITE_MARK = ".write-"  # write_file_atomically's temporary files: ".NAME.write-XXXXXXXX.part"
+
+
+def unfinished_writes(folder: str | os.PathLike) -> list[Path]:
+    """The temporary files that :func:`write_file_atomically` calls killed before their rename left in ``folder``
+    and its subfolders, sorted. Live writers' files look the same: remove them only while no writer can run.
+
+    Args:
+        folder: The folder to look in; a missing folder has none.
+
+    Returns:
+        Their paths.
+    """
+    return sorted(Path(folder).rglob(f".*{_WRITE_MARK}*.part"))
+
+
 def write_file_atomically(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to a temporary file beside ``path`` and rename it onto ``path`` (umask modes, no lock).
 
@@ -108,7 +124,7 @@ def write_file_atomically(path: str | os.PathLike, data: bytes) -> None:
     """
     folder, name = os.path.split(os.fspath(path))
     # not ".NAME.tmp-": these writers hold no lock, so the sweep of staging leftovers must not take their files
-    fd, tmp = tempfile.mkstemp(dir=folder or ".", prefix=f".{name}.write-", suffix=".part")
+    fd, tmp = tempfile.mkstemp(dir=folder or ".", prefix=f".{name}{_WRITE_MARK}", suffix=".part")
     try:
         os.fchmod(fd, file_mode())
         with os.fdopen(fd, "wb") as out:

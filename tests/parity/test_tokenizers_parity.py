@@ -115,7 +115,8 @@ def _same_batch(ours, peer, texts, **kwargs):
 
 
 def test_fixed_and_generated_corpus_10k(pair):
-    # 10,051 strings; fresh tokenizers so cold-cache paths are compared too.
+    # 10,051 strings; fresh tokenizers so cold-cache paths are compared too. (A second 25k corpus from the same
+    # generator with another seed added a minute of the suite and no new kind of text.)
     texts = FIXED_CORPUS + generated_corpus(10_000)
     _same_batch(cz.SimpleTokenizer(), oc_tok.SimpleTokenizer(), texts)
 
@@ -169,16 +170,10 @@ def test_hypothesis_unicode(pair, texts):
 
 
 @pytest.mark.slow
-@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(UNICODE_TEXT | st.text(), min_size=1, max_size=8), st.integers(2, 80))
 def test_hypothesis_unicode_many(pair, texts, context_length):
     _same_batch(*pair, texts, context_length=context_length)
-
-
-@pytest.mark.slow
-def test_generated_corpus_25k():
-    texts = generated_corpus(25_000, seed=7)
-    _same_batch(cz.SimpleTokenizer(), oc_tok.SimpleTokenizer(), texts)
 
 
 # -- reduction masks (same RNG draws in the same order) --------------------------------------------------

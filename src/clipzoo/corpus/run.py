@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ..files import check_replaceable
+from ..files import AtomicTarget, check_replaceable, unfinished_writes
 from .chunks import ChunkResult, chunk_stream
 from .encoder import (
     EmbedOptionError,
@@ -224,6 +224,7 @@ def embed(
         MissingWeightsError: no weights without ``random_weights``.
         ForeignOutputError: ``out`` holds another run's embeddings (without ``overwrite``).
         InputError: a bad option, or an ``out`` clipzoo may not write.
+        LockBusyError: another run is writing ``out`` (one run per output folder).
     """
     start = time.perf_counter()
     sources = [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
@@ -239,7 +240,22 @@ def embed(
     # the house's rule for folders (never the current or home folder, an ancestor, a file, a link, an empty path,
     # a foreign folder); whether this run may resume or replace what is there is open_output's question
     out = check_replaceable(out, [MANIFEST_FILE], overwrite=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # one run per output folder (a second one is refused at once: LockBusyError, status 2 on the command line);
+    # what a killed run was writing is then nobody's and goes, so a resumed folder equals an uninterrupted run's
+    with AtomicTarget(out, timeout=0):
+        return _embed_into(out, start, sources, found, options, request, identity, overwrite, engine=engine,
+                           ray_address=ray_address, part_size=part_size, fast_decode=fast_decode, device=device,
+                           workers=workers, progress=progress)  # fmt: skip
+
+
+def _embed_into(out: Path, start: float, sources: list, found: Any, options: SourceOptions, request: EncoderRequest,
+                identity: dict[str, Any], overwrite: bool, **run: Any) -> EmbedSummary:  # fmt: skip
+    """The rest of :func:`embed`, while this process holds ``out``'s lock."""
+    engine, part_size, device = run["engine"], run["part_size"], run["device"]
     manifest = open_output(out, identity, overwrite)
+    for leftover in unfinished_writes(out):
+        leftover.unlink()
     n_items, with_images, with_text = count_items(found, options)
     if n_items == 0:
         raise SourceError(f"the sources hold no items to embed: {', '.join(map(str, sources))}")
@@ -252,11 +268,12 @@ def embed(
     manifest.info = {"preprocess": encoder.preprocess_cfg, "embed_dim": encoder.embed_dim, "images": with_images,
                      "text": with_text, "inference_path": encoder.path, "engine": engine}  # fmt: skip
     manifest.save(out)
-    _engine(engine).prepare(ray_address)  # start or join the engine's machinery before the timed stream
+    _engine(engine).prepare(run["ray_address"])  # start or join the engine's machinery before the timed stream
     streaming = time.perf_counter()
-    written = _run_parts(found, options, manifest, encoder, out, engine=engine, ray_address=ray_address,
-                         request=request, fast_decode=fast_decode, with_images=with_images, with_text=with_text,
-                         progress=progress, workers=workers or _engine(engine).default_workers(device))  # fmt: skip
+    written = _run_parts(found, options, manifest, encoder, out, engine=engine, ray_address=run["ray_address"],
+                         request=request, fast_decode=run["fast_decode"], with_images=with_images,
+                         with_text=with_text, progress=run["progress"],
+                         workers=run["workers"] or _engine(engine).default_workers(device))  # fmt: skip
     end = time.perf_counter()
     seconds = end - start
     done = sum(p["rows"] for p in manifest.parts.values())
