@@ -8,7 +8,7 @@ those positions for a list, negative positions count from the end, all blocks fo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol, TypeGuard, overload
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeGuard, overload
 
 import torch
 from torch import nn
@@ -126,17 +126,9 @@ class IntermediatesRequest:
 class IntermediatesTower(Protocol):
     """A tower with open_clip's ``forward_intermediates`` (its input is ``x`` on image towers, ``text`` on text)."""
 
-    def forward_intermediates(
-        self,
-        x: torch.Tensor,
-        /,
-        indices: int | list[int] | None = None,
-        stop_early: bool = False,
-        normalize_intermediates: bool = False,
-        intermediates_only: bool = False,
-        output_fmt: str = "NCHW",
-        output_extra_tokens: bool = False,
-    ) -> dict[str, torch.Tensor | list[torch.Tensor]]: ...
+    # any parameters: the towers name the input ``x`` (image) or ``text``; IntermediatesRequest.apply_to passes
+    # FeatureTower.forward_intermediates's keywords
+    def forward_intermediates(self, *args: Any, **kwargs: Any) -> dict[str, torch.Tensor | list[torch.Tensor]]: ...
 
 
 class PrunableTower(Protocol):
