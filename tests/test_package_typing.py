@@ -14,6 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 INIT = ROOT / "src" / "clipzoo" / "__init__.py"
+MYPY_CACHE = ROOT / ".cache" / "mypy"
 
 
 def _lazy_table(tree: ast.Module) -> dict[str, str]:
@@ -81,9 +82,9 @@ def _revealed(tmp_path: Path) -> dict[str, str]:
     program = tmp_path / "user.py"
     program.write_text(USER_PROGRAM)
     proc = subprocess.run(
-        # no cache: mypy 1.18 cannot write some of torch's types to it (NotImplementedError, TypeGuardedType)
-        [sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml"), "--cache-dir", "/dev/null",
-         "--follow-imports=silent", "--no-error-summary", str(program)],
+        # the lint's options and cache (the Makefile's MYPY_CACHE): after `make lint` only the program is checked
+        [sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml"), "--cache-dir", str(MYPY_CACHE),
+         "--no-error-summary", str(program)],
         capture_output=True, text=True, cwd=ROOT,
     )  # fmt: skip
     assert "error:" not in proc.stdout, proc.stdout + proc.stderr
@@ -92,7 +93,7 @@ def _revealed(tmp_path: Path) -> dict[str, str]:
     return {lines[int(n) - 1][len("reveal_type(") : -1]: revealed for n, revealed in found}
 
 
-@pytest.mark.slow  # mypy reads torch's annotations: about a minute of CPU with a cold cache
+@pytest.mark.slow  # a cold mypy cache (no `make lint` before): torch's annotations, 1-2 minutes of CPU
 def test_a_user_program_type_checks_with_real_types(tmp_path):
     types = _revealed(tmp_path)
     assert len(types) == 6, types

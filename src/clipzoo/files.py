@@ -76,7 +76,7 @@ def dir_mode() -> int:
     return 0o777 & ~umask()
 
 
-def fix_tree_modes(root: str | os.PathLike) -> None:
+def fix_tree_modes(root: str | os.PathLike[str]) -> None:
     """Give ``root`` (a folder this process just wrote) and everything below it the umask's modes.
 
     Symbolic links are left alone (their targets may lie elsewhere).

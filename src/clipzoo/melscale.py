@@ -17,7 +17,7 @@ _SLANEY_BREAK_MEL = 15.0
 _SLANEY_LOGSTEP = np.log(6.4) / 27.0  # 27 mels per factor 6.4 in frequency
 
 
-def hz_to_mel(freq: np.ndarray, scale: str) -> np.ndarray:
+def hz_to_mel(freq: np.ndarray | float, scale: str) -> np.ndarray:
     """Frequencies in Hz to mels on the ``'htk'`` or ``'slaney'`` scale."""
     freq = np.asarray(freq, dtype=np.float64)
     if scale == "htk":

@@ -26,7 +26,7 @@ def cache_roots() -> list[Path]:
 
 def _folders(roots: list[Path], folders: list[Path]) -> list[Path]:
     """Every folder below the cache ``roots`` (links not followed), then the ``folders`` themselves."""
-    found = []
+    found: list[Path] = []
     for root in roots:
         found.extend(Path(folder) for folder, _, _ in os.walk(root))
     return list(dict.fromkeys([*found, *folders]))

@@ -53,7 +53,9 @@ def _images_to_classify(
             check_header(path)
         return list(args.images)
     if load is None:
-        from ..preprocess.images import load_image as load
+        from ..preprocess.images import load_image
+
+        load = load_image
 
     readable = []
     for path in args.images:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable
+from typing import Any
 
 EXIT_FAILURE, EXIT_USAGE = 1, 2
 
@@ -21,7 +22,11 @@ MODEL_HELP = "architecture name, hf-hub:org/repo or local-dir:PATH"
 
 
 def add_model_command(
-    sub: argparse._SubParsersAction, name: str, tag_help: str | None, model_help: str = MODEL_HELP, **kwargs: str
+    sub: argparse._SubParsersAction,
+    name: str,
+    tag_help: str | None,
+    model_help: str = MODEL_HELP,
+    **kwargs: Any,  # argparse's add_parser keywords
 ) -> argparse.ArgumentParser:
     """A subcommand that takes a MODEL and an optional TAG (``kwargs``: ``help``, ``description``)."""
     parser = sub.add_parser(name, **kwargs)
@@ -98,7 +103,7 @@ def add_random_weights(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def require_weights(model: str, pretrained: str | None, random_weights: bool, **options: str | None) -> None:
+def require_weights(model: str, pretrained: str | None, random_weights: bool, **options: Any) -> None:
     """:func:`clipzoo.factory.resolve.require_weights` (its ``options``: ``cache_dir``, ``tag_usage``) in the CLI's
     words: MissingWeightsError, status 2.
 

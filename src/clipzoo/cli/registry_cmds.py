@@ -6,6 +6,7 @@ import argparse
 import fnmatch
 import json
 import math
+from typing import Any
 
 from .common import CliError, add_json, add_model_command, check_model, check_tag, emit, is_glob, match_models
 
@@ -102,7 +103,7 @@ def _source_info(model: str, tag: str | None, params: bool) -> dict:
     from ..factory.resolve import resolve
 
     spec = resolve(model, tag)
-    data = {
+    data: dict[str, Any] = {
         "model": model,
         "modality": spec.model_cfg.modality,
         "config": spec.model_cfg.to_dict(),

@@ -140,6 +140,7 @@ def encode_chunk(
     with_text: bool,
 ) -> ChunkResult:
     """Encode a preprocessed chunk (``prepared`` from :func:`preprocess_chunk`; None for a caption-only corpus)."""
+    failures: list[tuple[int, str]]
     if prepared is None:
         ok, failures, image = [pos for pos, _ in chunk.items], [], None
     else:

@@ -10,6 +10,7 @@ and return float32, L2-normalized rows.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -61,6 +62,12 @@ class EncoderRequest:
         """The request as a plain dict (for the manifest)."""
         return asdict(self)
 
+    def model_name(self) -> str:
+        """The model to build: a request without an ONNX folder names one."""
+        if self.model is None:
+            raise ValueError("an encoder request names a model or an ONNX folder; it has neither")
+        return self.model
+
 
 def check_request(request: EncoderRequest, random_weights: bool) -> None:
     """Check the model, tag, weights and precision without building anything (torch-free), before any work.
@@ -85,7 +92,7 @@ def check_request(request: EncoderRequest, random_weights: bool) -> None:
     from ..factory.resolve import require_weights
 
     require_weights(
-        request.model,
+        request.model_name(),
         request.pretrained,
         random_weights,
         request.cache_dir,
@@ -115,10 +122,10 @@ class TorchEncoder:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(RANDOM_WEIGHTS_SEED)
             model, _, _ = create_model_and_transforms(
-                request.model, pretrained=request.pretrained, device=self.device, cache_dir=request.cache_dir
+                request.model_name(), pretrained=request.pretrained, device=self.device, cache_dir=request.cache_dir
             )
         self.preprocess_cfg = get_model_preprocess_cfg(model)
-        self.tokenizer = get_tokenizer(request.model, cache_dir=request.cache_dir)
+        self.tokenizer = get_tokenizer(request.model_name(), cache_dir=request.cache_dir)
         self.autocast: Any = None
         if self.device.type == "cpu":
             from ..inference.optimize import optimize_for_inference
@@ -182,7 +189,10 @@ class OnnxEncoder:
         return self.model.encode_text(texts)
 
 
-ENCODERS = {"torch": TorchEncoder, "onnx": OnnxEncoder}
+ENCODERS: dict[str, Callable[[EncoderRequest], TorchEncoder | OnnxEncoder]] = {
+    "torch": TorchEncoder,
+    "onnx": OnnxEncoder,
+}
 
 
 def build_encoder(request: EncoderRequest) -> TorchEncoder | OnnxEncoder:

@@ -26,6 +26,7 @@ import numpy as np
 
 from .chunks import Chunk, ChunkResult, encode_chunk, preprocess_chunk
 from .encoder import build_encoder
+from .sources import Item
 
 __all__ = ["EncodeActor", "default_workers", "prepare", "run_chunks"]
 
@@ -95,20 +96,14 @@ class EncodeActor:
             prepared = None
             if "pixels" in batch:
                 prepared = (_unnpy(batch["pixels"][row]), json.loads(batch["ok"][row]), [])
-            chunk = Chunk(-1, [(pos, _Captioned(caption)) for pos, caption in captions.items()])
+            # the one field of an item the encoder reads (its caption), rebuilt on the actor's side
+            chunk = Chunk(-1, [(pos, Item(image_path=None, caption=caption)) for pos, caption in captions.items()])
             result = encode_chunk(self.encoder, chunk, prepared, self.with_text)
             images.append(_npy(result.image))
             texts.append(_npy(result.text))
             oks.append(json.dumps(result.ok))
         failures = batch["failures"] if "failures" in batch else ["[]"] * len(oks)
         return {"i": batch["i"], "image": images, "text": texts, "ok": oks, "failures": failures}
-
-
-class _Captioned:
-    """The one field of an item the encoder reads (its caption), rebuilt on the actor's side."""
-
-    def __init__(self, caption: str | None) -> None:
-        self.caption = caption
 
 
 def default_workers(device: str) -> int:
@@ -136,10 +131,11 @@ def _window(rows: list[dict[str, Any]], encoder: Any, context: dict[str, Any]) -
     """The Ray Dataset of one window: preprocessing tasks, then the actor pool."""
     import ray
 
-    dataset = ray.data.from_items(rows, override_num_blocks=len(rows))
+    dataset: ray.data.Dataset = ray.data.from_items(rows, override_num_blocks=len(rows))
     if context["with_images"]:
         dataset = dataset.map_batches(
-            _preprocess_rows,
+            # ray's annotation of fn ignores fn_kwargs: a function of the batch alone
+            _preprocess_rows,  # type: ignore[arg-type]
             batch_size=1,
             num_cpus=PREPROCESS_CPUS,
             fn_kwargs={"cfg": encoder.preprocess_cfg, "fast": context["fast_decode"]},

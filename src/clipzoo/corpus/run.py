@@ -15,6 +15,7 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -134,7 +135,11 @@ class _PartBuilder:
     """Collects a part's chunk results (rows, embeddings, failures) until its last chunk arrives."""
 
     def __init__(self, k: int) -> None:
-        self.k, self.rows, self.images, self.texts, self.failures = k, [], [], [], []
+        self.k = k
+        self.rows: list[dict[str, Any]] = []
+        self.images: list[np.ndarray] = []
+        self.texts: list[np.ndarray] = []
+        self.failures: list[dict[str, Any]] = []
 
     def add(self, result: ChunkResult, columns: list[str]) -> None:
         items = dict(result.chunk.items)
@@ -154,9 +159,9 @@ class _PartBuilder:
         return PartResult(self.k, self.rows, join(self.images), join(self.texts), self.failures)
 
 
-def _identity(sources: list[str], request: EncoderRequest, **options: Any) -> dict[str, Any]:
-    sources = [os.path.abspath(os.path.expanduser(os.fspath(s))) for s in sources]
-    return {"sources": sources, "model": request.model, "pretrained": request.pretrained, "onnx": request.onnx,
+def _identity(sources: Sequence[str | os.PathLike[str]], request: EncoderRequest, **options: Any) -> dict[str, Any]:
+    paths = [os.path.abspath(os.path.expanduser(os.fspath(s))) for s in sources]
+    return {"sources": paths, "model": request.model, "pretrained": request.pretrained, "onnx": request.onnx,
             "precision": request.precision, **options}  # fmt: skip
 
 

@@ -227,10 +227,10 @@ def _table_rows(path: Path) -> Iterator[dict[str, Any]]:
 
 def _list_items(path: Path, options: SourceOptions) -> Iterator[Item]:
     image_col, caption_col = _table_columns(path, options)
-    base = path.parent
+    base, line_column = path.parent, image_col or caption_col or ""  # a .txt list has exactly one column
     for row in _table_rows(path):
         if "line" in row and path.suffix.lower() == ".txt":
-            row = {image_col or caption_col: row["line"]}
+            row = {line_column: row["line"]}
         extra = {k: v for k, v in row.items() if k not in (image_col, caption_col)}
         caption = None if caption_col is None or row.get(caption_col) is None else str(row[caption_col])
         if image_col is None:
@@ -245,7 +245,8 @@ def _tar_items(path: Path) -> Iterator[Item]:
     """Samples of a WebDataset shard: members grouped by key, in the shard's order."""
     try:
         with tarfile.open(path, "r:") as tar:
-            key, members = None, {}
+            key: str | None = None
+            members: dict[str, tarfile.TarInfo] = {}
             for member in tar:
                 if not member.isfile():
                     continue

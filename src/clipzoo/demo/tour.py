@@ -112,11 +112,17 @@ def import_torch() -> float:
     return time.perf_counter() - start
 
 
+# (model, eval transform, tokenizer), what the stages after loading use
+Built = tuple[Any, Callable, Callable]
+
+
 def load_embedded(device: str) -> tuple[Any, Callable, Callable, float]:
     """The embedded model (eval mode), its eval transform, its tokenizer, and the seconds it took."""
     start = time.perf_counter()
     # Inference only: create_model_from_pretrained returns just the eval transform and insists on weights.
-    model, preprocess = clipzoo.create_model_from_pretrained(MODEL_NAME, pretrained=PRETRAINED, device=device)
+    loaded = clipzoo.create_model_from_pretrained(MODEL_NAME, pretrained=PRETRAINED, device=device)
+    assert isinstance(loaded, tuple)  # return_transform=True: (model, preprocess)
+    model, preprocess = loaded
     tokenizer = clipzoo.get_tokenizer(MODEL_NAME)
     return model.eval(), preprocess, tokenizer, time.perf_counter() - start
 
@@ -225,7 +231,7 @@ def prediction_lines(labels: Sequence[int], preds: Sequence[tuple[int, float]]) 
     return lines
 
 
-def _load_stage(device: str, echo: Callable[[str], Any]) -> tuple[tuple, dict[str, Any]]:
+def _load_stage(device: str, echo: Callable[[str], Any]) -> tuple[Built, dict[str, Any]]:
     """Check the packaged files, then build model, transform and tokenizer; ((model, ...), facts)."""
     weights, heldout = packaged_files()
     import_s = import_torch()
@@ -241,7 +247,7 @@ def _load_stage(device: str, echo: Callable[[str], Any]) -> tuple[tuple, dict[st
 
 
 def _classify_stage(
-    built: tuple, limit: int | None, echo: Callable[[str], Any]
+    built: Built, limit: int | None, echo: Callable[[str], Any]
 ) -> tuple[list, dict[str, Any]]:
     """Classify the first ``limit`` held-out digits; (images, facts with accuracy and predictions)."""
     images, labels = load_heldout()

@@ -172,7 +172,7 @@ def check_export_target(target: str | os.PathLike, overwrite: bool) -> Path:
         raise ExportTargetError(str(err)) from None
 
 
-def _write_error(error: BaseException) -> tuple[int, str, str] | None:
+def _write_error(error: BaseException | None) -> tuple[int, str, str] | None:
     """(errno, cause, file) of the file-system error behind ``error`` (also as Rust's "os error N" text)."""
     seen: set[int] = set()
     while error is not None and id(error) not in seen:

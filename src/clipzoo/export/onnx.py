@@ -206,6 +206,7 @@ def _export_graph(
             f"the {what} ({type(module.model).__name__}) does not export with torch.onnx (dynamo): "
             f"{type(err).__name__}: {first[:500]}"
         ) from err
+    assert program is not None  # dynamo=True always returns the program
     program.save(str(path))  # outside: a full disk is the target's fault, not the tower's (ExportTargetError)
 
 
@@ -290,7 +291,10 @@ def _write_tokenizer(folder: Path, tokenizer: Any, text_cfg: Any) -> dict[str, A
     if isinstance(tokenizer, SimpleTokenizer):
         bpe = Path(default_bpe())
         shutil.copyfile(bpe, target / bpe.name)
-        kwargs = {"clean": tokenizer.clean, "reduction_mask": tokenizer.reduction_mask}
+        kwargs: dict[str, str | list[str] | None] = {
+            "clean": tokenizer.clean,
+            "reduction_mask": tokenizer.reduction_mask,
+        }
         extra = tokenizer.special_tokens[2:]
         if extra:
             kwargs["additional_special_tokens"] = list(extra)

@@ -467,4 +467,4 @@ def _model_files(model: Any, spec: Any) -> ModelFiles:
 
 
 # export_model calls a writer's ``check_spec`` (when it has one) before building the model
-write_transformers_folder.check_spec = check_spec
+write_transformers_folder.__dict__["check_spec"] = check_spec

@@ -156,7 +156,7 @@ def _load_tower_weights(model, image_path: str | None, text_path: str | None, we
         # CLIP keeps its text modules at the top level (as open_clip): load those keys into the model itself.
         tower = getattr(model, attr, None)
         subset = tower is None
-        target = model if subset else tower
+        target = model if tower is None else tower
         state = checkpoint.read_state_dict(path, weights_only=weights_only)
         checkpoint.check_compatible(state, target, source=str(path), allow_missing=subset)
         target.load_state_dict(state, strict=not subset)

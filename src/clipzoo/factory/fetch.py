@@ -23,6 +23,7 @@ def fetch_weights(source: WeightsSource, cache_dir: str | None = None) -> Path:
     if source.kind == "hf-hub":
         return _fetch_hub_weights(source, cache_dir)
     record = source.record
+    assert record is not None, "a 'tag' weights source carries its pretrained record"
     return Path(
         download_pretrained(record.to_dict(), cache_dir=cache_dir, model_name=record.model, tag=record.tag)
     )
@@ -48,6 +49,7 @@ def load(model, spec: ModelSpec, cache_dir: str | None = None, weights_only: boo
     """Fetch, read, convert, adapt and assign the spec's weights into ``model`` (strict)."""
     from ..checkpoint import load as checkpoint
 
+    assert spec.weights is not None, "load() is called only for a spec with weights"
     path = fetch_weights(spec.weights, cache_dir)
     checkpoint.load_checkpoint(model, path, strict=True, weights_only=weights_only, assign=True)
 

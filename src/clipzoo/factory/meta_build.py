@@ -18,24 +18,26 @@ logger = logging.getLogger("clipzoo")
 @contextlib.contextmanager
 def empty_parameters() -> Iterator[None]:
     """Create parameters on the meta device (no memory, no init) while buffers stay real."""
+    from unittest import mock
+
     import torch
     from torch import nn
 
     original = nn.Module.register_parameter
 
-    def register_on_meta(module: nn.Module, name: str, param: nn.Parameter | None) -> None:
+    def register_on_meta(self: nn.Module, name: str, param: nn.Parameter | None) -> None:
         if param is not None and param.device.type != "meta":
             param = nn.Parameter(param.to("meta"), requires_grad=param.requires_grad)
-        original(module, name, param)
+        original(self, name, param)
 
-    nn.Module.register_parameter = register_on_meta
-    try:
-        # Init code must neither consume the caller's RNG stream nor run meta kernels: torch implements the
-        # meta versions of in-place initializers in Python, and importing them costs seconds.
-        with torch.random.fork_rng(devices=[]), _SkipMetaInPlace():
-            yield
-    finally:
-        nn.Module.register_parameter = original
+    # Init code must neither consume the caller's RNG stream nor run meta kernels: torch implements the
+    # meta versions of in-place initializers in Python, and importing them costs seconds.
+    with (
+        mock.patch.object(nn.Module, "register_parameter", register_on_meta),
+        torch.random.fork_rng(devices=[]),
+        _SkipMetaInPlace(),
+    ):
+        yield
 
 
 @functools.cache

@@ -95,7 +95,7 @@ def _apply_quick_gelu(raw: dict, weights: WeightsSource | None, force_quick_gelu
         raw["quick_gelu"] = True
     elif tag_value is not None and bool(raw.get("quick_gelu", False)) != tag_value:
         raw["quick_gelu"] = tag_value
-        logger.info("quick_gelu=%s taken from the pretrained tag %s", tag_value, weights.describe())
+        logger.info("quick_gelu=%s taken from the pretrained tag %s", tag_value, weights and weights.describe())
 
 
 def _apply_overrides(raw: dict, overrides: dict[str, Any]) -> None:
@@ -131,9 +131,11 @@ def _check_image_size(cfg: ModelCfg, source: str) -> None:
         check_image_size_fits(vision, source)
         return  # timm towers validate themselves; ResNets take any multiple of 32 handled below
     size = vision.image_size if isinstance(vision.image_size, (list, tuple)) else (vision.image_size,) * 2
-    bad = [s for s in size if s % vision.patch_size]
+    patch = vision.patch_size
+    assert patch is not None, "a native ViT config has a patch size"
+    bad = [s for s in size if s % patch]
     if bad:
-        valid = vision.patch_size * max(1, round(size[0] / vision.patch_size))
+        valid = patch * max(1, round(size[0] / patch))
         raise ValueError(
             f"{source}: image size {tuple(size)} is not divisible by the patch size {vision.patch_size} "
             f"(try {valid})"

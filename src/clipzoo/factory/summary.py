@@ -70,6 +70,7 @@ def cfg_profile(model_cfg: Any) -> dict[str, Any]:
     from torch.utils.flop_counter import FlopCounterMode
 
     from ..models import build_model, count_parameters
+    from ..models.clip import ContrastiveHeadMixin
     from ..models.text import TextEncoderMixin
 
     size = model_cfg.vision_cfg.image_size
@@ -77,6 +78,8 @@ def cfg_profile(model_cfg: Any) -> dict[str, Any]:
     flops: dict[str, int] = {}
     with torch.device("meta"):
         model = build_model(model_cfg).eval()
+        if not isinstance(model, ContrastiveHeadMixin):  # CLAP: an audio tower, no image tower to profile
+            raise ValueError(f"{type(model).__name__} has no image tower: only image-text models are profiled")
         model.requires_grad_(False)
         image = torch.ones(1, 3, height, width)
         text = torch.ones(1, model_cfg.text_cfg.context_length, dtype=torch.long)

@@ -116,7 +116,7 @@ def clap_config_from_cfg(model_cfg: dict, text_config: dict) -> dict[str, Any]:
         raise ValueError("transformers' ClapModel has an HTSAT audio tower only (this model is Whisper-based)")
     sizes = {"tiny": _SIZES["tiny"], "base": {"embed_dim": 128, "depths": [2, 2, 12, 2], "num_heads": [4, 8, 16, 32]},
              "large": {"embed_dim": 256, "depths": [2, 2, 12, 2], "num_heads": [4, 8, 16, 32]}}  # fmt: skip
-    htsat = {oc: default for _, oc, default in _HTSAT}
+    htsat: dict[str, Any] = {oc: default for _, oc, default in _HTSAT}
     htsat.update(sizes[audio.get("model_name", "tiny")], **(audio.get("htsat_cfg") or {}))
     embed_dim = model_cfg["embed_dim"]
     audio_config = {hf: htsat[oc] for hf, oc, _ in _HTSAT}

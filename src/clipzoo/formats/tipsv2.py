@@ -76,7 +76,8 @@ def _vision_block_rules(i: int, mlp_names: tuple[str, str]) -> list[Rule]:
 
 def _text_block_rules(i: int) -> list[Rule]:
     f, c = f"{TEXT}transformer.resblocks.{i}.", f"text.transformer.resblocks.{i}."
-    return [Param(f + n, c + n, pair=True) for n in _TEXT_BLOCK_PAIRS] + [
+    rules: list[Rule] = [Param(f + n, c + n, pair=True) for n in _TEXT_BLOCK_PAIRS]
+    return rules + [
         Param(f + n, c + n) for n in _TEXT_BLOCK_SINGLES
     ]
 

@@ -275,7 +275,7 @@ def hf_siglip_model_cfg(config: dict, tokenizer_source: str | None = None) -> di
 # The timm family every transformers Siglip2 vision tower is built from; its size comes from timm_model_kwargs.
 SIGLIP2_TIMM_FAMILY = "naflexvit_base_patch16_siglip"
 # transformers 5.x Siglip2VisionConfig defaults (save_pretrained writes only what differs from them)
-_SIGLIP2_VISION = {
+_SIGLIP2_VISION: dict[str, Any] = {
     "hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12, "num_attention_heads": 12,
     "num_channels": 3, "patch_size": 16, "hidden_act": "gelu_pytorch_tanh", "layer_norm_eps": 1e-6,
     "vision_use_head": True, "num_patches": 256,
@@ -332,7 +332,7 @@ def hf_siglip2_model_cfg(config: dict, tokenizer_source: str | None = None) -> d
     """transformers Siglip2Config (as a dict) -> open_clip model_cfg: NaFlexVit image tower, SigLIP text tower."""
     vision = config.get("vision_config") or {}
     # the text tower is SigLIP's; build it through the SigLIP translation with a stand-in fixed-size vision section
-    side = math.isqrt(vision.get("num_patches") or _SIGLIP2_VISION["num_patches"])
+    side = math.isqrt(int(vision.get("num_patches") or _SIGLIP2_VISION["num_patches"]))
     as_siglip = {**config, "vision_config": {**{k: x for k, x in vision.items() if k != "num_patches"},
                                              "image_size": side * (vision.get("patch_size") or 16)}}  # fmt: skip
     out = hf_siglip_model_cfg(as_siglip, tokenizer_source)

@@ -21,7 +21,7 @@ import socket
 import time
 import urllib.parse
 from dataclasses import dataclass, field
-from typing import Unpack
+from typing import TYPE_CHECKING
 
 from ..constants import HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
 from ..files import AtomicTarget
@@ -48,6 +48,9 @@ from .retry import (
     unreachable_message,
     with_retries,
 )
+
+if TYPE_CHECKING:  # typing.Unpack is Python 3.11+
+    from typing_extensions import Unpack
 
 __all__ = ["download_pretrained_from_hf"]
 

@@ -7,12 +7,15 @@ The record (:func:`clipzoo.get_pretrained_cfg`) names a local ``file``, a Hub fi
 from __future__ import annotations
 
 import os
-from typing import Unpack
+from typing import TYPE_CHECKING
 
 from .errors import weights_label
 from .hf import download_pretrained_from_hf
 from .options import FetchOptions, check_fetch_options
 from .url import download_pretrained_from_url, existing_file
+
+if TYPE_CHECKING:  # typing.Unpack is Python 3.11+
+    from typing_extensions import Unpack
 
 __all__ = ["download_pretrained"]
 

@@ -21,13 +21,16 @@ import urllib.parse
 import urllib.request
 import warnings
 from collections.abc import Callable, Iterator
-from typing import Any, BinaryIO, Unpack
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ..files import AtomicTarget
 from .cache import cache_state, default_cache_dir, forget_cached, is_hex, is_offline, record_digest
 from .errors import ChecksumError, DownloadError, NotFoundError, OfflineError, download_hint, weights_label
 from .options import FetchOptions, check_fetch_options
 from .retry import TransientError, is_unreachable, retry_policy, unreachable_message, with_retries
+
+if TYPE_CHECKING:  # typing.Unpack is Python 3.11+
+    from typing_extensions import Unpack
 
 __all__ = ["download_pretrained_from_url", "existing_file", "expected_sha256_from_url"]
 

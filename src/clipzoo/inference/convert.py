@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from typing import Protocol, TypeGuard
 
 import torch
 import torch.nn.functional as F
@@ -59,7 +60,7 @@ class QKVSelfAttention(Attention):
         self.mha_layout, self.fast_inference = False, True  # no in_proj_weight left: SDPA on ``qkv``
 
     @staticmethod
-    def eligible(module: nn.Module) -> bool:
+    def eligible(module: nn.Module) -> TypeGuard[Attention]:
         """True for an ``Attention`` whose forward is plain SDPA over one packed projection."""
         return (
             type(module) is Attention
@@ -71,7 +72,9 @@ class QKVSelfAttention(Attention):
 
     def projection_weights(self) -> list[nn.Parameter]:
         """The packed input projection (``qkv.weight``)."""
-        return [self.qkv.weight]
+        weight = self.qkv.weight
+        assert isinstance(weight, nn.Parameter)  # nn.Linear's weight, typed as a plain tensor
+        return [weight]
 
     def _project(
         self, x: torch.Tensor, memory: torch.Tensor | None
@@ -200,12 +203,23 @@ class Int8Linear(nn.Module):
         )
 
 
+class FastPathSwitch(Protocol):
+    """A module with a fast path that its default forward leaves off (to match open_clip bit for bit)."""
+
+    fast_inference: bool
+
+
+def fast_path_off(module: object) -> TypeGuard[FastPathSwitch]:
+    """Whether ``module`` has the fast-path switch, still off."""
+    return getattr(module, "fast_inference", None) is False
+
+
 def enable_fast_paths(model: nn.Module) -> int:
     """Turn on the shortcuts the default forward leaves off to match open_clip bit for bit (SDPA attention, the
     pooled rows only in the last block); returns how many modules switched."""
     count = 0
     for module in model.modules():
-        if getattr(module, "fast_inference", None) is False:
+        if fast_path_off(module):
             module.fast_inference = True
             count += 1
     return count

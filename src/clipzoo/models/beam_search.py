@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .decoding import StoppingCriterion, TokenIds, apply_processors, max_length_of, should_stop
+from .decoding import Captioner, StoppingCriterion, TokenIds, apply_processors, max_length_of, should_stop
 
 
 @dataclass
@@ -136,7 +136,7 @@ def _best_sequences(
 
 
 def beam_search(
-    model: torch.nn.Module,
+    model: Captioner,
     image: torch.Tensor,
     ids: TokenIds,
     processors: list[Callable],

@@ -47,7 +47,7 @@ def build_model(
     ``model_kwargs`` override constructor arguments (e.g. ``init_logit_scale``, ``pad_id`` for CoCa).
     """
     kind = model_kind(cfg)
-    tower = {"audio_cfg": cfg.audio_cfg} if kind == "clap" else {"vision_cfg": cfg.vision_cfg}
+    tower: dict[str, object] = {"audio_cfg": cfg.audio_cfg} if kind == "clap" else {"vision_cfg": cfg.vision_cfg}
     kwargs = {
         "embed_dim": cfg.embed_dim,
         **tower,
@@ -93,7 +93,7 @@ def get_input_dtype(precision: str) -> torch.dtype | None:
     return _INPUT_DTYPES.get(precision)
 
 
-def _cast(param: nn.Parameter | None, dtype: torch.dtype) -> None:
+def _cast(param: torch.Tensor | None, dtype: torch.dtype) -> None:
     if param is not None:
         param.data = param.data.to(dtype)
 

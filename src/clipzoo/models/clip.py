@@ -4,23 +4,54 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import TYPE_CHECKING, Protocol, TypeGuard
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..registry.config import TextCfg, VisionCfg
-from .intermediates import IntermediatesError, IntermediatesRequest, prune_transformer_tower
+from .intermediates import (
+    IntermediatesError,
+    IntermediatesRequest,
+    has_intermediates,
+    is_prunable,
+    prune_transformer_tower,
+)
+from .layers import owns_buffers
 from .text import TextEncoderMixin, TextTransformer, lock_text_modules, set_text_attributes
-from .towers import build_text_tower, build_vision_tower
+from .towers import ImageTower, TextTower, build_text_tower, build_vision_tower
 from .transformer import causal_mask, rebuild_meta_mask_after_load
 
 DEFAULT_LOGIT_SCALE = math.log(1 / 0.07)
 
 
+def init_tower_buffers(model: nn.Module) -> None:
+    """Rebuild the non-persistent buffers of every submodule of ``model`` that has them (not of ``model``)."""
+    for module in model.modules():
+        if module is not model and owns_buffers(module):
+            module.init_non_persistent_buffers()
+
+
+class DecayExempt(Protocol):
+    """A tower that names the parameters optimizers should not decay."""
+
+    def no_weight_decay(self) -> set[str]: ...
+
+
+def names_decay_exempt(tower: object) -> TypeGuard[DecayExempt]:
+    """Whether ``tower`` has ``no_weight_decay`` (a duck-typed check, as hasattr)."""
+    return hasattr(tower, "no_weight_decay")
+
+
 class LogitHead:
     """The logit scale and bias of a contrastive model, its scaled logits and its forward outputs (CLIP's, CoCa's
     and CLAP's)."""
+
+    if TYPE_CHECKING:  # what the models that mix this in define (TorchScript must not see class annotations)
+        output_dict: bool
+        logit_scale: nn.Parameter
+        logit_bias: nn.Parameter | None
 
     def _init_logit_params(
         self, init_logit_scale: float | None, init_logit_bias: float | None, nonscalar: bool
@@ -59,10 +90,11 @@ class LogitHead:
 class ContrastiveHeadMixin(LogitHead):
     """Normalized image features, image-text logits and the forward outputs shared by CLIP-like models."""
 
-    def _init_tower_buffers(self) -> None:
-        for module in self.modules():
-            if module is not self and hasattr(module, "init_non_persistent_buffers"):
-                module.init_non_persistent_buffers()
+    if TYPE_CHECKING:  # what the models that mix this in define
+        visual: ImageTower
+        text: TextTower  # CustomTextCLIP and CoCa; CLIP keeps its text modules at the top level
+
+        def encode_text(self, text: torch.Tensor, normalize: bool = False) -> torch.Tensor: ...
 
     def encode_image(
         self, image: torch.Tensor, normalize: bool = False, interpolate_pos_encoding: bool = False
@@ -184,9 +216,13 @@ class ContrastiveHeadMixin(LogitHead):
         if normalize:
             for key in ("image_features", "text_features"):
                 if key in output:
-                    output[key] = F.normalize(output[key], dim=-1)
+                    features = output[key]
+                    assert isinstance(features, torch.Tensor)  # the features, not a list of intermediates
+                    output[key] = F.normalize(features, dim=-1)
         if output_logits:
-            logits = self._image_logits(output["image_features"], output["text_features"])
+            image_features, text_features = output["image_features"], output["text_features"]
+            assert isinstance(image_features, torch.Tensor) and isinstance(text_features, torch.Tensor)
+            logits = self._image_logits(image_features, text_features)
             output["image_logits"], output["text_logits"] = logits, logits.T
         if output_logit_scale_bias:
             output["logit_scale"] = self.logit_scale.exp()
@@ -226,7 +262,7 @@ class ContrastiveHeadMixin(LogitHead):
         return taken
 
     def _prune_text(self, indices: int | list[int], prune_norm: bool, prune_head: bool) -> list[int]:
-        if not hasattr(self.text, "prune_intermediate_layers"):
+        if not is_prunable(self.text):
             raise IntermediatesError(f"the {type(self.text).__name__} text tower cannot be pruned")
         return self.text.prune_intermediate_layers(indices, prune_norm, prune_head)
 
@@ -234,7 +270,7 @@ class ContrastiveHeadMixin(LogitHead):
         self, text: torch.Tensor, request: IntermediatesRequest
     ) -> dict[str, torch.Tensor | list[torch.Tensor]]:
         """The text tower's ``forward_intermediates`` output (towers under ``self.text``)."""
-        if not hasattr(self.text, "forward_intermediates"):
+        if not has_intermediates(self.text):
             raise IntermediatesError(
                 f"the {type(self.text).__name__} text tower has no intermediate features; pass text=None"
             )
@@ -283,7 +319,7 @@ class TwoTowerModel(ContrastiveHeadMixin, nn.Module):
         self.set_text_tower(build_text_tower(embed_dim, text_cfg, quick_gelu, cast_dtype))
         self._init_logit_params(init_logit_scale, init_logit_bias, nonscalar_logit_scale)
 
-    def set_text_tower(self, text: nn.Module) -> None:
+    def set_text_tower(self, text: TextTower) -> None:
         """Attach the text tower built from ``text_cfg`` (each model's own layout).
 
         Args:
@@ -308,7 +344,7 @@ class CLIP(TwoTowerModel, TextEncoderMixin):
 
     __constants__ = ["output_dict"]  # TorchScript compiles only the output layout the flag selects
 
-    def set_text_tower(self, text: nn.Module) -> None:
+    def set_text_tower(self, text: TextTower) -> None:
         """Adopt the text tower's modules at the top level (the order fixes the state-dict order).
 
         Args:
@@ -335,8 +371,9 @@ class CLIP(TwoTowerModel, TextEncoderMixin):
 
         Called automatically by ``load_state_dict`` for masks still on the meta device."""
         if self.attn_mask is not None:
-            self.attn_mask = causal_mask(self.positional_embedding.shape[0], self.positional_embedding.device)
-        self._init_tower_buffers()
+            # the same size on the weights' device (the position table may be None: fixed sinusoidal positions)
+            self.attn_mask = causal_mask(self.attn_mask.shape[-1], self.token_embedding.weight.device)
+        init_tower_buffers(self)
 
     def encode_text(self, text: torch.Tensor, normalize: bool = False) -> torch.Tensor:
         """Token ids (B, context_length) -> features (B, embed_dim), L2-normalized when ``normalize``.
@@ -382,7 +419,7 @@ class CLIP(TwoTowerModel, TextEncoderMixin):
     def no_weight_decay(self) -> set[str]:
         """Parameters that optimizers should not decay."""
         names = {"positional_embedding"}
-        if hasattr(self.visual, "no_weight_decay"):
+        if names_decay_exempt(self.visual):
             names |= {f"visual.{n}" for n in self.visual.no_weight_decay()}
         return names
 
@@ -395,7 +432,7 @@ class CustomTextCLIP(TwoTowerModel):
 
     __constants__ = ["output_dict"]  # TorchScript compiles only the output layout the flag selects
 
-    def set_text_tower(self, text: nn.Module) -> None:
+    def set_text_tower(self, text: TextTower) -> None:
         """Keep the text tower under ``text.``.
 
         Args:
@@ -407,7 +444,7 @@ class CustomTextCLIP(TwoTowerModel):
 
     def init_non_persistent_buffers(self) -> None:
         """Rebuild non-persistent buffers (causal masks, tower tables) on the parameters' device."""
-        self._init_tower_buffers()
+        init_tower_buffers(self)
 
     def encode_text(self, text: torch.Tensor, normalize: bool = False) -> torch.Tensor:
         """Token ids -> features (B, embed_dim), L2-normalized when ``normalize``.

@@ -10,7 +10,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from ..registry.config import MultimodalCfg, TextCfg, VisionCfg
-from .clip import DEFAULT_LOGIT_SCALE, ContrastiveHeadMixin
+from .clip import DEFAULT_LOGIT_SCALE, ContrastiveHeadMixin, init_tower_buffers
 from .generation import generate as _generate
 from .layers import LayerNorm, act_factory, norm_factory
 from .towers import as_section, build_text_tower, build_vision_tower
@@ -75,7 +75,10 @@ class MultimodalDecoder(Transformer):
         """Enable activation checkpointing."""
         self.grad_checkpointing = enable
 
-    def forward(self, image_embs: torch.Tensor, text_embs: torch.Tensor) -> torch.Tensor:
+    # open_clip's MultimodalTransformer: a Transformer whose forward takes image and text tokens
+    def forward(  # type: ignore[override]
+        self, image_embs: torch.Tensor, text_embs: torch.Tensor
+    ) -> torch.Tensor:
         """Image tokens (B, S, width) and text tokens (B, L, width) -> logits (B, L, output_dim)."""
         x = text_embs
         for self_block, cross_block in zip(self.resblocks, self.cross_attn):
@@ -161,7 +164,7 @@ class CoCa(ContrastiveHeadMixin, nn.Module):
 
     def init_non_persistent_buffers(self) -> None:
         """Rebuild non-persistent buffers (causal masks, tower tables) on the parameters' device."""
-        self._init_tower_buffers()
+        init_tower_buffers(self)
 
     def set_grad_checkpointing(self, enable: bool = True) -> None:
         """Enable activation checkpointing in all three towers."""
@@ -234,7 +237,8 @@ class CoCa(ContrastiveHeadMixin, nn.Module):
         """Next-token logits (B, vocab) after ``text``: the hook generation strategies call at each step."""
         return self.decode(text, image_embs)[:, -1]
 
-    def forward(
+    # open_clip's CoCa.forward: its own inputs (latents, image tokens, labels), not the contrastive models'
+    def forward(  # type: ignore[override]
         self,
         image: torch.Tensor | None,
         text: torch.Tensor | None = None,

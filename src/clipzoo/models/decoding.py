@@ -9,9 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import torch
+
+
+class Captioner(Protocol):
+    """What the decoding strategies call on a model: CoCa's two hooks."""
+
+    def _encode_image(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+    def _decode_step(self, text: torch.Tensor, image_embs: torch.Tensor) -> torch.Tensor: ...
 
 # A stopping criterion answers, for every row of (token ids, scores), whether that row is finished.
 StoppingCriterion = Callable[[torch.Tensor, torch.Tensor | None], Any]

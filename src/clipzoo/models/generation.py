@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, TypeGuard
 
 import torch
 import torch.nn.functional as F
@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from ..errors import CaptioningUnsupportedError, GenerationArgumentError, unknown_choice_message
 from .beam_search import beam_search
 from .decoding import (
+    Captioner,
     MaxLength,
     MinLength,
     RepetitionPenalty,
@@ -64,10 +65,15 @@ def captioning_models() -> list[str]:
     ]
 
 
-def check_can_caption(model: torch.nn.Module) -> None:
-    """Raise CaptioningUnsupportedError unless the model has the CoCa decoding hooks."""
-    if callable(getattr(model, "_decode_step", None)) and callable(getattr(model, "_encode_image", None)):
-        return
+def can_caption(model: object) -> TypeGuard[Captioner]:
+    """Whether ``model`` has the CoCa decoding hooks (``_encode_image``, ``_decode_step``)."""
+    return callable(getattr(model, "_decode_step", None)) and callable(getattr(model, "_encode_image", None))
+
+
+def check_can_caption(model: torch.nn.Module) -> Captioner:
+    """``model`` as the decoding strategies use it; CaptioningUnsupportedError unless it has CoCa's hooks."""
+    if can_caption(model):
+        return model
     names = ", ".join(captioning_models()) or "none registered"
     raise CaptioningUnsupportedError(
         f"{type(model).__name__} cannot generate captions: it has no multimodal text decoder. "
@@ -165,7 +171,7 @@ def _base_processors(min_seq_len: int, repetition_penalty: float, eos: torch.Ten
 
 
 def _sample(
-    model: torch.nn.Module,
+    model: Captioner,
     image: torch.Tensor,
     prompt: torch.Tensor,
     ids: TokenIds,
@@ -274,7 +280,7 @@ def generate(
             ``min_seq_len`` and fit the model's text context), invalid beam, sampling or penalty settings, a
             ``text`` prompt with beam search, or more than one start token id.
     """
-    check_can_caption(model)
+    captioner = check_can_caption(model)
     _check_generation_type(generation_type)
     _check_lengths(seq_len, min_seq_len, max_seq_len)
     _check_fits_context(model, seq_len, None if generation_type == "beam_search" else max_seq_len)
@@ -289,13 +295,13 @@ def generate(
         _check_beams(num_beams, num_beam_groups)
         with _eval_mode(model), torch.no_grad():
             # Groups never interact (see the module notes), so every group repeats the same search: run one.
-            out = beam_search(model, image, ids, processors, criteria, num_beams // num_beam_groups, 1)
+            out = beam_search(captioner, image, ids, processors, criteria, num_beams // num_beam_groups, 1)
         return _pad_to(out, seq_len, ids.pad) if fixed_output_length else out
     processors.append(_sampling_filter(generation_type, top_k, top_p, temperature))
     prompt = _prompt(text, image.shape[0], ids.sot)
     with _eval_mode(model), torch.no_grad():
         out = _sample(
-            model,
+            captioner,
             image,
             prompt,
             ids,

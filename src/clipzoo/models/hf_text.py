@@ -11,7 +11,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -20,6 +20,9 @@ from clipzoo.constants import EXTRA_INSTALL_HINT
 from clipzoo.registry.config import TextCfg
 
 from ..errors import choice_error
+
+if TYPE_CHECKING:  # transformers is optional: imported only to build a tower
+    from transformers import PreTrainedModel
 
 _log = logging.getLogger(__name__)
 
@@ -104,7 +107,7 @@ def _params_only_on_meta() -> Iterator[None]:
         yield
 
 
-def _build_transformer(name: str, config: Any, pretrained: bool, add_pooling_layer: bool) -> nn.Module:
+def _build_transformer(name: str, config: Any, pretrained: bool, add_pooling_layer: bool) -> PreTrainedModel:
     """The encoder: pretrained from ``name`` or randomly initialised from ``config``; encoder half of seq2seq."""
     from transformers import AutoModel
 
@@ -183,7 +186,8 @@ class HFTextTower(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Projected text features (and token states when ``output_tokens``) for token ids ``x`` (open_clip's
         HFTextEncoder names them ``x``)."""
-        mask = (x != self.config.pad_token_id).long()
+        pad_id = self.config.pad_token_id
+        mask = x.ne(pad_id).long() if pad_id is not None else torch.ones_like(x)
         out = self.transformer(input_ids=x, attention_mask=mask)
         features = self.proj(POOLERS[self.pooler_type](out, mask))
         if not self.output_tokens:

@@ -8,15 +8,27 @@ those positions for a list, negative positions count from the end, all blocks fo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeGuard, overload
 
 import torch
 from torch import nn
 
 from ..errors import IntermediatesError
 
+if TYPE_CHECKING:
+    from .transformer import Transformer
+
 IMAGE_OUTPUT_FORMATS = ("NCHW", "NLC")
 
 
+@overload
+def feature_take_indices(
+    num_features: int, indices: int | list[int] | tuple[int, ...] | None = None, as_set: Literal[False] = False
+) -> tuple[list[int], int]: ...
+@overload
+def feature_take_indices(
+    num_features: int, indices: int | list[int] | tuple[int, ...] | None, as_set: Literal[True]
+) -> tuple[set[int], int]: ...
 def feature_take_indices(
     num_features: int, indices: int | list[int] | tuple[int, ...] | None = None, as_set: bool = False
 ) -> tuple[list[int] | set[int], int]:
@@ -90,7 +102,7 @@ class IntermediatesRequest:
     output_fmt: str = "NCHW"
     extra_tokens: bool = False
 
-    def apply_to(self, tower: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor | list[torch.Tensor]]:
+    def apply_to(self, tower: IntermediatesTower, x: torch.Tensor) -> dict[str, torch.Tensor | list[torch.Tensor]]:
         """``tower.forward_intermediates(x, ...)`` with these options.
 
         Args:
@@ -111,6 +123,43 @@ class IntermediatesRequest:
         )
 
 
+class IntermediatesTower(Protocol):
+    """A tower with open_clip's ``forward_intermediates`` (its input is ``x`` on image towers, ``text`` on text)."""
+
+    # any parameters: the towers name the input ``x`` (image) or ``text``; IntermediatesRequest.apply_to passes
+    # FeatureTower.forward_intermediates's keywords
+    def forward_intermediates(self, *args: Any, **kwargs: Any) -> dict[str, torch.Tensor | list[torch.Tensor]]: ...
+
+
+class PrunableTower(Protocol):
+    """A tower with open_clip's ``prune_intermediate_layers``."""
+
+    def prune_intermediate_layers(
+        self, indices: int | list[int] = 1, prune_norm: bool = False, prune_head: bool = True
+    ) -> list[int]: ...
+
+
+class TransformerOwner(Protocol):
+    """A module whose blocks are a ``transformer`` (a ViT, a text tower, or a CLIP with top-level text modules)."""
+
+    transformer: Transformer
+
+
+def has_intermediates(tower: object) -> TypeGuard[IntermediatesTower]:
+    """Whether ``tower`` has ``forward_intermediates`` (a duck-typed check, as hasattr)."""
+    return hasattr(tower, "forward_intermediates")
+
+
+def is_prunable(tower: object) -> TypeGuard[PrunableTower]:
+    """Whether ``tower`` has ``prune_intermediate_layers`` (a duck-typed check, as hasattr)."""
+    return hasattr(tower, "prune_intermediate_layers")
+
+
+def has_transformer(module: object) -> TypeGuard[TransformerOwner]:
+    """Whether ``module`` has a ``transformer`` (a duck-typed check, as hasattr)."""
+    return hasattr(module, "transformer")
+
+
 class FeatureTower:
     """Mixin: open_clip's and timm's feature API (``forward_intermediates``, ``prune_intermediate_layers``).
 
@@ -121,6 +170,9 @@ class FeatureTower:
     """
 
     intermediate_formats: tuple[str, ...] | None = IMAGE_OUTPUT_FORMATS
+    if TYPE_CHECKING:  # set on image towers by the loaders (open_clip's attributes)
+        image_mean: tuple[float, ...]
+        image_std: tuple[float, ...]
     intermediate_kind = "image"
     final_norm_attr = "ln_post"
     head_attr = "proj"
@@ -163,6 +215,12 @@ class FeatureTower:
         )
         return self.tower_intermediates(x, request)
 
+    def tower_intermediates(
+        self, x: torch.Tensor, request: IntermediatesRequest
+    ) -> dict[str, torch.Tensor | list[torch.Tensor]]:
+        """The tower's own ``forward_intermediates`` for the checked ``request`` (each tower implements it)."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement tower_intermediates")
+
     def prune_intermediate_layers(
         self, indices: int | list[int] = 1, prune_norm: bool = False, prune_head: bool = True
     ) -> list[int]:
@@ -193,11 +251,13 @@ class FeatureTower:
         Returns:
             The absolute positions ``indices`` selects.
         """
-        return prune_transformer_tower(self, indices, prune_norm, prune_head, self.final_norm_attr, self.head_attr)
+        norm, head = self.final_norm_attr, self.head_attr
+        assert has_transformer(self), f"{type(self).__name__} has no transformer: override prune_blocks"
+        return prune_transformer_tower(self, indices, prune_norm, prune_head, norm, head)
 
 
 def prune_transformer_tower(
-    owner: nn.Module, indices: int | list[int], prune_norm: bool, prune_head: bool, norm: str, head: str
+    owner: TransformerOwner, indices: int | list[int], prune_norm: bool, prune_head: bool, norm: str, head: str
 ) -> list[int]:
     """Prune ``owner.transformer`` to the selected blocks; replace its final norm by an identity, its head by None.
 

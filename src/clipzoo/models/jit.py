@@ -77,13 +77,16 @@ def trace_model(model: nn.Module, batch_size: int = 256, device: torch.device = 
         The traced ``torch.jit.TopLevelTracedModule``.
 
     Raises:
-        ValueError: the image tower has no ``image_size`` to build example images from.
+        ValueError: the image tower has no ``image_size`` (or the model no ``context_length``) to build example inputs from.
     """
     model.eval()
-    image_size = model.visual.image_size
+    image_size = getattr(model.visual, "image_size", None)
     height, width = _example_image_size(model)
+    context_length = getattr(model, "context_length", None)
+    if not isinstance(context_length, int):
+        raise ValueError(f"{type(model).__name__} has no context_length: cannot build example text to trace")
     images = torch.ones((batch_size, 3, height, width), device=device)
-    text = torch.zeros((batch_size, model.context_length), dtype=torch.int, device=device)
+    text = torch.zeros((batch_size, context_length), dtype=torch.int, device=device)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         traced = torch.jit.trace_module(

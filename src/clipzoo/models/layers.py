@@ -4,10 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
+from typing import Protocol, TypeGuard
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+
+class BufferOwner(Protocol):
+    """A module that recomputes its non-persistent buffers (masks, tables) on its parameters' device, e.g. after a
+    meta-device build whose weights were then loaded."""
+
+    def init_non_persistent_buffers(self) -> None: ...
+
+
+def owns_buffers(module: object) -> TypeGuard[BufferOwner]:
+    """Whether ``module`` has ``init_non_persistent_buffers`` (a duck-typed check, as hasattr)."""
+    return hasattr(module, "init_non_persistent_buffers")
 
 
 class LayerNorm(nn.LayerNorm):

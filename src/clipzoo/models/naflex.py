@@ -18,10 +18,12 @@ from ..errors import NaFlexInputError
 from ..registry.naflex import NAFLEX_INPUT_KEYS
 
 if TYPE_CHECKING:
+    from timm.models.naflexvit import NaFlexVit
+
     StateDict = dict[str, torch.Tensor]
 
 
-def naflex_trunk(model: nn.Module) -> nn.Module | None:
+def naflex_trunk(model: nn.Module) -> NaFlexVit | None:
     """The timm NaFlexVit trunk of a model or image tower, or None when it has none."""
     visual = getattr(model, "visual", model)
     trunk = getattr(visual, "trunk", None)
@@ -183,7 +185,7 @@ def _native_vit_to_naflex(state: StateDict) -> StateDict:
     return out
 
 
-def _timm_vit_to_naflex(state: StateDict, trunk: nn.Module) -> StateDict:
+def _timm_vit_to_naflex(state: StateDict, trunk: NaFlexVit) -> StateDict:
     """A timm ViT/EVA trunk's keys as NaFlexVit's, by timm's own filter (patch kernel, position grid, tokens)."""
     from timm.models.naflexvit import checkpoint_filter_fn
 

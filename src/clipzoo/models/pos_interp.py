@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ImageSizeError
+
+if TYPE_CHECKING:
+    from timm.layers import PatchEmbed
 
 
 def check_image_size(image: torch.Tensor, size: tuple[int, int], patch: int, interpolate: bool) -> None:
@@ -97,7 +101,7 @@ def resize_position_grid(
 
 
 @contextlib.contextmanager
-def _lenient_patch_embed(patch_embed: nn.Module) -> Iterator[None]:
+def _lenient_patch_embed(patch_embed: PatchEmbed) -> Iterator[None]:
     """Let timm's PatchEmbed take any multiple of its patch size for the duration."""
     strict = getattr(patch_embed, "strict_img_size", False)
     patch_embed.strict_img_size = False

@@ -7,7 +7,8 @@ Differences from torchvision's ResNet: a 3-convolution stem with average pooling
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -134,6 +135,11 @@ class ModifiedResNet(FeatureTower, nn.Module):
 
     intermediate_formats = ("NCHW",)
     intermediate_kind = "ResNet image"
+    if TYPE_CHECKING:  # added by name (add_module); a pruned stage becomes nn.Identity
+        layer1: nn.Module
+        layer2: nn.Module
+        layer3: nn.Module
+        layer4: nn.Module
 
     def __init__(
         self, layers: Sequence[int], output_dim: int, heads: int, image_size: int = 224, width: int = 64
@@ -161,20 +167,23 @@ class ModifiedResNet(FeatureTower, nn.Module):
             inplanes = planes * EXPANSION
             blocks += [Bottleneck(inplanes, planes) for _ in range(1, depth)]
             self.add_module(f"layer{index}", nn.Sequential(*blocks))
-        self.attnpool = AttentionPool2d(image_size // 32, width * 32, heads, output_dim)
+        self.attnpool: AttentionPool2d | None = AttentionPool2d(image_size // 32, width * 32, heads, output_dim)
         self.init_parameters()
 
     def init_parameters(self) -> None:
         """CLIP's init: scaled normal attention-pool projections; zero last BN gamma in every block."""
-        std = self.attnpool.c_proj.in_features**-0.5
-        for proj in (self.attnpool.q_proj, self.attnpool.k_proj, self.attnpool.v_proj, self.attnpool.c_proj):
-            nn.init.normal_(proj.weight, std=std)
+        pool = self.attnpool
+        if pool is not None:  # None once the head is pruned
+            std = pool.c_proj.in_features**-0.5
+            for proj in (pool.q_proj, pool.k_proj, pool.v_proj, pool.c_proj):
+                nn.init.normal_(proj.weight, std=std)
         for stage in self.stages():
-            for block in stage:
-                nn.init.zeros_(block.bn3.weight)
+            for block in stage.children():
+                if isinstance(block, Bottleneck):  # not a stage pruned to an identity
+                    nn.init.zeros_(block.bn3.weight)
 
-    def stages(self) -> list[nn.Sequential]:
-        """The four residual stages."""
+    def stages(self) -> list[nn.Module]:
+        """The four residual stages (nn.Sequential; nn.Identity once pruned)."""
         return [self.layer1, self.layer2, self.layer3, self.layer4]
 
     def lock(self, unlocked_groups: int = 0, freeze_bn_stats: bool = False) -> None:
@@ -215,7 +224,7 @@ class ModifiedResNet(FeatureTower, nn.Module):
         Raises:
             IntermediatesError: out-of-range indices.
         """
-        blocks = [self.stem, *self.stages()]
+        blocks: list[Callable[[torch.Tensor], torch.Tensor]] = [self.stem, *self.stages()]
         take, max_index = feature_take_indices(len(blocks), request.indices)
         if request.only:
             blocks = blocks[: max_index + 1]

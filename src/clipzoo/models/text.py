@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -45,12 +46,12 @@ class TextOptions:
     sinusoidal: bool = False  # fixed sine/cosine positions instead of a learned table (TIPSv2)
 
 
-def init_text_parameters(owner: nn.Module) -> None:
+def init_text_parameters(owner: TextEncoderMixin) -> None:
     """open_clip's text-tower init: std 0.02 tokens, 0.01 positions, depth-scaled block weights."""
     nn.init.normal_(owner.token_embedding.weight, std=0.02)
     if owner.positional_embedding is not None:  # None: fixed sinusoidal positions
         nn.init.normal_(owner.positional_embedding, std=0.01)
-    if getattr(owner, "cls_emb", None) is not None:
+    if owner.cls_emb is not None:
         nn.init.normal_(owner.cls_emb, std=0.01)
     width = owner.transformer.width
     init_block_weights(owner.transformer.resblocks, width, owner.transformer.layers)
@@ -63,7 +64,9 @@ def init_text_parameters(owner: nn.Module) -> None:
         nn.init.normal_(projection, std=attn_std)
 
 
-def make_text_projection(width: int, output_dim: int | None, proj_type: str, proj_bias: bool):
+def make_text_projection(
+    width: int, output_dim: int | None, proj_type: str, proj_bias: bool
+) -> nn.Linear | nn.Parameter | None:
     """``None`` (no projection), an ``nn.Linear`` (with bias) or a bare (width, output_dim) matrix."""
     if proj_type not in ("linear", "none"):
         raise ValueError(f"text proj_type must be 'linear' or 'none', got {proj_type!r}")
@@ -74,7 +77,7 @@ def make_text_projection(width: int, output_dim: int | None, proj_type: str, pro
     return nn.Parameter(torch.empty(width, output_dim))
 
 
-def set_text_attributes(owner: nn.Module, options: TextOptions) -> None:
+def set_text_attributes(owner: TextEncoderMixin, options: TextOptions) -> None:
     """The options the encoder reads at run time, as plain attributes (TorchScript cannot read a dataclass)."""
     owner.text_pool_type = options.pool_type
     owner.text_eos_id = options.eos_id
@@ -104,6 +107,24 @@ class TextEncoderMixin:
     """Encodes token ids with ``token_embedding``, ``positional_embedding``, ``transformer``, ``ln_final``,
     ``text_projection``, ``cls_emb`` (None but for CoCa) and the ``text_*`` attributes of
     :func:`set_text_attributes` found on ``self``."""
+
+    if TYPE_CHECKING:  # declared for the type checker only: TorchScript reads class annotations as attribute types
+        token_embedding: nn.Embedding
+        positional_embedding: nn.Parameter | None
+        cls_emb: nn.Parameter | None
+        transformer: Transformer
+        ln_final: nn.Module
+        text_projection: nn.Linear | nn.Parameter | None
+        context_length: int
+        text_pool_type: str
+        text_eos_id: int
+        text_pad_id: int
+        text_causal: bool
+        text_pad_mask: bool
+        text_embed_scale: float
+        text_sinusoidal: bool
+        attn_mask: torch.Tensor | None  # a non-persistent buffer (register_buffer)
+        fast_inference: bool
 
     def _text_embed(self, text: torch.Tensor) -> torch.Tensor:
         dtype = self.transformer.get_cast_dtype()
@@ -406,8 +427,8 @@ def lock_text_modules(owner: nn.Module, unlocked_layers: int = 0) -> None:
         "ln_final",
         "text_projection",
     )
-    parts = {name: getattr(owner, name, None) for name in names}
-    parts = {name: part for name, part in parts.items() if part is not None}
+    found = {name: getattr(owner, name, None) for name in names}
+    parts: dict[str, nn.Module | nn.Parameter] = {name: part for name, part in found.items() if part is not None}
 
     def params(item) -> list[nn.Parameter]:
         return [item] if isinstance(item, nn.Parameter) else list(item.parameters())
@@ -417,7 +438,9 @@ def lock_text_modules(owner: nn.Module, unlocked_layers: int = 0) -> None:
             param.requires_grad = False
     if unlocked_layers == 0 or "transformer" not in parts:
         return
-    blocks = list(parts["transformer"].resblocks)
+    transformer = parts["transformer"]
+    assert isinstance(transformer, Transformer)
+    blocks: list[nn.Module | nn.Parameter] = list(transformer.resblocks)
     embeddings = [parts[n] for n in ("token_embedding", "positional_embedding", "cls_emb") if n in parts]
     groups = [embeddings] if embeddings else []
     groups += [[block] for block in blocks[:-1]]

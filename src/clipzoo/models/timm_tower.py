@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -18,6 +18,7 @@ from clipzoo.registry.config import VisionCfg
 from clipzoo.sizes import to_hw
 
 from .intermediates import FeatureTower, IntermediatesRequest
+from .layers import BufferOwner, owns_buffers
 from .pos_interp import check_image_size
 
 # Pooling the adapter owns itself (an attention pool ending in a projection); any other value is a timm
@@ -44,6 +45,15 @@ def _trunk_kwargs(vision_cfg: VisionCfg) -> dict[str, Any]:
 
         kwargs["norm_layer"] = partial(nn.LayerNorm, **vision_cfg.norm_kwargs)
     return kwargs
+
+
+def trunk_member(trunk: nn.Module, name: str, missing: str = "") -> Any:
+    """A timm model's own attribute or method (timm types its models as plain ``nn.Module``, so these are untyped);
+    NotImplementedError saying what the model cannot do (``missing``) when it has none."""
+    member = getattr(trunk, name, None)
+    if member is None:
+        raise NotImplementedError(f"timm model {type(trunk).__name__} {missing or f'has no {name}'}")
+    return member
 
 
 def _check_head_options(vision_cfg: VisionCfg) -> None:
@@ -79,6 +89,7 @@ def _build_trunk_and_head(
     import timm
 
     name, pool, proj = vision_cfg.timm_model_name, vision_cfg.timm_pool, vision_cfg.timm_proj
+    assert name, "TimmTower checks timm_model_name"
     create_kwargs = dict(pretrained=pretrained, **_trunk_kwargs(vision_cfg))
     attn_pool = pool in _ATTN_POOLS
     if proj not in _HEAD_PROJS and not attn_pool:
@@ -88,19 +99,19 @@ def _build_trunk_and_head(
         return trunk, nn.Sequential()
     trunk = timm.create_model(name, **create_kwargs)
     layers: OrderedDict[str, nn.Module] = OrderedDict()
-    in_chs = trunk.num_features
+    in_chs = int(trunk_member(trunk, "num_features"))
     if attn_pool:
-        feat_size = trunk.default_cfg.get("pool_size", None)
+        feat_size = trunk_member(trunk, "default_cfg").get("pool_size", None)
         if not feat_size:
             raise ValueError(
                 f"timm_pool={pool!r} needs a trunk with a 2D feature map; {name!r} has no pool_size in its default_cfg"
             )
-        trunk.reset_classifier(0, global_pool="")
+        trunk_member(trunk, "reset_classifier")(0, global_pool="")
         layers["pool"] = _build_attn_pool(pool, in_chs, embed_dim, feat_size)
         in_chs = embed_dim
     else:
         # An empty pool keeps the trunk's default pooling.
-        trunk.reset_classifier(0, **({"global_pool": pool} if pool else {}))
+        trunk_member(trunk, "reset_classifier")(0, **({"global_pool": pool} if pool else {}))
     if proj in _HEAD_PROJS:
         layers.update(_build_proj(proj, in_chs, embed_dim, vision_cfg.timm_drop, vision_cfg.timm_proj_bias))
     return trunk, nn.Sequential(layers)
@@ -110,6 +121,8 @@ class TimmTower(FeatureTower, nn.Module):
     """A timm model as a CLIP image tower: ``trunk`` (timm) followed by ``head`` (pool and/or projection)."""
 
     intermediate_formats = None  # timm's forward_intermediates checks output_fmt itself
+    if TYPE_CHECKING:
+        image_seq_len: int  # NaFlex towers: set by the builder from the config (open_clip main's attribute)
 
     def __init__(
         self,
@@ -169,7 +182,7 @@ class TimmTower(FeatureTower, nn.Module):
             return
         from timm.models import group_modules, group_parameters
 
-        matcher = self.trunk.group_matcher()
+        matcher = trunk_member(self.trunk, "group_matcher")()
         param_groups = group_parameters(self.trunk, matcher)
         last_locked = max(param_groups.keys()) - unlocked_groups
         for group_id in range(last_locked + 1):
@@ -182,17 +195,11 @@ class TimmTower(FeatureTower, nn.Module):
     @torch.jit.ignore
     def set_grad_checkpointing(self, enable: bool = True) -> None:
         """Turn activation checkpointing in the trunk on or off."""
-        if not hasattr(self.trunk, "set_grad_checkpointing"):
-            raise NotImplementedError(
-                f"timm model {type(self.trunk).__name__} does not support gradient checkpointing"
-            )
-        self.trunk.set_grad_checkpointing(enable)
+        trunk_member(self.trunk, "set_grad_checkpointing", "does not support gradient checkpointing")(enable)
 
     def set_input_size(self, image_size: int | tuple[int, int]) -> None:
         """Run at a new input size (resamples the trunk's position embeddings); call after loading weights."""
-        if not hasattr(self.trunk, "set_input_size"):
-            raise NotImplementedError(f"timm model {type(self.trunk).__name__} cannot change its input size")
-        self.trunk.set_input_size(image_size)
+        trunk_member(self.trunk, "set_input_size", "cannot change its input size")(image_size)
         self.image_size = to_hw(image_size)
         self.fixed_input = _fixed_input(self.trunk)
 
@@ -209,7 +216,7 @@ class TimmTower(FeatureTower, nn.Module):
             ``image_features``.
         """
         extra = {"return_prefix_tokens": True} if request.extra_tokens else {}
-        trunk_out = self.trunk.forward_intermediates(
+        trunk_out = trunk_member(self.trunk, "forward_intermediates")(
             x,
             indices=request.indices,
             intermediates_only=request.only,
@@ -226,7 +233,7 @@ class TimmTower(FeatureTower, nn.Module):
             intermediates = [pair[0] for pair in intermediates]
         out["image_intermediates"] = intermediates
         if not request.only:
-            out["image_features"] = self.head(self.trunk.forward_head(trunk_out[0]))
+            out["image_features"] = self.head(trunk_member(self.trunk, "forward_head")(trunk_out[0]))
         return out
 
     def prune_blocks(self, indices: int | list[int], prune_norm: bool, prune_head: bool) -> list[int]:
@@ -243,11 +250,8 @@ class TimmTower(FeatureTower, nn.Module):
         Raises:
             NotImplementedError: the timm trunk has no ``prune_intermediate_layers``.
         """
-        if not hasattr(self.trunk, "prune_intermediate_layers"):
-            raise NotImplementedError(
-                f"timm model {type(self.trunk).__name__} has no prune_intermediate_layers"
-            )
-        take = self.trunk.prune_intermediate_layers(indices, prune_norm=prune_norm, prune_head=prune_head)
+        prune = trunk_member(self.trunk, "prune_intermediate_layers")
+        take = prune(indices, prune_norm=prune_norm, prune_head=prune_head)
         if prune_head:
             self.head = nn.Sequential()
         return take
@@ -287,7 +291,7 @@ def _empty_computed_buffers(module: nn.Module) -> Iterator[tuple[str, nn.Module,
 
 def _check_computed_buffers_can_be_rebuilt(module: nn.Module) -> None:
     for name, child, empty in _empty_computed_buffers(module):
-        if not hasattr(child, "init_non_persistent_buffers"):
+        if not owns_buffers(child):
             raise NotImplementedError(
                 f"timm module {name!r} ({type(child).__name__}) has computed buffers {empty} that cannot be "
                 "rebuilt after a meta-device build; build this model on a real device instead"
@@ -300,15 +304,18 @@ def _rebuild_computed_buffers_after_load(tower: nn.Module, incompatible_keys: An
     if not params or any(p.is_meta for p in params):
         return  # weights not (all) loaded yet: a later load_state_dict call lands here again
     device = params[0].device
-    owners = []
+    owners: list[BufferOwner] = []
     for _, child, empty in _empty_computed_buffers(tower):
         for buffer_name in empty:
-            child._buffers[buffer_name] = torch.empty_like(child._buffers[buffer_name], device=device)
+            buffer = child._buffers[buffer_name]
+            assert buffer is not None  # listed because it is a meta tensor
+            child._buffers[buffer_name] = torch.empty_like(buffer, device=device)
+        assert owns_buffers(child)  # checked when the tower was built
         owners.append(child)
     # Some initialisers create helper tensors without a device argument: keep those off any meta context.
     with torch.device(device):
-        for child in owners:
-            child.init_non_persistent_buffers()
+        for owner in owners:
+            owner.init_non_persistent_buffers()
 
 
 def _is_meta(tensor: torch.Tensor | None) -> bool:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import dataclasses
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import torch
-from torch import nn
 
 from ..registry.config import TextCfg, VisionCfg
 from .layers import act_factory, norm_factory
@@ -17,8 +16,19 @@ from .text import TextTransformer
 from .transformer import AttnOptions
 from .vit import VisionTransformer
 
+if TYPE_CHECKING:  # timm and transformers are imported only when a config needs them
+    from _typeshed import DataclassInstance
 
-def as_section(cfg: VisionCfg | TextCfg | dict, cls: type):
+    from .hf_text import HFTextTower
+    from .timm_tower import TimmTower
+
+# The towers the builders return (string aliases: the timm and transformers modules load lazily).
+ImageTower: TypeAlias = "VisionTransformer | ModifiedResNet | TimmTower"
+TextTower: TypeAlias = "TextTransformer | HFTextTower"
+SectionT = TypeVar("SectionT", bound="DataclassInstance")  # a config section: a dataclass
+
+
+def as_section(cfg: SectionT | dict, cls: type[SectionT]) -> SectionT:
     """Accept a config section as its dataclass or as an open_clip-style dict."""
     if isinstance(cfg, cls):
         return cfg
@@ -45,7 +55,7 @@ def vision_tower_kind(cfg: VisionCfg) -> str:
 
 def _timm_tower(
     embed_dim: int, cfg: VisionCfg, quick_gelu: bool, cast_dtype: torch.dtype | None
-) -> nn.Module:
+) -> TimmTower:
     from .timm_tower import TimmTower  # timm is heavy: imported only when a config needs it
 
     tower = TimmTower(cfg, embed_dim)
@@ -56,9 +66,13 @@ def _timm_tower(
 
 def _resnet_tower(
     embed_dim: int, cfg: VisionCfg, quick_gelu: bool, cast_dtype: torch.dtype | None
-) -> nn.Module:
+) -> ModifiedResNet:
     heads = cfg.width * 32 // cfg.head_width
-    return ModifiedResNet(list(cfg.layers), embed_dim, heads, image_size=cfg.image_size, width=cfg.width)
+    layers, size = cfg.layers, cfg.image_size
+    assert isinstance(layers, (list, tuple)), "vision_tower_kind chose a ResNet: layers lists the stage depths"
+    if not isinstance(size, int):
+        raise ValueError(f"a ModifiedResNet tower needs a square image_size (an int), got {size!r}")
+    return ModifiedResNet(list(layers), embed_dim, heads, image_size=size, width=cfg.width)
 
 
 def _native_kwargs(
@@ -77,7 +91,9 @@ def _native_kwargs(
     return kwargs
 
 
-def _vit_tower(embed_dim: int, cfg: VisionCfg, quick_gelu: bool, cast_dtype: torch.dtype | None) -> nn.Module:
+def _vit_tower(
+    embed_dim: int, cfg: VisionCfg, quick_gelu: bool, cast_dtype: torch.dtype | None
+) -> VisionTransformer:
     return VisionTransformer(
         **_native_kwargs(VisionTransformer, embed_dim, cfg, quick_gelu, cast_dtype),
         heads=cfg.width // cfg.head_width,
@@ -85,7 +101,7 @@ def _vit_tower(embed_dim: int, cfg: VisionCfg, quick_gelu: bool, cast_dtype: tor
     )
 
 
-VISION_BUILDERS: dict[str, Callable[..., nn.Module]] = {
+VISION_BUILDERS: dict[str, Callable[..., ImageTower]] = {
     "timm": _timm_tower,
     "resnet": _resnet_tower,
     "vit": _vit_tower,
@@ -94,7 +110,7 @@ VISION_BUILDERS: dict[str, Callable[..., nn.Module]] = {
 
 def build_vision_tower(
     embed_dim: int, cfg: VisionCfg | dict, quick_gelu: bool = False, cast_dtype: torch.dtype | None = None
-) -> nn.Module:
+) -> ImageTower:
     """The image tower the config asks for; timm towers always use exact GELU (timm's own layers).
 
     The config's own ``quick_gelu`` (when not None) overrides the model-level ``quick_gelu`` for this tower.
@@ -107,7 +123,7 @@ def build_vision_tower(
 
 def build_text_tower(
     embed_dim: int, cfg: TextCfg | dict, quick_gelu: bool = False, cast_dtype: torch.dtype | None = None
-) -> nn.Module:
+) -> TextTower:
     """The native text transformer, or the Hugging Face wrapper when ``hf_model_name`` is set."""
     cfg = as_section(cfg, TextCfg)
     if cfg.hf_model_name:

@@ -8,9 +8,9 @@ checkpoints load unchanged, while the attention itself runs through one fused SD
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import astuple, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast, overload
 
 import torch
 import torch.nn.functional as F
@@ -19,7 +19,7 @@ from torch.utils.checkpoint import checkpoint
 
 from ..registry.config import BLOCK_SWITCHES
 from .intermediates import feature_take_indices
-from .layers import LayerNorm, LayerScale
+from .layers import LayerNorm, LayerScale, owns_buffers
 
 
 @dataclass(frozen=True)
@@ -163,7 +163,9 @@ class Attention(nn.Module):
 
     def _cosine_attention(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None):
         scores = F.normalize(q, dim=-1) @ F.normalize(k, dim=-1).transpose(-1, -2)
-        scores = scores * torch.clamp(self.logit_scale, max=self.logit_scale_max).exp()
+        logit_scale = self.logit_scale
+        assert logit_scale is not None  # only scaled-cosine attention calls this
+        scores = scores * torch.clamp(logit_scale, max=self.logit_scale_max).exp()
         if mask is not None and mask.dtype == torch.bool:
             scores = scores.masked_fill(~mask, float("-inf"))
         elif mask is not None:
@@ -241,7 +243,7 @@ class Attention(nn.Module):
         mask = self._mha_mask(x, memory, attn_mask, is_causal)
         # open_clip's masks are additive floats, which keep nn.MultiheadAttention off its fused kernel
         if mask is None and self._mha_fast_path(x, memory):
-            out = torch._native_multi_head_attention(
+            fused = torch._native_multi_head_attention(
                 x,
                 x,
                 x,
@@ -256,7 +258,7 @@ class Attention(nn.Module):
                 True,
                 None,
             )
-            return out[0]
+            return fused[0]
         query = x.transpose(1, 0)
         source = query if memory is x else memory.transpose(1, 0)
         out, _ = F.multi_head_attention_forward(
@@ -295,7 +297,7 @@ def rebuild_meta_mask_after_load(module: nn.Module, incompatible_keys: object) -
     """Load hook: a model built on the meta device gets real weights by ``load_state_dict(assign=True)``, but its
     non-persistent ``attn_mask`` is not in the checkpoint; recompute it on the weights' device."""
     mask = getattr(module, "attn_mask", None)
-    if mask is not None and mask.is_meta:
+    if mask is not None and mask.is_meta and owns_buffers(module):
         module.init_non_persistent_buffers()
 
 
@@ -421,6 +423,19 @@ class ResidualAttentionBlock(nn.Module):
         return y[:, 0]
 
 
+if TYPE_CHECKING:
+
+    class BlockList(nn.ModuleList):
+        """``Transformer.resblocks`` as the type checker sees it: an nn.ModuleList of ResidualAttentionBlocks."""
+
+        @overload
+        def __getitem__(self, idx: slice) -> BlockList: ...
+        @overload
+        def __getitem__(self, idx: int) -> ResidualAttentionBlock: ...
+        def __getitem__(self, idx: int | slice) -> ResidualAttentionBlock | BlockList: ...
+        def __iter__(self) -> Iterator[ResidualAttentionBlock]: ...
+
+
 class Transformer(nn.Module):
     """A stack of residual attention blocks over batch-first (B, L, D) sequences."""
 
@@ -441,7 +456,7 @@ class Transformer(nn.Module):
         self.batch_first = True
         self.grad_checkpointing = False
         self.block_type = resolve_block_type(block_type, options)
-        self.resblocks = nn.ModuleList(
+        blocks = nn.ModuleList(
             ResidualAttentionBlock(
                 width,
                 heads,
@@ -454,6 +469,8 @@ class Transformer(nn.Module):
             )
             for _ in range(layers)
         )
+        # the type checker's view of the list: TorchScript compiles the code that indexes it (no isinstance there)
+        self.resblocks = cast("BlockList", blocks)
 
     def get_cast_dtype(self) -> torch.dtype:
         """The dtype activations are cast to: that of the first MLP weight (bf16/fp16 after casting)."""

@@ -103,7 +103,7 @@ class VisionTransformer(FeatureTower, nn.Module):
         if attentional_pool:
             # open_clip's pooler ignores the tower's norm_kwargs; a float32-computing norm (passed by the builder under
             # low precision) keeps it usable in bf16/fp16
-            self.attn_pool = AttentionalPooler(
+            self.attn_pool: AttentionalPooler | None = AttentionalPooler(
                 output_dim, width, attn_pooler_heads, attn_pooler_queries, norm_layer=pooler_norm_layer
             )
             pool_dim = output_dim
@@ -130,7 +130,7 @@ class VisionTransformer(FeatureTower, nn.Module):
             param.requires_grad = False
         if unlocked_groups == 0:
             return
-        blocks = list(self.transformer.resblocks)
+        blocks: list[nn.Module | nn.Parameter] = list(self.transformer.resblocks)
         groups: list[list[nn.Module | nn.Parameter]] = [
             [self.conv1, self.class_embedding, self.positional_embedding, self.ln_pre],
             *[[block] for block in blocks[:-1]],
@@ -160,7 +160,7 @@ class VisionTransformer(FeatureTower, nn.Module):
         resizes the position grid to the image's (transformers' arithmetic, :mod:`clipzoo.models.pos_interp`)."""
         check_image_size(image, self.image_size, min(self.patch_size[0], self.patch_size[1]), interpolate_pos_encoding)
         x = self.conv1(image)
-        positions = self.positional_embedding
+        positions: torch.Tensor = self.positional_embedding
         if interpolate_pos_encoding:
             grid = (int(x.shape[2]), int(x.shape[3]))
             positions = resize_position_grid(positions, (self.grid_size[0], self.grid_size[1]), grid, 1)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -221,7 +221,7 @@ class OnnxModel:
                 names it).
         """
         if isinstance(images, np.ndarray):
-            pixels = [images[i : i + batch_size] for i in range(0, len(images), batch_size)]
+            pixels: Iterable[np.ndarray] = [images[i : i + batch_size] for i in range(0, len(images), batch_size)]
         else:
             items = _as_list(images)
             pixels = (

@@ -59,8 +59,8 @@ class PreprocessCfg:
     def input_size(self) -> tuple[int, int, int]:
         """(channels, height, width) of the model input."""
         size = self.size
-        hw = (size, size) if isinstance(size, int) else tuple(size)
-        return (self.num_channels, *hw)
+        height, width = (size, size) if isinstance(size, int) else size
+        return (self.num_channels, height, width)
 
 
 PREPROCESS_KEYS = tuple(f.name for f in fields(PreprocessCfg))
@@ -77,7 +77,9 @@ def normalize_preprocess_dict(cfg: dict[str, Any], source: str = "preprocess cfg
     Raises:
         ValueError: a field has an unknown value (the message names the choices).
     """
-    values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in cfg.items() if k in PREPROCESS_KEYS}
+    values: dict[str, Any] = {
+        k: (tuple(v) if isinstance(v, list) else v) for k, v in cfg.items() if k in PREPROCESS_KEYS
+    }
     try:
         return asdict(PreprocessCfg(**values))
     except ValueError as err:

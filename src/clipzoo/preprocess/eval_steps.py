@@ -219,8 +219,8 @@ class EvalTransform:
         """Preprocess one image (PIL image, path or binary file object) to a normalized [3, H, W] tensor."""
         check_source(src)
         if self._steps_edited():
-            out = load_image(src)
-            for step in self._steps:
+            out: Any = load_image(src)
+            for step in self.transforms:  # the edited steps
                 out = step(out)
             return out
         if isinstance(src, Image.Image):

@@ -61,22 +61,23 @@ RESIZE_SIZE: dict[str, Callable[[int, int, Size2], tuple[int, int]]] = {
 }
 
 
-def pad_fill(img: Image.Image, fill: float | Sequence[float]) -> float | tuple:
-    """Fill value in the form torchvision's PIL pad passes to ImageOps.expand.
+def pad_fill(img: Image.Image, fill: float | Sequence[float]) -> float | tuple[float, ...]:
+    """Fill value in the form torchvision's PIL pad passes to ImageOps.expand (ints but for mode 'F').
 
     Raises:
         ValueError: a fill tuple whose length is not the image's band count.
     """
     bands = len(img.getbands())
-    if isinstance(fill, (int, float)) and bands > 1:
-        fill = (fill,) * bands
-    if isinstance(fill, (list, tuple)):
-        fill = tuple(fill) * bands if len(fill) == 1 else tuple(fill)
-        if len(fill) != bands:
-            raise ValueError(f"fill_color has {len(fill)} values but the image has {bands} bands")
+    values = fill if isinstance(fill, (int, float)) else tuple(fill)
+    if isinstance(values, (int, float)) and bands > 1:
+        values = (values,) * bands
+    if isinstance(values, tuple):
+        values = values * bands if len(values) == 1 else values
+        if len(values) != bands:
+            raise ValueError(f"fill_color has {len(values)} values but the image has {bands} bands")
     if img.mode == "F":
-        return fill
-    return tuple(int(x) for x in fill) if isinstance(fill, tuple) else int(fill)
+        return values
+    return tuple(int(x) for x in values) if isinstance(values, tuple) else int(values)
 
 
 def center_crop_or_pad(img: Image.Image, target: Size2, fill: float | Sequence[float]) -> Image.Image:
@@ -87,7 +88,8 @@ def center_crop_or_pad(img: Image.Image, target: Size2, fill: float | Sequence[f
         pad_w, pad_h = max(crop_w - w, 0), max(crop_h - h, 0)
         border = (pad_w // 2, pad_h // 2, (pad_w + 1) // 2, (pad_h + 1) // 2)
         palette = img.getpalette() if img.mode == "P" else None
-        img = ImageOps.expand(img, border=border, fill=pad_fill(img, fill))
+        # PIL's stubs type fill as ints; a mode 'F' image takes (and needs) a float
+        img = ImageOps.expand(img, border=border, fill=pad_fill(img, fill))  # type: ignore[arg-type]
         if palette is not None:
             img.putpalette(palette)
         w, h = img.size

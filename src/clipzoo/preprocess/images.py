@@ -116,10 +116,10 @@ def to_8bit(img: Image.Image) -> Image.Image:
         scaled = (data * 255 + 32767) // 65535  # round to nearest
         return Image.fromarray(scaled.astype(np.uint8), mode="L")
     if img.mode == "F":
-        data = np.nan_to_num(np.asarray(img, dtype=np.float64), nan=0.0, posinf=255.0, neginf=0.0)
-        if data.size and data.max() <= 1.0:
-            data = data * 255.0
-        return Image.fromarray(np.clip(np.rint(data), 0, 255).astype(np.uint8), mode="L")
+        floats = np.nan_to_num(np.asarray(img, dtype=np.float64), nan=0.0, posinf=255.0, neginf=0.0)
+        if floats.size and floats.max() <= 1.0:
+            floats = floats * 255.0
+        return Image.fromarray(np.clip(np.rint(floats), 0, 255).astype(np.uint8), mode="L")
     return img
 
 

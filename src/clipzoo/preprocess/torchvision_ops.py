@@ -103,7 +103,7 @@ class ResizeKeepRatio:
 
 
 def center_crop_or_pad(
-    img: torch.Tensor, output_size: list[int], fill: int | tuple[int, ...] = 0
+    img: torch.Tensor, output_size: Sequence[int], fill: float | Sequence[float] = 0
 ) -> torch.Tensor:
     """Center-crop ``img`` (PIL image or ``[..., H, W]`` tensor) to ``output_size``, padding first with ``fill``
     (split evenly, the odd pixel after) along any edge that is shorter than the crop."""
@@ -123,7 +123,7 @@ def center_crop_or_pad(
 class CenterCropOrPad(torch.nn.Module):
     """:func:`center_crop_or_pad` as a transform; ``size`` is an int, ``(size,)`` or ``(h, w)``."""
 
-    def __init__(self, size: int | Sequence[int], fill: int | tuple[int, ...] = 0) -> None:
+    def __init__(self, size: int | Sequence[int], fill: float | Sequence[float] = 0) -> None:
         super().__init__()
         self.size = to_hw(size)
         self.fill = fill

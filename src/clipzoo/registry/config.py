@@ -129,8 +129,8 @@ class _TextBase(BlockOptions, _TextFirst):
 
     hf_model_name: str | None = None
     hf_model_pretrained: bool = True
-    hf_proj_type: str = "mlp"
-    hf_pooler_type: str = "mean_pooler"
+    hf_proj_type: str | None = "mlp"  # None: no projection (the width must be embed_dim)
+    hf_pooler_type: str | None = "mean_pooler"  # None: the architecture's default pooler
 
 
 @dataclass

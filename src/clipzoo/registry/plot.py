@@ -36,6 +36,12 @@ class PlotSummary:
     front: tuple[RankedPair, ...]  # the Pareto front, cheapest first
 
 
+def _gflops(point: RankedPair) -> float:
+    """A plotted pair's GFLOPs (pairs without a count are left out before plotting)."""
+    assert point.gflops is not None
+    return point.gflops
+
+
 def _distinct(records: list[RankedPair]) -> list[RankedPair]:
     # "RN50-quickgelu:openai" and "RN50:openai" are the same weights and numbers: one point, the base name
     seen: dict[tuple, RankedPair] = {}
@@ -87,7 +93,7 @@ def _label_front(ax, canvas, front: list[RankedPair], fontsize: float = 8.5) -> 
     sizes = [_text_size(ax, renderer, text, fontsize) for text in texts]
     box = ax.get_window_extent(renderer)
     x0, x_max = ax.get_xlim()[1], ax.get_xlim()[1]
-    x0 = front[0].gflops  # the cheapest front point is the leftmost point
+    x0 = _gflops(front[0])  # the cheapest front point is the leftmost point
     gap_px, pad_px = 14.0, 4.0
     right = math.log10(x_max) - math.log10(x0)
     widest = max(w for w, _ in sizes) + gap_px + pad_px
@@ -142,7 +148,7 @@ def _draw(points: list[RankedPair], front: list[RankedPair], metric: str, captio
         linewidths=1.3, zorder=4, label="Pareto front (labelled)",
     )  # fmt: skip
     ax.set_xscale("log")
-    xs, ys = [p.gflops for p in points], [p.value for p in points]
+    xs, ys = [_gflops(p) for p in points], [p.value for p in points]
     ax.set_xlim(min(xs), max(xs) * 1.4)
     ax.set_ylim(min(ys) - 0.02, max(ys) + 0.02)
     ax.set_xlabel("GFLOPs per image + text (log scale)")

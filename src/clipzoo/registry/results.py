@@ -75,7 +75,7 @@ class _Store:
         self._rows: dict[str, dict[str, dict[str, float]]] | None = None
         self._profiles: dict[str, dict] | None = None
 
-    def _load_results(self) -> None:
+    def _read_results(self) -> tuple[dict[str, dict], dict[str, dict[str, dict[str, float]]]]:
         data = json.loads(self._results_file.read_text(encoding="utf-8"))
         metrics = data["metrics"]
         rows: dict[str, dict[str, dict[str, float]]] = {}
@@ -89,17 +89,17 @@ class _Store:
         for model, by_tag in data["inherited"].items():
             for tag, base in by_tag.items():
                 rows.setdefault(model, {})[tags.normalize_tag(tag)] = rows[base][tags.normalize_tag(tag)]
-        self._metrics, self._rows = metrics, rows
+        return metrics, rows
 
     def metrics(self) -> dict[str, dict]:
         if self._metrics is None:
-            self._load_results()
-        return self._metrics  # type: ignore[return-value]
+            self._metrics, self._rows = self._read_results()
+        return self._metrics
 
     def row(self, model: str, tag: str) -> dict[str, float] | None:
         if self._rows is None:
-            self._load_results()
-        return self._rows.get(model, {}).get(tags.normalize_tag(tag))  # type: ignore[union-attr]
+            self._metrics, self._rows = self._read_results()
+        return self._rows.get(model, {}).get(tags.normalize_tag(tag))
 
     def profiles(self) -> dict[str, dict]:
         if self._profiles is None:

@@ -63,7 +63,7 @@ def bytes_to_unicode() -> dict[int, str]:
 
 
 @lru_cache(maxsize=4)
-def _read_merges(bpe_path: str) -> tuple[tuple[tuple[str, str], ...], str]:
+def _read_merges(bpe_path: str) -> tuple[tuple[tuple[str, ...], ...], str]:
     """The merges of a gzipped CLIP merges file, and the file's sha256."""
     raw = Path(bpe_path).read_bytes()
     lines = gzip.decompress(raw).decode("utf-8").split("\n")
@@ -72,7 +72,7 @@ def _read_merges(bpe_path: str) -> tuple[tuple[tuple[str, str], ...], str]:
     return merges, hashlib.sha256(raw).hexdigest()
 
 
-def _merge_word(symbols: list[str], ranks: dict[tuple[str, str], int]) -> list[str]:
+def _merge_word(symbols: list[str], ranks: dict[tuple[str, ...], int]) -> list[str]:
     """Apply BPE merges to one word: merge every occurrence of the lowest-ranked adjacent pair, left to
     right without overlap, until no adjacent pair is a known merge.
 
@@ -438,7 +438,7 @@ def syntax_mask_tokenize(
     return _fill(rows, context_length)
 
 
-_REDUCTION_FNS = {
+_REDUCTION_FNS: dict[str, Callable[..., torch.Tensor]] = {
     "simple": simple_mask_tokenize,
     "random": random_mask_tokenize,
     "shuffle": shuffle_mask_tokenize,

@@ -7,7 +7,7 @@ import string
 import sys
 import unicodedata
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import ftfy
 import ftfy.badness
@@ -134,7 +134,7 @@ def as_text_list(texts: str | Sequence[str]) -> list[str]:
     return texts
 
 
-def is_tensor(value: object) -> bool:
+def is_tensor(value: object) -> TypeGuard[torch.Tensor]:
     """Whether `value` is a torch.Tensor, without importing torch (no tensor exists before torch is imported)."""
     torch = sys.modules.get("torch")
     return torch is not None and isinstance(value, torch.Tensor)

@@ -95,7 +95,7 @@ class SigLipTokenizer(TensorCall):
             **_special_tokens(config),
             **_special_tokens(_read_json(directory / "special_tokens_map.json")),
         }
-        options = {k: tokens[k] for k in ("eos_token", "pad_token", "unk_token") if k in tokens}
+        options: dict[str, str | bool] = {k: tokens[k] for k in ("eos_token", "pad_token", "unk_token") if k in tokens}
         if "do_lower_case" in config:
             options["do_lower_case"] = bool(config["do_lower_case"])
         model_file = directory / SENTENCEPIECE_CLASSES.get(config.get("tokenizer_class", ""), "spiece.model")

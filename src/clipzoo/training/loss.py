@@ -182,12 +182,21 @@ class ClipLoss(nn.Module):
         Raises:
             RuntimeError: ``world_size > 1`` but ``torch.distributed`` is not initialized.
         """
+        total_loss = self._contrastive(image_features, text_features, logit_scale, logit_bias)
+        return {"contrastive_loss": total_loss} if output_dict else total_loss
+
+    def _contrastive(
+        self,
+        image_features: torch.Tensor,
+        text_features: torch.Tensor,
+        logit_scale: torch.Tensor,
+        logit_bias: torch.Tensor | None,
+    ) -> torch.Tensor:
         logits_per_image, logits_per_text = self.get_logits(
             image_features, text_features, logit_scale, logit_bias=logit_bias
         )
         labels = self.get_ground_truth(image_features.device, logits_per_image.shape[0])
-        total_loss = _contrastive_loss(logits_per_image, logits_per_text, labels)
-        return {"contrastive_loss": total_loss} if output_dict else total_loss
+        return _contrastive_loss(logits_per_image, logits_per_text, labels)
 
 
 class CoCaLoss(ClipLoss):
@@ -225,7 +234,8 @@ class CoCaLoss(ClipLoss):
         self.caption_loss_weight = caption_loss_weight
         self.caption_loss = nn.CrossEntropyLoss(ignore_index=pad_id)
 
-    def forward(
+    # open_clip's CoCaLoss takes its own forward arguments (the keys of CoCa's output), unlike ClipLoss
+    def forward(  # type: ignore[override]
         self,
         image_features: torch.Tensor,
         text_features: torch.Tensor,
@@ -257,8 +267,8 @@ class CoCaLoss(ClipLoss):
             RuntimeError: ``world_size > 1`` but ``torch.distributed`` is not initialized.
         """
         if self.clip_loss_weight:
-            clip_loss = self.clip_loss_weight * super().forward(
-                image_features, text_features, logit_scale, logit_bias=logit_bias
+            clip_loss = self.clip_loss_weight * self._contrastive(
+                image_features, text_features, logit_scale, logit_bias
             )
         else:
             clip_loss = logits.new_zeros(())
@@ -280,7 +290,8 @@ class DistillClipLoss(ClipLoss):
         teacher_probs = teacher_logits.softmax(dim=1)
         return -(teacher_probs * student_logits.log_softmax(dim=1)).sum(dim=1).mean(dim=0)
 
-    def forward(
+    # open_clip's DistillClipLoss takes the teacher's outputs too, unlike ClipLoss
+    def forward(  # type: ignore[override]
         self,
         image_features: torch.Tensor,
         text_features: torch.Tensor,
@@ -355,7 +366,7 @@ class SigLipLoss(nn.Module):
         self.world_size = world_size
         self.dist_impl = dist_impl or "bidir"
         if self.dist_impl not in _SIGLIP_NEGATIVES:
-            raise choice_error("dist_impl", self.dist_impl, _SIGLIP_NEGATIVES)
+            raise choice_error("dist_impl", self.dist_impl, list(_SIGLIP_NEGATIVES))
         self.prev_num_logits = 0
         self.labels: dict[torch.device, torch.Tensor] = {}
 

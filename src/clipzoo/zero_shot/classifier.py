@@ -148,7 +148,9 @@ def resolve_templates(templates: str | Sequence[Template] | None, model: Any = N
 
 def read_templates_file(path: str | Path) -> list[str]:
     """Templates from a text file: one per line, each with a ``{}`` slot; blank and ``#`` lines skipped."""
-    return list(resolve_templates(read_template_lines(path, ZeroShotInputError)))
+    templates = read_template_lines(path, ZeroShotInputError)
+    check_templates(templates, ZeroShotInputError)  # what resolve_templates checks of a list
+    return templates
 
 
 def is_audio_model(model: Any) -> bool:

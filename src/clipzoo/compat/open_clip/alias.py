@@ -314,7 +314,7 @@ class _AliasLoader(importlib.abc.Loader):
 
     def exec_module(self, module: types.ModuleType) -> None:
         name = module.__name__.partition(".")[2]
-        module.__all__ = sorted(n for n in module_table(name) if not n.startswith("_"))
+        module.__dict__["__all__"] = sorted(n for n in module_table(name) if not n.startswith("_"))
         module.__doc__ = f"clipzoo's alias of {module.__name__} (open_clip {OPEN_CLIP_API_VERSION} layout)."
 
 
@@ -488,15 +488,15 @@ def run_program(program: str, args: Sequence[str] = (), *, module: bool = False)
     saved_argv, saved_env = sys.argv[:], {k: os.environ.get(k) for k in _CHILD_ENV}
     saved_path0 = sys.path[0] if sys.path else None
     # sys.path[0] as python sets it: the current folder for -m, the script's own folder for a file.
-    first = os.getcwd() if module else os.path.dirname(os.path.realpath(path))
+    first = os.getcwd() if path is None else os.path.dirname(os.path.realpath(path))
     if sys.path:
         sys.path[0] = first
     else:
         sys.path.insert(0, first)
-    sys.argv = [program if module else path, *args]
+    sys.argv = [program if path is None else path, *args]
     os.environ.update(_child_env())
     try:
-        if module:
+        if path is None:  # a module (-m)
             _check_module(program)  # after the alias: finding a submodule imports its parent packages
             runpy.run_module(program, run_name="__main__", alter_sys=True)
         else:

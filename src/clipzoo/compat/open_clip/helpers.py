@@ -164,7 +164,7 @@ def convert_mobile_clip_state_dict(model: nn.Module, state_dict: dict, fastvit: 
         from timm.models.fastvit import checkpoint_filter_fn
     else:
         from timm.models.vision_transformer_hybrid import checkpoint_filter_fn
-    out = {f"visual.trunk.{k}": v for k, v in checkpoint_filter_fn(state_dict, model.visual.trunk).items()}
+    out = {f"visual.trunk.{k}": v for k, v in checkpoint_filter_fn(state_dict, model.get_submodule("visual.trunk")).items()}
     prefix = "text_encoder."
     for key, value in state_dict.items():
         if not key.startswith(prefix):

@@ -98,7 +98,7 @@ _SWITCH_NAMES = " ".join(ATTN_SWITCHES)
 
 
 def open_clip_init(
-    base: type,
+    base: type[nn.Module],
     order: str,
     *,
     rename: Mapping[str, str] | None = None,
@@ -155,7 +155,7 @@ def open_clip_init(
             )
         base.__init__(self, **call, **fixed)
 
-    __init__.__signature__ = signature
+    __init__.__dict__["__signature__"] = signature
     __init__.__doc__ = f"Build clipzoo's ``{base.__name__}`` from open_clip's arguments."
     return __init__
 
@@ -388,8 +388,8 @@ def _hf_text_encoder_init(
     model_name_or_path: str,
     output_dim: int,
     config: Any = None,
-    pooler_type: str = None,
-    proj_type: str = None,
+    pooler_type: str | None = None,
+    proj_type: str | None = None,
     pretrained: bool = True,
     output_tokens: bool = False,
 ) -> None:

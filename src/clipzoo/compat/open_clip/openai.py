@@ -8,11 +8,14 @@ code, or a state dict) and builds the CLIP it describes, in OpenAI's fp16 layout
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from ...errors import OpenAIModelNotFoundError, did_you_mean
+
+if TYPE_CHECKING:
+    from ...models import CLIP
 
 __all__ = ["build_model_from_openai_state_dict", "list_openai_models", "load_openai_model"]
 
@@ -60,7 +63,7 @@ def _vision_cfg(state: dict) -> dict[str, Any]:
 
 def build_model_from_openai_state_dict(
     state_dict: dict, quick_gelu: bool = True, cast_dtype: torch.dtype | None = torch.float16
-) -> torch.nn.Module:
+) -> CLIP:
     """Build the CLIP an OpenAI-layout state dict describes and load it (in eval mode, fp16 weights).
 
     Args:

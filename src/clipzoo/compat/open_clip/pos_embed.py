@@ -136,5 +136,5 @@ def resize_text_pos_embed(
     before = state_dict.get(key)
     resize(state_dict, model, interpolation=interpolation, antialias=antialias, check_width=True)
     after = state_dict.get(key)
-    if after is not before:
+    if after is not before and before is not None and after is not None:
         _log.info("text position embedding resized from %d to %d positions", before.shape[0], after.shape[0])

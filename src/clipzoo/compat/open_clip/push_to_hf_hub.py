@@ -50,7 +50,7 @@ def save_config_for_hf(model: Any, config_path: str, model_config: dict | None) 
 def save_for_hf(
     model: Any,
     tokenizer: Any,
-    model_config: dict,
+    model_config: dict | None,
     save_directory: str,
     safe_serialization: bool | str = "both",
     skip_weights: bool = False,
@@ -196,12 +196,14 @@ def push_pretrained_to_hf_hub(
     from ...registry.architectures import get_model_config
 
     given = dict(locals())  # a snapshot: the names assigned below are not passed on
-    model, _ = create_model_from_pretrained(model_name, **_passed_on(given, create_model_from_pretrained), **kwargs)
+    loaded = create_model_from_pretrained(model_name, **_passed_on(given, create_model_from_pretrained), **kwargs)
+    model = loaded[0] if isinstance(loaded, tuple) else loaded
     model_config = get_model_config(model_name)
-    if pretrained == "openai":
-        model_config["quick_gelu"] = True
-    if hf_tokenizer_self:
-        model_config["text_cfg"]["hf_tokenizer_name"] = repo_id
+    if model_config is not None:  # None: not a registry name (nothing to adjust)
+        if pretrained == "openai":
+            model_config["quick_gelu"] = True
+        if hf_tokenizer_self:
+            model_config["text_cfg"]["hf_tokenizer_name"] = repo_id
     upload = _passed_on(given, push_to_hf_hub)  # repo_id and the commit options
     tokenizer = get_tokenizer(model_name)
     return push_to_hf_hub(model, tokenizer, model_config, safe_serialization="both", **upload)

@@ -108,6 +108,7 @@ class BigVisionVocabTokenizer:
                 "of a sentencepiece .model file"
             )
         gemma = "gemma" in tokenizer_name
+        make: Callable[..., Any]
         if gemma:
             from transformers import GemmaTokenizerFast
 

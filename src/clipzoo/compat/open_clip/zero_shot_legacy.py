@@ -57,7 +57,6 @@ def build_zero_shot_classifier_legacy(
     import torch.nn.functional as F
 
     _check_inputs(classnames, templates)
-    use_format = isinstance(templates[0], str)
     names: Iterable[str] = classnames
     if use_tqdm:
         import tqdm
@@ -66,7 +65,7 @@ def build_zero_shot_classifier_legacy(
     columns = []
     with torch.no_grad():
         for name in names:
-            texts = [t.format(name) if use_format else t(name) for t in templates]
+            texts = [t.format(name) if isinstance(t, str) else t(name) for t in templates]
             embeddings = model.encode_text(tokenizer(texts).to(device))
             column = F.normalize(embeddings, dim=-1).mean(dim=0)
             columns.append(column / column.norm())

@@ -14,7 +14,7 @@ What ``encode_audio`` takes (the tower decides; a wrong kind is a TypeError that
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -24,6 +24,10 @@ from ...errors import AudioInputError
 from ...registry.config import AudioCfg, TextCfg
 from ..clip import LogitHead
 from ..towers import as_section, build_text_tower
+
+if TYPE_CHECKING:
+    from .htsat import HTSAT
+    from .whisper import WhisperEncoder
 
 _PROJ_ACTS = {"relu": nn.ReLU, "gelu": nn.GELU}
 
@@ -38,13 +42,13 @@ class AudioTower(nn.Module):
         if self.is_whisper:
             from .whisper import WhisperEncoder
 
-            self.encoder: nn.Module = WhisperEncoder(cfg, embed_dim)
+            self.encoder: WhisperEncoder | HTSAT = WhisperEncoder(cfg, embed_dim)
             width = embed_dim
         else:
             from .htsat import HTSAT
 
-            self.encoder = HTSAT(cfg)
-            width = self.encoder.geometry.out_dim
+            self.encoder = encoder = HTSAT(cfg)
+            width = encoder.geometry.out_dim
         if cfg.proj_act not in _PROJ_ACTS:
             raise ValueError(f"audio_cfg.proj_act must be one of {', '.join(_PROJ_ACTS)}, got {cfg.proj_act!r}")
         self.proj = nn.Sequential(nn.Linear(width, embed_dim), _PROJ_ACTS[cfg.proj_act](), nn.Linear(embed_dim, embed_dim))
@@ -63,8 +67,13 @@ class AudioTower(nn.Module):
             features = F.normalize(features, dim=-1)
         return self.proj(features) if apply_proj else features
 
+    def _proj_weight(self) -> torch.Tensor:
+        first = self.proj[0]
+        assert isinstance(first, nn.Linear)
+        return first.weight
+
     def _device(self) -> torch.device:
-        return self.proj[0].weight.device
+        return self._proj_weight().device
 
     def _waveform(self, audio: Any) -> torch.Tensor:
         wave = audio.get("waveform") if isinstance(audio, Mapping) else audio
@@ -77,28 +86,31 @@ class AudioTower(nn.Module):
         return wave.to(self._device())
 
     def _mel_input(self, audio: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
-        device = self._device()
+        from .htsat import HTSAT
+
+        device, encoder = self._device(), self.encoder
+        assert isinstance(encoder, HTSAT)  # Whisper towers take waveforms (_waveform)
         if isinstance(audio, Mapping):
             mel = audio.get("input_features", audio.get("mel_fusion"))
             flags = audio.get("is_longer", audio.get("longer"))
-            if mel is None and "waveform" in audio and not self.encoder.fusion:
-                mel = self.encoder.log_mel(torch.as_tensor(audio["waveform"]).to(device))
-        elif isinstance(audio, torch.Tensor) and audio.dim() == 2 and not self.encoder.fusion:
-            mel, flags = self.encoder.log_mel(audio.to(device)), None
+            if mel is None and "waveform" in audio and not encoder.fusion:
+                mel = encoder.log_mel(torch.as_tensor(audio["waveform"]).to(device))
+        elif isinstance(audio, torch.Tensor) and audio.dim() == 2 and not encoder.fusion:
+            mel, flags = encoder.log_mel(audio.to(device)), None
         else:
             mel, flags = audio, None
-        channels = 4 if self.encoder.fusion else 1
+        channels = 4 if encoder.fusion else 1
         if not isinstance(mel, torch.Tensor) or mel.dim() != 4 or mel.shape[1] not in (1, channels):
             raise AudioInputError(
-                f"this HTSAT audio tower ({'fused' if self.encoder.fusion else 'unfused'}) takes mel features "
+                f"this HTSAT audio tower ({'fused' if encoder.fusion else 'unfused'}) takes mel features "
                 f"(B, {channels}, frames, {self.cfg.mel_bins}) or a dict with 'input_features' and 'is_longer' "
                 f"(its audio transform's output, batched)"
-                + ("" if self.encoder.fusion else ", or waveforms (B, samples)")
+                + ("" if encoder.fusion else ", or waveforms (B, samples)")
                 + f"; got {_describe(audio)}"
             )
         if flags is not None:
             flags = torch.as_tensor(flags, device=device).reshape(-1).bool()
-        return mel.to(device=device, dtype=self.proj[0].weight.dtype), flags
+        return mel.to(device=device, dtype=self._proj_weight().dtype), flags
 
     def set_grad_checkpointing(self, enable: bool = True) -> None:
         """Recompute the encoder's blocks in the backward pass."""

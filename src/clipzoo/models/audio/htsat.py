@@ -11,6 +11,7 @@ holds the same numbers under other names (:mod:`clipzoo.formats.clap`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -128,13 +129,16 @@ class Spectrogram(nn.Module):
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         """(B, samples) -> power spectrogram (B, 1, frames, n_fft // 2 + 1), frames centred (reflect padding)."""
         x = F.pad(waveform[:, None, :], (self.n_fft // 2, self.n_fft // 2), mode="reflect")
-        real = F.conv1d(x, self.stft.conv_real.weight, stride=self.hop)
-        imag = F.conv1d(x, self.stft.conv_imag.weight, stride=self.hop)
+        real = F.conv1d(x, self.stft.get_buffer("conv_real.weight"), stride=self.hop)
+        imag = F.conv1d(x, self.stft.get_buffer("conv_imag.weight"), stride=self.hop)
         return (real**2 + imag**2).transpose(1, 2)[:, None]
 
 
 class LogMel(nn.Module):
     """Power spectrogram -> log-mel in dB (Slaney filters, librosa's default), as torchlibrosa computes it."""
+
+    if TYPE_CHECKING:
+        melW: torch.Tensor  # a buffer (register_buffer)
 
     def __init__(self, cfg: AudioCfg) -> None:
         super().__init__()
@@ -206,6 +210,7 @@ class HTSAT(nn.Module):
     def set_grad_checkpointing(self, enable: bool = True) -> None:
         """Recompute each Swin block in the backward pass."""
         for layer in self.layers:
+            assert isinstance(layer, SwinStage)
             layer.grad_checkpointing = enable
 
 

@@ -5,6 +5,8 @@ patch merging. Module and parameter names are open_clip main's (``norm1``, ``att
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -47,6 +49,8 @@ def shifted_window_mask(h: int, w: int, window: int, shift: int) -> torch.Tensor
 
 
 class WindowAttention(nn.Module):
+    if TYPE_CHECKING:
+        relative_position_index: torch.Tensor  # a buffer (register_buffer)
     """Multi-head self-attention inside one window, with a learned bias per relative position and head."""
 
     def __init__(self, dim: int, window: int, num_heads: int) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -89,6 +90,11 @@ class Block(nn.Module):
 
 class WhisperEncoder(nn.Module):
     """Waveforms (B, samples at 16 kHz) -> token embeddings (B, T', output_dim)."""
+
+    if TYPE_CHECKING:  # buffers (register_buffer)
+        positional_embedding: torch.Tensor
+        mel_filters: torch.Tensor
+        window: torch.Tensor
 
     def __init__(self, cfg: AudioCfg, output_dim: int) -> None:
         super().__init__()
