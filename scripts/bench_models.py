@@ -84,18 +84,6 @@ def _check(models: dict[str, torch.nn.Module], call) -> None:
     torch.testing.assert_close(call(models["clipzoo optimized"]), want, rtol=0, atol=1e-4)
 
 
-def _best_seconds(models: dict[str, torch.nn.Module], call, repeats: int) -> dict[str, float]:
-    """Side -> fastest call, timed round-robin after one untimed call of each."""
-    clock = benchlib.cpu_clock if torch.get_num_threads() == 1 else benchlib.wall_clock
-    for model in models.values():
-        call(model)
-    best = dict.fromkeys(models, float("inf"))
-    for _ in range(repeats):
-        for side, model in models.items():
-            best[side] = min(best[side], benchlib.best_of(lambda m=model: call(m), 1, clock=clock).seconds)
-    return best
-
-
 def run(quick: bool = False) -> list[dict]:
     """Throughput rows (clipzoo default and optimized vs open_clip) for encode_image and encode_text of ViT-B-32."""
     import open_clip
@@ -116,7 +104,9 @@ def run(quick: bool = False) -> list[dict]:
                 return getattr(model, method)(batch)
 
             _check(models, call)
-            seconds = _best_seconds(models, call, repeats)
+            clock = benchlib.cpu_clock if torch.get_num_threads() == 1 else benchlib.wall_clock
+            sides = {side: (lambda m=model: call(m)) for side, model in models.items()}
+            seconds = benchlib.best_round_robin(sides, repeats, clock=clock)
             peer = len(batch) / seconds["open_clip"]
             clock = "CPU time" if torch.get_num_threads() == 1 else "wall time"
             note = f"best {clock} of {repeats}, {torch.get_num_threads()} threads"

@@ -93,6 +93,42 @@ def best_of(
     return Best(best, output)
 
 
+def best_round_robin(
+    sides: dict[str, Callable[[], object]],
+    repeats: int,
+    *,
+    warmup: bool = True,
+    clock: Clock = wall_clock,
+) -> dict[str, float]:
+    """The fastest of ``repeats`` calls of each side, taking the sides in turn within every repeat (so that a
+    change in the machine's load falls on all of them alike).
+
+    Args:
+        sides: Name -> the call to time, in the order they run within a repeat.
+        repeats: How many timed runs of each side (>= 1).
+        warmup: Run each side once, untimed, before timing (caches, lazy initialisation, allocator).
+        clock: The clock to read (see :func:`best_of`).
+
+    Returns:
+        Name -> its fastest run in seconds.
+
+    Raises:
+        ValueError: ``repeats`` is below 1.
+    """
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    if warmup:
+        for fn in sides.values():
+            fn()
+    best = dict.fromkeys(sides, math.inf)
+    for _ in range(repeats):
+        for name, fn in sides.items():
+            start = clock()
+            fn()
+            best[name] = min(best[name], clock() - start)
+    return best
+
+
 def best_pair(
     ours: Callable[[], object],
     peer: Callable[[], object],
@@ -101,33 +137,9 @@ def best_pair(
     warmup: bool = True,
     clock: Clock = wall_clock,
 ) -> tuple[float, float]:
-    """The fastest of ``repeats`` calls of each side, alternating ours and peer within every repeat.
-
-    Args:
-        ours: clipzoo's side (run first in each repeat).
-        peer: The peer's side.
-        repeats: How many timed runs of each side (>= 1).
-        warmup: Run each side once, untimed, before timing (caches, lazy initialisation, allocator).
-        clock: The clock to read (see :func:`best_of`).
-
-    Returns:
-        ``(ours_seconds, peer_seconds)``.
-
-    Raises:
-        ValueError: ``repeats`` is below 1.
-    """
-    if repeats < 1:
-        raise ValueError(f"repeats must be >= 1, got {repeats}")
-    if warmup:
-        ours()
-        peer()
-    best = [math.inf, math.inf]
-    for _ in range(repeats):
-        for side, fn in enumerate((ours, peer)):
-            start = clock()
-            fn()
-            best[side] = min(best[side], clock() - start)
-    return best[0], best[1]
+    """:func:`best_round_robin` of two sides, ours first: ``(ours_seconds, peer_seconds)``."""
+    best = best_round_robin({"ours": ours, "peer": peer}, repeats, warmup=warmup, clock=clock)
+    return best["ours"], best["peer"]
 
 
 def timed_run(cmd: Sequence[str], **kwargs: Any) -> tuple[float, subprocess.CompletedProcess]:
