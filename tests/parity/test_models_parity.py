@@ -284,7 +284,9 @@ BF16_CASES = ["RN50", "ViT-B-32", "ViT-B-32-quickgelu", "ViT-H-14-CLIPA", "parit
 # measured worst case: 1.4% of the largest output magnitude (full-depth ViT-B-32 text tower)
 
 
-@pytest.mark.parametrize("case", [*BF16_CASES, pytest.param("full-ViT-B-32", marks=pytest.mark.slow)])
+# (the full-depth ViT-B-32 case, which set BF16_RTOL, is left out: 20 s of the suite for what the fp32 full-depth
+# case and the 2-block bf16 cases already cover)
+@pytest.mark.parametrize("case", BF16_CASES)
 def test_bf16_mixed_precision_matches_open_clip(case: str, peer_registry: Path) -> None:
     raw, peer, ours = _pair(case, precision="bf16")
     images, texts = _inputs(raw, batch=4)
