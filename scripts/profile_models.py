@@ -76,7 +76,8 @@ def reference_forward() -> Iterator[None]:
         out = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).flatten(2)
         return self.c_proj(out)[:, 0]
 
-    saved = (AttentionPool2d.forward, VisionTransformer._class_token_only, torch.backends.mha.get_fastpath_enabled())
+    saved = (AttentionPool2d.forward, VisionTransformer._class_token_only)
+    fastpath = torch.backends.mha.get_fastpath_enabled()
     AttentionPool2d.forward = full_attention_pool
     VisionTransformer._class_token_only = lambda self: False
     # nn.MultiheadAttention's fused kernel (the default forward takes it where open_clip's would) is one op the
@@ -85,8 +86,8 @@ def reference_forward() -> Iterator[None]:
     try:
         yield
     finally:
-        AttentionPool2d.forward, VisionTransformer._class_token_only = saved[:2]
-        torch.backends.mha.set_fastpath_enabled(saved[2])
+        AttentionPool2d.forward, VisionTransformer._class_token_only = saved
+        torch.backends.mha.set_fastpath_enabled(fastpath)
 
 
 def _flops(fn, *args) -> int:

@@ -16,11 +16,10 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 import pytest
 
 import clipzoo
-from tests.helpers.corpus import MODEL, digit_folder
+from tests.helpers.corpus import MODEL, digit_folder, read_output
 
 ROOT = Path(__file__).resolve().parents[1]
 RETRIEVAL_BIN = ROOT / ".venv-retrieval" / "bin"
@@ -44,16 +43,6 @@ def embedded(tmp_path_factory) -> Path:
         summary.embedded == IMAGES and summary.failed == len(summary.failures) == 4
     )  # the broken files, listed, not embedded
     return out
-
-
-def _rows(out: Path) -> tuple[np.ndarray, list[str]]:
-    """clipzoo's own view: the image embeddings and image paths of every part, in part order."""
-    parts = sorted((out / "img_emb").glob("img_emb_*.npy"))
-    assert len(parts) == 3
-    embeddings = np.concatenate([np.load(p) for p in parts]).astype(np.float32)
-    tables = [pq.read_table(m) for m in sorted((out / "metadata").glob("metadata_*.parquet"))]
-    paths = [path for table in tables for path in table["image_path"].to_pylist()]
-    return embeddings, paths
 
 
 READERS = """
@@ -109,7 +98,9 @@ def test_clip_retrieval_index_builds_from_the_folder_and_clipzoo_search_uses_it(
 
 
 def test_embedding_reader_reads_clipzoos_rows_in_order_with_metadata(embedded, read):
-    embeddings, paths = _rows(embedded)
+    assert len(list((embedded / "img_emb").glob("img_emb_*.npy"))) == 3
+    embeddings, rows = read_output(embedded)  # clipzoo's own view, in part order
+    embeddings, paths = embeddings.astype(np.float32), [row["image_path"] for row in rows]
     assert read["count"] == IMAGES and read["dimension"] == embeddings.shape[1]
     assert [r["path"] for r in read["rows"]] == paths
     assert all(r["caption"].startswith("a photo of the digit") for r in read["rows"])

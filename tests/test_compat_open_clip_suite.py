@@ -41,7 +41,7 @@ def test_the_suite_passes_on_open_clip(on_open_clip):
     print(
         f"\nopen_clip 3.3.0's tests passing on open_clip: {counts}; left out: {', '.join(octests.LEFT_OUT)}"
     )
-    assert set(on_open_clip) == set(octests.FILES) == {name for group in octests.GROUPS for name in group}
+    assert set(on_open_clip) == set(octests.FILES)
     assert sum(counts.values()) >= 20, "too few tests pass on open_clip itself: the harness is broken"
     assert all(gap.split("::")[0] in octests.FILES for gap in KNOWN_GAPS)
 

@@ -21,7 +21,7 @@ from clipzoo.corpus.layout import ForeignOutputError
 from clipzoo.corpus.sources import SourceError
 from clipzoo.errors import InputError, LockBusyError
 from clipzoo.files import AtomicTarget
-from tests.helpers.corpus import BROKEN, MODEL, digit_folder, digit_shard
+from tests.helpers.corpus import BROKEN, MODEL, digit_folder, digit_shard, read_output
 
 COUNT = 60
 RUN = {**MODEL, "part_size": 6, "batch_size": 4, "workers": 1, "progress": False}  # 64 items -> 11 parts
@@ -36,13 +36,6 @@ def corpus(tmp_path_factory) -> Path:
 def reference(corpus, tmp_path_factory):
     out = tmp_path_factory.mktemp("ref") / "out"
     return out, clipzoo.embed(corpus, out=out, **RUN)
-
-
-def read_output(out: Path) -> tuple[np.ndarray, list[dict]]:
-    """All image embeddings and metadata rows, in part order."""
-    embs = [np.load(p) for p in sorted((out / "img_emb").glob("*.npy"))]
-    rows = [r for p in sorted((out / "metadata").glob("*.parquet")) for r in pq.read_table(p).to_pylist()]
-    return np.concatenate(embs), rows
 
 
 def test_layout_is_clip_retrievals(reference):

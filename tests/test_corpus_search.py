@@ -9,6 +9,7 @@ import numpy as np
 
 import clipzoo
 from clipzoo.corpus import search as search_module
+from tests.helpers.corpus import read_output
 
 
 def test_readme_demo_finds_mostly_threes(readme_corpus):
@@ -21,7 +22,7 @@ def test_readme_demo_finds_mostly_threes(readme_corpus):
 
 
 def _all_embeddings(out: Path) -> np.ndarray:
-    return np.concatenate([np.load(p) for p in sorted((out / "img_emb").glob("*.npy"))]).astype(np.float32)
+    return read_output(out)[0].astype(np.float32)
 
 
 def test_exact_search_in_chunks_equals_brute_force(readme_corpus, monkeypatch):

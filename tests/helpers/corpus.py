@@ -76,3 +76,13 @@ def digit_shard(path: Path, count: int, start: int = 0) -> Path:
                 info.size = len(data)
                 tar.addfile(info, io.BytesIO(data))
     return path
+
+
+def read_output(out: Path):
+    """All image embeddings (as written) and metadata rows of an embedded folder, in part order."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    embs = [np.load(p) for p in sorted((out / "img_emb").glob("*.npy"))]
+    rows = [r for p in sorted((out / "metadata").glob("*.parquet")) for r in pq.read_table(p).to_pylist()]
+    return np.concatenate(embs), rows

@@ -19,19 +19,12 @@ ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / ".venv-octests" / "bin"
 SUITE = ROOT / ".cache" / "open_clip-3.3.0" / "tests"
 RECORD = SUITE.parent / "open_clip-passed.json"
-FILES = (
-    "test_download_pretrained.py",
-    "test_hf_model.py",
-    "test_inference.py",
-    "test_inference_simple.py",
-    "test_num_shards.py",
-    "test_wds.py",
-)
-# How the files run on clipzoo, one process per group: starting a process (torch, the alias, open_clip_train) costs
-# about 10 s of CPU, so the short files share one; test_inference and test_wds, the long ones, run on their own
-# (xdist spreads the groups over its workers).
+# open_clip's test files, run on clipzoo one process per group: starting a process (torch, the alias,
+# open_clip_train) costs about 10 s of CPU, so the short files share one; test_inference and test_wds, the long
+# ones, run on their own (xdist spreads the groups over its workers).
 GROUPS = (("test_wds.py",), ("test_inference.py",), ("test_download_pretrained.py", "test_hf_model.py",
           "test_num_shards.py", "test_inference_simple.py"))  # fmt: skip
+FILES = tuple(name for group in GROUPS for name in group)
 LEFT_OUT = {"test_training_simple.py": "trains full-size RN50/CoCa/ViT-B-32 on a CPU: minutes per test"}
 # Regression tests: seeded random init, then outputs compared with open_clip's by exact equality.
 REGRESSION_MODELS = ("RN50", "ViT-B-32")

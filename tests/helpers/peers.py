@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import importlib.util
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -23,37 +26,29 @@ _VALUE_ONLY = frozenset(
 )
 
 
-class _SkipMetaInit:
-    """A TorchFunctionMode (built on first use: torch is imported lazily) skipping value-only in-place ops on meta."""
+@functools.cache
+def _skip_meta_init_mode() -> type:
+    """A TorchFunctionMode skipping value-only in-place ops on meta tensors (built on first use: torch is imported
+    lazily here)."""
+    import torch
+    from torch.overrides import TorchFunctionMode
 
-    mode: type | None = None
+    class SkipMetaInit(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            name = getattr(func, "__name__", "")
+            if name in _VALUE_ONLY and args and isinstance(args[0], torch.Tensor) and args[0].is_meta:
+                return args[0]
+            return func(*args, **(kwargs or {}))
 
-    @classmethod
-    def get(cls):
-        if cls.mode is None:
-            import torch
-            from torch.overrides import TorchFunctionMode
-
-            class Mode(TorchFunctionMode):
-                def __torch_function__(self, func, types, args=(), kwargs=None):
-                    name = getattr(func, "__name__", "")
-                    if name in _VALUE_ONLY and args and isinstance(args[0], torch.Tensor) and args[0].is_meta:
-                        return args[0]
-                    return func(*args, **(kwargs or {}))
-
-            cls.mode = Mode
-        return cls.mode()
+    return SkipMetaInit
 
 
-def layout_only():
+@contextlib.contextmanager
+def layout_only() -> Iterator[None]:
     """A context for building models on the meta device when only their layout (keys, shapes, dtypes, buffers)
     matters: parameter initialisation (value-only in-place ops on meta tensors) is skipped, a third of the time on
     either side (open_clip's or clipzoo's); shapes still come from every out-of-place op."""
-    import contextlib
-
     import torch
 
-    stack = contextlib.ExitStack()
-    stack.enter_context(torch.device("meta"))
-    stack.enter_context(_SkipMetaInit.get())
-    return stack
+    with torch.device("meta"), _skip_meta_init_mode()():
+        yield

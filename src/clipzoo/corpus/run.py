@@ -241,39 +241,32 @@ def embed(
     # a foreign folder); whether this run may resume or replace what is there is open_output's question
     out = check_replaceable(out, [MANIFEST_FILE], overwrite=True)
     out.parent.mkdir(parents=True, exist_ok=True)
-    # one run per output folder (a second one is refused at once: LockBusyError, status 2 on the command line);
-    # what a killed run was writing is then nobody's and goes, so a resumed folder equals an uninterrupted run's
+    # one run per output folder (a second one is refused at once: LockBusyError, exit status 1 on the command line,
+    # as for a busy export); what a killed run was writing is then nobody's and goes, so a resumed folder equals an
+    # uninterrupted run's
     with AtomicTarget(out, timeout=0):
-        return _embed_into(out, start, sources, found, options, request, identity, overwrite, engine=engine,
-                           ray_address=ray_address, part_size=part_size, fast_decode=fast_decode, device=device,
-                           workers=workers, progress=progress)  # fmt: skip
-
-
-def _embed_into(out: Path, start: float, sources: list, found: Any, options: SourceOptions, request: EncoderRequest,
-                identity: dict[str, Any], overwrite: bool, **run: Any) -> EmbedSummary:  # fmt: skip
-    """The rest of :func:`embed`, while this process holds ``out``'s lock."""
-    engine, part_size, device = run["engine"], run["part_size"], run["device"]
-    manifest = open_output(out, identity, overwrite)
-    for leftover in unfinished_writes(out):
-        leftover.unlink()
-    n_items, with_images, with_text = count_items(found, options)
-    if n_items == 0:
-        raise SourceError(f"the sources hold no items to embed: {', '.join(map(str, sources))}")
-    if manifest is not None and manifest.n_items != n_items:
-        raise SourceError(f"the sources changed since the run in {out} started: {n_items} items now, "
-                          f"{manifest.n_items} then; give another --out or --overwrite")  # fmt: skip
-    encoder = build_encoder(request)
-    if manifest is None:
-        manifest = Manifest(identity, n_items, -(-n_items // part_size))
-    manifest.info = {"preprocess": encoder.preprocess_cfg, "embed_dim": encoder.embed_dim, "images": with_images,
-                     "text": with_text, "inference_path": encoder.path, "engine": engine}  # fmt: skip
-    manifest.save(out)
-    _engine(engine).prepare(run["ray_address"])  # start or join the engine's machinery before the timed stream
-    streaming = time.perf_counter()
-    written = _run_parts(found, options, manifest, encoder, out, engine=engine, ray_address=run["ray_address"],
-                         request=request, fast_decode=run["fast_decode"], with_images=with_images,
-                         with_text=with_text, progress=run["progress"],
-                         workers=run["workers"] or _engine(engine).default_workers(device))  # fmt: skip
+        manifest = open_output(out, identity, overwrite)
+        for leftover in unfinished_writes(out):
+            leftover.unlink()
+        n_items, with_images, with_text = count_items(found, options)
+        if n_items == 0:
+            raise SourceError(f"the sources hold no items to embed: {', '.join(map(str, sources))}")
+        if manifest is not None and manifest.n_items != n_items:
+            raise SourceError(f"the sources changed since the run in {out} started: {n_items} items now, "
+                              f"{manifest.n_items} then; give another --out or --overwrite")  # fmt: skip
+        encoder = build_encoder(request)
+        if manifest is None:
+            manifest = Manifest(identity, n_items, -(-n_items // part_size))
+        manifest.info = {"preprocess": encoder.preprocess_cfg, "embed_dim": encoder.embed_dim,
+                         "images": with_images, "text": with_text, "inference_path": encoder.path,
+                         "engine": engine}  # fmt: skip
+        manifest.save(out)
+        _engine(engine).prepare(ray_address)  # start or join the engine's machinery before the timed stream
+        streaming = time.perf_counter()
+        written = _run_parts(found, options, manifest, encoder, out, engine=engine, ray_address=ray_address,
+                             request=request, fast_decode=fast_decode, with_images=with_images,
+                             with_text=with_text, progress=progress,
+                             workers=workers or _engine(engine).default_workers(device))  # fmt: skip
     end = time.perf_counter()
     seconds = end - start
     done = sum(p["rows"] for p in manifest.parts.values())
