@@ -19,24 +19,28 @@ def open_clip_loss_module():
     return module
 
 
-# Value-only in-place ops (what nn.init and the models' init code call); none of them changes a shape or dtype.
-_VALUE_ONLY = frozenset(
-    "uniform_ normal_ trunc_normal_ fill_ zero_ erfinv_ mul_ add_ sub_ div_ clamp_ copy_ exponential_ "
-    "bernoulli_ random_ addcmul_ abs_ sqrt_ neg_ log_ exp_".split()
+# In-place ops that change a tensor's shape, strides or flags: everything else ending in "_" (the ops nn.init and
+# the models' init code call: uniform_, normal_, kaiming_uniform_, xavier_normal_, copy_, mul_, ...) only writes
+# values, which a layout does not have.
+_NOT_VALUE_ONLY = frozenset(
+    "resize_ resize_as_ set_ squeeze_ unsqueeze_ t_ transpose_ swapdims_ swapaxes_ as_strided_ requires_grad_ "
+    "share_memory_".split()
 )
 
 
 @functools.cache
 def _skip_meta_init_mode() -> type:
     """A TorchFunctionMode skipping value-only in-place ops on meta tensors (built on first use: torch is imported
-    lazily here)."""
+    lazily here). It sees the outermost call only (a mode is off inside its own handler), so nn.init's functions
+    are skipped whole."""
     import torch
     from torch.overrides import TorchFunctionMode
 
     class SkipMetaInit(TorchFunctionMode):
         def __torch_function__(self, func, types, args=(), kwargs=None):
             name = getattr(func, "__name__", "")
-            if name in _VALUE_ONLY and args and isinstance(args[0], torch.Tensor) and args[0].is_meta:
+            value_only = name.endswith("_") and not name.startswith("_") and name not in _NOT_VALUE_ONLY
+            if value_only and args and isinstance(args[0], torch.Tensor) and args[0].is_meta:
                 return args[0]
             return func(*args, **(kwargs or {}))
 

@@ -2,8 +2,9 @@
 
 (a) Layout: for every shipped architecture that builds offline (configs with an ``hf_model_name`` text tower need
     the Hub and are skipped; timm configs need ``clipzoo.models.timm_tower``), the state dict has the same keys in
-    the same order with the same shapes and dtypes, and the same (non-persistent included) buffer names; both
-    sides are built on the meta device.
+    the same order with the same shapes and dtypes, and the same (non-persistent included) buffer names; built on
+    the meta device and compared with open_clip's layouts recorded in tests/data/open_clip-3.3.0/layouts.json
+    (tests/helpers/peer_layouts.py; a sample is rebuilt from the live peer in every run).
 (b) Numerics: open_clip's model, with every weight randomized (so zero-initialised parts cannot hide a bug), is
     loaded into clipzoo's with ``strict=True``; ``encode_image``, ``encode_text`` and ``forward`` must agree within
     ``FP32_ATOL`` = 1e-5 in float32, and within ``BF16_RTOL`` = 3e-2 of the output's largest magnitude in open_clip's
@@ -13,7 +14,6 @@
 from __future__ import annotations
 
 import copy
-import functools
 import importlib.util
 import json
 from pathlib import Path
@@ -26,6 +26,7 @@ open_clip = pytest.importorskip("open_clip")
 from clipzoo.factory import summary  # noqa: E402
 from clipzoo.models import build_model, convert_weights_to_lp, count_parameters  # noqa: E402
 from clipzoo.registry.config import parse_model_config  # noqa: E402
+from tests.helpers import peer_layouts  # noqa: E402
 from tests.helpers.checkpoints import randomize_  # noqa: E402
 from tests.helpers.peers import layout_only  # noqa: E402
 from tests.helpers.registry import write_configs  # noqa: E402
@@ -42,45 +43,39 @@ def _raw(name: str) -> dict:
 
 
 # the architectures open_clip ships (model_configs/ may also hold clipzoo-only additions)
-PEER_CONFIG_DIR = Path(open_clip.__file__).parent / "model_configs"
-ALL_CONFIGS = sorted(p.stem for p in CONFIG_DIR.glob("*.json") if (PEER_CONFIG_DIR / p.name).exists())
+ALL_CONFIGS = peer_layouts.peer_names()
+# Rebuilt live from the peer in every run (one per family and tower kind), to keep the record honest.
+LIVE_SAMPLE = ["RN50", "ViT-B-32", "coca_ViT-B-32", "ViT-H-14-378-quickgelu", "convnext_tiny", "ViT-B-16-SigLIP"]
 
 
 def _layout_param(name: str):
-    raw = _raw(name)
-    if "hf_model_name" in raw["text_cfg"]:
+    if peer_layouts.has_hf_text(name):
         return pytest.param(name, marks=pytest.mark.skip(reason="text tower is a remote Hugging Face model"))
-    if "timm_model_name" in raw["vision_cfg"] and not HAS_TIMM_TOWER:
+    if "timm_model_name" in _raw(name)["vision_cfg"] and not HAS_TIMM_TOWER:
         return pytest.param(
             name, marks=pytest.mark.skip(reason="clipzoo.models.timm_tower not available yet")
         )
     return name
 
 
-def _signature(model: torch.nn.Module) -> tuple[list, list]:
-    state = [(k, tuple(v.shape), v.dtype) for k, v in model.state_dict().items()]
-    buffers = sorted(k for k, _ in model.named_buffers())
-    return state, buffers
-
-
-@functools.cache
-def _peer_signature(name: str) -> tuple[list, list]:
-    with layout_only():
-        return _signature(open_clip.create_model(name, device="meta"))
-
-
 @pytest.mark.parametrize("name", [_layout_param(n) for n in ALL_CONFIGS])
 def test_state_dict_layout_matches_open_clip(name: str) -> None:
     with layout_only():
         model = build_model(parse_model_config(_raw(name), name))
-    state, buffers = _signature(model)
-    peer_state, peer_buffers = _peer_signature(name)
-    assert [k for k, *_ in state] == [k for k, *_ in peer_state]
-    assert state == peer_state
-    assert buffers == peer_buffers
+    peer_layouts.assert_matches_peer(name, peer_layouts.model_signature(model))
     # the per-tower counts `clipzoo info` reads from model_profiles.json are this model's (test_summary checks
     # the configs open_clip does not ship)
     assert count_parameters(model) == summary._stored_counts()[name]
+
+
+@pytest.mark.parametrize("name", LIVE_SAMPLE)
+def test_recorded_layout_is_open_clips(name: str) -> None:
+    assert peer_layouts.fingerprint(peer_layouts.peer_signature(name)) == peer_layouts.recorded()[name]
+
+
+def test_record_covers_every_peer_architecture() -> None:
+    expected = {n for n in ALL_CONFIGS if peer_layouts.recordable(n)}
+    assert set(peer_layouts.recorded()) == expected
 
 
 # ----- numerics -----

@@ -1,7 +1,8 @@
 """Parity of clipzoo's TimmTower with open_clip 3.3.0's TimmModel (peer: open_clip; tolerance: atol 1e-5, fp32).
 
-Layout: every timm config's tower has the same state-dict keys, order and shapes as open_clip's ``model.visual``
-(both built on the meta device). Numerics: open_clip's randomly initialised tower is copied into a
+Layout: every timm config with a Hugging Face text tower (the whole-model sweep skips those) has the same image-tower
+state-dict keys, order and shapes as open_clip's ``model.visual`` (built on the meta device; open_clip's side recorded
+in tests/data/open_clip-3.3.0/layouts.json, one rebuilt live). Numerics: open_clip's randomly initialised tower is copied into a
 meta-built TimmTower with ``strict=True, assign=True`` and both run on the same random images.
 """
 
@@ -19,6 +20,7 @@ from open_clip.model import _build_vision_tower  # noqa: E402
 
 from clipzoo.models.timm_tower import TimmTower  # noqa: E402
 from clipzoo.registry.config import parse_model_config  # noqa: E402
+from tests.helpers import peer_layouts  # noqa: E402
 from tests.helpers.peers import layout_only  # noqa: E402
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "model_configs"
@@ -38,63 +40,32 @@ TIMM_CONFIGS = sorted(
     and "naflex" not in vision["timm_model_name"]
     and "tipsv2" not in vision["timm_model_name"]  # clipzoo-only (open_clip 3.3.0 has no TIPSv2): no peer to compare
 )
-# One config per timm family and head layout (token/map/avg pools; none/linear/mlp/timm-classifier projections).
-LAYOUT_SAMPLE = [
-    "EVA01-g-14",
-    "EVA02-B-16",
-    "MobileCLIP-B",
-    "MobileCLIP-S1",
-    "PE-Core-T-16-384",
-    "ViT-B-16-SigLIP",
-    "ViTamin-S",
-    "convnext_large_d",
-    "convnext_tiny",
-    "nllb-clip-base-siglip",
-    "swin_base_patch4_window7_224",
-    "vit_medium_patch16_gap_256",
-    "vit_relpos_medium_patch16_cls_224",
-]
 
 
-def _peer_visual_shapes(name: str) -> list[tuple[str, tuple[int, ...]]]:
-    raw = _raw_config(name)
-    with layout_only():
-        if "hf_model_name" in raw["text_cfg"]:
-            # The whole model would fetch the HF text config from the Hub; the vision tower is built the same way.
-            visual = _build_vision_tower(raw["embed_dim"], raw["vision_cfg"])
-            state = visual.state_dict()
-        else:
-            model = open_clip.create_model(name, device="meta")
-            state = {k[len("visual.") :]: v for k, v in model.state_dict().items() if k.startswith("visual.")}
-    return [(k, tuple(v.shape)) for k, v in state.items()]
-
-
-def _our_shapes(name: str) -> list[tuple[str, tuple[int, ...]]]:
+def _our_signature(name: str) -> list:
     cfg = parse_model_config(_raw_config(name), name)
     with layout_only():
-        tower = TimmTower(cfg.vision_cfg, cfg.embed_dim)
-    return [(k, tuple(v.shape)) for k, v in tower.state_dict().items()]
+        return peer_layouts.tower_signature(TimmTower(cfg.vision_cfg, cfg.embed_dim))
 
 
 def test_timm_config_count():
     assert len(TIMM_CONFIGS) == 78
-    assert set(LAYOUT_SAMPLE) <= set(TIMM_CONFIGS)
-
-
-@pytest.mark.parametrize("name", LAYOUT_SAMPLE)
-def test_state_dict_layout_matches_open_clip_sample(name):
-    assert _our_shapes(name) == _peer_visual_shapes(name)
 
 
 # The whole-model layout sweep (test_models_parity.test_state_dict_layout_matches_open_clip) already compares the
-# image tower's keys and shapes of every timm config that builds offline; here only the ones it skips (a Hugging
-# Face text tower), whose image tower is built alone.
-HF_TEXT_TIMM_CONFIGS = sorted(n for n in TIMM_CONFIGS if "hf_model_name" in _raw_config(n)["text_cfg"])
+# image tower's keys and shapes of every timm config that builds offline; here the ones it skips (a Hugging Face
+# text tower), whose image tower is built alone, against open_clip's recorded tower layouts.
+HF_TEXT_TIMM_CONFIGS = sorted(n for n in TIMM_CONFIGS if peer_layouts.has_hf_text(n))
 
 
-@pytest.mark.parametrize("name", sorted(set(HF_TEXT_TIMM_CONFIGS) - set(LAYOUT_SAMPLE)))
-def test_state_dict_layout_matches_open_clip_all(name):
-    assert _our_shapes(name) == _peer_visual_shapes(name)
+@pytest.mark.parametrize("name", HF_TEXT_TIMM_CONFIGS)
+def test_state_dict_layout_matches_open_clip(name):
+    peer_layouts.assert_matches_peer(name, _our_signature(name))
+
+
+def test_recorded_tower_layout_is_open_clips():
+    name = "nllb-clip-base-siglip"
+    assert peer_layouts.fingerprint(peer_layouts.peer_signature(name)) == peer_layouts.recorded()[name]
 
 
 def _variant(vision_cfg: dict, embed_dim: int) -> dict:
