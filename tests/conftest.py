@@ -4,6 +4,8 @@ embedded corpus, an int8 ONNX export of tiny-digits and digit images (built once
 
 from __future__ import annotations
 
+import ast
+import functools
 import re
 import subprocess
 import sys
@@ -25,11 +27,51 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 collect_ignore = [] if int(metadata.version("transformers").split(".")[0]) >= 5 else ["hf5"]
 
 
+@functools.cache
+def _module_marks(path: Path) -> frozenset[str]:
+    """The markers a test module gives all its tests: ``parity`` under tests/parity, and the ``pytest.mark.NAME``
+    in its module-level ``pytestmark`` (read from the source, without importing the module)."""
+    marks = {"parity"} if path.is_relative_to(PARITY_DIR) else set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "pytestmark" for t in node.targets):
+            marks.update(
+                n.attr
+                for n in ast.walk(node.value)
+                if isinstance(n, ast.Attribute) and getattr(n.value, "attr", None) == "mark"
+            )
+    return frozenset(marks)
+
+
+def pytest_ignore_collect(collection_path: Path, config) -> bool | None:
+    """Leave unimported the test modules whose module-level markers the ``-m`` expression deselects whatever else
+    their tests carry (`make test-fast`: "not slow and not parity and not ray"): importing them (open_clip,
+    transformers, hypothesis) was most of the edit loop's collection time, for tests it then deselected."""
+    expression = config.getoption("markexpr")
+    if not expression or collection_path.suffix != ".py" or not collection_path.name.startswith("test_"):
+        return None
+    from _pytest.mark.expression import Expression
+
+    marks = _module_marks(collection_path)
+    if not marks:
+        return None
+    compiled = Expression.compile(expression)
+    # deselected with every other marker absent and with every other marker present
+    if not any(
+        compiled.evaluate(lambda name, others=others: name in marks or others) for others in (False, True)
+    ):
+        return True
+    return None
+
+
 def pytest_collection_modifyitems(config, items):
-    """Every test under tests/parity carries the parity marker (`make test-fast` leaves them out)."""
+    """Every test under tests/parity carries the parity marker (`make test-fast` leaves them out); modules holding
+    slow tests run first, whole (module fixtures are built once): two xdist workers then end on short tests, not
+    one of them on a long one while the other waits."""
     for item in items:
         if item.path.is_relative_to(PARITY_DIR):
             item.add_marker(pytest.mark.parity)
+    heavy = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in heavy)
 
 
 @pytest.fixture(autouse=True)
@@ -68,7 +110,9 @@ def tiny_configs(tmp_path_factory, fresh_registry):
 @pytest.fixture
 def coca_names(tiny_configs, tmp_path):
     """Registers tiny-coca-gen (64-token vocab) and tiny-coca-clipvocab (CLIP's 49408) next to conftest's models."""
-    return register_configs(tmp_path, {"tiny-coca-gen": tiny_coca(TINY_COCA_VOCAB), "tiny-coca-clipvocab": tiny_coca()})
+    return register_configs(
+        tmp_path, {"tiny-coca-gen": tiny_coca(TINY_COCA_VOCAB), "tiny-coca-clipvocab": tiny_coca()}
+    )
 
 
 @pytest.fixture(scope="module")

@@ -128,6 +128,7 @@ def _recompress(path) -> None:
             dst.writestr(name, data)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("compressed", [False, True], ids=["mapped", "deflated"])
 def test_torchscript_read_without_running_code(tmp_path, monkeypatch, compressed):
     torch.manual_seed(0)

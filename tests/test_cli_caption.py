@@ -38,6 +38,7 @@ def test_caption_cli_prints_json_and_a_table(caption_files, capsys):
     assert lines[0].split() == ["IMAGE", "CAPTION"] and [ln.split()[0] for ln in lines[1:]] == paths
 
 
+@pytest.mark.slow
 def test_caption_cli_matches_generate_and_decode(caption_files, capsys):
     from PIL import Image
 

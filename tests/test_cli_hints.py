@@ -59,6 +59,7 @@ def _source_strings() -> list[tuple[str, str]]:
     return strings
 
 
+@pytest.mark.slow
 def test_every_flag_named_in_the_source_exists_for_its_command():
     top, commands = _options()
     anywhere = set().union(*commands.values())

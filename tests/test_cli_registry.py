@@ -67,6 +67,7 @@ def test_unknown_names_exit_2_with_one_line(capsys, argv, needle):
     assert err.count("\n") == 1 and needle in err
 
 
+@pytest.mark.slow
 def test_console_entry_points():
     for cmd in (
         [sys.executable, "-m", "clipzoo"],
@@ -170,6 +171,7 @@ def test_cli_usage_errors(capsys):
     assert "not --tag" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_cli_plot(tmp_path, capsys):
     out = tmp_path / "avg.png"
     assert main(["pretrained", "--plot", str(out), "--metric", "average", "--max-gflops", "100"]) == 0

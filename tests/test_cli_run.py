@@ -31,6 +31,7 @@ RUN_CASES = [
 ]
 
 
+@pytest.mark.slow
 def test_clipzoo_run_passes_status_and_arguments(tmp_path: Path) -> None:
     """`clipzoo run` (console script and -m) in a fresh process: argv, exit codes, messages, tracebacks."""
     import os
@@ -128,6 +129,7 @@ def test_clipzoo_run_a_script_by_relative_path_with_a_sibling_import(tmp_path: P
         assert json.loads(python.stdout)["path0"] == os.path.realpath(proj)
 
 
+@pytest.mark.slow
 def test_clipzoo_run_m_a_package_module_from_the_folder_holding_it(tmp_path: Path) -> None:
     """`clipzoo run -m pkg.train` from the folder holding pkg/ runs it as `python -m pkg.train` does."""
     pkg = tmp_path / "pkg"

@@ -22,10 +22,13 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_BIN = ROOT / ".venv-bench" / "bin"
 
-pytestmark = pytest.mark.skipif(
-    not (BENCH_BIN / "clip_benchmark").exists(),
-    reason="the clip_benchmark environment .venv-bench is absent: build it with `make bench-env` (make test does)",
-)
+pytestmark = [
+    pytest.mark.parity,
+    pytest.mark.skipif(
+        not (BENCH_BIN / "clip_benchmark").exists(),
+        reason="the clip_benchmark environment .venv-bench is absent: build it with `make bench-env` (make test does)",
+    ),
+]
 
 IMAGES_PER_CLASS = 3  # 30 images: 2 rows of templates per image keep every caption unique
 

@@ -24,10 +24,13 @@ from tests.helpers.corpus import MODEL, digit_folder, read_output
 ROOT = Path(__file__).resolve().parents[1]
 RETRIEVAL_BIN = ROOT / ".venv-retrieval" / "bin"
 
-pytestmark = pytest.mark.skipif(
-    not (RETRIEVAL_BIN / "clip-retrieval").exists(),
-    reason="clip-retrieval's environment .venv-retrieval is absent: `make retrieval-env` (make test does) builds it",
-)
+pytestmark = [
+    pytest.mark.parity,
+    pytest.mark.skipif(
+        not (RETRIEVAL_BIN / "clip-retrieval").exists(),
+        reason="clip-retrieval's environment .venv-retrieval is absent: `make retrieval-env` (make test does) builds it",
+    ),
+]
 
 IMAGES, PART = 40, 16  # three parts: 16 + 16 + 8 rows
 QUERIES = ["a photo of the digit 3.", "a photo of the digit 7."]

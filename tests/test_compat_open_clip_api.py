@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.parity  # compared with a peer (open_clip): in make test, not in make test-fast
+
 open_clip = pytest.importorskip("open_clip")
 
 from clipzoo.compat.open_clip import alias as compat  # noqa: E402

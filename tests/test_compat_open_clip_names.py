@@ -14,6 +14,8 @@ import pytest
 import torch
 from torch import nn
 
+pytestmark = pytest.mark.parity  # compared with a peer (open_clip): in make test, not in make test-fast
+
 oc = pytest.importorskip("open_clip")
 import open_clip.coca_model as oc_coca  # noqa: E402
 import open_clip.hf_model as oc_hf  # noqa: E402

@@ -128,6 +128,7 @@ push_to_hf_hub(model, clipzoo.get_tokenizer("tiny-digits"), clipzoo.get_model_co
 """
 
 
+@pytest.mark.slow
 def test_push_to_fake_hub_and_load_back(hub: FakeHub, tmp_path: Path) -> None:
     env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_TOKEN": "hf_fake", "HF_HUB_DISABLE_TELEMETRY": "1"}
     env.pop("HF_HUB_OFFLINE", None)

@@ -198,6 +198,7 @@ def _interrupt_after_first_part(corpus: Path, out: Path, sig: int) -> tuple[int,
     return status, data
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_equals_an_uninterrupted_run(reference, corpus, tmp_path):
     ref_out, _ = reference
     out = tmp_path / "killed"
@@ -215,6 +216,7 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(reference, corpus, tmp_
     assert pq.read_table(out / "failures.parquet").equals(pq.read_table(ref_out / "failures.parquet"))
 
 
+@pytest.mark.slow
 def test_ctrl_c_leaves_finished_parts_and_the_manifest_consistent(reference, corpus, tmp_path):
     out = tmp_path / "interrupted"
     status, manifest = _interrupt_after_first_part(corpus, out, signal.SIGINT)
@@ -227,6 +229,7 @@ def test_ctrl_c_leaves_finished_parts_and_the_manifest_consistent(reference, cor
     assert not [p for p in out.rglob("*") if ".tmp-" in p.name]  # no half-written file left
 
 
+@pytest.mark.slow
 def test_an_onnx_folder_embeds_like_the_torch_model(reference, corpus, tmp_path):
     pytest.importorskip("onnxruntime")
     onnx_dir = tmp_path / "onnx"

@@ -6,12 +6,14 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import clipzoo
 from clipzoo.corpus import search as search_module
 from tests.helpers.corpus import read_output
 
 
+@pytest.mark.slow
 def test_readme_demo_finds_mostly_threes(readme_corpus):
     _, stdout = readme_corpus
     lines = stdout.splitlines()

@@ -160,6 +160,7 @@ def _siglip_folder(folder: Path) -> None:
     SiglipTokenizer(vocab_file=str(folder.parent / "sp.model"), model_max_length=16).save_pretrained(folder)
 
 
+@pytest.mark.slow
 def test_a_transformers_siglip_folder_exports_back_with_its_tokenizer(tmp_path):
     from transformers import AutoTokenizer, SiglipModel
 

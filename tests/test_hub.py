@@ -264,6 +264,7 @@ def test_offline_hub_hit_makes_no_request(server, monkeypatch):
     assert server.count() == before
 
 
+@pytest.mark.slow
 def test_offline_set_before_import_makes_no_request(server, tmp_path):
     """HF_HUB_OFFLINE=1 already set when huggingface_hub is imported (a fresh process), with a cached file."""
     server.add_hub_file(REPO, HF_SAFE_WEIGHTS_NAME, BODY)

@@ -114,6 +114,7 @@ def test_import_and_detection_stay_torch_free():
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
 
 
+@pytest.mark.slow
 def test_create_model_does_not_load_the_inference_code():
     code = (
         "import sys, logging, clipzoo; logging.disable(logging.WARNING); clipzoo.create_model('tiny-digits'); "

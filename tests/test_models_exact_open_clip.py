@@ -13,6 +13,8 @@ import torch
 
 import clipzoo
 
+pytestmark = pytest.mark.parity  # compared with a peer (open_clip): in make test, not in make test-fast
+
 open_clip = pytest.importorskip("open_clip")
 
 TEXT = {"context_length": 12, "vocab_size": 64, "width": 32, "heads": 2, "layers": 2}

@@ -10,6 +10,8 @@ import sys
 import pytest
 import torch
 
+pytestmark = pytest.mark.parity  # compared with a peer (open_clip): in make test, not in make test-fast
+
 transformers = pytest.importorskip("transformers")
 open_clip_hf = pytest.importorskip("open_clip.hf_model")
 

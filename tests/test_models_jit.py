@@ -21,6 +21,9 @@ from clipzoo.models import build_model
 from clipzoo.models.jit import JitFallbackWarning, script_model, trace_model
 from clipzoo.registry.config import parse_model_config
 
+# TorchScript compiles (seconds each, full-size traces compared with open_clip): in make test, not make test-fast
+pytestmark = pytest.mark.slow
+
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "model_configs"
 ATOL = 1e-5
 VOCAB = 1000  # small embedding tables; the end token is the largest id, as argmax pooling needs

@@ -24,6 +24,7 @@ def _section(title: str) -> str:
     return README[start : end if end != -1 else None]
 
 
+@pytest.mark.slow
 def test_quickstart_runs_as_written(tmp_path):
     """The first Python block of the quickstart, run as is from an empty folder (no file it does not make)."""
     code = re.search(r"```python\n(.*?)```", _section("Quickstart"), re.S).group(1)

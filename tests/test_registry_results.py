@@ -197,6 +197,7 @@ def test_profile_errors(tiny_configs):
         clipzoo.get_model_profile("tiny-vit")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["RN50", "ViT-S-32", "coca_ViT-B-32"])
 def test_profile_script_reproduces_the_stored_entry(name):
     computed = _script("profile_models").profile(name)

@@ -101,6 +101,7 @@ def test_non_string_tag():
     ),
     st.data(),
 )
+@pytest.mark.slow
 def test_normalization_ignores_case_and_separators(parts, data):
     seps = [data.draw(SEPARATORS) for _ in parts[1:]]
     spelled = parts[0] + "".join(s + p for s, p in zip(seps, parts[1:]))
@@ -108,6 +109,7 @@ def test_normalization_ignores_case_and_separators(parts, data):
     assert P.normalize_tag(variant) == P.normalize_tag("".join(parts)) == "".join(parts)
 
 
+@pytest.mark.slow
 @given(st.text(max_size=30))
 def test_normalization_is_idempotent(tag):
     once = P.normalize_tag(tag)

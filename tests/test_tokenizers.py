@@ -80,6 +80,7 @@ FTFY_BAIT = [
 ]
 
 
+@pytest.mark.slow
 @settings(max_examples=500, deadline=None)
 @given(st.lists(st.sampled_from(FTFY_BAIT) | st.text(max_size=3), max_size=10).map("".join))
 def test_fast_path_on_mojibake_bait(text):

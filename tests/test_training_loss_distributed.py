@@ -182,6 +182,7 @@ def check_all(world_size: int, tmp_path: Path) -> None:
                 )
 
 
+@pytest.mark.slow
 def test_distributed_losses_match_global_batch_2_ranks(tmp_path: Path) -> None:
     check_all(2, tmp_path)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from tests.helpers.peers import open_clip_loss_module
@@ -47,6 +48,7 @@ def worker(rank: int, store: str, out_dir: str) -> None:
     dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_neighbour_exchanges_equal_open_clip(tmp_path: Path) -> None:
     run_ranks(__name__, lambda rank: (rank, tmp_path / "store", tmp_path), WORLD, timeout=180)
     for rank in range(WORLD):
