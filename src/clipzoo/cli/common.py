@@ -94,6 +94,13 @@ def add_weights_args(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--pretrained", default=None, help=f"pretrained tag or weights file of the {what}")
 
 
+def add_cache_dir(parser: argparse.ArgumentParser) -> None:
+    """``--cache-dir`` of every command that fetches weights (the factories' ``cache_dir``)."""
+    parser.add_argument(
+        "--cache-dir", default=None, help="cache folder (default: the HF cache for Hub files, clipzoo's cache for URLs)"
+    )
+
+
 def add_random_weights(parser: argparse.ArgumentParser) -> None:
     """``--random-weights``: the explicit opt-in to a model without pretrained weights."""
     parser.add_argument(

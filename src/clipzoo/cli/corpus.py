@@ -7,7 +7,7 @@ import json
 import logging
 import sys
 
-from .common import add_json, add_random_weights, add_weights_args
+from .common import add_cache_dir, add_json, add_random_weights, add_weights_args
 
 
 def _log_to_stderr() -> None:
@@ -97,7 +97,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--overwrite", action="store_true", help="replace DIR if it holds another run's embeddings"
     )
-    p.add_argument("--cache-dir", default=None, help="weights cache folder")
+    add_cache_dir(p)
     add_random_weights(p)
     add_json(p)
     p.set_defaults(func=cmd_embed)
@@ -107,7 +107,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     s.add_argument("queries", nargs="+", metavar="QUERY", help="text queries (image files with --image)")
     s.add_argument("--top", type=int, default=10, help="results per query (default 10)")
     s.add_argument("--image", action="store_true", help="the queries are image files")
-    s.add_argument("--cache-dir", default=None, help="weights cache folder")
+    add_cache_dir(s)
     add_random_weights(s)
     add_json(s)
     s.set_defaults(func=cmd_search)

@@ -9,7 +9,7 @@ import os
 import shutil
 import tempfile
 
-from .common import CliError, add_model_command, check_model, check_tag
+from .common import CliError, add_cache_dir, add_model_command, check_model, check_tag
 
 
 def _registry_files(model: str, tag: str | None, cache_dir: str | None, progress: bool) -> list[str]:
@@ -115,9 +115,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         description="Fetch a model's pretrained weights (verified) into the cache and print the local path. "
         "Exit status: 0 ok, 2 unknown model or tag, 3 network or offline error, 4 checksum mismatch.",
     )
-    parser.add_argument(
-        "--cache-dir", help="cache folder (default: HF cache for Hub files, clipzoo cache for URLs)"
-    )
+    add_cache_dir(parser)
     parser.add_argument("--to", metavar="DIR", help="also copy the file(s) into DIR and print that path")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=cmd_download)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import CliError, add_model_command, add_random_weights, require_weights
+from .common import CliError, add_cache_dir, add_model_command, add_random_weights, require_weights
 
 
 def export_options(args: argparse.Namespace) -> dict:
@@ -80,6 +80,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--no-tokenizer", action="store_true", help="do not copy Hugging Face tokenizer files"
     )
-    parser.add_argument("--cache-dir", default=None, help="weights cache folder")
+    add_cache_dir(parser)
     add_random_weights(parser)
     parser.set_defaults(func=cmd_export)

@@ -8,11 +8,15 @@ or exchanged features trains the features of every rank.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import torch
 import torch.distributed as dist
 
 # Backends whose reduce_scatter works; elsewhere (gloo) backward falls back to all_reduce + slice.
 _REDUCE_SCATTER_BACKENDS = ("nccl", "xccl")
+_Exchange = TypeVar("_Exchange", bound=Callable[..., object])
 
 
 def require_initialized(world_size: int) -> None:
@@ -108,13 +112,6 @@ class _ShiftWithGrad(torch.autograd.Function):
         return None, None, None, _ShiftWithGrad.apply(to_rank, from_rank, ctx.group, grad_output)
 
 
-def shift_with_grad(
-    tensor: torch.Tensor, from_rank: int, to_rank: int, group: dist.ProcessGroup | None = None
-) -> torch.Tensor:
-    """Send ``tensor`` to ``to_rank``, return the tensor received from ``from_rank`` (autograd-aware)."""
-    return _ShiftWithGrad.apply(from_rank, to_rank, group, tensor)
-
-
 class _BidirWithGrad(torch.autograd.Function):
     """Send one tensor left and one right; return (received from right, received from left)."""
 
@@ -134,47 +131,17 @@ class _BidirWithGrad(torch.autograd.Function):
         return (None, None, None, *grads)
 
 
-def bidir_exchange_with_grad(
-    to_left: torch.Tensor,
-    to_right: torch.Tensor,
-    left_rank: int,
-    right_rank: int,
-    group: dist.ProcessGroup | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Exchange with both ring neighbours at once; returns (from_right, from_left), autograd-aware."""
-    return _BidirWithGrad.apply(left_rank, right_rank, group, to_left, to_right)
-
-
 # -- open_clip.loss's names for the ring exchanges (same argument order) ----------------------------------
 
 NeighbourExchange = _ShiftWithGrad  # .apply(from_rank, to_rank, group, tensor)
 NeighbourExchangeBidir = _BidirWithGrad  # .apply(left_rank, right_rank, group, tensor_to_left, tensor_to_right)
 
 
-def neighbour_exchange(
-    from_rank: int, to_rank: int, tensor: torch.Tensor, group: dist.ProcessGroup | None = None
-) -> torch.Tensor:
-    """Send ``tensor`` to ``to_rank`` and return the one received from ``from_rank`` (no autograd)."""
-    return _exchange([(tensor, to_rank)], [from_rank], group)[0]
-
-
-def neighbour_exchange_bidir(
-    left_rank: int,
-    right_rank: int,
-    tensor_to_left: torch.Tensor,
-    tensor_to_right: torch.Tensor,
-    group: dist.ProcessGroup | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Exchange with both ring neighbours at once; returns (from_right, from_left), no autograd."""
-    sends = [(tensor_to_left, left_rank), (tensor_to_right, right_rank)]
-    from_right, from_left = _exchange(sends, [right_rank, left_rank], group)
-    return from_right, from_left
-
-
 def neighbour_exchange_with_grad(
     from_rank: int, to_rank: int, tensor: torch.Tensor, group: dist.ProcessGroup | None = None
 ) -> torch.Tensor:
-    """:func:`neighbour_exchange` whose backward sends the gradient back to ``from_rank``."""
+    """Send ``tensor`` to ``to_rank`` and return the one received from ``from_rank``; backward sends the gradient
+    back to ``from_rank``."""
     return _ShiftWithGrad.apply(from_rank, to_rank, group, tensor)
 
 
@@ -185,5 +152,18 @@ def neighbour_exchange_bidir_with_grad(
     tensor_to_right: torch.Tensor,
     group: dist.ProcessGroup | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`neighbour_exchange_bidir` with autograd (each gradient returns to the rank it came from)."""
+    """Exchange with both ring neighbours at once; returns (from_right, from_left); backward returns each
+    gradient to the rank it came from."""
     return _BidirWithGrad.apply(left_rank, right_rank, group, tensor_to_left, tensor_to_right)
+
+
+def _without_grad(exchange: _Exchange, name: str) -> _Exchange:
+    """open_clip's plain exchange ``name``: ``exchange`` run with autograd off (same arguments, same values)."""
+    plain = torch.no_grad()(exchange)
+    plain.__name__ = plain.__qualname__ = name
+    plain.__doc__ = f":func:`{exchange.__name__}` without autograd."
+    return plain
+
+
+neighbour_exchange = _without_grad(neighbour_exchange_with_grad, "neighbour_exchange")
+neighbour_exchange_bidir = _without_grad(neighbour_exchange_bidir_with_grad, "neighbour_exchange_bidir")

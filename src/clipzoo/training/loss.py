@@ -453,18 +453,18 @@ class SigLipLoss(nn.Module):
         to_left = to_right = text_features
         num_bidir, remainder = divmod(self.world_size - 1, 2)
         for _ in range(num_bidir):
-            from_right, from_left = cz_dist.bidir_exchange_with_grad(to_left, to_right, left, right)
+            from_right, from_left = cz_dist.neighbour_exchange_bidir_with_grad(left, right, to_left, to_right)
             yield from_right, 1.0
             yield from_left, 1.0
             to_left, to_right = from_right, from_left
         if remainder:
             # Odd number of other ranks: the one farthest away arrives in a final one-way step.
-            yield cz_dist.shift_with_grad(to_right, from_rank=left, to_rank=right), 1.0
+            yield cz_dist.neighbour_exchange_with_grad(left, right, to_right), 1.0
 
     def _texts_shift(self, text_features: torch.Tensor):
         left, right = self._ring_neighbours()
         for _ in range(self.world_size - 1):
-            text_features = cz_dist.shift_with_grad(text_features, from_rank=left, to_rank=right)
+            text_features = cz_dist.neighbour_exchange_with_grad(left, right, text_features)
             yield text_features, 1.0
 
     def _texts_reduce(self, text_features: torch.Tensor):

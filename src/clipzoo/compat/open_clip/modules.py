@@ -290,18 +290,25 @@ class CustomTransformer(_transformer.Transformer, metaclass=AliasMeta):
 # -- towers ---------------------------------------------------------------------------------------------
 
 
+_TOWER_TAIL = "act_layer norm_layer output_tokens block_type"  # how open_clip's tower parameters end (then switches)
+
+
+def _tower_init(base: type[nn.Module], head: str | None = None, **kwargs: Any) -> Callable[..., None]:
+    """:func:`open_clip_init` of an image or text tower: open_clip's ``head`` parameters (by default ``base``'s own
+    before ``act_layer``), then the ones both towers end with (activation, norm, ``output_tokens``,
+    ``block_type`` and the flat attention switches, which ``base`` takes as ``attn_options``)."""
+    if head is None:
+        names = list(inspect.signature(base.__init__).parameters)
+        head = " ".join(names[1 : names.index("act_layer")])
+    order = f"{head} {_TOWER_TAIL} {_SWITCH_NAMES}"
+    return open_clip_init(base, order, switches=ATTN_SWITCHES, options_param="attn_options", **kwargs)
+
+
 class VisionTransformer(_vit.VisionTransformer, metaclass=AliasMeta):
     """The native ViT image tower with open_clip's flat custom-attention switches."""
 
     __alias_of__ = _vit.VisionTransformer
-    __init__ = open_clip_init(
-        _vit.VisionTransformer,
-        "image_size patch_size width layers heads mlp_ratio ls_init_value attentional_pool attn_pooler_queries"
-        " attn_pooler_heads output_dim patch_dropout no_ln_pre pos_embed_type pool_type final_ln_after_pool"
-        f" act_layer norm_layer output_tokens block_type {_SWITCH_NAMES}",
-        switches=ATTN_SWITCHES,
-        options_param="attn_options",
-    )
+    __init__ = _tower_init(_vit.VisionTransformer)  # open_clip's parameters are clipzoo's, in the same order
 
 
 _PAD_MASK = OpenClipArgument(
@@ -316,14 +323,11 @@ class TextTransformer(_text.TextTransformer, metaclass=AliasMeta):
     """The native text tower with open_clip's flat arguments."""
 
     __alias_of__ = _text.TextTransformer
-    __init__ = open_clip_init(
+    __init__ = _tower_init(
         _text.TextTransformer,
         "context_length vocab_size width heads layers mlp_ratio ls_init_value output_dim embed_cls no_causal_mask"
-        " use_pad_mask correct_cls_mask pad_id eos_id pool_type proj_type proj_bias act_layer norm_layer"
-        f" output_tokens block_type {_SWITCH_NAMES}",
+        " use_pad_mask correct_cls_mask pad_id eos_id pool_type proj_type proj_bias",
         extras={"use_pad_mask": _PAD_MASK, "correct_cls_mask": _PAD_MASK},
-        switches=ATTN_SWITCHES,
-        options_param="attn_options",
     )
 
 
