@@ -19,6 +19,7 @@ from tests.helpers.checkpoints import seeded_checkpoint
 from tests.helpers.configs import TINY_CLAP, TINY_COCA_VOCAB, TINY_CONFIGS, TINY_ONE_BLOCK, tiny_coca
 from tests.helpers.hub_server import FakeServer, hub_env
 from tests.helpers.registry import register_configs, write_configs
+from tests.helpers.shared import built_once_per_run
 
 # tests/hf5/ needs transformers 5.x: it runs in .venv-hf5 (`make test` runs it after this suite), not in the main
 # environment, whose lock keeps transformers 4.x for open_clip's CoCa parity.
@@ -201,27 +202,15 @@ def readme_corpus(tmp_path_factory) -> tuple[Path, str]:
 @pytest.fixture(scope="session")
 def digits_int8(tmp_path_factory):
     """tiny-digits exported with ``clipzoo export ... --format onnx --quantize int8`` (the CLI path). Once per
-    session: the ONNX runtime's tests and the classify and info commands' read the same folder."""
+    run, shared by the xdist workers (an export is ~20 s of CPU): the ONNX runtime's tests, the classify, info and embed
+    commands' read the same folder and never write into it."""
     from clipzoo.cli import main
 
-    target = tmp_path_factory.mktemp("digits") / "int8"
-    assert (
-        main(
-            [
-                "export",
-                "tiny-digits",
-                "sklearn_digits",
-                "--format",
-                "onnx",
-                "--to",
-                str(target),
-                "--quantize",
-                "int8",
-            ]
-        )
-        == 0
-    )
-    return target
+    def export(target: Path) -> None:
+        argv = ["export", "tiny-digits", "sklearn_digits", "--format", "onnx", "--to", str(target)]
+        assert main([*argv, "--quantize", "int8"]) == 0
+
+    return built_once_per_run(tmp_path_factory, "digits-int8", export)
 
 
 @pytest.fixture(scope="session")

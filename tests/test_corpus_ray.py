@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import io
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -35,6 +36,12 @@ def local_ray():
     ray.shutdown()
 
 
+def _npy_bytes(array):
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
 def _files(out):
     return sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
 
@@ -64,3 +71,22 @@ def test_ray_engine_without_ray_is_refused_before_any_work(monkeypatch, tmp_path
     with pytest.raises(InputError, match=r"clipzoo\[ray\]"):
         clipzoo.embed(tmp_path, out=tmp_path / "out", engine="ray", **RUN)
     assert not (tmp_path / "out").exists()
+
+
+def test_an_actor_without_the_drivers_encoder_builds_the_same_one(tmp_path):
+    # on a cluster of several machines the actors build their encoder from the request (on one machine they take
+    # the driver's from the object store, which the test above runs through): the same model, the same numbers
+    pytest.importorskip("ray")
+    from clipzoo.corpus.chunks import preprocess_chunk
+    from clipzoo.corpus.encoder import EncoderRequest, build_encoder
+    from clipzoo.corpus.ray_engine import EncodeActor
+
+    request = EncoderRequest(MODEL["model"], MODEL["pretrained"])
+    driver = build_encoder(request)
+    folder = digit_folder(tmp_path / "imgs", 3, broken=False)
+    specs = [(i, str(p), None, None) for i, p in enumerate(sorted(folder.iterdir()))]
+    pixels, ok, _ = preprocess_chunk(driver.preprocess_cfg, specs)
+    batch = {"i": [0], "captions": ['{"0": "a", "1": "b", "2": "c"}'], "pixels": [_npy_bytes(pixels)], "ok": [str(ok)]}
+    out = EncodeActor(request, with_text=True, threads=None)(batch)
+    np.testing.assert_array_equal(np.load(io.BytesIO(out["image"][0])), driver.encode_images(pixels))
+    np.testing.assert_array_equal(np.load(io.BytesIO(out["text"][0])), driver.encode_texts(["a", "b", "c"]))

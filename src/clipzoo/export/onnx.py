@@ -33,6 +33,7 @@ from clipzoo.constants import EXTRA_INSTALL_HINT
 from clipzoo.onnx.manifest import IMAGE_FILE, PREPROCESS_NAME, TEXT_FILE, TOKENIZER_DIR, write_manifest
 
 from ..errors import OnnxExportError
+from .torchlib_registry import torchlib_registry_built_once
 
 DEFAULT_OPSET = 21
 IMAGE_INPUT, IMAGE_OUTPUT = "pixel_values", "image_features"
@@ -188,7 +189,7 @@ def _export_graph(
     import torch
 
     try:
-        with warnings.catch_warnings(), torch.no_grad():
+        with warnings.catch_warnings(), torch.no_grad(), torchlib_registry_built_once():
             warnings.simplefilter("ignore")  # exporter chatter; failures raise
             program = torch.onnx.export(
                 module,
