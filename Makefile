@@ -4,6 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
+# This machine sets PYTHONDONTWRITEBYTECODE: without .pyc files every run (and every xdist worker and subprocess)
+# compiled clipzoo and re-did pytest's assertion rewriting of ~140 test modules, about 8 s of CPU per process.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: install demo test test-fast lint typecheck format bench bench-env hf5-env retrieval-env clean
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import functools
 import re
+import shutil
 import subprocess
 import sys
 from importlib import metadata
@@ -25,6 +26,7 @@ from tests.helpers.shared import built_once_per_run
 # environment, whose lock keeps transformers 4.x for open_clip's CoCa parity.
 PARITY_DIR = Path(__file__).parent / "parity"
 README = Path(__file__).resolve().parents[1] / "README.md"
+README_STDOUT = "readme-demo-stdout.txt"
 collect_ignore = [] if int(metadata.version("transformers").split(".")[0]) >= 5 else ["hf5"]
 
 
@@ -186,17 +188,25 @@ def local_hub(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def readme_corpus(tmp_path_factory) -> tuple[Path, str]:
-    """The README's corpus demo, run as written from an empty folder: (folder, its stdout). Once per session:
-    the library's search tests and `clipzoo search`'s read the same embedded corpus."""
+    """The README's corpus demo, run as written from an empty folder: (folder, its stdout). Once per run, shared
+    by the xdist workers (read-only): the library's search tests and `clipzoo search`'s read the same corpus."""
     text = README.read_text(encoding="utf-8")
     section = text[text.index("\n## Embed and search a corpus") :]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
-    folder = tmp_path_factory.mktemp("readme")
-    proc = subprocess.run(
-        [sys.executable, "-c", code], cwd=folder, capture_output=True, text=True, timeout=300
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return folder, proc.stdout
+
+    def build(target: Path) -> None:
+        staging = target.with_name(target.name + ".partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        proc = subprocess.run(
+            [sys.executable, "-c", code], cwd=staging, capture_output=True, text=True, timeout=300
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        (staging / README_STDOUT).write_text(proc.stdout)
+        staging.rename(target)  # the demo writes relative paths: the folder may move
+
+    folder = built_once_per_run(tmp_path_factory, "readme-corpus", build)
+    return folder, (folder / README_STDOUT).read_text()
 
 
 @pytest.fixture(scope="session")

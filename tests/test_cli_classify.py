@@ -98,6 +98,7 @@ def test_cli_reports_bad_inputs_before_loading_the_model(tmp_path, fake_factory)
     assert "create" not in fake_factory
 
 
+@pytest.mark.slow
 def test_cli_classify_runs_on_the_onnx_runtime(digits_int8, digit_pngs, capsys):
     paths, labels = digit_pngs
     from clipzoo.demo.digits import DIGIT_CLASSNAMES
@@ -147,6 +148,7 @@ def test_cli_template_lines_get_one_check_on_both_paths(
         OnnxModel(digits_int8).zero_shot_classifier(["a"], ["{} {}"])
 
 
+@pytest.mark.slow
 def test_corrupt_graph_file_is_status_2(tmp_path, digits_int8, digit_pngs, capsys):
     import shutil
 
@@ -160,6 +162,7 @@ def test_corrupt_graph_file_is_status_2(tmp_path, digits_int8, digit_pngs, capsy
     assert line.endswith("the file is damaged or not an ONNX model: export the folder again")
 
 
+@pytest.mark.slow
 def test_cli_classify_skip_bad_reports_and_classifies_the_rest(digits_int8, digit_pngs, tmp_path, capsys):
     """One unreadable image: by default status 2 and no results; --skip-bad names it and classifies the rest."""
     from clipzoo.demo.digits import DIGIT_CLASSNAMES

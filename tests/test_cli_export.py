@@ -204,6 +204,7 @@ sys.exit(main(["export", "tiny-digits", "sklearn_digits", "--to", sys.argv[2]]))
 """
 
 
+@pytest.mark.slow
 def test_sigkilled_export_is_swept_by_the_next_export_into_the_same_folder(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("CLIPZOO_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))

@@ -7,6 +7,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from clipzoo.cli import main
 from tests.helpers.cli import run_main
 
@@ -50,6 +52,7 @@ def test_cli_info_shows_profile_and_results(capsys):
     assert data["profile"]["source"]["gflops"] == "published" and data["results"]["imagenet1k"] > 0
 
 
+@pytest.mark.slow
 def test_cli_info_of_an_onnx_folder_counts_its_parameters(digits_int8, capsys):
     assert main(["info", f"local-dir:{digits_int8}", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)

@@ -229,6 +229,7 @@ def test_ctrl_c_leaves_finished_parts_and_the_manifest_consistent(reference, cor
     assert not [p for p in out.rglob("*") if ".tmp-" in p.name]  # no half-written file left
 
 
+@pytest.mark.slow
 def test_an_onnx_folder_embeds_like_the_torch_model(reference, corpus, tmp_path, digits_int8):
     """The run's shared int8 export of the same model (conftest): an export of its own cost ~20 s of CPU."""
     pytest.importorskip("onnxruntime")

@@ -117,6 +117,7 @@ print("exported", sys.argv[2])
 """
 
 
+@pytest.mark.slow
 def test_two_concurrent_exports_never_both_succeed(tiny_folder, tmp_path):
     script = tmp_path / "exporter.py"
     script.write_text(EXPORTER)

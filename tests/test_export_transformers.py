@@ -93,6 +93,7 @@ def test_readme_table_is_current():
     )
 
 
+@pytest.mark.slow
 def test_tiny_clip_round_trip_and_transformers_4(tmp_path, tiny_configs):
     from transformers import CLIPModel
 

@@ -10,6 +10,7 @@ torch cannot. An optimized model deep-copies and round-trips through ``torch.sav
 from __future__ import annotations
 
 import copy
+import importlib.util
 import io
 import json
 
@@ -23,8 +24,11 @@ import clipzoo
 from clipzoo.inference.optimize import available_kernels
 from clipzoo.registry import architectures as registry
 
-timm = pytest.importorskip("timm")
-transformers = pytest.importorskip("transformers")
+# timm and transformers build the timm and HF families: checked, not imported, at collection (imports cost seconds)
+pytestmark = pytest.mark.skipif(
+    not all(importlib.util.find_spec(name) for name in ("timm", "transformers")),
+    reason="needs timm and transformers",
+)
 
 TEXT = {"context_length": 16, "vocab_size": 64, "width": 48, "heads": 3, "layers": 2}
 VIT = {"image_size": 32, "layers": 2, "width": 64, "head_width": 32, "patch_size": 8}
@@ -93,6 +97,8 @@ def _naflex_config() -> dict:
 
 def _hf_text_config(folder) -> dict:
     """A native ViT with a tiny random RoBERTa text tower saved in ``folder`` (no Hub access)."""
+    import transformers
+
     config = transformers.RobertaConfig(
         vocab_size=64, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=48,
         max_position_embeddings=40, pad_token_id=1,

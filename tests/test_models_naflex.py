@@ -7,6 +7,7 @@ tests/hf5/test_hf5_naflex.py.
 from __future__ import annotations
 
 import copy
+import importlib.util
 
 import numpy as np
 import pytest
@@ -20,7 +21,7 @@ from clipzoo.registry.naflex import NaFlexConfigError, apply_force_naflex_vision
 from tests.helpers.checkpoints import seeded_checkpoint
 from tests.helpers.configs import TINY_VIT_KWARGS, deep
 
-pytest.importorskip("timm")
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("timm") is None, reason="NaFlex towers are timm's NaFlexVit")
 
 NAFLEX_MODELS = ("naflex_ViT-B-16", "naflex_ViT-B-32", "ViT-B-16-SigLIP2-naflex", "ViT-SO400M-16-SigLIP2-naflex")
 
@@ -217,6 +218,7 @@ def test_force_naflex_vision_refuses_towers_it_cannot_convert():
         apply_force_naflex_vision(raw)
 
 
+@pytest.mark.slow
 def test_onnx_export_refuses_naflex_with_the_reason(tiny):
     pytest.importorskip("onnx")
     from clipzoo.export.onnx import OnnxExportError, check_exportable

@@ -287,6 +287,7 @@ def test_the_exporters_registry_is_built_once_per_opset():
     assert second.functions
 
 
+@pytest.mark.slow
 def test_missing_packages_name_the_extra(monkeypatch, digits_int8):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     with pytest.raises(OnnxRuntimeMissingError, match=r"uv pip install 'clipzoo\[onnx\]'"):
@@ -299,6 +300,7 @@ def test_missing_packages_name_the_extra(monkeypatch, digits_int8):
 # --------------------------------------------------------------------------------------- int8, runtime
 
 
+@pytest.mark.slow
 def test_int8_keeps_digits_accuracy_within_one_point(digits_int8):
     from clipzoo.demo.digits import DIGIT_CLASSNAMES, load_heldout
     from clipzoo.demo.tour import classify, digit_templates
@@ -320,6 +322,7 @@ def test_int8_keeps_digits_accuracy_within_one_point(digits_int8):
     assert manifest["quantization"]["weight_type"] == "int8" and manifest["quantization"]["op_types"]
 
 
+@pytest.mark.slow
 def test_runtime_never_imports_torch(digits_int8, digit_pngs):
     paths, labels = digit_pngs
     code = f"""
@@ -338,6 +341,7 @@ print("HEAVY", sorted(m for m in ("torch", "torchvision", "timm", "transformers"
     assert "TOP [" in out.stdout
 
 
+@pytest.mark.slow
 def test_folder_errors_are_typed(tmp_path, digits_int8):
     assert is_onnx_folder(digits_int8) and not is_onnx_folder(tmp_path)
     with pytest.raises(OnnxFolderError, match="no clipzoo_onnx.json.*--format onnx"):
@@ -401,6 +405,7 @@ def test_preprocessing_is_bit_identical_to_the_eval_transform(resize_mode, size,
     assert np.array_equal(ours.batch([path, images[0]])[1], theirs(images[0]).numpy())
 
 
+@pytest.mark.slow
 def test_tokenizer_ids_equal_get_tokenizer(digits_int8):
     texts = [*TEXTS, "Café &amp; crème brûlée!", "日本語のテキスト", " ".join(["word"] * 40)]
     onnx = OnnxModel(digits_int8)
