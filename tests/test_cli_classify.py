@@ -126,6 +126,7 @@ def test_cli_classify_runs_on_the_onnx_runtime(digits_int8, digit_pngs, capsys):
     ("line", "message"),
     [("a photo of a digit", "found 0"), ("a {} next to a {}", "found 2"), ("a {name}", "slot '{name}'")],
 )
+@pytest.mark.slow
 def test_cli_template_lines_get_one_check_on_both_paths(
     digits_int8, digit_pngs, tmp_path, capsys, line, message
 ):

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from clipzoo.cli import main
 
 
+@pytest.mark.slow
 def test_cli_search_prints_rank_score_path(readme_corpus, capsys):
     folder, _ = readme_corpus
     assert main(["search", str(folder / "digits-emb"), "a photo of the digit three", "--top", "3"]) == 0

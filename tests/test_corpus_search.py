@@ -27,6 +27,7 @@ def _all_embeddings(out: Path) -> np.ndarray:
     return read_output(out)[0].astype(np.float32)
 
 
+@pytest.mark.slow
 def test_exact_search_in_chunks_equals_brute_force(readme_corpus, monkeypatch):
     folder, _ = readme_corpus
     out = folder / "digits-emb"
@@ -41,6 +42,7 @@ def test_exact_search_in_chunks_equals_brute_force(readme_corpus, monkeypatch):
         np.testing.assert_allclose([h.score for h in per_query], np.sort(scores[q])[::-1][:5], rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_a_faiss_index_in_dir_index_is_used(readme_corpus, tmp_path):
     import faiss
 
@@ -57,6 +59,7 @@ def test_a_faiss_index_in_dir_index_is_used(readme_corpus, tmp_path):
     assert all(h.image_path.endswith(f"{h.index:03d}_{h.image_path[-5]}.png") for h in hits)
 
 
+@pytest.mark.slow
 def test_image_query_finds_the_image_itself(readme_corpus):
     folder, _ = readme_corpus
     query = sorted((folder / "digits").glob("*.png"))[42]
