@@ -39,10 +39,13 @@ def _skip_meta_init_mode() -> type:
     class SkipMetaInit(TorchFunctionMode):
         def __torch_function__(self, func, types, args=(), kwargs=None):
             name = getattr(func, "__name__", "")
+            kwargs = kwargs or {}
             value_only = name.endswith("_") and not name.startswith("_") and name not in _NOT_VALUE_ONLY
-            if value_only and args and isinstance(args[0], torch.Tensor) and args[0].is_meta:
-                return args[0]
-            return func(*args, **(kwargs or {}))
+            # nn.init's functions pass their tensor as the keyword ``tensor``, tensor methods as ``self``
+            target = args[0] if args else kwargs.get("tensor")
+            if value_only and isinstance(target, torch.Tensor) and target.is_meta:
+                return target
+            return func(*args, **kwargs)
 
     return SkipMetaInit
 
