@@ -18,7 +18,8 @@ $(STAMP): pyproject.toml uv.lock
 	$(PYTHON) -m uv sync --frozen --extra dev --extra ray --compile-bytecode
 	@touch $@
 
-# The type check (mypy over src/clipzoo at the strictness stated in pyproject.toml [tool.mypy]) is part of lint.
+# The type check (mypy over src/clipzoo and the user program tests/typing_user_program.py, at the strictness stated
+# in pyproject.toml [tool.mypy]) is part of lint.
 # Its cache in .cache/mypy makes a re-run take seconds; a cold run reads torch's annotations (minutes of CPU).
 MYPY_CACHE := .cache/mypy
 
