@@ -1,12 +1,11 @@
 """Parameter counts for `clipzoo info`: stored counts equal a fresh meta-device count (and open_clip's)."""
 
-import importlib.util
-from pathlib import Path
 
 import pytest
 
 import clipzoo
 from clipzoo.factory import summary
+from tests.helpers.peers import open_clip_dir
 
 SAMPLE = ("RN50", "ViT-B-32", "coca_ViT-B-32", "ViT-B-16-SigLIP", "EVA02-B-16")
 
@@ -29,10 +28,8 @@ def test_every_offline_buildable_builtin_has_stored_counts():
 def _peer_config_names() -> set[str]:
     """The architectures open_clip ships: the parity layout sweep checks their stored counts on its model (found
     without importing open_clip: collection stays light)."""
-    spec = importlib.util.find_spec("open_clip")
-    if spec is None or not spec.submodule_search_locations:
-        return set()
-    return {p.stem for p in (Path(spec.submodule_search_locations[0]) / "model_configs").glob("*.json")}
+    folder = open_clip_dir()
+    return {p.stem for p in (folder / "model_configs").glob("*.json")} if folder else set()
 
 
 @pytest.mark.parametrize(

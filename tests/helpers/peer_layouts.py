@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.helpers.peers import layout_only
+from tests.helpers.peers import layout_only, open_clip_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = ROOT / "model_configs"
@@ -70,9 +70,7 @@ def peer_signature(name: str) -> Signature:
 
 def peer_names() -> list[str]:
     """The architectures open_clip ships that clipzoo's model_configs/ also holds (it may hold more)."""
-    import open_clip
-
-    peer_dir = Path(open_clip.__file__).parent / "model_configs"
+    peer_dir = open_clip_dir() / "model_configs"
     return sorted(p.stem for p in CONFIG_DIR.glob("*.json") if (peer_dir / p.name).exists())
 
 

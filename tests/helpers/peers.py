@@ -9,11 +9,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
+def open_clip_dir() -> Path | None:
+    """The installed open_clip package's folder, found without importing it (its import costs ~11 s of CPU:
+    torchvision, transformers); None when open_clip is not installed."""
+    spec = importlib.util.find_spec("open_clip")
+    return Path(spec.submodule_search_locations[0]) if spec and spec.submodule_search_locations else None
+
+
 def open_clip_loss_module():
     """open_clip's loss.py loaded on its own: it only needs torch, and skipping open_clip's package import
-    (~11 s: torchvision, transformers) keeps worker processes fast."""
-    package_dir = importlib.util.find_spec("open_clip").submodule_search_locations[0]
-    spec = importlib.util.spec_from_file_location("open_clip_peer_loss", Path(package_dir) / "loss.py")
+    keeps worker processes fast."""
+    spec = importlib.util.spec_from_file_location("open_clip_peer_loss", open_clip_dir() / "loss.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
