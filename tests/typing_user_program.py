@@ -33,5 +33,6 @@ def user_program(image: Image) -> None:
     assert_type(clipzoo.create_model("RN50"), CLIP | CustomTextCLIP | CoCa)
     # real signatures: a wrong value type is an error (unknown keywords are not: open_clip's **model_kwargs)
     clipzoo.create_model_and_transforms(32)  # type: ignore[arg-type]
+    clipzoo.create_model_and_transforms("ViT-B-32", pretrained=1)  # type: ignore[arg-type]
     clipzoo.create_model_and_transforms("ViT-B-32", precision=16)  # type: ignore[arg-type]
     clipzoo.get_tokenizer("ViT-B-32", context_length="77")  # type: ignore[arg-type]
