@@ -7,7 +7,6 @@ from __future__ import annotations
 import ast
 import functools
 import re
-import shutil
 import subprocess
 import sys
 from importlib import metadata
@@ -194,16 +193,12 @@ def readme_corpus(tmp_path_factory) -> tuple[Path, str]:
     section = text[text.index("\n## Embed and search a corpus") :]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
-    def build(target: Path) -> None:
-        staging = target.with_name(target.name + ".partial")
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir()
+    def build(folder: Path) -> None:
         proc = subprocess.run(
-            [sys.executable, "-c", code], cwd=staging, capture_output=True, text=True, timeout=300
+            [sys.executable, "-c", code], cwd=folder, capture_output=True, text=True, timeout=300
         )
         assert proc.returncode == 0, proc.stderr[-2000:]
-        (staging / README_STDOUT).write_text(proc.stdout)
-        staging.rename(target)  # the demo writes relative paths: the folder may move
+        (folder / README_STDOUT).write_text(proc.stdout)  # the demo writes relative paths: the folder may move
 
     folder = built_once_per_run(tmp_path_factory, "readme-corpus", build)
     return folder, (folder / README_STDOUT).read_text()

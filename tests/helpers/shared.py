@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 
 def built_once_per_run(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Path:
-    """``build(path)`` once per run (every worker gets the same ``path``); the others wait for it.
+    """A folder ``build(folder)`` fills, once per run (every worker gets the same path); the others wait for it.
 
-    The first worker to take the lock builds; the rest find ``path`` and read it. ``build`` must make ``path``
-    appear complete or not at all (clipzoo's exports rename a finished folder into place); after a failed build
-    the next worker tries again, and fails the same way.
+    The first worker to take the lock builds into an empty staging folder, renamed into place once ``build``
+    returns: the rest find the path complete or not at all. After a failed build the next worker tries again,
+    and fails the same way. The folder's contents must not depend on its path (it moves).
     """
     root = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
@@ -22,5 +23,9 @@ def built_once_per_run(tmp_path_factory, name: str, build: Callable[[Path], None
     with open(root / f"{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
         if not target.exists():
-            build(target)
+            staging = root / f"{name}.partial"
+            shutil.rmtree(staging, ignore_errors=True)
+            staging.mkdir()
+            build(staging)
+            staging.rename(target)
     return target
