@@ -109,8 +109,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     parser = add_model_command(
         sub,
         "download",
-        "pretrained tag (not used with hf-hub: models)",
-        "architecture name (see `clipzoo models`) or hf-hub:org/repo",
+        tag_help="pretrained tag (not used with hf-hub: models)",
+        model_help="architecture name (see `clipzoo models`) or hf-hub:org/repo",
         help="fetch pretrained weights into the cache",
         description="Fetch a model's pretrained weights (verified) into the cache and print the local path. "
         "Exit status: 0 ok, 2 unknown model or tag, 3 network or offline error, 4 checksum mismatch.",
