@@ -50,6 +50,15 @@ def test_layout_is_clip_retrievals(reference):
     assert (out / "clipzoo_embed.json").is_file() and (out / "failures.parquet").is_file()
 
 
+def test_summary_times_the_stream(reference):
+    _, summary = reference
+    assert 0 < summary.first_result_seconds <= summary.stream_seconds <= summary.seconds
+    # the items after the first chunk (of 4), over the time from its results to the last chunk's (the stream
+    # goes on to write the last part)
+    after_first = summary.embedded + summary.failed - 4
+    assert summary.steady_items_per_second >= after_first / (summary.stream_seconds - summary.first_result_seconds)
+
+
 def test_embeddings_are_float16_normalized_in_metadata_order(reference, corpus):
     out, _ = reference
     embs, rows = read_output(out)
@@ -91,6 +100,7 @@ def test_a_finished_run_started_again_writes_nothing(reference, corpus):
     before = {p: p.stat().st_mtime_ns for p in out.rglob("*.npy")}
     again = clipzoo.embed(corpus, out=out, **RUN)
     assert again.parts_written == 0 and again.embedded == COUNT
+    assert again.first_result_seconds == again.steady_items_per_second == 0.0  # nothing streamed
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*.npy")} == before
 
 

@@ -267,9 +267,11 @@ def run_chunks(chunks: Iterator[Chunk], encoder: Any, context: dict[str, Any]) -
         if not window:
             return
         dataset = _window(_rows(window, context["with_images"]), encoder, stages, context)
-        for row in dataset.iter_rows():
-            chunk = window[int(row["i"])]
-            failures = [(int(p), str(r)) for p, r in json.loads(row["failures"])]
-            yield ChunkResult(
-                chunk, json.loads(row["ok"]), _unnpy(row["image"]), _unnpy(row["text"]), failures
-            )
+        # one block per chunk, taken as soon as the actor has it (iter_rows prefetches: a chunk reached the driver
+        # only once the next one was encoded, a chunk's time late)
+        for block in dataset.iter_batches(batch_size=None, prefetch_batches=0, batch_format="numpy"):
+            for row in range(len(block["i"])):
+                chunk = window[int(block["i"][row])]
+                failures = [(int(p), str(r)) for p, r in json.loads(block["failures"][row])]
+                image, text = _unnpy(block["image"][row]), _unnpy(block["text"][row])
+                yield ChunkResult(chunk, json.loads(block["ok"][row]), image, text, failures)

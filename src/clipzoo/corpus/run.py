@@ -62,11 +62,16 @@ class EmbedSummary:
         parts_written: Parts this call wrote (the others were done by an earlier, interrupted run).
         seconds: Wall time of this call.
         items_per_second: Items this call processed per second (counting, model load and writing included).
-        stream_seconds: Wall time from the first chunk to the last part written (the pipeline's steady work:
-            model load and counting excluded).
+        stream_seconds: Wall time from the first chunk to the last part written (the pipeline's work: model
+            load and counting excluded; an engine's own start inside the stream, such as Ray's actors loading the
+            model, included).
         inference_path: The model's path (``bf16``, ``int8``, ``fp32``, ``bfloat16``, ``onnx``, ...).
         engine: ``local`` or ``ray``.
         failures: ``{"part", "position", "image_path", "reason"}`` for every skipped item.
+        first_result_seconds: Wall time from the stream's start to the first chunk's embeddings (the pipeline
+            filling up: the first decode and encode, and Ray's actors starting).
+        steady_items_per_second: Items per second after the first chunk's embeddings (every stage running),
+            counting the items of the chunks that followed it; the stream's rate when there was only one chunk.
     """
 
     out: str
@@ -81,6 +86,8 @@ class EmbedSummary:
     inference_path: str
     engine: str
     failures: list[dict[str, Any]] = field(default_factory=list)
+    first_result_seconds: float = 0.0
+    steady_items_per_second: float = 0.0
 
 
 def _check_options(
@@ -101,10 +108,12 @@ def _columns(with_images: bool, with_text: bool) -> list[str]:
 
 
 class _Progress:
-    """A tqdm bar (items/s, ETA) on a terminal, else one log line per part written."""
+    """A tqdm bar (items/s, ETA) on a terminal, else one log line per part written; the stream's clock."""
 
     def __init__(self, total: int, done: int, bar: bool | None) -> None:
         self.start, self.total, self.done, self.count = time.perf_counter(), total, done, 0
+        self.first: tuple[float, int] | None = None  # when the first chunk's results came, and its items
+        self.last = self.start
         self.bar = None
         if bar if bar is not None else sys.stderr.isatty():
             from tqdm.auto import tqdm
@@ -112,6 +121,9 @@ class _Progress:
             self.bar = tqdm(total=total, initial=done, unit="img", desc="embed", smoothing=0.1)
 
     def items(self, n: int) -> None:
+        self.last = time.perf_counter()
+        if self.first is None:
+            self.first = (self.last, n)
         self.count += n
         if self.bar is not None:
             self.bar.update(n)
@@ -129,6 +141,15 @@ class _Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+    def timings(self) -> tuple[float, float]:
+        """``(seconds to the first chunk's results, items per second after them)``."""
+        if self.first is None:
+            return 0.0, 0.0
+        at, n = self.first
+        if self.count == n:  # one chunk: no rate after it
+            return at - self.start, n / max(at - self.start, 1e-9)
+        return at - self.start, (self.count - n) / max(self.last - at, 1e-9)
 
 
 class _PartBuilder:
@@ -263,7 +284,7 @@ def embed(
         manifest.save(out)
         _engine(engine).prepare(ray_address)  # start or join the engine's machinery before the timed stream
         streaming = time.perf_counter()
-        written = _run_parts(found, options, manifest, encoder, out, engine=engine, ray_address=ray_address,
+        written, stream = _run_parts(found, options, manifest, encoder, out, engine=engine, ray_address=ray_address,
                              request=request, fast_decode=fast_decode, with_images=with_images,
                              with_text=with_text, progress=progress,
                              workers=workers or _engine(engine).default_workers(device))  # fmt: skip
@@ -272,15 +293,21 @@ def embed(
     done = sum(p["rows"] for p in manifest.parts.values())
     processed = sum(manifest.parts[k]["rows"] + manifest.parts[k]["failures"] for k in written)
     return EmbedSummary(str(out), n_items, done, len(manifest.failures), manifest.n_parts, len(written), seconds,
-                        processed / max(seconds, 1e-9), end - streaming, encoder.path, engine, list(manifest.failures))  # fmt: skip
+                        processed / max(seconds, 1e-9), end - streaming, encoder.path, engine, list(manifest.failures),
+                        *stream.timings())  # fmt: skip
 
 
 def _engine(name: str) -> Any:
     return importlib.import_module(f".{ENGINES[name]}", __package__)
 
 
-def _run_parts(found, options, manifest: Manifest, encoder, out: Path, **context: Any) -> list[int]:
-    """Stream the parts not yet done through the engine; write each part and the manifest when it completes."""
+def _run_parts(
+    found, options, manifest: Manifest, encoder, out: Path, **context: Any
+) -> tuple[list[int], _Progress]:
+    """Stream the parts not yet done through the engine; write each part and the manifest when it completes.
+
+    Returns:
+        The parts written, and the stream's clock (:meth:`_Progress.timings`)."""
     identity = manifest.identity
     chunks = chunk_stream(iter_items(found, options), manifest.n_items, identity["part_size"], identity["batch_size"],
                           set(manifest.parts))  # fmt: skip
@@ -303,4 +330,4 @@ def _run_parts(found, options, manifest: Manifest, encoder, out: Path, **context
                 progress.part(part, manifest.n_parts)
     finally:
         progress.close()
-    return written
+    return written, progress
