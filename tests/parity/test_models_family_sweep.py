@@ -31,6 +31,7 @@ from clipzoo.models.towers import vision_tower_kind  # noqa: E402
 from clipzoo.registry import architectures as registry  # noqa: E402
 from clipzoo.registry.config import parse_model_config  # noqa: E402
 from clipzoo.registry.results import get_model_profile  # noqa: E402
+from tests.helpers.shared import scratch_file  # noqa: E402
 from tests.helpers.transformers import save_pretrained, tiny_roberta  # noqa: E402
 
 ATOL = 1e-5
@@ -162,10 +163,9 @@ def test_family_creates_with_weights_like_open_clip(name: str, local_hf_config: 
     raw = registry.get_model_config(model_name)
     torch.manual_seed(0)
     peer = open_clip.create_model(model_name).eval()
-    path = tmp_path / "open_clip_random_init.pt"
-    torch.save(peer.state_dict(), path)
-    ours = clipzoo.create_model(model_name, pretrained=str(path)).eval()
-    path.unlink()
+    with scratch_file(tmp_path, "open_clip_random_init.pt") as path:
+        torch.save(peer.state_dict(), path)
+        ours = clipzoo.create_model(model_name, pretrained=str(path)).eval()
     meta = [n for n, t in [*ours.named_parameters(), *ours.named_buffers()] if t.is_meta]
     assert not meta, f"left on the meta device: {meta[:5]}"
     assert list(ours.state_dict()) == list(peer.state_dict())
