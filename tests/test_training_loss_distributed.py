@@ -1,7 +1,7 @@
 """Distributed ClipLoss / SigLipLoss on real gloo process groups vs the single-process loss on the global batch.
 
-Each test starts ``world_size`` worker processes (this file run as a script) that join one gloo group through
-a ``file://`` store in tmp_path. Every worker draws the same global batch from a fixed seed, takes its slice
+Each test reads the results of a gloo group of ``world_size`` worker processes (``worker`` below, run by
+:func:`tests.helpers.processes.run_worlds`, once per run for every group the suite needs). Every worker draws the same global batch from a fixed seed, takes its slice
 of B rows as leaf tensors, and for every loss configuration records its loss and the gradients w.r.t. its
 image/text features, logit_scale and logit_bias. The parent then checks these against clipzoo's
 single-process loss (world_size=1) over the global batch of N = world_size * B rows, and against open_clip
@@ -23,14 +23,13 @@ Relations checked (L = single-process loss on the global batch, L_r = rank r's l
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 from tests.helpers.peers import open_clip_loss_module
-from tests.helpers.processes import run_ranks
+from tests.helpers.processes import world_results
 
 B, D = 3, 8  # rows per rank (odd on purpose), feature width
 SCALE, BIAS = 10.0, -2.0
@@ -97,11 +96,10 @@ def worker(rank: int, world_size: int, store: str, out_dir: str) -> None:
     dist.destroy_process_group()
 
 
-def spawn(world_size: int, tmp_path: Path) -> list[dict]:
-    """Run ``world_size`` workers to completion and load their results."""
-    store = tmp_path / "store"
-    run_ranks(__name__, lambda rank: (world_size, rank, store, tmp_path), world_size, timeout=240)
-    return [torch.load(tmp_path / f"rank{r}.pt") for r in range(world_size)]
+def group_results(world_size: int, tmp_path_factory) -> list[dict]:
+    """Every rank's results from the group of ``world_size`` workers."""
+    folder = world_results(tmp_path_factory, __name__, world_size)
+    return [torch.load(folder / f"rank{r}.pt") for r in range(world_size)]
 
 
 def single_process(case: str, image: torch.Tensor, text: torch.Tensor, use_bias: bool) -> dict:
@@ -161,9 +159,9 @@ def check_siglip(results: list[dict], case: str, image: torch.Tensor, text: torc
         torch.testing.assert_close(grads.mean(), ref[name], **TOL, msg=f"{case} {name} grad")
 
 
-def check_all(world_size: int, tmp_path: Path) -> None:
-    """Spawn the group once and check every case."""
-    results = spawn(world_size, tmp_path)
+def check_all(world_size: int, tmp_path_factory) -> None:
+    """Check every case on the group's results."""
+    results = group_results(world_size, tmp_path_factory)
     image, text = global_batch(world_size)
     for case in CLIP_CASES:
         check_clip(results, case, image, text)
@@ -183,16 +181,11 @@ def check_all(world_size: int, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_distributed_losses_match_global_batch_2_ranks(tmp_path: Path) -> None:
-    check_all(2, tmp_path)
+def test_distributed_losses_match_global_batch_2_ranks(tmp_path_factory) -> None:
+    check_all(2, tmp_path_factory)
 
 
 @pytest.mark.slow
-def test_distributed_losses_match_global_batch_4_ranks(tmp_path: Path) -> None:
+def test_distributed_losses_match_global_batch_4_ranks(tmp_path_factory) -> None:
     # 4 ranks exercise both the bidirectional ring steps and the final one-way step of dist_impl='bidir'.
-    check_all(4, tmp_path)
-
-
-if __name__ == "__main__":
-    _world_size, _rank, _store, _out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
-    worker(_rank, _world_size, _store, _out)
+    check_all(4, tmp_path_factory)

@@ -1,6 +1,7 @@
 """open_clip's ring-exchange helpers (clipzoo.training.distributed.neighbour_exchange*) on a real 3-rank gloo group.
 
-Three worker processes (this file run as a script) join one group through a ``file://`` store; each runs
+Three worker processes (``worker`` below, run by :func:`tests.helpers.processes.run_worlds` with the suite's other
+groups) join one group; each runs
 clipzoo's and open_clip 3.3.0's functions (open_clip's loss.py loaded on its own) on the same tensors and
 saves the results: received tensors and the gradients of a loss of them. Three ranks make the left and the
 right neighbour different. Exact equality is expected (the same values are moved, not computed).
@@ -8,14 +9,13 @@ right neighbour different. Exact equality is expected (the same values are moved
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 from tests.helpers.peers import open_clip_loss_module
-from tests.helpers.processes import run_ranks
+from tests.helpers.processes import world_results
 
 WORLD = 3
 
@@ -36,11 +36,12 @@ def _run(module, rank: int) -> dict[str, torch.Tensor]:
     return out
 
 
-def worker(rank: int, store: str, out_dir: str) -> None:
+def worker(rank: int, world_size: int, store: str, out_dir: str) -> None:
     import torch.distributed as dist
 
     from clipzoo.training import distributed
 
+    assert world_size == WORLD
     dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=WORLD)
     results = {"clipzoo": _run(distributed, rank), "open_clip": _run(open_clip_loss_module(), rank)}
     torch.save(results, Path(out_dir) / f"rank{rank}.pt")
@@ -49,10 +50,10 @@ def worker(rank: int, store: str, out_dir: str) -> None:
 
 
 @pytest.mark.slow
-def test_neighbour_exchanges_equal_open_clip(tmp_path: Path) -> None:
-    run_ranks(__name__, lambda rank: (rank, tmp_path / "store", tmp_path), WORLD, timeout=180)
+def test_neighbour_exchanges_equal_open_clip(tmp_path_factory) -> None:
+    folder = world_results(tmp_path_factory, __name__, WORLD)
     for rank in range(WORLD):
-        results = torch.load(tmp_path / f"rank{rank}.pt")
+        results = torch.load(folder / f"rank{rank}.pt")
         ours, peer = results["clipzoo"], results["open_clip"]
         assert ours.keys() == peer.keys()
         for key in ours:
@@ -63,7 +64,3 @@ def test_neighbour_exchanges_equal_open_clip(tmp_path: Path) -> None:
         )  # sent right by the left rank
         # our right neighbour scaled what it received from us by its rank + 1: that is our gradient
         assert torch.equal(ours["shift_grad"], torch.full((2, 3), float((rank + 1) % WORLD + 1)))
-
-
-if __name__ == "__main__":
-    worker(int(sys.argv[1]), sys.argv[2], sys.argv[3])
