@@ -12,7 +12,8 @@ cut and scaled from scikit-image's sample photos. Rows:
 - pipeline efficiency: clipzoo's steady end-to-end rate (``EmbedSummary.stream_seconds``: first chunk to last
   part) over the model-only rate of the same path (``encode_images`` on preprocessed batches of the same size);
 - Ray vs local on this machine: the photos linked ``RAY_COPIES`` times (1,024 images; 256 with --quick) through
-  ``--engine ray`` (a local Ray, started by the run) and the local engine, steady rates
+  ``--engine ray`` (a local Ray, started by the run) and the local engine, twice each, alternating (the faster
+  run of each engine counts: single runs move by ~20% on a shared 2-core VM), steady rates
   (``EmbedSummary.steady_items_per_second``: after the first chunk's results, every stage running); beside them the time to the first results (Ray's actors start, import torch and receive the
   model inside the stream), the whole stream's rates, the whole-process times and each engine's start-up (whole
   process minus the stream: imports, counting, the model, and for Ray its start and Ray Data's set-up);
@@ -41,6 +42,7 @@ RETRIEVAL = ROOT / ".venv-retrieval" / "bin" / "clip-retrieval"
 CLIPZOO = [sys.executable, "-m", "clipzoo"]
 PHOTOS = 256
 RAY_COPIES = 4  # Ray vs local on 1,024 images (links to the photos): the engines' start-ups weigh less
+RAY_REPEATS = 2  # runs per engine, alternating; the faster of each is compared
 SIZES = ((640, 480), (800, 600), (1024, 768), (1280, 960), (1600, 1200), (480, 640), (768, 1024))
 RETRIEVAL_PEER = "clip-retrieval 2.45 (open_clip 2.32)"
 
@@ -160,15 +162,20 @@ def _ray_row(work: Path, photos: Path, model: list[str], copies: int) -> dict:
         for photo in sorted(photos.iterdir()):
             (folder / f"{copy}-{photo.name}").hardlink_to(photo)
     count = len(list(folder.iterdir()))
-    runs = {engine: _embed(folder, work / f"{engine}-x{copies}", model, "--engine", engine)
-            for engine in ("local", "ray")}  # fmt: skip
+    # each engine twice, alternating, and each one's faster run: a 2-core VM's neighbours move single runs by 20%
+    runs: dict[str, tuple[float, int, dict]] = {}
+    for attempt in range(RAY_REPEATS):
+        for engine in ("local", "ray"):
+            run = _embed(folder, work / f"{engine}-x{copies}-{attempt}", model, "--engine", engine)
+            if engine not in runs or run[2]["steady_items_per_second"] > runs[engine][2]["steady_items_per_second"]:
+                runs[engine] = run
     stream = {engine: (s["embedded"] + s["failed"]) / s["stream_seconds"] for engine, (_, _, s) in runs.items()}
     (ray_s, _, ray), (local_s, _, local) = runs["ray"], runs["local"]
     return benchlib.throughput_row(
         "Ray engine vs local engine, one machine, steady rate", ray["steady_items_per_second"],
         local["steady_items_per_second"], "local engine", "images/s",
-        f"goal >= 0.8; {count} JPEGs; rate after the first chunk's results; first results after "
-        f"{ray['first_result_seconds']:.1f} s vs {local['first_result_seconds']:.1f} s (Ray's actors start inside "
+        f"goal >= 0.8; {count} JPEGs, best of {RAY_REPEATS} alternating runs each; rate after the first chunk's "
+        f"results; first results after {ray['first_result_seconds']:.1f} s vs {local['first_result_seconds']:.1f} s (Ray's actors start inside "
         f"the stream); whole stream {stream['ray']:.1f} vs {stream['local']:.1f} images/s "
         f"({stream['ray'] / stream['local']:.2f}x); whole process {ray_s:.1f} s vs {local_s:.1f} s, start-up (whole "
         f"minus stream) {ray_s - ray['stream_seconds']:.1f} s vs {local_s - local['stream_seconds']:.1f} s",
