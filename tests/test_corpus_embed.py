@@ -179,7 +179,11 @@ def test_a_second_run_into_a_folder_being_written_is_refused(corpus, tmp_path):
     assert not out.exists()
 
 
-def _lowest_priority() -> None:
+def _start_child() -> None:
+    # Ctrl-C's default for the run: a shell running this suite in the background without job control ignores
+    # SIGINT, every process started under it inherits that, and Python installs no KeyboardInterrupt for an
+    # ignored SIGINT (the run would go on to its last part)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     os.nice(19)
 
 
@@ -199,9 +203,10 @@ def _interrupt_after_first_part(corpus: Path, out: Path, sig: int, attempts: int
     for _ in range(attempts):
         shutil.rmtree(out, ignore_errors=True)
         # at the lowest priority: on a busy machine this test process, not the run, gets the CPU first, and sees
-        # the first part before the run has done the rest (the whole corpus takes a fraction of a second)
+        # the first part before the run has done the rest (the whole corpus takes a fraction of a second); with
+        # SIGINT's default disposition (see _start_child)
         proc = subprocess.Popen(
-            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_lowest_priority
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_start_child
         )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None:
