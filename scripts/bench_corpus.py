@@ -14,8 +14,9 @@ cut and scaled from scikit-image's sample photos. Rows:
 - Ray vs local on this machine: the photos linked ``RAY_COPIES`` times (1,024 images; 256 with --quick) through
   ``--engine ray`` (a local Ray, started by the run) and the local engine, twice each, alternating (the faster
   run of each engine counts: single runs move by ~20% on a shared 2-core VM), steady rates
-  (``EmbedSummary.steady_items_per_second``: after the first chunk's results, every stage running); beside them the time to the first results (Ray's actors start, import torch and receive the
-  model inside the stream), the whole stream's rates, the whole-process times and each engine's start-up (whole
+  (``EmbedSummary.steady_items_per_second``: after the first chunk's results, every stage running); beside them
+  the time to the first results (Ray's actors start, import torch and receive the model inside the stream), the
+  whole stream's rates, the whole-process times and each engine's start-up (whole
   process minus the stream: imports, counting, the model, and for Ray its start and Ray Data's set-up);
 - memory over a long run: peak RSS of the whole tree embedding 2,000 and 20,000 small JPEGs (tiny-digits: the
   pipeline's memory, not the model's, is what must stay flat);
@@ -175,8 +176,8 @@ def _ray_row(work: Path, photos: Path, model: list[str], copies: int) -> dict:
         "Ray engine vs local engine, one machine, steady rate", ray["steady_items_per_second"],
         local["steady_items_per_second"], "local engine", "images/s",
         f"goal >= 0.8; {count} JPEGs, best of {RAY_REPEATS} alternating runs each; rate after the first chunk's "
-        f"results; first results after {ray['first_result_seconds']:.1f} s vs {local['first_result_seconds']:.1f} s (Ray's actors start inside "
-        f"the stream); whole stream {stream['ray']:.1f} vs {stream['local']:.1f} images/s "
+        f"results; first results after {ray['first_result_seconds']:.1f} s vs "
+        f"{local['first_result_seconds']:.1f} s (Ray's actors start inside the stream); whole stream {stream['ray']:.1f} vs {stream['local']:.1f} images/s "
         f"({stream['ray'] / stream['local']:.2f}x); whole process {ray_s:.1f} s vs {local_s:.1f} s, start-up (whole "
         f"minus stream) {ray_s - ray['stream_seconds']:.1f} s vs {local_s - local['stream_seconds']:.1f} s",
     )

@@ -1,8 +1,8 @@
 """Distributed ClipLoss / SigLipLoss on real gloo process groups vs the single-process loss on the global batch.
 
 Each test reads the results of a gloo group of ``world_size`` worker processes (``worker`` below, run by
-:func:`tests.helpers.processes.run_worlds`, once per run for every group the suite needs). Every worker draws the same global batch from a fixed seed, takes its slice
-of B rows as leaf tensors, and for every loss configuration records its loss and the gradients w.r.t. its
+:func:`tests.helpers.processes.run_worlds`, once per run for every group the suite needs). Every worker draws the
+same global batch from a fixed seed, takes its slice of B rows as leaf tensors, and for every loss configuration records its loss and the gradients w.r.t. its
 image/text features, logit_scale and logit_bias. The parent then checks these against clipzoo's
 single-process loss (world_size=1) over the global batch of N = world_size * B rows, and against open_clip
 3.3.0's own distributed losses run by the same workers on the same inputs. Tolerance: atol 1e-6, rtol 1e-6,

@@ -109,9 +109,7 @@ def open_clip_calls(test_file: str) -> list[str]:
     """The names that open_clip's ``test_file`` imports and that can reach open_clip's code: anything imported from
     ``open_clip``, and each function or class imported from an open_clip_train module whose body uses a name that
     module imports from open_clip (a module importing nothing from open_clip reaches none)."""
-    site = (
-        VENV_BIN.parent / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
-    )
+    site = next(VENV_BIN.parent.glob("lib/python*/site-packages"))
     test = ast.parse((SUITE / test_file).read_text())
     reached = sorted(_open_clip_names(test))
     for node in ast.walk(test):

@@ -21,10 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 # (test module defining worker(), ranks): every process group the suite starts
 WORLDS = (
-    (
-        "tests.test_training_loss_distributed",
-        4,
-    ),  # both the bidirectional ring steps and bidir's final one-way step
+    # 4 ranks: both the bidirectional ring steps and bidir's final one-way step
+    ("tests.test_training_loss_distributed", 4),
     ("tests.test_training_loss_distributed", 2),
     ("tests.test_training_neighbour_exchange", 3),  # three ranks: the left and right neighbours differ
 )
@@ -48,7 +46,7 @@ def _fork_ranks(out: Path) -> int:
     """Fork every rank of every group from this process (imports done once, no threads started yet); the
     number of ranks that failed."""
     modules = {module: importlib.import_module(module) for module, _ in WORLDS}
-    children = {}
+    children = set()
     for module, world_size in WORLDS:
         folder = world_dir(out, module, world_size)
         folder.mkdir(parents=True, exist_ok=True)
@@ -66,11 +64,11 @@ def _fork_ranks(out: Path) -> int:
                     sys.stdout.flush()
                     sys.stderr.flush()
                     os._exit(status)
-            children[pid] = (folder.name, rank)
+            children.add(pid)
     failed = 0
     while children:
         pid, status = os.wait()
-        children.pop(pid)
+        children.remove(pid)
         if status != 0:  # the failed rank's group would wait for it until gloo's timeout: end every rank left
             failed += 1
             for other in children:
